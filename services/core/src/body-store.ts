@@ -1,0 +1,76 @@
+/**
+ * Durable message bodies. A body that fits in one NATS message is published to the bodies
+ * stream under its own subject (read back with one direct get); a larger one goes to the
+ * object store, which chunks it. Either way the body is on disk before ingress says 250.
+ */
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
+import { nanos } from '@nats-io/transport-node';
+import type { BodyRef } from './contract/messages.ts';
+import { MSG_IDS, OBJECT_BUCKETS, STREAMS, SUBJECTS } from './contract/subjects.ts';
+import { BodyMissingError } from './errors.ts';
+
+/** Bodies up to this size are stored inline; NATS' default max_payload is 1 MiB. */
+export const INLINE_BODY_LIMIT = 768 * 1024;
+
+export interface BodyStore {
+  put(messageId: string, body: Uint8Array): Promise<BodyRef>;
+  get(messageId: string, ref: BodyRef): Promise<Uint8Array>;
+  remove(messageId: string, ref: BodyRef): Promise<void>;
+}
+
+export async function createBodyStore(options: {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  replicas: number;
+  maxAgeMs: number;
+  inlineLimit?: number;
+}): Promise<BodyStore> {
+  const { js, jsm } = options;
+  const inlineLimit = options.inlineLimit ?? INLINE_BODY_LIMIT;
+  let objects: ObjectStore | undefined;
+
+  async function objectStore(): Promise<ObjectStore> {
+    objects ??= await new Objm(js).create(OBJECT_BUCKETS.bodies, {
+      storage: StorageType.File,
+      replicas: options.replicas,
+      ttl: nanos(options.maxAgeMs),
+    });
+    return objects;
+  }
+
+  return {
+    async put(messageId, body) {
+      if (body.byteLength <= inlineLimit) {
+        await js.publish(SUBJECTS.body(messageId), body, { msgID: MSG_IDS.body(messageId) });
+        return { store: 'stream', size: body.byteLength };
+      }
+      const os = await objectStore();
+      await os.putBlob({ name: messageId }, body);
+      return { store: 'object', size: body.byteLength };
+    },
+
+    async get(messageId, ref) {
+      if (ref.store === 'stream') {
+        const stored = await jsm.direct.getMessage(STREAMS.bodies, {
+          last_by_subj: SUBJECTS.body(messageId),
+        });
+        if (!stored) throw new BodyMissingError(messageId);
+        return stored.data;
+      }
+      const os = await objectStore();
+      const data = await os.getBlob(messageId);
+      if (!data) throw new BodyMissingError(messageId);
+      return data;
+    },
+
+    async remove(messageId, ref) {
+      if (ref.store === 'stream') {
+        await jsm.streams.purge(STREAMS.bodies, { filter: SUBJECTS.body(messageId) });
+        return;
+      }
+      const os = await objectStore();
+      await os.delete(messageId);
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * A bounded-concurrency loop over a durable pull consumer. The handler must end every
+ * message with ack, nak(delay) or term; if it throws, the message is handed back with a
+ * delay so a poison message cannot spin. Stopping stops the pull, lets handlers in flight
+ * finish, and leaves anything unacknowledged to JetStream's redelivery.
+ */
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from './log.ts';
+
+export interface ConsumerLoop {
+  stop(): Promise<void>;
+  readonly inFlight: number;
+}
+
+export async function startConsumerLoop(options: {
+  js: JetStreamClient;
+  stream: string;
+  durable: string;
+  concurrency: number;
+  log: Logger;
+  handle: (msg: JsMsg) => Promise<void>;
+  /** Delay before a message whose handler threw is redelivered. */
+  errorDelayMs?: number;
+}): Promise<ConsumerLoop> {
+  const { log } = options;
+  const consumer = await options.js.consumers.get(options.stream, options.durable);
+  const inflight = new Set<Promise<void>>();
+  let stopping = false;
+  let messages: ConsumerMessages | undefined;
+
+  const loop = (async () => {
+    while (!stopping) {
+      try {
+        messages = await consumer.consume({ max_messages: Math.max(options.concurrency, 1) });
+        for await (const msg of messages) {
+          if (stopping) {
+            msg.nak();
+            continue;
+          }
+          const task: Promise<void> = options
+            .handle(msg)
+            .catch((err: unknown) => {
+              log.error(
+                { err, subject: msg.subject, seq: msg.seq },
+                'handler failed; redelivering',
+              );
+              msg.nak(options.errorDelayMs ?? 5000);
+            })
+            .finally(() => {
+              inflight.delete(task);
+            });
+          inflight.add(task);
+          if (inflight.size >= options.concurrency) await Promise.race(inflight);
+        }
+      } catch (err) {
+        if (stopping) break;
+        log.warn({ err, durable: options.durable }, 'consumer interrupted; resuming');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  })();
+
+  return {
+    get inFlight() {
+      return inflight.size;
+    },
+    async stop() {
+      stopping = true;
+      await messages?.close();
+      await Promise.allSettled([...inflight]);
+      await loop.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,4 @@
+export * from './messages.ts';
+export * from './metrics.ts';
+export * from './redis-keys.ts';
+export * from './subjects.ts';

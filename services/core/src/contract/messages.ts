@@ -1,0 +1,273 @@
+/**
+ * The messages that travel between services, versioned (`v`) and validated where they
+ * enter a process: a malformed message is a bug in another process, and it must be named,
+ * not half-processed.
+ */
+import { Ajv, type JSONSchemaType, type ValidateFunction } from 'ajv';
+import { SchemaError } from '../errors.ts';
+
+/** Where a body is kept: inline in the bodies stream, or chunked in the object store. */
+export interface BodyRef {
+  store: 'stream' | 'object';
+  size: number;
+}
+
+export interface Envelope {
+  v: 1;
+  id: string;
+  pool: string;
+  receivedAt: number;
+  /** Envelope sender; '' is the null sender <>. */
+  from: string;
+  rcpts: string[];
+  body: BodyRef;
+  submitter?: string;
+  clientAddress?: string;
+}
+
+/** One delivery item: the recipients of one message at one destination domain. */
+export interface QueueItem {
+  v: 1;
+  id: string;
+  pool: string;
+  domain: string;
+  from: string;
+  rcpts: string[];
+  body: BodyRef;
+  receivedAt: number;
+  attempt: number;
+  notBefore: number;
+  /** The IP of the previous attempt, if any (to spread retries). */
+  lastIp?: string;
+}
+
+export interface Job {
+  v: 1;
+  jobId: string;
+  id: string;
+  pool: string;
+  domain: string;
+  ip: string;
+  policy: string;
+  from: string;
+  rcpts: string[];
+  body: BodyRef;
+  receivedAt: number;
+  attempt: number;
+}
+
+export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
+
+export interface RecipientOutcome {
+  rcpt: string;
+  status: RecipientStatus;
+  code: number;
+  enhanced?: string;
+  text: string;
+  remoteHost?: string;
+  remoteQueueId?: string;
+  /** Set when the failure came from the connection, not from a reply. */
+  errorCode?: string;
+}
+
+export interface JobResult {
+  v: 1;
+  job: Job;
+  outcomes: RecipientOutcome[];
+  startedAt: number;
+  finishedAt: number;
+  tls?: { version: string; cipher: string };
+}
+
+export type EventType =
+  | 'accepted'
+  | 'scheduled'
+  | 'delivered'
+  | 'deferred'
+  | 'bounced'
+  | 'expired'
+  | 'suppressed';
+
+export interface DeliveryEvent {
+  v: 1;
+  type: EventType;
+  id: string;
+  pool: string;
+  rcpt: string;
+  at: number;
+  ip?: string;
+  attempt?: number;
+  reply?: { code: number; enhanced?: string; text: string; remoteHost?: string };
+}
+
+const bodyRefSchema = {
+  type: 'object',
+  properties: {
+    store: { type: 'string', enum: ['stream', 'object'] },
+    size: { type: 'integer', minimum: 0 },
+  },
+  required: ['store', 'size'],
+  additionalProperties: false,
+} as const;
+
+const addressList = {
+  type: 'array',
+  items: { type: 'string', maxLength: 512 },
+  minItems: 1,
+} as const;
+
+const envelopeSchema: JSONSchemaType<Envelope> = {
+  type: 'object',
+  properties: {
+    v: { type: 'integer', const: 1 },
+    id: { type: 'string', minLength: 1 },
+    pool: { type: 'string', minLength: 1 },
+    receivedAt: { type: 'number' },
+    from: { type: 'string', maxLength: 512 },
+    rcpts: addressList,
+    body: bodyRefSchema,
+    submitter: { type: 'string', nullable: true },
+    clientAddress: { type: 'string', nullable: true },
+  },
+  required: ['v', 'id', 'pool', 'receivedAt', 'from', 'rcpts', 'body'],
+  additionalProperties: true,
+};
+
+const queueItemSchema: JSONSchemaType<QueueItem> = {
+  type: 'object',
+  properties: {
+    v: { type: 'integer', const: 1 },
+    id: { type: 'string', minLength: 1 },
+    pool: { type: 'string', minLength: 1 },
+    domain: { type: 'string', minLength: 1 },
+    from: { type: 'string', maxLength: 512 },
+    rcpts: addressList,
+    body: bodyRefSchema,
+    receivedAt: { type: 'number' },
+    attempt: { type: 'integer', minimum: 0 },
+    notBefore: { type: 'number' },
+    lastIp: { type: 'string', nullable: true },
+  },
+  required: [
+    'v',
+    'id',
+    'pool',
+    'domain',
+    'from',
+    'rcpts',
+    'body',
+    'receivedAt',
+    'attempt',
+    'notBefore',
+  ],
+  additionalProperties: true,
+};
+
+const jobSchema: JSONSchemaType<Job> = {
+  type: 'object',
+  properties: {
+    v: { type: 'integer', const: 1 },
+    jobId: { type: 'string', minLength: 1 },
+    id: { type: 'string', minLength: 1 },
+    pool: { type: 'string', minLength: 1 },
+    domain: { type: 'string', minLength: 1 },
+    ip: { type: 'string', minLength: 1 },
+    policy: { type: 'string' },
+    from: { type: 'string', maxLength: 512 },
+    rcpts: addressList,
+    body: bodyRefSchema,
+    receivedAt: { type: 'number' },
+    attempt: { type: 'integer', minimum: 0 },
+  },
+  required: [
+    'v',
+    'jobId',
+    'id',
+    'pool',
+    'domain',
+    'ip',
+    'policy',
+    'from',
+    'rcpts',
+    'body',
+    'receivedAt',
+    'attempt',
+  ],
+  additionalProperties: true,
+};
+
+const outcomeSchema: JSONSchemaType<RecipientOutcome> = {
+  type: 'object',
+  properties: {
+    rcpt: { type: 'string' },
+    status: { type: 'string', enum: ['delivered', 'deferred', 'failed'] },
+    code: { type: 'integer' },
+    enhanced: { type: 'string', nullable: true },
+    text: { type: 'string' },
+    remoteHost: { type: 'string', nullable: true },
+    remoteQueueId: { type: 'string', nullable: true },
+    errorCode: { type: 'string', nullable: true },
+  },
+  required: ['rcpt', 'status', 'code', 'text'],
+  additionalProperties: true,
+};
+
+const resultSchema: JSONSchemaType<JobResult> = {
+  type: 'object',
+  properties: {
+    v: { type: 'integer', const: 1 },
+    job: jobSchema,
+    outcomes: { type: 'array', items: outcomeSchema },
+    startedAt: { type: 'number' },
+    finishedAt: { type: 'number' },
+    tls: {
+      type: 'object',
+      properties: { version: { type: 'string' }, cipher: { type: 'string' } },
+      required: ['version', 'cipher'],
+      nullable: true,
+    },
+  },
+  required: ['v', 'job', 'outcomes', 'startedAt', 'finishedAt'],
+  additionalProperties: true,
+};
+
+const ajv = new Ajv({ allErrors: true });
+
+export interface Codec<T> {
+  encode(value: T): Uint8Array;
+  decode(data: Uint8Array): T;
+}
+
+function codec<T>(what: string, schema: JSONSchemaType<T>): Codec<T> {
+  const validate: ValidateFunction<T> = ajv.compile(schema);
+  return {
+    encode: (value) => Buffer.from(JSON.stringify(value)),
+    decode: (data) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.from(data).toString('utf8'));
+      } catch (err) {
+        throw new SchemaError(what, [`not JSON: ${(err as Error).message}`]);
+      }
+      if (!validate(parsed)) {
+        throw new SchemaError(
+          what,
+          (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`),
+        );
+      }
+      return parsed;
+    },
+  };
+}
+
+export const codecs = {
+  envelope: codec('envelope', envelopeSchema),
+  queueItem: codec('queue item', queueItemSchema),
+  job: codec('job', jobSchema),
+  result: codec('job result', resultSchema),
+  event: {
+    encode: (value: DeliveryEvent): Uint8Array => Buffer.from(JSON.stringify(value)),
+    decode: (data: Uint8Array): DeliveryEvent =>
+      JSON.parse(Buffer.from(data).toString('utf8')) as DeliveryEvent,
+  } satisfies Codec<DeliveryEvent>,
+} as const;

@@ -1,0 +1,76 @@
+/**
+ * Every NATS subject and stream name the services use. Nothing else builds a subject: a
+ * subject is a wire contract between processes that may run different versions.
+ */
+
+/** A pool's identity in subjects and keys: namespace and name joined, dots made safe. */
+export function poolKey(namespace: string, name: string): string {
+  return `${namespace}_${name}`.replace(/[.*>\s]/g, '-');
+}
+
+/** An IP address as one subject token (dots and colons are not allowed in a token). */
+export function ipToken(address: string): string {
+  return address.replace(/[.:]/g, '-');
+}
+
+export const STREAMS = {
+  /** Accepted envelopes, one per message, consumed by the scheduler. */
+  envelopes: 'HIKYAKU_ENVELOPES',
+  /** Message bodies that fit in one NATS message; larger ones live in the object store. */
+  bodies: 'HIKYAKU_BODIES',
+  /** Delivery items: one per (message, destination domain, attempt), shaped by the scheduler. */
+  queue: 'HIKYAKU_QUEUE',
+  /** Delivery jobs addressed to the sender that owns an IP. */
+  jobs: 'HIKYAKU_JOBS',
+  /** Per-recipient outcomes reported by senders. */
+  results: 'HIKYAKU_RESULTS',
+  /** Delivery events for consumers outside the relay (webhooks, audit, tests). */
+  events: 'HIKYAKU_EVENTS',
+} as const;
+
+export const CONSUMERS = {
+  schedulerEnvelopes: 'scheduler-envelopes',
+  schedulerQueue: 'scheduler-queue',
+  schedulerResults: 'scheduler-results',
+  /** One durable per sending IP, so a job is only ever taken by the IP's owner. */
+  senderJobs: (pool: string, address: string): string => `sender-${pool}-${ipToken(address)}`,
+} as const;
+
+export const SUBJECTS = {
+  envelope: (pool: string): string => `hikyaku.envelope.${pool}`,
+  envelopeAll: 'hikyaku.envelope.>',
+  body: (messageId: string): string => `hikyaku.body.${messageId}`,
+  bodyAll: 'hikyaku.body.>',
+  queue: (pool: string): string => `hikyaku.queue.${pool}`,
+  queueAll: 'hikyaku.queue.>',
+  job: (pool: string, address: string): string => `hikyaku.job.${pool}.${ipToken(address)}`,
+  jobAll: 'hikyaku.job.>',
+  result: (pool: string): string => `hikyaku.result.${pool}`,
+  resultAll: 'hikyaku.result.>',
+  event: (pool: string, type: string): string => `hikyaku.event.${pool}.${type}`,
+  eventAll: 'hikyaku.event.>',
+} as const;
+
+/** JetStream message ids used for publish de-duplication (at-least-once without duplicates). */
+export const MSG_IDS = {
+  body: (messageId: string): string => `body:${messageId}`,
+  envelope: (messageId: string): string => `env:${messageId}`,
+  queueItem: (messageId: string, domain: string, attempt: number): string =>
+    `q:${messageId}:${domain}:${attempt}`,
+  job: (messageId: string, domain: string, attempt: number): string =>
+    `job:${messageId}:${domain}:${attempt}`,
+  result: (jobId: string): string => `res:${jobId}`,
+} as const;
+
+export const KV_BUCKETS = {
+  /** Compiled pool policy, written by the operator (or local mode), read by the data plane. */
+  pools: 'hikyaku-pools',
+} as const;
+
+export const KV_KEYS = {
+  pool: (pool: string): string => `pool.${pool}`,
+} as const;
+
+export const OBJECT_BUCKETS = {
+  bodies: 'hikyaku-bodies',
+} as const;

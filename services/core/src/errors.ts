@@ -1,0 +1,44 @@
+/**
+ * Errors carry a stable code so that callers branch on the code, not on the text, and so
+ * that each maps to one SMTP reply or one status condition reason.
+ */
+export class HikyakuError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HikyakuError';
+    this.code = code;
+  }
+}
+
+export class ConfigError extends HikyakuError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('HIKYAKU_BAD_CONFIG', message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+export class SchemaError extends HikyakuError {
+  readonly issues: string[];
+
+  constructor(what: string, issues: string[]) {
+    super('HIKYAKU_BAD_MESSAGE', `invalid ${what}: ${issues.join('; ')}`);
+    this.name = 'SchemaError';
+    this.issues = issues;
+  }
+}
+
+export class StoreUnavailableError extends HikyakuError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('HIKYAKU_STORE_UNAVAILABLE', message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export class BodyMissingError extends HikyakuError {
+  constructor(messageId: string) {
+    super('HIKYAKU_BODY_MISSING', `message body ${messageId} is not in the store`);
+    this.name = 'BodyMissingError';
+  }
+}

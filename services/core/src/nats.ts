@@ -1,0 +1,161 @@
+/**
+ * Connection to NATS and the JetStream layout (streams, buckets) every service relies on.
+ * Streams are declared here once; each service ensures them at start so any start order
+ * works. Only features of nats-server 2.9 are used.
+ */
+import {
+  AckPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { STREAMS, SUBJECTS } from './contract/subjects.ts';
+
+export interface JetStreamLayout {
+  /** Stream replicas: 3 in production clusters, 1 locally. */
+  replicas: number;
+  /** How long bodies and events are kept at most (longer than any pool's maximum age). */
+  bodyMaxAgeMs: number;
+  eventMaxAgeMs: number;
+}
+
+export const DEFAULT_LAYOUT: JetStreamLayout = {
+  replicas: 1,
+  bodyMaxAgeMs: 8 * 24 * 3600_000,
+  eventMaxAgeMs: 7 * 24 * 3600_000,
+};
+
+export type NamedStreamConfig = Partial<StreamConfig> & { name: string };
+
+export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
+  const common = {
+    storage: StorageType.File,
+    num_replicas: layout.replicas,
+    duplicate_window: nanos(120_000),
+  };
+  return [
+    {
+      ...common,
+      name: STREAMS.envelopes,
+      subjects: [SUBJECTS.envelopeAll],
+      retention: RetentionPolicy.Workqueue,
+    },
+    {
+      ...common,
+      name: STREAMS.bodies,
+      subjects: [SUBJECTS.bodyAll],
+      retention: RetentionPolicy.Limits,
+      max_age: nanos(layout.bodyMaxAgeMs),
+      max_msgs_per_subject: 1,
+      allow_direct: true,
+    },
+    {
+      ...common,
+      name: STREAMS.queue,
+      subjects: [SUBJECTS.queueAll],
+      retention: RetentionPolicy.Workqueue,
+    },
+    {
+      ...common,
+      name: STREAMS.jobs,
+      subjects: [SUBJECTS.jobAll],
+      retention: RetentionPolicy.Workqueue,
+    },
+    {
+      ...common,
+      name: STREAMS.results,
+      subjects: [SUBJECTS.resultAll],
+      retention: RetentionPolicy.Workqueue,
+    },
+    {
+      ...common,
+      name: STREAMS.events,
+      subjects: [SUBJECTS.eventAll],
+      retention: RetentionPolicy.Limits,
+      max_age: nanos(layout.eventMaxAgeMs),
+      discard: DiscardPolicy.Old,
+    },
+  ];
+}
+
+/** Creates the streams, or updates them when their configuration changed. */
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  layout: JetStreamLayout = DEFAULT_LAYOUT,
+): Promise<void> {
+  for (const config of streamConfigs(layout)) {
+    const name = config.name;
+    try {
+      await jsm.streams.info(name);
+      await jsm.streams.update(name, config);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      try {
+        await jsm.streams.add(config);
+      } catch (addErr) {
+        // Another service created it between our info and add.
+        if (!/already in use|exists/i.test(String(addErr))) throw addErr;
+      }
+    }
+  }
+}
+
+/** Creates a durable pull consumer if missing; an existing one is left as it is. */
+export async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+  options: { filterSubject?: string; ackWaitMs: number; maxAckPending: number },
+): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, durable);
+    await jsm.consumers.update(stream, durable, {
+      ack_wait: nanos(options.ackWaitMs),
+      max_ack_pending: options.maxAckPending,
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(options.ackWaitMs),
+      max_ack_pending: options.maxAckPending,
+      max_deliver: -1,
+      ...(options.filterSubject ? { filter_subject: options.filterSubject } : {}),
+    });
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return /not found/i.test(String((err as Error)?.message ?? err));
+}
+
+export interface NatsHandles {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+}
+
+export async function connectNats(options: {
+  url: string;
+  name: string;
+  /** Keep trying to reconnect forever: NATS outages are survived, not fatal. */
+  maxReconnectAttempts?: number;
+}): Promise<NatsHandles> {
+  const nc = await connect({
+    servers: options.url.split(','),
+    name: options.name,
+    maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
+    reconnectTimeWait: 500,
+    waitOnFirstConnect: true,
+  });
+  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+  const js = jetstream(nc, { timeout: 10_000 });
+  return { nc, js, jsm };
+}

@@ -1,0 +1,193 @@
+/**
+ * Compiling a RelayPool: a pure function from the declared spec (plus what the control
+ * plane resolved: which pod owns which IP, submitter password hashes) to the policy the data
+ * plane reads from NATS KV. The operator and local mode both use it, so a pool behaves the
+ * same in both.
+ */
+import { poolKey } from '../contract/subjects.ts';
+import { parseDuration } from '../duration.ts';
+import type {
+  BounceSpec,
+  PoolWarmupSpec,
+  RatePolicySpec,
+  RelayPoolResource,
+  RouteSpec,
+} from './spec.ts';
+
+export const POOL_DEFAULTS = {
+  retrySchedule: ['1m', '5m', '15m', '1h', '4h'],
+  maxAge: '72h',
+  ipsPerPod: 1,
+  timeZone: 'UTC',
+  maxMessageSize: 25 * 1024 * 1024 + 64 * 1024,
+  maxRecipients: 1000,
+  overflow: 'defer' as const,
+  minDeliveredRatio: 0.9,
+} as const;
+
+export interface CompiledIp {
+  address: string;
+  hostname: string;
+  /** Pod that sends from this IP; absent while unassigned. */
+  pod?: string;
+  warmupStartDate?: string;
+  /** Being removed: receives no new jobs, finishes what it holds. */
+  draining?: boolean;
+}
+
+export interface CompiledRoute {
+  domains: string[];
+  host: string;
+  port: number;
+}
+
+export interface CompiledSubmitter {
+  username: string;
+  /** Salted hash (scrypt, PHC-like string); never the password. */
+  passwordHash?: string;
+  allowedSenderDomains: string[];
+  messagesPerMinute?: number;
+}
+
+export interface CompiledDkimKey {
+  domain: string;
+  selector: string;
+  /** Path of the PEM file as mounted in the sender pod (or a local file). */
+  keyFile: string;
+}
+
+export interface CompiledPool {
+  v: 1;
+  key: string;
+  name: string;
+  namespace: string;
+  generation: number;
+  ips: CompiledIp[];
+  routes: CompiledRoute[];
+  ratePolicies: RatePolicySpec[];
+  warmup: Required<Pick<PoolWarmupSpec, 'overflow' | 'minDeliveredRatio'>> & PoolWarmupSpec;
+  retry: { scheduleMs: number[]; maxAgeMs: number };
+  bounces: Required<BounceSpec>;
+  submitters: CompiledSubmitter[];
+  allowedNetworks: string[];
+  dkim: CompiledDkimKey[];
+  timeZone: string;
+  maxMessageSize: number;
+  maxRecipients: number;
+}
+
+export interface CompileInputs {
+  /** IP address -> pod name. */
+  assignment: Record<string, string>;
+  /** Submitter username -> salted hash. */
+  passwordHashes?: Record<string, string>;
+  /** Addresses being drained out of the pool. */
+  draining?: string[];
+  /** Where DKIM secrets are mounted in sender pods. */
+  dkimMountRoot?: string;
+}
+
+export const DKIM_MOUNT_ROOT = '/etc/hikyaku/dkim';
+
+/** Which pod owns which IP: consecutive groups of ipsPerPod, pods named <pool>-sender-<n>. */
+export function assignIps(
+  poolName: string,
+  addresses: string[],
+  ipsPerPod: number,
+): Record<string, string> {
+  const assignment: Record<string, string> = {};
+  addresses.forEach((address, index) => {
+    assignment[address] = `${poolName}-sender-${Math.floor(index / ipsPerPod)}`;
+  });
+  return assignment;
+}
+
+export function senderReplicas(ipCount: number, ipsPerPod: number): number {
+  return Math.ceil(ipCount / ipsPerPod);
+}
+
+function compileRoute(route: RouteSpec): CompiledRoute {
+  const [host, port] = splitHostPort(route.host);
+  return {
+    domains: route.domains.map((d) => d.toLowerCase().replace(/\.$/, '')),
+    host,
+    port: route.port ?? port ?? 25,
+  };
+}
+
+function splitHostPort(hostPort: string): [string, number | undefined] {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(hostPort);
+  if (bracketed) return [bracketed[1] as string, bracketed[2] ? Number(bracketed[2]) : undefined];
+  const parts = hostPort.split(':');
+  if (parts.length === 2) return [parts[0] as string, Number(parts[1])];
+  return [hostPort, undefined];
+}
+
+export function compilePool(resource: RelayPoolResource, inputs: CompileInputs): CompiledPool {
+  const { spec, metadata } = resource;
+  const namespace = metadata.namespace ?? 'default';
+  const draining = new Set(inputs.draining ?? []);
+  const mountRoot = inputs.dkimMountRoot ?? DKIM_MOUNT_ROOT;
+  return {
+    v: 1,
+    key: poolKey(namespace, metadata.name),
+    name: metadata.name,
+    namespace,
+    generation: metadata.generation ?? 1,
+    ips: spec.ips.map((ip) => {
+      const pod = inputs.assignment[ip.address];
+      return {
+        address: ip.address,
+        hostname: ip.hostname,
+        ...(pod ? { pod } : {}),
+        ...(ip.warmup ? { warmupStartDate: ip.warmup.startDate } : {}),
+        ...(draining.has(ip.address) ? { draining: true } : {}),
+      };
+    }),
+    routes: (spec.routes ?? []).map(compileRoute),
+    ratePolicies: spec.ratePolicies ?? [],
+    warmup: {
+      schedule: spec.warmup?.schedule ?? [],
+      overflow: spec.warmup?.overflow ?? POOL_DEFAULTS.overflow,
+      minDeliveredRatio: spec.warmup?.minDeliveredRatio ?? POOL_DEFAULTS.minDeliveredRatio,
+    },
+    retry: {
+      scheduleMs: (spec.retry?.schedule ?? POOL_DEFAULTS.retrySchedule).map(parseDuration),
+      maxAgeMs: parseDuration(spec.retry?.maxAge ?? POOL_DEFAULTS.maxAge),
+    },
+    bounces: {
+      suppressHardBounces: spec.bounces?.suppressHardBounces ?? true,
+      notifySender: spec.bounces?.notifySender ?? true,
+    },
+    submitters: (spec.submitters ?? []).map((s) => {
+      const passwordHash = inputs.passwordHashes?.[s.username];
+      return {
+        username: s.username,
+        ...(passwordHash ? { passwordHash } : {}),
+        allowedSenderDomains: (s.allowedSenderDomains ?? []).map((d) => d.toLowerCase()),
+        ...(s.messagesPerMinute !== undefined ? { messagesPerMinute: s.messagesPerMinute } : {}),
+      };
+    }),
+    allowedNetworks: spec.allowedNetworks ?? [],
+    dkim: (spec.dkim ?? []).map((d) => ({
+      domain: d.domain.toLowerCase(),
+      selector: d.selector,
+      keyFile:
+        d.privateKeyFile ??
+        `${mountRoot}/${d.privateKeySecretRef?.name ?? d.domain}/${d.privateKeySecretRef?.key ?? 'private.pem'}`,
+    })),
+    timeZone: spec.timeZone ?? POOL_DEFAULTS.timeZone,
+    maxMessageSize: spec.maxMessageSize ?? POOL_DEFAULTS.maxMessageSize,
+    maxRecipients: spec.maxRecipients ?? POOL_DEFAULTS.maxRecipients,
+  };
+}
+
+/** The IPs a given sender pod sends from, in pool order. */
+export function ipsOfPod(pool: CompiledPool, pod: string): CompiledIp[] {
+  return pool.ips.filter((ip) => ip.pod === pod);
+}
+
+/** IPs that may take new jobs. */
+export function activeIps(pool: CompiledPool): CompiledIp[] {
+  return pool.ips.filter((ip) => ip.pod !== undefined && !ip.draining);
+}

@@ -1,0 +1,135 @@
+/**
+ * nats-server and redis-server as child processes, for local mode and for tests. Each keeps
+ * its data in a folder the caller names, so a restart finds what was stored.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { requireBinary } from './binaries.ts';
+
+export interface ChildServer {
+  readonly url: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+  /** SIGTERM, then SIGKILL after a grace period. */
+  stop(): Promise<void>;
+  /** SIGKILL: the crash case. */
+  kill(): Promise<void>;
+}
+
+function waitForPort(
+  port: number,
+  host: string,
+  timeoutMs: number,
+  child: ChildProcess,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      if (child.exitCode !== null) {
+        reject(new Error(`server exited with code ${child.exitCode} before listening on ${port}`));
+        return;
+      }
+      const socket = connect({ port, host });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', () => {
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listening on ${host}:${port}`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+function stopper(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
+function childServer(url: string, port: number, child: ChildProcess): ChildServer {
+  return {
+    url,
+    port,
+    process: child,
+    stop: () => stopper(child, 'SIGTERM', 5000),
+    kill: () => stopper(child, 'SIGKILL', 1000),
+  };
+}
+
+export async function startNatsServer(options: {
+  port: number;
+  dataDir: string;
+  host?: string;
+  log?: (line: string) => void;
+}): Promise<ChildServer> {
+  const bin = requireBinary('nats-server', 'nats-server');
+  const host = options.host ?? '127.0.0.1';
+  mkdirSync(options.dataDir, { recursive: true });
+  const child = spawn(
+    bin,
+    ['-js', '-a', host, '-p', String(options.port), '-sd', options.dataDir],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  pipeLines(child, options.log);
+  await waitForPort(options.port, host, 15_000, child);
+  return childServer(`nats://${host}:${options.port}`, options.port, child);
+}
+
+export async function startRedisServer(options: {
+  port: number;
+  dataDir: string;
+  host?: string;
+  log?: (line: string) => void;
+}): Promise<ChildServer> {
+  const bin = requireBinary('redis-server', 'redis-server');
+  const host = options.host ?? '127.0.0.1';
+  mkdirSync(options.dataDir, { recursive: true });
+  // Append-only file: counters and the suppression list survive a restart.
+  const child = spawn(
+    bin,
+    [
+      '--port',
+      String(options.port),
+      '--bind',
+      host,
+      '--dir',
+      options.dataDir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--protected-mode',
+      'no',
+      '--logfile',
+      join(options.dataDir, 'redis.log'),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  pipeLines(child, options.log);
+  await waitForPort(options.port, host, 15_000, child);
+  return childServer(`redis://${host}:${options.port}`, options.port, child);
+}
+
+function pipeLines(child: ChildProcess, log?: (line: string) => void): void {
+  const sink = (chunk: Buffer): void => {
+    if (!log) return;
+    for (const line of chunk.toString().split('\n')) if (line.trim()) log(line);
+  };
+  child.stdout?.on('data', sink);
+  child.stderr?.on('data', sink);
+}

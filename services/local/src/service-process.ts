@@ -1,0 +1,98 @@
+/**
+ * A hikyaku service (ingress, scheduler, sender) as a child process of the local
+ * supervisor, with its own ops port so readiness can be awaited. It can be stopped
+ * gracefully, killed with SIGKILL and started again: what a pod restart does.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { get } from 'node:http';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../../bin/hikyaku.ts', import.meta.url));
+
+export interface ServiceProcess {
+  readonly name: string;
+  readonly opsPort: number;
+  readonly pid: number | undefined;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+function ready(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port, path: '/readyz', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export function serviceProcess(options: {
+  name: string;
+  command: string;
+  env: Record<string, string>;
+  opsPort: number;
+  onOutput?: (name: string, line: string) => void;
+}): ServiceProcess {
+  let child: ChildProcess | undefined;
+
+  function exited(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!child || child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+  }
+
+  return {
+    name: options.name,
+    opsPort: options.opsPort,
+    get pid() {
+      return child?.pid;
+    },
+    async start() {
+      child = spawn(process.execPath, ['--import', 'tsx', CLI, options.command], {
+        env: {
+          ...process.env,
+          ...options.env,
+          HIKYAKU_HTTP_HOST: '127.0.0.1',
+          HIKYAKU_HTTP_PORT: String(options.opsPort),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const forward = (chunk: Buffer): void => {
+        for (const line of chunk.toString().split('\n')) {
+          if (line.trim()) options.onOutput?.(options.name, line);
+        }
+      };
+      child.stdout?.on('data', forward);
+      child.stderr?.on('data', forward);
+      const deadline = Date.now() + 60_000;
+      while (!(await ready(options.opsPort))) {
+        if (child.exitCode !== null) {
+          throw new Error(`${options.name} exited with code ${child.exitCode} while starting`);
+        }
+        if (Date.now() > deadline) throw new Error(`${options.name} did not become ready`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      if (!child) return;
+      const done = exited();
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child?.kill('SIGKILL'), 30_000);
+      await done;
+      clearTimeout(timer);
+    },
+    async kill() {
+      if (!child) return;
+      const done = exited();
+      child.kill('SIGKILL');
+      await done;
+    },
+  };
+}

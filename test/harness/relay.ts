@@ -1,0 +1,148 @@
+/**
+ * A relay under test: the local stack (own nats-server and redis-server on free ports,
+ * the three services as processes) with a pool whose mail for `example.test` goes to a
+ * real SMTP receiver on a loopback address, plus a subscription to delivery events.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createTransport } from 'nodemailer';
+import type {
+  DeliveryEvent,
+  RelayPoolResource,
+  RelayPoolSpec,
+} from '../../services/core/src/index.ts';
+import { codecs, SUBJECTS } from '../../services/core/src/index.ts';
+import { freePort } from '../../services/local/src/ports.ts';
+import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
+import { type LocalStack, startLocalStack } from '../../services/local/src/stack.ts';
+
+export interface RelayFixture {
+  stack: LocalStack;
+  sink: SmtpSink;
+  events: DeliveryEvent[];
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export function testPool(
+  overrides: Partial<RelayPoolSpec> & { sinkHost: string; sinkPort: number },
+): RelayPoolResource {
+  const { sinkHost, sinkPort, ...spec } = overrides;
+  return {
+    apiVersion: 'hikyaku.io/v1alpha1',
+    kind: 'RelayPool',
+    metadata: { name: 'test', namespace: 'local' },
+    spec: {
+      allowedNetworks: ['127.0.0.0/8'],
+      ips: [
+        { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' },
+        { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' },
+      ],
+      routes: [{ domains: ['example.test'], host: `${sinkHost}:${sinkPort}` }],
+      retry: { schedule: ['1s'], maxAge: '1h' },
+      ...spec,
+    },
+  };
+}
+
+export async function startRelayFixture(
+  options: {
+    sinkHost?: string;
+    spec?: Partial<RelayPoolSpec>;
+    env?: Record<string, string>;
+    verbose?: boolean;
+  } = {},
+): Promise<RelayFixture> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-test-'));
+  const sinkHost = options.sinkHost ?? '127.0.0.10';
+  const sink = await startSmtpSink({ host: sinkHost, port: 0 });
+  const stack = await startLocalStack({
+    pool: testPool({ sinkHost, sinkPort: sink.port, ...options.spec }),
+    dataDir,
+    smtpPort: await freePort(),
+    env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
+    onOutput: (name, line) => {
+      if (options.verbose || /"level":(50|60)/.test(line))
+        process.stderr.write(`[${name}] ${line}\n`);
+    },
+  });
+  const events: DeliveryEvent[] = [];
+  const nc: NatsConnection = await connect({ servers: stack.natsUrl, maxReconnectAttempts: -1 });
+  const sub = nc.subscribe(SUBJECTS.eventAll);
+  (async () => {
+    for await (const m of sub) events.push(codecs.event.decode(m.data));
+  })().catch(() => undefined);
+  return {
+    stack,
+    sink,
+    events,
+    dataDir,
+    async stop() {
+      await nc.close().catch(() => undefined);
+      await stack.stop();
+      await sink.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A raw RFC 5322 message with CRLF line ends and a unique marker in the Subject. */
+export function rawMessage(options: {
+  from: string;
+  to: string;
+  marker: string;
+  bodyBytes?: number;
+}): Buffer {
+  const lines = [
+    `From: <${options.from}>`,
+    `To: <${options.to}>`,
+    `Subject: test ${options.marker}`,
+    `Message-ID: <${options.marker}@client.hikyaku.test>`,
+    'Date: Mon, 30 Nov 2026 00:00:00 +0000',
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+  ];
+  const body: string[] = [];
+  let size = 0;
+  const target = options.bodyBytes ?? 512;
+  let i = 0;
+  while (size < target) {
+    // A dot at the start of some lines exercises dot-stuffing on both hops.
+    const line = `${i % 7 === 0 ? '.' : ''}${options.marker} line ${i} ${'x'.repeat(60)}`;
+    body.push(line);
+    size += line.length + 2;
+    i++;
+  }
+  return Buffer.from(`${lines.join('\r\n')}\r\n${body.join('\r\n')}\r\n`);
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The message as the client sent it: the relay's own Received header removed. */
+export function withoutRelayTrace(raw: Buffer): Buffer {
+  const text = raw.toString('latin1');
+  if (!text.startsWith('Received: ')) return raw;
+  let end = text.indexOf('\r\n') + 2;
+  while (text[end] === ' ' || text[end] === '\t') end = text.indexOf('\r\n', end) + 2;
+  if (!text.slice(0, end).includes('(hikyaku)')) return raw;
+  return raw.subarray(end);
+}
+
+/** An SMTP client session pool aimed at the relay. */
+export function relayClient(stack: LocalStack, maxConnections = 5) {
+  return createTransport({
+    host: stack.smtpHost,
+    port: stack.smtpPort,
+    secure: false,
+    ignoreTLS: true,
+    pool: true,
+    maxConnections,
+    maxMessages: 1000,
+  });
+}
