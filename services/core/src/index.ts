@@ -2,7 +2,6 @@ export * from './body-store.ts';
 export * from './config.ts';
 export * from './consume.ts';
 export * from './contract/index.ts';
-export * from './duration.ts';
 export * from './errors.ts';
 export * from './http.ts';
 export * from './lifecycle.ts';

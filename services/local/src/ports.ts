@@ -21,7 +21,7 @@ export function sleep(ms: number): Promise<void> {
 
 /** Polls until check() returns a truthy value, or fails after timeoutMs naming what. */
 export async function waitFor<T>(
-  what: string,
+  what: string | (() => string),
   check: () => T | Promise<T>,
   options: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<NonNullable<T>> {
@@ -35,7 +35,9 @@ export async function waitFor<T>(
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${typeof what === 'string' ? what : what()}${last ? `: ${String(last)}` : ''}`,
+      );
     }
     await sleep(options.intervalMs ?? 50);
   }

@@ -3,40 +3,22 @@
  * maximum age applied to a job's attempt and age.
  */
 import type { CompiledPool, Job } from '../../core/src/index.ts';
-
-function nextRetry(i: {
-  attempt: number;
-  firstAttemptAt: number;
-  now: number;
-  schedule: number[];
-  maxAge: number;
-  rng: () => number;
-}): RetryPlan {
-  const step = i.schedule[Math.min(i.attempt, i.schedule.length - 1)] ?? 60_000;
-  const at = i.now + step;
-  return at > i.firstAttemptAt + i.maxAge ? { kind: 'expire' } : { kind: 'retry', at };
-}
-
-export type RetryPlan = { kind: 'retry'; at: number } | { kind: 'expire' };
-
-const FALLBACK = {
-  scheduleMs: [60_000, 300_000, 900_000, 3_600_000, 14_400_000],
-  maxAgeMs: 72 * 3600_000,
-};
+import { nextRetry, type RetryDecision } from '../../core/src/policy/index.ts';
 
 export function planRetry(input: {
   job: Job;
   pool: CompiledPool | undefined;
   now: number;
   rng: () => number;
-}): RetryPlan {
-  const retry = input.pool?.retry ?? FALLBACK;
+}): RetryDecision {
   return nextRetry({
-    attempt: input.job.attempt,
+    // Job attempts count from 0; the policy counts attempts made, this one included.
+    attempt: input.job.attempt + 1,
     firstAttemptAt: input.job.receivedAt,
     now: input.now,
-    schedule: retry.scheduleMs,
-    maxAge: retry.maxAgeMs,
     rng: input.rng,
+    ...(input.pool
+      ? { schedule: input.pool.retry.scheduleMs, maxAge: input.pool.retry.maxAgeMs }
+      : {}),
   });
 }

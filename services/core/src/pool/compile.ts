@@ -5,7 +5,7 @@
  * same in both.
  */
 import { poolKey } from '../contract/subjects.ts';
-import { parseDuration } from '../duration.ts';
+import { parseDuration } from '../policy/duration.ts';
 import type {
   BounceSpec,
   PoolWarmupSpec,
@@ -152,7 +152,9 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
       minDeliveredRatio: spec.warmup?.minDeliveredRatio ?? POOL_DEFAULTS.minDeliveredRatio,
     },
     retry: {
-      scheduleMs: (spec.retry?.schedule ?? POOL_DEFAULTS.retrySchedule).map(parseDuration),
+      scheduleMs: (spec.retry?.schedule ?? POOL_DEFAULTS.retrySchedule).map((d, i) =>
+        parseDuration(d, `retry.schedule[${i}]`),
+      ),
       maxAgeMs: parseDuration(spec.retry?.maxAge ?? POOL_DEFAULTS.maxAge),
     },
     bounces: {

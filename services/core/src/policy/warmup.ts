@@ -1,0 +1,208 @@
+/**
+ * IP warm-up: how many messages a new IP may send on a calendar day. Days are counted in
+ * the pool's time zone, because receivers judge volume by their day and operators plan by
+ * theirs; a cap that reset at UTC midnight would surprise a Tokyo operator at 09:00.
+ *
+ * The pool's schedule lists [{day, dailyLimit}] with days increasing. Between listed days
+ * the limit grows linearly; after the last listed day its limit holds; before the first
+ * listed day the first limit holds; before the IP's start date (day < 1) the cap is 0.
+ *
+ * The day an IP is on is not simply the calendar: it moves one day forward only when the
+ * previous day's delivered ratio reached the pool's threshold, otherwise the IP holds its
+ * day (advanceWarmupState). An IP without warm-up has no cap: dailyLimit null.
+ */
+
+import type { WarmupSpec, WarmupStepSpec } from '../pool/spec.ts';
+import { DAY } from './duration.ts';
+import {
+  BadDateError,
+  BadTimeZoneError,
+  BadWarmupScheduleError,
+  PolicyArgumentError,
+} from './errors.ts';
+
+export const DEFAULT_TIME_ZONE = 'UTC';
+export const DEFAULT_MIN_DELIVERED_RATIO = 0.9;
+
+/** Persisted per IP (Redis), advanced once per calendar day. */
+export interface WarmupState {
+  /** The warm-up day the IP is on; 1 on its start date. */
+  day: number;
+  /** Calendar day (YYYY-MM-DD, pool time zone) `day` was last set for. */
+  lastDayKey: string;
+}
+
+export interface WarmupCap {
+  /** Today in the pool's time zone: the key daily counters are stored under. */
+  dayKey: string;
+  /** The warm-up day; 0 before the start date; null when the IP does not warm up. */
+  day: number | null;
+  /** Messages the IP may send today; null when the IP does not warm up (no cap). */
+  dailyLimit: number | null;
+}
+
+export interface WarmupCapInput {
+  schedule: readonly WarmupStepSpec[];
+  /** The IP's warm-up; absent: the IP is warm and uncapped. */
+  warmup?: WarmupSpec;
+  /** IANA time zone; DEFAULT_TIME_ZONE when absent. */
+  timeZone?: string;
+  now: number;
+  /** The IP's persisted state, already advanced to today; absent: the calendar decides. */
+  state?: WarmupState;
+}
+
+export interface AdvanceWarmupInput {
+  /** Today's day key. */
+  today: string;
+  /** Counters of state.lastDayKey (normally yesterday). */
+  yesterdayDelivered: number;
+  yesterdayAttempted: number;
+  /** Minimum delivered / attempted ratio to move on; DEFAULT_MIN_DELIVERED_RATIO when absent. */
+  threshold?: number;
+}
+
+export interface AdvanceWarmupResult {
+  state: WarmupState;
+  /** true when a new day began and the IP stayed on its day. */
+  held: boolean;
+}
+
+/** Validates a pool schedule; returns a frozen copy. */
+export function checkWarmupSchedule(
+  schedule: readonly WarmupStepSpec[],
+): readonly WarmupStepSpec[] {
+  if (schedule.length === 0) throw new BadWarmupScheduleError('it is empty');
+  let previous = 0;
+  for (const [i, step] of schedule.entries()) {
+    if (!Number.isInteger(step.day) || step.day < 1) {
+      throw new BadWarmupScheduleError(`schedule[${i}].day must be a whole number >= 1`);
+    }
+    if (step.day <= previous) {
+      throw new BadWarmupScheduleError(
+        `schedule[${i}].day ${step.day} does not follow day ${previous}`,
+      );
+    }
+    if (!Number.isInteger(step.dailyLimit) || step.dailyLimit < 0) {
+      throw new BadWarmupScheduleError(`schedule[${i}].dailyLimit must be a whole number >= 0`);
+    }
+    previous = step.day;
+  }
+  return Object.freeze(
+    schedule.map((s) => Object.freeze({ day: s.day, dailyLimit: s.dailyLimit })),
+  );
+}
+
+/** The cap of a warm-up day under a schedule (see the module comment for the shape). */
+export function dailyLimitForDay(schedule: readonly WarmupStepSpec[], day: number): number {
+  const steps = checkWarmupSchedule(schedule);
+  if (day < 1) return 0;
+  const first = steps[0] as WarmupStepSpec;
+  const last = steps[steps.length - 1] as WarmupStepSpec;
+  if (day <= first.day) return first.dailyLimit;
+  if (day >= last.day) return last.dailyLimit;
+  const next = steps.findIndex((s) => s.day > day);
+  const to = steps[next] as WarmupStepSpec;
+  const from = steps[next - 1] as WarmupStepSpec;
+  const progress = (day - from.day) / (to.day - from.day);
+  return Math.round(from.dailyLimit + (to.dailyLimit - from.dailyLimit) * progress);
+}
+
+/**
+ * A function from epoch ms to the calendar day (YYYY-MM-DD) in a time zone. Building the
+ * formatter is the costly part, so callers that key many counters keep one per pool.
+ */
+export function dayKeyFormatter(timeZone: string = DEFAULT_TIME_ZONE): (now: number) => string {
+  let format: Intl.DateTimeFormat;
+  try {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      calendar: 'gregory',
+      numberingSystem: 'latn',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+  } catch (cause) {
+    throw new BadTimeZoneError(timeZone, cause);
+  }
+  return (now) => {
+    if (!Number.isFinite(now)) throw new PolicyArgumentError(`now must be epoch ms, got ${now}`);
+    const parts = format.formatToParts(now);
+    const part = (type: Intl.DateTimeFormatPartTypes) =>
+      parts.find((p) => p.type === type)?.value ?? '';
+    return `${part('year').padStart(4, '0')}-${part('month')}-${part('day')}`;
+  };
+}
+
+/** The calendar day (YYYY-MM-DD) of an instant in a time zone. */
+export function calendarDayKey(now: number, timeZone: string = DEFAULT_TIME_ZONE): string {
+  return dayKeyFormatter(timeZone)(now);
+}
+
+/** Whole calendar days from one day key to another (negative when `to` is earlier). */
+export function daysBetween(from: string, to: string): number {
+  return Math.round((dayKeyToUtc(to) - dayKeyToUtc(from)) / DAY);
+}
+
+/** The calendar warm-up day of `today` for an IP starting on `startDate`: 1 on it, <= 0 before. */
+export function warmupDayNumber(startDate: string, today: string): number {
+  return daysBetween(startDate, today) + 1;
+}
+
+/**
+ * The state of an IP seen for the first time. With no history to judge by, the calendar
+ * decides: an IP whose start date is ten days back (moved from another relay, say) starts
+ * on day 11, not day 1.
+ */
+export function initialWarmupState(startDate: string, today: string): WarmupState {
+  return { day: Math.max(1, warmupDayNumber(startDate, today)), lastDayKey: today };
+}
+
+/**
+ * The once-a-day transition. On a new day the IP moves one day on when the last day's
+ * delivered ratio reached the threshold, and holds otherwise, a day without attempts
+ * included (an IP that sent nothing has earned no reputation). It moves at most one day
+ * however many calendar days passed, since only one day's counters are known. The same
+ * day, or a day key earlier than the state's (a clock or time zone change), changes nothing.
+ */
+export function advanceWarmupState(
+  state: WarmupState,
+  input: AdvanceWarmupInput,
+): AdvanceWarmupResult {
+  const threshold = input.threshold ?? DEFAULT_MIN_DELIVERED_RATIO;
+  if (!(threshold >= 0 && threshold <= 1)) {
+    throw new PolicyArgumentError(`warm-up threshold must be in [0, 1], got ${threshold}`);
+  }
+  const { yesterdayDelivered: delivered, yesterdayAttempted: attempted } = input;
+  if (!(delivered >= 0 && attempted >= 0)) {
+    throw new PolicyArgumentError('warm-up counters must be >= 0');
+  }
+  if (daysBetween(state.lastDayKey, input.today) <= 0) return { state, held: false };
+  const earned = attempted > 0 && delivered / attempted >= threshold;
+  return {
+    state: { day: earned ? state.day + 1 : state.day, lastDayKey: input.today },
+    held: !earned,
+  };
+}
+
+/** Today's key, warm-up day and cap for one IP. */
+export function warmupCap(input: WarmupCapInput): WarmupCap {
+  const dayKey = calendarDayKey(input.now, input.timeZone ?? DEFAULT_TIME_ZONE);
+  if (input.warmup === undefined) return { dayKey, day: null, dailyLimit: null };
+  const calendarDay = warmupDayNumber(input.warmup.startDate, dayKey);
+  const day = calendarDay < 1 ? 0 : (input.state?.day ?? calendarDay);
+  return { dayKey, day, dailyLimit: dailyLimitForDay(input.schedule, day) };
+}
+
+function dayKeyToUtc(key: string): number {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(key);
+  if (match === null) throw new BadDateError(key);
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const utc = Date.UTC(year, month - 1, day);
+  const date = new Date(utc);
+  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || year < 1970) {
+    throw new BadDateError(key);
+  }
+  return utc;
+}
