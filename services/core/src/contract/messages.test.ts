@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SchemaError } from '../errors.ts';
+import { codecs, type Envelope } from './messages.ts';
+import { ipToken, MSG_IDS, poolKey, SUBJECTS } from './subjects.ts';
+
+test('an envelope survives encode/decode; a malformed one is refused with the field named', () => {
+  const envelope: Envelope = {
+    v: 1,
+    id: 'abc',
+    pool: 'local_demo',
+    receivedAt: 1,
+    from: '',
+    rcpts: ['a@example.test'],
+    body: { store: 'stream', size: 10 },
+  };
+  assert.deepEqual(codecs.envelope.decode(codecs.envelope.encode(envelope)), envelope);
+  const broken = Buffer.from(JSON.stringify({ ...envelope, rcpts: [] }));
+  assert.throws(
+    () => codecs.envelope.decode(broken),
+    (err: unknown) => {
+      assert.ok(err instanceof SchemaError);
+      assert.match(err.message, /\/rcpts/);
+      return true;
+    },
+  );
+  assert.throws(() => codecs.job.decode(Buffer.from('{not json')), SchemaError);
+});
+
+test('subjects are built from tokens that cannot break a subject', () => {
+  assert.equal(poolKey('mail', 'tx.pool'), 'mail_tx-pool');
+  assert.equal(ipToken('2001:db8::1'), '2001-db8--1');
+  assert.equal(SUBJECTS.job('mail_tx', '203.0.113.10'), 'hikyaku.job.mail_tx.203-0-113-10');
+  assert.equal(MSG_IDS.queueItem('m1', 'example.com', 2), 'q:m1:example.com:2');
+});

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { activeIps, assignIps, compilePool, ipsOfPod, senderReplicas } from './compile.ts';
+import type { RelayPoolResource } from './spec.ts';
+
+const pool: RelayPoolResource = {
+  apiVersion: 'hikyaku.io/v1alpha1',
+  kind: 'RelayPool',
+  metadata: { name: 'tx', namespace: 'mail', generation: 3 },
+  spec: {
+    ips: [
+      { address: '203.0.113.10', hostname: 'mta1.example.com' },
+      {
+        address: '203.0.113.11',
+        hostname: 'mta2.example.com',
+        warmup: { startDate: '2026-11-01' },
+      },
+      { address: '203.0.113.12', hostname: 'mta3.example.com' },
+    ],
+    routes: [{ domains: ['Partner.Example.'], host: 'gw.partner.example:2525' }],
+    retry: { schedule: ['1m', '1h30m'], maxAge: '2d' },
+    dkim: [
+      {
+        domain: 'example.com',
+        selector: 's1',
+        privateKeySecretRef: { name: 'dkim', key: 'key.pem' },
+      },
+    ],
+  },
+};
+
+test('IPs are spread over pods ipsPerPod at a time', () => {
+  const assignment = assignIps('tx', ['a', 'b', 'c'], 2);
+  assert.deepEqual(assignment, { a: 'tx-sender-0', b: 'tx-sender-0', c: 'tx-sender-1' });
+  assert.equal(senderReplicas(3, 2), 2);
+  assert.equal(senderReplicas(4, 1), 4);
+});
+
+test('a pool compiles to what the data plane reads, defaults filled in', () => {
+  const compiled = compilePool(pool, {
+    assignment: assignIps(
+      'tx',
+      pool.spec.ips.map((i) => i.address),
+      1,
+    ),
+    draining: ['203.0.113.12'],
+  });
+  assert.equal(compiled.key, 'mail_tx');
+  assert.equal(compiled.generation, 3);
+  assert.deepEqual(compiled.retry, { scheduleMs: [60_000, 5_400_000], maxAgeMs: 172_800_000 });
+  assert.deepEqual(compiled.routes, [
+    { domains: ['partner.example'], host: 'gw.partner.example', port: 2525 },
+  ]);
+  assert.equal(compiled.ips[1]?.warmupStartDate, '2026-11-01');
+  assert.equal(compiled.dkim[0]?.keyFile, '/etc/hikyaku/dkim/dkim/key.pem');
+  assert.deepEqual(
+    activeIps(compiled).map((i) => i.address),
+    ['203.0.113.10', '203.0.113.11'],
+  );
+  assert.deepEqual(
+    ipsOfPod(compiled, 'tx-sender-1').map((i) => i.address),
+    ['203.0.113.11'],
+  );
+  assert.equal(compiled.bounces.suppressHardBounces, true);
+});
