@@ -91,7 +91,10 @@ async function main(): Promise<void> {
         ],
         routes: [{ domains: ['example.test'], host: `127.0.0.10:${sink.port}` }],
         ratePolicies: [
-          { name: 'default', perIp: { messagesPerMinute: 1_000_000, connections: 20, messagesPerConnection: 1000 } },
+          {
+            name: 'default',
+            perIp: { messagesPerMinute: 1_000_000, connections: 20, messagesPerConnection: 1000 },
+          },
         ],
       },
     },

@@ -84,10 +84,14 @@ test('NATS down: 451, never 250; back: accepted; nothing answered 250 is lost', 
     { timeoutMs: 30_000, intervalMs: 500 },
   );
   const expected = [...before, ...afterOutage];
-  await waitFor('every accepted message delivered', () => {
-    const delivered = markersDelivered();
-    return expected.every((m) => delivered.has(m));
-  }, { timeoutMs: 60_000 });
+  await waitFor(
+    'every accepted message delivered',
+    () => {
+      const delivered = markersDelivered();
+      return expected.every((m) => delivered.has(m));
+    },
+    { timeoutMs: 60_000 },
+  );
   assert.ok(!markersDelivered().has('outage'), 'a message answered 451 must not be delivered');
 });
 
@@ -96,17 +100,23 @@ for (const victim of ['scheduler', 'sender'] as const) {
     const prefix = `kill-${victim}`;
     const sending = sendBatch(prefix, 500, 20);
     // Kill once mail is flowing through the victim, not before it started.
-    await waitFor('deliveries under way', () =>
-      [...markersDelivered()].filter((m) => m.startsWith(prefix)).length >= 20,
-    { timeoutMs: 60_000, intervalMs: 10 });
+    await waitFor(
+      'deliveries under way',
+      () => [...markersDelivered()].filter((m) => m.startsWith(prefix)).length >= 20,
+      { timeoutMs: 60_000, intervalMs: 10 },
+    );
     await relay.stack.services[victim].kill();
     const accepted = await sending;
     await sleep(500);
     await relay.stack.services[victim].start();
-    await waitFor(`all ${accepted.length} accepted messages delivered`, () => {
-      const delivered = markersDelivered();
-      return accepted.every((m) => delivered.has(m));
-    }, { timeoutMs: 120_000 });
+    await waitFor(
+      `all ${accepted.length} accepted messages delivered`,
+      () => {
+        const delivered = markersDelivered();
+        return accepted.every((m) => delivered.has(m));
+      },
+      { timeoutMs: 120_000 },
+    );
     const delivered = markersDelivered();
     const lost = accepted.filter((m) => !delivered.has(m));
     assert.deepEqual(lost, []);

@@ -16,15 +16,20 @@ let child: ChildProcess | undefined;
 let dataDir: string | undefined;
 
 after(async () => {
-  if (child && child.exitCode === null) {
+  if (child?.pid && child.exitCode === null) {
     const exited = new Promise((resolve) => child?.once('exit', resolve));
     child.kill('SIGINT');
+    const timer = setTimeout(() => {
+      // Still stopping after 30 s: take the whole process group down (servers included).
+      if (child?.pid) process.kill(-child.pid, 'SIGKILL');
+    }, 30_000);
     await exited;
+    clearTimeout(timer);
   }
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('local mode relays the demo message into the capture sink', async () => {
+test('local mode relays the demo message into the capture sink', { timeout: 180_000 }, async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-local-'));
   const smtpPort = await freePort();
   const sinkPort = await freePort();
@@ -37,22 +42,38 @@ test('local mode relays the demo message into the capture sink', async () => {
     process.execPath,
     ['--import', 'tsx', 'bin/hikyaku.ts', 'local', '--pool', poolFile, '--data-dir', dataDir],
     {
-      env: { ...process.env, HIKYAKU_SMTP_PORT: String(smtpPort), HIKYAKU_SINK_PORT: String(sinkPort) },
+      env: {
+        ...process.env,
+        HIKYAKU_SMTP_PORT: String(smtpPort),
+        HIKYAKU_SINK_PORT: String(sinkPort),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so cleanup can reach nats-server and the services too.
+      detached: true,
     },
   );
   child.stdout?.on('data', (d: Buffer) => output.push(...d.toString().split('\n')));
   child.stderr?.on('data', (d: Buffer) => output.push(...d.toString().split('\n')));
-  const swaksLine = await waitFor(() => `the swaks line; output so far:\n${output.join('\n')}`, () => output.find((l) => l.trim().startsWith('swaks ')), {
-    timeoutMs: 90_000,
-  });
-  const args = swaksLine.trim().split(/\s+(?=--)/).slice(1).flatMap((part) => {
-    const [flag, ...value] = part.split(' ');
-    return [flag as string, value.join(' ').replace(/^"|"$/g, '')];
-  });
+  const swaksLine = await waitFor(
+    () => `the swaks line; output so far:\n${output.join('\n')}`,
+    () => output.find((l) => l.trim().startsWith('swaks ')),
+    {
+      timeoutMs: 90_000,
+    },
+  );
+  const args = swaksLine
+    .trim()
+    .split(/\s+(?=--)/)
+    .slice(1)
+    .flatMap((part) => {
+      const [flag, ...value] = part.split(' ');
+      return [flag as string, value.join(' ').replace(/^"|"$/g, '')];
+    });
   const { stdout } = await run('swaks', args);
   assert.match(stdout, /<- {2}250 2\.0\.0 Ok: queued as \S+/);
-  const captured = await waitFor('the captured line', () => output.find((l) => l.startsWith('captured: ')));
+  const captured = await waitFor('the captured line', () =>
+    output.find((l) => l.startsWith('captured: ')),
+  );
   const path = /^captured: (\S+\.eml)/.exec(captured)?.[1];
   assert.ok(path, captured);
   const eml = readFileSync(path, 'utf8');
