@@ -1,27 +1,59 @@
+import { isIP } from 'node:net';
 import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '../../core/src/index.ts';
+import { splitHostPort } from './routing/static-routes.ts';
 
 export interface SenderConfig extends CommonConfig {
   /** This pod's name: the pool's IP assignment names the pod that owns each IP. */
   podName: string;
-  /** Jobs in progress at once for each IP. */
+  /** Jobs in progress at once for each IP (waiting for a connection counts). */
   concurrencyPerIp: number;
   streamReplicas: number;
+  /** DNS servers ("host" or "host:port"); empty: the system's resolvers. */
+  dnsServers: string[];
+  dnsTimeoutMs: number;
+  dnsTries: number;
+  /** Port MX hosts and the implicit MX are contacted on (static routes name their own). */
+  mxPort: number;
+  /** Opening the TCP connection. */
   connectTimeoutMs: number;
+  /** Waiting for the greeting, and the EHLO/STARTTLS that follow, from the TCP connect on. */
   greetingTimeoutMs: number;
-  /** Inactivity allowed during a command or DATA before the attempt is abandoned. */
-  socketTimeoutMs: number;
+  /** Waiting for the reply to one command (MAIL, RCPT, DATA, RSET, QUIT). */
+  commandTimeoutMs: number;
+  /** Inactivity while the message is transferred and until the reply to its final dot. */
+  dataTimeoutMs: number;
+  /** How long an unused connection stays open for the next message. */
+  connectionIdleMs: number;
+  /** Verify the receiver's certificate (MTAs do not by default: TLS is opportunistic). */
+  tlsVerify: boolean;
 }
 
 export function readSenderConfig(env: Env): Readonly<SenderConfig> {
   const r = new EnvReader(env);
   const common = readCommonConfig(r, { httpPort: 9103 });
+  const dnsServers = r.list('HIKYAKU_DNS_SERVERS');
+  for (const server of dnsServers) {
+    const { host, port } = splitHostPort(server);
+    if (isIP(host) === 0 || (port !== undefined && !(port >= 1 && port <= 65535))) {
+      r.problem(`HIKYAKU_DNS_SERVERS: "${server}" is not an IP address with an optional port`);
+    }
+  }
   return r.done({
     ...common,
     podName: r.required('HIKYAKU_POD_NAME'),
     concurrencyPerIp: r.int('HIKYAKU_SENDER_CONCURRENCY', 32, { min: 1, max: 1024 }),
     streamReplicas: r.int('HIKYAKU_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
+    dnsServers,
+    dnsTimeoutMs: r.int('HIKYAKU_DNS_TIMEOUT_MS', 5000, { min: 50 }),
+    dnsTries: r.int('HIKYAKU_DNS_TRIES', 2, { min: 1, max: 10 }),
+    mxPort: r.int('HIKYAKU_MX_PORT', 25, { min: 1, max: 65535 }),
+    // Postfix's defaults: smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout /
+    // smtp_rcpt_timeout, smtp_data_done_timeout.
     connectTimeoutMs: r.int('HIKYAKU_CONNECT_TIMEOUT_MS', 30_000, { min: 100 }),
     greetingTimeoutMs: r.int('HIKYAKU_GREETING_TIMEOUT_MS', 300_000, { min: 100 }),
-    socketTimeoutMs: r.int('HIKYAKU_DATA_TIMEOUT_MS', 600_000, { min: 100 }),
+    commandTimeoutMs: r.int('HIKYAKU_COMMAND_TIMEOUT_MS', 300_000, { min: 100 }),
+    dataTimeoutMs: r.int('HIKYAKU_DATA_TIMEOUT_MS', 600_000, { min: 100 }),
+    connectionIdleMs: r.int('HIKYAKU_CONNECTION_IDLE_MS', 5000, { min: 0 }),
+    tlsVerify: r.bool('HIKYAKU_TLS_VERIFY', false),
   });
 }

@@ -9,6 +9,11 @@ import {
 import { readSenderConfig } from './config.ts';
 import { startSender } from './sender.ts';
 
+/** The part of the grace period jobs in progress may use; the rest is kept for hand-back. */
+export function finishWindowMs(graceMs: number): number {
+  return Math.max(0, graceMs - Math.min(5000, Math.floor(graceMs / 5)));
+}
+
 export async function runSender(
   env: Env,
   options: { handleSignals?: boolean } = {},
@@ -35,7 +40,11 @@ export async function runSender(
         log: ctx.log,
         registry: ctx.registry,
       });
-      ctx.lifecycle.onShutdown('finish jobs', () => sender.stop());
+      // Transactions in progress may run until the grace period is nearly over; the rest of
+      // it is left for handing back unfinished jobs and draining NATS.
+      ctx.lifecycle.onShutdown('finish jobs', () =>
+        sender.stop(Date.now() + finishWindowMs(config.shutdownGraceMs)),
+      );
       ctx.lifecycle.onShutdown('stop pool watch', async () => pools.stop());
     },
   });

@@ -1,10 +1,14 @@
 /**
- * The sender of one pod: one durable consumer per IP the pool assigns to this pod, so a
- * job is only ever taken by the owner of its IP. A job is acknowledged only after its
- * result is published; on shutdown unfinished jobs are handed back for redelivery.
+ * The sender of one pod: one durable consumer per IP the pool assigns to this pod, so a job
+ * is only ever taken by the owner of its IP. Each job is one delivery attempt; its result is
+ * published before the job is acknowledged. On shutdown the sender stops taking jobs, lets
+ * transactions in progress finish until the deadline, and hands every unfinished job back
+ * to JetStream (nak) for redelivery.
  */
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { JsMsg } from '@nats-io/jetstream';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import {
   type BodyStore,
   CONSUMERS,
@@ -17,29 +21,48 @@ import {
   type Job,
   type JobResult,
   type Logger,
-  METRICS,
   MSG_IDS,
   type NatsHandles,
   type PoolDirectory,
-  type RecipientOutcome,
   STREAMS,
   SUBJECTS,
   startConsumerLoop,
 } from '../../core/src/index.ts';
 import type { SenderConfig } from './config.ts';
-import { deliverJob, type NextHopCandidate } from './deliver.ts';
-import { routeFromStatic } from './routing/static-routes.ts';
-import { createTransportCache } from './transports.ts';
+import { createConnections } from './connections.ts';
+import { type DeliveryReport, deliverMessage } from './deliver.ts';
+import { createDkimKeyring } from './dkim/keyring.ts';
+import { HandBackError, SourceAddressAbsentError } from './errors.ts';
+import { DEFAULT_LIMITS, type LimitsLookup, limitsForPool } from './limits.ts';
+import { createSenderMetrics, type IpLabels } from './metrics.ts';
+import { outcomesForFailure } from './outcomes.ts';
+import { createMxResolver, type MxResolver } from './routing/resolver.ts';
+import { type Interfaces, isLocalAddress } from './source-address.ts';
 
 export interface Sender {
   /** IPs this pod is consuming jobs for right now. */
   ips(): string[];
-  stop(): Promise<void>;
+  /**
+   * Stops taking jobs, waits for jobs in progress until `deadline` (ms since the epoch), then
+   * hands back what is still unfinished and closes the connections.
+   */
+  stop(deadline?: number): Promise<void>;
 }
 
 /** Ack-wait of a job; a delivery in progress reports progress well within it. */
-const JOB_ACK_WAIT_MS = 60_000;
-const PROGRESS_EVERY_MS = 20_000;
+const JOB_ACK_WAIT_MS = 30_000;
+const PROGRESS_EVERY_MS = 10_000;
+/** Redelivery delay of a job whose pool is not known yet. */
+const UNKNOWN_POOL_DELAY_MS = 5000;
+/**
+ * Redelivery delay of a job handed back, counted from the end of the shutdown's finishing
+ * window. Not zero: JetStream could redeliver at once into this process's own pull request,
+ * still open on the server while the process finishes other jobs, and the job would then
+ * wait out the ack wait. Once the process is gone, the next owner of the IP gets it.
+ */
+const HAND_BACK_DELAY_MS = 1000;
+/** Longest wait for receivers to answer QUIT when the sender stops. */
+const CLOSE_WAIT_MS = 5000;
 
 export async function startSender(deps: {
   config: SenderConfig;
@@ -48,50 +71,120 @@ export async function startSender(deps: {
   bodies: BodyStore;
   log: Logger;
   registry: Registry;
-  resolveHops?: (pool: CompiledPool, domain: string) => Promise<NextHopCandidate[]>;
+  resolver?: MxResolver;
+  interfaces?: () => Interfaces;
   now?: () => number;
 }): Promise<Sender> {
-  const { config, nats, pools, bodies, log, registry } = deps;
+  const { config, nats, pools, bodies, log } = deps;
   const now = deps.now ?? Date.now;
-  const transports = createTransportCache(config);
+  const clock = { now };
+  const interfaces = deps.interfaces ?? networkInterfaces;
+  const metrics = createSenderMetrics(deps.registry);
+  const resolver =
+    deps.resolver ??
+    createMxResolver({
+      clock,
+      port: config.mxPort,
+      timeoutMs: config.dnsTimeoutMs,
+      tries: config.dnsTries,
+      ...(config.dnsServers.length > 0 ? { servers: config.dnsServers } : {}),
+    });
+  const connections = createConnections({
+    idleMs: config.connectionIdleMs,
+    session: {
+      connectTimeoutMs: config.connectTimeoutMs,
+      greetingTimeoutMs: config.greetingTimeoutMs,
+      commandTimeoutMs: config.commandTimeoutMs,
+      dataTimeoutMs: config.dataTimeoutMs,
+      tlsVerify: config.tlsVerify,
+    },
+    onOpen: (source, session) =>
+      metrics.connectionOpened(
+        { pool: config.pool, ip: source.address },
+        session.tls,
+        session.closed,
+      ),
+  });
+  const dkim = createDkimKeyring({ log, clock });
   const loops = new Map<string, ConsumerLoop>();
+  const inFlight = new Set<AbortController>();
+  const limitsByPool = new WeakMap<CompiledPool, LimitsLookup>();
+  const absentIps = new Set<string>();
   let stopping = false;
+  /** When jobs still in progress are handed back (ms since the epoch), once stopping. */
+  let stopDeadline = 0;
 
-  const metrics = {
-    attempts: new Counter({
-      name: METRICS.senderAttempts,
-      help: 'Delivery attempts (one per job)',
-      labelNames: ['pool', 'ip', 'policy'],
-      registers: [registry],
-    }),
-    outcomes: new Counter({
-      name: METRICS.senderOutcomes,
-      help: 'Recipient outcomes, by status and reply class',
-      labelNames: ['pool', 'ip', 'policy', 'status', 'class'],
-      registers: [registry],
-    }),
-    latency: new Histogram({
-      name: METRICS.senderTransactionLatency,
-      help: 'Duration of one delivery attempt',
-      labelNames: ['pool', 'ip'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers: [registry],
-    }),
-    open: new Gauge({
-      name: METRICS.senderOpenConnections,
-      help: 'Delivery attempts in progress per IP',
-      labelNames: ['pool', 'ip'],
-      registers: [registry],
-    }),
-  };
-
-  async function staticHops(pool: CompiledPool, domain: string): Promise<NextHopCandidate[]> {
-    const hop = routeFromStatic(pool.routes, domain);
-    return hop ? [hop] : [];
+  function limitsOf(pool: CompiledPool): LimitsLookup {
+    let lookup = limitsByPool.get(pool);
+    if (!lookup) {
+      try {
+        lookup = limitsForPool(pool);
+      } catch (err) {
+        log.error({ err, pool: pool.key }, 'rate policies do not resolve; using the defaults');
+        lookup = () => DEFAULT_LIMITS;
+      }
+      limitsByPool.set(pool, lookup);
+    }
+    return lookup;
   }
-  const resolveHops = deps.resolveHops ?? staticHops;
 
-  async function handleJob(msg: JsMsg, ip: CompiledIp): Promise<void> {
+  /** Whether the address is on this pod; a change either way is reported once. */
+  function sourcePresent(labels: IpLabels): boolean {
+    const present = isLocalAddress(labels.ip, interfaces());
+    metrics.sourceAbsent(labels, !present);
+    if (present && absentIps.delete(labels.ip)) {
+      log.info({ ip: labels.ip }, 'source address is present now');
+    } else if (!present && !absentIps.has(labels.ip)) {
+      absentIps.add(labels.ip);
+      log.error(
+        { ip: labels.ip, pod: config.podName, code: 'HIKYAKU_SOURCE_IP_ABSENT' },
+        'assigned source address is not present on this pod; its jobs are deferred',
+      );
+    }
+    return present;
+  }
+
+  async function attempt(
+    job: Job,
+    pool: CompiledPool,
+    ip: CompiledIp,
+    signal: AbortSignal,
+  ): Promise<DeliveryReport> {
+    const labels = { pool: pool.key, ip: ip.address };
+    const limits = limitsOf(pool)(job.policy);
+    try {
+      if (!sourcePresent(labels)) throw new SourceAddressAbsentError(ip.address, config.podName);
+      const body = await bodies.get(job.id, job.body);
+      const message = await dkim.sign(
+        Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+        job.from,
+      );
+      const route = await resolver.resolve(job.domain, {
+        routes: pool.routes,
+        family: isIP(ip.address) === 6 ? 6 : 4,
+      });
+      return await deliverMessage({
+        job,
+        source: { address: ip.address, hostname: ip.hostname },
+        message,
+        route,
+        limits,
+        connections,
+        signal,
+        now,
+        onTransaction: (t) => metrics.transaction(labels, job.policy, t.seconds),
+      });
+    } catch (err) {
+      if (err instanceof HandBackError) throw err;
+      // Routing, signing, a missing body, an absent source address: one outcome per recipient.
+      return { outcomes: outcomesForFailure(job.rcpts, err) };
+    }
+  }
+
+  const handBackDelay = (): number =>
+    Math.max(HAND_BACK_DELAY_MS, stopDeadline - now() + HAND_BACK_DELAY_MS);
+
+  async function handleJob(msg: JsMsg, address: string): Promise<void> {
     let job: Job;
     try {
       job = codecs.job.decode(msg.data);
@@ -102,68 +195,52 @@ export async function startSender(deps: {
     }
     const pool = pools.get(job.pool);
     if (!pool) {
-      msg.nak(5000);
+      msg.nak(UNKNOWN_POOL_DELAY_MS);
       return;
     }
-    const labels = { pool: pool.key, ip: ip.address };
+    if (stopping) {
+      msg.nak(handBackDelay());
+      return;
+    }
+    // The pool as it is now names the hostname (a pool change may have renamed it); an IP
+    // just removed from the pool EHLOs with its address literal (RFC 5321 §4.1.3).
+    const ip = pool.ips.find((i) => i.address === address) ?? {
+      address,
+      hostname: isIP(address) === 6 ? `[IPv6:${address}]` : `[${address}]`,
+    };
+    const labels = { pool: pool.key, ip: address };
+    const abort = new AbortController();
+    inFlight.add(abort);
     const progress = setInterval(() => msg.working(), PROGRESS_EVERY_MS);
+    const done = metrics.jobStarted(labels);
     const startedAt = now();
-    metrics.open.inc(labels);
-    metrics.attempts.inc({ ...labels, policy: job.policy });
-    let outcomes: RecipientOutcome[];
+    metrics.attempt(labels, job.policy);
+    let report: DeliveryReport;
     try {
-      const body = await bodies.get(job.id, job.body);
-      const hops = await resolveHops(pool, job.domain);
-      outcomes = await deliverJob({
-        job,
-        body,
-        hops,
-        transports,
-        transportFor: (hop) => ({
-          ip: ip.address,
-          hostname: ip.hostname,
-          host: hop.host,
-          port: hop.port,
-          maxConnections: 4,
-          maxMessages: 100,
-          requireTls: false,
-        }),
-      });
+      report = await attempt(job, pool, ip, abort.signal);
     } catch (err) {
-      // A missing body, a DNS failure: the attempt is deferred like any other temporary failure.
-      const e = err as Error & { code?: string; responseCode?: number; enhanced?: string };
-      const code = e.responseCode ?? 451;
-      outcomes = job.rcpts.map((rcpt) => ({
-        rcpt,
-        status: code >= 500 ? 'failed' : 'deferred',
-        code,
-        enhanced: e.enhanced ?? '4.3.0',
-        text: `${e.enhanced ?? '4.3.0'} ${e.message}`,
-        ...(e.code ? { errorCode: e.code } : {}),
-      }));
+      if (!(err instanceof HandBackError)) throw err;
+      metrics.handedBack(labels);
+      log.info({ jobId: job.jobId, ip: address, reason: err.message }, 'job handed back');
+      msg.nak(handBackDelay());
+      return;
     } finally {
       clearInterval(progress);
-      metrics.open.dec(labels);
+      inFlight.delete(abort);
+      done();
     }
     const result: JobResult = {
       v: 1,
       job,
-      outcomes,
+      outcomes: report.outcomes,
       startedAt,
       finishedAt: now(),
+      ...(report.tls ? { tls: report.tls } : {}),
     };
     await nats.js.publish(SUBJECTS.result(pool.key), codecs.result.encode(result), {
       msgID: MSG_IDS.result(job.jobId),
     });
-    metrics.latency.observe(labels, (result.finishedAt - startedAt) / 1000);
-    for (const o of outcomes) {
-      metrics.outcomes.inc({
-        ...labels,
-        policy: job.policy,
-        status: o.status,
-        class: `${String(o.code).charAt(0)}xx`,
-      });
-    }
+    metrics.outcomes(labels, job.policy, report.outcomes);
     msg.ack();
   }
 
@@ -180,15 +257,18 @@ export async function startSender(deps: {
       durable,
       concurrency: config.concurrencyPerIp,
       log: log.child({ ip: ip.address }),
-      handle: (msg) => handleJob(msg, ip),
+      handle: (msg) => handleJob(msg, ip.address),
     });
     loops.set(ip.address, loop);
     log.info({ ip: ip.address, hostname: ip.hostname }, 'sending from ip');
+    // Reported at once, not only when the first job comes; each job is deferred with it.
+    sourcePresent({ pool: pool.key, ip: ip.address });
   }
 
-  /** Follows the pool's assignment: start consumers for new IPs, stop them for moved ones. */
+  /** Follows the pool: start consumers for new IPs, stop them for moved ones, reload keys. */
   async function reconcile(pool: CompiledPool): Promise<void> {
     if (stopping) return;
+    await dkim.load(pool.dkim);
     const mine = ipsOfPod(pool, config.podName);
     const wanted = new Set(mine.map((ip) => ip.address));
     for (const [address, loop] of loops) {
@@ -209,17 +289,44 @@ export async function startSender(deps: {
     chain = chain
       .then(() => reconcile(next))
       .catch((err: unknown) => {
-        log.error({ err }, 'could not follow the pool assignment');
+        log.error({ err }, 'could not follow the pool');
       });
   });
 
   return {
     ips: () => [...loops.keys()],
-    async stop() {
+    async stop(deadline = Number.POSITIVE_INFINITY) {
       stopping = true;
-      await Promise.all([...loops.values()].map((l) => l.stop()));
+      stopDeadline = Number.isFinite(deadline) ? deadline : now();
+      const handBack = new HandBackError('the sender is shutting down');
+      // Jobs waiting for a connection have not started a transaction: they go back now.
+      connections.drain(handBack);
+      const stopped = Promise.all([...loops.values()].map((l) => l.stop()));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        if (Number.isFinite(deadline)) {
+          timer = setTimeout(() => resolve('late'), Math.max(0, deadline - now()));
+        }
+      });
+      const outcome = await Promise.race([stopped.then(() => 'done' as const), late]);
+      clearTimeout(timer);
+      if (outcome === 'late') {
+        log.warn({ jobs: inFlight.size }, 'grace period over; handing back unfinished jobs');
+        for (const abort of inFlight) abort.abort(handBack);
+        await stopped;
+      }
       loops.clear();
-      transports.closeAll();
+      // QUIT politely while time is left; a receiver that does not answer is not waited for.
+      const left = Number.isFinite(deadline) ? Math.max(0, deadline - now()) : CLOSE_WAIT_MS;
+      let closeTimer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        connections.close(handBack),
+        new Promise<void>((resolve) => {
+          closeTimer = setTimeout(resolve, Math.min(left, CLOSE_WAIT_MS));
+        }),
+      ]);
+      clearTimeout(closeTimer);
+      resolver.close();
     },
   };
 }

@@ -1,7 +1,8 @@
 /**
- * DKIM failures. A bad key is found when the signer is built, so a pool with a broken key
- * stops at start-up instead of sending unsigned mail that fails DMARC; a signing failure on
- * one message is reported so that the message is retried rather than sent unsigned.
+ * DKIM failures. A bad key is found when the signer is built; the sender's keyring then holds
+ * back the mail of that key's domain instead of sending it unsigned, where it would fail
+ * DMARC. A signing failure on one message is reported so that the message is retried rather
+ * than sent unsigned.
  */
 import { HikyakuError } from '../../../core/src/errors.ts';
 

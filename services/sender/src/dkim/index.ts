@@ -6,6 +6,7 @@ export {
   headerSection,
   parseFromDomain,
 } from './from-domain.ts';
+export { createDkimKeyring, DKIM_RELOAD_INTERVAL_MS, type DkimKeyring } from './keyring.ts';
 export {
   chooseSigningDomain,
   type DkimAlgorithm,

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { readSenderConfig } from './config.ts';
+
+const base = { HIKYAKU_POOL: 'mail_transactional', HIKYAKU_POD_NAME: 'transactional-sender-0' };
+
+describe('readSenderConfig', () => {
+  it("uses Postfix's timeouts and the system's DNS by default", () => {
+    const config = readSenderConfig(base);
+    assert.equal(config.connectTimeoutMs, 30_000);
+    assert.equal(config.greetingTimeoutMs, 300_000);
+    assert.equal(config.commandTimeoutMs, 300_000);
+    assert.equal(config.dataTimeoutMs, 600_000);
+    assert.deepEqual(config.dnsServers, []);
+    assert.equal(config.mxPort, 25);
+    assert.equal(config.tlsVerify, false);
+    assert.ok(Object.isFrozen(config));
+  });
+
+  it('reads DNS servers with and without ports', () => {
+    const config = readSenderConfig({
+      ...base,
+      HIKYAKU_DNS_SERVERS: '127.0.0.1:5353, 10.96.0.10, [2001:db8::53]:53',
+    });
+    assert.deepEqual(config.dnsServers, ['127.0.0.1:5353', '10.96.0.10', '[2001:db8::53]:53']);
+  });
+
+  it('names every bad value at once', () => {
+    assert.throws(
+      () =>
+        readSenderConfig({
+          ...base,
+          HIKYAKU_DNS_SERVERS: 'dns.example:53',
+          HIKYAKU_DATA_TIMEOUT_MS: 'soon',
+          HIKYAKU_TLS_VERIFY: 'maybe',
+        }),
+      (err: Error) =>
+        /HIKYAKU_DNS_SERVERS/.test(err.message) &&
+        /HIKYAKU_DATA_TIMEOUT_MS/.test(err.message) &&
+        /HIKYAKU_TLS_VERIFY/.test(err.message),
+    );
+  });
+});

@@ -1,0 +1,100 @@
+/**
+ * The sender's metrics. Labels are bounded: pool, IP, rate policy, outcome status, reply
+ * class, and the TLS version and cipher a connection negotiated.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { METRICS, type RecipientOutcome } from '../../core/src/index.ts';
+import type { TlsInfo } from './smtp-session.ts';
+
+export interface IpLabels {
+  pool: string;
+  ip: string;
+}
+
+export function createSenderMetrics(registry: Registry) {
+  const registers = [registry];
+  const attempts = new Counter({
+    name: METRICS.senderAttempts,
+    help: 'Delivery attempts (one per job)',
+    labelNames: ['pool', 'ip', 'policy'],
+    registers,
+  });
+  const outcomes = new Counter({
+    name: METRICS.senderOutcomes,
+    help: 'Recipient outcomes (delivered, deferred, failed) by reply class',
+    labelNames: ['pool', 'ip', 'policy', 'status', 'class'],
+    registers,
+  });
+  const latency = new Histogram({
+    name: METRICS.senderTransactionLatency,
+    help: 'Duration of one SMTP transaction, MAIL FROM to the reply to the final dot',
+    labelNames: ['pool', 'ip', 'policy'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers,
+  });
+  const open = new Gauge({
+    name: METRICS.senderOpenConnections,
+    help: 'SMTP connections open per sending IP',
+    labelNames: ['pool', 'ip'],
+    registers,
+  });
+  const connections = new Counter({
+    name: METRICS.senderConnections,
+    help: 'SMTP connections opened, by the TLS version and cipher negotiated ("none": clear text)',
+    labelNames: ['pool', 'ip', 'tls_version', 'tls_cipher'],
+    registers,
+  });
+  const inProgress = new Gauge({
+    name: METRICS.senderJobsInProgress,
+    help: 'Jobs being delivered (or waiting for a connection) per sending IP',
+    labelNames: ['pool', 'ip'],
+    registers,
+  });
+  const handedBack = new Counter({
+    name: METRICS.senderHandedBack,
+    help: 'Jobs handed back to JetStream unfinished, for redelivery (shutdown)',
+    labelNames: ['pool', 'ip'],
+    registers,
+  });
+  const sourceAbsent = new Gauge({
+    name: METRICS.senderSourceIpAbsent,
+    help: '1 while an IP assigned to this pod is not present on it (its jobs are deferred)',
+    labelNames: ['pool', 'ip'],
+    registers,
+  });
+
+  return {
+    attempt(labels: IpLabels, policy: string): void {
+      attempts.inc({ ...labels, policy });
+    },
+    outcomes(labels: IpLabels, policy: string, list: readonly RecipientOutcome[]): void {
+      for (const o of list) {
+        outcomes.inc({ ...labels, policy, status: o.status, class: `${String(o.code)[0]}xx` });
+      }
+    },
+    transaction(labels: IpLabels, policy: string, seconds: number): void {
+      latency.observe({ ...labels, policy }, seconds);
+    },
+    connectionOpened(labels: IpLabels, tls: TlsInfo | undefined, closed: Promise<void>): void {
+      connections.inc({
+        ...labels,
+        tls_version: tls?.version ?? 'none',
+        tls_cipher: tls?.cipher ?? 'none',
+      });
+      open.inc(labels);
+      closed.finally(() => open.dec(labels));
+    },
+    jobStarted(labels: IpLabels): () => void {
+      inProgress.inc(labels);
+      return () => inProgress.dec(labels);
+    },
+    handedBack(labels: IpLabels): void {
+      handedBack.inc(labels);
+    },
+    sourceAbsent(labels: IpLabels, absent: boolean): void {
+      sourceAbsent.set(labels, absent ? 1 : 0);
+    },
+  };
+}
+
+export type SenderMetrics = ReturnType<typeof createSenderMetrics>;
