@@ -64,6 +64,18 @@ function peakRssMiB(pid: number | undefined): number | null {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in seconds. */
+function cpuSeconds(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Math.round((ticks / 100) * 10) / 10;
+  } catch {
+    return null;
+  }
+}
+
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-bench-'));
   const delivered = new Set<number>();
@@ -166,6 +178,15 @@ async function main(): Promise<void> {
       sender: peakRssMiB(stack.services.sender.pid),
       natsServer: peakRssMiB(stack.nats?.process.pid),
       redisServer: peakRssMiB(stack.redis?.process.pid),
+    },
+    // CPU seconds each process spent: where the time goes, whatever else the machine does.
+    cpuSeconds: {
+      benchClient: Math.round(process.cpuUsage().user / 1e5) / 10,
+      ingress: cpuSeconds(stack.services.ingress.pid),
+      scheduler: cpuSeconds(stack.services.scheduler.pid),
+      sender: cpuSeconds(stack.services.sender.pid),
+      natsServer: cpuSeconds(stack.nats?.process.pid),
+      redisServer: cpuSeconds(stack.redis?.process.pid),
     },
   };
   await stack.stop();

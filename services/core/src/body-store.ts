@@ -42,8 +42,10 @@ export async function createBodyStore(options: {
   return {
     async put(messageId, body) {
       if (body.byteLength <= inlineLimit) {
-        await js.publish(SUBJECTS.body(messageId), body, { msgID: MSG_IDS.body(messageId) });
-        return { store: 'stream', size: body.byteLength };
+        const ack = await js.publish(SUBJECTS.body(messageId), body, {
+          msgID: MSG_IDS.body(messageId),
+        });
+        return { store: 'stream', size: body.byteLength, seq: ack.seq };
       }
       const os = await objectStore();
       await os.putBlob({ name: messageId }, body);
@@ -66,7 +68,9 @@ export async function createBodyStore(options: {
 
     async remove(messageId, ref) {
       if (ref.store === 'stream') {
-        await jsm.streams.purge(STREAMS.bodies, { filter: SUBJECTS.body(messageId) });
+        // Deleting by sequence is a point operation; a purge by subject scans the stream.
+        if (ref.seq !== undefined) await jsm.streams.deleteMessage(STREAMS.bodies, ref.seq, false);
+        else await jsm.streams.purge(STREAMS.bodies, { filter: SUBJECTS.body(messageId) });
         return;
       }
       const os = await objectStore();

@@ -10,6 +10,8 @@ import { SchemaError } from '../errors.ts';
 export interface BodyRef {
   store: 'stream' | 'object';
   size: number;
+  /** Stream sequence of an inline body, so it can be removed without a subject purge. */
+  seq?: number;
 }
 
 export interface Envelope {
@@ -39,6 +41,11 @@ export interface QueueItem {
   notBefore: number;
   /** The IP of the previous attempt, if any (to spread retries). */
   lastIp?: string;
+  /**
+   * Which share of the domain's recipients this is, when the rate policy's
+   * recipientsPerMessage split them (0..n-1); absent: the only one.
+   */
+  part?: number;
 }
 
 export interface Job {
@@ -54,6 +61,8 @@ export interface Job {
   body: BodyRef;
   receivedAt: number;
   attempt: number;
+  /** The queue item's part, when its recipients were split (see QueueItem.part). */
+  part?: number;
 }
 
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
@@ -105,6 +114,7 @@ const bodyRefSchema = {
   properties: {
     store: { type: 'string', enum: ['stream', 'object'] },
     size: { type: 'integer', minimum: 0 },
+    seq: { type: 'integer', minimum: 1, nullable: true },
   },
   required: ['store', 'size'],
   additionalProperties: false,
@@ -147,6 +157,7 @@ const queueItemSchema: JSONSchemaType<QueueItem> = {
     attempt: { type: 'integer', minimum: 0 },
     notBefore: { type: 'number' },
     lastIp: { type: 'string', nullable: true },
+    part: { type: 'integer', minimum: 0, nullable: true },
   },
   required: [
     'v',
@@ -178,6 +189,7 @@ const jobSchema: JSONSchemaType<Job> = {
     body: bodyRefSchema,
     receivedAt: { type: 'number' },
     attempt: { type: 'integer', minimum: 0 },
+    part: { type: 'integer', minimum: 0, nullable: true },
   },
   required: [
     'v',
