@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import {
   createBodyStore,
   type Env,
@@ -19,6 +20,13 @@ export async function runIngress(
     config,
     handleSignals: options.handleSignals,
     async start(ctx) {
+      // Suppression and quota lookups must answer within a session's patience: a command
+      // that cannot be sent or answered in time fails, and the check is skipped.
+      const redis = new Redis(config.redisUrl, {
+        maxRetriesPerRequest: 1,
+        commandTimeout: config.redisTimeoutMs,
+      });
+      redis.on('error', (err) => ctx.log.debug({ err }, 'redis connection error'));
       const bodies = await createBodyStore({
         js: ctx.nats.js,
         jsm: ctx.nats.jsm,
@@ -32,11 +40,16 @@ export async function runIngress(
         nats: ctx.nats,
         bodies,
         pools,
+        redis,
         log: ctx.log,
         registry: ctx.registry,
       });
-      ctx.lifecycle.onShutdown('close smtp listener', () => ingress.close());
+      // Runs before NATS is drained (runService adds that step after these).
+      ctx.lifecycle.onShutdown('close smtp listeners', () => ingress.close());
       ctx.lifecycle.onShutdown('stop pool watch', async () => pools.stop());
+      ctx.lifecycle.onShutdown('close redis', async () => {
+        redis.disconnect();
+      });
     },
   });
 }

@@ -1,269 +1,197 @@
 /**
- * The SMTP front door. It answers 250 only after JetStream acknowledged both the body and
- * the envelope, and 451 4.3.0 when it cannot store; it relays only for clients that a pool
- * allows.
+ * The SMTP front door: one smtp-server per listener (relay, submission, smtps), sharing
+ * the session limit, the pools, the submitters and the store. It answers 250 only after
+ * JetStream acknowledged both the body and the envelope, 451 4.3.0 when it cannot store,
+ * and relays only for clients that a pool allows.
  */
 import type { AddressInfo } from 'node:net';
-import { nuid } from '@nats-io/transport-node';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { SMTPServerOptions } from 'smtp-server';
 import {
   type BodyStore,
-  type CompiledPool,
-  codecs,
-  type Envelope,
   type Logger,
-  METRICS,
-  MSG_IDS,
   type NatsHandles,
+  POOL_DEFAULTS,
   type PoolDirectory,
-  SUBJECTS,
 } from '../../core/src/index.ts';
-import type { IngressConfig } from './config.ts';
+import { createSuppressionList } from '../../core/src/suppression.ts';
+import { createAuthThrottle } from './auth-throttle.ts';
+import { type CertificateWatcher, watchCertificate } from './certificates.ts';
+import type { IngressConfig, ListenerName } from './config.ts';
+import { createIngressMetrics } from './metrics.ts';
 import { createPoolSelector } from './pool-select.ts';
-import { receivedHeader } from './received.ts';
-import { type RefusalReason, SmtpReplyError } from './smtp-errors.ts';
+import { createSubmitterQuota } from './quota.ts';
+import { RelaySmtpServer } from './relay-server.ts';
+import { type IngressContext, sessionHandlers } from './session-handlers.ts';
+import { createSessionTracker } from './sessions.ts';
+import { createMessageStore } from './store.ts';
+import { createSubmitterDirectory } from './submitters.ts';
 
 export interface Ingress {
+  /** The port each listener is bound to. */
+  readonly ports: Partial<Record<ListenerName, number>>;
+  /** The relay listener's port (the first listener's when there is no relay listener). */
   readonly port: number;
-  /** Stop accepting connections; sessions in DATA may finish, then 421 to the rest. */
+  /**
+   * Stops accepting connections, lets transactions in progress finish (bounded by
+   * drainTimeoutMs), answers 421 4.3.2 to every other session and closes them.
+   */
   close(): Promise<void>;
 }
 
-interface SessionState {
-  pool: CompiledPool;
-}
-
-function domainOf(address: string): string {
-  const at = address.lastIndexOf('@');
-  return at < 0 ? '' : address.slice(at + 1).toLowerCase();
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} not acknowledged within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+/** How long closed connections may take to go away before close() stops waiting. */
+const SOCKET_CLOSE_WAIT_MS = 6000;
 
 export async function startIngress(deps: {
   config: IngressConfig;
   nats: NatsHandles;
   bodies: BodyStore;
   pools: PoolDirectory;
+  redis: Redis;
   log: Logger;
   registry: Registry;
   now?: () => number;
 }): Promise<Ingress> {
-  const { config, nats, bodies, pools, log, registry } = deps;
+  const { config, pools, log } = deps;
   const now = deps.now ?? Date.now;
-  const selector = createPoolSelector();
-  const sessions = new WeakMap<SMTPServerSession, SessionState>();
-  let natsUp = !nats.nc.isClosed();
-  let closing = false;
+  const metrics = createIngressMetrics(deps.registry);
+  let certificates: CertificateWatcher | undefined;
+  if (config.tls) {
+    certificates = await watchCertificate({
+      files: config.tls,
+      intervalMs: config.tls.reloadIntervalMs,
+      log,
+      onReload: (result) => metrics.certificateReloads.inc({ result }),
+    });
+  }
 
-  (async () => {
-    for await (const status of nats.nc.status()) {
-      if (status.type === 'disconnect') natsUp = false;
-      if (status.type === 'reconnect') natsUp = true;
-    }
-  })().catch(() => undefined);
-
-  const metrics = {
-    sessions: new Counter({
-      name: METRICS.ingressSessions,
-      help: 'SMTP sessions opened',
-      labelNames: ['listener'],
-      registers: [registry],
+  const ctx: IngressContext = {
+    config,
+    log,
+    metrics,
+    pools,
+    selector: createPoolSelector(),
+    submitters: createSubmitterDirectory({
+      pools,
+      onConflict: (submitter, keys) =>
+        log.error({ submitter, pools: keys }, 'username declared by several pools; refusing it'),
+      onBadHash: (submitter, pool, err) =>
+        log.error({ err, submitter, pool }, 'unusable password hash in the pool policy'),
     }),
-    active: new Gauge({
-      name: METRICS.ingressActiveSessions,
-      help: 'SMTP sessions open now',
-      registers: [registry],
+    throttle: createAuthThrottle(config.authFailures, now),
+    quota: createSubmitterQuota(deps.redis),
+    suppressions: createSuppressionList(deps.redis),
+    store: createMessageStore({
+      nats: deps.nats,
+      bodies: deps.bodies,
+      timeoutMs: config.storeTimeoutMs,
     }),
-    accepted: new Counter({
-      name: METRICS.ingressAccepted,
-      help: 'Messages accepted (answered 250)',
-      labelNames: ['pool'],
-      registers: [registry],
+    tracker: createSessionTracker({
+      maxSessions: config.maxClients,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      transactionGraceMs: config.socketTimeoutMs,
     }),
-    refused: new Counter({
-      name: METRICS.ingressRefused,
-      help: 'Commands or messages refused, by reason',
-      labelNames: ['reason'],
-      registers: [registry],
-    }),
-    latency: new Histogram({
-      name: METRICS.ingressAcceptLatency,
-      help: 'Time from end of DATA to the 250 reply',
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    }),
-    size: new Histogram({
-      name: METRICS.ingressMessageSize,
-      help: 'Size of accepted messages in bytes',
-      buckets: [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 33554432],
-      registers: [registry],
-    }),
+    tlsAvailable: certificates !== undefined,
+    now,
   };
 
-  function refuse(reason: RefusalReason, detail?: string): SmtpReplyError {
-    metrics.refused.inc({ reason });
-    return new SmtpReplyError(reason, detail);
-  }
-
+  /** SIZE advertises the largest limit of any pool; each pool's own is enforced. */
   function maxSize(): number {
-    return Math.max(0, ...pools.all().map((p) => p.maxMessageSize)) || 26_214_400;
+    return Math.max(0, ...pools.all().map((p) => p.maxMessageSize)) || POOL_DEFAULTS.maxMessageSize;
   }
 
-  async function store(
-    session: SMTPServerSession,
-    pool: CompiledPool,
-    raw: Buffer,
-  ): Promise<string> {
-    const id = nuid.next();
-    const rcpts = session.envelope.rcptTo.map((r) => r.address);
-    const header = receivedHeader({
-      clientHelo: session.hostNameAppearsAs,
-      clientAddress: session.remoteAddress,
-      hostname: config.hostname,
-      queueId: id,
-      secure: session.secure,
-      tls: {
-        version: session.tlsOptions ? session.tlsOptions.version : undefined,
-        cipher: session.tlsOptions ? session.tlsOptions.name : undefined,
-      },
-      rcptCount: rcpts.length,
-      ...(rcpts[0] ? { firstRcpt: rcpts[0] } : {}),
-      now: new Date(now()),
-    });
-    const body = Buffer.concat([Buffer.from(header), raw]);
-    const bodyRef = await withTimeout(bodies.put(id, body), config.storeTimeoutMs, 'body');
-    const envelope: Envelope = {
-      v: 1,
-      id,
-      pool: pool.key,
-      receivedAt: now(),
-      from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-      rcpts,
-      body: bodyRef,
-      clientAddress: session.remoteAddress,
-      ...(session.user ? { submitter: String(session.user) } : {}),
+  function options(listener: ListenerName): SMTPServerOptions {
+    const pair = certificates?.current();
+    return {
+      name: config.hostname,
+      banner: 'hikyaku',
+      secure: listener === 'smtps',
+      ...(pair ? { key: pair.key, cert: pair.cert, minVersion: config.tls?.minVersion } : {}),
+      hideSTARTTLS: !pair || listener === 'smtps',
+      authMethods: ['PLAIN', 'LOGIN'],
+      // Who must authenticate is decided per transaction (session-handlers.ts); whether
+      // AUTH is offered, per session.
+      authOptional: true,
+      allowInsecureAuth: config.allowInsecureAuth,
+      hideENHANCEDSTATUSCODES: false,
+      hideDSN: true,
+      hideREQUIRETLS: true,
+      size: maxSize(),
+      // The session limit is applied across listeners by the tracker; this bound only
+      // keeps connections that have not reached it yet (TLS handshakes) in check.
+      maxClients: config.maxClients * 2,
+      socketTimeout: config.socketTimeoutMs,
+      // Trusted applications reach the relay; reverse lookups would add a DNS round trip
+      // to every connection for no decision.
+      disableReverseLookup: true,
+      logger: false,
     };
-    await withTimeout(
-      nats.js.publish(SUBJECTS.envelope(pool.key), codecs.envelope.encode(envelope), {
-        msgID: MSG_IDS.envelope(id),
-      }),
-      config.storeTimeoutMs,
-      'envelope',
-    );
-    return id;
   }
 
-  const server = new SMTPServer({
-    name: config.hostname,
-    banner: 'hikyaku ESMTP',
-    // Trusted applications reach the relay; reverse lookups would add a DNS round trip
-    // to every connection for no decision.
-    disableReverseLookup: true,
-    hideSTARTTLS: true,
-    authOptional: true,
-    disabledCommands: ['AUTH'],
-    size: maxSize(),
-    maxClients: config.maxClients,
-    socketTimeout: config.socketTimeoutMs,
-    logger: false,
-    onConnect(_session, callback) {
-      if (closing) {
-        callback(refuse('shuttingDown'));
-        return;
-      }
-      metrics.sessions.inc({ listener: 'smtp' });
-      metrics.active.inc();
-      callback();
-    },
-    onClose() {
-      metrics.active.dec();
-    },
-    onMailFrom(address, session, callback) {
-      const pool = selector.byNetwork(pools.all(), session.remoteAddress);
-      if (!pool) {
-        callback(refuse('authRequired'));
-        return;
-      }
-      const declared = Number(address.args && (address.args as Record<string, string>).SIZE);
-      if (Number.isFinite(declared) && declared > pool.maxMessageSize) {
-        callback(refuse('messageTooBig'));
-        return;
-      }
-      sessions.set(session, { pool });
-      callback();
-    },
-    onRcptTo(address, session, callback) {
-      const state = sessions.get(session);
-      if (!state) {
-        callback(refuse('authRequired'));
-        return;
-      }
-      if (!domainOf(address.address)) {
-        callback(refuse('badRecipient'));
-        return;
-      }
-      if (session.envelope.rcptTo.length >= state.pool.maxRecipients) {
-        callback(refuse('tooManyRecipients'));
-        return;
-      }
-      callback();
-    },
-    onData(stream: SMTPServerDataStream, session, callback) {
-      const started = now();
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        const state = sessions.get(session);
-        if (!state) {
-          callback(refuse('authRequired'));
-          return;
-        }
-        const raw = Buffer.concat(chunks);
-        if (stream.sizeExceeded || raw.length > state.pool.maxMessageSize) {
-          callback(refuse('messageTooBig'));
-          return;
-        }
-        if (!natsUp || nats.nc.isClosed()) {
-          callback(refuse('storeUnavailable'));
-          return;
-        }
-        store(session, state.pool, raw).then(
-          (id) => {
-            metrics.accepted.inc({ pool: state.pool.key });
-            metrics.size.observe(raw.length);
-            metrics.latency.observe((now() - started) / 1000);
-            callback(null, `2.0.0 Ok: queued as ${id}`);
-          },
-          (err: unknown) => {
-            log.warn({ err }, 'could not store message; answering 451');
-            callback(refuse('storeUnavailable'));
-          },
-        );
+  const servers = new Map<ListenerName, RelaySmtpServer>();
+  const ports: Partial<Record<ListenerName, number>> = {};
+  try {
+    for (const [name, port] of Object.entries(config.listeners)) {
+      const listener = name as ListenerName;
+      // The handlers look the session's connection up on this server once it exists.
+      const holder: { server?: RelaySmtpServer } = {};
+      const server = new RelaySmtpServer({
+        ...options(listener),
+        ...sessionHandlers(ctx, listener, (session) => holder.server?.handleOf(session)),
       });
-    },
-  });
-  server.on('error', (err) => log.debug({ err }, 'smtp session error'));
+      holder.server = server;
+      server.on('error', (err) => log.debug({ err, listener }, 'smtp session error'));
+      servers.set(listener, server);
+      await new Promise<void>((resolve, reject) => {
+        server.server.once('error', reject);
+        server.listen(port, config.smtpHost, () => {
+          server.server.off('error', reject);
+          resolve();
+        });
+      });
+      ports[listener] = (server.server.address() as AddressInfo).port;
+      log.info({ listener, host: config.smtpHost, port: ports[listener] }, 'smtp listening');
+    }
+  } catch (err) {
+    for (const server of servers.values()) server.server.close();
+    certificates?.stop();
+    ctx.store.stop();
+    throw err;
+  }
 
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(config.smtpPort, config.smtpHost, () => resolve());
+  pools.onChange(() => {
+    const size = maxSize();
+    for (const server of servers.values()) server.options.size = size;
   });
-  const port = (server.server.address() as AddressInfo).port;
-  log.info({ host: config.smtpHost, port }, 'smtp listening');
+  certificates?.onChange((pair) => {
+    for (const server of servers.values()) server.updateSecureContext(pair);
+  });
 
+  const first = ports.relay ?? (Object.values(ports)[0] as number);
   return {
-    port,
-    close: () => {
-      closing = true;
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+    ports,
+    port: first,
+    async close() {
+      const closed = [...servers.values()].map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.server.close(() => resolve());
+            // TLS handshakes in progress have no session that could finish.
+            for (const socket of server._pendingSockets.values()) socket.destroy();
+          }),
+      );
+      await ctx.tracker.shutdown(config.drainTimeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(closed),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, SOCKET_CLOSE_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      certificates?.stop();
+      ctx.store.stop();
     },
   };
 }

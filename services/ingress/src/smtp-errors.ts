@@ -1,30 +1,50 @@
 /**
  * Every refusal the ingress gives, as one table: the SMTP reply code, the enhanced status
- * code and the text a client sees, keyed by a stable reason that also labels the
- * refusal metric.
+ * code and the text a client sees, keyed by a stable reason that also labels the refusal
+ * metric. docs/ingress.md lists the same table; a test keeps the two in step.
  */
+import { HikyakuError } from '../../core/src/index.ts';
+
 export const REPLIES = {
   authRequired: { code: 530, text: '5.7.0 Authentication required' },
   relayDenied: { code: 554, text: '5.7.1 Relay access denied' },
   senderNotAllowed: { code: 553, text: '5.7.1 Sender address not allowed for this submitter' },
+  badSender: { code: 501, text: '5.1.7 Bad sender address' },
+  badRecipient: { code: 501, text: '5.1.3 Bad recipient address' },
+  badParameter: { code: 555, text: '5.5.4 Unsupported MAIL FROM or RCPT TO parameter' },
+  needsSmtputf8: { code: 553, text: '5.6.7 Non-ASCII address requires SMTPUTF8' },
+  suppressed: { code: 550, text: '5.1.1 Recipient address is suppressed' },
   tooManyRecipients: { code: 452, text: '4.5.3 Too many recipients' },
+  rateLimited: { code: 452, text: '4.3.1 Message rate quota exceeded, try again later' },
   messageTooBig: { code: 552, text: '5.3.4 Message size exceeds fixed limit' },
+  bareLineEnd: { code: 554, text: '5.5.2 Message contains a bare CR or LF, end lines with CRLF' },
+  smuggling: { code: 554, text: '5.5.2 Message contains a non-CRLF end-of-data sequence' },
   storeUnavailable: { code: 451, text: '4.3.0 Temporary storage failure, try again later' },
-  badRecipient: { code: 501, text: '5.1.3 Bad recipient address syntax' },
-  badSender: { code: 501, text: '5.1.7 Bad sender address syntax' },
-  noRecipients: { code: 554, text: '5.5.1 No valid recipients' },
+  internalError: { code: 451, text: '4.3.0 Internal error, try again later' },
+  authFailed: { code: 535, text: '5.7.8 Authentication credentials invalid' },
+  authThrottled: { code: 421, text: '4.7.0 Too many failed authentication attempts' },
+  tooManySessions: { code: 421, text: '4.3.2 Too many concurrent sessions, try again later' },
+  sessionTimeout: { code: 421, text: '4.4.2 Session time limit reached' },
   shuttingDown: { code: 421, text: '4.3.2 Service shutting down, try again later' },
 } as const;
 
 export type RefusalReason = keyof typeof REPLIES;
 
-export class SmtpReplyError extends Error {
+/** Details come from clients or from Redis: keep them short in a reply line. */
+const MAX_DETAIL = 200;
+
+/**
+ * A refusal as smtp-server expects it from a handler: `responseCode` and a message that
+ * starts with the enhanced status code (see relay-server.ts for why that matters).
+ */
+export class SmtpReplyError extends HikyakuError {
   readonly responseCode: number;
   readonly reason: RefusalReason;
 
   constructor(reason: RefusalReason, detail?: string) {
     const reply = REPLIES[reason];
-    super(detail ? `${reply.text}: ${detail}` : reply.text);
+    const extra = detail ? `: ${detail.slice(0, MAX_DETAIL)}` : '';
+    super('HIKYAKU_SMTP_REFUSED', `${reply.text}${extra}`);
     this.name = 'SmtpReplyError';
     this.responseCode = reply.code;
     this.reason = reason;

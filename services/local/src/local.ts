@@ -4,8 +4,9 @@
  * message through it.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hashPasswordFiles } from '../../core/src/credentials.ts';
 import { type Env, EnvReader, type RelayPoolResource } from '../../core/src/index.ts';
 import { parseRelayPoolYaml } from '../../core/src/pool/schema.ts';
 import { startCaptureSink } from './capture.ts';
@@ -46,6 +47,7 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
   });
   const stack = await startLocalStack({
     pool,
+    passwordHashes: await hashPasswordFiles(pool.spec.submitters ?? [], dirname(poolFile)),
     dataDir,
     smtpPort: config.smtpPort,
     ...(config.natsUrl ? { natsUrl: config.natsUrl } : {}),

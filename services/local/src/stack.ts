@@ -33,6 +33,8 @@ export interface LocalStackOptions {
   redisUrl?: string;
   /** Extra environment for every service (e.g. HIKYAKU_LOG_LEVEL). */
   env?: Record<string, string>;
+  /** Submitter username -> salted password hash (see hashPasswordFiles in credentials.ts). */
+  passwordHashes?: Record<string, string>;
   onOutput?: (name: string, line: string) => void;
 }
 
@@ -49,7 +51,10 @@ export interface LocalStack {
 }
 
 /** Local mode runs one sender process that owns every IP of the pool. */
-export function compileLocalPool(resource: RelayPoolResource): CompiledPool {
+export function compileLocalPool(
+  resource: RelayPoolResource,
+  passwordHashes: Record<string, string> = {},
+): CompiledPool {
   const withNamespace: RelayPoolResource = {
     ...resource,
     metadata: { ...resource.metadata, namespace: resource.metadata.namespace ?? LOCAL_NAMESPACE },
@@ -61,7 +66,7 @@ export function compileLocalPool(resource: RelayPoolResource): CompiledPool {
       LOCAL_SENDER_POD,
     ]),
   );
-  return compilePool(withNamespace, { assignment });
+  return compilePool(withNamespace, { assignment, passwordHashes });
 }
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -84,7 +89,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const natsUrl = options.natsUrl ?? (nats as ChildServer).url;
   const redisUrl = options.redisUrl ?? (redis as ChildServer).url;
 
-  const pool = compileLocalPool(options.pool);
+  const pool = compileLocalPool(options.pool, options.passwordHashes);
   const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
   await ensureStreams(admin.jsm, DEFAULT_LAYOUT);
   await publishPool(await openPoolBucket(admin.js), pool);

@@ -5,6 +5,31 @@
 export const REDIS_KEYS = {
   /** Round-robin cursor over a pool's IPs. */
   ipCursor: (pool: string): string => `hikyaku:{${pool}}:ip-cursor`,
-  /** Suppressed recipients: hash address -> JSON {reason, at, reply}. */
+  /** Suppressed recipients: hash lower-cased address -> JSON {reason, at, reply?, source}. */
   suppressions: (pool: string): string => `hikyaku:{${pool}}:suppressions`,
+  /** Messages a submitter handed in during one minute (fixed window; expires by itself). */
+  submitterMinute: (pool: string, submitter: string, minute: number): string =>
+    `hikyaku:{${pool}}:submitter-rate:${submitter}:${minute}`,
+  // scheduler: shaping state shared by every replica (see docs/shaping.md). A "site" is
+  // what one rate budget covers: a named rate policy, or "default:<domain>".
+  /** Warm-up progress: hash IP -> JSON {day, lastDayKey}. */
+  warmup: (pool: string): string => `hikyaku:{${pool}}:warmup`,
+  /** Messages dispatched on one calendar day (pool time zone): hash IP -> count. */
+  sentOnDay: (pool: string, dayKey: string): string => `hikyaku:{${pool}}:sent:${dayKey}`,
+  /** Recipient outcomes of one day: hash "<IP>|delivered" and "<IP>|attempted" -> count. */
+  outcomesOnDay: (pool: string, dayKey: string): string =>
+    `hikyaku:{${pool}}:outcomes:${dayKey}`,
+  /** Adaptive throttling: hash "<IP>|<site>" -> JSON ThrottleState. */
+  throttle: (pool: string): string => `hikyaku:{${pool}}:throttle`,
+  /** Sliding log of dispatches of one IP to one site: sorted set, score = time. */
+  rateLog: (pool: string, ip: string, site: string): string =>
+    `hikyaku:{${pool}}:rate:${ip}|${site}`,
+  /** Earliest time the next message may leave one IP for one site (pacing). */
+  pace: (pool: string, ip: string, site: string): string => `hikyaku:{${pool}}:pace:${ip}|${site}`,
+  /** Sliding log of dispatches to one site from the whole pool. */
+  poolRateLog: (pool: string, site: string): string => `hikyaku:{${pool}}:pool-rate:${site}`,
+  /** A parking lane: sorted set, member = queue item key, score = its turn (ms). */
+  lane: (pool: string, lane: string): string => `hikyaku:{${pool}}:lane:${lane}`,
+  /** Items held back per rate policy: sorted set, member = queue item key, score = receivedAt. */
+  queued: (pool: string, policy: string): string => `hikyaku:{${pool}}:queued:${policy}`,
 } as const;

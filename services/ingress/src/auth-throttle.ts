@@ -1,0 +1,110 @@
+/**
+ * Failed AUTH attempts, counted per client address: each failure is answered after a delay
+ * that doubles with every failure, and the failure that reaches the limit is answered with
+ * 421 4.7.0 and the connection closed; later attempts from that address are refused the
+ * same way without checking the password, until the lockout period has passed since its
+ * last failure. IPv6 clients are counted per /64, the block one host usually holds.
+ *
+ * The count lives in this process: with several ingress replicas behind a load balancer a
+ * client gets up to (replicas × limit) attempts per period, which still makes guessing a
+ * password hopeless.
+ */
+import { isIPv6 } from 'node:net';
+
+export interface AuthThrottleOptions {
+  /** Delay after the first failure; doubles with each further one. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Failures after which the address is locked out. */
+  maxFailures: number;
+  /** How long an address stays counted (and locked) after its last failure. */
+  lockoutMs: number;
+  /** Bound on the addresses remembered; the least recently failing are forgotten first. */
+  maxEntries?: number;
+}
+
+export interface AuthFailure {
+  failures: number;
+  /** Wait this long before answering. */
+  delayMs: number;
+  /** This failure reached the limit: answer 421 4.7.0 and close. */
+  locked: boolean;
+}
+
+export interface AuthThrottle {
+  isLocked(address: string): boolean;
+  failure(address: string): AuthFailure;
+  success(address: string): void;
+}
+
+interface Entry {
+  failures: number;
+  last: number;
+}
+
+/** The unit a client is counted in: the address, or its /64 for IPv6. */
+export function throttleKey(address: string): string {
+  const plain = address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  if (!isIPv6(plain)) return plain;
+  const [head = '', tail = ''] = plain.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = plain.includes('::')
+    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
+export function createAuthThrottle(
+  options: AuthThrottleOptions,
+  now: () => number = Date.now,
+): AuthThrottle {
+  const maxEntries = options.maxEntries ?? 100_000;
+  const entries = new Map<string, Entry>();
+
+  function current(key: string): Entry | undefined {
+    const entry = entries.get(key);
+    if (entry && now() - entry.last >= options.lockoutMs) {
+      entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  function touch(key: string, entry: Entry): void {
+    // Re-inserting keeps the map in order of last failure, so the oldest go first.
+    entries.delete(key);
+    entries.set(key, entry);
+    while (entries.size > maxEntries) {
+      const oldest = entries.keys().next().value as string;
+      entries.delete(oldest);
+    }
+  }
+
+  return {
+    isLocked(address) {
+      const entry = current(throttleKey(address));
+      return entry !== undefined && entry.failures >= options.maxFailures;
+    },
+
+    failure(address) {
+      const key = throttleKey(address);
+      const entry = current(key) ?? { failures: 0, last: 0 };
+      entry.failures++;
+      entry.last = now();
+      touch(key, entry);
+      const locked = entry.failures >= options.maxFailures;
+      const delayMs = locked
+        ? 0
+        : Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (entry.failures - 1));
+      return { failures: entry.failures, delayMs, locked };
+    },
+
+    success(address) {
+      entries.delete(throttleKey(address));
+    },
+  };
+}

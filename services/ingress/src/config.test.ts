@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readIngressConfig } from './config.ts';
+
+const tls = { HIKYAKU_TLS_CERT_FILE: '/tls/tls.crt', HIKYAKU_TLS_KEY_FILE: '/tls/tls.key' };
+
+test('without a certificate only the relay listener runs, without STARTTLS', () => {
+  const config = readIngressConfig({});
+  assert.deepEqual(config.listeners, { relay: 2525 });
+  assert.equal(config.tls, undefined);
+  assert.equal(config.allowInsecureAuth, false);
+  assert.equal(config.bareLineEnds, 'reject');
+  assert.ok(Object.isFrozen(config));
+});
+
+test('with a certificate the three listeners run', () => {
+  const config = readIngressConfig({ ...tls, HIKYAKU_SUBMISSION_PORT: '587' });
+  assert.deepEqual(config.listeners, { relay: 2525, submission: 587, smtps: 2465 });
+  assert.equal(config.tls?.minVersion, 'TLSv1.2');
+  assert.deepEqual(readIngressConfig({ ...tls, HIKYAKU_LISTENERS: 'smtps' }).listeners, {
+    smtps: 2465,
+  });
+});
+
+test('bad values stop the start with the variable named', () => {
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ HIKYAKU_TLS_CERT_FILE: '/x.crt' }, /HIKYAKU_TLS_CERT_FILE and HIKYAKU_TLS_KEY_FILE/],
+    [{ HIKYAKU_LISTENERS: 'smtps' }, /HIKYAKU_LISTENERS includes smtps/],
+    [{ HIKYAKU_LISTENERS: 'relay,submission' }, /HIKYAKU_LISTENERS includes submission/],
+    [{ HIKYAKU_LISTENERS: 'relay,pop3' }, /HIKYAKU_LISTENERS must name/],
+    [{ HIKYAKU_SMTP_PORT: '70000' }, /HIKYAKU_SMTP_PORT must be at most 65535/],
+    [{ HIKYAKU_BARE_LINE_ENDS: 'fix' }, /HIKYAKU_BARE_LINE_ENDS must be one of reject, normalize/],
+    [{ HIKYAKU_SESSION_TIMEOUT_MS: 'soon' }, /HIKYAKU_SESSION_TIMEOUT_MS must be an integer/],
+    [
+      { HIKYAKU_DRAIN_TIMEOUT_MS: '30000', HIKYAKU_SHUTDOWN_GRACE_MS: '25000' },
+      /HIKYAKU_DRAIN_TIMEOUT_MS \(30000\) must be shorter than HIKYAKU_SHUTDOWN_GRACE_MS/,
+    ],
+    [{ ...tls, HIKYAKU_TLS_MIN_VERSION: 'TLSv1' }, /HIKYAKU_TLS_MIN_VERSION/],
+  ];
+  for (const [env, message] of bad) {
+    assert.throws(
+      () => readIngressConfig(env),
+      { code: 'HIKYAKU_BAD_CONFIG', message },
+      message.source,
+    );
+  }
+});
+
+test('a test setup may offer AUTH without TLS on the submission port', () => {
+  const config = readIngressConfig({
+    HIKYAKU_LISTENERS: 'relay,submission',
+    HIKYAKU_ALLOW_INSECURE_AUTH: 'true',
+  });
+  assert.deepEqual(config.listeners, { relay: 2525, submission: 2587 });
+  assert.equal(config.allowInsecureAuth, true);
+});

@@ -1,0 +1,54 @@
+/**
+ * Reading the message of a DATA command. Bytes are kept only while the message can still
+ * be accepted: once it is over the pool's size limit or has a line end the relay refuses,
+ * the rest is read and dropped (SMTP gives no way to refuse before the end of the data),
+ * so an oversize or hostile message never fills memory or the store.
+ */
+import type { SMTPServerDataStream } from 'smtp-server';
+import { createLineEndGuard, type LineEndPolicy, type LineEndViolation } from './line-ends.ts';
+
+export type ReadOutcome =
+  | { kind: 'message'; raw: Buffer }
+  | { kind: 'tooBig'; bytes: number }
+  | { kind: 'refused'; violation: LineEndViolation }
+  /** The client went away before the end of the data; nothing is to be answered. */
+  | { kind: 'aborted' };
+
+export function readMessage(
+  stream: SMTPServerDataStream,
+  options: { maxBytes: number; lineEnds: LineEndPolicy },
+): Promise<ReadOutcome> {
+  const guard = createLineEndGuard(options.lineEnds);
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let keeping = true;
+  const refusing = (): LineEndViolation | undefined =>
+    guard.violation === 'smuggling' || options.lineEnds === 'reject' ? guard.violation : undefined;
+
+  return new Promise((resolve) => {
+    stream.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      const kept = guard.push(chunk);
+      if (!keeping) return;
+      if (bytes > options.maxBytes || refusing()) {
+        keeping = false;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(kept);
+    });
+    stream.once('error', () => resolve({ kind: 'aborted' }));
+    stream.once('end', () => {
+      const tail = guard.end();
+      const violation = refusing();
+      if (violation) {
+        resolve({ kind: 'refused', violation });
+      } else if (bytes > options.maxBytes) {
+        resolve({ kind: 'tooBig', bytes });
+      } else {
+        chunks.push(tail);
+        resolve({ kind: 'message', raw: Buffer.concat(chunks) });
+      }
+    });
+  });
+}

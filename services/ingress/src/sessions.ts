@@ -1,0 +1,125 @@
+/**
+ * The open SMTP sessions of all listeners: the concurrency limit, the total session time
+ * limit and the end of sessions at shutdown. A session is "in a transaction" from an
+ * accepted MAIL FROM until the reply to its DATA (or RSET); the relay never cuts a session
+ * there when it can wait for the transaction to end, so a client is not made to resend a
+ * message it has nearly handed over.
+ */
+import type { SMTPServerSession } from 'smtp-server';
+import type { SessionHandle } from './relay-server.ts';
+import { REPLIES, type RefusalReason } from './smtp-errors.ts';
+
+export interface SessionTracker {
+  readonly active: number;
+  readonly closing: boolean;
+  /** Registers a session; returns the refusal when it is one too many. */
+  open(session: SMTPServerSession, handle: SessionHandle): RefusalReason | undefined;
+  close(session: SMTPServerSession): void;
+  /** Why the session is due to end, if it is: a new transaction gets this as a 421. */
+  ending(session: SMTPServerSession): RefusalReason | undefined;
+  /** Called once the reply to a DATA has been sent: ends the session if it is due. */
+  transactionEnded(session: SMTPServerSession): void;
+  /**
+   * Ends every session: now for those between transactions, at the end of the
+   * transaction for the others, and after drainMs for whatever is left.
+   */
+  shutdown(drainMs: number): Promise<void>;
+}
+
+interface Tracked {
+  handle: SessionHandle;
+  timers: NodeJS.Timeout[];
+  /** Set when the session must end once its transaction does. */
+  ending?: RefusalReason;
+}
+
+function inTransaction(session: SMTPServerSession): boolean {
+  return Boolean(session.envelope?.mailFrom);
+}
+
+export function createSessionTracker(options: {
+  maxSessions: number;
+  sessionTimeoutMs: number;
+  /** How long a transaction may still run after the session time limit. */
+  transactionGraceMs: number;
+}): SessionTracker {
+  const tracked = new Map<SMTPServerSession, Tracked>();
+  let closing = false;
+  let allClosed: (() => void) | undefined;
+
+  function end(session: SMTPServerSession, reason: RefusalReason): void {
+    const entry = tracked.get(session);
+    if (!entry) return;
+    // A 421 closes the connection; onClose then forgets the session.
+    entry.handle.send(REPLIES[reason].code, REPLIES[reason].text);
+  }
+
+  function endWhenIdle(session: SMTPServerSession, reason: RefusalReason): void {
+    const entry = tracked.get(session);
+    if (!entry) return;
+    if (!inTransaction(session)) end(session, reason);
+    else entry.ending ??= reason;
+  }
+
+  return {
+    get active() {
+      return tracked.size;
+    },
+    get closing() {
+      return closing;
+    },
+
+    open(session, handle) {
+      if (closing) return 'shuttingDown';
+      if (tracked.size >= options.maxSessions) return 'tooManySessions';
+      const entry: Tracked = { handle, timers: [] };
+      const limit = setTimeout(() => {
+        endWhenIdle(session, 'sessionTimeout');
+        const cut = setTimeout(() => end(session, 'sessionTimeout'), options.transactionGraceMs);
+        cut.unref();
+        entry.timers.push(cut);
+      }, options.sessionTimeoutMs);
+      limit.unref();
+      entry.timers.push(limit);
+      tracked.set(session, entry);
+      return undefined;
+    },
+
+    close(session) {
+      const entry = tracked.get(session);
+      if (!entry) return;
+      for (const timer of entry.timers) clearTimeout(timer);
+      tracked.delete(session);
+      if (closing && tracked.size === 0) allClosed?.();
+    },
+
+    ending(session) {
+      return closing ? 'shuttingDown' : tracked.get(session)?.ending;
+    },
+
+    transactionEnded(session) {
+      const entry = tracked.get(session);
+      if (!entry?.ending) return;
+      const reason = entry.ending;
+      // After smtp-server has written the reply to DATA, which it does when the handler
+      // calls back; the 421 must not overtake it.
+      setImmediate(() => end(session, reason));
+    },
+
+    async shutdown(drainMs) {
+      closing = true;
+      if (tracked.size === 0) return;
+      const done = new Promise<void>((resolve) => {
+        allClosed = resolve;
+      });
+      for (const session of [...tracked.keys()]) endWhenIdle(session, 'shuttingDown');
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, drainMs);
+      });
+      await Promise.race([done, deadline]);
+      clearTimeout(timer);
+      for (const session of [...tracked.keys()]) end(session, 'shuttingDown');
+    },
+  };
+}
