@@ -1,9 +1,7 @@
 /**
- * Durable message bodies. A small body travels inside the envelope, queue item and job
- * that reference it (stored by JetStream with each of them, and gone with the last one);
- * a body that fits in one NATS message is published to the bodies stream under its own
- * subject (read back with one direct get); a larger one goes to the object store, which
- * chunks it. Either way the body is on disk before ingress says 250.
+ * Durable message bodies. A body that fits in one NATS message is published to the bodies
+ * stream under its own subject (read back with one direct get); a larger one goes to the
+ * object store, which chunks it. Either way the body is on disk before ingress says 250.
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
@@ -12,14 +10,8 @@ import type { BodyRef } from './contract/messages.ts';
 import { MSG_IDS, OBJECT_BUCKETS, STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { BodyMissingError } from './errors.ts';
 
-/**
- * Bodies up to this size ride inside the messages that reference them: it saves a publish,
- * a read and a delete per message, while base64 keeps every hop well under NATS' default
- * 1 MiB max_payload.
- */
-export const INLINE_BODY_LIMIT = 64 * 1024;
-/** Bodies up to this size are one message in the bodies stream. */
-export const STREAM_BODY_LIMIT = 768 * 1024;
+/** Bodies up to this size are stored inline; NATS' default max_payload is 1 MiB. */
+export const INLINE_BODY_LIMIT = 768 * 1024;
 
 export interface BodyStore {
   put(messageId: string, body: Uint8Array): Promise<BodyRef>;
@@ -33,11 +25,9 @@ export async function createBodyStore(options: {
   replicas: number;
   maxAgeMs: number;
   inlineLimit?: number;
-  streamLimit?: number;
 }): Promise<BodyStore> {
   const { js, jsm } = options;
   const inlineLimit = options.inlineLimit ?? INLINE_BODY_LIMIT;
-  const streamLimit = options.streamLimit ?? STREAM_BODY_LIMIT;
   let objects: ObjectStore | undefined;
 
   async function objectStore(): Promise<ObjectStore> {
@@ -52,13 +42,6 @@ export async function createBodyStore(options: {
   return {
     async put(messageId, body) {
       if (body.byteLength <= inlineLimit) {
-        return {
-          store: 'inline',
-          size: body.byteLength,
-          data: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64'),
-        };
-      }
-      if (body.byteLength <= streamLimit) {
         const ack = await js.publish(SUBJECTS.body(messageId), body, {
           msgID: MSG_IDS.body(messageId),
         });
@@ -70,10 +53,6 @@ export async function createBodyStore(options: {
     },
 
     async get(messageId, ref) {
-      if (ref.store === 'inline') {
-        if (ref.data === undefined) throw new BodyMissingError(messageId);
-        return Buffer.from(ref.data, 'base64');
-      }
       if (ref.store === 'stream') {
         const stored = await jsm.direct.getMessage(STREAMS.bodies, {
           last_by_subj: SUBJECTS.body(messageId),
@@ -88,7 +67,6 @@ export async function createBodyStore(options: {
     },
 
     async remove(messageId, ref) {
-      if (ref.store === 'inline') return;
       if (ref.store === 'stream') {
         // Deleting by sequence is a point operation; a purge by subject scans the stream.
         if (ref.seq !== undefined) await jsm.streams.deleteMessage(STREAMS.bodies, ref.seq, false);

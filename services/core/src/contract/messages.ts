@@ -6,17 +6,12 @@
 import { Ajv, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { SchemaError } from '../errors.ts';
 
-/**
- * Where a body is kept: inside the message that carries this reference (small bodies,
- * base64), in the bodies stream under its own subject, or chunked in the object store.
- */
+/** Where a body is kept: inline in the bodies stream, or chunked in the object store. */
 export interface BodyRef {
-  store: 'inline' | 'stream' | 'object';
+  store: 'stream' | 'object';
   size: number;
-  /** Stream sequence of a body in the bodies stream, so it can be removed without a purge. */
+  /** Stream sequence of an inline body, so it can be removed without a subject purge. */
   seq?: number;
-  /** The body itself, base64, when store is 'inline'. */
-  data?: string;
 }
 
 export interface Envelope {
@@ -117,10 +112,9 @@ export interface DeliveryEvent {
 const bodyRefSchema = {
   type: 'object',
   properties: {
-    store: { type: 'string', enum: ['inline', 'stream', 'object'] },
+    store: { type: 'string', enum: ['stream', 'object'] },
     size: { type: 'integer', minimum: 0 },
     seq: { type: 'integer', minimum: 1, nullable: true },
-    data: { type: 'string', nullable: true },
   },
   required: ['store', 'size'],
   additionalProperties: false,
