@@ -12,6 +12,7 @@ commands:
   ingress        run the SMTP ingress (configured from the environment)
   scheduler      run the scheduler
   sender         run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)
+  operator       run the Kubernetes operator (docs/operator.md)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -30,6 +31,11 @@ async function main(argv: string[]): Promise<void> {
     case 'sender': {
       const { runSender } = await import('../services/sender/src/main.ts');
       await runSender(process.env);
+      return;
+    }
+    case 'operator': {
+      const { runOperator } = await import('../operator/src/main.ts');
+      await runOperator(process.env);
       return;
     }
     case 'local': {

@@ -66,16 +66,24 @@ export async function startRelayFixture(
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-test-'));
   const sinkHost = options.sinkHost ?? '127.0.0.10';
   const sink = await startSmtpSink({ host: sinkHost, port: 0 });
-  const stack = await startLocalStack({
-    pool: testPool({ sinkHost, sinkPort: sink.port, ...options.spec }),
-    dataDir,
-    smtpPort: await freePort(),
-    env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
-    onOutput: (name, line) => {
-      if (options.verbose || /"level":(50|60)/.test(line))
-        process.stderr.write(`[${name}] ${line}\n`);
-    },
-  });
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack({
+      pool: testPool({ sinkHost, sinkPort: sink.port, ...options.spec }),
+      dataDir,
+      smtpPort: await freePort(),
+      env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
+      onOutput: (name, line) => {
+        if (options.verbose || /"level":(50|60)/.test(line)) {
+          process.stderr.write(`[${name}] ${line}\n`);
+        }
+      },
+    });
+  } catch (err) {
+    await sink.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const events: DeliveryEvent[] = [];
   const nc: NatsConnection = await connect({ servers: stack.natsUrl, maxReconnectAttempts: -1 });
   const sub = nc.subscribe(SUBJECTS.eventAll);

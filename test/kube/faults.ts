@@ -8,6 +8,8 @@ export interface RequestInfo {
   method: string;
   path: string;
   watch: boolean;
+  /** The bearer token the request carried, if any: which client sent it. */
+  user?: string;
 }
 
 export interface FailRequestsOptions {

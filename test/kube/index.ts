@@ -16,7 +16,7 @@ import { admitBuiltin } from './builtins.ts';
 import { createCelEnvironment } from './cel.ts';
 import { createWorkloadControllers, type ReadinessTarget } from './controllers.ts';
 import { establishedStatus, readCrdFiles, resourceTypesFromCrd } from './crd.ts';
-import { createFaults, type Faults } from './faults.ts';
+import { createFaults, type Faults, type RequestInfo } from './faults.ts';
 import { createGarbageCollector } from './gc.ts';
 import { makeKubeConfig, writeKubeconfigFile } from './kubeconfig.ts';
 import { type KubeObject, timestamp } from './object.ts';
@@ -60,6 +60,8 @@ export interface KubeStandin {
   readonly controllers: { setReady(ready: boolean, target?: ReadinessTarget): void };
   /** Direct access to stored objects, bypassing HTTP (but not API semantics). */
   readonly store: StandinStore;
+  /** Every request served so far, in order (health checks aside): what a client did. */
+  readonly requests: RequestInfo[];
   /** Number of watch streams open now (to wait for a client to be watching). */
   openWatches(): number;
   /** Resolves when garbage collection queued so far has run. */
@@ -122,8 +124,16 @@ export async function startKubeStandin(options: KubeStandinOptions = {}): Promis
   }
 
   const faults = createFaults(hub);
+  const requests: RequestInfo[] = [];
   const server = createServer(
-    createRequestHandler({ verbs, registry, hub, faults, token: options.token }),
+    createRequestHandler({
+      verbs,
+      registry,
+      hub,
+      faults,
+      token: options.token,
+      onRequest: (r) => requests.push(r),
+    }),
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -140,6 +150,7 @@ export async function startKubeStandin(options: KubeStandinOptions = {}): Promis
     faults,
     controllers,
     store: createStandinStore(verbs),
+    requests,
     openWatches: () => hub.openWatches,
     settle: () => gc.idle(),
     backgroundErrors,

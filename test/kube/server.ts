@@ -13,7 +13,7 @@ import {
   unauthorized,
   unsupportedMediaType,
 } from './errors.ts';
-import type { FaultState } from './faults.ts';
+import type { FaultState, RequestInfo } from './faults.ts';
 import { isRecord, type KubeObject } from './object.ts';
 import { parsePatchBody, patchKindOf } from './patch.ts';
 import {
@@ -37,6 +37,8 @@ export interface ServerDeps {
   hub: WatchHub;
   faults: FaultState;
   token: string | undefined;
+  /** Sees every request to a resource or discovery path, before faults are applied. */
+  onRequest?: (req: RequestInfo) => void;
 }
 
 interface Target {
@@ -255,11 +257,14 @@ export function createRequestHandler(deps: ServerDeps) {
         return void res.end('ok');
       }
       const watchParam = url.searchParams.get('watch');
-      const info = {
+      const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      const info: RequestInfo = {
         method: req.method ?? 'GET',
         path: url.pathname,
         watch: watchParam === 'true' || watchParam === '1' || parts.includes('watch'),
+        ...(bearer ? { user: bearer } : {}),
       };
+      deps.onRequest?.(info);
       const failure = faults.failureFor(info);
       if (failure !== undefined) throw injectedFailure(failure);
       const doc = discovery(registry, parts);

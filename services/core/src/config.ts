@@ -4,6 +4,7 @@
  * process.env.
  */
 import { ConfigError } from './errors.ts';
+import type { NatsCredentials } from './nats.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -90,9 +91,24 @@ export class EnvReader {
   }
 }
 
+function readNatsCredentials(r: EnvReader): NatsCredentials {
+  const token = r.string('NATS_TOKEN');
+  const user = r.string('NATS_USER');
+  const pass = r.string('NATS_PASSWORD');
+  if (token && user) r.problem('set NATS_TOKEN or NATS_USER/NATS_PASSWORD, not both');
+  if (pass && !user) r.problem('NATS_PASSWORD is set without NATS_USER');
+  return {
+    ...(token ? { token } : {}),
+    ...(user ? { user } : {}),
+    ...(pass ? { pass } : {}),
+  };
+}
+
 /** Settings every service shares. */
 export interface CommonConfig {
   natsUrl: string;
+  /** NATS_TOKEN, or NATS_USER and NATS_PASSWORD, when the server requires them. */
+  natsCredentials: NatsCredentials;
   redisUrl: string;
   httpPort: number;
   httpHost: string;
@@ -105,6 +121,7 @@ export interface CommonConfig {
 export function readCommonConfig(r: EnvReader, defaults: { httpPort: number }): CommonConfig {
   return {
     natsUrl: r.string('NATS_URL', 'nats://127.0.0.1:4222'),
+    natsCredentials: readNatsCredentials(r),
     redisUrl: r.string('REDIS_URL', 'redis://127.0.0.1:6379'),
     httpPort: r.int('HIKYAKU_HTTP_PORT', defaults.httpPort, { min: 0, max: 65535 }),
     httpHost: r.string('HIKYAKU_HTTP_HOST', '0.0.0.0'),

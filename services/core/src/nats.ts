@@ -142,15 +142,27 @@ export interface NatsHandles {
   jsm: JetStreamManager;
 }
 
+/** Credentials for a NATS server that requires them: a token, or a user and password. */
+export interface NatsCredentials {
+  token?: string;
+  user?: string;
+  pass?: string;
+}
+
 export async function connectNats(options: {
   url: string;
   name: string;
+  credentials?: NatsCredentials;
   /** Keep trying to reconnect forever: NATS outages are survived, not fatal. */
   maxReconnectAttempts?: number;
 }): Promise<NatsHandles> {
   const nc = await connect({
     servers: options.url.split(','),
     name: options.name,
+    ...(options.credentials?.token ? { token: options.credentials.token } : {}),
+    ...(options.credentials?.user
+      ? { user: options.credentials.user, pass: options.credentials.pass ?? '' }
+      : {}),
     maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
     reconnectTimeWait: 500,
     waitOnFirstConnect: true,

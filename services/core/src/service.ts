@@ -8,7 +8,13 @@ import { startOpsServer } from './http.ts';
 import { createLifecycle, exitOnSignals, type Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createRegistry } from './metrics.ts';
-import { connectNats, DEFAULT_LAYOUT, ensureStreams, type NatsHandles } from './nats.ts';
+import {
+  connectNats,
+  DEFAULT_LAYOUT,
+  ensureStreams,
+  type NatsCredentials,
+  type NatsHandles,
+} from './nats.ts';
 
 export interface ServiceContext {
   log: Logger;
@@ -21,6 +27,7 @@ export interface ServiceContext {
 
 export interface ServiceBase {
   natsUrl: string;
+  natsCredentials?: NatsCredentials;
   httpHost: string;
   httpPort: number;
   logLevel: string;
@@ -41,7 +48,11 @@ export async function runService(options: {
   const lifecycle = createLifecycle({ log, graceMs: config.shutdownGraceMs });
   let ready = false;
 
-  const nats = await connectNats({ url: config.natsUrl, name: options.name });
+  const nats = await connectNats({
+    url: config.natsUrl,
+    name: options.name,
+    ...(config.natsCredentials ? { credentials: config.natsCredentials } : {}),
+  });
   await ensureStreams(nats.jsm, { ...DEFAULT_LAYOUT, replicas: config.streamReplicas ?? 1 });
   const ops = await startOpsServer({
     host: config.httpHost,

@@ -75,6 +75,8 @@ export async function startNatsServer(options: {
   port: number;
   dataDir: string;
   host?: string;
+  /** Require this token from clients. */
+  token?: string;
   log?: (line: string) => void;
 }): Promise<ChildServer> {
   const bin = requireBinary('nats-server', 'nats-server');
@@ -82,7 +84,16 @@ export async function startNatsServer(options: {
   mkdirSync(options.dataDir, { recursive: true });
   const child = spawn(
     bin,
-    ['-js', '-a', host, '-p', String(options.port), '-sd', options.dataDir],
+    [
+      '-js',
+      '-a',
+      host,
+      '-p',
+      String(options.port),
+      '-sd',
+      options.dataDir,
+      ...(options.token ? ['--auth', options.token] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   pipeLines(child, options.log);

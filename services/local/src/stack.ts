@@ -72,75 +72,89 @@ export function compileLocalPool(
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   mkdirSync(options.dataDir, { recursive: true });
   const log = (name: string) => (line: string) => options.onOutput?.(name, line);
-  const nats = options.natsUrl
-    ? undefined
-    : await startNatsServer({
-        port: await freePort(),
-        dataDir: join(options.dataDir, 'nats'),
-        log: log('nats-server'),
+  // What was started so far, stopped in reverse if a later step fails: a half-started
+  // stack must not leave servers behind.
+  const started: { stop(): Promise<void> }[] = [];
+  const stopStarted = async (): Promise<void> => {
+    for (const part of started.reverse()) await part.stop().catch(() => undefined);
+  };
+  try {
+    const nats = options.natsUrl
+      ? undefined
+      : await startNatsServer({
+          port: await freePort(),
+          dataDir: join(options.dataDir, 'nats'),
+          log: log('nats-server'),
+        });
+    if (nats) started.push(nats);
+    const redis = options.redisUrl
+      ? undefined
+      : await startRedisServer({
+          port: await freePort(),
+          dataDir: join(options.dataDir, 'redis'),
+          log: log('redis-server'),
+        });
+    if (redis) started.push(redis);
+    const natsUrl = options.natsUrl ?? (nats as ChildServer).url;
+    const redisUrl = options.redisUrl ?? (redis as ChildServer).url;
+
+    const pool = compileLocalPool(options.pool, options.passwordHashes);
+    const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
+    await ensureStreams(admin.jsm, DEFAULT_LAYOUT);
+    await publishPool(await openPoolBucket(admin.js), pool);
+    await admin.nc.close();
+
+    const smtpHost = options.smtpHost ?? '127.0.0.1';
+    const smtpPort = options.smtpPort ?? 2525;
+    const env: Record<string, string> = {
+      NATS_URL: natsUrl,
+      REDIS_URL: redisUrl,
+      HIKYAKU_POOL: pool.key,
+      HIKYAKU_POD_NAME: LOCAL_SENDER_POD,
+      HIKYAKU_SMTP_HOST: smtpHost,
+      HIKYAKU_SMTP_PORT: String(smtpPort),
+      ...options.env,
+    };
+    const make = async (name: string): Promise<ServiceProcess> =>
+      serviceProcess({
+        name,
+        command: name,
+        env,
+        opsPort: await freePort(),
+        ...(options.onOutput ? { onOutput: options.onOutput } : {}),
       });
-  const redis = options.redisUrl
-    ? undefined
-    : await startRedisServer({
-        port: await freePort(),
-        dataDir: join(options.dataDir, 'redis'),
-        log: log('redis-server'),
-      });
-  const natsUrl = options.natsUrl ?? (nats as ChildServer).url;
-  const redisUrl = options.redisUrl ?? (redis as ChildServer).url;
+    const services = {
+      ingress: await make('ingress'),
+      scheduler: await make('scheduler'),
+      sender: await make('sender'),
+    };
+    started.push(services.sender, services.scheduler, services.ingress);
+    await Promise.all([
+      services.scheduler.start(),
+      services.sender.start(),
+      services.ingress.start(),
+    ]);
 
-  const pool = compileLocalPool(options.pool, options.passwordHashes);
-  const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
-  await ensureStreams(admin.jsm, DEFAULT_LAYOUT);
-  await publishPool(await openPoolBucket(admin.js), pool);
-  await admin.nc.close();
-
-  const smtpHost = options.smtpHost ?? '127.0.0.1';
-  const smtpPort = options.smtpPort ?? 2525;
-  const env: Record<string, string> = {
-    NATS_URL: natsUrl,
-    REDIS_URL: redisUrl,
-    HIKYAKU_POOL: pool.key,
-    HIKYAKU_POD_NAME: LOCAL_SENDER_POD,
-    HIKYAKU_SMTP_HOST: smtpHost,
-    HIKYAKU_SMTP_PORT: String(smtpPort),
-    ...options.env,
-  };
-  const make = async (name: string): Promise<ServiceProcess> =>
-    serviceProcess({
-      name,
-      command: name,
-      env,
-      opsPort: await freePort(),
-      ...(options.onOutput ? { onOutput: options.onOutput } : {}),
-    });
-  const services = {
-    ingress: await make('ingress'),
-    scheduler: await make('scheduler'),
-    sender: await make('sender'),
-  };
-  await Promise.all([
-    services.scheduler.start(),
-    services.sender.start(),
-    services.ingress.start(),
-  ]);
-
-  return {
-    natsUrl,
-    redisUrl,
-    smtpHost,
-    smtpPort,
-    pool,
-    services,
-    ...(nats ? { nats } : {}),
-    ...(redis ? { redis } : {}),
-    async stop() {
-      // Front door first, so nothing new arrives while the rest winds down.
-      await services.ingress.stop();
-      await services.scheduler.stop();
-      await services.sender.stop();
-      await redis?.stop();
-      await nats?.stop();
-    },
-  };
+    return {
+      natsUrl,
+      redisUrl,
+      smtpHost,
+      smtpPort,
+      pool,
+      services,
+      ...(nats ? { nats } : {}),
+      ...(redis ? { redis } : {}),
+      async stop() {
+        // Front door first, so nothing new arrives while the rest winds down.
+        await services.ingress.stop();
+        await services.scheduler.stop();
+        await services.sender.stop();
+        await redis?.stop();
+        await nats?.stop();
+      },
+    };
+  } catch (err) {
+    await stopStarted();
+    throw err;
+  }
 }

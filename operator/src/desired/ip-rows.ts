@@ -1,0 +1,37 @@
+/**
+ * The per-IP rows of a pool's status: the pod from the published assignment, the warm-up
+ * day, today's cap and today's count from where the scheduler keeps them (Redis), and a
+ * state. The operator's own knowledge wins over the scheduler's state: an IP with no pod
+ * is Unassigned, one being drained is Paused.
+ */
+import type { IpStatus } from '../../../services/core/src/ip-status.ts';
+import type { CompiledPool } from '../../../services/core/src/pool/compile.ts';
+import type { IpState, IpStatusRow } from '../kube/objects.ts';
+
+/** One IP as the scheduler enforces it (readIpStatus in services/core/src/ip-status.ts). */
+export type IpCounters = Pick<
+  IpStatus,
+  'address' | 'warmupDay' | 'dailyLimit' | 'sentToday' | 'state'
+>;
+
+export function buildIpRows(
+  compiled: CompiledPool,
+  counters: readonly IpCounters[] | undefined,
+): IpStatusRow[] {
+  const byAddress = new Map((counters ?? []).map((c) => [c.address, c]));
+  return compiled.ips.map((ip) => {
+    const c = byAddress.get(ip.address);
+    let state: IpState;
+    if (!ip.pod) state = 'Unassigned';
+    else if (ip.draining) state = 'Paused';
+    else state = c?.state ?? (ip.warmupStartDate ? 'Warming' : 'Active');
+    return {
+      address: ip.address,
+      ...(ip.pod ? { pod: ip.pod } : {}),
+      ...(c && c.warmupDay !== null ? { warmupDay: c.warmupDay } : {}),
+      ...(c && c.dailyLimit !== null ? { dailyLimit: c.dailyLimit } : {}),
+      ...(c ? { sentToday: c.sentToday } : {}),
+      state,
+    };
+  });
+}

@@ -1,0 +1,228 @@
+/**
+ * The sender StatefulSet a pool should have: a pure function of the pool, the replica
+ * count its IP assignment needs, the DKIM Secrets to mount and the operator's sender
+ * settings. Pods are named <pool>-sender-<n>, the names the published IP assignment uses.
+ * The pool's `senders.template` is merged in, then what the relay relies on is set again
+ * (selector labels, the container's pool environment), so an override cannot break them.
+ */
+import { createHash } from 'node:crypto';
+import type {
+  V1Container,
+  V1EnvVar,
+  V1OwnerReference,
+  V1PodTemplateSpec,
+  V1StatefulSet,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import { poolKey } from '../../../services/core/src/contract/subjects.ts';
+import { DKIM_MOUNT_ROOT } from '../../../services/core/src/pool/compile.ts';
+import {
+  RELAYPOOL_GROUP,
+  RELAYPOOL_KIND,
+  RELAYPOOL_VERSION,
+} from '../../../services/core/src/pool/spec.ts';
+import type { SenderSettings } from '../config.ts';
+import type { RelayPoolObject } from '../kube/objects.ts';
+import { connectionSecretName, connectionVersion } from './connection-secret.ts';
+import { LABELS, MANAGED_BY } from './labels.ts';
+import { mergeTemplate } from './template-merge.ts';
+
+export const SENDER_CONTAINER = 'sender';
+export const ANNOTATIONS = {
+  /** Hash of the desired StatefulSet: a difference means it must be updated. */
+  specHash: 'hikyaku.io/spec-hash',
+  /** Changes when a mounted DKIM Secret changes, so the pods restart with the new key. */
+  dkimVersion: 'hikyaku.io/dkim-version',
+  /** Changes when the NATS or Redis connection changes, so the pods reconnect. */
+  connectionVersion: 'hikyaku.io/connection-version',
+} as const;
+
+/**
+ * <pool>-sender-<ordinal> must stay a valid pod name and the StatefulSet's revision label
+ * (<statefulset>-<10-character hash>) at most 63 characters: so at most 45 for the pool.
+ */
+export const MAX_POOL_NAME_LENGTH = 45;
+
+export function senderStatefulSetName(poolName: string): string {
+  return `${poolName}-sender`;
+}
+
+export interface SenderStatefulSetInput {
+  pool: RelayPoolObject;
+  replicas: number;
+  sender: SenderSettings;
+  /** Secret names holding DKIM keys; each is mounted at DKIM_MOUNT_ROOT/<name>. */
+  dkimSecrets: readonly string[];
+  /** Identifies the DKIM Secrets' contents; '' when there are none. */
+  dkimVersion: string;
+}
+
+function selectorLabels(poolName: string): Record<string, string> {
+  return { [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'sender', [LABELS.pool]: poolName };
+}
+
+function senderEnv(input: SenderStatefulSetInput): V1EnvVar[] {
+  const { sender, pool } = input;
+  // The sender hands back unfinished jobs within its grace period; leave it 5 s of the pod's.
+  const graceMs = Math.max(1, sender.terminationGracePeriodSeconds - 5) * 1000;
+  return [
+    { name: 'HIKYAKU_POOL', value: poolKey(pool.metadata.namespace, pool.metadata.name) },
+    { name: 'HIKYAKU_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'HIKYAKU_HTTP_PORT', value: String(sender.httpPort) },
+    { name: 'HIKYAKU_LOG_LEVEL', value: sender.logLevel },
+    { name: 'HIKYAKU_STREAM_REPLICAS', value: String(sender.streamReplicas) },
+    { name: 'HIKYAKU_SHUTDOWN_GRACE_MS', value: String(graceMs) },
+  ];
+}
+
+function dkimVolumes(secrets: readonly string[]): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const volumes: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
+  secrets.forEach((secretName, i) => {
+    const name = `dkim-${i}`;
+    volumes.push({ name, secret: { secretName, defaultMode: 0o440 } });
+    mounts.push({ name, mountPath: `${DKIM_MOUNT_ROOT}/${secretName}`, readOnly: true });
+  });
+  return { volumes, mounts };
+}
+
+function baseTemplate(input: SenderStatefulSetInput): V1PodTemplateSpec {
+  const { sender, pool } = input;
+  const { volumes, mounts } = dkimVolumes(input.dkimSecrets);
+  const container: V1Container = {
+    name: SENDER_CONTAINER,
+    image: sender.image,
+    imagePullPolicy: sender.imagePullPolicy,
+    args: ['sender'],
+    envFrom: [{ secretRef: { name: connectionSecretName(pool.metadata.name) } }],
+    env: senderEnv(input),
+    ports: [{ name: 'metrics', containerPort: sender.httpPort, protocol: 'TCP' }],
+    readinessProbe: {
+      httpGet: { path: '/readyz', port: 'metrics' },
+      periodSeconds: 5,
+      failureThreshold: 2,
+    },
+    livenessProbe: {
+      httpGet: { path: '/healthz', port: 'metrics' },
+      periodSeconds: 10,
+      failureThreshold: 6,
+    },
+    resources: {
+      requests: { ...sender.resources.requests },
+      limits: { ...sender.resources.limits },
+    },
+    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+    ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
+  };
+  return {
+    metadata: {
+      labels: {
+        ...selectorLabels(pool.metadata.name),
+        [LABELS.name]: 'hikyaku',
+        [LABELS.instance]: pool.metadata.name,
+      },
+      annotations: {
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(sender.httpPort),
+        [ANNOTATIONS.connectionVersion]: connectionVersion(sender.connection),
+        ...(input.dkimVersion ? { [ANNOTATIONS.dkimVersion]: input.dkimVersion } : {}),
+      },
+    },
+    spec: {
+      ...(sender.serviceAccountName ? { serviceAccountName: sender.serviceAccountName } : {}),
+      // Senders never call the Kubernetes API.
+      automountServiceAccountToken: false,
+      terminationGracePeriodSeconds: sender.terminationGracePeriodSeconds,
+      containers: [container],
+      ...(volumes.length > 0 ? { volumes } : {}),
+    },
+  };
+}
+
+/** Puts back what an override must not change. */
+function enforce(template: V1PodTemplateSpec, input: SenderStatefulSetInput): V1PodTemplateSpec {
+  const labels = { ...template.metadata?.labels, ...selectorLabels(input.pool.metadata.name) };
+  const env = senderEnv(input);
+  // An explicit variable would win over the connection Secret's: those are reserved too.
+  const reserved = new Set([...env.map((e) => e.name), ...Object.keys(input.sender.connection)]);
+  const envFrom = [{ secretRef: { name: connectionSecretName(input.pool.metadata.name) } }];
+  const containers = (template.spec?.containers ?? []).map((c) =>
+    c.name === SENDER_CONTAINER
+      ? { ...c, envFrom, env: [...(c.env ?? []).filter((e) => !reserved.has(e.name)), ...env] }
+      : c,
+  );
+  return {
+    ...template,
+    metadata: { ...template.metadata, labels },
+    spec: { ...template.spec, containers },
+  };
+}
+
+export function hashOf(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+export function buildSenderStatefulSet(input: SenderStatefulSetInput): V1StatefulSet {
+  const { pool } = input;
+  const name = senderStatefulSetName(pool.metadata.name);
+  const overrides = pool.spec.senders?.template;
+  const template = enforce(mergeTemplate(baseTemplate(input), overrides), input);
+  const labels = {
+    ...selectorLabels(pool.metadata.name),
+    [LABELS.name]: 'hikyaku',
+    [LABELS.instance]: pool.metadata.name,
+  };
+  const spec: V1StatefulSet['spec'] = {
+    replicas: input.replicas,
+    serviceName: name,
+    // Sender pods are independent: start and stop them together, not one by one.
+    podManagementPolicy: 'Parallel',
+    selector: { matchLabels: selectorLabels(pool.metadata.name) },
+    template,
+    updateStrategy: { type: 'RollingUpdate' },
+  };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: {
+      name,
+      namespace: pool.metadata.namespace,
+      labels,
+      annotations: { [ANNOTATIONS.specHash]: hashOf({ labels, spec }) },
+      ownerReferences: [
+        {
+          apiVersion: `${RELAYPOOL_GROUP}/${RELAYPOOL_VERSION}`,
+          kind: RELAYPOOL_KIND,
+          name: pool.metadata.name,
+          uid: pool.metadata.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec,
+  };
+}
+
+/** Whether the live StatefulSet differs from the desired one in anything the operator sets. */
+export function statefulSetNeedsUpdate(live: V1StatefulSet, desired: V1StatefulSet): boolean {
+  const hash = (s: V1StatefulSet) => s.metadata?.annotations?.[ANNOTATIONS.specHash];
+  const image = (s: V1StatefulSet) =>
+    s.spec?.template.spec?.containers.find((c) => c.name === SENDER_CONTAINER)?.image;
+  return (
+    hash(live) !== hash(desired) ||
+    live.spec?.replicas !== desired.spec?.replicas ||
+    image(live) !== image(desired)
+  );
+}
+
+/** Whether the pool (by uid) controls this object. */
+export function isOwnedBy(
+  object: { metadata?: { ownerReferences?: V1OwnerReference[] } },
+  poolUid: string,
+): boolean {
+  return (object.metadata?.ownerReferences ?? []).some(
+    (r) => r.uid === poolUid && r.controller === true,
+  );
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CompiledPool } from '../../../services/core/src/pool/compile.ts';
+import { REASONS } from '../errors.ts';
+import type { RelayPoolStatus } from '../kube/objects.ts';
+import { buildIpRows } from './ip-rows.ts';
+import { buildPoolStatus, metaTime, type StatusInput } from './status.ts';
+
+const T0 = Date.parse('2026-11-30T10:00:00Z');
+
+function input(overrides: Partial<StatusInput> = {}): StatusInput {
+  return {
+    generation: 3,
+    now: T0,
+    previous: undefined,
+    senders: { desired: 2, ready: 2, upToDate: true },
+    draining: [],
+    unassignable: [],
+    rows: [],
+    totalIps: 2,
+    sendersReadyTimeoutMs: 600_000,
+    ...overrides,
+  };
+}
+
+const summary = (s: RelayPoolStatus) =>
+  Object.fromEntries(s.conditions.map((c) => [c.type, `${c.status}/${c.reason}`]));
+
+describe('buildPoolStatus', () => {
+  it('a pool whose senders are all ready is Ready, not progressing, not degraded', () => {
+    const s = buildPoolStatus(input());
+    assert.deepEqual(summary(s), {
+      Ready: 'True/SendersReady',
+      Progressing: 'False/RolloutComplete',
+      Degraded: 'False/AsExpected',
+    });
+    assert.equal(s.observedGeneration, 3);
+    assert.ok(
+      s.conditions.every(
+        (c) => c.observedGeneration === 3 && c.lastTransitionTime === metaTime(T0),
+      ),
+    );
+    assert.match(
+      s.conditions[0]!.message,
+      /2\/2 sender pods ready; policy of generation 3 published/,
+    );
+  });
+
+  it('rolling out: Ready=False SendersNotReady, Progressing=True, Degraded only after the timeout', () => {
+    const rolling = buildPoolStatus(input({ senders: { desired: 3, ready: 2, upToDate: false } }));
+    assert.deepEqual(summary(rolling), {
+      Ready: 'False/SendersNotReady',
+      Progressing: 'True/RollingOut',
+      Degraded: 'False/AsExpected',
+    });
+    const later = buildPoolStatus(
+      input({
+        now: T0 + 11 * 60_000,
+        previous: rolling,
+        senders: { desired: 3, ready: 2, upToDate: false },
+      }),
+    );
+    assert.deepEqual(summary(later), {
+      Ready: 'False/SendersNotReady',
+      Progressing: 'True/RollingOut',
+      Degraded: 'True/SendersNotReady',
+    });
+    assert.equal(
+      later.conditions[0]!.lastTransitionTime,
+      metaTime(T0),
+      'unchanged status keeps its time',
+    );
+    assert.equal(later.conditions[2]!.lastTransitionTime, metaTime(T0 + 11 * 60_000));
+    assert.match(
+      later.conditions[2]!.message,
+      /2\/3 sender pods ready, rollout in progress for 11 min/,
+    );
+  });
+
+  it('a problem makes the pool Ready=False and Degraded=True with its reason and message', () => {
+    const s = buildPoolStatus(
+      input({
+        problem: { reason: REASONS.SecretMissing, message: 'Secret mail/x does not exist' },
+      }),
+    );
+    assert.deepEqual(summary(s), {
+      Ready: 'False/SecretMissing',
+      Progressing: 'False/SecretMissing',
+      Degraded: 'True/SecretMissing',
+    });
+    assert.equal(s.conditions[2]!.message, 'Secret mail/x does not exist');
+  });
+
+  it('draining IPs make it Progressing; IPs another pool holds make it Degraded', () => {
+    const s = buildPoolStatus(
+      input({
+        draining: [{ address: '192.0.2.9', jobs: 4 }],
+        unassignable: [{ address: '192.0.2.8', why: '192.0.2.8 is already used by RelayPool a/b' }],
+      }),
+    );
+    assert.deepEqual(summary(s), {
+      Ready: 'True/SendersReady',
+      Progressing: 'True/DrainingIps',
+      Degraded: 'True/IpNotAssignable',
+    });
+    assert.match(s.conditions[1]!.message, /draining 192\.0\.2\.9 \(4 queued jobs\)/);
+    assert.match(s.conditions[2]!.message, /already used by RelayPool a\/b/);
+  });
+
+  it('sums the rows', () => {
+    const s = buildPoolStatus(
+      input({
+        rows: [
+          { address: 'a', state: 'Warming', sentToday: 10, dailyLimit: 50, warmupDay: 1 },
+          { address: 'b', state: 'Active', sentToday: 5 },
+        ],
+      }),
+    );
+    assert.equal(s.warmingIps, 1);
+    assert.equal(s.sentToday, 15);
+    assert.equal(s.readySenders, 2);
+    assert.equal(s.totalSenders, 2);
+  });
+});
+
+describe('buildIpRows', () => {
+  const compiled = {
+    ips: [
+      { address: '192.0.2.1', hostname: 'a', pod: 'p-sender-0', warmupStartDate: '2026-11-01' },
+      { address: '192.0.2.2', hostname: 'b', pod: 'p-sender-1' },
+      { address: '192.0.2.3', hostname: 'c' },
+      { address: '192.0.2.4', hostname: 'd', pod: 'p-sender-2', draining: true },
+    ],
+  } as CompiledPool;
+
+  it('takes day, cap and count from the scheduler, the pod and state from the assignment', () => {
+    const rows = buildIpRows(compiled, [
+      { address: '192.0.2.1', warmupDay: 12, dailyLimit: 2000, sentToday: 40, state: 'Warming' },
+      { address: '192.0.2.2', warmupDay: null, dailyLimit: null, sentToday: 3, state: 'Throttled' },
+      { address: '192.0.2.3', warmupDay: null, dailyLimit: null, sentToday: 0, state: 'Active' },
+      { address: '192.0.2.4', warmupDay: null, dailyLimit: null, sentToday: 9, state: 'Active' },
+    ]);
+    assert.deepEqual(rows, [
+      {
+        address: '192.0.2.1',
+        pod: 'p-sender-0',
+        warmupDay: 12,
+        dailyLimit: 2000,
+        sentToday: 40,
+        state: 'Warming',
+      },
+      { address: '192.0.2.2', pod: 'p-sender-1', sentToday: 3, state: 'Throttled' },
+      { address: '192.0.2.3', sentToday: 0, state: 'Unassigned' },
+      { address: '192.0.2.4', pod: 'p-sender-2', sentToday: 9, state: 'Paused' },
+    ]);
+  });
+
+  it('without counters, says only what the assignment knows', () => {
+    assert.deepEqual(
+      buildIpRows(compiled, undefined).map((r) => `${r.address} ${r.state}`),
+      ['192.0.2.1 Warming', '192.0.2.2 Active', '192.0.2.3 Unassigned', '192.0.2.4 Paused'],
+    );
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * The status a pool should show: a pure function of what the last reconcile found. The
+ * three conditions follow metav1.Condition: a condition keeps its lastTransitionTime while
+ * its status stays the same, so `kubectl get` shows how long a pool has been Ready, or not.
+ *
+ * - Ready: the policy of this generation is published and every sender pod is ready.
+ * - Progressing: senders are rolling out, or removed IPs are draining.
+ * - Degraded: something needs a human: a Secret, a key, a spec the operator cannot
+ *   compile, an IP another pool holds, or senders that stay unready.
+ */
+import { REASONS, type Reason } from '../errors.ts';
+import type {
+  ConditionStatus,
+  IpStatusRow,
+  PoolCondition,
+  RelayPoolStatus,
+} from '../kube/objects.ts';
+
+export interface SendersState {
+  desired: number;
+  ready: number;
+  /** The StatefulSet controller has seen the latest spec and updated every pod. */
+  upToDate: boolean;
+}
+
+export interface DrainingIp {
+  address: string;
+  /** Jobs still queued for it. */
+  jobs: number;
+}
+
+export interface UnassignableIp {
+  address: string;
+  why: string;
+}
+
+export interface StatusInput {
+  generation: number;
+  now: number;
+  previous: Partial<RelayPoolStatus> | undefined;
+  /** What stopped this reconcile, if anything. */
+  problem?: { reason: Reason; message: string };
+  /** Absent while the StatefulSet does not exist. */
+  senders?: SendersState;
+  draining: readonly DrainingIp[];
+  unassignable: readonly UnassignableIp[];
+  rows: readonly IpStatusRow[];
+  totalIps: number;
+  sendersReadyTimeoutMs: number;
+}
+
+/** metav1.Time: RFC 3339 in whole seconds. */
+export function metaTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+function condition(
+  input: StatusInput,
+  type: PoolCondition['type'],
+  status: ConditionStatus,
+  reason: Reason,
+  message: string,
+): PoolCondition {
+  const before = input.previous?.conditions?.find((c) => c.type === type);
+  const since =
+    before && before.status === status ? before.lastTransitionTime : metaTime(input.now);
+  return {
+    type,
+    status,
+    observedGeneration: input.generation,
+    lastTransitionTime: since,
+    reason,
+    message,
+  };
+}
+
+function list(items: readonly string[]): string {
+  if (items.length <= 3) return items.join(', ');
+  return `${items.slice(0, 3).join(', ')} and ${items.length - 3} more`;
+}
+
+function sendersMessage(s: SendersState | undefined): string {
+  if (!s) return 'the sender StatefulSet is being created';
+  const base = `${s.ready}/${s.desired} sender pods ready`;
+  return s.upToDate ? base : `${base}, rollout in progress`;
+}
+
+function sendersReady(s: SendersState | undefined): boolean {
+  if (!s) return false;
+  return s.upToDate && s.ready >= s.desired && s.desired > 0;
+}
+
+/** How long Ready has been False for SendersNotReady, in ms; 0 when it is not. */
+function unreadyFor(input: StatusInput): number {
+  const ready = input.previous?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status !== 'False' || ready.reason !== REASONS.SendersNotReady) return 0;
+  return input.now - Date.parse(ready.lastTransitionTime);
+}
+
+function conditions(input: StatusInput): PoolCondition[] {
+  const { problem, senders, draining, unassignable } = input;
+  if (problem) {
+    return [
+      condition(input, 'Ready', 'False', problem.reason, problem.message),
+      condition(input, 'Progressing', 'False', problem.reason, `blocked: ${problem.message}`),
+      condition(input, 'Degraded', 'True', problem.reason, problem.message),
+    ];
+  }
+  const out: PoolCondition[] = [];
+  const assignable = !senders || senders.desired > 0;
+  if (!assignable) {
+    const message = `no IP of the pool can be assigned: ${unassignable.map((u) => u.why).join('; ')}`;
+    out.push(condition(input, 'Ready', 'False', REASONS.IpNotAssignable, message));
+  } else if (sendersReady(senders)) {
+    const message = `${sendersMessage(senders)}; policy of generation ${input.generation} published`;
+    out.push(condition(input, 'Ready', 'True', REASONS.SendersReady, message));
+  } else {
+    out.push(condition(input, 'Ready', 'False', REASONS.SendersNotReady, sendersMessage(senders)));
+  }
+
+  if (draining.length > 0) {
+    const what = draining.map((d) => `${d.address} (${d.jobs} queued jobs)`);
+    const message = `draining ${list(what)} before removing them from the pool`;
+    out.push(condition(input, 'Progressing', 'True', REASONS.DrainingIps, message));
+  } else if (assignable && !sendersReady(senders)) {
+    const message = `rolling out generation ${input.generation}: ${sendersMessage(senders)}`;
+    out.push(condition(input, 'Progressing', 'True', REASONS.RollingOut, message));
+  } else {
+    const message = `generation ${input.generation} is rolled out`;
+    out.push(condition(input, 'Progressing', 'False', REASONS.RolloutComplete, message));
+  }
+
+  const stuck = unreadyFor(input);
+  if (unassignable.length > 0) {
+    const message = unassignable.map((u) => u.why).join('; ');
+    out.push(condition(input, 'Degraded', 'True', REASONS.IpNotAssignable, message));
+  } else if (assignable && !sendersReady(senders) && stuck >= input.sendersReadyTimeoutMs) {
+    const minutes = Math.round(stuck / 60_000);
+    const message = `${sendersMessage(senders)} for ${minutes} min; see the pods' events (kubectl describe pod)`;
+    out.push(condition(input, 'Degraded', 'True', REASONS.SendersNotReady, message));
+  } else {
+    out.push(condition(input, 'Degraded', 'False', REASONS.AsExpected, 'nothing needs attention'));
+  }
+  return out;
+}
+
+export function buildPoolStatus(input: StatusInput): RelayPoolStatus {
+  const rows = input.rows.map((r) => ({ ...r }));
+  return {
+    observedGeneration: input.generation,
+    conditions: conditions(input),
+    ips: rows,
+    totalIps: input.totalIps,
+    warmingIps: rows.filter((r) => r.state === 'Warming').length,
+    readySenders: input.senders?.ready ?? 0,
+    totalSenders: input.senders?.desired ?? 0,
+    sentToday: rows.reduce((sum, r) => sum + (r.sentToday ?? 0), 0),
+  };
+}
+
+/** The condition of a type in a status, if present. */
+export function conditionOf(
+  status: Partial<RelayPoolStatus> | undefined,
+  type: PoolCondition['type'],
+): PoolCondition | undefined {
+  return status?.conditions?.find((c) => c.type === type);
+}

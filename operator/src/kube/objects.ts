@@ -1,0 +1,75 @@
+/**
+ * RelayPool as the API serves it (spec types from core, plus the server-owned metadata the
+ * operator reads) and the status it writes, mirroring the status schema in
+ * crds/relaypools.hikyaku.io.yaml.
+ */
+import type { RelayPoolSpec } from '../../../services/core/src/pool/spec.ts';
+
+export interface PoolMetadata {
+  name: string;
+  namespace: string;
+  uid: string;
+  resourceVersion: string;
+  generation: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface PoolCondition {
+  type: 'Ready' | 'Progressing' | 'Degraded';
+  status: ConditionStatus;
+  observedGeneration: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export type IpState = 'Active' | 'Warming' | 'Throttled' | 'Paused' | 'Unassigned';
+
+export interface IpStatusRow {
+  address: string;
+  pod?: string;
+  warmupDay?: number;
+  dailyLimit?: number;
+  sentToday?: number;
+  state: IpState;
+}
+
+export interface RelayPoolStatus {
+  observedGeneration: number;
+  conditions: PoolCondition[];
+  ips: IpStatusRow[];
+  totalIps: number;
+  warmingIps: number;
+  readySenders: number;
+  totalSenders: number;
+  sentToday: number;
+}
+
+export interface RelayPoolObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: PoolMetadata;
+  spec: RelayPoolSpec;
+  status?: Partial<RelayPoolStatus>;
+}
+
+/** What the watch caches need of any object. */
+export interface ObjectLike {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+/** The work-queue key of an object: namespace/name. */
+export function objectKey(namespace: string | undefined, name: string | undefined): string {
+  return `${namespace ?? ''}/${name ?? ''}`;
+}
+
+export function splitKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
