@@ -112,6 +112,12 @@ export function createLineEndGuard(policy: LineEndPolicy): LineEndGuard {
             from = i + 1;
           }
           lineBreak(true);
+        } else if (line === Line.Other) {
+          // Nothing else on this line can matter: jump to its end (native scan, not a loop).
+          const cr = chunk.indexOf(CR, i);
+          const lf = chunk.indexOf(LF, i);
+          const next = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+          i = (next < 0 ? chunk.length : next) - 1;
         } else {
           content(byte);
         }

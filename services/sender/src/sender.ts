@@ -51,6 +51,8 @@ export interface Sender {
 
 /** Ack-wait of a job; a delivery in progress reports progress well within it. */
 const JOB_ACK_WAIT_MS = 30_000;
+/** How long a reading of the pod's network interfaces is trusted. */
+const INTERFACES_TTL_MS = 5_000;
 const PROGRESS_EVERY_MS = 10_000;
 /** Redelivery delay of a job whose pool is not known yet. */
 const UNKNOWN_POOL_DELAY_MS = 5000;
@@ -78,7 +80,17 @@ export async function startSender(deps: {
   const { config, nats, pools, bodies, log } = deps;
   const now = deps.now ?? Date.now;
   const clock = { now };
-  const interfaces = deps.interfaces ?? networkInterfaces;
+  const readInterfaces = deps.interfaces ?? networkInterfaces;
+  // Reading the interfaces is a system call per job otherwise; addresses come and go on
+  // the scale of seconds (a pod's network being set up), not per message.
+  let interfacesCache: { at: number; value: Interfaces } | undefined;
+  const interfaces = (): Interfaces => {
+    const t = Date.now();
+    if (!interfacesCache || t - interfacesCache.at > INTERFACES_TTL_MS) {
+      interfacesCache = { at: t, value: readInterfaces() };
+    }
+    return interfacesCache.value;
+  };
   const metrics = createSenderMetrics(deps.registry);
   const resolver =
     deps.resolver ??
