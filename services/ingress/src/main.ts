@@ -25,6 +25,8 @@ export async function runIngress(
       const redis = new Redis(config.redisUrl, {
         maxRetriesPerRequest: 1,
         commandTimeout: config.redisTimeoutMs,
+        // Lookups of concurrent sessions share one write per event-loop turn.
+        enableAutoPipelining: true,
       });
       redis.on('error', (err) => ctx.log.debug({ err }, 'redis connection error'));
       const bodies = await createBodyStore({
