@@ -12,6 +12,8 @@ commands:
   ingress        run the SMTP ingress (configured from the environment)
   scheduler      run the scheduler
   sender         run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)
+  suppressions <add|remove|lookup|list> --redis URL --pool POOL [ADDRESS...]
+                 manage a pool's suppression list (--help for details)
   operator       run the Kubernetes operator (docs/operator.md)
 `;
 
@@ -36,6 +38,15 @@ async function main(argv: string[]): Promise<void> {
     case 'operator': {
       const { runOperator } = await import('../operator/src/main.ts');
       await runOperator(process.env);
+      return;
+    }
+    case 'suppressions': {
+      const { runSuppressionsCli } = await import('../services/scheduler/src/cli/suppressions.ts');
+      process.exitCode = await runSuppressionsCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+      });
       return;
     }
     case 'local': {

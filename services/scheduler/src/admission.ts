@@ -1,28 +1,211 @@
 /**
  * Admission decides, for one delivery item that is due, whether it may leave now and from
- * which IP. This is the seam where shaping (rates, warm-up caps, throttling) plugs in; the
- * base admission spreads mail round-robin over the pool's active IPs with a cursor in
- * Redis, so every scheduler replica shares it.
+ * which IP, or until when it waits. It applies, per (IP, site): the throttle pause and the
+ * reduced rate after a "slow down", the rate policy's messages per minute (a sliding
+ * window, paced), the pool-wide rate, and the warm-up cap of the day; and it keeps the
+ * order of a destination's waiting mail through the parking lanes (parking.ts).
+ *
+ * IPs are tried from the item's home IP on (a stable hash of the item, moved one IP on per
+ * attempt, so mail spreads evenly and a retry tries another IP). When the home IP's cap is
+ * used up the pool's warm-up overflow decides: "defer" waits for that IP's next day,
+ * "spill" sends from any IP with room. Rate limits never make mail wait while another IP
+ * has room.
  */
 import type { Redis } from 'ioredis';
-import { activeIps, type CompiledPool, type QueueItem, REDIS_KEYS } from '../../core/src/index.ts';
+import { activeIps, type CompiledPool, type QueueItem } from '../../core/src/index.ts';
+import { effectiveRate, nextDayStart } from '../../core/src/policy/index.ts';
+import type { Destinations } from './destinations.ts';
+import type { Parking } from './parking.ts';
+import { type ReserveResult, reserve } from './reserve.ts';
+import type { ThrottleStore } from './throttles.ts';
+import type { WarmupCaps } from './warmup-caps.ts';
+
+export type WaitReason =
+  | 'no-active-ip'
+  /** Woke before its turn; not a new deferral. */
+  | 'parked'
+  /** Behind other waiting mail for the same destination. */
+  | 'queued'
+  | 'throttled'
+  | 'rate'
+  | 'pool-rate'
+  | 'warmup-cap';
 
 export type AdmissionDecision =
-  | { kind: 'send'; ip: string; policy: string }
-  | { kind: 'wait'; ms: number; reason: string };
+  | { kind: 'send'; ip: string; policy: string; site: string }
+  | { kind: 'wait'; until: number; reason: WaitReason };
 
 export interface Admission {
   decide(item: QueueItem, pool: CompiledPool, now: number): Promise<AdmissionDecision>;
+  /** Drops whatever the item holds in parking (it expired or was dropped). */
+  forget(item: QueueItem, pool: CompiledPool): Promise<void>;
 }
 
-export function createRoundRobinAdmission(redis: Redis): Admission {
+/** How long mail waits when the pool has no IP that may send. */
+const NO_IP_WAIT_MS = 30_000;
+
+/** The item's identity in lanes and logs: one per (message, domain, part, attempt). */
+export function itemKey(item: QueueItem): string {
+  return `${item.id}|${item.domain}|${item.part ?? 0}|${item.attempt}`;
+}
+
+/** FNV-1a: a cheap stable hash, so every replica picks the same home IP for an item. */
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export function homeIndex(item: QueueItem, ipCount: number): number {
+  return (hash(`${item.id}|${item.domain}|${item.part ?? 0}`) + item.attempt) % ipCount;
+}
+
+export function createShapingAdmission(deps: {
+  redis: Redis;
+  destinations: Destinations;
+  throttles: ThrottleStore;
+  caps: WarmupCaps;
+  parking: Parking;
+  /** The rate window: a minute plus slack for arrival jitter (see reserve.ts). */
+  windowMs: number;
+}): Admission {
+  const { redis, destinations, throttles, caps, parking, windowMs } = deps;
+
+  function lanesOf(item: QueueItem, pool: CompiledPool, site: string): [string, string] {
+    const ips = activeIps(pool);
+    const home = ips.length > 0 ? ips[homeIndex(item, ips.length)]?.address : undefined;
+    const capLane = pool.warmup.overflow === 'spill' || !home ? 'cap:*' : `cap:${home}`;
+    return [`site:${site}`, capLane];
+  }
+
   return {
-    async decide(_item, pool) {
+    async decide(item, pool, now) {
       const ips = activeIps(pool);
-      if (ips.length === 0) return { kind: 'wait', ms: 30_000, reason: 'no-active-ip' };
-      const cursor = await redis.incr(REDIS_KEYS.ipCursor(pool.key));
-      const ip = ips[cursor % ips.length] as (typeof ips)[number];
-      return { kind: 'send', ip: ip.address, policy: 'default' };
+      if (ips.length === 0)
+        return { kind: 'wait', until: now + NO_IP_WAIT_MS, reason: 'no-active-ip' };
+      const { policy, site } = await destinations.resolve(pool, item.domain);
+      const start = homeIndex(item, ips.length);
+      const order = ips.map((_, i) => ips[(start + i) % ips.length] as (typeof ips)[number]);
+      const lanes = lanesOf(item, pool, site);
+      const [siteLane, capLane] = lanes;
+      const key = itemKey(item);
+      const declared = policy.perIp.messagesPerMinute;
+      const poolRate = policy.poolMessagesPerMinute;
+      const poolLimit = poolRate === null ? 0 : Math.max(1, Math.floor(poolRate));
+      const siteSpacing = Math.max(
+        windowMs / (declared * ips.length),
+        poolLimit > 0 ? windowMs / poolLimit : 0,
+      );
+      const park = async (
+        lane: string,
+        earliest: number,
+        spacing: number,
+        reason: WaitReason,
+        front = false,
+      ): Promise<AdmissionDecision> => {
+        const until = await parking.park({
+          pool: pool.key,
+          item: key,
+          policy: policy.name,
+          receivedAt: item.receivedAt,
+          lane,
+          otherLanes: lanes,
+          now,
+          earliest,
+          spacing,
+          front,
+        });
+        return { kind: 'wait', until, reason };
+      };
+
+      const turn = await parking.turn({
+        pool: pool.key,
+        item: key,
+        policy: policy.name,
+        receivedAt: item.receivedAt,
+        lanes,
+        now,
+        spacing: siteSpacing,
+      });
+      if (turn.kind === 'queued') return { kind: 'wait', until: turn.at, reason: 'queued' };
+      if (turn.kind === 'own' && turn.at > now) {
+        return { kind: 'wait', until: turn.at, reason: 'parked' };
+      }
+
+      const loaded = await Promise.all([
+        caps.get(pool, now),
+        throttles.read(
+          pool.key,
+          site,
+          order.map((ip) => ip.address),
+        ),
+      ]);
+      let dayCaps = loaded[0];
+      const states = loaded[1];
+      let earliest = Number.POSITIVE_INFINITY;
+      let reason: WaitReason = 'rate';
+      let capped = 0;
+      const releaseKeys = parking.releaseKeys(pool.key, policy.name, lanes);
+      for (const [i, ip] of order.entries()) {
+        const rate = effectiveRate(states[i], declared, now);
+        if (rate.pausedUntil !== undefined) {
+          if (rate.pausedUntil < earliest) [earliest, reason] = [rate.pausedUntil, 'throttled'];
+          continue;
+        }
+        let result: ReserveResult = { kind: 'stale' };
+        for (let tries = 0; result.kind === 'stale' && tries < 3; tries++) {
+          if (tries > 0) {
+            caps.invalidate(pool);
+            dayCaps = await caps.get(pool, now);
+          }
+          const cap = dayCaps.caps.get(ip.address);
+          result = await reserve(redis, {
+            pool: pool.key,
+            ip: ip.address,
+            site,
+            now,
+            windowMs,
+            limit: Math.max(1, Math.floor(rate.messagesPerMinute)),
+            poolLimit,
+            ...(cap ? { cap: { limit: cap.limit, stored: cap.stored } } : {}),
+            dayKey: dayCaps.dayKey,
+            entry: `${key}@${now}`,
+            item: key,
+            releaseKeys,
+          });
+        }
+        if (result.kind === 'ok')
+          return { kind: 'send', ip: ip.address, policy: policy.name, site };
+        if (result.kind === 'cap') {
+          if (i === 0 && pool.warmup.overflow !== 'spill') {
+            return park(
+              capLane,
+              nextDayStart(now, pool.timeZone),
+              windowMs / declared,
+              'warmup-cap',
+            );
+          }
+          capped++;
+        } else if (result.kind === 'rate' || result.kind === 'pool-rate') {
+          if (result.at < earliest) [earliest, reason] = [result.at, result.kind];
+          if (result.kind === 'pool-rate') break;
+        }
+        // 'stale' three times: another replica keeps moving the day; try the next IP.
+      }
+      if (capped === order.length) {
+        return park(capLane, nextDayStart(now, pool.timeZone), windowMs / declared, 'warmup-cap');
+      }
+      if (!Number.isFinite(earliest)) earliest = now + windowMs / declared;
+      const nearMiss = turn.kind === 'own' && reason === 'rate' && earliest - now <= siteSpacing;
+      return park(siteLane, earliest, siteSpacing, reason, nearMiss);
+    },
+
+    async forget(item, pool) {
+      const { policy, site } = await destinations.resolve(pool, item.domain);
+      await parking.forget(pool.key, itemKey(item), policy.name, lanesOf(item, pool, site));
     },
   };
 }

@@ -1,5 +1,10 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { codecs, type DeliveryEvent, SUBJECTS } from '../../core/src/index.ts';
+import {
+  codecs,
+  type DeliveryEvent,
+  type RecipientOutcome,
+  SUBJECTS,
+} from '../../core/src/index.ts';
 
 /** Publishes delivery events; awaited, so an outcome is acknowledged only after its event. */
 export function createEventPublisher(js: JetStreamClient) {
@@ -15,3 +20,33 @@ export function createEventPublisher(js: JetStreamClient) {
 }
 
 export type EventPublisher = ReturnType<typeof createEventPublisher>;
+
+/** One event about one recipient of a message. */
+export function deliveryEvent(
+  type: DeliveryEvent['type'],
+  base: { id: string; pool: string; attempt?: number; ip?: string },
+  rcpt: string,
+  at: number,
+  reply?: Pick<RecipientOutcome, 'code' | 'text' | 'enhanced' | 'remoteHost'>,
+): DeliveryEvent {
+  return {
+    v: 1,
+    type,
+    id: base.id,
+    pool: base.pool,
+    rcpt,
+    at,
+    ...(base.ip ? { ip: base.ip } : {}),
+    ...(base.attempt !== undefined ? { attempt: base.attempt } : {}),
+    ...(reply
+      ? {
+          reply: {
+            code: reply.code,
+            text: reply.text,
+            ...(reply.enhanced ? { enhanced: reply.enhanced } : {}),
+            ...(reply.remoteHost ? { remoteHost: reply.remoteHost } : {}),
+          },
+        }
+      : {}),
+  };
+}

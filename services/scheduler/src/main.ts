@@ -7,13 +7,13 @@ import {
   type ServiceContext,
   watchPools,
 } from '../../core/src/index.ts';
-import { createRoundRobinAdmission } from './admission.ts';
+import type { Clock } from './clock.ts';
 import { readSchedulerConfig } from './config.ts';
 import { startScheduler } from './scheduler.ts';
 
 export async function runScheduler(
   env: Env,
-  options: { handleSignals?: boolean } = {},
+  options: { handleSignals?: boolean; clock?: Clock; rng?: () => number } = {},
 ): Promise<ServiceContext> {
   const config = readSchedulerConfig(env);
   return runService({
@@ -36,9 +36,10 @@ export async function runScheduler(
         redis,
         pools,
         bodies,
-        admission: createRoundRobinAdmission(redis),
         log: ctx.log,
         registry: ctx.registry,
+        ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.rng ? { rng: options.rng } : {}),
       });
       ctx.lifecycle.onShutdown('stop consumers', () => scheduler.stop());
       ctx.lifecycle.onShutdown('stop pool watch', async () => pools.stop());

@@ -17,8 +17,7 @@ export const REDIS_KEYS = {
   /** Messages dispatched on one calendar day (pool time zone): hash IP -> count. */
   sentOnDay: (pool: string, dayKey: string): string => `hikyaku:{${pool}}:sent:${dayKey}`,
   /** Recipient outcomes of one day: hash "<IP>|delivered" and "<IP>|attempted" -> count. */
-  outcomesOnDay: (pool: string, dayKey: string): string =>
-    `hikyaku:{${pool}}:outcomes:${dayKey}`,
+  outcomesOnDay: (pool: string, dayKey: string): string => `hikyaku:{${pool}}:outcomes:${dayKey}`,
   /** Adaptive throttling: hash "<IP>|<site>" -> JSON ThrottleState. */
   throttle: (pool: string): string => `hikyaku:{${pool}}:throttle`,
   /** Sliding log of dispatches of one IP to one site: sorted set, score = time. */

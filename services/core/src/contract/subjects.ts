@@ -55,10 +55,11 @@ export const SUBJECTS = {
 export const MSG_IDS = {
   body: (messageId: string): string => `body:${messageId}`,
   envelope: (messageId: string): string => `env:${messageId}`,
-  queueItem: (messageId: string, domain: string, attempt: number): string =>
-    `q:${messageId}:${domain}:${attempt}`,
-  job: (messageId: string, domain: string, attempt: number): string =>
-    `job:${messageId}:${domain}:${attempt}`,
+  /** `part` only for a domain whose recipients were split; part 0 keeps the plain id. */
+  queueItem: (messageId: string, domain: string, attempt: number, part = 0): string =>
+    `q:${messageId}:${domain}:${attempt}${part > 0 ? `:${part}` : ''}`,
+  job: (messageId: string, domain: string, attempt: number, part = 0): string =>
+    `job:${messageId}:${domain}:${attempt}${part > 0 ? `:${part}` : ''}`,
   result: (jobId: string): string => `res:${jobId}`,
 } as const;
 

@@ -118,9 +118,13 @@ export {
   dayKeyFormatter,
   daysBetween,
   initialWarmupState,
+  nextDayStart,
   type WarmupCap,
   type WarmupCapInput,
   type WarmupState,
+  type WarmupToday,
+  type WarmupTodayInput,
   warmupCap,
   warmupDayNumber,
+  warmupToday,
 } from './warmup.ts';

@@ -9,8 +9,10 @@ import {
   dayKeyFormatter,
   daysBetween,
   initialWarmupState,
+  nextDayStart,
   warmupCap,
   warmupDayNumber,
+  warmupToday,
 } from './warmup.ts';
 
 const SCHEDULE = [
@@ -228,4 +230,46 @@ test('thirty good days in a row reach the top of the schedule, in milliseconds',
     state,
   });
   assert.equal(cap.dailyLimit, 500_000);
+});
+
+test('the next day starts at local midnight, DST days included', () => {
+  const tokyoNoon = Date.parse('2026-11-01T03:00:00Z');
+  assert.equal(nextDayStart(tokyoNoon, 'Asia/Tokyo'), Date.parse('2026-11-01T15:00:00Z'));
+  assert.equal(nextDayStart(tokyoNoon, 'UTC'), Date.parse('2026-11-02T00:00:00Z'));
+  // New York leaves DST on 2026-11-01: that day lasts 25 hours.
+  const nyMorning = Date.parse('2026-11-01T05:00:00Z');
+  assert.equal(nextDayStart(nyMorning, 'America/New_York'), Date.parse('2026-11-02T05:00:00Z'));
+  const lastMs = Date.parse('2026-11-01T23:59:59.999Z');
+  assert.equal(nextDayStart(lastMs), lastMs + 1);
+});
+
+test('warm-up today: first sight, advance, hold, and nothing before the start date', () => {
+  const base = { schedule: SCHEDULE, startDate: '2026-11-01', timeZone: 'UTC' };
+  const day1 = Date.parse('2026-11-01T10:00:00Z');
+  const first = warmupToday({ ...base, now: day1 });
+  assert.deepEqual(
+    { day: first.day, dailyLimit: first.dailyLimit, changed: first.changed },
+    { day: 1, dailyLimit: 50, changed: true },
+  );
+  const stored = first.state;
+  assert.ok(stored);
+  const same = warmupToday({ ...base, now: day1 + 3600_000, stored });
+  assert.equal(same.changed, false);
+  const good = warmupToday({
+    ...base,
+    now: day1 + 86_400_000,
+    stored,
+    lastDay: { delivered: 50, attempted: 50 },
+  });
+  assert.deepEqual([good.day, good.dailyLimit, good.held, good.changed], [2, 100, false, true]);
+  const poor = warmupToday({
+    ...base,
+    now: day1 + 86_400_000,
+    stored,
+    lastDay: { delivered: 40, attempted: 50 },
+    threshold: 0.9,
+  });
+  assert.deepEqual([poor.day, poor.dailyLimit, poor.held, poor.changed], [1, 50, true, true]);
+  const early = warmupToday({ ...base, now: Date.parse('2026-10-31T10:00:00Z') });
+  assert.deepEqual([early.day, early.dailyLimit, early.state], [0, 0, undefined]);
 });

@@ -195,6 +195,88 @@ export function warmupCap(input: WarmupCapInput): WarmupCap {
   return { dayKey, day, dailyLimit: dailyLimitForDay(input.schedule, day) };
 }
 
+/**
+ * The first instant after `now` that lies on a later calendar day in the time zone: when
+ * today's caps end. Found by bisection on the day key, so DST days of 23 or 25 hours and
+ * zones with half-hour offsets need no special case.
+ */
+export function nextDayStart(now: number, timeZone: string = DEFAULT_TIME_ZONE): number {
+  const dayOf = dayKeyFormatter(timeZone);
+  const today = dayOf(now);
+  let before = now;
+  // No calendar day is longer than 25 hours; 27 leaves room for the odd zone change.
+  let after = now + 27 * 3600_000;
+  while (after - before > 1) {
+    const middle = Math.floor((before + after) / 2);
+    if (dayOf(middle) === today) before = middle;
+    else after = middle;
+  }
+  return after;
+}
+
+export interface WarmupTodayInput {
+  schedule: readonly WarmupStepSpec[];
+  /** The IP's warm-up start date (YYYY-MM-DD, pool time zone). */
+  startDate: string;
+  timeZone?: string;
+  /** The pool's minDeliveredRatio; DEFAULT_MIN_DELIVERED_RATIO when absent. */
+  threshold?: number;
+  now: number;
+  /** The state as persisted; absent when the IP was never seen. */
+  stored?: WarmupState;
+  /** The counters of stored.lastDayKey, the last day the state was set for. */
+  lastDay?: { delivered: number; attempted: number };
+}
+
+export interface WarmupToday extends WarmupCap {
+  day: number;
+  dailyLimit: number;
+  /** The state that applies today; undefined before the start date (nothing to keep). */
+  state: WarmupState | undefined;
+  /** true when `state` differs from `stored` and should be persisted. */
+  changed: boolean;
+  /** true when today began by holding the IP on its day (a poor or idle previous day). */
+  held: boolean;
+}
+
+/**
+ * Where a warming IP stands today: the persisted state, advanced to today when a new day
+ * began (advanceWarmupState), and the cap that follows. What the scheduler enforces and
+ * what RelayPool status shows both come from here.
+ */
+export function warmupToday(input: WarmupTodayInput): WarmupToday {
+  const dayKey = calendarDayKey(input.now, input.timeZone ?? DEFAULT_TIME_ZONE);
+  if (warmupDayNumber(input.startDate, dayKey) < 1) {
+    return { dayKey, day: 0, dailyLimit: 0, state: undefined, changed: false, held: false };
+  }
+  let state: WarmupState;
+  let held = false;
+  if (input.stored === undefined) {
+    state = initialWarmupState(input.startDate, dayKey);
+  } else {
+    const advanced = advanceWarmupState(input.stored, {
+      today: dayKey,
+      yesterdayDelivered: input.lastDay?.delivered ?? 0,
+      yesterdayAttempted: input.lastDay?.attempted ?? 0,
+      ...(input.threshold === undefined ? {} : { threshold: input.threshold }),
+    });
+    state = advanced.state;
+    held = advanced.held;
+  }
+  const changed =
+    input.stored === undefined ||
+    input.stored.day !== state.day ||
+    input.stored.lastDayKey !== state.lastDayKey;
+  return {
+    dayKey,
+    day: state.day,
+    dailyLimit: dailyLimitForDay(input.schedule, state.day),
+    state,
+    changed,
+    held,
+  };
+}
+
 function dayKeyToUtc(key: string): number {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(key);
   if (match === null) throw new BadDateError(key);

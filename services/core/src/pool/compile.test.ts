@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { PolicyError } from '../policy/errors.ts';
 import { activeIps, assignIps, compilePool, ipsOfPod, senderReplicas } from './compile.ts';
 import type { RelayPoolResource } from './spec.ts';
 
@@ -19,6 +20,7 @@ const pool: RelayPoolResource = {
     ],
     routes: [{ domains: ['Partner.Example.'], host: 'gw.partner.example:2525' }],
     retry: { schedule: ['1m', '1h30m'], maxAge: '2d' },
+    warmup: { schedule: [{ day: 1, dailyLimit: 50 }] },
     dkim: [
       {
         domain: 'example.com',
@@ -62,4 +64,58 @@ test('a pool compiles to what the data plane reads, defaults filled in', () => {
     ['203.0.113.11'],
   );
   assert.equal(compiled.bounces.suppressHardBounces, true);
+});
+
+test('rate policies are resolved once, the catch-all last', () => {
+  const compiled = compilePool(
+    {
+      ...pool,
+      spec: {
+        ...pool.spec,
+        ratePolicies: [
+          {
+            name: 'google',
+            match: { mxHosts: ['*.google.com'] },
+            perIp: { messagesPerMinute: 60 },
+          },
+        ],
+      },
+    },
+    { assignment: {} },
+  );
+  assert.deepEqual(
+    compiled.resolvedRatePolicies?.map((p) => [p.name, p.perIp.messagesPerMinute]),
+    [
+      ['google', 60],
+      ['default', 300],
+    ],
+  );
+  assert.equal(compiled.resolvedRatePolicies?.[0]?.perIp.connections, 10);
+});
+
+test('a pool that cannot be shaped as declared is refused, naming why', () => {
+  const refused = (spec: Partial<RelayPoolResource['spec']>, code: string, text: RegExp) =>
+    assert.throws(
+      () => compilePool({ ...pool, spec: { ...pool.spec, ...spec } }, { assignment: {} }),
+      (err: unknown) => err instanceof PolicyError && err.code === code && text.test(err.message),
+    );
+  refused(
+    { warmup: { schedule: [] } },
+    'HIKYAKU_BAD_WARMUP_SCHEDULE',
+    /203\.0\.113\.11 have a warm-up start date/,
+  );
+  refused(
+    {
+      warmup: {
+        schedule: [
+          { day: 2, dailyLimit: 1 },
+          { day: 1, dailyLimit: 2 },
+        ],
+      },
+    },
+    'HIKYAKU_BAD_WARMUP_SCHEDULE',
+    /does not follow/,
+  );
+  refused({ ratePolicies: [{ name: 'nomatch' }] }, 'HIKYAKU_BAD_RATE_POLICY', /nomatch/);
+  refused({ timeZone: 'Mars/Olympus' }, 'HIKYAKU_BAD_TIME_ZONE', /Mars/);
 });

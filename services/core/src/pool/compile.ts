@@ -6,6 +6,9 @@
  */
 import { poolKey } from '../contract/subjects.ts';
 import { parseDuration } from '../policy/duration.ts';
+import { BadWarmupScheduleError } from '../policy/errors.ts';
+import { type ResolvedRatePolicy, resolveRatePolicies } from '../policy/rate-policy.ts';
+import { checkWarmupSchedule, dayKeyFormatter } from '../policy/warmup.ts';
 import type {
   BounceSpec,
   PoolWarmupSpec,
@@ -64,7 +67,14 @@ export interface CompiledPool {
   generation: number;
   ips: CompiledIp[];
   routes: CompiledRoute[];
+  /** As declared; kept for readers of older compiled pools. */
   ratePolicies: RatePolicySpec[];
+  /**
+   * The rate policies validated and resolved once (every field filled, the catch-all
+   * "default" last): what the scheduler and senders apply. Absent in pools compiled before
+   * this field existed; readers then resolve ratePolicies themselves.
+   */
+  resolvedRatePolicies?: readonly ResolvedRatePolicy[];
   warmup: Required<Pick<PoolWarmupSpec, 'overflow' | 'minDeliveredRatio'>> & PoolWarmupSpec;
   retry: { scheduleMs: number[]; maxAgeMs: number };
   bounces: Required<BounceSpec>;
@@ -123,8 +133,32 @@ function splitHostPort(hostPort: string): [string, number | undefined] {
   return [hostPort, undefined];
 }
 
+/**
+ * Throws a PolicyError naming the field when the spec cannot be enforced: a rate policy
+ * that does not resolve, a bad warm-up schedule or time zone, or IPs that warm up in a
+ * pool without a schedule to warm them by.
+ */
+function checkShaping(spec: RelayPoolResource['spec']): readonly ResolvedRatePolicy[] {
+  const resolved = resolveRatePolicies(spec.ratePolicies ?? []);
+  const warming = spec.ips.filter((ip) => ip.warmup !== undefined).map((ip) => ip.address);
+  const schedule = spec.warmup?.schedule ?? [];
+  if (warming.length > 0 && schedule.length === 0) {
+    throw new BadWarmupScheduleError(
+      `ips ${warming.join(', ')} have a warm-up start date but warmup.schedule is empty`,
+    );
+  }
+  if (schedule.length > 0) checkWarmupSchedule(schedule);
+  const ratio = spec.warmup?.minDeliveredRatio;
+  if (ratio !== undefined && !(ratio >= 0 && ratio <= 1)) {
+    throw new BadWarmupScheduleError(`minDeliveredRatio must be in [0, 1], got ${ratio}`);
+  }
+  dayKeyFormatter(spec.timeZone ?? POOL_DEFAULTS.timeZone);
+  return resolved;
+}
+
 export function compilePool(resource: RelayPoolResource, inputs: CompileInputs): CompiledPool {
   const { spec, metadata } = resource;
+  const resolvedRatePolicies = checkShaping(spec);
   const namespace = metadata.namespace ?? 'default';
   const draining = new Set(inputs.draining ?? []);
   const mountRoot = inputs.dkimMountRoot ?? DKIM_MOUNT_ROOT;
@@ -146,6 +180,7 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
     }),
     routes: (spec.routes ?? []).map(compileRoute),
     ratePolicies: spec.ratePolicies ?? [],
+    resolvedRatePolicies,
     warmup: {
       schedule: spec.warmup?.schedule ?? [],
       overflow: spec.warmup?.overflow ?? POOL_DEFAULTS.overflow,
@@ -155,7 +190,7 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
       scheduleMs: (spec.retry?.schedule ?? POOL_DEFAULTS.retrySchedule).map((d, i) =>
         parseDuration(d, `retry.schedule[${i}]`),
       ),
-      maxAgeMs: parseDuration(spec.retry?.maxAge ?? POOL_DEFAULTS.maxAge),
+      maxAgeMs: parseDuration(spec.retry?.maxAge ?? POOL_DEFAULTS.maxAge, 'retry.maxAge'),
     },
     bounces: {
       suppressHardBounces: spec.bounces?.suppressHardBounces ?? true,

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { type ChildServer, startRedisServer } from '../../local/src/child-servers.ts';
+import { freePort } from '../../local/src/ports.ts';
+import { REDIS_KEYS } from './contract/redis-keys.ts';
+import { outcomeField, readIpStatus, readWarmup, throttleField } from './ip-status.ts';
+import { compilePool } from './pool/compile.ts';
+
+let dir: string;
+let server: ChildServer;
+let redis: Redis;
+
+const pool = compilePool(
+  {
+    apiVersion: 'hikyaku.io/v1alpha1',
+    kind: 'RelayPool',
+    metadata: { name: 'tx', namespace: 'mail' },
+    spec: {
+      ips: [
+        { address: '203.0.113.10', hostname: 'mta1.example.com' },
+        {
+          address: '203.0.113.11',
+          hostname: 'mta2.example.com',
+          warmup: { startDate: '2026-11-01' },
+        },
+        {
+          address: '203.0.113.12',
+          hostname: 'mta3.example.com',
+          warmup: { startDate: '2026-12-01' },
+        },
+      ],
+      warmup: {
+        schedule: [
+          { day: 1, dailyLimit: 50 },
+          { day: 2, dailyLimit: 100 },
+          { day: 3, dailyLimit: 200 },
+        ],
+      },
+      timeZone: 'Asia/Tokyo',
+    },
+  },
+  { assignment: { '203.0.113.10': 'tx-sender-0', '203.0.113.11': 'tx-sender-1' } },
+);
+// 2026-11-02 10:00 in Tokyo.
+const NOW = Date.parse('2026-11-02T01:00:00Z');
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hikyaku-ip-status-'));
+  server = await startRedisServer({ port: await freePort(), dataDir: dir });
+  redis = new Redis(server.url);
+});
+
+after(async () => {
+  await redis?.quit();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('with nothing stored, the calendar decides the day and nothing was sent', async () => {
+  const rows = await readIpStatus(redis, pool, NOW);
+  assert.deepEqual(rows, [
+    {
+      address: '203.0.113.10',
+      pod: 'tx-sender-0',
+      warmupDay: null,
+      dailyLimit: null,
+      sentToday: 0,
+      state: 'Active',
+    },
+    {
+      address: '203.0.113.11',
+      pod: 'tx-sender-1',
+      warmupDay: 2,
+      dailyLimit: 100,
+      sentToday: 0,
+      state: 'Warming',
+    },
+    { address: '203.0.113.12', warmupDay: 0, dailyLimit: 0, sentToday: 0, state: 'Warming' },
+  ]);
+});
+
+test('a stored day is advanced, or held, by the last day delivered ratio', async () => {
+  const key = pool.key;
+  await redis.hset(
+    REDIS_KEYS.warmup(key),
+    '203.0.113.11',
+    JSON.stringify({ day: 1, lastDayKey: '2026-11-01' }),
+  );
+  await redis.hset(
+    REDIS_KEYS.sentOnDay(key, '2026-11-02'),
+    '203.0.113.11',
+    '7',
+    '203.0.113.10',
+    '40',
+  );
+  const day1 = REDIS_KEYS.outcomesOnDay(key, '2026-11-01');
+  await redis.hset(
+    day1,
+    outcomeField('203.0.113.11', 'attempted'),
+    '50',
+    outcomeField('203.0.113.11', 'delivered'),
+    '44',
+  );
+  const held = await readIpStatus(redis, pool, NOW);
+  assert.deepEqual(
+    held.slice(0, 2).map((r) => [r.warmupDay, r.dailyLimit, r.sentToday]),
+    [
+      [null, null, 40],
+      [1, 50, 7],
+    ],
+  );
+  await redis.hset(day1, outcomeField('203.0.113.11', 'delivered'), '46');
+  const moved = await readWarmup(redis, pool, NOW);
+  const reading = moved.get('203.0.113.11');
+  assert.deepEqual(
+    [reading?.today.day, reading?.today.dailyLimit, reading?.today.changed],
+    [2, 100, true],
+  );
+  assert.equal(reading?.stored, JSON.stringify({ day: 1, lastDayKey: '2026-11-01' }));
+});
+
+test('throttle states decide Paused and Throttled; recovered ones are ignored', async () => {
+  const key = REDIS_KEYS.throttle(pool.key);
+  await redis.hset(
+    key,
+    throttleField('203.0.113.10', 'yahoo'),
+    JSON.stringify({ factor: 0.5, pausedUntil: NOW + 60_000, recoverAfter: 3600_000 }),
+    throttleField('203.0.113.11', 'default:example.jp'),
+    JSON.stringify({ factor: 0.5, pausedUntil: NOW - 60_000, recoverAfter: 3600_000 }),
+    throttleField('203.0.113.12', 'google'),
+    JSON.stringify({ factor: 0.5, pausedUntil: NOW - 7200_000, recoverAfter: 3600_000 }),
+  );
+  const rows = await readIpStatus(redis, pool, NOW);
+  assert.deepEqual(
+    rows.map((r) => r.state),
+    ['Paused', 'Throttled', 'Warming'],
+  );
+});

@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError } from '../../core/src/index.ts';
+import { readSchedulerConfig } from './config.ts';
+
+test('shaping settings have documented defaults', () => {
+  const config = readSchedulerConfig({ HIKYAKU_REPORTING_MTA: 'relay.example.com' });
+  assert.equal(config.maxParkMs, 3_600_000);
+  assert.equal(config.rateSlackMs, 1000);
+  assert.deepEqual(config.dnsServers, []);
+  assert.equal(config.reportingMta, 'relay.example.com');
+  assert.ok(Object.isFrozen(config));
+});
+
+test('bad values stop the start, each named', () => {
+  assert.throws(
+    () =>
+      readSchedulerConfig({
+        HIKYAKU_DNS_SERVERS: '127.0.0.1:5353,dns.example',
+        HIKYAKU_RATE_SLACK_MS: '-5',
+        HIKYAKU_REPORTING_MTA: 'not a host',
+      }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /"dns\.example" is not an IP address/.test(err.message) &&
+      /HIKYAKU_RATE_SLACK_MS must be at least 0/.test(err.message) &&
+      /HIKYAKU_REPORTING_MTA: "not a host"/.test(err.message),
+  );
+});

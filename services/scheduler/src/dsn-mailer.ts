@@ -1,0 +1,104 @@
+/**
+ * Sends delivery status notifications as new messages through the normal path: the DSN is
+ * built by core's pure builder, its body stored with the BodyStore and its envelope (from
+ * the null sender, so it can never bounce back) published the way the ingress publishes
+ * one. Its id is derived from what it reports on, so a redelivered result re-publishes the
+ * same DSN and JetStream's de-duplication drops the copy.
+ */
+import { createHash } from 'node:crypto';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import {
+  type BodyRef,
+  type BodyStore,
+  codecs,
+  type Envelope,
+  type Logger,
+  MSG_IDS,
+  SUBJECTS,
+} from '../../core/src/index.ts';
+import {
+  buildDsn,
+  type DsnRecipient,
+  type DsnRefusal,
+  shouldSendDsn,
+} from '../../core/src/policy/index.ts';
+
+/** What the DSN is about: the original message. */
+export interface DsnSubject {
+  id: string;
+  pool: string;
+  from: string;
+  body: BodyRef;
+  receivedAt: number;
+}
+
+export type DsnResult = 'sent' | DsnRefusal | 'no-body';
+
+export interface DsnMailer {
+  /** `key` names the event reported (a job id and what happened), making the DSN's id. */
+  send(
+    subject: DsnSubject,
+    recipients: DsnRecipient[],
+    key: string,
+    now: number,
+  ): Promise<DsnResult>;
+}
+
+/** The envelope submitter recorded on DSNs. */
+export const DSN_SUBMITTER = 'hikyaku-dsn';
+
+/** Only the head of the original goes into a DSN; reading further is wasted work. */
+function head(body: Uint8Array): Buffer {
+  const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const end = buffer.indexOf('\r\n\r\n');
+  return end < 0 ? buffer : buffer.subarray(0, end + 2);
+}
+
+export function createDsnMailer(deps: {
+  js: JetStreamClient;
+  bodies: BodyStore;
+  reportingMta: string;
+  rng: () => number;
+  log: Logger;
+}): DsnMailer {
+  const { js, bodies, log } = deps;
+  return {
+    async send(subject, recipients, key, now) {
+      if (subject.from === '') return 'null-sender';
+      let original: Buffer;
+      try {
+        original = head(await bodies.get(subject.id, subject.body));
+      } catch (err) {
+        log.warn({ err, id: subject.id }, 'original body gone; no DSN');
+        return 'no-body';
+      }
+      const decision = shouldSendDsn(subject.from, original);
+      if (!decision.send) return decision.reason;
+      const dsn = await buildDsn({
+        reportingMta: deps.reportingMta,
+        envelopeFrom: subject.from,
+        arrivalDate: subject.receivedAt,
+        now,
+        originalHeaders: original,
+        recipients,
+        rng: deps.rng,
+      });
+      const id = `dsn${createHash('sha256').update(key).digest('hex').slice(0, 29)}`;
+      const body = await bodies.put(id, dsn.raw);
+      const envelope: Envelope = {
+        v: 1,
+        id,
+        pool: subject.pool,
+        receivedAt: now,
+        from: '',
+        rcpts: [...dsn.envelope.to],
+        body,
+        submitter: DSN_SUBMITTER,
+      };
+      await js.publish(SUBJECTS.envelope(subject.pool), codecs.envelope.encode(envelope), {
+        msgID: MSG_IDS.envelope(id),
+      });
+      return 'sent';
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * Accepted envelopes become delivery items: recipients on the pool's suppression list are
+ * dropped (with a `suppressed` event), the rest are grouped by destination domain and cut
+ * into parts of at most the rate policy's recipients per message, one queue item each.
+ */
+import type { JsMsg } from '@nats-io/jetstream';
+import {
+  codecs,
+  type DeliveryEvent,
+  type Envelope,
+  type QueueItem,
+  SchemaError,
+} from '../../core/src/index.ts';
+import { suppressionAddress } from '../../core/src/suppression.ts';
+import { itemKey } from './admission.ts';
+import { deliveryEvent } from './events.ts';
+import { nakDelay, publishItem, type SchedulerParts } from './parts.ts';
+import { groupByDomain, groupKey, splitRecipients } from './split.ts';
+
+/** How long an envelope waits when its pool's policy is not known yet (KV not written). */
+const UNKNOWN_POOL_DELAY_MS = 5000;
+/** The tracker outlives the message's maximum age by this much. */
+const TRACKER_EXTRA_MS = 86_400_000;
+
+export function rejectMalformed(parts: SchedulerParts, msg: JsMsg, err: unknown): void {
+  parts.log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping malformed message');
+  msg.term(err instanceof SchemaError ? err.message : 'malformed');
+}
+
+export function createEnvelopeHandler(parts: SchedulerParts) {
+  const { pools, destinations, suppressions, parking, tracker, events, metrics, clock } = parts;
+
+  return async function handleEnvelope(msg: JsMsg): Promise<void> {
+    let envelope: Envelope;
+    try {
+      envelope = codecs.envelope.decode(msg.data);
+    } catch (err) {
+      rejectMalformed(parts, msg, err);
+      return;
+    }
+    const pool = pools.get(envelope.pool);
+    if (!pool) {
+      metrics.deferred.inc({ pool: envelope.pool, reason: 'unknown-pool' });
+      msg.nak(nakDelay(parts, UNKNOWN_POOL_DELAY_MS));
+      return;
+    }
+    const now = clock.now();
+    const suppressed = await suppressions.lookup(pool.key, envelope.rcpts);
+    const out: DeliveryEvent[] = envelope.rcpts.map((rcpt) =>
+      deliveryEvent('accepted', envelope, rcpt, now),
+    );
+    const keep: string[] = [];
+    for (const rcpt of envelope.rcpts) {
+      const entry = suppressed.get(suppressionAddress(rcpt));
+      if (!entry) {
+        keep.push(rcpt);
+        continue;
+      }
+      out.push(
+        deliveryEvent('suppressed', envelope, rcpt, now, {
+          code: 550,
+          enhanced: '5.1.1',
+          text: `5.1.1 Recipient is on the suppression list (${entry.reason})`,
+        }),
+      );
+    }
+
+    const items: { item: QueueItem; policy: string }[] = [];
+    for (const [domain, rcpts] of groupByDomain(keep)) {
+      const { policy } = await destinations.resolve(pool, domain);
+      const shares = splitRecipients(rcpts, policy.perIp.recipientsPerMessage);
+      shares.forEach((share, part) => {
+        items.push({
+          policy: policy.name,
+          item: {
+            v: 1,
+            id: envelope.id,
+            pool: envelope.pool,
+            domain,
+            from: envelope.from,
+            rcpts: share,
+            body: envelope.body,
+            receivedAt: envelope.receivedAt,
+            attempt: 0,
+            notBefore: envelope.receivedAt,
+            ...(shares.length > 1 ? { part } : {}),
+          },
+        });
+      });
+    }
+    if (items.length > 0) {
+      await tracker.open(
+        pool.key,
+        envelope.id,
+        items.map(({ item }) => groupKey(item)),
+        pool.retry.maxAgeMs + TRACKER_EXTRA_MS,
+      );
+      await Promise.all(
+        items.map(({ item, policy }) =>
+          parking.track(pool.key, itemKey(item), policy, item.receivedAt),
+        ),
+      );
+      await Promise.all(items.map(({ item }) => publishItem(parts, item)));
+    }
+    for (const e of out)
+      if (e.type === 'suppressed') metrics.outcomes.inc({ pool: pool.key, type: e.type });
+    await events.publish(out);
+    if (items.length === 0) {
+      // Every recipient was suppressed: nothing will read the body again.
+      await parts.bodies.remove(envelope.id, envelope.body).catch((err: unknown) => {
+        parts.log.warn({ err, id: envelope.id }, 'could not remove body; max age will');
+      });
+    }
+    msg.ack();
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * Parking: where a queue item waits when it may not leave yet, without being held in this
+ * process. The item itself stays in JetStream (unacknowledged, handed back with a delay);
+ * Redis keeps its turn in a lane, a sorted set of item keys scored by the time each may
+ * try again. Turns in a lane are spaced by the lane's capacity, so a backlog of 100,000
+ * items for a throttled destination comes back a few at a time, at the pace it can be
+ * sent, instead of all at once when the pause ends (which would hold up every other
+ * destination behind one long burst of redeliveries).
+ *
+ * An item that wakes before its turn (JetStream delays are capped, and a test clock may
+ * jump) keeps its turn and sleeps again; an item that gets its turn and still cannot
+ * leave takes a new turn at the end of the lane, unless it missed a slot by less than the
+ * lane's spacing (timer jitter), in which case it keeps its place at the front. A new item goes straight to the end of a
+ * lane that has a backlog, so a destination's mail leaves in order. Turns left behind by
+ * items that went away (a crash between dispatch and clean-up) are dropped once stale.
+ *
+ * Lanes: "site:<site>" for rates and throttling; "cap:<ip>" for items waiting for their
+ * home IP's next warm-up day (overflow defer); "cap:*" when every IP's cap is used up.
+ * Beside the lanes, an index per rate policy (score = receivedAt) gives queue depth and
+ * the age of the oldest waiting item for metrics.
+ */
+import type { Redis } from 'ioredis';
+import { REDIS_KEYS } from '../../core/src/index.ts';
+import { redisScript } from './redis-script.ts';
+
+// KEYS: the item's lanes (site lane first), then its policy's index. A new item (no turn
+// held) finding others waiting in the site lane is queued behind them in the same call.
+const CHECK = redisScript(`
+local lanes = #KEYS - 1
+for i = 1, lanes do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[2]) end
+for i = 1, lanes do
+  local own = redis.call('ZSCORE', KEYS[i], ARGV[1])
+  if own then return {'own', own, i} end
+end
+if redis.call('ZCARD', KEYS[1]) == 0 then return {'free', '0', 0} end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local ticket = math.ceil(math.max(tonumber(ARGV[3]), tonumber(last[2]) + tonumber(ARGV[4])))
+redis.call('ZADD', KEYS[1], ticket, ARGV[1])
+redis.call('ZADD', KEYS[lanes + 1], 'NX', ARGV[5], ARGV[1])
+return {'queued', tostring(ticket), 1}
+`);
+
+const PARK = redisScript(`
+for i = 3, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+local ticket = math.max(tonumber(ARGV[2]), tonumber(ARGV[3]))
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if ARGV[6] ~= 'front' and last[2] then
+  ticket = math.max(ticket, tonumber(last[2]) + tonumber(ARGV[4]))
+end
+-- Whole milliseconds: a score printed with an exponent would not read back.
+ticket = math.ceil(ticket)
+redis.call('ZADD', KEYS[1], ticket, ARGV[1])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[1])
+return tostring(ticket)
+`);
+
+const FORGET = redisScript(`
+for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return 0
+`);
+
+/** A turn this far in the past is taken to be left behind by an item that went away. */
+export const STALE_TURN_MS = 10 * 60_000;
+
+export type Turn =
+  /** The item holds a turn at `at` in `lane`. */
+  | { kind: 'own'; at: number; lane: string }
+  /** The item held no turn and others were waiting: it was queued behind them until `at`. */
+  | { kind: 'queued'; at: number }
+  /** No turn held and nobody waiting: the item may try to leave now. */
+  | { kind: 'free' };
+
+export interface Parking {
+  /**
+   * The item's turn in `lanes` (site lane first); without one, it is queued at the end of
+   * the site lane if anything waits there (`spacing` after the last turn).
+   */
+  turn(input: {
+    pool: string;
+    item: string;
+    policy: string;
+    receivedAt: number;
+    lanes: readonly string[];
+    now: number;
+    spacing: number;
+  }): Promise<Turn>;
+  /**
+   * Gives the item a turn at the end of `lane`, not before `earliest`, `spacing` after the
+   * last turn there; drops any turn it held in `otherLanes`. Returns the turn's time.
+   */
+  park(input: {
+    pool: string;
+    item: string;
+    policy: string;
+    receivedAt: number;
+    lane: string;
+    otherLanes: readonly string[];
+    now: number;
+    earliest: number;
+    spacing: number;
+    /** Keep the item's place at the front (it just missed a slot): its turn is `earliest`. */
+    front?: boolean;
+  }): Promise<number>;
+  /** Counts an item as waiting for its policy (a retry published for later). */
+  track(pool: string, item: string, policy: string, receivedAt: number): Promise<void>;
+  /** Forgets the item everywhere (it expired or was dropped). */
+  forget(pool: string, item: string, policy: string, lanes: readonly string[]): Promise<void>;
+  /** Keys an item's dispatch removes it from: its lanes and its policy's index. */
+  releaseKeys(pool: string, policy: string, lanes: readonly string[]): string[];
+}
+
+export function createParking(redis: Redis): Parking {
+  return {
+    async turn(input) {
+      const keys = [
+        ...input.lanes.map((l) => REDIS_KEYS.lane(input.pool, l)),
+        REDIS_KEYS.queued(input.pool, input.policy),
+      ];
+      const [kind, at, index] = (await CHECK.run(redis, keys, [
+        input.item,
+        input.now - STALE_TURN_MS,
+        input.now,
+        input.spacing,
+        input.receivedAt,
+      ])) as [string, string, number];
+      if (kind === 'own') {
+        return { kind, at: Number(at), lane: input.lanes[Number(index) - 1] as string };
+      }
+      if (kind === 'queued') return { kind, at: Number(at) };
+      return { kind: 'free' };
+    },
+
+    async park(input) {
+      const keys = [
+        REDIS_KEYS.lane(input.pool, input.lane),
+        REDIS_KEYS.queued(input.pool, input.policy),
+        ...input.otherLanes
+          .filter((l) => l !== input.lane)
+          .map((l) => REDIS_KEYS.lane(input.pool, l)),
+      ];
+      const ticket = await PARK.run(redis, keys, [
+        input.item,
+        input.now,
+        input.earliest,
+        input.spacing,
+        input.receivedAt,
+        input.front ? 'front' : 'end',
+      ]);
+      return Number(ticket);
+    },
+
+    async track(pool, item, policy, receivedAt) {
+      await redis.zadd(REDIS_KEYS.queued(pool, policy), 'NX', receivedAt, item);
+    },
+
+    async forget(pool, item, policy, lanes) {
+      await FORGET.run(redis, this.releaseKeys(pool, policy, lanes), [item]);
+    },
+
+    releaseKeys(pool, policy, lanes) {
+      return [...lanes.map((l) => REDIS_KEYS.lane(pool, l)), REDIS_KEYS.queued(pool, policy)];
+    },
+  };
+}

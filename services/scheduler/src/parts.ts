@@ -1,0 +1,66 @@
+/**
+ * What the scheduler's three stages (envelopes, queue, results) share: the connections,
+ * the shaping state and the helpers that publish. Built once by startScheduler.
+ */
+import type { Redis } from 'ioredis';
+import {
+  type BodyStore,
+  codecs,
+  type Logger,
+  MSG_IDS,
+  type NatsHandles,
+  type PoolDirectory,
+  type QueueItem,
+  SUBJECTS,
+} from '../../core/src/index.ts';
+import type { SuppressionList } from '../../core/src/suppression.ts';
+import type { Admission } from './admission.ts';
+import type { Clock } from './clock.ts';
+import type { SchedulerConfig } from './config.ts';
+import type { Destinations } from './destinations.ts';
+import type { DsnMailer } from './dsn-mailer.ts';
+import type { EventPublisher } from './events.ts';
+import type { SchedulerMetrics } from './metrics.ts';
+import type { Parking } from './parking.ts';
+import type { ThrottleStore } from './throttles.ts';
+import type { MessageTracker } from './tracker.ts';
+
+export interface SchedulerParts {
+  config: SchedulerConfig;
+  nats: NatsHandles;
+  redis: Redis;
+  pools: PoolDirectory;
+  bodies: BodyStore;
+  clock: Clock;
+  rng: () => number;
+  log: Logger;
+  admission: Admission;
+  destinations: Destinations;
+  parking: Parking;
+  throttles: ThrottleStore;
+  suppressions: SuppressionList;
+  dsn: DsnMailer;
+  events: EventPublisher;
+  tracker: MessageTracker;
+  metrics: SchedulerMetrics;
+}
+
+/** How long a message's last try (due at its maximum age) may wait for shaping. */
+export const EXPIRY_GRACE_MS = 60_000;
+
+export async function publishItem(parts: SchedulerParts, item: QueueItem): Promise<void> {
+  await parts.nats.js.publish(SUBJECTS.queue(item.pool), codecs.queueItem.encode(item), {
+    msgID: MSG_IDS.queueItem(item.id, item.domain, item.attempt, item.part ?? 0),
+  });
+}
+
+/**
+ * A wait in clock time as a nak delay: real ms, at least 1. A wait longer than maxParkMs
+ * is cut to a random share of it between a half and the whole, so items parked far ahead
+ * look at their turn again now and then without all waking together.
+ */
+export function nakDelay(parts: SchedulerParts, ms: number): number {
+  const real = Math.max(1, Math.ceil(parts.clock.realMs(ms)));
+  const cap = parts.config.maxParkMs;
+  return real <= cap ? real : Math.ceil(cap * (0.5 + 0.5 * parts.rng()));
+}

@@ -1,0 +1,130 @@
+/**
+ * Due delivery items are released to the sender that owns the chosen IP; items that may
+ * not leave yet are handed back to JetStream with a delay (nak), so they wait inside the
+ * server, not in this process, and never hold up items for other destinations. Their turn
+ * is kept in Redis (parking.ts). An item still waiting past its maximum age expires here.
+ */
+import type { JsMsg } from '@nats-io/jetstream';
+import {
+  type CompiledPool,
+  codecs,
+  type Job,
+  MSG_IDS,
+  type QueueItem,
+  SUBJECTS,
+} from '../../core/src/index.ts';
+import { EXPIRED_STATUS } from '../../core/src/policy/index.ts';
+import type { AdmissionDecision } from './admission.ts';
+import { rejectMalformed } from './envelope-stage.ts';
+import { deliveryEvent } from './events.ts';
+import { EXPIRY_GRACE_MS, nakDelay, type SchedulerParts } from './parts.ts';
+import { groupKey } from './split.ts';
+
+const UNKNOWN_POOL_DELAY_MS = 5000;
+
+export function createQueueHandler(parts: SchedulerParts) {
+  const { pools, admission, metrics, events, clock, nats } = parts;
+
+  async function expire(item: QueueItem, pool: CompiledPool, now: number, why: string) {
+    const text = `${EXPIRED_STATUS} Message expired after ${item.attempt} attempts ${why}`;
+    await admission.forget(item, pool);
+    if (pool.bounces.notifySender) {
+      const result = await parts.dsn.send(
+        item,
+        item.rcpts.map((rcpt) => ({
+          recipient: rcpt,
+          action: 'failed' as const,
+          status: EXPIRED_STATUS,
+        })),
+        `${MSG_IDS.queueItem(item.id, item.domain, item.attempt, item.part ?? 0)}:expired`,
+        now,
+      );
+      metrics.dsns.inc({ pool: pool.key, result });
+    }
+    await events.publish(
+      item.rcpts.map((rcpt) =>
+        deliveryEvent('expired', item, rcpt, now, { code: 550, enhanced: EXPIRED_STATUS, text }),
+      ),
+    );
+    metrics.outcomes.inc({ pool: pool.key, type: 'expired' }, item.rcpts.length);
+    const last = await parts.tracker.finish(pool.key, item.id, groupKey(item));
+    if (last) await parts.bodies.remove(item.id, item.body).catch(() => undefined);
+  }
+
+  async function dispatch(
+    item: QueueItem,
+    pool: CompiledPool,
+    decision: Extract<AdmissionDecision, { kind: 'send' }>,
+    now: number,
+  ): Promise<void> {
+    const part = item.part ?? 0;
+    const job: Job = {
+      v: 1,
+      jobId: MSG_IDS.job(item.id, item.domain, item.attempt, part),
+      id: item.id,
+      pool: item.pool,
+      domain: item.domain,
+      ip: decision.ip,
+      policy: decision.policy,
+      from: item.from,
+      rcpts: item.rcpts,
+      body: item.body,
+      receivedAt: item.receivedAt,
+      attempt: item.attempt,
+      ...(item.part !== undefined ? { part: item.part } : {}),
+    };
+    await nats.js.publish(SUBJECTS.job(pool.key, decision.ip), codecs.job.encode(job), {
+      msgID: job.jobId,
+    });
+    metrics.scheduled.inc({ pool: pool.key, ip: decision.ip, policy: decision.policy });
+    await events.publish(
+      item.rcpts.map((rcpt) => deliveryEvent('scheduled', { ...item, ip: decision.ip }, rcpt, now)),
+    );
+  }
+
+  return async function handleQueueItem(msg: JsMsg): Promise<void> {
+    let item: QueueItem;
+    try {
+      item = codecs.queueItem.decode(msg.data);
+    } catch (err) {
+      rejectMalformed(parts, msg, err);
+      return;
+    }
+    const now = clock.now();
+    if (item.notBefore > now) {
+      msg.nak(nakDelay(parts, item.notBefore - now));
+      return;
+    }
+    const pool = pools.get(item.pool);
+    if (!pool) {
+      metrics.deferred.inc({ pool: item.pool, reason: 'unknown-pool' });
+      msg.nak(nakDelay(parts, UNKNOWN_POOL_DELAY_MS));
+      return;
+    }
+    // The retry policy puts a message's last try at its deadline; anything else still
+    // waiting at the deadline expires, and the last try may wait only briefly.
+    const deadline = item.receivedAt + pool.retry.maxAgeMs;
+    const lastTry = item.notBefore >= deadline;
+    if (!lastTry && now >= deadline) {
+      await expire(item, pool, now, 'while waiting to be sent');
+      msg.ack();
+      return;
+    }
+    const decision = await admission.decide(item, pool, now);
+    if (decision.kind === 'wait') {
+      if (lastTry && decision.until > item.notBefore + EXPIRY_GRACE_MS) {
+        await expire(item, pool, now, 'while waiting for its last try');
+        msg.ack();
+        return;
+      }
+      if (decision.reason !== 'parked') {
+        metrics.deferred.inc({ pool: pool.key, reason: decision.reason });
+      }
+      const wake = lastTry ? decision.until : Math.min(decision.until, deadline);
+      msg.nak(nakDelay(parts, wake - now));
+      return;
+    }
+    await dispatch(item, pool, decision, now);
+    msg.ack();
+  };
+}

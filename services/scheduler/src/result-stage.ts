@@ -1,0 +1,209 @@
+/**
+ * Senders' results become events, retries and bounces. Every failed recipient is
+ * classified (the bounce rules plus the rate policy's throttle patterns): a bounce is
+ * final and, when the address is dead, suppressed; anything else is retried on the pool's
+ * schedule until its maximum age, then expires with 4.4.7. A "slow down" from the
+ * receiver pauses the (IP, site) pair for every replica. Recipients that failed for good
+ * are reported to the envelope sender in one DSN per result when the pool asks for it.
+ */
+import type { JsMsg } from '@nats-io/jetstream';
+import {
+  type CompiledPool,
+  codecs,
+  type DeliveryEvent,
+  type Job,
+  type JobResult,
+  REDIS_KEYS,
+  type RecipientOutcome,
+} from '../../core/src/index.ts';
+import { outcomeField } from '../../core/src/ip-status.ts';
+import {
+  type BounceClassifier,
+  calendarDayKey,
+  createBounceClassifier,
+  type DsnRecipient,
+  EXPIRED_STATUS,
+  parseSmtpReply,
+  type ResolvedRatePolicy,
+} from '../../core/src/policy/index.ts';
+import { itemKey } from './admission.ts';
+import { siteOf } from './destinations.ts';
+import { rejectMalformed } from './envelope-stage.ts';
+import { deliveryEvent } from './events.ts';
+import { judgeOutcomes } from './outcomes.ts';
+import { publishItem, type SchedulerParts } from './parts.ts';
+import { planRetry } from './retry-plan.ts';
+import { groupKey } from './split.ts';
+
+const DAY_COUNTER_TTL_S = 8 * 86_400;
+
+/**
+ * The remote reply for a DSN's Diagnostic-Code. Senders report the reply as received,
+ * code and enhanced code included; the DSN writes those itself, so the text goes bare.
+ */
+function diagnosticOf(outcome: RecipientOutcome): NonNullable<DsnRecipient['diagnostic']> {
+  const parsed = parseSmtpReply(outcome.text);
+  const enhancedCode = outcome.enhanced ?? parsed.enhancedCode;
+  return {
+    code: outcome.code,
+    text: parsed.text || outcome.text,
+    ...(enhancedCode ? { enhancedCode } : {}),
+  };
+}
+
+export function createResultHandler(parts: SchedulerParts) {
+  const { pools, destinations, metrics, events, clock, redis, log } = parts;
+  const classifiers = new WeakMap<ResolvedRatePolicy, BounceClassifier>();
+  const plainClassifier = createBounceClassifier();
+
+  function classifierOf(policy: ResolvedRatePolicy | undefined): BounceClassifier {
+    if (!policy) return plainClassifier;
+    let classify = classifiers.get(policy);
+    if (!classify) {
+      classify = createBounceClassifier({ throttlePatterns: policy.onThrottle.patterns });
+      classifiers.set(policy, classify);
+    }
+    return classify;
+  }
+
+  async function finishGroup(job: Job): Promise<void> {
+    const last = await parts.tracker.finish(job.pool, job.id, groupKey(job));
+    if (last) {
+      await parts.bodies.remove(job.id, job.body).catch((err: unknown) => {
+        log.warn({ err, id: job.id }, 'could not remove body; max age will');
+      });
+    }
+  }
+
+  /** Per-day delivered/attempted counts per IP: the warm-up's delivered ratio. */
+  async function countOutcomes(pool: CompiledPool, job: Job, delivered: number, attempted: number) {
+    const key = REDIS_KEYS.outcomesOnDay(pool.key, calendarDayKey(clock.now(), pool.timeZone));
+    await redis
+      .multi()
+      .hincrby(key, outcomeField(job.ip, 'delivered'), delivered)
+      .hincrby(key, outcomeField(job.ip, 'attempted'), attempted)
+      .expire(key, DAY_COUNTER_TTL_S)
+      .exec();
+  }
+
+  return async function handleResult(msg: JsMsg): Promise<void> {
+    let result: JobResult;
+    try {
+      result = codecs.result.decode(msg.data);
+    } catch (err) {
+      rejectMalformed(parts, msg, err);
+      return;
+    }
+    const { job } = result;
+    const now = clock.now();
+    const pool = pools.get(job.pool);
+    const policy = pool ? destinations.policy(pool, job.policy) : undefined;
+    const judgement = judgeOutcomes(result.outcomes, classifierOf(policy));
+    const out: DeliveryEvent[] = [];
+    const failed: DsnRecipient[] = [];
+
+    for (const outcome of judgement.delivered) {
+      out.push(deliveryEvent('delivered', job, outcome.rcpt, now, outcome));
+    }
+    for (const { outcome, classification } of judgement.bounced) {
+      out.push(deliveryEvent('bounced', job, outcome.rcpt, now, outcome));
+      failed.push({
+        recipient: outcome.rcpt,
+        action: 'failed',
+        status: outcome.enhanced?.startsWith('5.') ? outcome.enhanced : '5.0.0',
+        ...(outcome.remoteHost ? { remoteMta: outcome.remoteHost } : {}),
+        diagnostic: diagnosticOf(outcome),
+        lastAttemptAt: result.finishedAt,
+      });
+      if (classification.suppress && pool?.bounces.suppressHardBounces) {
+        await parts.suppressions.add(pool.key, outcome.rcpt, {
+          reason: 'hard-bounce',
+          at: now,
+          reply: {
+            code: outcome.code,
+            text: outcome.text,
+            ...(outcome.enhanced ? { enhanced: outcome.enhanced } : {}),
+          },
+          source: 'scheduler',
+        });
+        metrics.suppressionsAdded.inc({ pool: pool.key });
+      }
+    }
+    for (const { outcome } of judgement.deferred) {
+      out.push(deliveryEvent('deferred', job, outcome.rcpt, now, outcome));
+    }
+
+    if (judgement.throttled && pool && policy) {
+      const state = await parts.throttles.signal(
+        pool.key,
+        job.ip,
+        siteOf(policy.name, job.domain),
+        policy.onThrottle,
+        now,
+      );
+      metrics.throttleSignals.inc({ pool: pool.key, ip: job.ip, policy: policy.name });
+      log.info(
+        { pool: pool.key, ip: job.ip, policy: policy.name, domain: job.domain, state },
+        'destination asked to slow down',
+      );
+    }
+    if (pool) {
+      await countOutcomes(pool, job, judgement.delivered.length, result.outcomes.length);
+    }
+
+    let groupOpen = false;
+    if (judgement.deferred.length > 0) {
+      const plan = planRetry({ job, pool, now, rng: parts.rng });
+      if (plan.kind === 'retry') {
+        groupOpen = true;
+        const item = {
+          v: 1 as const,
+          id: job.id,
+          pool: job.pool,
+          domain: job.domain,
+          from: job.from,
+          rcpts: judgement.deferred.map((d) => d.outcome.rcpt),
+          body: job.body,
+          receivedAt: job.receivedAt,
+          attempt: job.attempt + 1,
+          notBefore: plan.at,
+          lastIp: job.ip,
+          ...(job.part !== undefined ? { part: job.part } : {}),
+        };
+        if (pool && policy) {
+          await parts.parking.track(pool.key, itemKey(item), policy.name, item.receivedAt);
+        }
+        await publishItem(parts, item);
+      } else {
+        for (const { outcome } of judgement.deferred) {
+          const text = `${EXPIRED_STATUS} Message expired after ${job.attempt + 1} attempts; last reply: ${outcome.code} ${outcome.text}`;
+          out.push(
+            deliveryEvent('expired', job, outcome.rcpt, now, {
+              ...outcome,
+              code: 550,
+              enhanced: EXPIRED_STATUS,
+              text,
+            }),
+          );
+          failed.push({
+            recipient: outcome.rcpt,
+            action: 'failed',
+            status: EXPIRED_STATUS,
+            ...(outcome.remoteHost ? { remoteMta: outcome.remoteHost } : {}),
+            diagnostic: diagnosticOf(outcome),
+            lastAttemptAt: result.finishedAt,
+          });
+        }
+      }
+    }
+
+    if (failed.length > 0 && pool?.bounces.notifySender) {
+      const dsn = await parts.dsn.send(job, failed, `${job.jobId}:failed`, now);
+      metrics.dsns.inc({ pool: pool.key, result: dsn });
+    }
+    for (const e of out) metrics.outcomes.inc({ pool: job.pool, type: e.type });
+    await events.publish(out);
+    if (!groupOpen) await finishGroup(job);
+    msg.ack();
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * Adaptive throttling state per (IP, site), shared by every replica in one Redis hash per
+ * pool and surviving restarts. The transitions are the pure policy's (onThrottleSignal);
+ * they are applied with compare-and-set, so two replicas recording the same episode at
+ * once halve the rate once, not twice. States that no longer slow anything are removed.
+ */
+import type { Redis } from 'ioredis';
+import { REDIS_KEYS } from '../../core/src/index.ts';
+import { throttleField } from '../../core/src/ip-status.ts';
+import {
+  isThrottleState,
+  onThrottleSignal,
+  type ThrottleSettings,
+  type ThrottleState,
+  throttleSettledAt,
+} from '../../core/src/policy/index.ts';
+import { SchedulerError } from './errors.ts';
+import { HASH_CAS } from './redis-script.ts';
+
+const CAS_ATTEMPTS = 8;
+
+function parse(raw: string | null | undefined): ThrottleState | undefined {
+  if (!raw) return undefined;
+  try {
+    const value: unknown = JSON.parse(raw);
+    return isThrottleState(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ThrottleStore {
+  /** The states of one site for these IPs (undefined: never throttled, or settled). */
+  read(pool: string, site: string, ips: readonly string[]): Promise<(ThrottleState | undefined)[]>;
+  /** Records a "slow down" signal; returns the state now in force. */
+  signal(
+    pool: string,
+    ip: string,
+    site: string,
+    settings: ThrottleSettings,
+    now: number,
+  ): Promise<ThrottleState>;
+  /** Removes states that have fully recovered by `now`. */
+  sweep(pool: string, now: number): Promise<void>;
+}
+
+export function createThrottleStore(redis: Redis): ThrottleStore {
+  return {
+    async read(pool, site, ips) {
+      if (ips.length === 0) return [];
+      const raw = await redis.hmget(
+        REDIS_KEYS.throttle(pool),
+        ...ips.map((ip) => throttleField(ip, site)),
+      );
+      return raw.map(parse);
+    },
+
+    async signal(pool, ip, site, settings, now) {
+      const key = REDIS_KEYS.throttle(pool);
+      const field = throttleField(ip, site);
+      for (let i = 0; i < CAS_ATTEMPTS; i++) {
+        const raw = (await redis.hget(key, field)) ?? '';
+        const current = parse(raw);
+        const next = onThrottleSignal(current, now, settings);
+        if (next === current) return next;
+        if ((await HASH_CAS.run(redis, [key], [field, raw, JSON.stringify(next)])) === 1) {
+          return next;
+        }
+      }
+      throw new SchedulerError('HIKYAKU_STATE_CONTENDED', `throttle state ${field} kept changing`);
+    },
+
+    async sweep(pool, now) {
+      const key = REDIS_KEYS.throttle(pool);
+      const all = await redis.hgetall(key);
+      for (const [field, raw] of Object.entries(all)) {
+        const state = parse(raw);
+        if (state === undefined || throttleSettledAt(state) <= now) {
+          await HASH_CAS.run(redis, [key], [field, raw, '']);
+        }
+      }
+    },
+  };
+}

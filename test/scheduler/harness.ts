@@ -1,0 +1,234 @@
+/**
+ * The scheduler against real parts, with time in the test's hands: its own nats-server and
+ * redis-server, the pool compiled and written to NATS KV, one or more scheduler replicas
+ * and the sender started in this process (the schedulers on a test clock, so minutes and
+ * days pass as fast as the test needs), SMTP receivers on loopback addresses, and every
+ * delivery event collected. Mail is handed in the way the ingress hands it in: body to
+ * the BodyStore, envelope to JetStream.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Subscription } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import {
+  type BodyStore,
+  type CompiledPool,
+  codecs,
+  compilePool,
+  connectNats,
+  createBodyStore,
+  DEFAULT_LAYOUT,
+  type DeliveryEvent,
+  type Envelope,
+  ensureStreams,
+  MSG_IDS,
+  type NatsHandles,
+  openPoolBucket,
+  publishPool,
+  type RelayPoolSpec,
+  type ServiceContext,
+  SUBJECTS,
+} from '../../services/core/src/index.ts';
+import {
+  type ChildServer,
+  startNatsServer,
+  startRedisServer,
+} from '../../services/local/src/child-servers.ts';
+import { freePort, waitFor } from '../../services/local/src/ports.ts';
+import type { TestClock } from '../../services/scheduler/src/clock.ts';
+import { runScheduler } from '../../services/scheduler/src/main.ts';
+import { runSender } from '../../services/sender/src/main.ts';
+
+export const SENDER_POD = 'shaping-sender-0';
+export const IP1 = { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' };
+export const IP2 = { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' };
+
+export interface ShapingFixture {
+  readonly pool: CompiledPool;
+  readonly admin: NatsHandles;
+  readonly redis: Redis;
+  readonly bodies: BodyStore;
+  readonly events: DeliveryEvent[];
+  readonly natsUrl: string;
+  readonly redisUrl: string;
+  readonly schedulers: ServiceContext[];
+  readonly env: Record<string, string>;
+  /** Hands a message in as the ingress would; returns its id. */
+  submit(options: {
+    from?: string;
+    to: string[];
+    receivedAt?: number;
+    subject?: string;
+  }): Promise<string>;
+  /** Writes a changed pool spec to NATS KV (the schedulers follow it live). */
+  updatePool(spec: Partial<RelayPoolSpec>): Promise<CompiledPool>;
+  eventsOf(type: DeliveryEvent['type']): DeliveryEvent[];
+  stop(): Promise<void>;
+}
+
+export function message(options: { from: string; to: string; subject?: string }): Buffer {
+  return Buffer.from(
+    [
+      `From: Shop <${options.from}>`,
+      `To: <${options.to}>`,
+      `Subject: ${options.subject ?? 'shaping test'}`,
+      `Message-ID: <${randomUUID()}@client.hikyaku.test>`,
+      'Date: Mon, 30 Nov 2026 09:00:00 +0000',
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Hello from the shaping tests.',
+      '',
+    ].join('\r\n'),
+  );
+}
+
+function compile(spec: RelayPoolSpec, generation: number): CompiledPool {
+  return compilePool(
+    {
+      apiVersion: 'hikyaku.io/v1alpha1',
+      kind: 'RelayPool',
+      metadata: { name: 'shaping', namespace: 'test', generation },
+      spec,
+    },
+    { assignment: Object.fromEntries(spec.ips.map((ip) => [ip.address, SENDER_POD])) },
+  );
+}
+
+export async function startShapingFixture(options: {
+  spec: Partial<RelayPoolSpec>;
+  clock: TestClock;
+  /** Scheduler replicas (default 1). */
+  schedulers?: number;
+  /** Extra scheduler environment (HIKYAKU_SCHEDULER_MAX_PARK_MS, HIKYAKU_RATE_SLACK_MS, ...). */
+  env?: Record<string, string>;
+  /** Start the sender too (default true). */
+  sender?: boolean;
+}): Promise<ShapingFixture> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-shaping-'));
+  const started: { stop(): Promise<void> }[] = [];
+  const cleanup = async () => {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const nats: ChildServer = await startNatsServer({
+      port: await freePort(),
+      dataDir: join(dataDir, 'nats'),
+    });
+    started.push(nats);
+    const redisServer: ChildServer = await startRedisServer({
+      port: await freePort(),
+      dataDir: join(dataDir, 'redis'),
+    });
+    started.push(redisServer);
+    let spec: RelayPoolSpec = { ips: [IP1, IP2], ...options.spec };
+    let generation = 1;
+    let pool = compile(spec, generation);
+    const admin = await connectNats({ url: nats.url, name: 'shaping-test' });
+    started.push({ stop: () => admin.nc.close() });
+    await ensureStreams(admin.jsm, DEFAULT_LAYOUT);
+    const kv = await openPoolBucket(admin.js);
+    await publishPool(kv, pool);
+    const bodies = await createBodyStore({
+      js: admin.js,
+      jsm: admin.jsm,
+      replicas: 1,
+      maxAgeMs: 8 * 86_400_000,
+    });
+    const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+    started.push({ stop: async () => void (await redis.quit()) });
+    const events: DeliveryEvent[] = [];
+    const sub: Subscription = admin.nc.subscribe(SUBJECTS.eventAll);
+    (async () => {
+      for await (const m of sub) events.push(codecs.event.decode(m.data));
+    })().catch(() => undefined);
+
+    const env: Record<string, string> = {
+      NATS_URL: nats.url,
+      REDIS_URL: redisServer.url,
+      HIKYAKU_POOL: pool.key,
+      HIKYAKU_POD_NAME: SENDER_POD,
+      HIKYAKU_HTTP_HOST: '127.0.0.1',
+      HIKYAKU_HTTP_PORT: '0',
+      HIKYAKU_LOG_LEVEL: process.env.HIKYAKU_TEST_LOG_LEVEL ?? 'error',
+      HIKYAKU_REPORTING_MTA: 'relay.hikyaku.test',
+      HIKYAKU_CONNECTION_IDLE_MS: '200',
+      ...options.env,
+    };
+    const schedulers: ServiceContext[] = [];
+    for (let i = 0; i < (options.schedulers ?? 1); i++) {
+      const ctx = await runScheduler(env, { handleSignals: false, clock: options.clock });
+      schedulers.push(ctx);
+      started.push({ stop: () => ctx.lifecycle.shutdown('test over') });
+    }
+    if (options.sender !== false) {
+      const sender = await runSender(env, { handleSignals: false });
+      started.push({ stop: () => sender.lifecycle.shutdown('test over') });
+    }
+
+    return {
+      get pool() {
+        return pool;
+      },
+      admin,
+      redis,
+      bodies,
+      events,
+      natsUrl: nats.url,
+      redisUrl: redisServer.url,
+      schedulers,
+      env,
+      async submit(o) {
+        const id = randomUUID().replace(/-/g, '');
+        const from = o.from ?? 'app@sender.test';
+        const raw = message({
+          from,
+          to: o.to[0] as string,
+          ...(o.subject ? { subject: o.subject } : {}),
+        });
+        const envelope: Envelope = {
+          v: 1,
+          id,
+          pool: pool.key,
+          receivedAt: o.receivedAt ?? options.clock.now(),
+          from,
+          rcpts: o.to,
+          body: await bodies.put(id, raw),
+        };
+        await admin.js.publish(SUBJECTS.envelope(pool.key), codecs.envelope.encode(envelope), {
+          msgID: MSG_IDS.envelope(id),
+        });
+        return id;
+      },
+      async updatePool(next) {
+        spec = { ...spec, ...next };
+        generation++;
+        pool = compile(spec, generation);
+        await publishPool(kv, pool);
+        return pool;
+      },
+      eventsOf(type) {
+        return events.filter((e) => e.type === type);
+      },
+      async stop() {
+        sub.unsubscribe();
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** Per key, how many items fall in each minute (or any bucket) of the clock. */
+export function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+  return counts;
+}
+
+export { waitFor };

@@ -1,0 +1,151 @@
+/**
+ * Warm-up: a new IP on a 50/100/200 schedule beside a warm IP. Days pass by moving the
+ * test clock; what each IP sent on each day is read from the `scheduled` events, and the
+ * RelayPool status rows (readIpStatus) must show the day and cap the scheduler enforced.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import type { RelayPoolSpec } from '../../services/core/src/index.ts';
+import { readIpStatus } from '../../services/core/src/ip-status.ts';
+import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
+import { createTestClock, type TestClock } from '../../services/scheduler/src/clock.ts';
+import { countBy, IP1, IP2, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
+
+const DAY = 86_400_000;
+const DAY1 = Date.parse('2026-11-01T00:00:00Z');
+const WARMING = IP2.address;
+const WARM = IP1.address;
+const cleanups: (() => Promise<void>)[] = [];
+
+after(async () => {
+  for (const c of cleanups) await c();
+});
+
+async function start(overflow: 'defer' | 'spill', port?: (sink: SmtpSink) => void) {
+  const clock = createTestClock({ start: DAY1 + 10 * 3600_000 });
+  const sink = await startSmtpSink({ host: '127.0.0.22', port: 0, keep: false });
+  port?.(sink);
+  const spec: Partial<RelayPoolSpec> = {
+    ips: [IP1, { ...IP2, warmup: { startDate: '2026-11-01' } }],
+    routes: [{ domains: ['warm.test'], host: `127.0.0.22:${sink.port}` }],
+    retry: { schedule: ['12h'], maxAge: '72h' },
+    warmup: {
+      schedule: [
+        { day: 1, dailyLimit: 50 },
+        { day: 2, dailyLimit: 100 },
+        { day: 3, dailyLimit: 200 },
+      ],
+      overflow,
+      minDeliveredRatio: 0.9,
+    },
+    ratePolicies: [{ name: 'default', perIp: { messagesPerMinute: 100_000, connections: 20 } }],
+  };
+  const relay = await startShapingFixture({
+    clock,
+    spec,
+    env: { HIKYAKU_SCHEDULER_MAX_PARK_MS: '200' },
+  });
+  cleanups.push(async () => {
+    await relay.stop();
+    await sink.close();
+  });
+  return { clock, sink, relay };
+}
+
+function sentPerDay(relay: ShapingFixture): Map<string, number> {
+  return countBy(
+    relay.eventsOf('scheduled'),
+    (e) => `${e.ip} day${Math.floor((e.at - DAY1) / DAY) + 1}`,
+  );
+}
+
+async function submit(relay: ShapingFixture, clock: TestClock, count: number, tag: string) {
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      relay.submit({ to: [`${tag}${i}@warm.test`], receivedAt: clock.now() }),
+    ),
+  );
+}
+
+async function settle(relay: ShapingFixture, scheduled: number) {
+  await waitFor(`${scheduled} dispatches`, () => relay.eventsOf('scheduled').length >= scheduled, {
+    timeoutMs: 20_000,
+  });
+  // Nothing more may leave today: give a wrongly admitted item the time to show up.
+  await new Promise((r) => setTimeout(r, 600));
+}
+
+test('spill: the new IP sends its 50, the warm IP takes the rest the same day', async (t) => {
+  const { clock, relay } = await start('spill');
+  await submit(relay, clock, 300, 'spill');
+  await settle(relay, 300);
+  const sent = sentPerDay(relay);
+  t.diagnostic(`dispatches per IP and day: ${JSON.stringify(Object.fromEntries(sent))}`);
+  assert.equal(sent.get(`${WARMING} day1`), 50);
+  assert.equal(sent.get(`${WARM} day1`), 250);
+  const status = await readIpStatus(relay.redis, relay.pool, clock.now());
+  assert.deepEqual(
+    status.map((s) => [s.address, s.warmupDay, s.dailyLimit, s.sentToday, s.state]),
+    [
+      [WARM, null, null, 250, 'Active'],
+      [WARMING, 1, 50, 50, 'Warming'],
+    ],
+  );
+});
+
+test('defer: overflow waits for the next day; a poor day holds the schedule', async (t) => {
+  let refuseWarming = false;
+  const { clock, relay } = await start('defer', (sink) =>
+    sink.setBehaviour({
+      onRcpt: (_rcpt, session) =>
+        refuseWarming && session.remoteAddress.endsWith(WARMING) && Math.random() < 0.5
+          ? { code: 451, message: '4.3.0 Temporary local problem' }
+          : undefined,
+    }),
+  );
+  // Day 1: 400 messages; about half are the new IP's share, of which only 50 may leave.
+  await submit(relay, clock, 400, 'd1-');
+  await waitFor('day 1 dispatches', () => (sentPerDay(relay).get(`${WARMING} day1`) ?? 0) >= 50);
+  await waitFor('the warm IP share', () => (sentPerDay(relay).get(`${WARM} day1`) ?? 0) >= 150);
+  await new Promise((r) => setTimeout(r, 800));
+  const day1 = sentPerDay(relay);
+  const waiting = 400 - relay.eventsOf('scheduled').length;
+  t.diagnostic(`day 1: ${JSON.stringify(Object.fromEntries(day1))}, ${waiting} waiting`);
+  assert.equal(day1.get(`${WARMING} day1`), 50);
+  assert.ok(waiting > 100, `only ${waiting} waited for day 2`);
+  const status1 = await readIpStatus(relay.redis, relay.pool, clock.now());
+  assert.deepEqual(status1[1], {
+    address: WARMING,
+    pod: 'shaping-sender-0',
+    warmupDay: 1,
+    dailyLimit: 50,
+    sentToday: 50,
+    state: 'Warming',
+  });
+
+  // Day 2: the IP moved on (day 1 was all delivered); half its mail is now refused.
+  refuseWarming = true;
+  clock.advance(DAY - 10 * 3600_000 + 60_000);
+  const status2 = await readIpStatus(relay.redis, relay.pool, clock.now());
+  assert.deepEqual([status2[1]?.warmupDay, status2[1]?.dailyLimit], [2, 100]);
+  await waitFor('day 2 dispatches', () => (sentPerDay(relay).get(`${WARMING} day2`) ?? 0) >= 100);
+  await new Promise((r) => setTimeout(r, 800));
+  const day2 = sentPerDay(relay);
+  t.diagnostic(`day 2: ${JSON.stringify(Object.fromEntries(day2))}`);
+  assert.equal(day2.get(`${WARMING} day2`), 100);
+
+  // Day 3: under 90% delivered on day 2, so the IP holds day 2 and its cap of 100.
+  refuseWarming = false;
+  clock.advance(DAY);
+  await submit(relay, clock, 200, 'd3-');
+  const status3 = await readIpStatus(relay.redis, relay.pool, clock.now());
+  t.diagnostic(`day 3 status: ${JSON.stringify(status3)}`);
+  assert.deepEqual([status3[1]?.warmupDay, status3[1]?.dailyLimit], [2, 100]);
+  await waitFor('day 3 dispatches', () => (sentPerDay(relay).get(`${WARMING} day3`) ?? 0) >= 100);
+  await new Promise((r) => setTimeout(r, 800));
+  const day3 = sentPerDay(relay);
+  t.diagnostic(`day 3: ${JSON.stringify(Object.fromEntries(day3))}`);
+  assert.equal(day3.get(`${WARMING} day3`), 100);
+  const final = await readIpStatus(relay.redis, relay.pool, clock.now());
+  assert.equal(final[1]?.sentToday, 100);
+});
