@@ -261,9 +261,7 @@ describe('every pod', () => {
   });
 });
 
-test('the services read the NATS credentials the chart passes (NATS_USER, NATS_PASSWORD, NATS_TOKEN)', {
-  todo: 'services/core/src/config.ts and nats.ts do not read NATS credentials yet',
-}, () => {
+test('the services read the NATS credentials the chart passes (NATS_USER, NATS_PASSWORD, NATS_TOKEN)', () => {
   const read = variablesRead(['services/core/src/config.ts']);
   for (const name of NATS_CREDENTIALS) assert.ok(read.has(name), name);
 });

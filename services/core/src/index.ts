@@ -2,6 +2,7 @@ export * from './body-store.ts';
 export * from './config.ts';
 export * from './consume.ts';
 export * from './contract/index.ts';
+export * from './data-plane.ts';
 export * from './errors.ts';
 export * from './http.ts';
 export * from './lifecycle.ts';

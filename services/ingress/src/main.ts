@@ -1,12 +1,5 @@
 import { Redis } from 'ioredis';
-import {
-  createBodyStore,
-  type Env,
-  openPoolBucket,
-  runService,
-  type ServiceContext,
-  watchPools,
-} from '../../core/src/index.ts';
+import { type Env, openDataPlane, runService, type ServiceContext } from '../../core/src/index.ts';
 import { readIngressConfig } from './config.ts';
 import { startIngress } from './server.ts';
 
@@ -29,14 +22,7 @@ export async function runIngress(
         enableAutoPipelining: true,
       });
       redis.on('error', (err) => ctx.log.debug({ err }, 'redis connection error'));
-      const bodies = await createBodyStore({
-        js: ctx.nats.js,
-        jsm: ctx.nats.jsm,
-        replicas: config.streamReplicas,
-        maxAgeMs: 8 * 24 * 3600_000,
-      });
-      const kv = await openPoolBucket(ctx.nats.js, config.streamReplicas);
-      const pools = await watchPools(kv, ctx.log);
+      const { bodies, pools } = await openDataPlane(ctx, config.streamReplicas);
       const ingress = await startIngress({
         config,
         nats: ctx.nats,

@@ -1,12 +1,5 @@
 import { Redis } from 'ioredis';
-import {
-  createBodyStore,
-  type Env,
-  openPoolBucket,
-  runService,
-  type ServiceContext,
-  watchPools,
-} from '../../core/src/index.ts';
+import { type Env, openDataPlane, runService, type ServiceContext } from '../../core/src/index.ts';
 import type { Clock } from './clock.ts';
 import { readSchedulerConfig } from './config.ts';
 import { startScheduler } from './scheduler.ts';
@@ -22,14 +15,7 @@ export async function runScheduler(
     handleSignals: options.handleSignals,
     async start(ctx) {
       const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
-      const bodies = await createBodyStore({
-        js: ctx.nats.js,
-        jsm: ctx.nats.jsm,
-        replicas: config.streamReplicas,
-        maxAgeMs: 8 * 24 * 3600_000,
-      });
-      const kv = await openPoolBucket(ctx.nats.js, config.streamReplicas);
-      const pools = await watchPools(kv, ctx.log);
+      const { bodies, pools } = await openDataPlane(ctx, config.streamReplicas);
       const scheduler = await startScheduler({
         config,
         nats: ctx.nats,

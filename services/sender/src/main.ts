@@ -1,11 +1,4 @@
-import {
-  createBodyStore,
-  type Env,
-  openPoolBucket,
-  runService,
-  type ServiceContext,
-  watchPools,
-} from '../../core/src/index.ts';
+import { type Env, openDataPlane, runService, type ServiceContext } from '../../core/src/index.ts';
 import { readSenderConfig } from './config.ts';
 import { startSender } from './sender.ts';
 
@@ -24,14 +17,7 @@ export async function runSender(
     config,
     handleSignals: options.handleSignals,
     async start(ctx) {
-      const bodies = await createBodyStore({
-        js: ctx.nats.js,
-        jsm: ctx.nats.jsm,
-        replicas: config.streamReplicas,
-        maxAgeMs: 8 * 24 * 3600_000,
-      });
-      const kv = await openPoolBucket(ctx.nats.js, config.streamReplicas);
-      const pools = await watchPools(kv, ctx.log);
+      const { bodies, pools } = await openDataPlane(ctx, config.streamReplicas);
       const sender = await startSender({
         config,
         nats: ctx.nats,
