@@ -14,7 +14,12 @@ export async function runScheduler(
     config,
     handleSignals: options.handleSignals,
     async start(ctx) {
-      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+      // Concurrent handlers' commands share one write per event-loop turn.
+      const redis = new Redis(config.redisUrl, {
+        maxRetriesPerRequest: null,
+        lazyConnect: false,
+        enableAutoPipelining: true,
+      });
       const { bodies, pools } = await openDataPlane(ctx, config.streamReplicas);
       const scheduler = await startScheduler({
         config,

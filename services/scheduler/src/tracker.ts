@@ -4,13 +4,14 @@
  * backstop if this bookkeeping is ever lost.
  */
 import type { Redis } from 'ioredis';
+import { redisScript } from './redis-script.ts';
 
-const FINISH_SCRIPT = `
+const FINISH_SCRIPT = redisScript(`
 redis.call('SREM', KEYS[1], ARGV[1])
 local left = redis.call('SCARD', KEYS[1])
 if left == 0 then redis.call('DEL', KEYS[1]) end
 return left
-`;
+`);
 
 export function messageGroupsKey(pool: string, messageId: string): string {
   return `hikyaku:{${pool}}:msg:${messageId}:open`;
@@ -28,11 +29,10 @@ export function createMessageTracker(redis: Redis) {
     },
     /** Marks a group final; returns true when it was the message's last open group. */
     async finish(pool: string, messageId: string, domain: string): Promise<boolean> {
-      const left = (await redis.eval(
-        FINISH_SCRIPT,
-        1,
-        messageGroupsKey(pool, messageId),
-        domain,
+      const left = (await FINISH_SCRIPT.run(
+        redis,
+        [messageGroupsKey(pool, messageId)],
+        [domain],
       )) as number;
       return left === 0;
     },
