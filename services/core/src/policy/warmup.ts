@@ -109,11 +109,15 @@ export function dailyLimitForDay(schedule: readonly WarmupStepSpec[], day: numbe
 }
 
 /**
- * A function from epoch ms to the calendar day (YYYY-MM-DD) in a time zone. Building the
- * formatter is the costly part, so callers that key many counters keep one per pool.
+ * Formatters by time zone. Building an Intl.DateTimeFormat costs far more than using one,
+ * and day keys are computed for every delivery item; a formatter is immutable, so sharing
+ * one per zone changes no result.
  */
-export function dayKeyFormatter(timeZone: string = DEFAULT_TIME_ZONE): (now: number) => string {
-  let format: Intl.DateTimeFormat;
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  let format = formatters.get(timeZone);
+  if (format) return format;
   try {
     format = new Intl.DateTimeFormat('en-US', {
       timeZone,
@@ -126,6 +130,16 @@ export function dayKeyFormatter(timeZone: string = DEFAULT_TIME_ZONE): (now: num
   } catch (cause) {
     throw new BadTimeZoneError(timeZone, cause);
   }
+  // Time zones are few (one per pool); the bound only guards against a caller looping
+  // over arbitrary strings.
+  if (formatters.size >= 1000) formatters.clear();
+  formatters.set(timeZone, format);
+  return format;
+}
+
+/** A function from epoch ms to the calendar day (YYYY-MM-DD) in a time zone. */
+export function dayKeyFormatter(timeZone: string = DEFAULT_TIME_ZONE): (now: number) => string {
+  const format = formatterFor(timeZone);
   return (now) => {
     if (!Number.isFinite(now)) throw new PolicyArgumentError(`now must be epoch ms, got ${now}`);
     const parts = format.formatToParts(now);
