@@ -101,7 +101,7 @@ describe('buildSenderStatefulSet', () => {
     );
     const spec = sts.spec?.template.spec;
     assert.deepEqual(
-      spec?.volumes?.map((v) => [v.name, v.secret?.secretName]),
+      spec?.volumes?.filter((v) => v.secret).map((v) => [v.name, v.secret?.secretName]),
       [
         ['dkim-0', 'dkim-a'],
         ['dkim-1', 'dkim-b'],
@@ -110,11 +110,23 @@ describe('buildSenderStatefulSet', () => {
     assert.deepEqual(
       spec?.containers[0]?.volumeMounts?.map((m) => [m.name, m.mountPath, m.readOnly]),
       [
+        ['tmp', '/tmp', undefined],
         ['dkim-0', '/etc/hikyaku/dkim/dkim-a', true],
         ['dkim-1', '/etc/hikyaku/dkim/dkim-b', true],
       ],
     );
     assert.equal(sts.spec?.template.metadata?.annotations?.[ANNOTATIONS.dkimVersion], 'v1');
+  });
+
+  it('runs sender pods hardened: non-root, read-only root file system, a scratch /tmp', () => {
+    const spec = buildSenderStatefulSet(input({})).spec?.template.spec;
+    assert.equal(spec?.securityContext?.runAsNonRoot, true);
+    assert.equal(spec?.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+    const container = spec?.containers[0];
+    assert.equal(container?.securityContext?.readOnlyRootFilesystem, true);
+    assert.equal(container?.securityContext?.allowPrivilegeEscalation, false);
+    assert.deepEqual(container?.securityContext?.capabilities?.drop, ['ALL']);
+    assert.ok(spec?.volumes?.some((v) => v.name === 'tmp' && v.emptyDir));
   });
 
   it('merges the pool template, but keeps the selector labels and the pool environment', () => {

@@ -89,7 +89,10 @@ function dkimVolumes(secrets: readonly string[]): { volumes: V1Volume[]; mounts:
 
 function baseTemplate(input: SenderStatefulSetInput): V1PodTemplateSpec {
   const { sender, pool } = input;
-  const { volumes, mounts } = dkimVolumes(input.dkimSecrets);
+  const dkim = dkimVolumes(input.dkimSecrets);
+  // The root file system is read-only; Node and TLS libraries still want a scratch /tmp.
+  const volumes: V1Volume[] = [{ name: 'tmp', emptyDir: {} }, ...dkim.volumes];
+  const mounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }, ...dkim.mounts];
   const container: V1Container = {
     name: SENDER_CONTAINER,
     image: sender.image,
@@ -112,8 +115,14 @@ function baseTemplate(input: SenderStatefulSetInput): V1PodTemplateSpec {
       requests: { ...sender.resources.requests },
       limits: { ...sender.resources.limits },
     },
-    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-    ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
+    // Hardened like the chart's own pods; a pool's template may relax it (e.g. for
+    // hostNetwork setups that need more).
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: mounts,
   };
   return {
     metadata: {
@@ -134,8 +143,15 @@ function baseTemplate(input: SenderStatefulSetInput): V1PodTemplateSpec {
       // Senders never call the Kubernetes API.
       automountServiceAccountToken: false,
       terminationGracePeriodSeconds: sender.terminationGracePeriodSeconds,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 10001,
+        runAsGroup: 10001,
+        fsGroup: 10001,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       containers: [container],
-      ...(volumes.length > 0 ? { volumes } : {}),
+      volumes,
     },
   };
 }
