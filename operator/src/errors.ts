@@ -23,6 +23,7 @@ export const REASONS = {
   ReconcileFailed: 'ReconcileFailed',
   // Degraded=True while the rest of the pool works
   IpNotAssignable: 'IpNotAssignable',
+  SourceAddressAbsent: 'SourceAddressAbsent',
   // Progressing
   RollingOut: 'RollingOut',
   DrainingIps: 'DrainingIps',

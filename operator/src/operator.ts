@@ -17,6 +17,7 @@ import { poolKey } from '../../services/core/src/contract/subjects.ts';
 import type { Logger } from '../../services/core/src/log.ts';
 import { openPoolBucket } from '../../services/core/src/pool/directory.ts';
 import { RELAYPOOL_KIND } from '../../services/core/src/pool/spec.ts';
+import { openSourceReports } from '../../services/core/src/source-reports.ts';
 import type { OperatorConfig } from './config.ts';
 import { LABELS, SENDER_SELECTOR } from './desired/labels.ts';
 import { createEventRecorder } from './events.ts';
@@ -199,6 +200,7 @@ export function createOperator(deps: OperatorDeps): Operator {
     async start() {
       const kv = await openPoolBucket(deps.nats.js, config.streamReplicas);
       store = createPolicyStore({ kv, jsm: deps.nats.jsm, isLeader, log });
+      const reports = await openSourceReports(deps.nats.js, config.streamReplicas);
       const policyStore = store;
       reconcilerInstance = createReconciler({
         client,
@@ -208,6 +210,7 @@ export function createOperator(deps: OperatorDeps): Operator {
         store: policyStore,
         secrets,
         ...(deps.ipStatus ? { ipStatus: deps.ipStatus } : {}),
+        absentSources: (key) => reports.listAbsent(key),
         events: createEventRecorder({
           client,
           instance: config.leaderElection.identity,

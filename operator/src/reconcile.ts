@@ -12,6 +12,7 @@
 import type { V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import { poolKey } from '../../services/core/src/contract/subjects.ts';
 import type { Logger } from '../../services/core/src/log.ts';
+import type { SourceAbsentReport } from '../../services/core/src/source-reports.ts';
 import type { SenderSettings } from './config.ts';
 import { connectionSecretName } from './desired/connection-secret.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';
@@ -38,6 +39,7 @@ export interface ReconcilerDeps {
   store: PolicyStore;
   secrets: SecretResolver;
   ipStatus?: IpStatusReader;
+  absentSources?: (pool: string) => Promise<SourceAbsentReport[]>;
   events: EventRecorder;
   metrics: OperatorMetrics;
   log: Logger;
@@ -82,6 +84,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     client: deps.client,
     live,
     ipStatus: deps.ipStatus,
+    ...(deps.absentSources ? { absentSources: deps.absentSources } : {}),
     metrics: deps.metrics,
     log: deps.log,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,

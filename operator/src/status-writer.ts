@@ -7,6 +7,7 @@ import type { V1StatefulSet } from '@kubernetes/client-node';
 import { poolKey } from '../../services/core/src/contract/subjects.ts';
 import type { Logger } from '../../services/core/src/log.ts';
 import type { CompiledPool } from '../../services/core/src/pool/compile.ts';
+import type { SourceAbsentReport } from '../../services/core/src/source-reports.ts';
 import { buildIpRows, type IpCounters } from './desired/ip-rows.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';
 import { buildPoolStatus, conditionOf } from './desired/status.ts';
@@ -24,6 +25,8 @@ export interface StatusWriterDeps {
   client: KubeClient;
   live(namespace: string, name: string): V1StatefulSet | undefined;
   ipStatus?: IpStatusReader;
+  /** Source addresses the pool's senders reported as not present on their pod. */
+  absentSources?: (pool: string) => Promise<SourceAbsentReport[]>;
   metrics: OperatorMetrics;
   log: Logger;
   sendersReadyTimeoutMs: number;
@@ -131,6 +134,17 @@ export async function writeStatus(
 ): Promise<{ status: RelayPoolStatus; events: PoolEvent[] }> {
   const { namespace, name, generation } = pool.metadata;
   const live = deps.live(namespace, senderStatefulSetName(name));
+  let absentSources: SourceAbsentReport[] = [];
+  if (deps.absentSources && sync.compiled) {
+    try {
+      const assigned = new Set(sync.compiled.ips.map((ip) => ip.address));
+      absentSources = (await deps.absentSources(sync.compiled.key)).filter((r) =>
+        assigned.has(r.address),
+      );
+    } catch (err) {
+      deps.log.warn({ err, pool: sync.compiled.key }, "cannot read the senders' reports");
+    }
+  }
   const status = buildPoolStatus({
     generation,
     now: deps.now(),
@@ -139,6 +153,7 @@ export async function writeStatus(
     senders: sendersState(live, sync.replicas),
     draining: sync.draining,
     unassignable: sync.unassignable,
+    absentSources,
     rows: await rowsOf(deps, pool, sync.compiled, previous),
     totalIps: pool.spec.ips.length,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,

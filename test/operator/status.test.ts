@@ -13,6 +13,7 @@ import {
   dailyLimitForDay,
   warmupCap,
 } from '../../services/core/src/policy/warmup.ts';
+import { openSourceReports } from '../../services/core/src/source-reports.ts';
 import { waitFor } from '../../services/local/src/ports.ts';
 import { type OperatorFixture, type RunningOperator, startOperatorFixture } from './harness.ts';
 
@@ -111,5 +112,25 @@ describe('status rows', () => {
       return p?.status?.sentToday === 54 ? p : undefined;
     });
     assert.equal(pool.status?.ips?.find((r) => r.address === '192.0.2.12')?.sentToday, 5);
+  });
+
+  it('shows an assigned IP its sender reported missing on the pod as Degraded, and its return', async () => {
+    const reports = await openSourceReports(fx.nats.js);
+    const key = `${fx.namespace}_warm`;
+    await reports.reportAbsent(key, {
+      address: '192.0.2.11',
+      pod: 'warm-sender-1',
+      since: Date.now(),
+    });
+    const degraded = await fx.waitForCondition(
+      'warm',
+      'Degraded',
+      (c) => c.status === 'True' && c.reason === 'SourceAddressAbsent',
+      'Degraded for the absent address',
+    );
+    const condition = degraded.status?.conditions?.find((c) => c.type === 'Degraded');
+    assert.match(condition?.message ?? '', /192\.0\.2\.11 on pod warm-sender-1/);
+    await reports.clearAbsent(key, '192.0.2.11');
+    await fx.waitForCondition('warm', 'Degraded', (c) => c.status === 'False', 'not Degraded');
   });
 });

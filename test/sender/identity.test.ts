@@ -2,8 +2,11 @@
  * Source address and identity: each job leaves from its assigned IP and EHLOs with that IP's
  * hostname; an assigned IP that is not on the pod is refused loudly, never replaced.
  */
+
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { openSourceReports } from '../../services/core/src/source-reports.ts';
+import { waitFor } from '../../services/local/src/ports.ts';
 import { IP1, IP2, metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 
@@ -70,5 +73,15 @@ describe('source address and identity', () => {
       1,
     );
     assert.equal(metricValue(metrics, 'hikyaku_sender_source_ip_absent', { ip: IP1.address }), 0);
+    // The operator shows it on the pool's status from this report.
+    const reports = await openSourceReports(fixture.admin.js);
+    const absent = await waitFor('the absent-address report', async () => {
+      const list = await reports.listAbsent(fixture.pool.key);
+      return list.length > 0 ? list : undefined;
+    });
+    assert.deepEqual(
+      absent.map((r) => [r.address, r.pod]),
+      [[ABSENT.address, 'test-sender-0']],
+    );
   });
 });

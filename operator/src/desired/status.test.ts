@@ -107,6 +107,18 @@ describe('buildPoolStatus', () => {
     assert.match(s.conditions[2]!.message, /already used by RelayPool a\/b/);
   });
 
+  it('an assigned IP missing on its pod makes the pool Degraded, naming the IP and the pod', () => {
+    const s = buildPoolStatus(
+      input({ absentSources: [{ address: '203.0.113.10', pod: 'tx-sender-0' }] }),
+    );
+    assert.deepEqual(summary(s), {
+      Ready: 'True/SendersReady',
+      Progressing: 'False/RolloutComplete',
+      Degraded: `True/${REASONS.SourceAddressAbsent}`,
+    });
+    assert.match(s.conditions[2]!.message, /203\.0\.113\.10 on pod tx-sender-0/);
+  });
+
   it('sums the rows', () => {
     const s = buildPoolStatus(
       input({

@@ -6,7 +6,8 @@
  * - Ready: the policy of this generation is published and every sender pod is ready.
  * - Progressing: senders are rolling out, or removed IPs are draining.
  * - Degraded: something needs a human: a Secret, a key, a spec the operator cannot
- *   compile, an IP another pool holds, or senders that stay unready.
+ *   compile, an IP another pool holds, an assigned IP missing on its pod, or senders that
+ *   stay unready.
  */
 import { REASONS, type Reason } from '../errors.ts';
 import type {
@@ -44,6 +45,8 @@ export interface StatusInput {
   senders?: SendersState;
   draining: readonly DrainingIp[];
   unassignable: readonly UnassignableIp[];
+  /** Assigned IPs their sender pod reported as not present on it. */
+  absentSources?: readonly { address: string; pod: string }[];
   rows: readonly IpStatusRow[];
   totalIps: number;
   sendersReadyTimeoutMs: number;
@@ -134,6 +137,10 @@ function conditions(input: StatusInput): PoolCondition[] {
   if (unassignable.length > 0) {
     const message = unassignable.map((u) => u.why).join('; ');
     out.push(condition(input, 'Degraded', 'True', REASONS.IpNotAssignable, message));
+  } else if ((input.absentSources ?? []).length > 0) {
+    const what = (input.absentSources ?? []).map((a) => `${a.address} on pod ${a.pod}`);
+    const message = `assigned source addresses are not present: ${list(what)}; their mail is deferred until the address is configured on the pod's network (node, hostNetwork or an IP allocator)`;
+    out.push(condition(input, 'Degraded', 'True', REASONS.SourceAddressAbsent, message));
   } else if (assignable && !sendersReady(senders) && stuck >= input.sendersReadyTimeoutMs) {
     const minutes = Math.round(stuck / 60_000);
     const message = `${sendersMessage(senders)} for ${minutes} min; see the pods' events (kubectl describe pod)`;

@@ -13,3 +13,4 @@ export * from './pool/compile.ts';
 export * from './pool/directory.ts';
 export * from './pool/spec.ts';
 export * from './service.ts';
+export * from './source-reports.ts';

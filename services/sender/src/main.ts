@@ -1,4 +1,10 @@
-import { type Env, openDataPlane, runService, type ServiceContext } from '../../core/src/index.ts';
+import {
+  type Env,
+  openDataPlane,
+  openSourceReports,
+  runService,
+  type ServiceContext,
+} from '../../core/src/index.ts';
 import { readSenderConfig } from './config.ts';
 import { startSender } from './sender.ts';
 
@@ -25,6 +31,7 @@ export async function runSender(
         bodies,
         log: ctx.log,
         registry: ctx.registry,
+        reports: await openSourceReports(ctx.nats.js, config.streamReplicas),
       });
       // Transactions in progress may run until the grace period is nearly over; the rest of
       // it is left for handing back unfinished jobs and draining NATS.

@@ -28,6 +28,7 @@ import {
   SUBJECTS,
   startConsumerLoop,
 } from '../../core/src/index.ts';
+import type { SourceReports } from '../../core/src/source-reports.ts';
 import type { SenderConfig } from './config.ts';
 import { createConnections } from './connections.ts';
 import { type DeliveryReport, deliverMessage } from './deliver.ts';
@@ -75,6 +76,8 @@ export async function startSender(deps: {
   registry: Registry;
   resolver?: MxResolver;
   interfaces?: () => Interfaces;
+  /** Where an absent source address is reported for the pool's status. */
+  reports?: SourceReports;
   now?: () => number;
 }): Promise<Sender> {
   const { config, nats, pools, bodies, log } = deps;
@@ -146,12 +149,20 @@ export async function startSender(deps: {
     metrics.sourceAbsent(labels, !present);
     if (present && absentIps.delete(labels.ip)) {
       log.info({ ip: labels.ip }, 'source address is present now');
+      deps.reports?.clearAbsent(labels.pool, labels.ip).catch((err: unknown) => {
+        log.warn({ err, ip: labels.ip }, 'could not clear the absent-address report');
+      });
     } else if (!present && !absentIps.has(labels.ip)) {
       absentIps.add(labels.ip);
       log.error(
         { ip: labels.ip, pod: config.podName, code: 'HIKYAKU_SOURCE_IP_ABSENT' },
         'assigned source address is not present on this pod; its jobs are deferred',
       );
+      deps.reports
+        ?.reportAbsent(labels.pool, { address: labels.ip, pod: config.podName, since: now() })
+        .catch((err: unknown) => {
+          log.warn({ err, ip: labels.ip }, 'could not report the absent address');
+        });
     }
     return present;
   }

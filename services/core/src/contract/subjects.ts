@@ -66,10 +66,13 @@ export const MSG_IDS = {
 export const KV_BUCKETS = {
   /** Compiled pool policy, written by the operator (or local mode), read by the data plane. */
   pools: 'hikyaku-pools',
+  /** What senders report for the control plane to show: e.g. an assigned IP not on the pod. */
+  senderReports: 'hikyaku-sender-reports',
 } as const;
 
 export const KV_KEYS = {
   pool: (pool: string): string => `pool.${pool}`,
+  sourceAbsent: (pool: string, address: string): string => `absent.${pool}.${ipToken(address)}`,
 } as const;
 
 export const OBJECT_BUCKETS = {
