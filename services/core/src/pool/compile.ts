@@ -22,7 +22,8 @@ export const POOL_DEFAULTS = {
   maxAge: '72h',
   ipsPerPod: 1,
   timeZone: 'UTC',
-  maxMessageSize: 25 * 1024 * 1024 + 64 * 1024,
+  /** 25 MiB, as the CRD's default. */
+  maxMessageSize: 25 * 1024 * 1024,
   maxRecipients: 1000,
   overflow: 'defer' as const,
   minDeliveredRatio: 0.9,

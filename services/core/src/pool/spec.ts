@@ -1,6 +1,6 @@
 /**
  * The RelayPool resource as users write it (hikyaku.io/v1alpha1). The OpenAPI schema in
- * crds/relaypool.yaml is the authority on validation; these types mirror it so that code
+ * crds/relaypools.hikyaku.io.yaml is the authority on validation; these types mirror it so that code
  * reading a spec that passed validation is typed. Durations are strings such as "90s",
  * "10m", "4h", "3d".
  */
