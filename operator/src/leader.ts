@@ -9,6 +9,7 @@
  */
 import { type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import type { Logger } from '../../services/core/src/log.ts';
+import { withTimeout } from '../../services/core/src/timeout.ts';
 import { KubeApiError } from './errors.ts';
 import type { KubeClient } from './kube/client.ts';
 
@@ -32,12 +33,8 @@ export interface LeaderElector {
   isLeader(): boolean;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function tookTooLong(what: string, ms: number): Error {
+  return new Error(`${what} took longer than ${ms} ms`);
 }
 
 export function createLeaderElector(options: LeaderElectorOptions): LeaderElector {
@@ -117,7 +114,9 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     while (!stopped) {
       let holding = false;
       try {
-        holding = await withTimeout(tryAcquireOrRenew(), options.renewDeadlineMs, 'lease renewal');
+        holding = await withTimeout(tryAcquireOrRenew(), options.renewDeadlineMs, () =>
+          tookTooLong('lease renewal', options.renewDeadlineMs),
+        );
       } catch (err) {
         const conflict = err instanceof KubeApiError && err.status === 409;
         if (!conflict) log.warn({ err }, 'lease renewal failed');
@@ -155,7 +154,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
           spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now },
         }),
         options.renewDeadlineMs,
-        'lease release',
+        () => tookTooLong('lease release', options.renewDeadlineMs),
       );
       log.info({ lease: `${namespace}/${name}` }, 'released the lease');
     } catch (err) {

@@ -3,7 +3,9 @@
  * value stops the process with a message naming the variable; nothing else reads
  * process.env.
  */
+import { isIP } from 'node:net';
 import { ConfigError } from './errors.ts';
+import { splitHostPort } from './host-port.ts';
 import type { NatsCredentials } from './nats.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -102,6 +104,18 @@ function readNatsCredentials(r: EnvReader): NatsCredentials {
     ...(user ? { user } : {}),
     ...(pass ? { pass } : {}),
   };
+}
+
+/** HIKYAKU_DNS_SERVERS: "ip" or "ip:port" entries; empty means the system's resolvers. */
+export function readDnsServers(r: EnvReader): string[] {
+  const servers = r.list('HIKYAKU_DNS_SERVERS');
+  for (const server of servers) {
+    const { host, port } = splitHostPort(server);
+    if (isIP(host) === 0 || (port !== undefined && !(port >= 1 && port <= 65535))) {
+      r.problem(`HIKYAKU_DNS_SERVERS: "${server}" is not an IP address with an optional port`);
+    }
+  }
+  return servers;
 }
 
 /** Settings every service shares. */

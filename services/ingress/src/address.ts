@@ -76,9 +76,3 @@ export function checkAddress(
   }
   return { ok: true, address, domain };
 }
-
-/** The domain of a checked address, '' for the null sender. */
-export function domainOf(address: string): string {
-  const at = address.lastIndexOf('@');
-  return at < 0 ? '' : address.slice(at + 1).toLowerCase();
-}

@@ -13,6 +13,7 @@ import {
   StoreUnavailableError,
   SUBJECTS,
 } from '../../core/src/index.ts';
+import { withTimeout } from '../../core/src/timeout.ts';
 
 export interface MessageStore {
   /** False while NATS is disconnected: answer 451 at once instead of waiting. */
@@ -21,15 +22,8 @@ export interface MessageStore {
   stop(): void;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new StoreUnavailableError(`${what} not acknowledged within ${ms} ms`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function notAcknowledged(what: string, ms: number): StoreUnavailableError {
+  return new StoreUnavailableError(`${what} not acknowledged within ${ms} ms`);
 }
 
 export function createMessageStore(deps: {
@@ -53,14 +47,16 @@ export function createMessageStore(deps: {
 
     async store(envelope, body) {
       try {
-        const ref = await withTimeout(bodies.put(envelope.id, body), timeoutMs, 'message body');
+        const ref = await withTimeout(bodies.put(envelope.id, body), timeoutMs, () =>
+          notAcknowledged('message body', timeoutMs),
+        );
         const full: Envelope = { v: 1, ...envelope, body: ref };
         await withTimeout(
           nats.js.publish(SUBJECTS.envelope(envelope.pool), codecs.envelope.encode(full), {
             msgID: MSG_IDS.envelope(envelope.id),
           }),
           timeoutMs,
-          'envelope',
+          () => notAcknowledged('envelope', timeoutMs),
         );
       } catch (err) {
         if (err instanceof StoreUnavailableError) throw err;

@@ -1,6 +1,11 @@
-import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '../../core/src/index.ts';
+import {
+  type CommonConfig,
+  type Env,
+  EnvReader,
+  readCommonConfig,
+  readDnsServers,
+} from '../../core/src/index.ts';
 
 export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   /** Messages handled at once per consumer (envelopes, queue items, results). */
@@ -29,13 +34,7 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
 export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
   const r = new EnvReader({ HIKYAKU_POOL: '*', ...env });
   const { pool: _pool, ...common } = readCommonConfig(r, { httpPort: 9102 });
-  const dnsServers = r.list('HIKYAKU_DNS_SERVERS');
-  for (const server of dnsServers) {
-    const host = server.replace(/^\[([^\]]+)\](:\d+)?$/, '$1').replace(/^([^:]+):\d+$/, '$1');
-    if (isIP(host) === 0) {
-      r.problem(`HIKYAKU_DNS_SERVERS: "${server}" is not an IP address with an optional port`);
-    }
-  }
+  const dnsServers = readDnsServers(r);
   const reportingMta = r.string('HIKYAKU_REPORTING_MTA', hostname());
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(reportingMta)) {
     r.problem(`HIKYAKU_REPORTING_MTA: "${reportingMta}" is not a host name`);

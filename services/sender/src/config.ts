@@ -1,6 +1,10 @@
-import { isIP } from 'node:net';
-import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '../../core/src/index.ts';
-import { splitHostPort } from './routing/static-routes.ts';
+import {
+  type CommonConfig,
+  type Env,
+  EnvReader,
+  readCommonConfig,
+  readDnsServers,
+} from '../../core/src/index.ts';
 
 export interface SenderConfig extends CommonConfig {
   /** This pod's name: the pool's IP assignment names the pod that owns each IP. */
@@ -31,13 +35,7 @@ export interface SenderConfig extends CommonConfig {
 export function readSenderConfig(env: Env): Readonly<SenderConfig> {
   const r = new EnvReader(env);
   const common = readCommonConfig(r, { httpPort: 9103 });
-  const dnsServers = r.list('HIKYAKU_DNS_SERVERS');
-  for (const server of dnsServers) {
-    const { host, port } = splitHostPort(server);
-    if (isIP(host) === 0 || (port !== undefined && !(port >= 1 && port <= 65535))) {
-      r.problem(`HIKYAKU_DNS_SERVERS: "${server}" is not an IP address with an optional port`);
-    }
-  }
+  const dnsServers = readDnsServers(r);
   return r.done({
     ...common,
     podName: r.required('HIKYAKU_POD_NAME'),

@@ -3,8 +3,6 @@
  * atomic scripts that touch several of them also work on Redis Cluster.
  */
 export const REDIS_KEYS = {
-  /** Round-robin cursor over a pool's IPs. */
-  ipCursor: (pool: string): string => `hikyaku:{${pool}}:ip-cursor`,
   /** Suppressed recipients: hash lower-cased address -> JSON {reason, at, reply?, source}. */
   suppressions: (pool: string): string => `hikyaku:{${pool}}:suppressions`,
   /** Messages a submitter handed in during one minute (fixed window; expires by itself). */

@@ -5,9 +5,10 @@
  * same in both.
  */
 import { poolKey } from '../contract/subjects.ts';
-import { parseDuration } from '../policy/duration.ts';
+import { splitHostPort } from '../host-port.ts';
 import { BadWarmupScheduleError } from '../policy/errors.ts';
 import { type ResolvedRatePolicy, resolveRatePolicies } from '../policy/rate-policy.ts';
+import { resolveRetryPolicy } from '../policy/retry.ts';
 import { checkWarmupSchedule, dayKeyFormatter } from '../policy/warmup.ts';
 import type {
   BounceSpec,
@@ -18,8 +19,6 @@ import type {
 } from './spec.ts';
 
 export const POOL_DEFAULTS = {
-  retrySchedule: ['1m', '5m', '15m', '1h', '4h'],
-  maxAge: '72h',
   ipsPerPod: 1,
   timeZone: 'UTC',
   /** 25 MiB, as the CRD's default. */
@@ -118,20 +117,12 @@ export function senderReplicas(ipCount: number, ipsPerPod: number): number {
 }
 
 function compileRoute(route: RouteSpec): CompiledRoute {
-  const [host, port] = splitHostPort(route.host);
+  const { host, port } = splitHostPort(route.host);
   return {
     domains: route.domains.map((d) => d.toLowerCase().replace(/\.$/, '')),
     host,
     port: route.port ?? port ?? 25,
   };
-}
-
-function splitHostPort(hostPort: string): [string, number | undefined] {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(hostPort);
-  if (bracketed) return [bracketed[1] as string, bracketed[2] ? Number(bracketed[2]) : undefined];
-  const parts = hostPort.split(':');
-  if (parts.length === 2) return [parts[0] as string, Number(parts[1])];
-  return [hostPort, undefined];
 }
 
 /**
@@ -160,6 +151,7 @@ function checkShaping(spec: RelayPoolResource['spec']): readonly ResolvedRatePol
 export function compilePool(resource: RelayPoolResource, inputs: CompileInputs): CompiledPool {
   const { spec, metadata } = resource;
   const resolvedRatePolicies = checkShaping(spec);
+  const retry = resolveRetryPolicy(spec.retry);
   const namespace = metadata.namespace ?? 'default';
   const draining = new Set(inputs.draining ?? []);
   const mountRoot = inputs.dkimMountRoot ?? DKIM_MOUNT_ROOT;
@@ -187,12 +179,7 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
       overflow: spec.warmup?.overflow ?? POOL_DEFAULTS.overflow,
       minDeliveredRatio: spec.warmup?.minDeliveredRatio ?? POOL_DEFAULTS.minDeliveredRatio,
     },
-    retry: {
-      scheduleMs: (spec.retry?.schedule ?? POOL_DEFAULTS.retrySchedule).map((d, i) =>
-        parseDuration(d, `retry.schedule[${i}]`),
-      ),
-      maxAgeMs: parseDuration(spec.retry?.maxAge ?? POOL_DEFAULTS.maxAge, 'retry.maxAge'),
-    },
+    retry: { scheduleMs: [...retry.schedule], maxAgeMs: retry.maxAge },
     bounces: {
       suppressHardBounces: spec.bounces?.suppressHardBounces ?? true,
       notifySender: spec.bounces?.notifySender ?? true,

@@ -2,6 +2,7 @@
  * Static routes: destinations whose next hop is configured rather than looked up in MX
  * (an internal domain, a partner's gateway, or "*" for a smarthost that takes everything).
  */
+import { splitHostPort } from '../../../core/src/host-port.ts';
 import { normaliseDomain } from './domain.ts';
 
 /** Structurally both the RelayPool's RouteSpec and the compiled pool's route. */
@@ -22,21 +23,7 @@ export interface NextHop {
 export const SMTP_PORT = 25;
 const WILDCARD = '*';
 
-/** Splits "host:port", "[v6]:port", "[v6]", a bare IPv6 address or a bare host. */
-export function splitHostPort(hostPort: string): { host: string; port?: number } {
-  const text = hostPort.trim();
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (bracketed) {
-    const host = bracketed[1] as string;
-    return bracketed[2] === undefined ? { host } : { host, port: Number(bracketed[2]) };
-  }
-  const parts = text.split(':');
-  // More than one colon without brackets can only be an IPv6 address with no port.
-  if (parts.length === 2 && /^\d+$/.test(parts[1] as string)) {
-    return { host: parts[0] as string, port: Number(parts[1]) };
-  }
-  return { host: text };
-}
+export { splitHostPort };
 
 function toNextHop(route: StaticRoute): NextHop {
   const { host, port } = splitHostPort(route.host);
