@@ -5,13 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type ChildServer, startNatsServer } from '../../services/local/src/child-servers.ts';
 import { sleep, waitFor } from '../../services/local/src/ports.ts';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
 let relay: RelayFixture;
-/** The nats-server started in place of the fixture's own; the fixture does not know it. */
-let restartedNats: ChildServer | undefined;
 
 before(async () => {
   relay = await startRelayFixture({ env: { HIKYAKU_STORE_TIMEOUT_MS: '2000' } });
@@ -19,7 +16,6 @@ before(async () => {
 
 after(async () => {
   await relay?.stop();
-  await restartedNats?.stop();
 });
 
 function markersDelivered(): Set<string> {
@@ -76,7 +72,7 @@ test('NATS down: 451, never 250; back: accepted; nothing answered 250 is lost', 
   client.close();
 
   // Same port and data directory: what a restarted NATS pod looks like.
-  restartedNats = await startNatsServer({ port: nats.port, dataDir: `${relay.dataDir}/nats` });
+  await nats.restart();
   const afterOutage = await waitFor(
     'the ingress to accept again',
     async () => {

@@ -61,9 +61,9 @@ export interface Infra {
 export async function startInfra(): Promise<Infra> {
   const dir = mkdtempSync(join(tmpdir(), 'hikyaku-ingress-'));
   const natsPort = await freePort();
-  let nats: ChildServer = await startNatsServer({ port: natsPort, dataDir: join(dir, 'nats') });
+  const nats: ChildServer = await startNatsServer({ port: natsPort, dataDir: join(dir, 'nats') });
   const redisPort = await freePort();
-  let redisServer = await startRedisServer({ port: redisPort, dataDir: join(dir, 'redis') });
+  const redisServer = await startRedisServer({ port: redisPort, dataDir: join(dir, 'redis') });
   const admin = await connectNats({ url: nats.url, name: 'test-admin' });
   await ensureStreams(admin.jsm, DEFAULT_LAYOUT);
   const kv = await openPoolBucket(admin.js);
@@ -91,13 +91,13 @@ export async function startInfra(): Promise<Infra> {
       await nats.stop();
     },
     async startNats() {
-      nats = await startNatsServer({ port: natsPort, dataDir: join(dir, 'nats') });
+      await nats.restart();
     },
     async stopRedis() {
       await redisServer.stop();
     },
     async startRedis() {
-      redisServer = await startRedisServer({ port: redisPort, dataDir: join(dir, 'redis') });
+      await redisServer.restart();
     },
     async envelopes() {
       // Right after a nats-server restart the admin connection may still be reconnecting.

@@ -16,6 +16,8 @@ export interface ChildServer {
   stop(): Promise<void>;
   /** SIGKILL: the crash case. */
   kill(): Promise<void>;
+  /** Starts it again on the same port and data folder (a restarted pod); stops it first. */
+  restart(): Promise<void>;
 }
 
 function waitForPort(
@@ -61,13 +63,34 @@ function stopper(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): 
   });
 }
 
-function childServer(url: string, port: number, child: ChildProcess): ChildServer {
+/** Spawns a server, forwards its output, and resolves once it listens on its port. */
+async function startChildServer(options: {
+  bin: string;
+  args: string[];
+  host: string;
+  port: number;
+  url: string;
+  log?: (line: string) => void;
+}): Promise<ChildServer> {
+  let child: ChildProcess;
+  const launch = async (): Promise<void> => {
+    child = spawn(options.bin, options.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    pipeLines(child, options.log);
+    await waitForPort(options.port, options.host, 15_000, child);
+  };
+  await launch();
   return {
-    url,
-    port,
-    process: child,
+    url: options.url,
+    port: options.port,
+    get process() {
+      return child;
+    },
     stop: () => stopper(child, 'SIGTERM', 5000),
     kill: () => stopper(child, 'SIGKILL', 1000),
+    async restart() {
+      await stopper(child, 'SIGTERM', 5000);
+      await launch();
+    },
   };
 }
 
@@ -82,9 +105,13 @@ export async function startNatsServer(options: {
   const bin = requireBinary('nats-server', 'nats-server');
   const host = options.host ?? '127.0.0.1';
   mkdirSync(options.dataDir, { recursive: true });
-  const child = spawn(
+  return startChildServer({
     bin,
-    [
+    host,
+    port: options.port,
+    url: `nats://${host}:${options.port}`,
+    ...(options.log ? { log: options.log } : {}),
+    args: [
       '-js',
       '-a',
       host,
@@ -94,11 +121,7 @@ export async function startNatsServer(options: {
       options.dataDir,
       ...(options.token ? ['--auth', options.token] : []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  pipeLines(child, options.log);
-  await waitForPort(options.port, host, 15_000, child);
-  return childServer(`nats://${host}:${options.port}`, options.port, child);
+  });
 }
 
 export async function startRedisServer(options: {
@@ -111,9 +134,13 @@ export async function startRedisServer(options: {
   const host = options.host ?? '127.0.0.1';
   mkdirSync(options.dataDir, { recursive: true });
   // Append-only file: counters and the suppression list survive a restart.
-  const child = spawn(
+  return startChildServer({
     bin,
-    [
+    host,
+    port: options.port,
+    url: `redis://${host}:${options.port}`,
+    ...(options.log ? { log: options.log } : {}),
+    args: [
       '--port',
       String(options.port),
       '--bind',
@@ -129,11 +156,7 @@ export async function startRedisServer(options: {
       '--logfile',
       join(options.dataDir, 'redis.log'),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  pipeLines(child, options.log);
-  await waitForPort(options.port, host, 15_000, child);
-  return childServer(`redis://${host}:${options.port}`, options.port, child);
+  });
 }
 
 function pipeLines(child: ChildProcess, log?: (line: string) => void): void {
