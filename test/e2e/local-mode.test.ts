@@ -33,7 +33,7 @@ test('local mode relays the demo message into the capture sink', { timeout: 180_
   dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-local-'));
   const smtpPort = await freePort();
   const sinkPort = await freePort();
-  // The demo pool routes example.test to the sink port; point it at a free one.
+  // The capture sink listens where the pool routes example.test: move that route to a free port.
   const demo = readFileSync('examples/local-demo.yaml', 'utf8').replace(/2626/g, String(sinkPort));
   const poolFile = join(dataDir, 'pool.yaml');
   await import('node:fs/promises').then((fs) => fs.writeFile(poolFile, demo));
@@ -45,7 +45,6 @@ test('local mode relays the demo message into the capture sink', { timeout: 180_
       env: {
         ...process.env,
         HIKYAKU_SMTP_PORT: String(smtpPort),
-        HIKYAKU_SINK_PORT: String(sinkPort),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group, so cleanup can reach nats-server and the services too.

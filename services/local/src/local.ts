@@ -7,7 +7,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashPasswordFiles } from '../../core/src/credentials.ts';
-import { type Env, EnvReader, type RelayPoolResource } from '../../core/src/index.ts';
+import {
+  ConfigError,
+  type Env,
+  EnvReader,
+  type RelayPoolResource,
+  splitHostPort,
+} from '../../core/src/index.ts';
 import { parseRelayPoolYaml } from '../../core/src/pool/schema.ts';
 import { startCaptureSink } from './capture.ts';
 import { startLocalStack } from './stack.ts';
@@ -15,6 +21,27 @@ import { startLocalStack } from './stack.ts';
 export const DEMO_POOL_FILE = fileURLToPath(
   new URL('../../../examples/local-demo.yaml', import.meta.url),
 );
+
+/**
+ * Where the capture sink listens: the pool's first static route to a loopback address. The
+ * sink follows the pool file, so editing the route's port is all it takes to move it.
+ */
+export function captureRoute(pool: RelayPoolResource): {
+  host: string;
+  port: number;
+  domain: string;
+} {
+  for (const route of pool.spec.routes ?? []) {
+    const { host, port } = splitHostPort(route.host);
+    const domain = route.domains.find((d) => d !== '*');
+    if (domain && /^127\.\d+\.\d+\.\d+$/.test(host)) {
+      return { host, port: route.port ?? port ?? 25, domain };
+    }
+  }
+  throw new ConfigError(
+    'local mode needs a static route to a loopback address (e.g. domains [example.test], host 127.0.0.1, port 2626) for its capture sink',
+  );
+}
 
 export interface LocalOptions {
   poolFile: string;
@@ -28,7 +55,6 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
   const r = new EnvReader(options.env);
   const config = r.done({
     smtpPort: r.int('HIKYAKU_SMTP_PORT', 2525, { min: 0, max: 65535 }),
-    sinkPort: r.int('HIKYAKU_SINK_PORT', 2626, { min: 1, max: 65535 }),
     natsUrl: r.string('NATS_URL'),
     redisUrl: r.string('REDIS_URL'),
     logLevel: r.string('HIKYAKU_LOG_LEVEL', 'warn'),
@@ -36,9 +62,10 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
   const poolFile = resolve(options.poolFile);
   const pool: RelayPoolResource = parseRelayPoolYaml(readFileSync(poolFile, 'utf8'), poolFile);
   const dataDir = resolve(options.dataDir);
+  const capture = captureRoute(pool);
   const sink = await startCaptureSink({
-    host: '127.0.0.1',
-    port: config.sinkPort,
+    host: capture.host,
+    port: capture.port,
     dir: resolve(dataDir, 'captured'),
     onSaved: (path, from, rcpts, peer) =>
       options.print(
@@ -57,7 +84,7 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
       if (options.verbose || /"level":(50|60)/.test(line)) options.print(`[${name}] ${line}`);
     },
   });
-  const demoDomain = pool.spec.routes?.[0]?.domains[0] ?? 'example.test';
+  const demoDomain = capture.domain;
   options.print(
     `hikyaku is relaying for pool "${stack.pool.name}" on ${stack.smtpHost}:${stack.smtpPort}`,
   );
