@@ -7,9 +7,11 @@
  * The window is a sliding log of dispatch times: at most `limit` in any `windowMs`. The
  * window is a minute plus some slack, because a receiver counts arrivals by its own
  * clock and a message dispatched at the end of one window may arrive in the next;
- * `interval` (window / limit) paces dispatches evenly instead of in bursts. Pacing lets a
- * dispatch come up to half an interval early (the next is then due that much later), so
- * a wake-up a little early for its slot is not turned away; the window stays the limit.
+ * `interval` (window / limit) paces dispatches evenly instead of in bursts. Pacing is a
+ * grid: a dispatch may come up to half an interval early for its slot, and one that comes
+ * late (by less than an interval) does not move the grid, so the next slot stays where it
+ * was and wake-up jitter neither wastes slots nor lowers the rate. After a longer gap the
+ * grid starts again from now. The window stays the hard limit.
  */
 import type { Redis } from 'ioredis';
 import { REDIS_KEYS } from '../../core/src/index.ts';
@@ -47,7 +49,9 @@ if poolLimit > 0 then
 end
 redis.call('ZADD', KEYS[1], now, ARGV[5])
 redis.call('PEXPIRE', KEYS[1], window * 2)
-redis.call('SET', KEYS[2], tostring(math.max(now, nextAt) + interval), 'PX', window * 2)
+local slot = nextAt
+if now - nextAt >= interval then slot = now end
+redis.call('SET', KEYS[2], tostring(slot + interval), 'PX', window * 2)
 redis.call('HINCRBY', KEYS[5], ARGV[7], 1)
 redis.call('PEXPIRE', KEYS[5], ARGV[11])
 for i = 6, #KEYS do redis.call('ZREM', KEYS[i], ARGV[10]) end
