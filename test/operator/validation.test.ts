@@ -22,9 +22,12 @@ interface Refusal {
   fields: (string | undefined)[];
 }
 
-async function refusal(spec: Partial<RelayPoolSpec>): Promise<Refusal> {
+async function refusal(
+  spec: Partial<RelayPoolSpec>,
+  name = `bad-${Math.random().toString(36).slice(2, 8)}`,
+): Promise<Refusal> {
   try {
-    await fx.createPool(`bad-${Math.random().toString(36).slice(2, 8)}`, spec);
+    await fx.createPool(name, spec);
   } catch (err) {
     assert.ok(err instanceof ApiException, String(err));
     const body = JSON.parse(err.body as string) as {
@@ -40,6 +43,15 @@ async function refusal(spec: Partial<RelayPoolSpec>): Promise<Refusal> {
 }
 
 describe('RelayPool validation', () => {
+  it('refuses a name too long for the sender pods derived from it', async () => {
+    const r = await refusal(basicSpec(1), `p${'x'.repeat(45)}`);
+    assert.equal(r.code, 422);
+    assert.deepEqual(r.fields, ['metadata.name']);
+    assert.match(r.message, /metadata\.name: Too long: may not be more than 45 bytes/);
+    const longest = `p${'x'.repeat(44)}`;
+    await fx.createPool(longest, basicSpec(1));
+  });
+
   it('refuses duplicate IP addresses', async () => {
     const r = await refusal({
       ips: [

@@ -549,6 +549,24 @@ describe('parseRelayPoolYaml', () => {
     );
   });
 
+  it('limits the name as the CRD does, so sender pod names stay valid', () => {
+    const named = (name: string) =>
+      JSON.stringify({
+        apiVersion: 'hikyaku.io/v1alpha1',
+        kind: 'RelayPool',
+        metadata: { name },
+        spec: validPool(),
+      });
+    assert.equal(parseRelayPoolYaml(named('p'.repeat(45)), 'pool.yaml').metadata.name.length, 45);
+    assert.throws(
+      () => parseRelayPoolYaml(named('p'.repeat(46)), 'pool.yaml'),
+      (err: InvalidPoolError) =>
+        err.issues.length === 1 &&
+        err.issues[0]?.field === 'metadata.name' &&
+        /Too long: may not be more than 45 bytes/.test(err.issues[0].message),
+    );
+  });
+
   it('reports broken YAML and files with more than one document', () => {
     assert.throws(
       () => parseRelayPoolYaml('spec:\n  ips: [\n', 'broken.yaml'),

@@ -131,10 +131,16 @@ function admitResource(doc: unknown): { resource?: RelayPoolResource; issues: Va
   if (doc.kind !== RELAYPOOL_KIND) issues.push(unsupported('kind', doc.kind, [RELAYPOOL_KIND]));
   const metadata = isRecord(doc.metadata) ? doc.metadata : {};
   const { name, namespace } = metadata;
+  const nameLimit = poolValidator().nameMaxLength;
   if (typeof name !== 'string' || name === '') {
     issues.push({ field: 'metadata.name', message: 'Required value' });
   } else if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
     issues.push({ field: 'metadata.name', message: `Invalid value: ${show(name)}: ${DNS_HINT}` });
+  } else if (name.length > nameLimit) {
+    issues.push({
+      field: 'metadata.name',
+      message: `Too long: may not be more than ${nameLimit} bytes`,
+    });
   }
   if (namespace !== undefined && (typeof namespace !== 'string' || !isDnsLabel(namespace))) {
     issues.push({
@@ -175,6 +181,8 @@ function unsupported(field: string, value: unknown, allowed: string[]): Validati
 
 interface PoolValidator {
   schema: OpenApiSchema;
+  /** The CRD's `metadata.name` maxLength (sender pod names derive from it). */
+  nameMaxLength: number;
   admit(spec: unknown): { spec: unknown; issues: ValidationIssue[] };
 }
 
@@ -189,11 +197,15 @@ interface CompiledRule {
 let compiled: PoolValidator | undefined;
 
 function poolValidator(): PoolValidator {
-  compiled ??= compilePoolValidator(loadSpecSchema(RELAYPOOL_CRD_URL));
+  if (!compiled) {
+    const { spec, nameMaxLength } = loadCrdSchemas(RELAYPOOL_CRD_URL);
+    compiled = { ...compilePoolValidator(spec), nameMaxLength };
+  }
   return compiled;
 }
 
-function loadSpecSchema(url: URL): OpenApiSchema {
+/** The spec schema and the name limit of the served version, as the API server reads them. */
+function loadCrdSchemas(url: URL): { spec: OpenApiSchema; nameMaxLength: number } {
   let crd: unknown;
   try {
     crd = parseAllDocuments(readFileSync(url, 'utf8'))[0]?.toJS();
@@ -209,10 +221,17 @@ function loadSpecSchema(url: URL): OpenApiSchema {
   if (names.plural !== RELAYPOOL_PLURAL || !isRecord(specSchema)) {
     throw new PoolSchemaError(`${url.pathname} has no ${RELAYPOOL_VERSION} RelayPool spec schema`);
   }
-  return deepFreeze(specSchema as OpenApiSchema);
+  const metadata = isRecord(root) && isRecord(root.properties) ? root.properties.metadata : {};
+  const nameSchema =
+    isRecord(metadata) && isRecord(metadata.properties) ? metadata.properties.name : {};
+  const maxLength = isRecord(nameSchema) ? nameSchema.maxLength : undefined;
+  return {
+    spec: deepFreeze(specSchema as OpenApiSchema),
+    nameMaxLength: typeof maxLength === 'number' ? maxLength : 253,
+  };
 }
 
-function compilePoolValidator(schema: OpenApiSchema): PoolValidator {
+function compilePoolValidator(schema: OpenApiSchema): Omit<PoolValidator, 'nameMaxLength'> {
   const ajv = new Ajv({ strict: false, allErrors: true, useDefaults: true, logger: false });
   addFormats.default(ajv);
   ajv.addVocabulary([
