@@ -182,9 +182,11 @@ export async function startSender(deps: {
         Buffer.from(body.buffer, body.byteOffset, body.byteLength),
         job.from,
       );
+      const family = isIP(ip.address) === 6 ? 6 : 4;
       const route = await resolver.resolve(job.domain, {
         routes: pool.routes,
-        family: isIP(ip.address) === 6 ? 6 : 4,
+        family,
+        poolHasOtherFamily: pool.ips.some((other) => isIP(other.address) !== family),
       });
       return await deliverMessage({
         job,

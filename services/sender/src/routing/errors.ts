@@ -102,6 +102,33 @@ export class NoMailHostError extends RoutingError {
   }
 }
 
+/**
+ * The domain's mail hosts have addresses, but only of the other IP family than the source
+ * address, which cannot reach them. When the pool has an address of that family, a later
+ * attempt from it can deliver (the scheduler moves each retry to another IP), so the mail
+ * is deferred; otherwise no IP of the pool ever will, and it bounces now.
+ */
+export class AddressFamilyError extends RoutingError {
+  constructor(
+    domain: string,
+    detail: { hosts: readonly string[]; family: 4 | 6; poolHasOtherFamily: boolean },
+  ) {
+    const other = detail.family === 4 ? 6 : 4;
+    const hosts = detail.hosts.join(', ');
+    super(
+      'HIKYAKU_NO_ADDRESS_OF_FAMILY',
+      domain,
+      detail.poolHasOtherFamily
+        ? { code: 451, enhanced: '4.4.4' }
+        : { code: 550, enhanced: '5.4.4' },
+      detail.poolHasOtherFamily
+        ? `mail hosts of ${domain} (${hosts}) have only IPv${other} addresses; an IPv${other} address of the pool will try`
+        : `mail hosts of ${domain} (${hosts}) have only IPv${other} addresses and the pool has no IPv${other} address to send from`,
+    );
+    this.name = 'AddressFamilyError';
+  }
+}
+
 /** SERVFAIL, REFUSED, timeout, unreachable server: DNS could not answer now. */
 export class DnsTemporaryError extends RoutingError {
   /** The resolver's code (ESERVFAIL, ETIMEOUT, ...), for logs. */

@@ -13,6 +13,7 @@ export {
 } from './dns-client.ts';
 export { addressLiteral, normaliseDomain } from './domain.ts';
 export {
+  AddressFamilyError,
   AllTargetsFailedError,
   DnsLookupError,
   DnsTemporaryError,

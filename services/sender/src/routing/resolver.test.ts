@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { startDnsServer, type TestDnsServer } from '../../../../test/harness/dns-server.ts';
 import {
+  AddressFamilyError,
   DnsTemporaryError,
   DomainNotFoundError,
   NoMailHostError,
@@ -157,8 +158,25 @@ describe('MX resolver against a DNS server', () => {
       assert.ok(err instanceof NoMailHostError, domain);
       assert.deepEqual([err.reply.code, err.reply.enhanced], [550, '5.4.4']);
     }
+  });
+
+  it('bounces mail whose hosts have only addresses of a family the pool does not send from', async () => {
     const err = await routingFailure(resolver.resolve('v6only.test', { family: 4 }));
-    assert.ok(err instanceof NoMailHostError);
+    assert.ok(err instanceof AddressFamilyError);
+    assert.equal(err.permanent, true);
+    assert.deepEqual([err.reply.code, err.reply.enhanced], [550, '5.4.4']);
+    assert.match(err.reply.text, /only IPv6 addresses and the pool has no IPv6 address/);
+  });
+
+  it('defers it when another IP of the pool has that family', async () => {
+    const err = await routingFailure(
+      resolver.resolve('v6only.test', { family: 4, poolHasOtherFamily: true }),
+    );
+    assert.ok(err instanceof AddressFamilyError);
+    assert.equal(err.permanent, false);
+    assert.deepEqual([err.reply.code, err.reply.enhanced], [451, '4.4.4']);
+    const route = await resolver.resolve('v6only.test', { family: 6 });
+    assert.deepEqual(route.candidates[0]?.addresses, ['::3']);
   });
 
   for (const [domain, dnsCode] of [

@@ -14,6 +14,7 @@ import {
 } from './dns-client.ts';
 import { addressLiteral, normaliseDomain } from './domain.ts';
 import {
+  AddressFamilyError,
   DnsLookupError,
   DnsTemporaryError,
   DomainNotFoundError,
@@ -51,6 +52,11 @@ export interface ResolveOptions {
    * one, and skipping the other family saves its queries. Absent: IPv4 first, then IPv6.
    */
   family?: 4 | 6;
+  /**
+   * Whether the pool also sends from addresses of the other family: decides whether mail
+   * whose hosts have only addresses of that family waits for one of them or bounces.
+   */
+  poolHasOtherFamily?: boolean;
 }
 
 export interface MxResolver {
@@ -126,6 +132,24 @@ export function createMxResolver(options: MxResolverOptions): MxResolver {
     return failure ? { addresses, failure } : { addresses };
   };
 
+  /**
+   * When nothing of `family` was found: whether the hosts have addresses of the other
+   * family, as an error saying so. Asked only on this failure path, so a working route
+   * never pays for the other family's queries.
+   */
+  const otherFamilyOnly = async (
+    domain: string,
+    hosts: readonly string[],
+    family: 4 | 6 | undefined,
+    poolHasOtherFamily: boolean,
+  ): Promise<AddressFamilyError | undefined> => {
+    if (family === undefined) return undefined;
+    const other = family === 4 ? 6 : 4;
+    const found = await Promise.all(hosts.map((host) => addressesOf(host, other)));
+    if (!found.some((f) => f.addresses.length > 0)) return undefined;
+    return new AddressFamilyError(domain, { hosts, family, poolHasOtherFamily });
+  };
+
   const mxOf = async (domain: string): Promise<DnsAnswer<MxRecord>> => {
     try {
       return await dns.mx(domain);
@@ -149,11 +173,18 @@ export function createMxResolver(options: MxResolverOptions): MxResolver {
     return { domain, source: 'static', candidates: [{ host, port: hopPort, addresses }] };
   };
 
-  const viaImplicitMx = async (domain: string, family: 4 | 6 | undefined): Promise<Route> => {
+  const viaImplicitMx = async (
+    domain: string,
+    family: 4 | 6 | undefined,
+    poolHasOtherFamily: boolean,
+  ): Promise<Route> => {
     const { addresses, failure } = await addressesOf(domain, family);
     if (addresses.length === 0) {
       if (failure) throw new DnsTemporaryError(domain, failure);
-      throw new NoMailHostError(domain, 'it has no MX record and no address record');
+      throw (
+        (await otherFamilyOnly(domain, [domain], family, poolHasOtherFamily)) ??
+        new NoMailHostError(domain, 'it has no MX record and no address record')
+      );
     }
     return { domain, source: 'implicit-mx', candidates: [{ host: domain, port, addresses }] };
   };
@@ -162,6 +193,7 @@ export function createMxResolver(options: MxResolverOptions): MxResolver {
     domain: string,
     records: MxRecord[],
     family: 4 | 6 | undefined,
+    poolHasOtherFamily: boolean,
   ): Promise<Route> => {
     const hosts = orderMx(records, rng).slice(0, maxMxHosts);
     // Only root exchanges (a null MX written more than once) still means "no mail here".
@@ -184,15 +216,18 @@ export function createMxResolver(options: MxResolverOptions): MxResolver {
     if (candidates.length === 0) {
       // A host whose lookup failed may well have addresses: wait for DNS rather than bounce.
       if (failure) throw new DnsTemporaryError(domain, failure);
-      const names = hosts.map((mx) => mx.host).join(', ');
-      throw new NoMailHostError(domain, `none of its MX hosts (${names}) has an address`);
+      const names = hosts.map((mx) => mx.host);
+      throw (
+        (await otherFamilyOnly(domain, names, family, poolHasOtherFamily)) ??
+        new NoMailHostError(domain, `none of its MX hosts (${names.join(', ')}) has an address`)
+      );
     }
     return { domain, source: 'mx', candidates };
   };
 
   return {
     async resolve(destination, resolveOptions = {}) {
-      const { routes, family } = resolveOptions;
+      const { routes, family, poolHasOtherFamily = false } = resolveOptions;
       const literal = addressLiteral(destination);
       const domain = literal === undefined ? normaliseDomain(destination) : destination.trim();
 
@@ -217,9 +252,9 @@ export function createMxResolver(options: MxResolverOptions): MxResolver {
         case 'nxdomain':
           throw new DomainNotFoundError(domain);
         case 'nodata':
-          return viaImplicitMx(domain, family);
+          return viaImplicitMx(domain, family, poolHasOtherFamily);
         case 'records':
-          return viaMx(domain, answer.records, family);
+          return viaMx(domain, answer.records, family, poolHasOtherFamily);
       }
     },
     close() {
