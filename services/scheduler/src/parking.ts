@@ -14,6 +14,10 @@
  * lane that has a backlog, so a destination's mail leaves in order. Turns left behind by
  * items that went away (a crash between dispatch and clean-up) are dropped once stale.
  *
+ * When a site's spacing shrinks (its rate was raised, or IPs were added), the next turn
+ * check closes the lane's planned turns up around its head, so a backlog planned at the old
+ * pace leaves at the new one once its items wake (within HIKYAKU_SCHEDULER_MAX_PARK_MS).
+ *
  * Lanes: "site:<site>" for rates and throttling; "cap:<ip>" for items waiting for their
  * home IP's next warm-up day (overflow defer); "cap:*" when every IP's cap is used up.
  * Beside the lanes, an index per rate policy (score = receivedAt) gives queue depth and
@@ -23,11 +27,36 @@ import type { Redis } from 'ioredis';
 import { REDIS_KEYS } from '../../core/src/index.ts';
 import { redisScript } from './redis-script.ts';
 
-// KEYS: the item's lanes (site lane first), then its policy's index. A new item (no turn
-// held) finding others waiting in the site lane is queued behind them in the same call.
+// KEYS: the item's lanes (site lane first), then its policy's index, then the site lane's
+// planned spacing. A new item (no turn held) finding others waiting in the site lane is
+// queued behind them in the same call. When the site's spacing shrank since the lane was
+// planned (its rate went up, or IPs were added), the lane's turns are first closed up
+// around its head, so a backlog planned at the old pace leaves at the new one; a larger
+// spacing needs nothing, as the rate window still holds every dispatch back.
 const CHECK = redisScript(`
-local lanes = #KEYS - 1
+local lanes = #KEYS - 2
 for i = 1, lanes do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[2]) end
+local spacingKey = KEYS[#KEYS]
+local spacing = tonumber(ARGV[4])
+local planned = tonumber(redis.call('GET', spacingKey) or '0')
+if planned > 0 and spacing < planned * 0.9 then
+  -- Turns already due stay; later ones close up towards the first of them (or now).
+  local base = tonumber(ARGV[3])
+  local turns = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[3], '+inf', 'WITHSCORES')
+  if #turns > 0 then base = math.max(base, tonumber(turns[2])) end
+  local ratio = spacing / planned
+  local batch = {}
+  for i = 1, #turns, 2 do
+    batch[#batch + 1] = math.ceil(base + (tonumber(turns[i + 1]) - base) * ratio)
+    batch[#batch + 1] = turns[i]
+    if #batch >= 2000 then
+      redis.call('ZADD', KEYS[1], unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then redis.call('ZADD', KEYS[1], unpack(batch)) end
+end
+if planned ~= spacing then redis.call('SET', spacingKey, ARGV[4], 'PX', ARGV[6]) end
 for i = 1, lanes do
   local own = redis.call('ZSCORE', KEYS[i], ARGV[1])
   if own then return {'own', own, i} end
@@ -58,6 +87,9 @@ const FORGET = redisScript(`
 for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 0
 `);
+
+/** How long a lane's planned spacing is remembered after it last changed. */
+const LANE_SPACING_TTL_MS = 30 * 86_400_000;
 
 /** A turn this far in the past is taken to be left behind by an item that went away. */
 export const STALE_TURN_MS = 10 * 60_000;
@@ -115,13 +147,16 @@ export function createParking(redis: Redis): Parking {
       const keys = [
         ...input.lanes.map((l) => REDIS_KEYS.lane(input.pool, l)),
         REDIS_KEYS.queued(input.pool, input.policy),
+        REDIS_KEYS.laneSpacing(input.pool, input.lanes[0] as string),
       ];
       const [kind, at, index] = (await CHECK.run(redis, keys, [
         input.item,
         input.now - STALE_TURN_MS,
         input.now,
-        input.spacing,
+        // Whole ms, as stored: a fraction would read back as a different spacing each time.
+        Math.ceil(input.spacing),
         input.receivedAt,
+        LANE_SPACING_TTL_MS,
       ])) as [string, string, number];
       if (kind === 'own') {
         return { kind, at: Number(at), lane: input.lanes[Number(index) - 1] as string };
