@@ -511,6 +511,29 @@ describe('values the chart refuses', () => {
       /Additional property gpu/,
     ],
     ['no NATS at all', ['nats.url='], /nats/],
+    [
+      'a NetworkPolicy switch that is not a boolean',
+      ['networkPolicy.enabled=yes'],
+      /networkPolicy\.enabled: Invalid type/,
+    ],
+    [
+      'a NetworkPolicy peer with a misspelt selector',
+      ['networkPolicy.metricsFrom[0].podSelectr.matchLabels.app=prometheus'],
+      /Additional property podSelectr/,
+    ],
+    [
+      'a NetworkPolicy peer that is both pods and an ipBlock',
+      [
+        'networkPolicy.ingress.smtpFrom[0].ipBlock.cidr=10.0.0.0/8',
+        'networkPolicy.ingress.smtpFrom[0].podSelector.matchLabels.app=shop',
+      ],
+      /networkPolicy\.ingress\.smtpFrom\.0/,
+    ],
+    [
+      'a NetworkPolicy ipBlock without a prefix length',
+      ['networkPolicy.ingress.smtpFrom[0].ipBlock.cidr=10.0.0.1'],
+      /smtpFrom\.0\.ipBlock\.cidr/,
+    ],
   ];
   for (const [what, set, message] of refused) {
     test(what, async () => {

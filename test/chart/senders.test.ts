@@ -114,3 +114,54 @@ for (const [label, options] of CASES) {
     });
   });
 }
+
+describe('the sender NetworkPolicy (every feature on)', () => {
+  test('admits the sender pods the operator builds, relabelled or not, on the port they serve', async () => {
+    const objects = await render({ valuesFiles: [ALL_FEATURES_VALUES] });
+    const config = readOperatorConfig(resolvedEnv(objects));
+    const policy = find(objects, 'NetworkPolicy', '-sender');
+    const spec = policy.spec as {
+      podSelector: { matchLabels: Record<string, string> };
+      ingress: { ports: { port: number; protocol: string }[] }[];
+    };
+    const plain = examplePool();
+    // A pool's template that tries to take the selector labels away: the operator puts
+    // them back, so the policy still selects its pods.
+    const relabelled = examplePool();
+    relabelled.spec = {
+      ...relabelled.spec,
+      senders: {
+        ...relabelled.spec.senders,
+        template: {
+          ...relabelled.spec.senders?.template,
+          metadata: {
+            labels: {
+              'app.kubernetes.io/component': 'mta',
+              'app.kubernetes.io/managed-by': 'someone-else',
+            },
+          },
+        },
+      },
+    };
+    for (const pool of [plain, relabelled]) {
+      const statefulSet = buildSenderStatefulSet({
+        pool,
+        replicas: 1,
+        sender: config.sender,
+        dkimSecrets: [],
+        dkimVersion: '',
+      });
+      assert.equal(policy.metadata.namespace, statefulSet.metadata?.namespace);
+      const template = statefulSet.spec?.template;
+      for (const [key, value] of Object.entries(spec.podSelector.matchLabels)) {
+        assert.equal(template?.metadata?.labels?.[key], value, `sender pods lack ${key}=${value}`);
+      }
+      const container = template?.spec?.containers.find((c) => c.args?.[0] === 'sender');
+      const httpPort = container?.env?.find((e) => e.name === 'HIKYAKU_HTTP_PORT')?.value;
+      assert.deepEqual(
+        spec.ingress.flatMap((r) => r.ports.map((p) => `${p.port}/${p.protocol}`)),
+        [`${httpPort}/TCP`],
+      );
+    }
+  });
+});

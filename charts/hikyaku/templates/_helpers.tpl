@@ -49,6 +49,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end -}}
 
+{{/*
+The labels that select sender pods: the operator's selector labels, which it puts back on
+every sender pod whatever a pool's template says (operator/src/desired/labels.ts and
+statefulset.ts).
+*/}}
+{{- define "hikyaku.senderSelectorLabels" -}}
+app.kubernetes.io/managed-by: hikyaku-operator
+app.kubernetes.io/component: sender
+{{- end -}}
+
 {{/* The one image every component runs; a digest wins over the tag. */}}
 {{- define "hikyaku.image" -}}
 {{- $image := .Values.image -}}
