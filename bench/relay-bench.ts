@@ -5,22 +5,46 @@
  * reached the sink, and prints one JSON line.
  *
  *   npm run bench -- --messages 20000 --size 10240 --sessions 20
+ *
+ * With --attach [FILE] it starts nothing and measures the local stack `npm start` runs,
+ * found through its stack file (.hikyaku/stack.json by default): it sends to that stack's
+ * capture domain and counts the scheduler's delivered events on NATS.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTransport } from 'nodemailer';
+import { codecs, connectNats, type NatsCredentials, SUBJECTS } from '../services/core/src/index.ts';
 import { freePort, sleep } from '../services/local/src/ports.ts';
 import { startSmtpSink } from '../services/local/src/smtp-sink.ts';
 import { startLocalStack } from '../services/local/src/stack.ts';
+import {
+  assertStackRunning,
+  DEFAULT_STACK_FILE,
+  NoRunningStackError,
+  readStackFile,
+} from '../services/local/src/stack-file.ts';
+
+/** `--attach` takes an optional path, which parseArgs cannot express: a bare flag gets the default. */
+function withAttachDefault(args: string[]): string[] {
+  return args.flatMap((arg, i) => {
+    if (arg === '--attach=') return [`--attach=${DEFAULT_STACK_FILE}`];
+    if (arg !== '--attach') return [arg];
+    const next = args[i + 1];
+    return next === undefined || next.startsWith('-') ? [arg, DEFAULT_STACK_FILE] : [arg];
+  });
+}
 
 const { values } = parseArgs({
+  args: withAttachDefault(process.argv.slice(2)),
   options: {
     messages: { type: 'string', default: '2000' },
     size: { type: 'string', default: '10240' },
     sessions: { type: 'string', default: '20' },
     'timeout-s': { type: 'string', default: '900' },
+    attach: { type: 'string' },
   },
 });
 
@@ -38,9 +62,9 @@ const size = positive('size', values.size);
 const sessions = positive('sessions', values.sessions);
 const timeoutMs = positive('timeout-s', values['timeout-s']) * 1000;
 
-function message(id: number): Buffer {
+function message(id: number, rcpt: string): Buffer {
   const head =
-    `From: <bench@hikyaku.test>\r\nTo: <rcpt${id}@example.test>\r\nSubject: bench ${id}\r\n` +
+    `From: <bench@hikyaku.test>\r\nTo: <${rcpt}>\r\nSubject: bench ${id}\r\n` +
     `X-Bench-Id: ${id}\r\nMessage-ID: <bench-${id}@hikyaku.test>\r\nDate: Mon, 30 Nov 2026 00:00:00 +0000\r\n\r\n`;
   const line = `${'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2)}\r\n`;
   const body = line.repeat(Math.max(1, Math.ceil((size - head.length) / line.length)));
@@ -52,13 +76,15 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
+const round1 = (n: number): number => Math.round(n * 10) / 10;
+
 /** Peak resident set size (VmHWM) of a process, in MiB. */
 function peakRssMiB(pid: number | undefined): number | null {
   if (!pid) return null;
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
-    return Math.round((kb / 1024) * 10) / 10;
+    return round1(kb / 1024);
   } catch {
     return null;
   }
@@ -70,57 +96,68 @@ function cpuSeconds(pid: number | undefined): number | null {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
     const ticks = Number(fields[11]) + Number(fields[12]);
-    return Math.round((ticks / 100) * 10) / 10;
+    return round1(ticks / 100);
   } catch {
     return null;
   }
 }
 
-async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-bench-'));
+const PROCESSES = ['ingress', 'scheduler', 'sender', 'natsServer', 'redisServer'] as const;
+type Pids = Record<(typeof PROCESSES)[number], number | undefined>;
+type Figures = Record<(typeof PROCESSES)[number], number | null>;
+
+function perProcess(read: (name: (typeof PROCESSES)[number]) => number | null): Figures {
+  return Object.fromEntries(PROCESSES.map((name) => [name, read(name)])) as Figures;
+}
+
+const peakRss = (pids: Pids): Figures => perProcess((name) => peakRssMiB(pids[name]));
+const cpu = (pids: Pids): Figures => perProcess((name) => cpuSeconds(pids[name]));
+
+/** What the processes used between two readings (null where either is unknown). */
+function cpuSince(before: Figures, after: Figures): Figures {
+  return perProcess((name) => {
+    const a = after[name];
+    const b = before[name];
+    return a === null || b === null ? null : round1(a - b);
+  });
+}
+
+/**
+ * Counts the messages delivered so far: `seen(id)` is called by whatever observes a
+ * delivery, `wait` returns once `accepted` of them were seen or the deadline passed.
+ */
+function deliveryCounter() {
   const delivered = new Set<number>();
   let lastDeliveryAt = 0;
-  const sink = await startSmtpSink({
-    host: '127.0.0.10',
-    port: 0,
-    keep: false,
-    onMessage(m) {
-      const id = /X-Bench-Id: (\d+)/.exec(m.raw.subarray(0, 512).toString('latin1'))?.[1];
-      if (id !== undefined) delivered.add(Number(id));
+  return {
+    seen(id: number): void {
+      delivered.add(id);
       lastDeliveryAt = Date.now();
     },
-  });
-  const stack = await startLocalStack({
-    pool: {
-      apiVersion: 'hikyaku.io/v1alpha1',
-      kind: 'RelayPool',
-      metadata: { name: 'bench', namespace: 'local' },
-      spec: {
-        allowedNetworks: ['127.0.0.0/8'],
-        ips: [
-          { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' },
-          { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' },
-        ],
-        routes: [{ domains: ['example.test'], host: `127.0.0.10:${sink.port}` }],
-        ratePolicies: [
-          {
-            name: 'default',
-            perIp: { messagesPerMinute: 1_000_000, connections: 20, messagesPerConnection: 1000 },
-          },
-        ],
-      },
+    get count(): number {
+      return delivered.size;
     },
-    dataDir,
-    smtpPort: await freePort(),
-    env: { HIKYAKU_LOG_LEVEL: 'warn' },
-    onOutput: (name, line) => {
-      if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+    /** When the last of them arrived, or now if not all did. */
+    async wait(accepted: number, deadline: number): Promise<number> {
+      while (delivered.size < accepted && Date.now() < deadline) await sleep(50);
+      return delivered.size >= accepted ? lastDeliveryAt : Date.now();
     },
-  });
+  };
+}
 
+interface Submission {
+  accepted: number;
+  refused: number;
+  latencies: number[];
+  started: number;
+  acceptedAt: number;
+}
+
+/** Sends every message over `sessions` reused SMTP connections. */
+async function submit(host: string, port: number, rcptFor: (id: number) => string) {
   const client = createTransport({
-    host: stack.smtpHost,
-    port: stack.smtpPort,
+    host,
+    port,
     pool: true,
     maxConnections: sessions,
     maxMessages: Number.POSITIVE_INFINITY,
@@ -135,11 +172,12 @@ async function main(): Promise<void> {
     Array.from({ length: sessions }, async () => {
       while (next < messages) {
         const id = next++;
+        const rcpt = rcptFor(id);
         const t0 = performance.now();
         try {
           await client.sendMail({
-            envelope: { from: 'bench@hikyaku.test', to: [`rcpt${id}@example.test`] },
-            raw: message(id),
+            envelope: { from: 'bench@hikyaku.test', to: [rcpt] },
+            raw: message(id, rcpt),
           });
           latencies.push(performance.now() - t0);
           accepted++;
@@ -151,52 +189,176 @@ async function main(): Promise<void> {
   );
   const acceptedAt = Date.now();
   client.close();
+  return { accepted, refused, latencies, started, acceptedAt } satisfies Submission;
+}
 
-  const deadline = started + timeoutMs;
-  while (delivered.size < accepted && Date.now() < deadline) await sleep(50);
-  const finished = delivered.size >= accepted ? lastDeliveryAt : Date.now();
-
-  latencies.sort((a, b) => a - b);
-  const result = {
+function report(
+  mode: 'own-stack' | 'attached',
+  run: Submission,
+  delivered: number,
+  finished: number,
+  peakRssMiB: Figures,
+  cpuSeconds: Figures,
+) {
+  run.latencies.sort((a, b) => a - b);
+  return {
+    mode,
     messages,
     size,
     sessions,
     sent: messages,
-    accepted,
-    refused,
-    delivered: delivered.size,
-    lost: accepted - delivered.size,
-    acceptedPerSecond: Math.round((accepted / ((acceptedAt - started) / 1000)) * 10) / 10,
-    deliveredPerSecond: Math.round((delivered.size / ((finished - started) / 1000)) * 10) / 10,
+    accepted: run.accepted,
+    refused: run.refused,
+    delivered,
+    lost: run.accepted - delivered,
+    acceptedPerSecond: round1(run.accepted / ((run.acceptedAt - run.started) / 1000)),
+    deliveredPerSecond: round1(delivered / ((finished - run.started) / 1000)),
     acceptLatencyMs: {
-      p50: Math.round(percentile(latencies, 50) * 10) / 10,
-      p99: Math.round(percentile(latencies, 99) * 10) / 10,
+      p50: round1(percentile(run.latencies, 50)),
+      p99: round1(percentile(run.latencies, 99)),
     },
-    peakRssMiB: {
-      ingress: peakRssMiB(stack.services.ingress.pid),
-      scheduler: peakRssMiB(stack.services.scheduler.pid),
-      sender: peakRssMiB(stack.services.sender.pid),
-      natsServer: peakRssMiB(stack.nats?.process.pid),
-      redisServer: peakRssMiB(stack.redis?.process.pid),
-    },
+    peakRssMiB,
     // CPU seconds each process spent: where the time goes, whatever else the machine does.
-    cpuSeconds: {
-      benchClient: Math.round(process.cpuUsage().user / 1e5) / 10,
-      ingress: cpuSeconds(stack.services.ingress.pid),
-      scheduler: cpuSeconds(stack.services.scheduler.pid),
-      sender: cpuSeconds(stack.services.sender.pid),
-      natsServer: cpuSeconds(stack.nats?.process.pid),
-      redisServer: cpuSeconds(stack.redis?.process.pid),
-    },
+    cpuSeconds: { benchClient: Math.round(process.cpuUsage().user / 1e5) / 10, ...cpuSeconds },
   };
-  await stack.stop();
-  await sink.close();
-  rmSync(dataDir, { recursive: true, force: true });
+}
+
+async function ownStack() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-bench-'));
+  const counter = deliveryCounter();
+  const sink = await startSmtpSink({
+    host: '127.0.0.10',
+    port: 0,
+    keep: false,
+    onMessage(m) {
+      const id = /X-Bench-Id: (\d+)/.exec(m.raw.subarray(0, 512).toString('latin1'))?.[1];
+      if (id !== undefined) counter.seen(Number(id));
+    },
+  });
+  try {
+    const stack = await startLocalStack({
+      pool: {
+        apiVersion: 'hikyaku.io/v1alpha1',
+        kind: 'RelayPool',
+        metadata: { name: 'bench', namespace: 'local' },
+        spec: {
+          allowedNetworks: ['127.0.0.0/8'],
+          ips: [
+            { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' },
+            { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' },
+          ],
+          routes: [{ domains: ['example.test'], host: `127.0.0.10:${sink.port}` }],
+          ratePolicies: [
+            {
+              name: 'default',
+              perIp: { messagesPerMinute: 1_000_000, connections: 20, messagesPerConnection: 1000 },
+            },
+          ],
+        },
+      },
+      dataDir,
+      smtpPort: await freePort(),
+      env: { HIKYAKU_LOG_LEVEL: 'warn' },
+      onOutput: (name, line) => {
+        if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+      },
+    });
+    try {
+      const run = await submit(stack.smtpHost, stack.smtpPort, (id) => `rcpt${id}@example.test`);
+      const finished = await counter.wait(run.accepted, run.started + timeoutMs);
+      const pids: Pids = {
+        ingress: stack.services.ingress.pid,
+        scheduler: stack.services.scheduler.pid,
+        sender: stack.services.sender.pid,
+        natsServer: stack.nats?.process.pid,
+        redisServer: stack.redis?.process.pid,
+      };
+      return report('own-stack', run, counter.count, finished, peakRss(pids), cpu(pids));
+    } finally {
+      await stack.stop();
+    }
+  } finally {
+    await sink.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The stack file holds no secrets: a NATS server that wants credentials gets them from the
+ * variables the services read.
+ */
+function natsCredentials(): NatsCredentials {
+  const { NATS_TOKEN: token, NATS_USER: user, NATS_PASSWORD: pass } = process.env;
+  return { ...(token ? { token } : {}), ...(user ? { user, pass: pass ?? '' } : {}) };
+}
+
+async function attached(path: string) {
+  const stack = readStackFile(path);
+  assertStackRunning(path, stack);
+  // Recipients carry this run's id, so deliveries of another run, or of mail sent to the
+  // stack by hand, are not counted.
+  const prefix = `bench-${randomBytes(4).toString('hex')}-`;
+  const domain = stack.captureDomain.toLowerCase();
+  const counter = deliveryCounter();
+  const nats = await connectNats({
+    url: stack.natsUrl,
+    name: `${prefix}events`,
+    credentials: natsCredentials(),
+    // A stack file naming a NATS server that is gone should fail the run, not hang it.
+    maxReconnectAttempts: 20,
+  });
+  try {
+    const sub = nats.nc.subscribe(SUBJECTS.event(stack.pool, 'delivered'), {
+      callback(err, msg) {
+        if (err) return;
+        let rcpt: string;
+        try {
+          rcpt = codecs.event.decode(msg.data).rcpt.toLowerCase();
+        } catch {
+          return;
+        }
+        const at = rcpt.lastIndexOf('@');
+        const local = rcpt.slice(0, at);
+        if (rcpt.slice(at + 1) !== domain || !local.startsWith(prefix)) return;
+        const id = Number(local.slice(prefix.length));
+        if (Number.isInteger(id)) counter.seen(id);
+      },
+    });
+    // The server knows of the subscription before the first message is sent.
+    await nats.nc.flush();
+    const pids: Pids = {
+      ingress: stack.pids.ingress,
+      scheduler: stack.pids.scheduler,
+      sender: stack.pids.sender,
+      natsServer: stack.pids.natsServer,
+      redisServer: stack.pids.redisServer,
+    };
+    // The stack ran before this run and runs on after it: count only what the run used.
+    const cpuBefore = cpu(pids);
+    const run = await submit(stack.smtp.host, stack.smtp.port, (id) => `${prefix}${id}@${domain}`);
+    const finished = await counter.wait(run.accepted, run.started + timeoutMs);
+    const cpuUsed = cpuSince(cpuBefore, cpu(pids));
+    sub.unsubscribe();
+    return report('attached', run, counter.count, finished, peakRss(pids), cpuUsed);
+  } finally {
+    await nats.nc.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const result =
+    values.attach !== undefined
+      ? await attached(values.attach || DEFAULT_STACK_FILE)
+      : await ownStack();
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exitCode = result.lost === 0 ? 0 : 1;
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof NoRunningStackError) {
+    process.stderr.write(`bench: ${err.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`bench: ${String((err as Error)?.stack ?? err)}\n`);
   process.exit(1);
 });

@@ -4,7 +4,7 @@
  * message through it.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashPasswordFiles } from '../../core/src/credentials.ts';
 import {
@@ -17,6 +17,7 @@ import {
 import { parseRelayPoolYaml } from '../../core/src/pool/schema.ts';
 import { startCaptureSink } from './capture.ts';
 import { startLocalStack } from './stack.ts';
+import { removeStackFile, STACK_FILE_NAME, writeStackFile } from './stack-file.ts';
 
 export const DEMO_POOL_FILE = fileURLToPath(
   new URL('../../../examples/local-demo.yaml', import.meta.url),
@@ -85,11 +86,40 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
     },
   });
   const demoDomain = capture.domain;
+  const stackFile = join(dataDir, STACK_FILE_NAME);
+  try {
+    writeStackFile(stackFile, {
+      v: 1,
+      smtp: { host: stack.smtpHost, port: stack.smtpPort },
+      natsUrl: stack.natsUrl,
+      redisUrl: stack.redisUrl,
+      pool: stack.pool.key,
+      captureDomain: demoDomain,
+      pids: {
+        local: process.pid,
+        // Started and ready, so each has a pid.
+        ingress: stack.services.ingress.pid as number,
+        scheduler: stack.services.scheduler.pid as number,
+        sender: stack.services.sender.pid as number,
+        ...(stack.nats?.process.pid ? { natsServer: stack.nats.process.pid } : {}),
+        ...(stack.redis?.process.pid ? { redisServer: stack.redis.process.pid } : {}),
+      },
+      startedAt: new Date().toISOString(),
+    });
+  } catch (err) {
+    await stack.stop();
+    await sink.close();
+    throw err;
+  }
   options.print(
     `hikyaku is relaying for pool "${stack.pool.name}" on ${stack.smtpHost}:${stack.smtpPort}`,
   );
   options.print(
     `  nats ${stack.natsUrl}, redis ${stack.redisUrl}, captured mail in ${resolve(dataDir, 'captured')}`,
+  );
+  const shownStackFile = relative(process.cwd(), stackFile);
+  options.print(
+    `  npm run bench -- --attach ${shownStackFile.startsWith('..') ? stackFile : shownStackFile} measures this stack`,
   );
   options.print('send a message through it:');
   options.print(
@@ -97,6 +127,8 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
   );
   return {
     async stop() {
+      // First, so nothing attaches to a stack that is winding down.
+      removeStackFile(stackFile);
       await stack.stop();
       await sink.close();
     },
