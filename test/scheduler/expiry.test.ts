@@ -13,9 +13,11 @@ import { type ShapingFixture, startShapingFixture, waitFor } from './harness.ts'
 const HOUR = 3600_000;
 const clock = createTestClock({ start: Date.parse('2026-12-01T09:00:00Z'), speed: 36_000 });
 let never: SmtpSink;
+let busy: SmtpSink;
 let senders: SmtpSink;
 let relay: ShapingFixture;
 const attempts: number[] = [];
+let busyAttempts = 0;
 
 before(async () => {
   never = await startSmtpSink({
@@ -28,6 +30,17 @@ before(async () => {
       },
     },
   });
+  // Asks to slow down once: the pause that follows outlasts the message's maximum age.
+  busy = await startSmtpSink({
+    host: '127.0.0.25',
+    port: 0,
+    behaviour: {
+      onRcpt() {
+        busyAttempts++;
+        return { code: 421, message: '4.7.0 Too many messages, slow down' };
+      },
+    },
+  });
   senders = await startSmtpSink({ host: '127.0.0.24', port: 0 });
   relay = await startShapingFixture({
     clock,
@@ -36,6 +49,14 @@ before(async () => {
       routes: [
         { domains: ['never.test'], host: `127.0.0.23:${never.port}` },
         { domains: ['sender.test'], host: `127.0.0.24:${senders.port}` },
+        { domains: ['busy.test'], host: `127.0.0.25:${busy.port}` },
+      ],
+      ratePolicies: [
+        {
+          name: 'busy',
+          match: { domains: ['busy.test'] },
+          onThrottle: { pause: '100h', factor: 0.5, recoverAfter: '1h' },
+        },
       ],
       retry: { schedule: ['1m', '5m', '15m', '1h', '4h'], maxAge: '72h' },
       bounces: { notifySender: true, suppressHardBounces: true },
@@ -46,6 +67,7 @@ before(async () => {
 after(async () => {
   await relay?.stop();
   await never?.close();
+  await busy?.close();
   await senders?.close();
 });
 
@@ -97,4 +119,25 @@ test('deferred forever: 4.4.7 after max age, exactly once, with one DSN', async 
   assert.match(text, /Status: 4\.4\.7/);
   assert.match(text, /Diagnostic-Code: smtp; 451 4\.3\.0 Mailbox temporarily unavailable/);
   assert.match(text, /Auto-Submitted: auto-replied/);
+});
+
+test('expiring while it waits, a message still tells its sender the last reply', async () => {
+  const dsnsBefore = senders.messages.length;
+  const id = await relay.submit({ from: 'app@sender.test', to: ['later@busy.test'] });
+  const expired = await waitFor(
+    'the expiry',
+    () => relay.eventsOf('expired').find((e) => e.id === id),
+    { timeoutMs: 30_000 },
+  );
+  // One attempt from each of the pool's two IPs, each then paused for longer than the
+  // maximum age: the next retry waited, parked, until the message expired.
+  assert.equal(busyAttempts, 2);
+  assert.match(expired.reply?.text ?? '', /while waiting to be sent; last reply: 421 /);
+  assert.match(expired.reply?.text ?? '', /slow down/);
+  const dsn = await waitFor('the DSN', () => senders.messages[dsnsBefore], { timeoutMs: 10_000 });
+  const text = dsn.raw.toString('latin1');
+  assert.match(text, /Final-Recipient: rfc822; later@busy\.test/);
+  assert.match(text, /Status: 4\.4\.7/);
+  assert.match(text, /Diagnostic-Code: smtp; 421 4\.7\.0 Too many messages, slow down/);
+  assert.match(text, /Last-Attempt-Date: /);
 });

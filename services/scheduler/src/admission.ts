@@ -41,7 +41,10 @@ export interface Admission {
   forget(item: QueueItem, pool: CompiledPool): Promise<void>;
 }
 
-/** How long mail waits when the pool has no IP that may send. */
+/**
+ * How long mail waits when the pool has no IP that may send: between half of this and all
+ * of it, at random, so a backlog does not wake all at once when an IP comes back.
+ */
 const NO_IP_WAIT_MS = 30_000;
 
 /** The item's identity in lanes and logs: one per (message, domain, part, attempt). */
@@ -71,8 +74,11 @@ export function createShapingAdmission(deps: {
   parking: Parking;
   /** The rate window: a minute plus slack for arrival jitter (see reserve.ts). */
   windowMs: number;
+  /** Spreads waits that many items would otherwise end together; Math.random when absent. */
+  rng?: () => number;
 }): Admission {
   const { redis, destinations, throttles, caps, parking, windowMs } = deps;
+  const rng = deps.rng ?? Math.random;
 
   function lanesOf(item: QueueItem, pool: CompiledPool, site: string): [string, string] {
     const ips = activeIps(pool);
@@ -84,8 +90,10 @@ export function createShapingAdmission(deps: {
   return {
     async decide(item, pool, now) {
       const ips = activeIps(pool);
-      if (ips.length === 0)
-        return { kind: 'wait', until: now + NO_IP_WAIT_MS, reason: 'no-active-ip' };
+      if (ips.length === 0) {
+        const wait = Math.ceil(NO_IP_WAIT_MS * (0.5 + 0.5 * rng()));
+        return { kind: 'wait', until: now + wait, reason: 'no-active-ip' };
+      }
       const { policy, site } = await destinations.resolve(pool, item.domain);
       const start = homeIndex(item, ips.length);
       const order = ips.map((_, i) => ips[(start + i) % ips.length] as (typeof ips)[number]);

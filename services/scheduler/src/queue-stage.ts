@@ -18,6 +18,7 @@ import type { AdmissionDecision } from './admission.ts';
 import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';
 import { EXPIRY_GRACE_MS, nakDelay, type SchedulerParts } from './parts.ts';
+import { expiredRecipient, expiryText } from './replies.ts';
 import { groupKey } from './split.ts';
 
 const UNKNOWN_POOL_DELAY_MS = 5000;
@@ -26,25 +27,27 @@ export function createQueueHandler(parts: SchedulerParts) {
   const { pools, admission, metrics, events, clock, nats } = parts;
 
   async function expire(item: QueueItem, pool: CompiledPool, now: number, why: string) {
-    const text = `${EXPIRED_STATUS} Message expired after ${item.attempt} attempts ${why}`;
+    const lastReplies = new Map(item.lastReplies?.map((r) => [r.rcpt, r]));
     await admission.forget(item, pool);
     if (pool.bounces.notifySender) {
       const result = await parts.dsn.send(
         item,
-        item.rcpts.map((rcpt) => ({
-          recipient: rcpt,
-          action: 'failed' as const,
-          status: EXPIRED_STATUS,
-        })),
+        item.rcpts.map((rcpt) => expiredRecipient(rcpt, lastReplies.get(rcpt))),
         `${MSG_IDS.queueItem(item.id, item.domain, item.attempt, item.part ?? 0)}:expired`,
         now,
       );
       metrics.dsns.inc({ pool: pool.key, result });
     }
     await events.publish(
-      item.rcpts.map((rcpt) =>
-        deliveryEvent('expired', item, rcpt, now, { code: 550, enhanced: EXPIRED_STATUS, text }),
-      ),
+      item.rcpts.map((rcpt) => {
+        const last = lastReplies.get(rcpt);
+        return deliveryEvent('expired', item, rcpt, now, {
+          code: 550,
+          enhanced: EXPIRED_STATUS,
+          text: expiryText(item.attempt, why, last),
+          ...(last?.remoteHost ? { remoteHost: last.remoteHost } : {}),
+        });
+      }),
     );
     metrics.outcomes.inc({ pool: pool.key, type: 'expired' }, item.rcpts.length);
     const last = await parts.tracker.finish(pool.key, item.id, groupKey(item));

@@ -14,7 +14,6 @@ import {
   type Job,
   type JobResult,
   REDIS_KEYS,
-  type RecipientOutcome,
 } from '../../core/src/index.ts';
 import { outcomeField } from '../../core/src/ip-status.ts';
 import {
@@ -23,7 +22,6 @@ import {
   createBounceClassifier,
   type DsnRecipient,
   EXPIRED_STATUS,
-  parseSmtpReply,
   type ResolvedRatePolicy,
 } from '../../core/src/policy/index.ts';
 import { itemKey } from './admission.ts';
@@ -32,24 +30,11 @@ import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';
 import { judgeOutcomes } from './outcomes.ts';
 import { publishItem, type SchedulerParts } from './parts.ts';
+import { diagnosticOf, expiredRecipient, expiryText, lastReplyOf } from './replies.ts';
 import { planRetry } from './retry-plan.ts';
 import { groupKey } from './split.ts';
 
 const DAY_COUNTER_TTL_S = 8 * 86_400;
-
-/**
- * The remote reply for a DSN's Diagnostic-Code. Senders report the reply as received,
- * code and enhanced code included; the DSN writes those itself, so the text goes bare.
- */
-function diagnosticOf(outcome: RecipientOutcome): NonNullable<DsnRecipient['diagnostic']> {
-  const parsed = parseSmtpReply(outcome.text);
-  const enhancedCode = outcome.enhanced ?? parsed.enhancedCode;
-  return {
-    code: outcome.code,
-    text: parsed.text || outcome.text,
-    ...(enhancedCode ? { enhancedCode } : {}),
-  };
-}
 
 export function createResultHandler(parts: SchedulerParts) {
   const { pools, destinations, metrics, events, clock, redis, log } = parts;
@@ -168,6 +153,7 @@ export function createResultHandler(parts: SchedulerParts) {
           attempt: job.attempt + 1,
           notBefore: plan.at,
           lastIp: job.ip,
+          lastReplies: judgement.deferred.map((d) => lastReplyOf(d.outcome, result.finishedAt)),
           ...(job.part !== undefined ? { part: job.part } : {}),
         };
         if (pool && policy) {
@@ -176,23 +162,16 @@ export function createResultHandler(parts: SchedulerParts) {
         await publishItem(parts, item);
       } else {
         for (const { outcome } of judgement.deferred) {
-          const text = `${EXPIRED_STATUS} Message expired after ${job.attempt + 1} attempts; last reply: ${outcome.code} ${outcome.text}`;
+          const last = lastReplyOf(outcome, result.finishedAt);
           out.push(
             deliveryEvent('expired', job, outcome.rcpt, now, {
               ...outcome,
               code: 550,
               enhanced: EXPIRED_STATUS,
-              text,
+              text: expiryText(job.attempt + 1, '', outcome),
             }),
           );
-          failed.push({
-            recipient: outcome.rcpt,
-            action: 'failed',
-            status: EXPIRED_STATUS,
-            ...(outcome.remoteHost ? { remoteMta: outcome.remoteHost } : {}),
-            diagnostic: diagnosticOf(outcome),
-            lastAttemptAt: result.finishedAt,
-          });
+          failed.push(expiredRecipient(outcome.rcpt, last));
         }
       }
     }

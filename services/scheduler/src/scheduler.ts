@@ -83,6 +83,7 @@ export async function startScheduler(deps: {
       caps: createWarmupCaps(redis, () => performance.now()),
       parking,
       windowMs: 60_000 + config.rateSlackMs,
+      rng,
     });
   const parts: SchedulerParts = {
     config,

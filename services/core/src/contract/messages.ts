@@ -27,6 +27,18 @@ export interface Envelope {
   clientAddress?: string;
 }
 
+/** The reply one recipient got on its previous attempt, kept on the retry so that an
+ * expiry while it waits can still tell the sender what the receiver said. */
+export interface LastReply {
+  rcpt: string;
+  code: number;
+  enhanced?: string;
+  text: string;
+  remoteHost?: string;
+  /** Epoch ms when the attempt ended. */
+  at: number;
+}
+
 /** One delivery item: the recipients of one message at one destination domain. */
 export interface QueueItem {
   v: 1;
@@ -41,6 +53,8 @@ export interface QueueItem {
   notBefore: number;
   /** The IP of the previous attempt, if any (to spread retries). */
   lastIp?: string;
+  /** What the previous attempt was answered, per recipient (absent before the first). */
+  lastReplies?: LastReply[];
   /**
    * Which share of the domain's recipients this is, when the rate policy's
    * recipientsPerMessage split them (0..n-1); absent: the only one.
@@ -143,6 +157,23 @@ const envelopeSchema: JSONSchemaType<Envelope> = {
   additionalProperties: true,
 };
 
+/** Longest reply text kept on a queue item: enough for any real reply, bounded for the stream. */
+export const LAST_REPLY_TEXT_MAX = 1024;
+
+const lastReplySchema: JSONSchemaType<LastReply> = {
+  type: 'object',
+  properties: {
+    rcpt: { type: 'string' },
+    code: { type: 'integer' },
+    enhanced: { type: 'string', nullable: true },
+    text: { type: 'string', maxLength: LAST_REPLY_TEXT_MAX },
+    remoteHost: { type: 'string', nullable: true },
+    at: { type: 'number' },
+  },
+  required: ['rcpt', 'code', 'text', 'at'],
+  additionalProperties: true,
+};
+
 const queueItemSchema: JSONSchemaType<QueueItem> = {
   type: 'object',
   properties: {
@@ -157,6 +188,7 @@ const queueItemSchema: JSONSchemaType<QueueItem> = {
     attempt: { type: 'integer', minimum: 0 },
     notBefore: { type: 'number' },
     lastIp: { type: 'string', nullable: true },
+    lastReplies: { type: 'array', items: lastReplySchema, nullable: true },
     part: { type: 'integer', minimum: 0, nullable: true },
   },
   required: [
