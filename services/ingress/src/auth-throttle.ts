@@ -5,9 +5,11 @@
  * same way without checking the password, until the lockout period has passed since its
  * last failure. IPv6 clients are counted per /64, the block one host usually holds.
  *
- * The count lives in this process: with several ingress replicas behind a load balancer a
- * client gets up to (replicas × limit) attempts per period, which still makes guessing a
- * password hopeless.
+ * The count sessions use (`AuthThrottle`) is shared by every ingress replica through Redis
+ * (auth-throttle-redis.ts), so a load balancer spreading a client over N replicas does not
+ * give it N times the attempts. This file holds what does not depend on where the count
+ * lives: the client unit, the delay policy, and the in-process count (`LocalAuthThrottle`)
+ * that stands in whenever Redis does not answer in time, so throttling never switches off.
  */
 import { isIPv6 } from 'node:net';
 
@@ -31,7 +33,16 @@ export interface AuthFailure {
   locked: boolean;
 }
 
+/** The throttle sessions use. It never rejects: when the shared count is out of reach it
+ * answers from the in-process one. */
 export interface AuthThrottle {
+  isLocked(address: string): Promise<boolean>;
+  failure(address: string): Promise<AuthFailure>;
+  success(address: string): Promise<void>;
+}
+
+/** The count of this process alone. */
+export interface LocalAuthThrottle {
   isLocked(address: string): boolean;
   failure(address: string): AuthFailure;
   success(address: string): void;
@@ -58,10 +69,19 @@ export function throttleKey(address: string): string {
     .join(':')}::/64`;
 }
 
-export function createAuthThrottle(
+/** What the `failures`-th failure in a row means for the client. */
+export function failureOutcome(failures: number, options: AuthThrottleOptions): AuthFailure {
+  const locked = failures >= options.maxFailures;
+  const delayMs = locked
+    ? 0
+    : Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (failures - 1));
+  return { failures, delayMs, locked };
+}
+
+export function createLocalAuthThrottle(
   options: AuthThrottleOptions,
   now: () => number = Date.now,
-): AuthThrottle {
+): LocalAuthThrottle {
   const maxEntries = options.maxEntries ?? 100_000;
   const entries = new Map<string, Entry>();
 
@@ -96,11 +116,7 @@ export function createAuthThrottle(
       entry.failures++;
       entry.last = now();
       touch(key, entry);
-      const locked = entry.failures >= options.maxFailures;
-      const delayMs = locked
-        ? 0
-        : Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (entry.failures - 1));
-      return { failures: entry.failures, delayMs, locked };
+      return failureOutcome(entry.failures, options);
     },
 
     success(address) {

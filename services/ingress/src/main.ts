@@ -13,8 +13,9 @@ export async function runIngress(
     config,
     handleSignals: options.handleSignals,
     async start(ctx) {
-      // Suppression and quota lookups must answer within a session's patience: a command
-      // that cannot be sent or answered in time fails, and the check is skipped.
+      // Suppression, quota and AUTH failure lookups must answer within a session's patience:
+      // a command that cannot be sent or answered in time fails, and the check is skipped
+      // (the AUTH throttle counts in the process instead).
       const redis = new Redis(config.redisUrl, {
         maxRetriesPerRequest: 1,
         commandTimeout: config.redisTimeoutMs,

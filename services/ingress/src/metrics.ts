@@ -68,7 +68,9 @@ export function createIngressMetrics(registry: Registry) {
     }),
     policyErrors: new Counter({
       name: METRICS.ingressPolicyErrors,
-      help: 'Suppression or quota lookups that failed (Redis); the check was skipped',
+      help:
+        'Redis lookups that failed or timed out: suppression and quota checks were skipped, ' +
+        'the AUTH throttle (check="auth-throttle") counted in the process instead',
       labelNames: ['check'],
       registers,
     }),

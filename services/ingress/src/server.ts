@@ -16,7 +16,7 @@ import {
   type PoolDirectory,
 } from '../../core/src/index.ts';
 import { createSuppressionList } from '../../core/src/suppression.ts';
-import { createAuthThrottle } from './auth-throttle.ts';
+import { createSharedAuthThrottle } from './auth-throttle-redis.ts';
 import { type CertificateWatcher, watchCertificate } from './certificates.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { createIngressMetrics } from './metrics.ts';
@@ -79,7 +79,14 @@ export async function startIngress(deps: {
       onBadHash: (submitter, pool, err) =>
         log.error({ err, submitter, pool }, 'unusable password hash in the pool policy'),
     }),
-    throttle: createAuthThrottle(config.authFailures, now),
+    throttle: createSharedAuthThrottle({
+      redis: deps.redis,
+      options: config.authFailures,
+      timeoutMs: config.redisTimeoutMs,
+      metrics,
+      log,
+      now,
+    }),
     quota: createSubmitterQuota(deps.redis),
     suppressions: createSuppressionList(deps.redis),
     store: createMessageStore({

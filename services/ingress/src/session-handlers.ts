@@ -300,52 +300,60 @@ export function sessionHandlers(
     onAuth(auth, session, callback) {
       const client = session.remoteAddress;
       const username = auth.username ?? '';
-      if (ctx.throttle.isLocked(client)) {
-        metrics.auth.inc({ listener, result: 'throttled' });
-        log.warn({ client, listener, submitter: printable(username) }, 'auth refused: throttled');
-        callback(refuse('authThrottled'));
-        return;
+      /** The reply and how long to hold it back; the throttle answers even without Redis. */
+      async function attempt(): Promise<
+        { user: string } | { refusal: RefusalReason; delayMs: number }
+      > {
+        if (await ctx.throttle.isLocked(client)) {
+          metrics.auth.inc({ listener, result: 'throttled' });
+          log.warn({ client, listener, submitter: printable(username) }, 'auth refused: throttled');
+          return { refusal: 'authThrottled', delayMs: 0 };
+        }
+        // PLAIN may name a second identity to act as; a submitter can only be itself.
+        const impersonating =
+          auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid;
+        const result = impersonating
+          ? { ok: false as const, why: 'wrong-password' as const }
+          : await ctx.submitters.authenticate(username, auth.password ?? '');
+        if (result.ok) {
+          await ctx.throttle.success(client);
+          metrics.auth.inc({ listener, result: 'success' });
+          log.info(
+            { client, listener, submitter: username, pool: result.entry.pool.key },
+            'authenticated',
+          );
+          return { user: username };
+        }
+        const failure = await ctx.throttle.failure(client);
+        metrics.auth.inc({
+          listener,
+          result: result.why === 'conflict' ? 'conflict' : 'failure',
+        });
+        const fields = {
+          client,
+          listener,
+          submitter: printable(username),
+          why: result.why,
+          failures: failure.failures,
+        };
+        if (result.why === 'conflict' || result.why === 'bad-hash') {
+          log.error(fields, 'auth refused: the submitter is misconfigured');
+        } else {
+          log.warn(fields, 'auth failed');
+        }
+        return {
+          refusal: failure.locked ? 'authThrottled' : 'authFailed',
+          delayMs: failure.delayMs,
+        };
       }
-      // PLAIN may name a second identity to act as; a submitter can only be itself.
-      const impersonating =
-        auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid;
-      const outcome = impersonating
-        ? Promise.resolve({ ok: false as const, why: 'wrong-password' as const })
-        : ctx.submitters.authenticate(username, auth.password ?? '');
       settle(
-        outcome,
-        (result) => {
-          if (result.ok) {
-            ctx.throttle.success(client);
-            metrics.auth.inc({ listener, result: 'success' });
-            log.info(
-              { client, listener, submitter: username, pool: result.entry.pool.key },
-              'authenticated',
-            );
-            callback(null, { user: username });
+        attempt(),
+        (answer) => {
+          if ('user' in answer) {
+            callback(null, { user: answer.user });
             return;
           }
-          const failure = ctx.throttle.failure(client);
-          metrics.auth.inc({
-            listener,
-            result: result.why === 'conflict' ? 'conflict' : 'failure',
-          });
-          const fields = {
-            client,
-            listener,
-            submitter: printable(username),
-            why: result.why,
-            failures: failure.failures,
-          };
-          if (result.why === 'conflict' || result.why === 'bad-hash') {
-            log.error(fields, 'auth refused: the submitter is misconfigured');
-          } else {
-            log.warn(fields, 'auth failed');
-          }
-          const timer = setTimeout(
-            () => callback(refuse(failure.locked ? 'authThrottled' : 'authFailed')),
-            failure.delayMs,
-          );
+          const timer = setTimeout(() => callback(refuse(answer.refusal)), answer.delayMs);
           timer.unref();
         },
         callback,

@@ -8,6 +8,14 @@ export const REDIS_KEYS = {
   /** Messages a submitter handed in during one minute (fixed window; expires by itself). */
   submitterMinute: (pool: string, submitter: string, minute: number): string =>
     `hikyaku:{${pool}}:submitter-rate:${submitter}:${minute}`,
+  /**
+   * Failed AUTH attempts of one client unit (an address, or an IPv6 /64: `throttleKey()` of
+   * the ingress); expires `lockoutMs` after the last failure. Not per pool nor per listener:
+   * AUTH comes before the pool is known, and one count over every listener keeps a client
+   * from multiplying its attempts. Tagged by the unit, since its script touches this key
+   * alone and many guessing clients then spread over the cluster instead of one slot.
+   */
+  authFailures: (unit: string): string => `hikyaku:auth-failures:{${unit}}`,
   // scheduler: shaping state shared by every replica (see docs/shaping.md). A "site" is
   // what one rate budget covers: a named rate policy, or "default:<domain>".
   /** Warm-up progress: hash IP -> JSON {day, lastDayKey}. */
