@@ -28,9 +28,14 @@ export interface RelayFixture {
 }
 
 export function testPool(
-  overrides: Partial<RelayPoolSpec> & { sinkHost: string; sinkPort: number },
+  overrides: Partial<RelayPoolSpec> & {
+    sinkHost: string;
+    sinkPort: number;
+    /** Routes besides example.test's to the sink. */
+    extraRoutes?: RelayPoolSpec['routes'];
+  },
 ): RelayPoolResource {
-  const { sinkHost, sinkPort, ...spec } = overrides;
+  const { sinkHost, sinkPort, extraRoutes, ...spec } = overrides;
   return {
     apiVersion: 'hikyaku.io/v1alpha1',
     kind: 'RelayPool',
@@ -41,7 +46,10 @@ export function testPool(
         { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' },
         { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' },
       ],
-      routes: [{ domains: ['example.test'], host: `${sinkHost}:${sinkPort}` }],
+      routes: [
+        { domains: ['example.test'], host: `${sinkHost}:${sinkPort}` },
+        ...(extraRoutes ?? []),
+      ],
       retry: { schedule: ['1s'], maxAge: '1h' },
       // Shaping is not what these tests are about: a catch-all that never holds mail back.
       ratePolicies: [
@@ -59,6 +67,8 @@ export async function startRelayFixture(
   options: {
     sinkHost?: string;
     spec?: Partial<RelayPoolSpec>;
+    /** Routes besides example.test's to the fixture's sink. */
+    extraRoutes?: RelayPoolSpec['routes'];
     env?: Record<string, string>;
     verbose?: boolean;
   } = {},
@@ -69,7 +79,12 @@ export async function startRelayFixture(
   let stack: LocalStack;
   try {
     stack = await startLocalStack({
-      pool: testPool({ sinkHost, sinkPort: sink.port, ...options.spec }),
+      pool: testPool({
+        sinkHost,
+        sinkPort: sink.port,
+        ...options.spec,
+        ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
+      }),
       dataDir,
       smtpPort: await freePort(),
       env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },

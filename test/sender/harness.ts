@@ -45,6 +45,9 @@ export interface SubmitOptions {
   raw?: Buffer;
   attempt?: number;
   id?: string;
+  /** DSN parameters (RFC 3461) as the scheduler carries them. */
+  dsn?: Job['dsn'];
+  rcptDsn?: Job['rcptDsn'];
 }
 
 export interface SenderFixture {
@@ -173,6 +176,8 @@ export async function startSenderFixture(
           body: await bodies.put(id, raw),
           receivedAt: Date.now(),
           attempt,
+          ...(o.dsn ? { dsn: o.dsn } : {}),
+          ...(o.rcptDsn ? { rcptDsn: o.rcptDsn } : {}),
         };
         await handles.js.publish(SUBJECTS.job(pool.key, ip), codecs.job.encode(job), {
           msgID: job.jobId,

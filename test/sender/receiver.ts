@@ -15,9 +15,20 @@ export interface Reply {
   message: string;
 }
 
+/** The DSN parameters a receiver that offers DSN was given (RFC 3461), xtext-decoded. */
+export interface ReceivedDsn {
+  ret: string | null;
+  envid: string | null;
+  rcpts: { address: string; notify?: string[]; orcpt?: string }[];
+}
+
 export interface Received {
   from: string;
   rcpts: string[];
+  /** Present when the receiver offers DSN. */
+  dsn?: ReceivedDsn;
+  /** The parameters of MAIL FROM and of each RCPT TO, as received (names upper case). */
+  args: { mail: Record<string, string | true>; rcpts: Record<string, string | true>[] };
   raw: Buffer;
   peerAddress: string;
   ehlo: string;
@@ -63,6 +74,8 @@ export interface ReceiverOptions {
   starttls?: boolean;
   /** Offer STARTTLS but only TLS versions no current client accepts: the handshake fails. */
   brokenTls?: boolean;
+  /** Offer DSN and record the parameters each transaction came with. */
+  dsn?: boolean;
   behaviour?: ReceiverBehaviour;
 }
 
@@ -95,6 +108,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     authOptional: true,
     disableReverseLookup: true,
     hideSTARTTLS: !tls,
+    hideDSN: options.dsn !== true,
     disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     ...(options.brokenTls ? { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' } : {}),
     size: 64 * 1024 * 1024,
@@ -130,9 +144,23 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
         }
         const queueId = `Q${options.host.replace(/\./g, '')}x${++queued}`;
         const cipher = session.tlsOptions || undefined;
+        const dsn = session.envelope.dsn;
         messages.push({
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcpts: session.envelope.rcptTo.map((r) => r.address),
+          args: {
+            mail: session.envelope.mailFrom ? session.envelope.mailFrom.args || {} : {},
+            rcpts: session.envelope.rcptTo.map((r) => r.args || {}),
+          },
+          ...(dsn
+            ? {
+                dsn: {
+                  ret: dsn.ret,
+                  envid: dsn.envid,
+                  rcpts: session.envelope.rcptTo.map((r) => ({ address: r.address, ...r.dsn })),
+                },
+              }
+            : {}),
           raw,
           peerAddress: session.remoteAddress.replace(/^::ffff:/, ''),
           ehlo: session.hostNameAppearsAs,

@@ -122,7 +122,9 @@ export async function startIngress(deps: {
       authOptional: true,
       allowInsecureAuth: config.allowInsecureAuth,
       hideENHANCEDSTATUSCODES: false,
-      hideDSN: true,
+      // DSN (RFC 3461): smtp-server checks RET, ENVID, NOTIFY and ORCPT and answers
+      // malformed ones 501 5.5.4; the scheduler and sender honour them (docs/ingress.md).
+      hideDSN: false,
       hideREQUIRETLS: true,
       size: maxSize(),
       // The session limit is applied across listeners by the tracker; this bound only

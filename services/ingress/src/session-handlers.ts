@@ -5,10 +5,11 @@
  * smtp-errors.ts and is counted under that reason.
  */
 import { nuid } from '@nats-io/transport-node';
-import type { SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { SMTPServerOptions, SMTPServerRecipientDSN, SMTPServerSession } from 'smtp-server';
 import {
   type CompiledPool,
   type CompiledSubmitter,
+  type EnvelopeDsn,
   HikyakuError,
   type Logger,
   type PoolDirectory,
@@ -17,6 +18,7 @@ import type { SuppressionList } from '../../core/src/suppression.ts';
 import { checkAddress } from './address.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
+import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
 import { addedHeaders } from './headers.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
@@ -55,6 +57,11 @@ type Handlers = Required<
 interface Transaction {
   pool?: CompiledPool;
   submitter?: CompiledSubmitter;
+  /**
+   * RET and ENVID of the accepted MAIL FROM. Kept here rather than read from smtp-server's
+   * session envelope, which keeps the values of a MAIL FROM that was refused.
+   */
+  dsn?: EnvelopeDsn;
 }
 
 class LookupTimeoutError extends HikyakuError {
@@ -81,10 +88,10 @@ function printable(username: string): string {
 const ALWAYS_OFF = ['WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
 
 // The parameters of the extensions the relay advertises (smtp-server checks their values),
-// and AUTH=, which clients add after authenticating. DSN and REQUIRETLS are not offered,
-// so their parameters would be promises the relay cannot keep.
-const MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH']);
-const RCPT_PARAMETERS = new Set<string>();
+// and AUTH=, which clients add after authenticating. REQUIRETLS is not offered, so its
+// parameter would be a promise the relay cannot keep.
+const MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH', 'RET', 'ENVID']);
+const RCPT_PARAMETERS = new Set(['NOTIFY', 'ORCPT']);
 
 function unsupported(args: Record<string, string | true> | false, allowed: Set<string>) {
   return Object.keys(args || {}).find((key) => !allowed.has(key));
@@ -144,6 +151,9 @@ export function sessionHandlers(
     const { pool, submitter } = tx;
     const parameter = unsupported(address.args, MAIL_PARAMETERS);
     if (parameter) return refuse('badParameter', pool, parameter.slice(0, 20));
+    const dsn = mailDsn(address.args);
+    if (!dsn.ok) return refuse('badDsnParameter', pool, dsn.problem);
+    if (dsn.value) tx.dsn = dsn.value;
     const checked = checkAddress(address.address, {
       role: 'sender',
       smtputf8: Boolean(session.envelope.smtpUtf8),
@@ -175,13 +185,19 @@ export function sessionHandlers(
   }
 
   async function rcptTo(
-    address: { address: string; args: Record<string, string | true> | false },
+    address: {
+      address: string;
+      args: Record<string, string | true> | false;
+      dsn?: SMTPServerRecipientDSN | undefined;
+    },
     session: SMTPServerSession,
   ): Promise<SmtpReplyError | undefined> {
     const pool = transactions.get(session)?.pool;
     if (!pool) return refuse('relayDenied');
     const parameter = unsupported(address.args, RCPT_PARAMETERS);
     if (parameter) return refuse('badParameter', pool, parameter.slice(0, 20));
+    const dsn = recipientDsn(address.dsn);
+    if (!dsn.ok) return refuse('badDsnParameter', pool, dsn.problem);
     const checked = checkAddress(address.address, {
       role: 'recipient',
       smtputf8: Boolean(session.envelope.smtpUtf8),
@@ -251,6 +267,7 @@ export function sessionHandlers(
           rcpts,
           clientAddress: session.remoteAddress,
           ...(tx.submitter ? { submitter: tx.submitter.username } : {}),
+          ...transactionDsn(tx.dsn, session.envelope.rcptTo),
         },
         Buffer.concat([headers, outcome.raw]),
       );

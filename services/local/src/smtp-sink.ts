@@ -10,6 +10,15 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 export interface ReceivedMessage {
   from: string;
   rcpts: string[];
+  /**
+   * The DSN parameters of the transaction (RFC 3461, xtext-decoded), when the sink offers
+   * DSN: what a relay passed on.
+   */
+  dsn?: {
+    ret: string | null;
+    envid: string | null;
+    rcpts: { address: string; notify?: string[]; orcpt?: string }[];
+  };
   raw: Buffer;
   peerAddress: string;
   ehlo: string;
@@ -50,6 +59,8 @@ export async function startSmtpSink(options: {
   keep?: boolean;
   behaviour?: SinkBehaviour;
   tls?: { key: Buffer; cert: Buffer };
+  /** Offer DSN, as a next hop that takes over delivery reports does. */
+  dsn?: boolean;
 }): Promise<SmtpSink> {
   const messages: ReceivedMessage[] = [];
   const stats = { connections: 0, open: 0, maxOpen: 0 };
@@ -61,6 +72,7 @@ export async function startSmtpSink(options: {
     authOptional: true,
     disableReverseLookup: true,
     hideSTARTTLS: !options.tls,
+    hideDSN: options.dsn !== true,
     ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
     size: 64 * 1024 * 1024,
     logger: false,
@@ -85,9 +97,19 @@ export async function startSmtpSink(options: {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
+        const dsn = session.envelope.dsn;
         const message: ReceivedMessage = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcpts: session.envelope.rcptTo.map((r) => r.address),
+          ...(dsn
+            ? {
+                dsn: {
+                  ret: dsn.ret,
+                  envid: dsn.envid,
+                  rcpts: session.envelope.rcptTo.map((r) => ({ address: r.address, ...r.dsn })),
+                },
+              }
+            : {}),
           raw: Buffer.concat(chunks),
           peerAddress: session.remoteAddress.replace(/^::ffff:/, ''),
           ehlo: session.hostNameAppearsAs,

@@ -4,6 +4,10 @@
  * the null sender, so it can never bounce back) published the way the ingress publishes
  * one. Its id is derived from what it reports on, so a redelivered result re-publishes the
  * same DSN and JetStream's de-duplication drops the copy.
+ *
+ * The client's DSN parameters (RFC 3461) decide who is reported (NOTIFY) and what is quoted
+ * back (ORCPT, ENVID). Only the headers of the original are ever returned: RET=HDRS asks
+ * for exactly that, and RET=FULL or no RET get it too (a 25 MiB message is not mailed back).
  */
 import { createHash } from 'node:crypto';
 import type { JetStreamClient } from '@nats-io/jetstream';
@@ -11,6 +15,7 @@ import {
   type BodyRef,
   type BodyStore,
   codecs,
+  type DsnParameters,
   type Envelope,
   type Logger,
   MSG_IDS,
@@ -22,9 +27,10 @@ import {
   type DsnRefusal,
   shouldSendDsn,
 } from '../../core/src/policy/index.ts';
+import { reportable } from './dsn-params.ts';
 
-/** What the DSN is about: the original message. */
-export interface DsnSubject {
+/** What the DSN is about: the original message, with its DSN parameters. */
+export interface DsnSubject extends DsnParameters {
   id: string;
   pool: string;
   from: string;
@@ -32,10 +38,14 @@ export interface DsnSubject {
   receivedAt: number;
 }
 
-export type DsnResult = 'sent' | DsnRefusal | 'no-body';
+/** not-requested: no recipient of the report asked for it (NOTIFY). */
+export type DsnResult = 'sent' | DsnRefusal | 'no-body' | 'not-requested';
 
 export interface DsnMailer {
-  /** `key` names the event reported (a job id and what happened), making the DSN's id. */
+  /**
+   * `key` names the event reported (a job id and what happened), making the DSN's id.
+   * Recipients whose NOTIFY does not ask for their kind of report are left out.
+   */
   send(
     subject: DsnSubject,
     recipients: DsnRecipient[],
@@ -63,8 +73,10 @@ export function createDsnMailer(deps: {
 }): DsnMailer {
   const { js, bodies, log } = deps;
   return {
-    async send(subject, recipients, key, now) {
+    async send(subject, rows, key, now) {
       if (subject.from === '') return 'null-sender';
+      const recipients = reportable(subject, rows);
+      if (recipients.length === 0) return 'not-requested';
       let original: Buffer;
       try {
         original = head(await bodies.get(subject.id, subject.body));
@@ -77,6 +89,7 @@ export function createDsnMailer(deps: {
       const dsn = await buildDsn({
         reportingMta: deps.reportingMta,
         envelopeFrom: subject.from,
+        ...(subject.dsn?.envid ? { envelopeId: subject.dsn.envid } : {}),
         arrivalDate: subject.receivedAt,
         now,
         originalHeaders: original,

@@ -13,6 +13,7 @@ import {
 } from '../../core/src/index.ts';
 import { suppressionAddress } from '../../core/src/suppression.ts';
 import { itemKey } from './admission.ts';
+import { dsnFor } from './dsn-params.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, publishItem, type SchedulerParts } from './parts.ts';
 import { groupByDomain, groupKey, splitRecipients } from './split.ts';
@@ -84,6 +85,7 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
             attempt: 0,
             notBefore: envelope.receivedAt,
             ...(shares.length > 1 ? { part } : {}),
+            ...dsnFor(envelope, share),
           },
         });
       });

@@ -75,6 +75,8 @@ export function createQueueHandler(parts: SchedulerParts) {
       receivedAt: item.receivedAt,
       attempt: item.attempt,
       ...(item.part !== undefined ? { part: item.part } : {}),
+      ...(item.dsn ? { dsn: item.dsn } : {}),
+      ...(item.rcptDsn ? { rcptDsn: item.rcptDsn } : {}),
     };
     await nats.js.publish(SUBJECTS.job(pool.key, decision.ip), codecs.job.encode(job), {
       msgID: job.jobId,

@@ -49,6 +49,21 @@ export function expiredRecipient(rcpt: string, last: LastReply | undefined): Dsn
   };
 }
 
+/**
+ * The DSN row of a recipient delivered to a next hop that does not offer DSN: "relayed"
+ * (RFC 3464 §2.3.3), with the next hop's reply, for a client that asked NOTIFY=SUCCESS.
+ */
+export function relayedRecipient(outcome: RecipientOutcome, at: number): DsnRecipient {
+  return {
+    recipient: outcome.rcpt,
+    action: 'relayed',
+    status: outcome.enhanced?.startsWith('2.') ? outcome.enhanced : '2.0.0',
+    ...(outcome.remoteHost ? { remoteMta: outcome.remoteHost } : {}),
+    diagnostic: diagnosticOf(outcome),
+    lastAttemptAt: at,
+  };
+}
+
 /** The expiry text of events: why, and the last reply when there was one. */
 export function expiryText(attempts: number, why: string, last: Reply | undefined): string {
   const base = `${EXPIRED_STATUS} Message expired after ${attempts} attempts${why ? ` ${why}` : ''}`;

@@ -4,7 +4,9 @@
  * final and, when the address is dead, suppressed; anything else is retried on the pool's
  * schedule until its maximum age, then expires with 4.4.7. A "slow down" from the
  * receiver pauses the (IP, site) pair for every replica. Recipients that failed for good
- * are reported to the envelope sender in one DSN per result when the pool asks for it.
+ * are reported to the envelope sender in one DSN per result when the pool asks for it,
+ * unless their NOTIFY says otherwise; recipients that asked NOTIFY=SUCCESS and went to a
+ * next hop without DSN get a "relayed" report (RFC 3461 §6.2.1).
  */
 import type { JsMsg } from '@nats-io/jetstream';
 import {
@@ -26,11 +28,18 @@ import {
 } from '../../core/src/policy/index.ts';
 import { itemKey } from './admission.ts';
 import { siteOf } from './destinations.ts';
+import { dsnFor, reportable } from './dsn-params.ts';
 import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';
 import { judgeOutcomes } from './outcomes.ts';
 import { publishItem, type SchedulerParts } from './parts.ts';
-import { diagnosticOf, expiredRecipient, expiryText, lastReplyOf } from './replies.ts';
+import {
+  diagnosticOf,
+  expiredRecipient,
+  expiryText,
+  lastReplyOf,
+  relayedRecipient,
+} from './replies.ts';
 import { planRetry } from './retry-plan.ts';
 import { groupKey } from './split.ts';
 
@@ -141,13 +150,14 @@ export function createResultHandler(parts: SchedulerParts) {
       const plan = planRetry({ job, pool, now, rng: parts.rng });
       if (plan.kind === 'retry') {
         groupOpen = true;
+        const rcpts = judgement.deferred.map((d) => d.outcome.rcpt);
         const item = {
           v: 1 as const,
           id: job.id,
           pool: job.pool,
           domain: job.domain,
           from: job.from,
-          rcpts: judgement.deferred.map((d) => d.outcome.rcpt),
+          rcpts,
           body: job.body,
           receivedAt: job.receivedAt,
           attempt: job.attempt + 1,
@@ -155,6 +165,7 @@ export function createResultHandler(parts: SchedulerParts) {
           lastIp: job.ip,
           lastReplies: judgement.deferred.map((d) => lastReplyOf(d.outcome, result.finishedAt)),
           ...(job.part !== undefined ? { part: job.part } : {}),
+          ...dsnFor(job, rcpts),
         };
         if (pool && policy) {
           await parts.parking.track(pool.key, itemKey(item), policy.name, item.receivedAt);
@@ -179,6 +190,20 @@ export function createResultHandler(parts: SchedulerParts) {
     if (failed.length > 0 && pool?.bounces.notifySender) {
       const dsn = await parts.dsn.send(job, failed, `${job.jobId}:failed`, now);
       metrics.dsns.inc({ pool: pool.key, result: dsn });
+    }
+    const wantsSuccess = job.rcptDsn?.some((r) => r.notify?.includes('SUCCESS')) === true;
+    if (wantsSuccess && pool?.bounces.notifySender) {
+      // A next hop that advertised DSN was given the parameters and reports success itself.
+      const relayed = reportable(
+        job,
+        judgement.delivered
+          .filter((outcome) => outcome.remoteDsn !== true)
+          .map((outcome) => relayedRecipient(outcome, result.finishedAt)),
+      );
+      if (relayed.length > 0) {
+        const dsn = await parts.dsn.send(job, relayed, `${job.jobId}:relayed`, now);
+        metrics.dsns.inc({ pool: pool.key, result: dsn });
+      }
     }
     for (const e of out) metrics.outcomes.inc({ pool: job.pool, type: e.type });
     await events.publish(out);

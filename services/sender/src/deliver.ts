@@ -27,7 +27,7 @@ export interface TransactionRecord {
 }
 
 export interface DeliveryInput {
-  job: Pick<Job, 'from' | 'rcpts'>;
+  job: Pick<Job, 'from' | 'rcpts' | 'dsn' | 'rcptDsn'>;
   source: SourceIp;
   /** The message as it goes out (signed). */
   message: Buffer;
@@ -81,10 +81,23 @@ async function transaction(
     }
     const started = input.now();
     try {
-      const result = await session.send({ from: input.job.from, to: rcpts }, input.message, signal);
+      const { dsn, rcptDsn } = input.job;
+      const result = await session.send(
+        {
+          from: input.job.from,
+          to: rcpts,
+          ...(dsn ? { dsn } : {}),
+          ...(rcptDsn ? { rcptDsn } : {}),
+        },
+        input.message,
+        signal,
+      );
       lease.release({ used: true, reusable: true });
       input.onTransaction?.({ target, seconds: (input.now() - started) / 1000, tls: session.tls });
-      return { outcomes: outcomesForSend(rcpts, result, target.host), tls: session.tls };
+      return {
+        outcomes: outcomesForSend(rcpts, result, target.host, session.dsn),
+        tls: session.tls,
+      };
     } catch (err) {
       let reusable = false;
       if (session.usable && !signal.aborted) {

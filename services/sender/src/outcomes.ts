@@ -171,11 +171,16 @@ export function outcomesForFailure(
   });
 }
 
-/** The outcomes of a transaction the receiver accepted for at least one recipient. */
+/**
+ * The outcomes of a transaction the receiver accepted for at least one recipient.
+ * `remoteDsn`: the receiver advertised DSN, so the recipients' DSN parameters went with
+ * them and reporting a success is the receiver's duty from here on.
+ */
 export function outcomesForSend(
   rcpts: readonly string[],
   result: SendResult,
   host: string,
+  remoteDsn = false,
 ): RecipientOutcome[] {
   const accepted = new Set(result.accepted);
   const refused = new Map(result.rejected.map((r) => [r.rcpt, r]));
@@ -200,6 +205,7 @@ export function outcomesForSend(
       text: reply.text,
       remoteHost: host,
       ...(queueId ? { remoteQueueId: queueId } : {}),
+      ...(remoteDsn ? { remoteDsn } : {}),
     };
   });
 }

@@ -13,6 +13,8 @@ import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { EnvelopeDsn, RecipientDsn } from '../../core/src/index.ts';
+import { encodeOrcpt } from '../../core/src/policy/index.ts';
 
 export interface SessionTimeouts {
   connectTimeoutMs: number;
@@ -75,9 +77,21 @@ export interface SendResult {
   response: string;
 }
 
+/** One transaction's envelope, with the client's DSN parameters (RFC 3461) to pass on. */
+export interface SendEnvelope {
+  from: string;
+  to: string[];
+  /** RET and ENVID, sent on MAIL FROM when the server offers DSN. */
+  dsn?: EnvelopeDsn;
+  /** NOTIFY and ORCPT of the recipients that have any, sent on their RCPT TO likewise. */
+  rcptDsn?: readonly RecipientDsn[];
+}
+
 export interface SmtpSession {
   readonly target: SessionTarget;
   readonly tls: TlsInfo | undefined;
+  /** The server advertised DSN: the client's DSN parameters go with each transaction. */
+  readonly dsn: boolean;
   /** False once the connection failed or was closed. */
   readonly usable: boolean;
   /** Settles when the TCP connection is gone. */
@@ -86,16 +100,58 @@ export interface SmtpSession {
    * One transaction. Resolves when the message was accepted for at least one recipient;
    * rejects with an SmtpFailure otherwise, or with the signal's reason when aborted.
    */
-  send(
-    envelope: { from: string; to: string[] },
-    message: Buffer,
-    signal?: AbortSignal,
-  ): Promise<SendResult>;
+  send(envelope: SendEnvelope, message: Buffer, signal?: AbortSignal): Promise<SendResult>;
   /** RSET after a refused transaction, so the session can carry the next one. */
   reset(): Promise<void>;
   /** QUIT when the session is usable, and wait until the connection is gone. */
   close(): Promise<void>;
   destroy(): void;
+}
+
+/** The parts of nodemailer's SMTPConnection that DsnSmtpConnection reads. */
+interface ConnectionInternals {
+  _supportedExtensions?: string[];
+  _recipientQueue?: string[];
+}
+
+if (
+  typeof (SMTPConnection.prototype as unknown as Record<string, unknown>)._getDsnRcptToArgs !==
+  'function'
+) {
+  // Without the hook the recipients' NOTIFY and ORCPT would silently not be passed on.
+  throw new Error('nodemailer has no _getDsnRcptToArgs, which smtp-session.ts overrides');
+}
+
+/**
+ * nodemailer's SMTPConnection with DSN parameters per recipient. nodemailer takes NOTIFY
+ * and ORCPT once per envelope and repeats them on every RCPT TO, but RFC 3461 gives each
+ * recipient its own, and a relay passes each one on as it came (§6.2.1). Splitting the
+ * recipients into one transaction per set of parameters would turn one queue item into
+ * several messages at the receiver, which counts (and rate-limits) messages, and an
+ * upstream MTA that sends an ORCPT with every recipient would get one transaction per
+ * recipient. So nodemailer's hook that builds a RCPT TO's parameters, called right after
+ * the recipient is put at the end of its recipient queue, answers with that recipient's
+ * own. nodemailer is pinned to an exact version; test/sender/dsn.test.ts checks what a
+ * receiver records.
+ */
+class DsnSmtpConnection extends SMTPConnection {
+  /** The recipients' parameters of the transaction in progress, by address. */
+  rcptDsn: ReadonlyMap<string, RecipientDsn> = new Map();
+
+  /** Whether the server's EHLO reply (the one after STARTTLS, if any) lists DSN. */
+  get offersDsn(): boolean {
+    return (this as unknown as ConnectionInternals)._supportedExtensions?.includes('DSN') === true;
+  }
+
+  _getDsnRcptToArgs(): string {
+    if (!this.offersDsn) return '';
+    const rcpt = (this as unknown as ConnectionInternals)._recipientQueue?.at(-1);
+    const own = rcpt === undefined ? undefined : this.rcptDsn.get(rcpt);
+    const args: string[] = [];
+    if (own?.notify) args.push(`NOTIFY=${own.notify.join(',')}`);
+    if (own?.orcpt) args.push(`ORCPT=${encodeOrcpt(own.orcpt)}`);
+    return args.length > 0 ? ` ${args.join(' ')}` : '';
+  }
 }
 
 function failure(err: unknown, phase: SessionPhase): SmtpFailure {
@@ -164,7 +220,7 @@ export async function openSession(
   // Failures reach the caller through nodemailer; after STARTTLS it listens on the TLS
   // socket only, and an error of the plain one underneath must not crash the process.
   socket.on('error', () => undefined);
-  const conn = new SMTPConnection({
+  const conn = new DsnSmtpConnection({
     connection: socket,
     host: target.host,
     port: target.port,
@@ -239,6 +295,7 @@ export async function openSession(
   });
   usable = true;
   const tls = conn.secure ? tlsInfoOf(conn._socket) : undefined;
+  const dsn = conn.offersDsn;
 
   const setIdleTimeout = (ms: number): void => {
     const current = conn._socket;
@@ -282,6 +339,7 @@ export async function openSession(
   const session: SmtpSession = {
     target,
     tls,
+    dsn,
     get usable() {
       return usable;
     },
@@ -300,6 +358,9 @@ export async function openSession(
           this.push(null);
         },
       });
+      const ret = envelope.dsn?.ret;
+      const envid = envelope.dsn?.envid;
+      conn.rcptDsn = new Map(envelope.rcptDsn?.map((r) => [r.rcpt, r]));
       try {
         const info = await operation<SMTPConnection.SentMessageInfo>(
           (done) =>
@@ -309,6 +370,10 @@ export async function openSession(
                 to: envelope.to,
                 size: message.byteLength,
                 use8BitMime: !isAscii(message),
+                // nodemailer adds RET and ENVID to MAIL FROM only when the server offers DSN.
+                ...(ret || envid
+                  ? { dsn: { ...(ret ? { ret } : {}), ...(envid ? { envid } : {}) } }
+                  : {}),
               },
               body,
               done,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SchemaError } from '../errors.ts';
-import { codecs, type Envelope } from './messages.ts';
+import { codecs, ENVID_MAX, type Envelope, ORCPT_MAX } from './messages.ts';
 import { ipToken, MSG_IDS, poolKey, SUBJECTS } from './subjects.ts';
 
 test('an envelope survives encode/decode; a malformed one is refused with the field named', () => {
@@ -25,6 +25,34 @@ test('an envelope survives encode/decode; a malformed one is refused with the fi
     },
   );
   assert.throws(() => codecs.job.decode(Buffer.from('{not json')), SchemaError);
+});
+
+test('DSN parameters travel on an envelope, bounded in size and in their values', () => {
+  const envelope: Envelope = {
+    v: 1,
+    id: 'dsn1',
+    pool: 'local_demo',
+    receivedAt: 1,
+    from: 'app@example.test',
+    rcpts: ['a@example.test', 'b@example.test'],
+    body: { store: 'stream', size: 10 },
+    dsn: { ret: 'HDRS', envid: 'QQ314159' },
+    rcptDsn: [
+      { rcpt: 'a@example.test', notify: ['NEVER'] },
+      { rcpt: 'b@example.test', notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;B@example.test' },
+    ],
+  };
+  assert.deepEqual(codecs.envelope.decode(codecs.envelope.encode(envelope)), envelope);
+  const refused = (change: Record<string, unknown>, field: RegExp) =>
+    assert.throws(
+      () => codecs.envelope.decode(Buffer.from(JSON.stringify({ ...envelope, ...change }))),
+      (err: unknown) => err instanceof SchemaError && field.test(err.message),
+    );
+  refused({ dsn: { envid: 'x'.repeat(ENVID_MAX + 1) } }, /\/dsn\/envid/);
+  refused({ dsn: { ret: 'BODY' } }, /\/dsn\/ret/);
+  refused({ rcptDsn: [{ rcpt: 'a@example.test', notify: ['SOMETIMES'] }] }, /\/rcptDsn\/0/);
+  refused({ rcptDsn: [{ rcpt: 'a@example.test', notify: ['DELAY', 'DELAY'] }] }, /\/rcptDsn\/0/);
+  refused({ rcptDsn: [{ rcpt: 'a@example.test', orcpt: 'x'.repeat(ORCPT_MAX + 1) }] }, /orcpt/);
 });
 
 test('subjects are built from tokens that cannot break a subject', () => {

@@ -14,7 +14,43 @@ export interface BodyRef {
   seq?: number;
 }
 
-export interface Envelope {
+/** NOTIFY values of RCPT TO (RFC 3461 §4.1); NEVER stands alone. */
+export type DsnNotify = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
+
+/** Longest ENVID (RFC 3461 §4.4) and ORCPT (§4.2), in characters as sent (xtext). */
+export const ENVID_MAX = 100;
+export const ORCPT_MAX = 500;
+
+/**
+ * The DSN parameters of MAIL FROM (RFC 3461 §4.3, §4.4). They travel with the message so
+ * that DSNs can quote them and the sender can pass them on to a next hop that offers DSN.
+ */
+export interface EnvelopeDsn {
+  /** RET: what of the message a failure report should return. */
+  ret?: 'FULL' | 'HDRS';
+  /** ENVID, xtext-decoded: quoted back in DSNs as Original-Envelope-Id. */
+  envid?: string;
+}
+
+/** The DSN parameters of one RCPT TO (RFC 3461 §4.1, §4.2). */
+export interface RecipientDsn {
+  rcpt: string;
+  /** NOTIFY as given; absent: the client did not say (failures are reported). */
+  notify?: DsnNotify[];
+  /** ORCPT, xtext-decoded: "rfc822;original@example.org". */
+  orcpt?: string;
+}
+
+/**
+ * DSN parameters as they are carried on envelopes, queue items and jobs: `rcptDsn` lists
+ * only recipients that had any, so mail without DSN parameters carries nothing extra.
+ */
+export interface DsnParameters {
+  dsn?: EnvelopeDsn;
+  rcptDsn?: RecipientDsn[];
+}
+
+export interface Envelope extends DsnParameters {
   v: 1;
   id: string;
   pool: string;
@@ -40,7 +76,7 @@ export interface LastReply {
 }
 
 /** One delivery item: the recipients of one message at one destination domain. */
-export interface QueueItem {
+export interface QueueItem extends DsnParameters {
   v: 1;
   id: string;
   pool: string;
@@ -62,7 +98,7 @@ export interface QueueItem {
   part?: number;
 }
 
-export interface Job {
+export interface Job extends DsnParameters {
   v: 1;
   jobId: string;
   id: string;
@@ -91,6 +127,12 @@ export interface RecipientOutcome {
   remoteQueueId?: string;
   /** Set when the failure came from the connection, not from a reply. */
   errorCode?: string;
+  /**
+   * Delivered outcomes only: true when the receiver advertised DSN, so the recipient's DSN
+   * parameters went with it and any success report is the receiver's to send (RFC 3461
+   * §6.2.1). Absent: it did not, and this relay reports a requested success as "relayed".
+   */
+  remoteDsn?: boolean;
 }
 
 export interface JobResult {
@@ -140,6 +182,38 @@ const addressList = {
   minItems: 1,
 } as const;
 
+const envelopeDsnSchema = {
+  type: 'object',
+  properties: {
+    ret: { type: 'string', enum: ['FULL', 'HDRS'], nullable: true },
+    envid: { type: 'string', maxLength: ENVID_MAX, nullable: true },
+  },
+  additionalProperties: true,
+  nullable: true,
+} as const;
+
+const recipientDsnList = {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: {
+      rcpt: { type: 'string', maxLength: 512 },
+      notify: {
+        type: 'array',
+        items: { type: 'string', enum: ['NEVER', 'SUCCESS', 'FAILURE', 'DELAY'] },
+        minItems: 1,
+        maxItems: 3,
+        uniqueItems: true,
+        nullable: true,
+      },
+      orcpt: { type: 'string', maxLength: ORCPT_MAX, nullable: true },
+    },
+    required: ['rcpt'],
+    additionalProperties: true,
+  },
+  nullable: true,
+} as const;
+
 const envelopeSchema: JSONSchemaType<Envelope> = {
   type: 'object',
   properties: {
@@ -152,6 +226,8 @@ const envelopeSchema: JSONSchemaType<Envelope> = {
     body: bodyRefSchema,
     submitter: { type: 'string', nullable: true },
     clientAddress: { type: 'string', nullable: true },
+    dsn: envelopeDsnSchema,
+    rcptDsn: recipientDsnList,
   },
   required: ['v', 'id', 'pool', 'receivedAt', 'from', 'rcpts', 'body'],
   additionalProperties: true,
@@ -190,6 +266,8 @@ const queueItemSchema: JSONSchemaType<QueueItem> = {
     lastIp: { type: 'string', nullable: true },
     lastReplies: { type: 'array', items: lastReplySchema, nullable: true },
     part: { type: 'integer', minimum: 0, nullable: true },
+    dsn: envelopeDsnSchema,
+    rcptDsn: recipientDsnList,
   },
   required: [
     'v',
@@ -222,6 +300,8 @@ const jobSchema: JSONSchemaType<Job> = {
     receivedAt: { type: 'number' },
     attempt: { type: 'integer', minimum: 0 },
     part: { type: 'integer', minimum: 0, nullable: true },
+    dsn: envelopeDsnSchema,
+    rcptDsn: recipientDsnList,
   },
   required: [
     'v',
@@ -251,6 +331,7 @@ const outcomeSchema: JSONSchemaType<RecipientOutcome> = {
     remoteHost: { type: 'string', nullable: true },
     remoteQueueId: { type: 'string', nullable: true },
     errorCode: { type: 'string', nullable: true },
+    remoteDsn: { type: 'boolean', nullable: true },
   },
   required: ['rcpt', 'status', 'code', 'text'],
   additionalProperties: true,

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { simpleParser } from 'mailparser';
-import { buildDsn, type DsnInput, shouldSendDsn } from './dsn.ts';
+import {
+  buildDsn,
+  type DsnInput,
+  encodeOrcpt,
+  encodeXtext,
+  notifyWants,
+  shouldSendDsn,
+} from './dsn.ts';
 import { PolicyError } from './errors.ts';
 
 const ARRIVAL = Date.UTC(2026, 10, 1, 9, 0, 0);
@@ -245,6 +252,80 @@ test('the same input and rng give the same bytes; the rng decides boundary and i
   const c = await buildDsn(input({ rng: () => 0.999 }));
   assert.notEqual(c.messageId, a.messageId);
   assert.match(a.messageId, /^<[0-9a-f]{32}\.dsn@mta1\.shop\.example\.com>$/);
+});
+
+test('a relayed recipient is reported with a success status and the remote reply', async () => {
+  const dsn = await buildDsn(
+    input({
+      envelopeId: 'order-42',
+      recipients: [
+        {
+          recipient: 'someone@example.org',
+          originalRecipient: 'rfc822;Someone@Example.org',
+          action: 'relayed',
+          status: '2.0.0',
+          remoteMta: 'mx.example.org',
+          diagnostic: { code: 250, enhancedCode: '2.0.0', text: 'Ok: queued as 4Xq1' },
+          lastAttemptAt: NOW,
+        },
+      ],
+    }),
+  );
+  const mail = await simpleParser(dsn.raw);
+  assert.equal(mail.subject, 'Successful Mail Delivery Report');
+  assert.match(mail.text ?? '', /handed to the mail server/);
+  assert.match(mail.text ?? '', /<someone@example\.org>/);
+  const raw = dsn.raw.toString();
+  const boundary = /boundary="([^"]+)"/.exec(raw)?.[1] ?? '';
+  const [message, recipient] = statusBlocks(parts(raw, boundary)[1]?.body ?? '');
+  assert.equal(message?.get('Original-Envelope-Id'), 'order-42');
+  assert.equal(recipient?.get('Original-Recipient'), 'rfc822;Someone@Example.org');
+  assert.equal(recipient?.get('Action'), 'relayed');
+  assert.equal(recipient?.get('Status'), '2.0.0');
+  assert.equal(recipient?.get('Diagnostic-Code'), 'smtp; 250 2.0.0 Ok: queued as 4Xq1');
+  // Only the headers come back, as in every DSN.
+  assert.equal(parts(raw, boundary)[2]?.headers.match(/text\/rfc822-headers/)?.length, 1);
+  assert.doesNotMatch(raw, /must not be quoted back/);
+});
+
+test('a failure and a success never swap status classes', async () => {
+  const code = (error: unknown) =>
+    error instanceof PolicyError && error.code === 'HIKYAKU_BAD_POLICY_ARGUMENT';
+  await assert.rejects(
+    buildDsn(
+      input({ recipients: [{ recipient: 'a@b.example', action: 'relayed', status: '5.0.0' }] }),
+    ),
+    code,
+  );
+  await assert.rejects(
+    buildDsn(
+      input({ recipients: [{ recipient: 'a@b.example', action: 'delayed', status: '2.0.0' }] }),
+    ),
+    code,
+  );
+});
+
+test('notifyWants: without NOTIFY failures and delays, never successes; NEVER nothing', () => {
+  assert.equal(notifyWants(undefined, 'FAILURE'), true);
+  assert.equal(notifyWants(undefined, 'DELAY'), true);
+  assert.equal(notifyWants(undefined, 'SUCCESS'), false);
+  for (const kind of ['SUCCESS', 'FAILURE', 'DELAY'] as const) {
+    assert.equal(notifyWants(['NEVER'], kind), false, kind);
+  }
+  assert.equal(notifyWants(['SUCCESS'], 'SUCCESS'), true);
+  assert.equal(notifyWants(['SUCCESS'], 'FAILURE'), false);
+  assert.equal(notifyWants(['SUCCESS', 'DELAY'], 'FAILURE'), false);
+  assert.equal(notifyWants(['FAILURE', 'DELAY'], 'FAILURE'), true);
+});
+
+test('xtext leaves printable ASCII as it is and hex-encodes "+", "=", spaces and UTF-8', () => {
+  assert.equal(encodeXtext('QQ314159'), 'QQ314159');
+  assert.equal(encodeXtext('a+b=c d'), 'a+2Bb+3Dc+20d');
+  assert.equal(encodeXtext('caf\u00e9'), 'caf+C3+A9');
+  assert.equal(encodeXtext('tab\there'), 'tab+09here');
+  assert.equal(encodeOrcpt('rfc822;a+tag@example.org'), 'rfc822;a+2Btag@example.org');
+  assert.equal(encodeOrcpt('rfc822;x=y@example.org'), 'rfc822;x+3Dy@example.org');
+  assert.equal(encodeOrcpt('no-type'), 'no-type');
 });
 
 test('a DSN to the null sender, without recipients or with a bad status is refused', async () => {

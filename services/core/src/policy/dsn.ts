@@ -1,15 +1,18 @@
 /**
  * Delivery status notifications (RFC 3464): the message the envelope sender gets when
- * recipients failed or are delayed. A DSN is sent from the null sender <> so that it can
- * never bounce back, carries Auto-Submitted: auto-replied (RFC 3834), and is only sent
- * about a message that is not itself a DSN or an automatic reply (shouldSendDsn): two
- * relays bouncing each other's bounces is the mail loop this module exists to prevent.
+ * recipients failed or are delayed, or when a recipient that asked for a success report
+ * (NOTIFY=SUCCESS, RFC 3461) was relayed to a server that will not send one. A DSN is sent
+ * from the null sender <> so that it can never bounce back, carries Auto-Submitted:
+ * auto-replied (RFC 3834), and is only sent about a message that is not itself a DSN or an
+ * automatic reply (shouldSendDsn): two relays bouncing each other's bounces is the mail
+ * loop this module exists to prevent.
  *
  * The builder is pure: time comes in as `now`, the MIME boundary and Message-ID come
  * from `rng`. It is async only because nodemailer's MimeNode builds asynchronously.
  */
 
 import MimeNode from 'nodemailer/lib/mime-node';
+import type { DsnNotify } from '../contract/messages.ts';
 import { PolicyArgumentError } from './errors.ts';
 import {
   bareAddress,
@@ -27,8 +30,12 @@ export interface DsnRecipient {
   recipient: string;
   /** ORCPT (RFC 3461) when the client gave one, e.g. "rfc822;a@example.org". */
   originalRecipient?: string;
-  action: 'failed' | 'delayed';
-  /** Enhanced status code: "5.1.1", or 4.4.7 for a message given up at its maximum age. */
+  /**
+   * failed and delayed: 4.x.x or 5.x.x. relayed (RFC 3464 §2.3.3): handed to a next hop
+   * that does not offer DSN, so no further success report will come; 2.x.x.
+   */
+  action: 'failed' | 'delayed' | 'relayed';
+  /** Enhanced status code: "5.1.1", 4.4.7 for a message given up at its maximum age, 2.0.0. */
   status: string;
   /** The MX that answered, when one did. */
   remoteMta?: string;
@@ -113,14 +120,16 @@ export async function buildDsn(input: DsnInput): Promise<Dsn> {
   if (to === '') throw new PolicyArgumentError('a DSN cannot be sent to the null sender');
   if (input.recipients.length === 0) throw new PolicyArgumentError('a DSN needs recipients');
   for (const r of input.recipients) {
-    if (!isEnhancedCode(r.status) || r.status.startsWith('2.')) {
+    // A success is reported with a success status, anything else never with one.
+    if (!isEnhancedCode(r.status) || r.status.startsWith('2.') !== (r.action === 'relayed')) {
       throw new PolicyArgumentError(
-        `bad DSN status ${JSON.stringify(r.status)} for ${r.recipient}`,
+        `bad DSN status ${JSON.stringify(r.status)} for ${r.recipient} (${r.action})`,
       );
     }
   }
   const messageId = `<${hex(input.rng, 16)}.dsn@${input.reportingMta}>`;
   const failed = input.recipients.some((r) => r.action === 'failed');
+  const delayed = input.recipients.some((r) => r.action === 'delayed');
   const original = headerBlock(input.originalHeaders);
   const originalId = firstHeader(parseHeaderBlock(original), 'message-id');
 
@@ -132,7 +141,11 @@ export async function buildDsn(input: DsnInput): Promise<Dsn> {
   root.setHeader({
     From: input.from ?? `Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
     To: to,
-    Subject: failed ? 'Undelivered Mail Returned to Sender' : 'Delayed Mail (still being retried)',
+    Subject: failed
+      ? 'Undelivered Mail Returned to Sender'
+      : delayed
+        ? 'Delayed Mail (still being retried)'
+        : 'Successful Mail Delivery Report',
     Date: new Date(input.now),
     'Message-ID': messageId,
     'Auto-Submitted': 'auto-replied',
@@ -162,6 +175,16 @@ function humanReadable(input: DsnInput): string {
       '',
     );
     for (const r of delayed) lines.push(...describe(r), '');
+  }
+  const relayed = input.recipients.filter((r) => r.action === 'relayed');
+  if (relayed.length > 0) {
+    lines.push(
+      'Your message was handed to the mail server of the following recipients. That',
+      'server does not send delivery notifications: you will get no report of the',
+      'delivery to the mailbox, though it may still report a failure.',
+      '',
+    );
+    for (const r of relayed) lines.push(...describe(r), '');
   }
   lines.push('The headers of your message are attached; its body is not included.');
   return `${lines.join('\r\n')}\r\n`;
@@ -210,6 +233,44 @@ function deliveryStatus(input: DsnInput): string {
     blocks.push(block);
   }
   return `${blocks.map((b) => b.map(fold).join('\r\n')).join('\r\n\r\n')}\r\n`;
+}
+
+/**
+ * Whether a recipient's NOTIFY (RFC 3461 §4.1) asks for a report of this kind. Without
+ * NOTIFY, failures and delays are reported and successes are not, as Postfix does.
+ */
+export function notifyWants(
+  notify: readonly DsnNotify[] | undefined,
+  kind: Exclude<DsnNotify, 'NEVER'>,
+): boolean {
+  if (notify === undefined) return kind !== 'SUCCESS';
+  return notify.includes(kind);
+}
+
+/**
+ * xtext (RFC 3461 §4): the encoding of ENVID and ORCPT values on the wire. Printable
+ * ASCII other than "+" and "=" stands for itself; every other octet of the UTF-8 form is
+ * "+" and two upper-case hex digits.
+ */
+export function encodeXtext(value: string): string {
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    out +=
+      byte > 0x20 && byte < 0x7f && byte !== 0x2b && byte !== 0x3d
+        ? String.fromCharCode(byte)
+        : `+${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * An ORCPT value as it goes on the wire: the address type as it is, the address in xtext
+ * (RFC 3461 §4.2: `addr-type ";" xtext`).
+ */
+export function encodeOrcpt(orcpt: string): string {
+  const semicolon = orcpt.indexOf(';');
+  if (semicolon < 0) return encodeXtext(orcpt);
+  return `${orcpt.slice(0, semicolon)};${encodeXtext(orcpt.slice(semicolon + 1))}`;
 }
 
 /**

@@ -31,6 +31,9 @@ export {
   type DsnInput,
   type DsnRecipient,
   type DsnRefusal,
+  encodeOrcpt,
+  encodeXtext,
+  notifyWants,
   shouldSendDsn,
 } from './dsn.ts';
 export {
