@@ -13,6 +13,7 @@ import {
   HikyakuError,
   type Logger,
   type PoolDirectory,
+  withTimeout,
 } from '../../core/src/index.ts';
 import type { SuppressionList } from '../../core/src/suppression.ts';
 import { checkAddress } from './address.ts';
@@ -71,14 +72,6 @@ class LookupTimeoutError extends HikyakuError {
   }
 }
 
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new LookupTimeoutError(ms)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
 /** Usernames come from the client: bounded and quoted before they reach a log line. */
 function printable(username: string): string {
   return JSON.stringify(username.slice(0, 100));
@@ -122,7 +115,8 @@ export function sessionHandlers(
   /** A failed lookup in Redis skips the check: the scheduler checks suppressions again. */
   async function lookup<T>(check: 'suppression' | 'quota', run: () => Promise<T>, fallback: T) {
     try {
-      return await withDeadline(run(), config.redisTimeoutMs);
+      const ms = config.redisTimeoutMs;
+      return await withTimeout(run(), ms, () => new LookupTimeoutError(ms));
     } catch (err) {
       metrics.policyErrors.inc({ check });
       log.warn({ err, check }, 'policy lookup failed; skipping the check');
