@@ -70,8 +70,10 @@ export interface Receiver {
 export interface ReceiverOptions {
   host: string;
   port: number;
-  /** Offer STARTTLS (smtp-server's built-in self-signed certificate). */
+  /** Offer STARTTLS (smtp-server's built-in self-signed certificate unless `certificate`). */
   starttls?: boolean;
+  /** The key and certificate STARTTLS presents, e.g. issued by a test CA. */
+  certificate?: { key: Buffer; cert: Buffer };
   /** Offer STARTTLS but only TLS versions no current client accepts: the handshake fails. */
   brokenTls?: boolean;
   /** Offer DSN and record the parameters each transaction came with. */
@@ -111,6 +113,9 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     hideDSN: options.dsn !== true,
     disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     ...(options.brokenTls ? { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' } : {}),
+    ...(options.certificate
+      ? { key: options.certificate.key, cert: options.certificate.cert }
+      : {}),
     size: 64 * 1024 * 1024,
     logger: false,
     onConnect(_session, callback) {

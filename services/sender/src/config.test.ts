@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readSenderConfig } from './config.ts';
 
@@ -14,6 +17,9 @@ describe('readSenderConfig', () => {
     assert.deepEqual(config.dnsServers, []);
     assert.equal(config.mxPort, 25);
     assert.equal(config.tlsVerify, false);
+    assert.equal(config.tlsCaFile, undefined);
+    assert.equal(config.mtaSts, true);
+    assert.equal(config.mtaStsPort, 443);
     assert.ok(Object.isFrozen(config));
   });
 
@@ -39,5 +45,31 @@ describe('readSenderConfig', () => {
         /HIKYAKU_DATA_TIMEOUT_MS/.test(err.message) &&
         /HIKYAKU_TLS_VERIFY/.test(err.message),
     );
+  });
+
+  it('turns MTA-STS off, and refuses anything but on or off', () => {
+    assert.equal(readSenderConfig({ ...base, HIKYAKU_MTA_STS: 'off' }).mtaSts, false);
+    assert.throws(
+      () => readSenderConfig({ ...base, HIKYAKU_MTA_STS: 'disabled' }),
+      /HIKYAKU_MTA_STS must be one of on, off, got "disabled"/,
+    );
+  });
+
+  it('refuses a CA file that cannot be read or holds no certificate', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hikyaku-config-'));
+    try {
+      const empty = join(dir, 'empty.pem');
+      writeFileSync(empty, 'nothing here\n');
+      assert.throws(
+        () => readSenderConfig({ ...base, HIKYAKU_TLS_CA_FILE: join(dir, 'missing.pem') }),
+        /HIKYAKU_TLS_CA_FILE: cannot read/,
+      );
+      assert.throws(
+        () => readSenderConfig({ ...base, HIKYAKU_TLS_CA_FILE: empty }),
+        /HIKYAKU_TLS_CA_FILE: .* holds no PEM certificate/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

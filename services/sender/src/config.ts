@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   type CommonConfig,
   type Env,
@@ -30,6 +31,35 @@ export interface SenderConfig extends CommonConfig {
   connectionIdleMs: number;
   /** Verify the receiver's certificate (MTAs do not by default: TLS is opportunistic). */
   tlsVerify: boolean;
+  /**
+   * A PEM bundle of CAs trusted besides Node's default store, for receivers' certificates
+   * and MTA-STS policy hosts (a private CA; tests' own).
+   */
+  tlsCaFile: string | undefined;
+  /** Honour recipient domains' MTA-STS policies (RFC 8461). */
+  mtaSts: boolean;
+  /** Port of MTA-STS policy hosts: 443; tests point it at their own HTTPS server. */
+  mtaStsPort: number;
+  /** Bounds fetching one policy: resolving, connecting, TLS and the body. */
+  mtaStsTimeoutMs: number;
+}
+
+/** The file's certificates, or a problem with it for the configuration error. */
+function readCaFile(r: EnvReader, name: string): string | undefined {
+  const file = r.string(name);
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    r.problem(`${name}: cannot read ${file}: ${(err as Error).message}`);
+    return undefined;
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    r.problem(`${name}: ${file} holds no PEM certificate`);
+    return undefined;
+  }
+  return file;
 }
 
 export function readSenderConfig(env: Env): Readonly<SenderConfig> {
@@ -53,5 +83,9 @@ export function readSenderConfig(env: Env): Readonly<SenderConfig> {
     dataTimeoutMs: r.int('HIKYAKU_DATA_TIMEOUT_MS', 600_000, { min: 100 }),
     connectionIdleMs: r.int('HIKYAKU_CONNECTION_IDLE_MS', 5000, { min: 0 }),
     tlsVerify: r.bool('HIKYAKU_TLS_VERIFY', false),
+    tlsCaFile: readCaFile(r, 'HIKYAKU_TLS_CA_FILE'),
+    mtaSts: r.oneOf('HIKYAKU_MTA_STS', ['on', 'off'], 'on') === 'on',
+    mtaStsPort: r.int('HIKYAKU_MTA_STS_PORT', 443, { min: 1, max: 65535 }),
+    mtaStsTimeoutMs: r.int('HIKYAKU_MTA_STS_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
   });
 }

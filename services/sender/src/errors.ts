@@ -78,3 +78,33 @@ export class SigningUnavailableError extends SenderError {
     this.name = 'SigningUnavailableError';
   }
 }
+
+/**
+ * The recipient domain's MTA-STS policy is in enforce mode and this MX host does not meet
+ * it (RFC 8461 §4): its name matches none of the policy's patterns, it does not offer
+ * STARTTLS, or its certificate does not verify for its name. The host is skipped like one
+ * that cannot be reached; when no host qualifies the mail waits (§5.1: never bounced for
+ * this). 4.7.4 ("security features not supported") when TLS is missing, as for a rate
+ * policy's `tls: required`; 4.7.5 ("cryptographic failure") when the certificate or the
+ * host name does not pass.
+ */
+export class MtaStsError extends SenderError {
+  readonly host: string | undefined;
+
+  constructor(
+    domain: string,
+    host: string | undefined,
+    reason: string,
+    problem: 'no-tls' | 'validation',
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'HIKYAKU_MTA_STS_FAILED',
+      { code: 451, enhanced: problem === 'no-tls' ? '4.7.4' : '4.7.5' },
+      `MTA-STS policy of ${domain} is enforced: ${reason}; the mail waits rather than go without verified TLS`,
+      options,
+    );
+    this.name = 'MtaStsError';
+    this.host = host;
+  }
+}

@@ -1,10 +1,14 @@
 /**
  * The sender's metrics. Labels are bounded: pool, IP, rate policy, outcome status, reply
- * class, and the TLS version and cipher a connection negotiated.
+ * class, the TLS version and cipher a connection negotiated, and MTA-STS modes and results.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRICS, type RecipientOutcome } from '../../core/src/index.ts';
+import type { MtaStsResult } from './deliver.ts';
 import type { TlsInfo } from './smtp-session.ts';
+
+/** What the MTA-STS counter counts: delivery events, and policies that could not be had. */
+export type MtaStsMetricResult = MtaStsResult | 'fetch_failed' | 'invalid_policy';
 
 export interface IpLabels {
   pool: string;
@@ -62,8 +66,20 @@ export function createSenderMetrics(registry: Registry) {
     labelNames: ['pool', 'ip'],
     registers,
   });
+  const mtaSts = new Counter({
+    name: METRICS.senderMtaSts,
+    help:
+      'MTA-STS: transactions through hosts meeting the policy (validated) or not (would_fail, testing), ' +
+      'hosts skipped and attempts deferred under enforce (mx_skipped, failed), and policies that ' +
+      'could not be fetched or parsed (mode: the cached policy still applied, or none)',
+    labelNames: ['pool', 'mode', 'result'],
+    registers,
+  });
 
   return {
+    mtaSts(pool: string, mode: string, result: MtaStsMetricResult): void {
+      mtaSts.inc({ pool, mode, result });
+    },
     attempt(labels: IpLabels, policy: string): void {
       attempts.inc({ ...labels, policy });
     },

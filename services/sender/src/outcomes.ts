@@ -33,11 +33,14 @@ function isSourceFailure(err: SmtpFailure): boolean {
 /**
  * Whether to try the route's next address after this failure: the host could not be
  * reached, did not greet in time, greeted (or answered EHLO/STARTTLS) with 4xx, failed the
- * TLS handshake, or did not offer the TLS the policy requires. Once a transaction began,
+ * TLS handshake, did not offer the TLS the policy requires, or does not meet the domain's
+ * enforced MTA-STS policy. Once a transaction began,
  * its outcome stands.
  */
 export function shouldTryNextTarget(err: unknown): boolean {
-  if (err instanceof SenderError) return err.code === 'HIKYAKU_TLS_REQUIRED';
+  if (err instanceof SenderError) {
+    return err.code === 'HIKYAKU_TLS_REQUIRED' || err.code === 'HIKYAKU_MTA_STS_FAILED';
+  }
   if (!isSmtpFailure(err)) return false;
   if (err.phase === 'connect') return !isSourceFailure(err);
   if (err.phase !== 'setup') return false;

@@ -5,8 +5,10 @@
  * transactions in progress finish until the deadline, and hands every unfinished job back
  * to JetStream (nak) for redelivery.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { rootCertificates } from 'node:tls';
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
 import {
@@ -31,13 +33,16 @@ import {
 import type { SourceReports } from '../../core/src/source-reports.ts';
 import type { SenderConfig } from './config.ts';
 import { createConnections } from './connections.ts';
-import { type DeliveryReport, deliverMessage } from './deliver.ts';
+import { type DeliveryReport, deliverMessage, type MtaStsCheck } from './deliver.ts';
 import { createDkimKeyring } from './dkim/keyring.ts';
 import { HandBackError, SourceAddressAbsentError } from './errors.ts';
 import { DEFAULT_LIMITS, type LimitsLookup, limitsForPool } from './limits.ts';
 import { createSenderMetrics, type IpLabels } from './metrics.ts';
+import { createMtaStsDiscovery, type MtaStsDiscovery } from './mta-sts/discovery.ts';
 import { outcomesForFailure } from './outcomes.ts';
-import { createMxResolver, type MxResolver } from './routing/resolver.ts';
+import { createDnsCache } from './routing/dns-cache.ts';
+import { createDnsClient } from './routing/dns-client.ts';
+import { createMxResolver, type MxResolver, type Route } from './routing/resolver.ts';
 import { type Interfaces, isLocalAddress } from './source-address.ts';
 
 export interface Sender {
@@ -95,15 +100,36 @@ export async function startSender(deps: {
     return interfacesCache.value;
   };
   const metrics = createSenderMetrics(deps.registry);
-  const resolver =
-    deps.resolver ??
-    createMxResolver({
-      clock,
-      port: config.mxPort,
+  // One cached DNS client for routing and MTA-STS alike, so HIKYAKU_DNS_SERVERS governs both.
+  const dns = createDnsCache(
+    createDnsClient({
       timeoutMs: config.dnsTimeoutMs,
       tries: config.dnsTries,
       ...(config.dnsServers.length > 0 ? { servers: config.dnsServers } : {}),
-    });
+    }),
+    { clock },
+  );
+  const resolver = deps.resolver ?? createMxResolver({ dns, port: config.mxPort });
+  // Passing `ca` replaces Node's default store, so the extra CA comes on top of it.
+  const ca = config.tlsCaFile
+    ? [...rootCertificates, readFileSync(config.tlsCaFile, 'utf8')]
+    : undefined;
+  const mtaSts: MtaStsDiscovery | undefined = config.mtaSts
+    ? createMtaStsDiscovery({
+        dns,
+        clock,
+        log,
+        port: config.mtaStsPort,
+        timeoutMs: config.mtaStsTimeoutMs,
+        ...(ca ? { ca } : {}),
+        onFailure: (f) =>
+          metrics.mtaSts(
+            config.pool,
+            f.using,
+            f.kind === 'invalid' ? 'invalid_policy' : 'fetch_failed',
+          ),
+      })
+    : undefined;
   const connections = createConnections({
     idleMs: config.connectionIdleMs,
     session: {
@@ -112,6 +138,7 @@ export async function startSender(deps: {
       commandTimeoutMs: config.commandTimeoutMs,
       dataTimeoutMs: config.dataTimeoutMs,
       tlsVerify: config.tlsVerify,
+      ...(ca ? { ca } : {}),
     },
     onOpen: (source, session) =>
       metrics.connectionOpened(
@@ -167,6 +194,33 @@ export async function startSender(deps: {
     return present;
   }
 
+  /**
+   * The MTA-STS policy to apply to a route: MX routes (and the implicit MX, the domain as its
+   * own mail host) only — a static route or smarthost is the operator's choice of next hop,
+   * and an address literal names no host to verify.
+   */
+  async function mtaStsFor(route: Route): Promise<MtaStsCheck | undefined> {
+    if (!mtaSts || (route.source !== 'mx' && route.source !== 'implicit-mx')) return undefined;
+    const known = await mtaSts.policyFor(route.domain);
+    if (!known || known.policy.mode === 'none') return undefined;
+    return { mode: known.policy.mode, mx: known.policy.mx };
+  }
+
+  /** Counts what MTA-STS did, and logs hosts it refused (enforce) or would have (testing). */
+  function reportMtaSts(pool: string, domain: string, report: DeliveryReport): void {
+    const sts = report.mtaSts;
+    if (!sts) return;
+    for (const result of sts.results) metrics.mtaSts(pool, sts.mode, result);
+    for (const { host, reason } of sts.refused) {
+      log.warn(
+        { domain, host, reason, mode: sts.mode, code: 'HIKYAKU_MTA_STS_FAILED' },
+        sts.mode === 'enforce'
+          ? 'MX host does not meet the MTA-STS policy; skipped'
+          : 'MX host does not meet the MTA-STS policy in testing mode; delivered anyway',
+      );
+    }
+  }
+
   async function attempt(
     job: Job,
     pool: CompiledPool,
@@ -188,7 +242,8 @@ export async function startSender(deps: {
         family,
         poolHasOtherFamily: pool.ips.some((other) => isIP(other.address) !== family),
       });
-      return await deliverMessage({
+      const sts = await mtaStsFor(route);
+      const report = await deliverMessage({
         job,
         source: { address: ip.address, hostname: ip.hostname },
         message,
@@ -198,7 +253,10 @@ export async function startSender(deps: {
         signal,
         now,
         onTransaction: (t) => metrics.transaction(labels, job.policy, t.seconds),
+        ...(sts ? { mtaSts: sts } : {}),
       });
+      reportMtaSts(pool.key, route.domain, report);
+      return report;
     } catch (err) {
       if (err instanceof HandBackError) throw err;
       // Routing, signing, a missing body, an absent source address: one outcome per recipient.
@@ -352,6 +410,7 @@ export async function startSender(deps: {
       ]);
       clearTimeout(closeTimer);
       resolver.close();
+      dns.close();
     },
   };
 }

@@ -11,7 +11,7 @@
 import { isAscii } from 'node:buffer';
 import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { Readable } from 'node:stream';
-import { TLSSocket } from 'node:tls';
+import { checkServerIdentity, TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { EnvelopeDsn, RecipientDsn } from '../../core/src/index.ts';
 import { encodeOrcpt } from '../../core/src/policy/index.ts';
@@ -36,8 +36,14 @@ export interface SessionTarget {
 }
 
 export interface SessionOptions extends SessionTimeouts {
-  /** Verify the certificate presented after STARTTLS. */
+  /** Refuse a certificate presented after STARTTLS that does not verify. */
   tlsVerify: boolean;
+  /**
+   * Trusted CAs in PEM (Node's default store plus an extra bundle); absent: the default
+   * store. Whether or not a failure is refused, every session knows whether its certificate
+   * verified (see SmtpSession.certificate).
+   */
+  ca?: readonly string[];
   /** Do not use STARTTLS even when offered (the retry after a failed handshake). */
   ignoreTls?: boolean;
 }
@@ -45,6 +51,14 @@ export interface SessionOptions extends SessionTimeouts {
 export interface TlsInfo {
   version: string;
   cipher: string;
+}
+
+/** Whether the certificate of a TLS session verified for the destination host's name. */
+export interface CertificateCheck {
+  /** The chain leads to a trusted CA and the certificate names the host. */
+  verified: boolean;
+  /** Why it did not verify (an OpenSSL code such as DEPTH_ZERO_SELF_SIGNED_CERT, or the name mismatch). */
+  error?: string;
 }
 
 /** Where in a session a failure happened: what may be retried elsewhere depends on it. */
@@ -90,6 +104,8 @@ export interface SendEnvelope {
 export interface SmtpSession {
   readonly target: SessionTarget;
   readonly tls: TlsInfo | undefined;
+  /** Absent in clear text. */
+  readonly certificate: CertificateCheck | undefined;
   /** The server advertised DSN: the client's DSN parameters go with each transaction. */
   readonly dsn: boolean;
   /** False once the connection failed or was closed. */
@@ -209,6 +225,17 @@ function tlsInfoOf(socket: unknown): TlsInfo | undefined {
   return version && cipher ? { version, cipher } : undefined;
 }
 
+function certificateOf(socket: unknown, host: string): CertificateCheck | undefined {
+  if (!(socket instanceof TLSSocket)) return undefined;
+  // `authorized` covers the chain and, for a host name sent as SNI, Node's own name check;
+  // the explicit check below also covers a session opened to an address.
+  if (!socket.authorized) {
+    return { verified: false, error: String(socket.authorizationError ?? 'not verified') };
+  }
+  const mismatch = checkServerIdentity(host, socket.getPeerCertificate());
+  return mismatch ? { verified: false, error: mismatch.message } : { verified: true };
+}
+
 /** Opens a session; rejects with an SmtpFailure of phase 'connect' or 'setup'. */
 export async function openSession(
   target: SessionTarget,
@@ -231,7 +258,10 @@ export async function openSession(
     // A STARTTLS the server refuses leaves the session in clear text rather than failing
     // it; the rate policy decides afterwards whether clear text will do.
     opportunisticTLS: true,
-    tls: { rejectUnauthorized: options.tlsVerify },
+    tls: {
+      rejectUnauthorized: options.tlsVerify,
+      ...(options.ca ? { ca: [...options.ca] } : {}),
+    },
     // The TCP connection is already open: what nodemailer calls the connection timeout
     // bounds the greeting, EHLO and STARTTLS.
     connectionTimeout: options.greetingTimeoutMs,
@@ -295,6 +325,7 @@ export async function openSession(
   });
   usable = true;
   const tls = conn.secure ? tlsInfoOf(conn._socket) : undefined;
+  const certificate = conn.secure ? certificateOf(conn._socket, target.host) : undefined;
   const dsn = conn.offersDsn;
 
   const setIdleTimeout = (ms: number): void => {
@@ -339,6 +370,7 @@ export async function openSession(
   const session: SmtpSession = {
     target,
     tls,
+    certificate,
     dsn,
     get usable() {
       return usable;

@@ -133,7 +133,17 @@ export interface RecipientOutcome {
    * §6.2.1). Absent: it did not, and this relay reports a requested success as "relayed".
    */
   remoteDsn?: boolean;
+  /**
+   * Delivered outcomes only: the mode of the recipient domain's MTA-STS policy (RFC 8461)
+   * that applied. `enforce`: the receiver matched the policy's MX patterns and its
+   * certificate verified for its name. `testing`: the policy was checked and reported on,
+   * not enforced. Absent: no policy applied.
+   */
+  mtaSts?: MtaStsAppliedMode;
 }
+
+/** MTA-STS modes that change what the sender does or reports; `none` is as no policy. */
+export type MtaStsAppliedMode = 'enforce' | 'testing';
 
 export interface JobResult {
   v: 1;
@@ -332,6 +342,7 @@ const outcomeSchema: JSONSchemaType<RecipientOutcome> = {
     remoteQueueId: { type: 'string', nullable: true },
     errorCode: { type: 'string', nullable: true },
     remoteDsn: { type: 'boolean', nullable: true },
+    mtaSts: { type: 'string', enum: ['enforce', 'testing'], nullable: true },
   },
   required: ['rcpt', 'status', 'code', 'text'],
   additionalProperties: true,

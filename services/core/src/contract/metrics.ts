@@ -36,6 +36,7 @@ export const METRICS = {
   senderJobsInProgress: 'hikyaku_sender_jobs_in_progress',
   senderHandedBack: 'hikyaku_sender_jobs_handed_back_total',
   senderSourceIpAbsent: 'hikyaku_sender_source_ip_absent',
+  senderMtaSts: 'hikyaku_sender_mta_sts_total',
   // operator
   operatorReconciles: 'hikyaku_operator_reconcile_total',
   operatorReconcileDuration: 'hikyaku_operator_reconcile_duration_seconds',

@@ -27,6 +27,7 @@ function fakeDns(): FakeDns {
     mx: (name) => answer<MxRecord>('MX', name),
     a: (name) => answer<string>('A', name),
     aaaa: (name) => answer<string>('AAAA', name),
+    txt: (name) => answer<string>('TXT', name),
     close() {
       dns.closed = true;
     },

@@ -14,7 +14,7 @@ export interface Clock {
 
 export interface DnsCacheOptions {
   clock: Clock;
-  /** Seconds to keep an answer that came without a TTL (MX answers). */
+  /** Seconds to keep an answer that came without a TTL (MX and TXT answers). */
   defaultTtlSeconds?: number;
   /** Seconds to keep NODATA and NXDOMAIN. */
   negativeTtlSeconds?: number;
@@ -91,6 +91,7 @@ export function createDnsCache(client: DnsClient, options: DnsCacheOptions): Dns
     mx: (name) => cached('MX', name, () => client.mx(name)),
     a: (name) => cached('A', name, () => client.a(name)),
     aaaa: (name) => cached('AAAA', name, () => client.aaaa(name)),
+    txt: (name) => cached('TXT', name, () => client.txt(name)),
     close() {
       entries.clear();
       client.close();

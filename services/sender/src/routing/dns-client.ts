@@ -1,5 +1,5 @@
 /**
- * The DNS queries routing needs (MX, A, AAAA), answered by Node's `dns.Resolver` and
+ * The DNS queries routing needs (MX, A, AAAA, and TXT for MTA-STS), answered by Node's `dns.Resolver` and
  * reduced to three outcomes — records, NODATA, NXDOMAIN — or a DnsLookupError when DNS
  * could not answer (SERVFAIL, REFUSED, timeout, unreachable server).
  *
@@ -8,8 +8,8 @@
  * configured servers, TCP when a UDP answer is truncated, EDNS. dns2's UDP client has no
  * timeout (a lost reply leaves its promise pending and its socket open), throws from a socket
  * callback when a reply's ID does not match, never retries over TCP and draws IDs from 10,000
- * values. The price is that `dns.Resolver` reports TTLs for A and AAAA only; MX answers come
- * back without a TTL and the cache keeps them for a fixed time instead (see dns-cache.ts).
+ * values. The price is that `dns.Resolver` reports TTLs for A and AAAA only; MX and TXT answers
+ * come back without a TTL and the cache keeps them for a fixed time instead (see dns-cache.ts).
  */
 import { Resolver } from 'node:dns/promises';
 import { ConfigError } from '../../../core/src/errors.ts';
@@ -28,6 +28,8 @@ export interface DnsClient {
   mx(name: string): Promise<DnsAnswer<MxRecord>>;
   a(name: string): Promise<DnsAnswer<string>>;
   aaaa(name: string): Promise<DnsAnswer<string>>;
+  /** One string per TXT record, its character-strings joined as MTA-STS reads them. */
+  txt(name: string): Promise<DnsAnswer<string>>;
   /** Cancels queries in flight; they reject with a DnsLookupError (ECANCELLED). */
   close(): void;
 }
@@ -101,6 +103,16 @@ export function createDnsClient(options: DnsClientOptions = {}): DnsClient {
         return withTtl(await resolver.resolve6(name, { ttl: true }));
       } catch (err) {
         return classify('AAAA', name, err);
+      }
+    },
+    async txt(name) {
+      try {
+        const records = await resolver.resolveTxt(name);
+        return records.length === 0
+          ? { kind: 'nodata' }
+          : { kind: 'records', records: records.map((chunks) => chunks.join('')) };
+      } catch (err) {
+        return classify('TXT', name, err);
       }
     },
     close() {
