@@ -8,6 +8,7 @@
 import type { LookupAddress } from 'node:dns';
 import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
+import { HikyakuError } from '../../../core/src/errors.ts';
 import type { DnsAnswer, DnsClient } from '../routing/dns-client.ts';
 
 export const POLICY_PATH = '/.well-known/mta-sts.txt';
@@ -26,9 +27,9 @@ export interface PolicyFetchOptions {
   maxBytes?: number;
 }
 
-export class PolicyFetchError extends Error {
+export class PolicyFetchError extends HikyakuError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('HIKYAKU_MTA_STS_FETCH_FAILED', message, options);
     this.name = 'PolicyFetchError';
   }
 }

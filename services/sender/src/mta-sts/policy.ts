@@ -3,6 +3,7 @@
  * and its id (§3.1), the policy file served over HTTPS (§3.2), and the match of an MX host
  * against the policy's `mx` patterns (§4.1). Pure: no I/O, so every rule is tested on its own.
  */
+import { HikyakuError } from '../../../core/src/errors.ts';
 import { normaliseDomain } from '../routing/domain.ts';
 
 export type MtaStsMode = 'enforce' | 'testing' | 'none';
@@ -19,9 +20,9 @@ export interface MtaStsPolicy {
 export const MAX_AGE_LIMIT = 31_557_600;
 const MODES: readonly MtaStsMode[] = ['enforce', 'testing', 'none'];
 
-export class MtaStsPolicyError extends Error {
+export class MtaStsPolicyError extends HikyakuError {
   constructor(message: string) {
-    super(message);
+    super('HIKYAKU_MTA_STS_INVALID_POLICY', message);
     this.name = 'MtaStsPolicyError';
   }
 }
