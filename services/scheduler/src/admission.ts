@@ -137,6 +137,7 @@ export function createShapingAdmission(deps: {
         lanes,
         now,
         spacing: siteSpacing,
+        plan: String(pool.generation),
       });
       if (turn.kind === 'queued') return { kind: 'wait', until: turn.at, reason: 'queued' };
       if (turn.kind === 'own' && turn.at > now) {

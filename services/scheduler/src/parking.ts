@@ -17,6 +17,9 @@
  * When a site's spacing shrinks (its rate was raised, or IPs were added), the next turn
  * check closes the lane's planned turns up around its head, so a backlog planned at the old
  * pace leaves at the new one once its items wake (within HIKYAKU_SCHEDULER_MAX_PARK_MS).
+ * Warm-up lanes are planned for the next day under one version of the pool; when the pool
+ * changes (a higher cap today, overflow switched to spill) they are dropped, so their items
+ * try again when they wake and park anew only if they still must.
  *
  * Lanes: "site:<site>" for rates and throttling; "cap:<ip>" for items waiting for their
  * home IP's next warm-up day (overflow defer); "cap:*" when every IP's cap is used up.
@@ -28,15 +31,27 @@ import { REDIS_KEYS } from '../../core/src/index.ts';
 import { redisScript } from './redis-script.ts';
 
 // KEYS: the item's lanes (site lane first), then its policy's index, then the site lane's
-// planned spacing. A new item (no turn held) finding others waiting in the site lane is
-// queued behind them in the same call. When the site's spacing shrank since the lane was
-// planned (its rate went up, or IPs were added), the lane's turns are first closed up
-// around its head, so a backlog planned at the old pace leaves at the new one; a larger
-// spacing needs nothing, as the rate window still holds every dispatch back.
+// planned spacing, then for each further lane (warm-up lanes) the pool plan it was planned
+// under. A new item (no turn held) finding others waiting in the site lane is queued
+// behind them in the same call. When the site's spacing shrank since the lane was planned
+// (its rate went up, or IPs were added), the lane's turns are first closed up around its
+// head, so a backlog planned at the old pace leaves at the new one; a larger spacing needs
+// nothing, as the rate window still holds every dispatch back. A warm-up lane planned
+// under another version of the pool is dropped: its turns wait for a day the new schedule
+// or overflow may not make anyone wait for, so its items try again and park anew if
+// they must.
 const CHECK = redisScript(`
-local lanes = #KEYS - 2
+local lanes = tonumber(ARGV[7])
 for i = 1, lanes do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[2]) end
-local spacingKey = KEYS[#KEYS]
+for i = 2, lanes do
+  local planKey = KEYS[lanes + 1 + i]
+  local stored = redis.call('GET', planKey)
+  if stored ~= ARGV[8] then
+    if stored then redis.call('DEL', KEYS[i]) end
+    redis.call('SET', planKey, ARGV[8], 'PX', ARGV[6])
+  end
+end
+local spacingKey = KEYS[lanes + 2]
 local spacing = tonumber(ARGV[4])
 local planned = tonumber(redis.call('GET', spacingKey) or '0')
 if planned > 0 and spacing < planned * 0.9 then
@@ -88,7 +103,7 @@ for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 0
 `);
 
-/** How long a lane's planned spacing is remembered after it last changed. */
+/** How long a lane's planned spacing (or plan) is remembered after it last changed. */
 const LANE_SPACING_TTL_MS = 30 * 86_400_000;
 
 /** A turn this far in the past is taken to be left behind by an item that went away. */
@@ -115,6 +130,9 @@ export interface Parking {
     lanes: readonly string[];
     now: number;
     spacing: number;
+    /** The version of the pool deciding now (its generation): warm-up lanes planned under
+     * another one are dropped. */
+    plan: string;
   }): Promise<Turn>;
   /**
    * Gives the item a turn at the end of `lane`, not before `earliest`, `spacing` after the
@@ -148,6 +166,7 @@ export function createParking(redis: Redis): Parking {
         ...input.lanes.map((l) => REDIS_KEYS.lane(input.pool, l)),
         REDIS_KEYS.queued(input.pool, input.policy),
         REDIS_KEYS.laneSpacing(input.pool, input.lanes[0] as string),
+        ...input.lanes.slice(1).map((l) => REDIS_KEYS.lanePlan(input.pool, l)),
       ];
       const [kind, at, index] = (await CHECK.run(redis, keys, [
         input.item,
@@ -157,6 +176,8 @@ export function createParking(redis: Redis): Parking {
         Math.ceil(input.spacing),
         input.receivedAt,
         LANE_SPACING_TTL_MS,
+        input.lanes.length,
+        input.plan,
       ])) as [string, string, number];
       if (kind === 'own') {
         return { kind, at: Number(at), lane: input.lanes[Number(index) - 1] as string };

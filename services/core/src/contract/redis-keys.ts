@@ -35,6 +35,8 @@ export const REDIS_KEYS = {
   poolRateLog: (pool: string, site: string): string => `hikyaku:{${pool}}:pool-rate:${site}`,
   /** A parking lane: sorted set, member = queue item key, score = its turn (ms). */
   lane: (pool: string, lane: string): string => `hikyaku:{${pool}}:lane:${lane}`,
+  /** The pool version (generation) a warm-up lane's turns were planned under. */
+  lanePlan: (pool: string, lane: string): string => `hikyaku:{${pool}}:lane-plan:${lane}`,
   /** The spacing (ms) a lane's turns were planned with, so a faster rate can close them up. */
   laneSpacing: (pool: string, lane: string): string => `hikyaku:{${pool}}:lane-spacing:${lane}`,
   /** Items held back per rate policy: sorted set, member = queue item key, score = receivedAt. */
