@@ -16,10 +16,10 @@ import type { Registry } from 'prom-client';
 import { poolKey } from '../../services/core/src/contract/subjects.ts';
 import type { Logger } from '../../services/core/src/log.ts';
 import { openPoolBucket } from '../../services/core/src/pool/directory.ts';
-import { RELAYPOOL_KIND } from '../../services/core/src/pool/spec.ts';
 import { openSourceReports } from '../../services/core/src/source-reports.ts';
 import type { OperatorConfig } from './config.ts';
 import { LABELS, SENDER_SELECTOR } from './desired/labels.ts';
+import { controllingPool } from './desired/ownership.ts';
 import { createEventRecorder } from './events.ts';
 import { createKubeClient, type WatchedResource } from './kube/client.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
@@ -151,10 +151,8 @@ export function createOperator(deps: OperatorDeps): Operator {
   });
   const onSecret = (s: V1Secret) => {
     // A sender connection Secret: its pool puts it right if it was changed.
-    const owner = s.metadata?.ownerReferences?.find(
-      (r) => r.kind === RELAYPOOL_KIND && r.controller,
-    );
-    if (owner) enqueue(objectKey(s.metadata?.namespace, owner.name));
+    const owner = controllingPool(s);
+    if (owner) enqueue(objectKey(s.metadata?.namespace, owner));
     for (const p of pools.list()) {
       if (p.metadata.namespace !== s.metadata?.namespace) continue;
       if (secrets.referenced(p).includes(s.metadata?.name ?? '')) {
@@ -164,10 +162,7 @@ export function createOperator(deps: OperatorDeps): Operator {
   };
   secretCache.on({ add: onSecret, update: onSecret, delete: onSecret });
   const onStatefulSet = (s: V1StatefulSet) => {
-    const owner = s.metadata?.ownerReferences?.find(
-      (r) => r.kind === RELAYPOOL_KIND && r.controller,
-    );
-    const name = owner?.name ?? s.metadata?.labels?.[LABELS.pool];
+    const name = controllingPool(s) ?? s.metadata?.labels?.[LABELS.pool];
     if (name) enqueue(objectKey(s.metadata?.namespace, name));
   };
   statefulSets.on({ add: onStatefulSet, update: onStatefulSet, delete: onStatefulSet });

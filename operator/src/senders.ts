@@ -10,9 +10,9 @@ import {
   connectionSecretCurrent,
   connectionSecretName,
 } from './desired/connection-secret.ts';
+import { isOwnedBy } from './desired/ownership.ts';
 import {
   buildSenderStatefulSet,
-  isOwnedBy,
   senderStatefulSetName,
   statefulSetNeedsUpdate,
 } from './desired/statefulset.ts';

@@ -6,13 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
-import {
-  RELAYPOOL_GROUP,
-  RELAYPOOL_KIND,
-  RELAYPOOL_VERSION,
-} from '../../../services/core/src/pool/spec.ts';
 import type { RelayPoolObject } from '../kube/objects.ts';
-import { LABELS, MANAGED_BY } from './labels.ts';
+import { poolOwnerReference, senderLabels } from './ownership.ts';
 
 export function connectionSecretName(poolName: string): string {
   return `${poolName}-sender-connection`;
@@ -42,21 +37,8 @@ export function buildConnectionSecret(
     metadata: {
       name: connectionSecretName(pool.metadata.name),
       namespace: pool.metadata.namespace,
-      labels: {
-        [LABELS.managedBy]: MANAGED_BY,
-        [LABELS.component]: 'sender',
-        [LABELS.pool]: pool.metadata.name,
-      },
-      ownerReferences: [
-        {
-          apiVersion: `${RELAYPOOL_GROUP}/${RELAYPOOL_VERSION}`,
-          kind: RELAYPOOL_KIND,
-          name: pool.metadata.name,
-          uid: pool.metadata.uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      labels: senderLabels(pool.metadata.name),
+      ownerReferences: [poolOwnerReference(pool)],
     },
     data,
   };

@@ -8,10 +8,10 @@ import {
   connectionVersion,
 } from './connection-secret.ts';
 import { LABELS } from './labels.ts';
+import { isOwnedBy } from './ownership.ts';
 import {
   ANNOTATIONS,
   buildSenderStatefulSet,
-  isOwnedBy,
   type SenderStatefulSetInput,
   statefulSetNeedsUpdate,
 } from './statefulset.ts';

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import type {
   V1Container,
   V1EnvVar,
-  V1OwnerReference,
   V1PodTemplateSpec,
   V1StatefulSet,
   V1Volume,
@@ -17,15 +16,11 @@ import type {
 } from '@kubernetes/client-node';
 import { poolKey } from '../../../services/core/src/contract/subjects.ts';
 import { DKIM_MOUNT_ROOT } from '../../../services/core/src/pool/compile.ts';
-import {
-  RELAYPOOL_GROUP,
-  RELAYPOOL_KIND,
-  RELAYPOOL_VERSION,
-} from '../../../services/core/src/pool/spec.ts';
 import type { SenderSettings } from '../config.ts';
 import type { RelayPoolObject } from '../kube/objects.ts';
 import { connectionSecretName, connectionVersion } from './connection-secret.ts';
-import { LABELS, MANAGED_BY } from './labels.ts';
+import { LABELS } from './labels.ts';
+import { poolOwnerReference, senderLabels } from './ownership.ts';
 import { mergeTemplate } from './template-merge.ts';
 
 export const SENDER_CONTAINER = 'sender';
@@ -56,10 +51,6 @@ export interface SenderStatefulSetInput {
   dkimSecrets: readonly string[];
   /** Identifies the DKIM Secrets' contents; '' when there are none. */
   dkimVersion: string;
-}
-
-function selectorLabels(poolName: string): Record<string, string> {
-  return { [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'sender', [LABELS.pool]: poolName };
 }
 
 function senderEnv(input: SenderStatefulSetInput): V1EnvVar[] {
@@ -127,7 +118,7 @@ function baseTemplate(input: SenderStatefulSetInput): V1PodTemplateSpec {
   return {
     metadata: {
       labels: {
-        ...selectorLabels(pool.metadata.name),
+        ...senderLabels(pool.metadata.name),
         [LABELS.name]: 'hikyaku',
         [LABELS.instance]: pool.metadata.name,
       },
@@ -158,7 +149,7 @@ function baseTemplate(input: SenderStatefulSetInput): V1PodTemplateSpec {
 
 /** Puts back what an override must not change. */
 function enforce(template: V1PodTemplateSpec, input: SenderStatefulSetInput): V1PodTemplateSpec {
-  const labels = { ...template.metadata?.labels, ...selectorLabels(input.pool.metadata.name) };
+  const labels = { ...template.metadata?.labels, ...senderLabels(input.pool.metadata.name) };
   const env = senderEnv(input);
   // An explicit variable would win over the connection Secret's: those are reserved too.
   const reserved = new Set([...env.map((e) => e.name), ...Object.keys(input.sender.connection)]);
@@ -185,7 +176,7 @@ export function buildSenderStatefulSet(input: SenderStatefulSetInput): V1Statefu
   const overrides = pool.spec.senders?.template;
   const template = enforce(mergeTemplate(baseTemplate(input), overrides), input);
   const labels = {
-    ...selectorLabels(pool.metadata.name),
+    ...senderLabels(pool.metadata.name),
     [LABELS.name]: 'hikyaku',
     [LABELS.instance]: pool.metadata.name,
   };
@@ -194,7 +185,7 @@ export function buildSenderStatefulSet(input: SenderStatefulSetInput): V1Statefu
     serviceName: name,
     // Sender pods are independent: start and stop them together, not one by one.
     podManagementPolicy: 'Parallel',
-    selector: { matchLabels: selectorLabels(pool.metadata.name) },
+    selector: { matchLabels: senderLabels(pool.metadata.name) },
     template,
     updateStrategy: { type: 'RollingUpdate' },
   };
@@ -206,16 +197,7 @@ export function buildSenderStatefulSet(input: SenderStatefulSetInput): V1Statefu
       namespace: pool.metadata.namespace,
       labels,
       annotations: { [ANNOTATIONS.specHash]: hashOf({ labels, spec }) },
-      ownerReferences: [
-        {
-          apiVersion: `${RELAYPOOL_GROUP}/${RELAYPOOL_VERSION}`,
-          kind: RELAYPOOL_KIND,
-          name: pool.metadata.name,
-          uid: pool.metadata.uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      ownerReferences: [poolOwnerReference(pool)],
     },
     spec,
   };
@@ -230,15 +212,5 @@ export function statefulSetNeedsUpdate(live: V1StatefulSet, desired: V1StatefulS
     hash(live) !== hash(desired) ||
     live.spec?.replicas !== desired.spec?.replicas ||
     image(live) !== image(desired)
-  );
-}
-
-/** Whether the pool (by uid) controls this object. */
-export function isOwnedBy(
-  object: { metadata?: { ownerReferences?: V1OwnerReference[] } },
-  poolUid: string,
-): boolean {
-  return (object.metadata?.ownerReferences ?? []).some(
-    (r) => r.uid === poolUid && r.controller === true,
   );
 }
