@@ -16,6 +16,19 @@ export interface TestCertificate {
   fingerprint: string;
 }
 
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+function loaded(certFile: string, keyFile: string): TestCertificate {
+  const cert = readFileSync(certFile);
+  return {
+    certFile,
+    keyFile,
+    cert,
+    key: readFileSync(keyFile),
+    fingerprint: new X509Certificate(cert).fingerprint256,
+  };
+}
+
 export function makeCertificate(dir: string, name: string): TestCertificate {
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
@@ -24,11 +37,7 @@ export function makeCertificate(dir: string, name: string): TestCertificate {
     [
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
+      ...EC_KEY,
       '-keyout',
       keyFile,
       '-out',
@@ -42,32 +51,12 @@ export function makeCertificate(dir: string, name: string): TestCertificate {
     ],
     { stdio: 'ignore' },
   );
-  const cert = readFileSync(certFile);
-  return {
-    certFile,
-    keyFile,
-    cert,
-    key: readFileSync(keyFile),
-    fingerprint: new X509Certificate(cert).fingerprint256,
-  };
+  return loaded(certFile, keyFile);
 }
 
 export interface TestCertificateAuthority extends TestCertificate {
   /** A certificate for these DNS names (the first is the subject's CN), signed by this CA. */
   issue(name: string, dnsNames: readonly string[]): TestCertificate;
-}
-
-const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
-function loaded(certFile: string, keyFile: string): TestCertificate {
-  const cert = readFileSync(certFile);
-  return {
-    certFile,
-    keyFile,
-    cert,
-    key: readFileSync(keyFile),
-    fingerprint: new X509Certificate(cert).fingerprint256,
-  };
 }
 
 /** A CA certificate and key in `dir`, for tests that verify certificates against it. */
