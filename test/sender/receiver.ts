@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { freePort } from '../../services/local/src/ports.ts';
+import { type ReceivedDsn, receivedDsn } from '../../services/local/src/smtp-sink.ts';
 
 export interface Reply {
   code: number;
@@ -16,12 +17,6 @@ export interface Reply {
 }
 
 /** The DSN parameters a receiver that offers DSN was given (RFC 3461), xtext-decoded. */
-export interface ReceivedDsn {
-  ret: string | null;
-  envid: string | null;
-  rcpts: { address: string; notify?: string[]; orcpt?: string }[];
-}
-
 export interface Received {
   from: string;
   rcpts: string[];
@@ -149,7 +144,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
         }
         const queueId = `Q${options.host.replace(/\./g, '')}x${++queued}`;
         const cipher = session.tlsOptions || undefined;
-        const dsn = session.envelope.dsn;
+        const dsn = receivedDsn(session);
         messages.push({
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcpts: session.envelope.rcptTo.map((r) => r.address),
@@ -157,15 +152,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
             mail: session.envelope.mailFrom ? session.envelope.mailFrom.args || {} : {},
             rcpts: session.envelope.rcptTo.map((r) => r.args || {}),
           },
-          ...(dsn
-            ? {
-                dsn: {
-                  ret: dsn.ret,
-                  envid: dsn.envid,
-                  rcpts: session.envelope.rcptTo.map((r) => ({ address: r.address, ...r.dsn })),
-                },
-              }
-            : {}),
+          ...(dsn ? { dsn } : {}),
           raw,
           peerAddress: session.remoteAddress.replace(/^::ffff:/, ''),
           ehlo: session.hostNameAppearsAs,

@@ -7,6 +7,24 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 
+/** The DSN parameters (RFC 3461, xtext-decoded) a receiver was given in one transaction. */
+export interface ReceivedDsn {
+  ret: string | null;
+  envid: string | null;
+  rcpts: { address: string; notify?: string[]; orcpt?: string }[];
+}
+
+/** The DSN parameters of the transaction in `session`, when the client gave any. */
+export function receivedDsn(session: SMTPServerSession): ReceivedDsn | undefined {
+  const dsn = session.envelope.dsn;
+  if (!dsn) return undefined;
+  return {
+    ret: dsn.ret,
+    envid: dsn.envid,
+    rcpts: session.envelope.rcptTo.map((r) => ({ address: r.address, ...r.dsn })),
+  };
+}
+
 export interface ReceivedMessage {
   from: string;
   rcpts: string[];
@@ -14,11 +32,7 @@ export interface ReceivedMessage {
    * The DSN parameters of the transaction (RFC 3461, xtext-decoded), when the sink offers
    * DSN: what a relay passed on.
    */
-  dsn?: {
-    ret: string | null;
-    envid: string | null;
-    rcpts: { address: string; notify?: string[]; orcpt?: string }[];
-  };
+  dsn?: ReceivedDsn;
   raw: Buffer;
   peerAddress: string;
   ehlo: string;
@@ -97,19 +111,11 @@ export async function startSmtpSink(options: {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
-        const dsn = session.envelope.dsn;
+        const dsn = receivedDsn(session);
         const message: ReceivedMessage = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcpts: session.envelope.rcptTo.map((r) => r.address),
-          ...(dsn
-            ? {
-                dsn: {
-                  ret: dsn.ret,
-                  envid: dsn.envid,
-                  rcpts: session.envelope.rcptTo.map((r) => ({ address: r.address, ...r.dsn })),
-                },
-              }
-            : {}),
+          ...(dsn ? { dsn } : {}),
           raw: Buffer.concat(chunks),
           peerAddress: session.remoteAddress.replace(/^::ffff:/, ''),
           ehlo: session.hostNameAppearsAs,
