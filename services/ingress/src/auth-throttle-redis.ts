@@ -14,6 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 import { HikyakuError, type Logger, REDIS_KEYS, withTimeout } from '../../core/src/index.ts';
+import { redisScript } from '../../core/src/redis-script.ts';
 import {
   type AuthThrottle,
   type AuthThrottleOptions,
@@ -24,11 +25,11 @@ import {
 import type { IngressMetrics } from './metrics.ts';
 
 // KEYS[1] counter, ARGV[1] lockout in ms. Returns the count with this failure.
-const FAIL = `
+const FAIL = redisScript(`
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return n
-`;
+`);
 
 export class AuthCountTimeoutError extends HikyakuError {
   constructor(ms: number) {
@@ -82,7 +83,7 @@ export function createSharedAuthThrottle(deps: {
     async failure(address) {
       const mine = local.failure(address);
       const count = await shared('failure', address, (key) =>
-        redis.eval(FAIL, 1, key, String(options.lockoutMs)),
+        FAIL.run(redis, [key], [options.lockoutMs]),
       );
       return count === undefined ? mine : failureOutcome(Number(count), options);
     },

@@ -8,11 +8,12 @@
  */
 import type { Redis } from 'ioredis';
 import { REDIS_KEYS } from '../../core/src/index.ts';
+import { redisScript } from '../../core/src/redis-script.ts';
 
 const WINDOW_MS = 60_000;
 
 // KEYS[1] counter, ARGV[1] limit, ARGV[2] expiry in ms. Returns 1 when taken, 0 when over.
-const TAKE = `
+const TAKE = redisScript(`
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if n > tonumber(ARGV[1]) then
@@ -20,7 +21,7 @@ if n > tonumber(ARGV[1]) then
   return 0
 end
 return 1
-`;
+`);
 
 export interface SubmitterQuota {
   /** Takes one message from the submitter's allowance for the minute of `now`. */
@@ -34,7 +35,7 @@ export function createSubmitterQuota(redis: Redis): SubmitterQuota {
       const key = REDIS_KEYS.submitterMinute(pool, submitter, minute);
       // The counter outlives its minute a little, so clock skew between replicas cannot
       // make one of them start the minute over.
-      const taken = await redis.eval(TAKE, 1, key, String(perMinute), String(2 * WINDOW_MS));
+      const taken = await TAKE.run(redis, [key], [perMinute, 2 * WINDOW_MS]);
       return taken === 1;
     },
   };

@@ -28,7 +28,7 @@
  */
 import type { Redis } from 'ioredis';
 import { REDIS_KEYS } from '../../core/src/index.ts';
-import { redisScript } from './redis-script.ts';
+import { redisScript } from '../../core/src/redis-script.ts';
 
 // KEYS: the item's lanes (site lane first), then its policy's index, then the site lane's
 // planned spacing, then for each further lane (warm-up lanes) the pool plan it was planned

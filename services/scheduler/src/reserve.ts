@@ -15,8 +15,8 @@
  */
 import type { Redis } from 'ioredis';
 import { REDIS_KEYS } from '../../core/src/index.ts';
+import { redisScript } from '../../core/src/redis-script.ts';
 import { SchedulerError } from './errors.ts';
-import { redisScript } from './redis-script.ts';
 
 const RESERVE = redisScript(`
 local now = tonumber(ARGV[1])

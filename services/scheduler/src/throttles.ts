@@ -15,7 +15,7 @@ import {
   throttleSettledAt,
 } from '../../core/src/policy/index.ts';
 import { SchedulerError } from './errors.ts';
-import { HASH_CAS } from './redis-script.ts';
+import { HASH_CAS } from './hash-cas.ts';
 
 const CAS_ATTEMPTS = 8;
 

@@ -4,7 +4,7 @@
  * backstop if this bookkeeping is ever lost.
  */
 import type { Redis } from 'ioredis';
-import { redisScript } from './redis-script.ts';
+import { redisScript } from '../../core/src/redis-script.ts';
 
 const FINISH_SCRIPT = redisScript(`
 redis.call('SREM', KEYS[1], ARGV[1])

@@ -11,7 +11,7 @@ import { type CompiledPool, REDIS_KEYS } from '../../core/src/index.ts';
 import { readWarmup } from '../../core/src/ip-status.ts';
 import { dayKeyFormatter } from '../../core/src/policy/index.ts';
 import { SchedulerError } from './errors.ts';
-import { HASH_CAS } from './redis-script.ts';
+import { HASH_CAS } from './hash-cas.ts';
 
 export interface IpCap {
   /** Messages allowed today. */

@@ -1,7 +1,7 @@
 /**
  * An atomic Redis script run by its SHA (EVALSHA), loaded on first use and again after
- * Redis restarts or flushes its script cache (NOSCRIPT). Every shared counter of the
- * scheduler changes inside one of these, so replicas never race on a limit.
+ * Redis restarts or flushes its script cache (NOSCRIPT). Shared counters change inside one
+ * of these, so replicas never race on a limit, and only the SHA travels per call.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -23,19 +23,3 @@ export function redisScript(lua: string): RedisScript {
     },
   };
 }
-
-/**
- * Compare-and-set of one hash field: writes `next` (or deletes the field when `next` is
- * '') only if the field still holds `expected` ('' for absent). Read-modify-write of a
- * JSON state computed by pure policy in TypeScript, made safe across replicas.
- */
-export const HASH_CAS = redisScript(`
-local current = redis.call('HGET', KEYS[1], ARGV[1]) or ''
-if current ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-end
-return 1
-`);
