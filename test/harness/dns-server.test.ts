@@ -58,7 +58,9 @@ describe('test DNS server', () => {
   it('answers MX, A and AAAA with the configured TTL, whatever the case of the name', async () => {
     const mx = await resolver.resolveMx('EXAMPLE.test');
     assert.deepEqual(
-      mx.sort((x, y) => x.priority - y.priority),
+      mx
+        .map(({ exchange, priority }) => ({ exchange, priority }))
+        .sort((x, y) => x.priority - y.priority),
       [
         { exchange: 'mx1.example.test', priority: 10 },
         { exchange: 'mx2.example.test', priority: 20 },
@@ -74,7 +76,11 @@ describe('test DNS server', () => {
   });
 
   it('serves a null MX as an empty exchange', async () => {
-    assert.deepEqual(await resolver.resolveMx('nomail.test'), [{ exchange: '', priority: 0 }]);
+    const mx = await resolver.resolveMx('nomail.test');
+    assert.deepEqual(
+      mx.map(({ exchange, priority }) => ({ exchange, priority })),
+      [{ exchange: '', priority: 0 }],
+    );
   });
 
   it('answers NODATA for a known name without records of the type', async () => {
