@@ -3,17 +3,32 @@
 # One image for every component:
 #   docker build -t hikyaku:0.1.0 .
 #   docker run hikyaku:0.1.0 ingress|scheduler|sender|operator
-# The sources run as TypeScript through tsx (a runtime dependency), so there is no build
-# step: the image holds the production dependencies and the sources, nothing else.
+# The image runs the compiled JavaScript (`npm run build`, tsc) on Node 24 LTS: it holds the
+# production dependencies, each workspace package's package.json and dist/, and nothing else.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
-# Production dependencies only, installed exactly as package-lock.json pins them. Install
-# scripts stay off: no dependency needs one (esbuild, tsx's compiler, finds its platform
-# binary through its optional dependency).
+# Compile every workspace package (and the command) to dist/. Install scripts stay off: the
+# image brings its own Node, so the `node` devDependency that pins Node 24 for development
+# is not needed here.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.base.json tsconfig.build.json ./
+COPY bin ./bin
+COPY services ./services
+COPY operator ./operator
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && npx tsc -b tsconfig.build.json \
+ && find services operator -maxdepth 2 \( -name src -o -name 'tsconfig.build.json' -o -name '*.tsbuildinfo' \) -prune -exec rm -rf {} + \
+ && find dist services operator -name '*.tsbuildinfo' -delete
+
+# Production dependencies only, installed exactly as package-lock.json pins them. npm needs
+# each workspace's package.json to link the workspace packages into node_modules.
 FROM ${NODE_IMAGE} AS dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY --from=build /app/services ./services
+COPY --from=build /app/operator ./operator
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
@@ -21,18 +36,19 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 # Owned by root and not writable by the user the process runs as: the code cannot be
-# changed at run time even where the root file system is writable.
+# changed at run time even where the root file system is writable. node_modules/@hikyaku/*
+# are relative links to services/* and operator/, so both keep their places.
 COPY --from=dependencies /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
-COPY bin ./bin
-COPY services ./services
-COPY operator ./operator
+COPY --from=build /app/services ./services
+COPY --from=build /app/operator ./operator
+COPY --from=build /app/dist ./dist
+COPY package.json ./
 COPY crds ./crds
 # The demo pool, so `hikyaku local` also runs inside the image.
 COPY examples ./examples
 # A fixed numeric user, so that Kubernetes' runAsNonRoot can verify it; the chart runs
-# the same user. tsx caches compiled sources under /tmp (an emptyDir in the pods).
+# the same user.
 USER 10001:10001
 EXPOSE 2525 2587 2465 9101 9102 9103 9104
-ENTRYPOINT ["node", "--import", "tsx", "bin/hikyaku.ts"]
+ENTRYPOINT ["node", "--enable-source-maps", "dist/bin/hikyaku.js"]
 CMD ["--help"]

@@ -1,6 +1,8 @@
+#!/usr/bin/env node
 /**
- * The one entrypoint of the image: `hikyaku <component>` runs a component; `hikyaku local`
- * runs the whole relay on this machine.
+ * The one entrypoint of the image and of `npx hikyaku`: `hikyaku <component>` runs a
+ * component; `hikyaku local` runs the whole relay on this machine. Options are parsed
+ * strictly: a mistyped one prints the usage and exits 2, as a usage error should.
  */
 import { parseArgs } from 'node:util';
 
@@ -15,33 +17,139 @@ commands:
   suppressions <add|remove|lookup|list> --redis URL --pool POOL [ADDRESS...]
                  manage a pool's suppression list (--help for details)
   operator       run the Kubernetes operator (docs/operator.md)
+
+hikyaku <command> --help shows a command's options.
 `;
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
+const LOCAL_USAGE = `usage: hikyaku local [--pool FILE] [--data-dir DIR] [--verbose]
+
+Runs the whole relay on this machine: nats-server and redis-server (unless NATS_URL and
+REDIS_URL point at running ones), the ingress, the scheduler and a sender per pool IP, and a
+capture sink for the pool's loopback route.
+
+  --pool FILE      the RelayPool to run (default: examples/local-demo.yaml)
+  --data-dir DIR   where state, logs and captured mail go (default: .hikyaku)
+  --verbose        show every service's log
+  -h, --help       this text
+
+environment: HIKYAKU_SMTP_PORT (default 2525), NATS_URL, REDIS_URL
+`;
+
+/** What each component reads; they take no options, only the environment. */
+const COMPONENT_USAGE: Record<string, string> = {
+  ingress:
+    'usage: hikyaku ingress\n\nRuns the SMTP ingress, configured from the environment (docs/ingress.md).\n',
+  scheduler:
+    'usage: hikyaku scheduler\n\nRuns the scheduler, configured from the environment (docs/design.md).\n',
+  sender:
+    'usage: hikyaku sender\n\nRuns a sender for HIKYAKU_POOL as pod HIKYAKU_POD_NAME (docs/sender.md).\n',
+  operator:
+    'usage: hikyaku operator\n\nRuns the Kubernetes operator, configured from the environment (docs/operator.md).\n',
+};
+
+/** A command line that does not parse: usage text on stderr, exit status 2. */
+class UsageError extends Error {
+  readonly usage: string;
+
+  constructor(message: string, usage: string) {
+    super(message);
+    this.name = 'UsageError';
+    this.usage = usage;
+  }
+}
+
+/** Runs a parser; what it refuses becomes a UsageError carrying the command's usage. */
+function parsed<T>(usage: string, parser: () => T): T {
+  try {
+    return parser();
+  } catch (err) {
+    throw new UsageError((err as Error).message, usage);
+  }
+}
+
+async function runComponent(command: string, rest: string[]): Promise<void> {
+  const usage = COMPONENT_USAGE[command] as string;
+  const { values } = parsed(usage, () =>
+    parseArgs({ args: rest, options: { help: { type: 'boolean', short: 'h' } }, strict: true }),
+  );
+  if (values.help) {
+    process.stdout.write(usage);
+    return;
+  }
   switch (command) {
     case 'ingress': {
-      const { runIngress } = await import('../services/ingress/src/main.ts');
+      const { runIngress } = await import('@hikyaku/ingress');
       await runIngress(process.env);
       return;
     }
     case 'scheduler': {
-      const { runScheduler } = await import('../services/scheduler/src/main.ts');
+      const { runScheduler } = await import('@hikyaku/scheduler');
       await runScheduler(process.env);
       return;
     }
     case 'sender': {
-      const { runSender } = await import('../services/sender/src/main.ts');
+      const { runSender } = await import('@hikyaku/sender');
       await runSender(process.env);
       return;
     }
     case 'operator': {
-      const { runOperator } = await import('../operator/src/main.ts');
+      const { runOperator } = await import('@hikyaku/operator');
       await runOperator(process.env);
       return;
     }
+  }
+}
+
+async function runLocalCommand(rest: string[]): Promise<void> {
+  const { values } = parsed(LOCAL_USAGE, () =>
+    parseArgs({
+      args: rest,
+      options: {
+        pool: { type: 'string' },
+        'data-dir': { type: 'string', default: '.hikyaku' },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(LOCAL_USAGE);
+    return;
+  }
+  const { DEMO_POOL_FILE, runLocal } = await import('@hikyaku/local');
+  const local = await runLocal({
+    poolFile: values.pool ?? DEMO_POOL_FILE,
+    dataDir: values['data-dir'] ?? '.hikyaku',
+    env: process.env,
+    print: (line) => console.log(line),
+    verbose: values.verbose ?? false,
+  });
+  const stop = (): void => {
+    console.log('stopping…');
+    local.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'ingress':
+    case 'scheduler':
+    case 'sender':
+    case 'operator':
+      await runComponent(command, rest);
+      return;
     case 'suppressions': {
-      const { runSuppressionsCli } = await import('../services/scheduler/src/cli/suppressions.ts');
+      const { runSuppressionsCli } = await import('@hikyaku/scheduler');
       process.exitCode = await runSuppressionsCli(rest, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
@@ -49,49 +157,24 @@ async function main(argv: string[]): Promise<void> {
       });
       return;
     }
-    case 'local': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          pool: { type: 'string' },
-          'data-dir': { type: 'string', default: '.hikyaku' },
-          verbose: { type: 'boolean', default: false },
-        },
-      });
-      const { DEMO_POOL_FILE, runLocal } = await import('../services/local/src/local.ts');
-      const local = await runLocal({
-        poolFile: values.pool ?? DEMO_POOL_FILE,
-        dataDir: values['data-dir'] ?? '.hikyaku',
-        env: process.env,
-        print: (line) => console.log(line),
-        verbose: values.verbose ?? false,
-      });
-      const stop = (): void => {
-        console.log('stopping…');
-        local.stop().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            console.error(err);
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+    case 'local':
+      await runLocalCommand(rest);
       return;
-    }
     case undefined:
     case '-h':
     case '--help':
       process.stdout.write(USAGE);
       return;
     default:
-      process.stderr.write(`hikyaku: unknown command "${command}"\n${USAGE}`);
-      process.exitCode = 2;
+      throw new UsageError(`unknown command "${command}"`, USAGE);
   }
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`hikyaku: ${err.message}\n\n${err.usage}`);
+    process.exit(2);
+  }
   const e = err as Error & { code?: string };
   process.stderr.write(`hikyaku: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
   process.exit(1);

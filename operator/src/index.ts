@@ -2,7 +2,9 @@
 export { ACCESS, type AccessRule, requestAccess, type Verb } from './access.ts';
 export { type OperatorConfig, readOperatorConfig } from './config.ts';
 export { SENDER_SELECTOR } from './desired/labels.ts';
+export { buildSenderStatefulSet } from './desired/statefulset.ts';
 export { REASONS, type Reason } from './errors.ts';
+export * from './kube/objects.ts';
 export { loadKubeConfig, runOperator } from './main.ts';
 export { createOperator, type Operator, type OperatorDeps } from './operator.ts';
 export { FINALIZER } from './reconcile.ts';

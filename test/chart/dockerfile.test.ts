@@ -1,10 +1,11 @@
 /**
  * The Dockerfile, read rather than built (no image builder runs in the tests): a
- * multi-stage build that installs production dependencies only, a non-root runtime with
- * one entrypoint for every component, and a build context that holds every file those
- * components load. The last part follows the imports from each command of
- * bin/hikyaku.ts, so a new source folder, or a runtime import of a devDependency, fails
- * here instead of in a pod.
+ * multi-stage build that compiles the workspace packages with tsc, installs production
+ * dependencies only, and a non-root Node 24 runtime running the compiled command for every
+ * component, from a build context that holds every file those components load. The last
+ * part follows the imports from each command of bin/hikyaku.ts through the workspace
+ * packages, so a new source folder, a file the build leaves out, or a runtime import of a
+ * devDependency fails here instead of in a pod.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -68,13 +69,28 @@ const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
 const built = stages(dockerfile);
 const runtime = built.at(-1) as Instruction[];
 const isIgnored = ignoredBy(readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8'));
-const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
-  dependencies: Record<string, string>;
-  devDependencies: Record<string, string>;
-};
+interface PackageJson {
+  name: string;
+  workspaces?: string[];
+  exports?: Record<string, Record<string, string>>;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+}
 
-/** Folders and files the runtime stage copies from the build context. */
-const shipped = runtime
+const readJson = (path: string): PackageJson =>
+  JSON.parse(readFileSync(join(REPO_ROOT, path), 'utf8')) as PackageJson;
+const pkg = readJson('package.json');
+/** Each workspace package by name, with its folder. */
+const workspaces = new Map(
+  (pkg.workspaces ?? []).map((dir) => {
+    const w = readJson(join(dir, 'package.json'));
+    return [w.name, { dir, pkg: w }] as const;
+  }),
+);
+
+/** Folders and files the stages copy from the build context. */
+const shipped = built
+  .flat()
   .filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from'))
   .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
 
@@ -84,15 +100,22 @@ function isShipped(path: string): boolean {
 }
 
 test('builds in stages: production dependencies first, then a small runtime', () => {
-  assert.ok(built.length >= 2, 'a single stage');
-  const install = built[0]?.find((i) => i.keyword === 'RUN' && /npm ci\b/.test(i.args));
-  assert.ok(install, 'the first stage does not run npm ci');
+  assert.ok(built.length >= 3, 'expected build, dependencies and runtime stages');
+  const compile = built[0]?.find(
+    (i) => i.keyword === 'RUN' && /tsc -b tsconfig\.build\.json/.test(i.args),
+  );
+  assert.ok(compile, 'the first stage does not compile the packages');
+  const install = built
+    .slice(1, -1)
+    .flat()
+    .find((i) => i.keyword === 'RUN' && /npm ci\b/.test(i.args));
+  assert.ok(install, 'no stage installs the production dependencies');
   assert.match(install.args, /--omit=dev/);
   const from = runtime[0]?.args ?? '';
   const base = /ARG NODE_IMAGE=(\S+)/.exec(dockerfile)?.[1];
   // FROM ${NODE_IMAGE}: the ARG's default is the image.
   const image = /^\$\{NODE_IMAGE\}/.test(from) ? base : from.split(/\s+/)[0];
-  assert.match(image ?? '', /^(node:20-bookworm-slim|gcr\.io\/distroless\/nodejs20)/);
+  assert.match(image ?? '', /^(node:24-bookworm-slim|gcr\.io\/distroless\/nodejs24)/);
   assert.ok(
     runtime.some((i) => i.keyword === 'COPY' && /--from=\S+ \/app\/node_modules/.test(i.args)),
     'the runtime does not take node_modules from the build stage',
@@ -104,8 +127,22 @@ test('runs as a fixed non-root user, one entrypoint for every component', () => 
   assert.match(user, /^[1-9][0-9]*(:[1-9][0-9]*)?$/, 'USER must be a numeric non-root id');
   assert.equal(user.split(':')[0], '10001', 'the chart runs user 10001');
   const entrypoint = runtime.find((i) => i.keyword === 'ENTRYPOINT')?.args;
-  assert.deepEqual(JSON.parse(entrypoint ?? 'null'), ['node', '--import', 'tsx', 'bin/hikyaku.ts']);
-  assert.ok(pkg.dependencies.tsx, 'tsx runs the sources at run time: it must be a dependency');
+  assert.deepEqual(JSON.parse(entrypoint ?? 'null'), [
+    'node',
+    '--enable-source-maps',
+    'dist/bin/hikyaku.js',
+  ]);
+  for (const { dir, pkg: w } of [{ dir: '.', pkg }, ...workspaces.values()]) {
+    assert.ok(!w.dependencies?.tsx, `${dir}: tsx is for development only, not a dependency`);
+    assert.ok(!w.dependencies?.typescript, `${dir}: typescript is not a dependency`);
+  }
+  const copied = runtime.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+  for (const folder of ['dist', 'services', 'operator']) {
+    assert.ok(
+      copied.some((args) => args.startsWith('--from=build') && args.includes(`/app/${folder} `)),
+      `the runtime does not take ${folder} from the build stage`,
+    );
+  }
 });
 
 test('copies only what exists, and nothing the build context leaves out', () => {
@@ -130,14 +167,23 @@ function runtimeImports(source: string): string[] {
   return patterns.flatMap((p) => [...source.matchAll(p)].map((m) => m[1] as string));
 }
 
-/** The commands of bin/hikyaku.ts and the module each one imports. */
+/** The commands of bin/hikyaku.ts and the workspace package each one imports. */
 function commands(): Map<string, string> {
   const cli = readFileSync(join(REPO_ROOT, 'bin/hikyaku.ts'), 'utf8');
   const found = new Map<string, string>();
   for (const m of cli.matchAll(/case '([a-z]+)':\s*\{(?:(?!case ')[\s\S])*?import\('([^']+)'\)/g)) {
-    found.set(m[1] as string, resolve(REPO_ROOT, 'bin', m[2] as string));
+    found.set(m[1] as string, m[2] as string);
   }
   return found;
+}
+
+/** The source file a workspace package specifier names, through its exports map. */
+function workspaceSource(spec: string): { file: string; name: string } | undefined {
+  const name = spec.split('/').slice(0, 2).join('/');
+  const w = workspaces.get(name);
+  if (!w) return undefined;
+  const target = w.pkg.exports?.[`.${spec.slice(name.length)}`]?.['hikyaku-source'];
+  return target ? { file: join(REPO_ROOT, w.dir, target), name } : undefined;
 }
 
 test('every command the chart runs exists, and loads only shipped files and dependencies', async () => {
@@ -151,36 +197,39 @@ test('every command the chart runs exists, and loads only shipped files and depe
   const problems: string[] = [];
   for (const command of run) {
     const entry = available.get(command);
-    if (!entry) {
-      problems.push(`bin/hikyaku.ts has no command "${command}"`);
+    const first = entry ? workspaceSource(entry) : undefined;
+    if (!entry || !first) {
+      problems.push(`bin/hikyaku.ts has no command "${command}" importing a workspace package`);
       continue;
     }
     const seen = new Set<string>();
-    const queue = [join(REPO_ROOT, 'bin/hikyaku.ts'), entry];
+    const queue = [first];
     while (queue.length > 0) {
-      const file = queue.pop() as string;
+      const { file, name: owner } = queue.pop() as { file: string; name: string };
       if (seen.has(file)) continue;
       seen.add(file);
       const path = relative(REPO_ROOT, file);
-      if (!isShipped(path)) problems.push(`${command}: ${path} is not in the image`);
-      // The CLI's other commands are not this one's imports.
-      const source = file.endsWith('bin/hikyaku.ts') ? '' : readFileSync(file, 'utf8');
-      for (const spec of runtimeImports(source)) {
+      if (!isShipped(path)) problems.push(`${command}: ${path} is not in the build context`);
+      if (path.endsWith('.test.ts')) problems.push(`${command}: loads the test ${path}`);
+      const declared = workspaces.get(owner)?.pkg.dependencies ?? {};
+      for (const spec of runtimeImports(readFileSync(file, 'utf8'))) {
         if (spec.startsWith('.')) {
           const target = resolve(dirname(file), spec);
           if (!existsSync(target) || !statSync(target).isFile()) {
             problems.push(`${path}: imports ${spec}, which does not exist`);
-          } else queue.push(target);
+          } else queue.push({ file: target, name: owner });
           continue;
         }
         const name = spec.startsWith('@')
           ? spec.split('/').slice(0, 2).join('/')
           : (spec.split('/')[0] as string);
         if (spec.startsWith('node:') || builtinModules.includes(name)) continue;
-        if (!pkg.dependencies[name]) {
+        const workspace = workspaceSource(spec);
+        if (workspace) queue.push(workspace);
+        if (!declared[name]) {
           problems.push(
-            `${command}: ${path} imports ${name}, which npm ci --omit=dev does not install${
-              pkg.devDependencies[name] ? ' (a devDependency)' : ''
+            `${command}: ${path} imports ${name}, which ${owner} does not list in its dependencies${
+              pkg.devDependencies?.[name] ? ' (a devDependency of the root)' : ''
             }`,
           );
         }

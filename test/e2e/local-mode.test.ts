@@ -1,5 +1,6 @@
 /**
- * `npm start` as a newcomer runs it: the local-mode entrypoint with the demo pool, then the
+ * `npm start` as a newcomer runs it: the compiled build (`npm run build`, then
+ * `node dist/bin/hikyaku.js local`) with the demo pool, then the
  * swaks line it prints, and the message lands in the capture sink as an .eml file. The same
  * running local mode is then measured by `npm run bench -- --attach`, as a user would.
  */
@@ -10,11 +11,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
-import { readStackFile } from '../../services/local/src/stack-file.ts';
+import { readStackFile } from '@hikyaku/local';
+import { freePort, waitFor } from '@hikyaku/testing';
 
 const run = promisify(execFile);
 const BENCH = resolve('bench/relay-bench.ts');
+const TSC = resolve('node_modules/typescript/bin/tsc');
 
 interface LocalMode {
   child: ChildProcess;
@@ -42,9 +44,19 @@ function localMode(): Promise<LocalMode> {
     const poolFile = join(dataDir, 'pool.yaml');
     writeFileSync(poolFile, demo);
     const output: string[] = [];
+    // What `npm start` runs: the build first, then the compiled entrypoint.
+    await run(process.execPath, [TSC, '-b', 'tsconfig.build.json']);
     child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'bin/hikyaku.ts', 'local', '--pool', poolFile, '--data-dir', dataDir],
+      [
+        '--enable-source-maps',
+        'dist/bin/hikyaku.js',
+        'local',
+        '--pool',
+        poolFile,
+        '--data-dir',
+        dataDir,
+      ],
       {
         env: {
           ...process.env,
@@ -93,10 +105,14 @@ function bench(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
     // Resolved here, so the benchmark also starts from a folder without node_modules.
-    const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), BENCH, ...args], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), '--conditions=hikyaku-source', BENCH, ...args],
+      {
+        cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d: Buffer) => {

@@ -7,13 +7,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { waitFor } from '../../services/local/src/ports.ts';
-import { runSuppressionsCli } from '../../services/scheduler/src/cli/suppressions.ts';
+import { cliInvocation } from '@hikyaku/local';
+import { runSuppressionsCli } from '@hikyaku/scheduler';
+import { waitFor } from '@hikyaku/testing';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
-const CLI = fileURLToPath(new URL('../../bin/hikyaku.ts', import.meta.url));
 const run = promisify(execFile);
 const GONE = 'gone@example.test';
 const SENDER = 'app@example.test';
@@ -40,13 +39,7 @@ after(async () => {
 
 async function cli(...args: string[]): Promise<{ stdout: string; code: number }> {
   try {
-    const { stdout } = await run(process.execPath, [
-      '--import',
-      'tsx',
-      CLI,
-      'suppressions',
-      ...args,
-    ]);
+    const { stdout } = await run(process.execPath, [...cliInvocation(), 'suppressions', ...args]);
     return { stdout, code: 0 };
   } catch (err) {
     const e = err as { stdout: string; code: number };

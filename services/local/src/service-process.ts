@@ -7,7 +7,25 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../../../bin/hikyaku.ts', import.meta.url));
+/**
+ * The arguments that start the `hikyaku` command again as a child of this Node: the compiled
+ * build runs as JavaScript; from the sources (tests, development) it runs through tsx with the
+ * `hikyaku-source` condition, so the workspace packages resolve to their TypeScript.
+ */
+export function cliInvocation(): string[] {
+  if (import.meta.url.endsWith('.ts')) {
+    return [
+      '--import',
+      import.meta.resolve('tsx'),
+      '--conditions=hikyaku-source',
+      fileURLToPath(new URL('../../../bin/hikyaku.ts', import.meta.url)),
+    ];
+  }
+  return [
+    '--enable-source-maps',
+    fileURLToPath(new URL('../../../dist/bin/hikyaku.js', import.meta.url)),
+  ];
+}
 
 export interface ServiceProcess {
   readonly name: string;
@@ -55,7 +73,7 @@ export function serviceProcess(options: {
       return child?.pid;
     },
     async start() {
-      child = spawn(process.execPath, ['--import', 'tsx', CLI, options.command], {
+      child = spawn(process.execPath, [...cliInvocation(), options.command], {
         env: {
           ...process.env,
           ...options.env,

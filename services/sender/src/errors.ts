@@ -3,7 +3,7 @@
  * sender reports for the recipients it affects; all of them are temporary, so the mail
  * waits instead of bouncing for a fault on our side.
  */
-import { HikyakuError } from '../../core/src/errors.ts';
+import { HikyakuError } from '@hikyaku/core';
 
 export interface LocalReply {
   code: number;
@@ -106,5 +106,19 @@ export class MtaStsError extends SenderError {
     );
     this.name = 'MtaStsError';
     this.host = host;
+  }
+}
+
+/**
+ * The pinned nodemailer lacks an internal hook the sender overrides (per-recipient DSN
+ * parameters): found by the start-up self-check, so no mail leaves without its NOTIFY/ORCPT.
+ */
+export class SmtpClientHookMissingError extends HikyakuError {
+  constructor(hook: string) {
+    super(
+      'HIKYAKU_SMTP_CLIENT_HOOK_MISSING',
+      `nodemailer has no ${hook}, which the sender overrides to pass each recipient's DSN parameters on; install the nodemailer version package-lock.json pins`,
+    );
+    this.name = 'SmtpClientHookMissingError';
   }
 }

@@ -4,9 +4,10 @@ import {
   openSourceReports,
   runService,
   type ServiceContext,
-} from '../../core/src/index.ts';
+} from '@hikyaku/core';
 import { readSenderConfig } from './config.ts';
 import { startSender } from './sender.ts';
+import { checkSmtpClientHooks } from './smtp-session.ts';
 
 /** The part of the grace period jobs in progress may use; the rest is kept for hand-back. */
 export function finishWindowMs(graceMs: number): number {
@@ -18,6 +19,7 @@ export async function runSender(
   options: { handleSignals?: boolean } = {},
 ): Promise<ServiceContext> {
   const config = readSenderConfig(env);
+  checkSmtpClientHooks();
   return runService({
     name: 'sender',
     config,

@@ -12,9 +12,10 @@ import { isAscii } from 'node:buffer';
 import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { Readable } from 'node:stream';
 import { checkServerIdentity, TLSSocket } from 'node:tls';
+import type { EnvelopeDsn, RecipientDsn } from '@hikyaku/core';
+import { encodeOrcpt } from '@hikyaku/core/policy';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import type { EnvelopeDsn, RecipientDsn } from '../../core/src/index.ts';
-import { encodeOrcpt } from '../../core/src/policy/index.ts';
+import { SmtpClientHookMissingError } from './errors.ts';
 
 export interface SessionTimeouts {
   connectTimeoutMs: number;
@@ -130,12 +131,16 @@ interface ConnectionInternals {
   _recipientQueue?: string[];
 }
 
-if (
-  typeof (SMTPConnection.prototype as unknown as Record<string, unknown>)._getDsnRcptToArgs !==
-  'function'
-) {
-  // Without the hook the recipients' NOTIFY and ORCPT would silently not be passed on.
-  throw new Error('nodemailer has no _getDsnRcptToArgs, which smtp-session.ts overrides');
+/**
+ * The sender's start-up self-check of the nodemailer internals DsnSmtpConnection overrides.
+ * nodemailer is pinned to an exact version; an upgrade that renamed the hook would silently
+ * stop passing each recipient's NOTIFY and ORCPT on, so the sender refuses to start instead.
+ */
+export function checkSmtpClientHooks(): void {
+  const hook = (SMTPConnection.prototype as unknown as Record<string, unknown>)._getDsnRcptToArgs;
+  if (typeof hook !== 'function') {
+    throw new SmtpClientHookMissingError('_getDsnRcptToArgs');
+  }
 }
 
 /**

@@ -1,0 +1,6 @@
+/** The ingress's public surface: run it from the environment, or build one in a test. */
+export * from './auth-throttle-redis.ts';
+export * from './config.ts';
+export * from './main.ts';
+export * from './metrics.ts';
+export * from './server.ts';

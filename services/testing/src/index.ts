@@ -1,0 +1,9 @@
+/**
+ * What tests and local mode share: child nats-server and redis-server processes on free
+ * ports, loopback ports, waiting helpers and a recording SMTP sink.
+ */
+export * from './binaries.ts';
+export * from './child-servers.ts';
+export * from './dns-server.ts';
+export * from './ports.ts';
+export * from './smtp-sink.ts';
