@@ -149,6 +149,17 @@ test('local mode relays the demo message into the capture sink', { timeout: 180_
   assert.match(captured, /sent from 127\.0\.0\.[23]\)/);
 });
 
+test('the compiled command answers as node dist/bin/hikyaku.js and as npx hikyaku', {
+  timeout: 180_000,
+}, async () => {
+  await localMode(); // built by then
+  const direct = await run(process.execPath, ['dist/bin/hikyaku.js', '--help']);
+  assert.match(direct.stdout, /^usage: hikyaku <command>/);
+  // npx finds the project's own bin; its PATH puts node_modules/.bin (Node 24) first.
+  const npx = await run('npx', ['--no-install', 'hikyaku', 'local', '--help']);
+  assert.match(npx.stdout, /^usage: hikyaku local /);
+});
+
 test('local mode describes the running stack in its data folder', {
   timeout: 180_000,
 }, async () => {
