@@ -17,6 +17,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type V1Lease,
+  type V1Node,
   type V1Secret,
   type V1StatefulSet,
   Watch,
@@ -54,12 +55,16 @@ export interface KubeClient {
   pools: WatchedResource<RelayPoolObject>;
   secrets: WatchedResource<V1Secret>;
   statefulSets: WatchedResource<V1StatefulSet>;
+  /** Every node of the cluster (cluster-scoped, whatever namespace is watched). */
+  nodes: WatchedResource<V1Node>;
   /** Sets the pool's finalizers, conditional on the resourceVersion. */
   setPoolFinalizers(pool: RelayPoolObject, finalizers: string[]): Promise<RelayPoolObject>;
   patchPoolStatus(namespace: string, name: string, status: object): Promise<RelayPoolObject>;
   readStatefulSet(namespace: string, name: string): Promise<V1StatefulSet | undefined>;
   createStatefulSet(namespace: string, body: V1StatefulSet): Promise<V1StatefulSet>;
   replaceStatefulSet(namespace: string, name: string, body: V1StatefulSet): Promise<V1StatefulSet>;
+  /** Deletes it if it is still the version given (absent already: done). */
+  deleteStatefulSet(namespace: string, name: string, resourceVersion?: string): Promise<void>;
   createSecret(namespace: string, body: V1Secret): Promise<V1Secret>;
   replaceSecret(namespace: string, name: string, body: V1Secret): Promise<V1Secret>;
   createEvent(namespace: string, body: EventsV1Event): Promise<void>;
@@ -193,6 +198,7 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
           : apps.listStatefulSetForAllNamespaces({ labelSelector: selector }),
       selector,
     ),
+    nodes: watched<V1Node>('', 'nodes', '/api/v1/nodes', () => core.listNode()),
 
     setPoolFinalizers(pool, finalizers) {
       const { namespace, name, resourceVersion } = pool.metadata;
@@ -250,6 +256,25 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
       return call('apps', 'statefulsets', 'update', `update StatefulSet ${namespace}/${name}`, () =>
         apps.replaceNamespacedStatefulSet({ namespace, name, body }),
       );
+    },
+    async deleteStatefulSet(namespace, name, resourceVersion) {
+      try {
+        await call(
+          'apps',
+          'statefulsets',
+          'delete',
+          `delete StatefulSet ${namespace}/${name}`,
+          () =>
+            apps.deleteNamespacedStatefulSet({
+              namespace,
+              name,
+              body: resourceVersion ? { preconditions: { resourceVersion } } : {},
+            }),
+        );
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return;
+        throw err;
+      }
     },
     createSecret(namespace, body) {
       const what = `create Secret ${namespace}/${body.metadata?.name}`;
