@@ -21,7 +21,7 @@ import { createGarbageCollector } from './gc.ts';
 import { makeKubeConfig, writeKubeconfigFile } from './kubeconfig.ts';
 import { type KubeObject, timestamp } from './object.ts';
 import { createPodPlacement } from './placement.ts';
-import { admitPodSecurity } from './pod-security.ts';
+import { admitPodSecurity, defaultHostPorts } from './pod-security.ts';
 import { ResourceRegistry, storageKey } from './resources.ts';
 import { createRequestHandler } from './server.ts';
 import { createStandinStore, type StandinStore } from './standin-store.ts';
@@ -104,9 +104,9 @@ export async function startKubeStandin(options: KubeStandinOptions = {}): Promis
   const podType = registry.lookup('', 'v1', 'pods')!;
   const nsType = registry.lookup('', 'v1', 'namespaces')!;
   verbs.onAdmit((type, next, old) => {
-    if (type === podType && !old) {
-      admitPodSecurity(next, verbs.find(nsType, undefined, next.metadata.namespace ?? ''));
-    }
+    if (type !== podType) return;
+    defaultHostPorts(next);
+    if (!old) admitPodSecurity(next, verbs.find(nsType, undefined, next.metadata.namespace ?? ''));
   });
   const crdType = registry.lookup('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')!;
   verbs.onAdmit((type, next) => {

@@ -12,7 +12,8 @@
  * - `nodeSelector` and required node affinity (matchExpressions on labels, matchFields on
  *   metadata.name) match;
  * - no pod already on the node holds one of the pod's host ports (a hostNetwork pod's
- *   container ports are host ports: the API defaults hostPort to containerPort).
+ *   container ports are host ports: admission defaults hostPort to containerPort, see
+ *   pod-security.ts).
  *
  * A pod no node takes stays Pending with PodScheduled=False, reason Unschedulable, and the
  * scheduler's "0/N nodes are available: …" message. Scoring is not simulated.
@@ -196,11 +197,6 @@ export function createPodPlacement(verbs: ApiVerbs): PodPlacement {
       spec?: PodSpec;
     };
     const spec = structuredClone(template.spec ?? {});
-    if (spec.hostNetwork) {
-      for (const c of spec.containers ?? []) {
-        for (const p of c.ports ?? []) p.hostPort ??= p.containerPort;
-      }
-    }
     const name = `${sts.metadata.name}-${ordinal}`;
     return {
       apiVersion: 'v1',

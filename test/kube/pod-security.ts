@@ -84,6 +84,22 @@ function restricted(spec: PodSpec): string[] {
   return out;
 }
 
+/**
+ * The API's defaulting of a pod in the node's network: each container port is a host port
+ * of the same number (what the scheduler and Pod Security then see).
+ */
+export function defaultHostPorts(pod: KubeObject): void {
+  const spec = (isRecord(pod.spec) ? pod.spec : {}) as PodSpec & {
+    containers?: { ports?: { containerPort?: number; hostPort?: number }[] }[];
+  };
+  if (spec.hostNetwork !== true) return;
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+    for (const port of (c.ports ?? []) as { containerPort?: number; hostPort?: number }[]) {
+      port.hostPort ??= port.containerPort;
+    }
+  }
+}
+
 /** Refuses `pod` as admission does when the namespace's enforced level forbids it. */
 export function admitPodSecurity(pod: KubeObject, namespace: KubeObject | undefined): void {
   const label = namespace?.metadata.labels?.[ENFORCE_LABEL];
