@@ -241,8 +241,19 @@ describe('the spec schema mirrors spec.ts', () => {
 describe('examples/', () => {
   const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml'));
 
-  it('holds the three documented examples', () => {
-    assert.deepEqual(files.sort(), ['local-demo.yaml', 'marketing.yaml', 'transactional.yaml']);
+  it('holds the documented examples, one per egress mode among them', () => {
+    assert.deepEqual(files.sort(), [
+      'egress-gateway.yaml',
+      'egress-hostnetwork.yaml',
+      'egress-multus.yaml',
+      'local-demo.yaml',
+      'marketing.yaml',
+      'transactional.yaml',
+    ]);
+    const modes = files.map(
+      (f) => parseRelayPoolYaml(readFileSync(new URL(f, EXAMPLES), 'utf8'), f).spec.egress?.mode,
+    );
+    assert.deepEqual(modes.filter(Boolean).sort(), ['gateway', 'hostNetwork', 'multus']);
   });
 
   for (const file of files) {
