@@ -60,6 +60,13 @@ export const ACCESS: readonly AccessRule[] = Object.freeze([
     why: "egress mode hostNetwork: whether the nodes holding a pool's IPs can run its senders (gone, cordoned, not Ready)",
   },
   {
+    group: 'cilium.io',
+    resource: 'ciliumegressgatewaypolicies',
+    verbs: ['list', 'create', 'update', 'delete'],
+    scope: 'cluster',
+    why: 'egress mode gateway with cilium: one CiliumEgressGatewayPolicy per IP, removed with the pool (cluster-scoped, so not garbage-collected with it)',
+  },
+  {
     group: '',
     resource: 'secrets',
     verbs: ['list', 'watch', 'create', 'update'],

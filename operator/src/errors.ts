@@ -26,6 +26,7 @@ export const REASONS = {
   SourceAddressAbsent: 'SourceAddressAbsent',
   NodeUnavailable: 'NodeUnavailable',
   HostPortsExhausted: 'HostPortsExhausted',
+  EgressPolicyUnavailable: 'EgressPolicyUnavailable',
   // Progressing
   RollingOut: 'RollingOut',
   DrainingIps: 'DrainingIps',
@@ -110,6 +111,13 @@ export class NameConflictError extends PoolError {
 export class HostPortsExhaustedError extends PoolError {
   constructor(message: string) {
     super('HIKYAKU_HOST_PORTS_EXHAUSTED', REASONS.HostPortsExhausted, message);
+  }
+}
+
+/** The pool asks for CiliumEgressGatewayPolicies and the cluster does not serve them. */
+export class EgressPolicyUnavailableError extends PoolError {
+  constructor(message: string) {
+    super('HIKYAKU_EGRESS_POLICY_UNAVAILABLE', REASONS.EgressPolicyUnavailable, message);
   }
 }
 

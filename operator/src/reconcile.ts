@@ -17,6 +17,7 @@ import type { SenderSettings } from './config.ts';
 import { connectionSecretName } from './desired/connection-secret.ts';
 import { nodeUnavailableReason } from './desired/nodes.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';
+import { removeCiliumPolicies } from './egress-policies.ts';
 import { asPoolError, KubeApiError, NotLeaderError } from './errors.ts';
 import { EVENT_REASONS, type EventRecorder, type PoolEvent } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
@@ -141,6 +142,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (!finalizers.includes(FINALIZER)) return { skipped: true };
     const { namespace, name } = pool.metadata;
     await deps.store.remove(poolKey(namespace, name));
+    // Cluster-scoped, so not garbage-collected with the pool.
+    if (pool.spec.egress?.mode === 'gateway') await removeCiliumPolicies(deps.client, pool);
     await record(pool, [
       {
         type: 'Normal',

@@ -21,6 +21,7 @@ import { nodeUnavailableReason } from './desired/nodes.ts';
 import { planSlots, type Slot, slotStatefulSetName } from './desired/slots.ts';
 import { MAX_POOL_NAME_LENGTH, senderStatefulSetName } from './desired/statefulset.ts';
 import type { DrainingIp, UnassignableIp } from './desired/status.ts';
+import { applyCiliumPolicies } from './egress-policies.ts';
 import { InvalidSpecError, NameTooLongError, PoolError, type Reason } from './errors.ts';
 import { EVENT_REASONS, type PoolEvent } from './events.ts';
 import type { RelayPoolObject } from './kube/objects.ts';
@@ -228,6 +229,8 @@ export async function syncPool(
   const events = [...drained.events];
   if (plan.slots) events.push(...(await applySlots(deps, pool, plan.slots, resolved)));
   else events.push(...(await applySenders(deps, pool, plan.replicas, resolved)));
+  const wasGateway = published?.pool.egress === 'gateway';
+  events.push(...(await applyCiliumPolicies(deps.client, pool, wasGateway)));
   const text = JSON.stringify(compiled);
   if (published?.text !== text) {
     await deps.store.write(compiled);

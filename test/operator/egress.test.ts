@@ -54,7 +54,15 @@ const ready = (name: string) =>
 
 describe('egress modes', { skip: REAL_CLUSTER }, () => {
   before(async () => {
-    fx = await startOperatorFixture({ standin: { simulatePods: true } });
+    fx = await startOperatorFixture({
+      standin: {
+        simulatePods: true,
+        crdFiles: [
+          'crds/relaypools.hikyaku.io.yaml',
+          'test/kube/fixtures/ciliumegressgatewaypolicies.cilium.io.yaml',
+        ],
+      },
+    });
     fx.api?.store.put(node('egress-a', '198.51.100.1'));
     fx.api?.store.put(node('egress-b', '198.51.100.2'));
     fx.api?.store.put(node('worker-1', '198.51.100.3'));
@@ -213,6 +221,56 @@ describe('egress modes', { skip: REAL_CLUSTER }, () => {
     assert.equal(podSpec(pod).hostNetwork, false);
   });
 
+  it('gateway with cilium: one CiliumEgressGatewayPolicy per IP, removed with the pool', async () => {
+    await fx.createPool('natted', {
+      egress: {
+        mode: 'gateway',
+        gateway: { cilium: { nodeSelector: { 'hikyaku.io/egress-gateway': 'true' } } },
+      },
+      ips: [
+        { address: '203.0.113.50', hostname: 'mta50.example.com' },
+        { address: '2001:db8::50', hostname: 'mta51.example.com' },
+      ],
+    });
+    await ready('natted');
+    const policies = () =>
+      (fx.api?.store.list('ciliumegressgatewaypolicies.cilium.io') ?? []).filter(
+        (p) => p.metadata.labels?.['hikyaku.io/pool'] === 'natted',
+      );
+    const found = await waitFor('two policies', () =>
+      policies().length === 2 ? policies() : undefined,
+    );
+    const byIp = Object.fromEntries(
+      found.map((p) => {
+        const spec = p.spec as {
+          egressGateway: {
+            egressIP: string;
+            nodeSelector: { matchLabels: Record<string, string> };
+          };
+          selectors: { podSelector: { matchLabels: Record<string, string> } }[];
+        };
+        return [spec.egressGateway.egressIP, spec];
+      }),
+    );
+    assert.deepEqual(Object.keys(byIp).sort(), ['2001:db8::50', '203.0.113.50']);
+    assert.deepEqual(byIp['2001:db8::50']?.selectors[0]?.podSelector.matchLabels, {
+      'io.kubernetes.pod.namespace': fx.namespace,
+      'hikyaku.io/pool': 'natted',
+      [EGRESS_LABELS.egressIp]: '2001-db8--50',
+    });
+    assert.deepEqual(byIp['203.0.113.50']?.egressGateway.nodeSelector.matchLabels, {
+      'hikyaku.io/egress-gateway': 'true',
+    });
+    // The policy selects exactly the pod the IP is assigned to.
+    const compiled = await fx.published('natted');
+    const pod = podNamed(compiled?.ips.find((ip) => ip.address === '2001:db8::50')?.pod ?? '');
+    assert.equal(pod?.metadata.labels?.[EGRESS_LABELS.egressIp], '2001-db8--50');
+    assert.equal(pod?.metadata.labels?.['hikyaku.io/pool'], 'natted');
+
+    await fx.deletePool('natted');
+    await waitFor('the policies to go with the pool', () => policies().length === 0);
+  });
+
   it('made only the API calls its access table declares, deletion of a slot included', () => {
     const made = new Set<string>();
     for (const r of fx.api?.requests ?? []) {
@@ -224,6 +282,9 @@ describe('egress modes', { skip: REAL_CLUSTER }, () => {
       made.add(`${access.group}/${access.resource}:${access.verb}`);
     }
     assert.ok(made.has('apps/statefulsets:delete'));
+    for (const verb of ['list', 'create', 'delete']) {
+      assert.ok(made.has(`cilium.io/ciliumegressgatewaypolicies:${verb}`), verb);
+    }
     assert.ok(made.has('/nodes:watch'));
   });
 });

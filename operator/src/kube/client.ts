@@ -28,6 +28,7 @@ import {
   RELAYPOOL_VERSION,
 } from '../../../services/core/src/pool/spec.ts';
 import { requireAccess, type Verb } from '../access.ts';
+import { CILIUM_POLICY, type CiliumEgressGatewayPolicy } from '../desired/egress.ts';
 import { KubeApiError, NotLeaderError } from '../errors.ts';
 import type { ObjectLike, RelayPoolObject } from './objects.ts';
 
@@ -65,6 +66,11 @@ export interface KubeClient {
   replaceStatefulSet(namespace: string, name: string, body: V1StatefulSet): Promise<V1StatefulSet>;
   /** Deletes it if it is still the version given (absent already: done). */
   deleteStatefulSet(namespace: string, name: string, resourceVersion?: string): Promise<void>;
+  /** CiliumEgressGatewayPolicies matching the selector; undefined when Cilium's CRD is not served. */
+  listCiliumPolicies(labelSelector: string): Promise<CiliumEgressGatewayPolicy[] | undefined>;
+  createCiliumPolicy(body: CiliumEgressGatewayPolicy): Promise<void>;
+  replaceCiliumPolicy(body: CiliumEgressGatewayPolicy): Promise<void>;
+  deleteCiliumPolicy(name: string): Promise<void>;
   createSecret(namespace: string, body: V1Secret): Promise<V1Secret>;
   replaceSecret(namespace: string, name: string, body: V1Secret): Promise<V1Secret>;
   createEvent(namespace: string, body: EventsV1Event): Promise<void>;
@@ -175,6 +181,8 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
     : `/apis/${RELAYPOOL_GROUP}/${RELAYPOOL_VERSION}/${RELAYPOOL_PLURAL}`;
   const poolRef = { group: RELAYPOOL_GROUP, version: RELAYPOOL_VERSION, plural: RELAYPOOL_PLURAL };
   const selector = options.statefulSetSelector;
+  const CILIUM = CILIUM_POLICY.group;
+  const ciliumRef = { group: CILIUM, version: CILIUM_POLICY.version, plural: CILIUM_POLICY.plural };
 
   return {
     pools: watched<RelayPoolObject>(RELAYPOOL_GROUP, RELAYPOOL_PLURAL, poolsPath, () =>
@@ -270,6 +278,47 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
               name,
               body: resourceVersion ? { preconditions: { resourceVersion } } : {},
             }),
+        );
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return;
+        throw err;
+      }
+    },
+    async listCiliumPolicies(labelSelector) {
+      try {
+        const list = (await call(
+          CILIUM,
+          CILIUM_POLICY.plural,
+          'list',
+          'list CiliumEgressGatewayPolicies',
+          () => custom.listClusterCustomObject({ ...ciliumRef, labelSelector }),
+        )) as { items?: CiliumEgressGatewayPolicy[] };
+        return list.items ?? [];
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return undefined;
+        throw err;
+      }
+    },
+    async createCiliumPolicy(body) {
+      const what = `create CiliumEgressGatewayPolicy ${body.metadata.name}`;
+      await call(CILIUM, CILIUM_POLICY.plural, 'create', what, () =>
+        custom.createClusterCustomObject({ ...ciliumRef, body }),
+      );
+    },
+    async replaceCiliumPolicy(body) {
+      const what = `update CiliumEgressGatewayPolicy ${body.metadata.name}`;
+      await call(CILIUM, CILIUM_POLICY.plural, 'update', what, () =>
+        custom.replaceClusterCustomObject({ ...ciliumRef, name: body.metadata.name, body }),
+      );
+    },
+    async deleteCiliumPolicy(name) {
+      try {
+        await call(
+          CILIUM,
+          CILIUM_POLICY.plural,
+          'delete',
+          `delete CiliumEgressGatewayPolicy ${name}`,
+          () => custom.deleteClusterCustomObject({ ...ciliumRef, name }),
         );
       } catch (err) {
         if (err instanceof KubeApiError && err.status === 404) return;
