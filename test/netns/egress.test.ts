@@ -15,11 +15,9 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
@@ -33,7 +31,6 @@ import {
   ensureStreams,
   type Job,
   type JobResult,
-  MSG_IDS,
   type NatsHandles,
   openPoolBucket,
   publishPool,
@@ -42,6 +39,7 @@ import {
 } from '../../services/core/src/index.ts';
 import { type ChildServer, startNatsServer } from '../../services/local/src/child-servers.ts';
 import { freePort, waitFor } from '../../services/local/src/ports.ts';
+import { publishJob, type Seen, startReceiverProcess } from './jobs.ts';
 import { createNetns, type Netns, netnsUnavailable } from './netns.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -55,12 +53,6 @@ const ns = (role: string) => `hk${id}${role}`;
 const CONTROL = `10.231.${200 + (process.pid % 50)}`;
 const RECEIVER_ADDRESS = '10.231.10.1';
 const RECEIVER_PORT = 2525;
-
-interface Seen {
-  peer: string;
-  ehlo: string;
-  rcpts: string[];
-}
 
 interface Sender {
   ns: string;
@@ -132,31 +124,8 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
     children.push(child);
   }
 
-  async function submit(pool: CompiledPool, ip: string, rcpt: string): Promise<Job> {
-    const jobId = randomUUID();
-    const domain = rcpt.split('@')[1] ?? '';
-    const raw = Buffer.from(
-      `From: <app@shop.test>\r\nTo: <${rcpt}>\r\nSubject: egress\r\nMessage-ID: <${jobId}@shop.test>\r\n\r\nhello\r\n`,
-    );
-    const job: Job = {
-      v: 1,
-      jobId: MSG_IDS.job(jobId, domain, 0),
-      id: jobId,
-      pool: pool.key,
-      domain,
-      ip,
-      policy: 'default',
-      from: 'app@shop.test',
-      rcpts: [rcpt],
-      body: await bodies.put(jobId, raw),
-      receivedAt: Date.now(),
-      attempt: 0,
-    };
-    await admin.js.publish(SUBJECTS.job(pool.key, ip), codecs.job.encode(job), {
-      msgID: job.jobId,
-    });
-    return job;
-  }
+  const submit = (pool: CompiledPool, ip: string, rcpt: string) =>
+    publishJob(admin, bodies, pool, ip, rcpt);
 
   async function delivered(job: Job): Promise<Seen> {
     const result = await waitFor(
@@ -329,23 +298,19 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
         })().catch(() => undefined);
       }
 
-      const [bin, ...args] = net.exec(ns('r'), [
-        process.execPath,
-        '--import',
-        'tsx',
-        RECEIVER,
-        '0.0.0.0',
-        String(RECEIVER_PORT),
-      ]);
-      receiver = spawn(bin as string, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      receiver = await startReceiverProcess(
+        net.exec(ns('r'), [
+          process.execPath,
+          '--import',
+          'tsx',
+          RECEIVER,
+          '0.0.0.0',
+          String(RECEIVER_PORT),
+        ]),
+        ROOT,
+        seen,
+      );
       children.push(receiver);
-      let listening = false;
-      createInterface({ input: receiver.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-        const value = JSON.parse(line) as Seen | { listening: true };
-        if ('listening' in value) listening = true;
-        else seen.push(value);
-      });
-      await waitFor('the receiver to listen', () => listening, { timeoutMs: 30_000 });
 
       const senders: Sender[] = [
         { ns: ns('a'), pool: 'multus', pod: 'multus-s0-0' },
