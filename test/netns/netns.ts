@@ -24,8 +24,19 @@ export function netnsUnavailable(): string | undefined {
   const probe = `hkprobe${process.pid}`;
   const made = spawnSync(ip, ['netns', 'add', probe], { encoding: 'utf8' });
   if (made.status !== 0) return `ip netns add failed: ${made.stderr.trim()}`;
-  spawnSync(ip, ['netns', 'del', probe]);
-  return undefined;
+  try {
+    // What the test builds: veth pairs and a bridge inside a namespace.
+    for (const args of [
+      ['link', 'add', 'pa', 'type', 'veth', 'peer', 'name', 'pb'],
+      ['link', 'add', 'pbr', 'type', 'bridge'],
+    ]) {
+      const r = spawnSync(ip, ['-n', probe, ...args], { encoding: 'utf8' });
+      if (r.status !== 0) return `ip ${args.join(' ')} failed: ${r.stderr.trim()}`;
+    }
+    return undefined;
+  } finally {
+    spawnSync(ip, ['netns', 'del', probe]);
+  }
 }
 
 export interface Netns {
