@@ -271,6 +271,29 @@ describe('egress modes', { skip: REAL_CLUSTER }, () => {
     await waitFor('the policies to go with the pool', () => policies().length === 0);
   });
 
+  it('gateway with cilium where Cilium is not installed: EgressPolicyUnavailable, saying what to do', async () => {
+    fx.api?.store.delete(
+      'customresourcedefinitions',
+      undefined,
+      'ciliumegressgatewaypolicies.cilium.io',
+    );
+    await fx.createPool('nocilium', {
+      egress: { mode: 'gateway', gateway: { cilium: { nodeSelector: { gw: 'true' } } } },
+      ips: [{ address: '203.0.113.60', hostname: 'mta60.example.com' }],
+    });
+    const pool = await fx.waitForCondition(
+      'nocilium',
+      'Degraded',
+      (c) => c.status === 'True' && c.reason === 'EgressPolicyUnavailable',
+      'nocilium Degraded for EgressPolicyUnavailable',
+    );
+    const degraded = pool.status?.conditions?.find((c) => c.type === 'Degraded');
+    assert.match(
+      degraded?.message ?? '',
+      /does not serve CiliumEgressGatewayPolicy.*remove egress\.gateway\.cilium/,
+    );
+  });
+
   it('made only the API calls its access table declares, deletion of a slot included', () => {
     const made = new Set<string>();
     for (const r of fx.api?.requests ?? []) {
