@@ -6,8 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ACCESS, requestAccess } from '../../operator/src/access.ts';
-import { EGRESS_ANNOTATIONS, EGRESS_LABELS } from '../../operator/src/desired/egress.ts';
+import {
+  ACCESS,
+  EGRESS_ANNOTATIONS,
+  EGRESS_LABELS,
+  requestAccess,
+} from '../../operator/src/index.ts';
 import { waitFor } from '../../services/local/src/ports.ts';
 import type { KubeObject } from '../kube/index.ts';
 import {
