@@ -47,7 +47,7 @@ describe('requestAccess', () => {
   it('the client refuses what the table does not declare', () => {
     assert.equal(isDeclared('', 'secrets', 'watch'), true);
     assert.equal(isDeclared('', 'secrets', 'get'), false);
-    assert.throws(() => requireAccess('apps', 'statefulsets', 'delete'), {
+    assert.throws(() => requireAccess('apps', 'statefulsets', 'patch'), {
       code: 'HIKYAKU_ACCESS_NOT_DECLARED',
     });
   });

@@ -6,7 +6,8 @@
  *
  * Scope `watched` is the namespace in HIKYAKU_WATCH_NAMESPACE (a Role there), or every
  * namespace when it is empty (a ClusterRole). Scope `lease` is the namespace of the
- * leader-election Lease (a Role there).
+ * leader-election Lease (a Role there). Scope `cluster` is for cluster-scoped resources
+ * (a ClusterRole whatever is watched).
  */
 import { AccessNotDeclaredError } from './errors.ts';
 
@@ -18,7 +19,7 @@ export interface AccessRule {
   /** Resource, or resource/subresource. */
   resource: string;
   verbs: readonly Verb[];
-  scope: 'watched' | 'lease';
+  scope: 'watched' | 'lease' | 'cluster';
   why: string;
 }
 
@@ -47,9 +48,23 @@ export const ACCESS: readonly AccessRule[] = Object.freeze([
   {
     group: 'apps',
     resource: 'statefulsets',
-    verbs: ['get', 'list', 'watch', 'create', 'update'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
     scope: 'watched',
-    why: 'the sender StatefulSet of each pool, and its readiness (get: whose is a name already taken)',
+    why: 'the sender StatefulSets of each pool, and their readiness (get: whose is a name already taken; delete: a sender slot no longer needed, or the pool-wide StatefulSet when a pool takes an egress mode)',
+  },
+  {
+    group: '',
+    resource: 'nodes',
+    verbs: ['list', 'watch'],
+    scope: 'cluster',
+    why: "egress mode hostNetwork: whether the nodes holding a pool's IPs can run its senders (gone, cordoned, not Ready)",
+  },
+  {
+    group: 'cilium.io',
+    resource: 'ciliumegressgatewaypolicies',
+    verbs: ['list', 'create', 'update', 'delete'],
+    scope: 'cluster',
+    why: 'egress mode gateway with cilium: one CiliumEgressGatewayPolicy per IP, removed with the pool (cluster-scoped, so not garbage-collected with it)',
   },
   {
     group: '',

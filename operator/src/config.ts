@@ -2,9 +2,11 @@
  * The operator's configuration, read once from the environment. docs/operator.md lists
  * every variable with its default; a bad value stops the process naming the variable.
  */
+
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Env, EnvReader } from '@hikyaku/core';
+import { type PortRange, parsePortRange } from './desired/host-ports.ts';
 
 export interface SenderResources {
   requests: Record<string, string>;
@@ -25,6 +27,11 @@ export interface SenderSettings {
   streamReplicas: number;
   /** Port of the sender's /metrics, /healthz and /readyz. */
   httpPort: number;
+  /**
+   * Egress mode hostNetwork: the ops port is a port of the node, one per sender pod on it,
+   * taken from this range.
+   */
+  hostPorts: PortRange;
   /** Service account of the sender pods; empty: the namespace default, with no token mounted. */
   serviceAccountName: string;
   terminationGracePeriodSeconds: number;
@@ -99,6 +106,16 @@ function resources(r: EnvReader): SenderResources {
   return { requests, limits };
 }
 
+function hostPorts(r: EnvReader): PortRange {
+  const text = r.string('HIKYAKU_SENDER_HOST_PORTS', '9200-9299');
+  const range = parsePortRange(text);
+  if (!range) {
+    r.problem(`HIKYAKU_SENDER_HOST_PORTS must be a port range such as 9200-9299, got "${text}"`);
+    return { min: 9200, max: 9299 };
+  }
+  return range;
+}
+
 function connection(r: EnvReader, natsUrl: string, redisUrl: string): Record<string, string> {
   const out: Record<string, string> = {
     NATS_URL: r.string('HIKYAKU_SENDER_NATS_URL', natsUrl),
@@ -161,6 +178,7 @@ export function readOperatorConfig(env: Env): Readonly<OperatorConfig> {
       logLevel: r.oneOf('HIKYAKU_SENDER_LOG_LEVEL', LOG_LEVELS, logLevel),
       streamReplicas,
       httpPort: r.int('HIKYAKU_SENDER_HTTP_PORT', 9103, { min: 1, max: 65535 }),
+      hostPorts: hostPorts(r),
       serviceAccountName: r.string('HIKYAKU_SENDER_SERVICE_ACCOUNT', ''),
       terminationGracePeriodSeconds: r.int('HIKYAKU_SENDER_GRACE_SECONDS', 30, { min: 1 }),
     },

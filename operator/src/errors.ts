@@ -24,6 +24,9 @@ export const REASONS = {
   // Degraded=True while the rest of the pool works
   IpNotAssignable: 'IpNotAssignable',
   SourceAddressAbsent: 'SourceAddressAbsent',
+  NodeUnavailable: 'NodeUnavailable',
+  HostPortsExhausted: 'HostPortsExhausted',
+  EgressPolicyUnavailable: 'EgressPolicyUnavailable',
   // Progressing
   RollingOut: 'RollingOut',
   DrainingIps: 'DrainingIps',
@@ -104,6 +107,20 @@ export class NameConflictError extends PoolError {
 }
 
 /** NATS KV could not be read or written; retried. */
+/** No host port of HIKYAKU_SENDER_HOST_PORTS is free on a node a hostNetwork slot needs. */
+export class HostPortsExhaustedError extends PoolError {
+  constructor(message: string) {
+    super('HIKYAKU_HOST_PORTS_EXHAUSTED', REASONS.HostPortsExhausted, message);
+  }
+}
+
+/** The pool asks for CiliumEgressGatewayPolicies and the cluster does not serve them. */
+export class EgressPolicyUnavailableError extends PoolError {
+  constructor(message: string) {
+    super('HIKYAKU_EGRESS_POLICY_UNAVAILABLE', REASONS.EgressPolicyUnavailable, message);
+  }
+}
+
 export class PublishError extends PoolError {
   constructor(message: string, cause?: unknown) {
     super('HIKYAKU_POLICY_NOT_PUBLISHED', REASONS.PolicyNotPublished, message, {

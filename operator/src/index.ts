@@ -1,6 +1,7 @@
 /** The operator's public surface: the factory, its configuration, the access table. */
 export { ACCESS, type AccessRule, requestAccess, type Verb } from './access.ts';
 export { type OperatorConfig, readOperatorConfig } from './config.ts';
+export { CILIUM_POLICY, EGRESS_ANNOTATIONS, EGRESS_LABELS } from './desired/egress.ts';
 export { SENDER_SELECTOR } from './desired/labels.ts';
 export { buildSenderStatefulSet } from './desired/statefulset.ts';
 export { REASONS, type Reason } from './errors.ts';

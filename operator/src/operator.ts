@@ -13,11 +13,12 @@
 
 import type { Logger } from '@hikyaku/core';
 import { openPoolBucket, openSourceReports, poolKey } from '@hikyaku/core';
-import type { KubeConfig, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import type { KubeConfig, V1Node, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
 import type { OperatorConfig } from './config.ts';
 import { LABELS, SENDER_SELECTOR } from './desired/labels.ts';
+import { nodeUnavailableReason } from './desired/nodes.ts';
 import { controllingPool } from './desired/ownership.ts';
 import { createEventRecorder } from './events.ts';
 import { createKubeClient, type WatchedResource } from './kube/client.ts';
@@ -97,6 +98,7 @@ export function createOperator(deps: OperatorDeps): Operator {
   const pools = informerOf<RelayPoolObject>(client.pools);
   const secretCache = informerOf<V1Secret>(client.secrets);
   const statefulSets = informerOf<V1StatefulSet>(client.statefulSets);
+  const nodes = informerOf<V1Node>(client.nodes);
   const secrets = createSecretResolver({
     secret: (namespace, name) => secretCache.get(namespace, name),
     ...(deps.passwordHashCost ? { hashCost: deps.passwordHashCost } : {}),
@@ -165,6 +167,21 @@ export function createOperator(deps: OperatorDeps): Operator {
     if (name) enqueue(objectKey(s.metadata?.namespace, name));
   };
   statefulSets.on({ add: onStatefulSet, update: onStatefulSet, delete: onStatefulSet });
+  /** Pools whose IPs a node holds (egress mode hostNetwork): it may have become (un)able. */
+  const onNode = (n: V1Node) => {
+    for (const p of pools.list()) {
+      if (p.spec.ips.some((ip) => ip.node === n.metadata?.name)) {
+        enqueue(objectKey(p.metadata.namespace, p.metadata.name));
+      }
+    }
+  };
+  nodes.on({
+    add: onNode,
+    update(n, old) {
+      if (nodeUnavailableReason('', n) !== nodeUnavailableReason('', old)) onNode(n);
+    },
+    delete: onNode,
+  });
 
   let reconcilerInstance: ReturnType<typeof createReconciler> | undefined;
   function reconciler() {
@@ -201,6 +218,7 @@ export function createOperator(deps: OperatorDeps): Operator {
         pools,
         secretCache,
         statefulSets,
+        nodes,
         store: policyStore,
         secrets,
         ...(deps.ipStatus ? { ipStatus: deps.ipStatus } : {}),
@@ -226,8 +244,13 @@ export function createOperator(deps: OperatorDeps): Operator {
           .find((p) => poolKey(p.metadata.namespace, p.metadata.name) === key);
         if (pool) enqueue(objectKey(pool.metadata.namespace, pool.metadata.name));
       });
-      for (const informer of [pools, secretCache, statefulSets]) informer.start();
-      await Promise.all([pools.synced(), secretCache.synced(), statefulSets.synced()]);
+      for (const informer of [pools, secretCache, statefulSets, nodes]) informer.start();
+      await Promise.all([
+        pools.synced(),
+        secretCache.synced(),
+        statefulSets.synced(),
+        nodes.synced(),
+      ]);
       const le = config.leaderElection;
       if (!le.enabled) {
         startedLeading();
@@ -252,10 +275,11 @@ export function createOperator(deps: OperatorDeps): Operator {
       await queue.stop();
       if (elector) await elector.stop(options);
       else if (leading) stoppedLeading();
-      await Promise.all([pools.stop(), secretCache.stop(), statefulSets.stop()]);
+      await Promise.all([pools.stop(), secretCache.stop(), statefulSets.stop(), nodes.stop()]);
       store?.stop();
     },
     isLeader,
-    ready: () => pools.hasSynced() && secretCache.hasSynced() && statefulSets.hasSynced(),
+    ready: () =>
+      pools.hasSynced() && secretCache.hasSynced() && statefulSets.hasSynced() && nodes.hasSynced(),
   };
 }

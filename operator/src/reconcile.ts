@@ -12,10 +12,12 @@
 
 import type { Logger, SourceAbsentReport } from '@hikyaku/core';
 import { poolKey } from '@hikyaku/core';
-import type { V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1Node, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { SenderSettings } from './config.ts';
 import { connectionSecretName } from './desired/connection-secret.ts';
+import { nodeUnavailableReason } from './desired/nodes.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';
+import { removeCiliumPolicies } from './egress-policies.ts';
 import { asPoolError, KubeApiError, NotLeaderError } from './errors.ts';
 import { EVENT_REASONS, type EventRecorder, type PoolEvent } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
@@ -25,6 +27,7 @@ import type { OperatorMetrics } from './metrics.ts';
 import type { PolicyStore } from './policy-store.ts';
 import type { ProcessResult } from './queue.ts';
 import type { SecretResolver } from './secrets.ts';
+import { poolStatefulSets } from './senders.ts';
 import type { IpStatusReader } from './status-writer.ts';
 import { writeStatus } from './status-writer.ts';
 import { type DrainClock, findUnassignable, type SyncResult, syncPool } from './sync.ts';
@@ -36,6 +39,8 @@ export interface ReconcilerDeps {
   pools: Informer<RelayPoolObject>;
   secretCache: Informer<V1Secret>;
   statefulSets: Informer<V1StatefulSet>;
+  /** Absent: no node is known (every hostNetwork IP reads as on a missing node). */
+  nodes?: Informer<V1Node>;
   store: PolicyStore;
   secrets: SecretResolver;
   ipStatus?: IpStatusReader;
@@ -69,11 +74,18 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const memory = new Map<string, Memory>();
   const drainClock: DrainClock = new Map();
   const live = (namespace: string, name: string) => deps.statefulSets.get(namespace, name);
-  const syncDeps = {
+  const node = (name: string) => deps.nodes?.get(undefined, name);
+  const sendersDeps = {
     client: deps.client,
     live,
+    allLive: () => deps.statefulSets.list(),
     liveSecret: (namespace: string, name: string) => deps.secretCache.get(namespace, name),
     sender: deps.sender,
+    hostPortBook: new Map(),
+  };
+  const syncDeps = {
+    ...sendersDeps,
+    node,
     store: deps.store,
     secrets: deps.secrets,
     allPools: () => deps.pools.list(),
@@ -83,6 +95,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const statusDeps = {
     client: deps.client,
     live,
+    poolLive: (pool: RelayPoolObject) => poolStatefulSets(sendersDeps, pool),
     ipStatus: deps.ipStatus,
     ...(deps.absentSources ? { absentSources: deps.absentSources } : {}),
     metrics: deps.metrics,
@@ -97,7 +110,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const secrets = deps.secrets
       .referenced(pool)
       .map((s) => `${s}@${deps.secretCache.get(namespace, s)?.metadata?.resourceVersion ?? '-'}`);
-    const sts = live(namespace, senderStatefulSetName(name))?.metadata?.resourceVersion ?? '-';
+    const sts = poolStatefulSets(sendersDeps, pool)
+      .map((s) => `${s.metadata?.name}@${s.metadata?.resourceVersion}`)
+      .sort();
+    // Whether the nodes of a hostNetwork pool can run its senders.
+    const nodes = [...new Set(pool.spec.ips.map((ip) => ip.node ?? ''))]
+      .filter((n) => n !== '')
+      .map((n) => `${n}:${nodeUnavailableReason(n, node(n)) ?? 'ok'}`);
     const connection =
       deps.secretCache.get(namespace, connectionSecretName(name))?.metadata?.resourceVersion ?? '-';
     const taken = findUnassignable(pool, deps.pools.list()).map((u) => u.why);
@@ -106,6 +125,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       pool.metadata.generation,
       secrets,
       sts,
+      nodes,
       connection,
       deps.store.knownRevision(poolKey(namespace, name)) ?? '-',
       taken,
@@ -122,6 +142,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (!finalizers.includes(FINALIZER)) return { skipped: true };
     const { namespace, name } = pool.metadata;
     await deps.store.remove(poolKey(namespace, name));
+    // Cluster-scoped, so not garbage-collected with the pool.
+    if (pool.spec.egress?.mode === 'gateway') await removeCiliumPolicies(deps.client, pool);
     await record(pool, [
       {
         type: 'Normal',

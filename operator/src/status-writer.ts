@@ -9,12 +9,12 @@ import { poolKey } from '@hikyaku/core';
 import type { V1StatefulSet } from '@kubernetes/client-node';
 import { buildIpRows, type IpCounters } from './desired/ip-rows.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';
-import { buildPoolStatus, conditionOf } from './desired/status.ts';
+import { buildPoolStatus, conditionOf, type SendersState } from './desired/status.ts';
 import { EVENT_REASONS, type PoolEvent } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { IpStatusRow, RelayPoolObject, RelayPoolStatus } from './kube/objects.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { sendersState } from './senders.ts';
+import { sendersState, slotsState } from './senders.ts';
 import type { SyncResult } from './sync.ts';
 
 /** Per-IP warm-up day, cap, sent today and state, as the scheduler enforces them. */
@@ -23,6 +23,8 @@ export type IpStatusReader = (pool: CompiledPool, now: number) => Promise<IpCoun
 export interface StatusWriterDeps {
   client: KubeClient;
   live(namespace: string, name: string): V1StatefulSet | undefined;
+  /** The pool's own sender StatefulSets, the pool-wide one and its slots. */
+  poolLive(pool: RelayPoolObject): V1StatefulSet[];
   ipStatus?: IpStatusReader;
   /** Source addresses the pool's senders reported as not present on their pod. */
   absentSources?: (pool: string) => Promise<SourceAbsentReport[]>;
@@ -132,7 +134,18 @@ export async function writeStatus(
   previous: Partial<RelayPoolStatus> | undefined,
 ): Promise<{ status: RelayPoolStatus; events: PoolEvent[] }> {
   const { namespace, name, generation } = pool.metadata;
-  const live = deps.live(namespace, senderStatefulSetName(name));
+  let senders: SendersState | undefined;
+  if (sync.slotStatefulSets) {
+    senders = slotsState(sync.slotStatefulSets.map((n) => deps.live(namespace, n)));
+  } else if (pool.spec.egress) {
+    // Blocked before the slots were planned: whatever slots run now.
+    const slots = deps
+      .poolLive(pool)
+      .filter((s) => s.metadata?.name !== senderStatefulSetName(name));
+    senders = slots.length > 0 ? slotsState(slots) : undefined;
+  } else {
+    senders = sendersState(deps.live(namespace, senderStatefulSetName(name)), sync.replicas);
+  }
   let absentSources: SourceAbsentReport[] = [];
   if (deps.absentSources && sync.compiled) {
     try {
@@ -149,7 +162,8 @@ export async function writeStatus(
     now: deps.now(),
     previous,
     ...(sync.problem ? { problem: sync.problem } : {}),
-    senders: sendersState(live, sync.replicas),
+    ...(senders ? { senders } : {}),
+    nodeUnavailable: sync.nodeUnavailable ?? [],
     draining: sync.draining,
     unassignable: sync.unassignable,
     absentSources,

@@ -10,15 +10,19 @@
 
 import type { IpSpec } from '@hikyaku/core';
 import { type CompiledIp, type CompiledPool, compilePool, poolKey } from '@hikyaku/core';
+import type { V1Node } from '@kubernetes/client-node';
 import { planAssignment } from './desired/assignment.ts';
+import { nodeUnavailableReason } from './desired/nodes.ts';
+import { planSlots, type Slot, slotStatefulSetName } from './desired/slots.ts';
 import { MAX_POOL_NAME_LENGTH, senderStatefulSetName } from './desired/statefulset.ts';
 import type { DrainingIp, UnassignableIp } from './desired/status.ts';
+import { applyCiliumPolicies } from './egress-policies.ts';
 import { InvalidSpecError, NameTooLongError, PoolError, type Reason } from './errors.ts';
 import { EVENT_REASONS, type PoolEvent } from './events.ts';
 import type { RelayPoolObject } from './kube/objects.ts';
 import type { PolicyStore, PublishedPolicy } from './policy-store.ts';
 import type { SecretResolver } from './secrets.ts';
-import { applySenders, type SendersDeps } from './senders.ts';
+import { applySenders, applySlots, type SendersDeps } from './senders.ts';
 
 export interface SyncResult {
   /** The policy in force: the one just published, or the last one when blocked. */
@@ -26,12 +30,18 @@ export interface SyncResult {
   problem?: { reason: Reason; message: string };
   draining: DrainingIp[];
   unassignable: UnassignableIp[];
-  /** Sender pods the StatefulSet should run. */
+  /** Sender pods the StatefulSet should run (in an egress mode: the number of slots). */
   replicas: number;
+  /** In an egress mode: the StatefulSets of the slots, one pod each. */
+  slotStatefulSets?: string[];
+  /** IPs whose node cannot run their sender (egress mode hostNetwork), and why. */
+  nodeUnavailable?: UnassignableIp[];
   events: PoolEvent[];
 }
 
 export interface SyncDeps extends SendersDeps {
+  /** A node from the watch cache. */
+  node(name: string): V1Node | undefined;
   store: PolicyStore;
   secrets: SecretResolver;
   /** Every pool known, to find IPs another pool already holds. */
@@ -152,13 +162,41 @@ export async function syncPool(
   const drained = await drainStep(deps, key, published, new Set(active), clock);
   const previous: Record<string, string> = {};
   for (const ip of published?.pool.ips ?? []) if (ip.pod) previous[ip.address] = ip.pod;
-  const plan = planAssignment({
-    poolName: name,
-    addresses: active,
-    draining: drained.drainingIps.map((ip) => ip.address),
-    ipsPerPod: pool.spec.senders?.ipsPerPod ?? 1,
-    previous,
-  });
+  const ipsPerPod = pool.spec.senders?.ipsPerPod ?? 1;
+  const egress = pool.spec.egress;
+  let plan: { assignment: Record<string, string>; replicas: number; slots?: Slot[] };
+  const nodeUnavailable: UnassignableIp[] = [];
+  if (egress) {
+    const nodeOf = new Map(pool.spec.ips.map((ip) => [ip.address, ip.node ?? '']));
+    const group = (address: string, node?: string) =>
+      egress.mode === 'hostNetwork' ? (nodeOf.get(address) ?? node ?? '') : '';
+    const slots = planSlots({
+      poolName: name,
+      ips: active.map((address) => ({ address, group: group(address) })),
+      draining: drained.drainingIps.map((ip) => ({
+        address: ip.address,
+        group: group(ip.address, ip.node),
+      })),
+      ipsPerPod,
+      previous,
+    });
+    plan = { assignment: slots.assignment, replicas: slots.slots.length, slots: slots.slots };
+    if (egress.mode === 'hostNetwork') {
+      for (const address of active) {
+        const node = nodeOf.get(address) ?? '';
+        const why = nodeUnavailableReason(node, deps.node(node));
+        if (why) nodeUnavailable.push({ address, why });
+      }
+    }
+  } else {
+    plan = planAssignment({
+      poolName: name,
+      addresses: active,
+      draining: drained.drainingIps.map((ip) => ip.address),
+      ipsPerPod,
+      previous,
+    });
+  }
 
   const inSpec = new Set(pool.spec.ips.map((ip) => ip.address));
   const extra = drained.drainingIps.filter((ip) => !inSpec.has(ip.address)).map(asSpec);
@@ -175,6 +213,7 @@ export async function syncPool(
         assignment: plan.assignment,
         passwordHashes: resolved.passwordHashes,
         draining: drained.draining.map((d) => d.address),
+        nodeUnavailable: nodeUnavailable.map((u) => u.address),
       },
     );
   } catch (err) {
@@ -183,7 +222,10 @@ export async function syncPool(
   }
 
   const events = [...drained.events];
-  events.push(...(await applySenders(deps, pool, plan.replicas, resolved)));
+  if (plan.slots) events.push(...(await applySlots(deps, pool, plan.slots, resolved)));
+  else events.push(...(await applySenders(deps, pool, plan.replicas, resolved)));
+  const wasGateway = published?.pool.egress === 'gateway';
+  events.push(...(await applyCiliumPolicies(deps.client, pool, wasGateway)));
   const text = JSON.stringify(compiled);
   if (published?.text !== text) {
     await deps.store.write(compiled);
@@ -202,6 +244,10 @@ export async function syncPool(
     draining: drained.draining,
     unassignable,
     replicas: plan.replicas,
+    ...(plan.slots
+      ? { slotStatefulSets: plan.slots.map((slot) => slotStatefulSetName(name, slot.index)) }
+      : {}),
+    nodeUnavailable,
     events,
   };
 }

@@ -79,9 +79,9 @@ function needed(watchNamespace: string): Set<Grant> {
     const scope =
       rule.scope === 'lease'
         ? `namespace:${NAMESPACE}`
-        : watchNamespace
-          ? `namespace:${watchNamespace}`
-          : 'cluster';
+        : rule.scope === 'cluster' || !watchNamespace
+          ? 'cluster'
+          : `namespace:${watchNamespace}`;
     for (const verb of rule.verbs) needs.add(grant(scope, rule.group, rule.resource, verb));
   }
   return needs;

@@ -95,7 +95,9 @@ describe('default values', () => {
     const p = `${RELEASE}-hikyaku`;
     assert.deepEqual(kinds(objects), [
       `ClusterRole/${p}-operator`,
+      `ClusterRole/${p}-operator-cluster`,
       `ClusterRoleBinding/${p}-operator`,
+      `ClusterRoleBinding/${p}-operator-cluster`,
       `ConfigMap/${p}-dashboard`,
       `Deployment/${p}-ingress`,
       `Deployment/${p}-operator`,

@@ -1,12 +1,15 @@
 /**
  * A minimal StatefulSet and Deployment controller: shortly after a workload changes, its
  * status reports the desired replicas as ready (or none, when a test turns readiness off)
- * and `observedGeneration` catches up with `generation`. No pods are created. Zero counts
+ * and `observedGeneration` catches up with `generation`. No pods are created, unless pod
+ * simulation is on: then a StatefulSet's pods are created and placed on Nodes
+ * (placement.ts) and its status counts the pods that exist and are ready. Zero counts
  * the real API omits are omitted here too: `readyReplicas` on both kinds, and
  * `availableReplicas` on Deployments — read them with `?? 0`.
  */
 import { KubeStatusError } from './errors.ts';
 import { deepEqual, isRecord, type KubeObject } from './object.ts';
+import type { PodPlacement } from './placement.ts';
 import type { ResourceType } from './resources.ts';
 import type { ApiVerbs } from './verbs.ts';
 import type { Change } from './watch.ts';
@@ -29,10 +32,16 @@ const WORKLOAD_KEYS: Record<string, 'StatefulSet' | 'Deployment'> = {
   'deployments.apps': 'Deployment',
 };
 
-function desiredStatus(kind: string, obj: KubeObject, ready: boolean): Record<string, unknown> {
+function desiredStatus(
+  kind: string,
+  obj: KubeObject,
+  ready: boolean,
+  pods?: { pods: number; ready: number },
+): Record<string, unknown> {
   const spec = isRecord(obj.spec) ? obj.spec : {};
-  const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
-  const readyCount = ready ? replicas : 0;
+  const desired = typeof spec.replicas === 'number' ? spec.replicas : 1;
+  const replicas = pods ? pods.pods : desired;
+  const readyCount = pods ? pods.ready : ready ? replicas : 0;
   const status: Record<string, unknown> = {
     observedGeneration: obj.metadata.generation,
     replicas,
@@ -64,7 +73,7 @@ function desiredStatus(kind: string, obj: KubeObject, ready: boolean): Record<st
 
 export function createWorkloadControllers(
   verbs: ApiVerbs,
-  options: { delayMs: number; onError: (err: unknown) => void },
+  options: { delayMs: number; onError: (err: unknown) => void; placement?: PodPlacement },
 ): WorkloadControllers {
   let defaultReady = true;
   const overrides: { target: ReadinessTarget; ready: boolean }[] = [];
@@ -85,7 +94,12 @@ export function createWorkloadControllers(
   const reconcile = (type: ResourceType, namespace: string, name: string) => {
     const obj = verbs.find(type, namespace, name);
     if (!obj || obj.metadata.deletionTimestamp) return;
-    const status = desiredStatus(type.kind, obj, readyFor(type.kind, obj));
+    const ready = readyFor(type.kind, obj);
+    const pods =
+      options.placement && type.kind === 'StatefulSet'
+        ? options.placement.syncStatefulSet(obj, ready)
+        : undefined;
+    const status = desiredStatus(type.kind, obj, ready, pods);
     if (deepEqual(status, obj.status)) return;
     try {
       verbs.replace(type, namespace, name, { ...obj, status }, 'status');
@@ -126,6 +140,8 @@ export function createWorkloadControllers(
       scheduleAll();
     },
     onChange(change) {
+      // A node that comes, goes or changes may let pending pods be placed.
+      if (options.placement && change.key === 'nodes') scheduleAll();
       if (!WORKLOAD_KEYS[change.key] || change.type === 'DELETED') return;
       const { namespace, name } = change.object.metadata;
       schedule(change.key, namespace ?? '', name ?? '');

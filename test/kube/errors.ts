@@ -9,6 +9,7 @@ export type StatusReason =
   | 'Unauthorized'
   | 'NotFound'
   | 'AlreadyExists'
+  | 'Forbidden'
   | 'Conflict'
   | 'Invalid'
   | 'Expired'

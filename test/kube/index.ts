@@ -20,6 +20,8 @@ import { createFaults, type Faults, type RequestInfo } from './faults.ts';
 import { createGarbageCollector } from './gc.ts';
 import { makeKubeConfig, writeKubeconfigFile } from './kubeconfig.ts';
 import { type KubeObject, timestamp } from './object.ts';
+import { createPodPlacement } from './placement.ts';
+import { admitPodSecurity, defaultHostPorts } from './pod-security.ts';
 import { ResourceRegistry, storageKey } from './resources.ts';
 import { createRequestHandler } from './server.ts';
 import { createStandinStore, type StandinStore } from './standin-store.ts';
@@ -40,6 +42,11 @@ export interface KubeStandinOptions {
   crdFiles?: string[];
   /** Run the StatefulSet/Deployment status controller (off by default). */
   simulateControllers?: boolean;
+  /**
+   * StatefulSets get pods, placed on the Nodes in the store as the scheduler would
+   * (placement.ts); implies simulateControllers.
+   */
+  simulatePods?: boolean;
   /** Delay before the controller reports a change, in ms (25 by default). */
   controllerDelayMs?: number;
   /** Require `Authorization: Bearer <token>`; the kubeconfig carries it. */
@@ -89,10 +96,18 @@ export async function startKubeStandin(options: KubeStandinOptions = {}): Promis
   const controllers = createWorkloadControllers(verbs, {
     delayMs: options.controllerDelayMs ?? 25,
     onError,
+    ...(options.simulatePods ? { placement: createPodPlacement(verbs) } : {}),
   });
   const makeValidator = createObjectValidatorFactory(createCelEnvironment());
 
   verbs.onAdmit(admitBuiltin);
+  const podType = registry.lookup('', 'v1', 'pods')!;
+  const nsType = registry.lookup('', 'v1', 'namespaces')!;
+  verbs.onAdmit((type, next, old) => {
+    if (type !== podType) return;
+    defaultHostPorts(next);
+    if (!old) admitPodSecurity(next, verbs.find(nsType, undefined, next.metadata.namespace ?? ''));
+  });
   const crdType = registry.lookup('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')!;
   verbs.onAdmit((type, next) => {
     if (type !== crdType) return;
@@ -117,7 +132,7 @@ export async function startKubeStandin(options: KubeStandinOptions = {}): Promis
   };
 
   listeners.push((c) => hub.record(c), gc.onChange, syncCrd);
-  if (options.simulateControllers) listeners.push(controllers.onChange);
+  if (options.simulateControllers || options.simulatePods) listeners.push(controllers.onChange);
 
   for (const crd of await readCrdFiles(options.crdFiles ?? [])) {
     verbs.create(crdType, undefined, crd as KubeObject);

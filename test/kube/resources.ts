@@ -48,6 +48,7 @@ const BUILTINS: BuiltinSpec[] = [
   { group: '', version: 'v1', plural: 'services', kind: 'Service', status: true },
   { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount' },
   { group: '', version: 'v1', plural: 'pods', kind: 'Pod', status: true },
+  { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false, status: true },
   { group: '', version: 'v1', plural: 'events', kind: 'Event', createOnUpdate: true },
   { group: 'apps', version: 'v1', plural: 'statefulsets', kind: 'StatefulSet', status: true },
   { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', status: true },

@@ -2,7 +2,8 @@
  * The per-IP rows of a pool's status: the pod from the published assignment, the warm-up
  * day, today's cap and today's count from where the scheduler keeps them (Redis), and a
  * state. The operator's own knowledge wins over the scheduler's state: an IP with no pod
- * is Unassigned, one being drained is Paused.
+ * is Unassigned, one being drained is Paused, one whose node cannot run its sender is
+ * NodeUnavailable.
  */
 import type { CompiledPool, IpStatus } from '@hikyaku/core';
 import type { IpState, IpStatusRow } from '../kube/objects.ts';
@@ -23,6 +24,7 @@ export function buildIpRows(
     let state: IpState;
     if (!ip.pod) state = 'Unassigned';
     else if (ip.draining) state = 'Paused';
+    else if (ip.nodeUnavailable) state = 'NodeUnavailable';
     else state = c?.state ?? (ip.warmupStartDate ? 'Warming' : 'Active');
     return {
       address: ip.address,

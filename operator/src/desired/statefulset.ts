@@ -18,6 +18,7 @@ import type {
 import type { SenderSettings } from '../config.ts';
 import type { RelayPoolObject } from '../kube/objects.ts';
 import { connectionSecretName, connectionVersion } from './connection-secret.ts';
+import type { SlotShape } from './egress.ts';
 import { LABELS } from './labels.ts';
 import { poolOwnerReference, senderLabels } from './ownership.ts';
 import { mergeTemplate } from './template-merge.ts';
@@ -50,6 +51,12 @@ export interface SenderStatefulSetInput {
   dkimSecrets: readonly string[];
   /** Identifies the DKIM Secrets' contents; '' when there are none. */
   dkimVersion: string;
+  /** In an egress mode: the slot this StatefulSet runs (slots.ts) and what its mode sets. */
+  slot?: SlotShape;
+}
+
+function httpPortOf(input: SenderStatefulSetInput): number {
+  return input.slot?.httpPort ?? input.sender.httpPort;
 }
 
 function senderEnv(input: SenderStatefulSetInput): V1EnvVar[] {
@@ -59,7 +66,7 @@ function senderEnv(input: SenderStatefulSetInput): V1EnvVar[] {
   return [
     { name: 'HIKYAKU_POOL', value: poolKey(pool.metadata.namespace, pool.metadata.name) },
     { name: 'HIKYAKU_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    { name: 'HIKYAKU_HTTP_PORT', value: String(sender.httpPort) },
+    { name: 'HIKYAKU_HTTP_PORT', value: String(httpPortOf(input)) },
     { name: 'HIKYAKU_LOG_LEVEL', value: sender.logLevel },
     { name: 'HIKYAKU_STREAM_REPLICAS', value: String(sender.streamReplicas) },
     { name: 'HIKYAKU_SHUTDOWN_GRACE_MS', value: String(graceMs) },
@@ -90,7 +97,7 @@ function baseTemplate(input: SenderStatefulSetInput): V1PodTemplateSpec {
     args: ['sender'],
     envFrom: [{ secretRef: { name: connectionSecretName(pool.metadata.name) } }],
     env: senderEnv(input),
-    ports: [{ name: 'metrics', containerPort: sender.httpPort, protocol: 'TCP' }],
+    ports: [{ name: 'metrics', containerPort: httpPortOf(input), protocol: 'TCP' }],
     readinessProbe: {
       httpGet: { path: '/readyz', port: 'metrics' },
       periodSeconds: 5,
@@ -123,7 +130,7 @@ function baseTemplate(input: SenderStatefulSetInput): V1PodTemplateSpec {
       },
       annotations: {
         'prometheus.io/scrape': 'true',
-        'prometheus.io/port': String(sender.httpPort),
+        'prometheus.io/port': String(httpPortOf(input)),
         [ANNOTATIONS.connectionVersion]: connectionVersion(sender.connection),
         ...(input.dkimVersion ? { [ANNOTATIONS.dkimVersion]: input.dkimVersion } : {}),
       },
@@ -165,15 +172,46 @@ function enforce(template: V1PodTemplateSpec, input: SenderStatefulSetInput): V1
   };
 }
 
+/**
+ * What the egress mode sets, over the template: the slot's labels and annotations, the
+ * pod's network, and in the node's network the node affinity and the ops port as a host
+ * port (declared, so that the scheduler keeps pods that want the same port apart).
+ */
+function applySlot(template: V1PodTemplateSpec, shape: SlotShape): V1PodTemplateSpec {
+  const spec = { ...template.spec, containers: template.spec?.containers ?? [] };
+  spec.hostNetwork = shape.hostNetwork;
+  if (shape.hostNetwork) {
+    spec.dnsPolicy = 'ClusterFirstWithHostNet';
+    spec.containers = spec.containers.map((c) =>
+      c.name === SENDER_CONTAINER
+        ? { ...c, ports: (c.ports ?? []).map((p) => ({ ...p, hostPort: p.containerPort })) }
+        : c,
+    );
+  } else if (spec.dnsPolicy === 'ClusterFirstWithHostNet') {
+    delete spec.dnsPolicy;
+  }
+  if (shape.affinity) spec.affinity = { ...spec.affinity, ...shape.affinity };
+  return {
+    metadata: {
+      ...template.metadata,
+      labels: { ...template.metadata?.labels, ...shape.podLabels, ...shape.selectorLabels },
+      annotations: { ...template.metadata?.annotations, ...shape.podAnnotations },
+    },
+    spec,
+  };
+}
+
 export function hashOf(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 }
 
 export function buildSenderStatefulSet(input: SenderStatefulSetInput): V1StatefulSet {
   const { pool } = input;
-  const name = senderStatefulSetName(pool.metadata.name);
+  const name = input.slot?.name ?? senderStatefulSetName(pool.metadata.name);
   const overrides = pool.spec.senders?.template;
-  const template = enforce(mergeTemplate(baseTemplate(input), overrides), input);
+  const merged = enforce(mergeTemplate(baseTemplate(input), overrides), input);
+  const template = input.slot ? applySlot(merged, input.slot) : merged;
+  const selector = { ...senderLabels(pool.metadata.name), ...input.slot?.selectorLabels };
   const labels = {
     ...senderLabels(pool.metadata.name),
     [LABELS.name]: 'hikyaku',
@@ -184,7 +222,7 @@ export function buildSenderStatefulSet(input: SenderStatefulSetInput): V1Statefu
     serviceName: name,
     // Sender pods are independent: start and stop them together, not one by one.
     podManagementPolicy: 'Parallel',
-    selector: { matchLabels: senderLabels(pool.metadata.name) },
+    selector: { matchLabels: selector },
     template,
     updateStrategy: { type: 'RollingUpdate' },
   };
@@ -195,7 +233,10 @@ export function buildSenderStatefulSet(input: SenderStatefulSetInput): V1Statefu
       name,
       namespace: pool.metadata.namespace,
       labels,
-      annotations: { [ANNOTATIONS.specHash]: hashOf({ labels, spec }) },
+      annotations: {
+        ...input.slot?.statefulSetAnnotations,
+        [ANNOTATIONS.specHash]: hashOf({ labels, spec }),
+      },
       ownerReferences: [poolOwnerReference(pool)],
     },
     spec,

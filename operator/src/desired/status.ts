@@ -6,8 +6,8 @@
  * - Ready: the policy of this generation is published and every sender pod is ready.
  * - Progressing: senders are rolling out, or removed IPs are draining.
  * - Degraded: something needs a human: a Secret, a key, a spec the operator cannot
- *   compile, an IP another pool holds, an assigned IP missing on its pod, or senders that
- *   stay unready.
+ *   compile, an IP another pool holds, an IP whose node is gone or cordoned, an assigned
+ *   IP missing on its pod, or senders that stay unready.
  */
 import { REASONS, type Reason } from '../errors.ts';
 import type {
@@ -47,6 +47,8 @@ export interface StatusInput {
   unassignable: readonly UnassignableIp[];
   /** Assigned IPs their sender pod reported as not present on it. */
   absentSources?: readonly { address: string; pod: string }[];
+  /** IPs whose node cannot run their sender pod (egress mode hostNetwork), and why. */
+  nodeUnavailable?: readonly UnassignableIp[];
   rows: readonly IpStatusRow[];
   totalIps: number;
   sendersReadyTimeoutMs: number;
@@ -137,6 +139,10 @@ function conditions(input: StatusInput): PoolCondition[] {
   if (unassignable.length > 0) {
     const message = unassignable.map((u) => u.why).join('; ');
     out.push(condition(input, 'Degraded', 'True', REASONS.IpNotAssignable, message));
+  } else if ((input.nodeUnavailable ?? []).length > 0) {
+    const what = (input.nodeUnavailable ?? []).map((u) => `${u.address} (${u.why})`);
+    const message = `no jobs for ${list(what)} until the node can run its sender pod again: uncordon or replace the node, or move the IPs`;
+    out.push(condition(input, 'Degraded', 'True', REASONS.NodeUnavailable, message));
   } else if ((input.absentSources ?? []).length > 0) {
     const what = (input.absentSources ?? []).map((a) => `${a.address} on pod ${a.pod}`);
     const message = `assigned source addresses are not present: ${list(what)}; their mail is deferred until the address is configured on the pod's network (node, hostNetwork or an IP allocator)`;

@@ -19,11 +19,13 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type V1Lease,
+  type V1Node,
   type V1Secret,
   type V1StatefulSet,
   Watch,
 } from '@kubernetes/client-node';
 import { requireAccess, type Verb } from '../access.ts';
+import { CILIUM_POLICY, type CiliumEgressGatewayPolicy } from '../desired/egress.ts';
 import { KubeApiError, NotLeaderError } from '../errors.ts';
 import type { ObjectLike, RelayPoolObject } from './objects.ts';
 
@@ -51,12 +53,21 @@ export interface KubeClient {
   pools: WatchedResource<RelayPoolObject>;
   secrets: WatchedResource<V1Secret>;
   statefulSets: WatchedResource<V1StatefulSet>;
+  /** Every node of the cluster (cluster-scoped, whatever namespace is watched). */
+  nodes: WatchedResource<V1Node>;
   /** Sets the pool's finalizers, conditional on the resourceVersion. */
   setPoolFinalizers(pool: RelayPoolObject, finalizers: string[]): Promise<RelayPoolObject>;
   patchPoolStatus(namespace: string, name: string, status: object): Promise<RelayPoolObject>;
   readStatefulSet(namespace: string, name: string): Promise<V1StatefulSet | undefined>;
   createStatefulSet(namespace: string, body: V1StatefulSet): Promise<V1StatefulSet>;
   replaceStatefulSet(namespace: string, name: string, body: V1StatefulSet): Promise<V1StatefulSet>;
+  /** Deletes it if it is still the version given (absent already: done). */
+  deleteStatefulSet(namespace: string, name: string, resourceVersion?: string): Promise<void>;
+  /** CiliumEgressGatewayPolicies matching the selector; undefined when Cilium's CRD is not served. */
+  listCiliumPolicies(labelSelector: string): Promise<CiliumEgressGatewayPolicy[] | undefined>;
+  createCiliumPolicy(body: CiliumEgressGatewayPolicy): Promise<void>;
+  replaceCiliumPolicy(body: CiliumEgressGatewayPolicy): Promise<void>;
+  deleteCiliumPolicy(name: string): Promise<void>;
   createSecret(namespace: string, body: V1Secret): Promise<V1Secret>;
   replaceSecret(namespace: string, name: string, body: V1Secret): Promise<V1Secret>;
   createEvent(namespace: string, body: EventsV1Event): Promise<void>;
@@ -167,6 +178,8 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
     : `/apis/${RELAYPOOL_GROUP}/${RELAYPOOL_VERSION}/${RELAYPOOL_PLURAL}`;
   const poolRef = { group: RELAYPOOL_GROUP, version: RELAYPOOL_VERSION, plural: RELAYPOOL_PLURAL };
   const selector = options.statefulSetSelector;
+  const CILIUM = CILIUM_POLICY.group;
+  const ciliumRef = { group: CILIUM, version: CILIUM_POLICY.version, plural: CILIUM_POLICY.plural };
 
   return {
     pools: watched<RelayPoolObject>(RELAYPOOL_GROUP, RELAYPOOL_PLURAL, poolsPath, () =>
@@ -190,6 +203,7 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
           : apps.listStatefulSetForAllNamespaces({ labelSelector: selector }),
       selector,
     ),
+    nodes: watched<V1Node>('', 'nodes', '/api/v1/nodes', () => core.listNode()),
 
     setPoolFinalizers(pool, finalizers) {
       const { namespace, name, resourceVersion } = pool.metadata;
@@ -247,6 +261,66 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
       return call('apps', 'statefulsets', 'update', `update StatefulSet ${namespace}/${name}`, () =>
         apps.replaceNamespacedStatefulSet({ namespace, name, body }),
       );
+    },
+    async deleteStatefulSet(namespace, name, resourceVersion) {
+      try {
+        await call(
+          'apps',
+          'statefulsets',
+          'delete',
+          `delete StatefulSet ${namespace}/${name}`,
+          () =>
+            apps.deleteNamespacedStatefulSet({
+              namespace,
+              name,
+              body: resourceVersion ? { preconditions: { resourceVersion } } : {},
+            }),
+        );
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return;
+        throw err;
+      }
+    },
+    async listCiliumPolicies(labelSelector) {
+      try {
+        const list = (await call(
+          CILIUM,
+          CILIUM_POLICY.plural,
+          'list',
+          'list CiliumEgressGatewayPolicies',
+          () => custom.listClusterCustomObject({ ...ciliumRef, labelSelector }),
+        )) as { items?: CiliumEgressGatewayPolicy[] };
+        return list.items ?? [];
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return undefined;
+        throw err;
+      }
+    },
+    async createCiliumPolicy(body) {
+      const what = `create CiliumEgressGatewayPolicy ${body.metadata.name}`;
+      await call(CILIUM, CILIUM_POLICY.plural, 'create', what, () =>
+        custom.createClusterCustomObject({ ...ciliumRef, body }),
+      );
+    },
+    async replaceCiliumPolicy(body) {
+      const what = `update CiliumEgressGatewayPolicy ${body.metadata.name}`;
+      await call(CILIUM, CILIUM_POLICY.plural, 'update', what, () =>
+        custom.replaceClusterCustomObject({ ...ciliumRef, name: body.metadata.name, body }),
+      );
+    },
+    async deleteCiliumPolicy(name) {
+      try {
+        await call(
+          CILIUM,
+          CILIUM_POLICY.plural,
+          'delete',
+          `delete CiliumEgressGatewayPolicy ${name}`,
+          () => custom.deleteClusterCustomObject({ ...ciliumRef, name }),
+        );
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return;
+        throw err;
+      }
     },
     createSecret(namespace, body) {
       const what = `create Secret ${namespace}/${body.metadata?.name}`;

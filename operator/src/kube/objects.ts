@@ -29,7 +29,13 @@ export interface PoolCondition {
   message: string;
 }
 
-export type IpState = 'Active' | 'Warming' | 'Throttled' | 'Paused' | 'Unassigned';
+export type IpState =
+  | 'Active'
+  | 'Warming'
+  | 'Throttled'
+  | 'Paused'
+  | 'Unassigned'
+  | 'NodeUnavailable';
 
 export interface IpStatusRow {
   address: string;

@@ -60,3 +60,45 @@ describe('admission without an IP that may send', () => {
     assert.deepEqual(waits, [15_000, 22_500, 29_985]);
   });
 });
+
+describe('admission when the node of every IP is unavailable', () => {
+  // Egress mode hostNetwork: the IP keeps its pod, but its node is cordoned.
+  const pool = compilePool(
+    {
+      apiVersion: 'hikyaku.io/v1alpha1',
+      kind: 'RelayPool',
+      metadata: { name: 'pinned', namespace: 'test' },
+      spec: {
+        egress: { mode: 'hostNetwork' },
+        ips: [{ address: '192.0.2.1', hostname: 'mta.example.com', node: 'egress-a' }],
+      },
+    },
+    { assignment: { '192.0.2.1': 'pinned-s0-0' }, nodeUnavailable: ['192.0.2.1'] },
+  );
+
+  it('gives the IP no job: the item waits as when no IP has a sender', async () => {
+    const admission = createShapingAdmission({
+      redis,
+      destinations: createDestinations(createMxLookup({ servers: ['127.0.0.1'], now: () => 0 })),
+      throttles: createThrottleStore(redis),
+      caps: createWarmupCaps(redis, () => 0),
+      parking: createParking(redis),
+      windowMs: 61_000,
+      rng: () => 0,
+    });
+    const item: QueueItem = {
+      v: 1,
+      id: 'm2',
+      pool: pool.key,
+      domain: 'example.org',
+      from: 'app@example.com',
+      rcpts: ['a@example.org'],
+      body: { store: 'stream', size: 10, seq: 1 },
+      receivedAt: 0,
+      attempt: 0,
+      notBefore: 0,
+    };
+    const decision = await admission.decide(item, pool, 1_000_000);
+    assert.deepEqual(decision, { kind: 'wait', until: 1_015_000, reason: 'no-active-ip' });
+  });
+});

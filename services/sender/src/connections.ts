@@ -19,6 +19,11 @@ import {
 export interface SourceIp {
   address: string;
   hostname: string;
+  /**
+   * Bind connections to `address` (the default). Behind an egress gateway the address is
+   * not on the pod: the connection leaves from the pod's own and the gateway translates it.
+   */
+  bind?: boolean;
 }
 
 export interface Connections {
@@ -58,7 +63,7 @@ export function createConnections(options: ConnectionsOptions): Connections {
     signal?: AbortSignal,
   ): Promise<SmtpSession> {
     const sessionTarget: SessionTarget = {
-      localAddress: source.address,
+      ...(source.bind === false ? {} : { localAddress: source.address }),
       ehloName: source.hostname,
       host: target.host,
       address: target.address,

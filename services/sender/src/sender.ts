@@ -12,6 +12,7 @@ import { rootCertificates } from 'node:tls';
 import type { SourceReports } from '@hikyaku/core';
 import {
   type BodyStore,
+  bindsSourceAddress,
   CONSUMERS,
   type CompiledIp,
   type CompiledPool,
@@ -230,7 +231,10 @@ export async function startSender(deps: {
     const labels = { pool: pool.key, ip: ip.address };
     const limits = limitsOf(pool)(job.policy);
     try {
-      if (!sourcePresent(labels)) throw new SourceAddressAbsentError(ip.address, config.podName);
+      const binds = bindsSourceAddress(pool);
+      if (binds && !sourcePresent(labels)) {
+        throw new SourceAddressAbsentError(ip.address, config.podName);
+      }
       const body = await bodies.get(job.id, job.body);
       const message = await dkim.sign(
         Buffer.from(body.buffer, body.byteOffset, body.byteLength),
@@ -245,7 +249,7 @@ export async function startSender(deps: {
       const sts = await mtaStsFor(route);
       const report = await deliverMessage({
         job,
-        source: { address: ip.address, hostname: ip.hostname },
+        source: { address: ip.address, hostname: ip.hostname, bind: binds },
         message,
         route,
         limits,
@@ -345,7 +349,8 @@ export async function startSender(deps: {
     loops.set(ip.address, loop);
     log.info({ ip: ip.address, hostname: ip.hostname }, 'sending from ip');
     // Reported at once, not only when the first job comes; each job is deferred with it.
-    sourcePresent({ pool: pool.key, ip: ip.address });
+    // Behind an egress gateway the address is not on the pod, by design.
+    if (bindsSourceAddress(pool)) sourcePresent({ pool: pool.key, ip: ip.address });
   }
 
   /** Follows the pool: start consumers for new IPs, stop them for moved ones, reload keys. */

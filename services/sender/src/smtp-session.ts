@@ -25,8 +25,8 @@ export interface SessionTimeouts {
 }
 
 export interface SessionTarget {
-  /** Source address the connection is bound to. */
-  localAddress: string;
+  /** Source address the connection is bound to; absent: the system picks it. */
+  localAddress?: string;
   /** Name sent with EHLO: the source address's hostname. */
   ehloName: string;
   /** The destination host's name (SNI, certificate checks, logs). */
@@ -186,7 +186,7 @@ function openTcp(target: SessionTarget, timeoutMs: number, signal?: AbortSignal)
     const socket = tcpConnect({
       host: target.address,
       port: target.port,
-      localAddress: target.localAddress,
+      ...(target.localAddress ? { localAddress: target.localAddress } : {}),
     });
     const fail = (err: unknown): void => {
       cleanup();

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PolicyError } from '../policy/errors.ts';
-import { activeIps, assignIps, compilePool, ipsOfPod, senderReplicas } from './compile.ts';
+import {
+  activeIps,
+  assignIps,
+  bindsSourceAddress,
+  compilePool,
+  ipsOfPod,
+  senderReplicas,
+} from './compile.ts';
 import type { RelayPoolResource } from './spec.ts';
 
 const pool: RelayPoolResource = {
@@ -118,4 +125,39 @@ test('a pool that cannot be shaped as declared is refused, naming why', () => {
   );
   refused({ ratePolicies: [{ name: 'nomatch' }] }, 'HIKYAKU_BAD_RATE_POLICY', /nomatch/);
   refused({ timeZone: 'Mars/Olympus' }, 'HIKYAKU_BAD_TIME_ZONE', /Mars/);
+});
+
+test('an IP whose node is unavailable keeps its pod and node but takes no new jobs', () => {
+  const compiled = compilePool(
+    {
+      ...pool,
+      spec: {
+        ...pool.spec,
+        egress: { mode: 'hostNetwork' },
+        ips: pool.spec.ips.map((ip, i) => ({ ...ip, node: i < 2 ? 'egress-a' : 'egress-b' })),
+      },
+    },
+    {
+      assignment: assignIps('tx', ['203.0.113.10', '203.0.113.11', '203.0.113.12'], 1),
+      nodeUnavailable: ['203.0.113.12'],
+    },
+  );
+  assert.equal(compiled.egress, 'hostNetwork');
+  const third = compiled.ips[2];
+  assert.deepEqual(
+    { node: third?.node, pod: third?.pod, nodeUnavailable: third?.nodeUnavailable },
+    { node: 'egress-b', pod: 'tx-sender-2', nodeUnavailable: true },
+  );
+  assert.equal(compiled.ips[0]?.node, 'egress-a');
+  assert.deepEqual(
+    activeIps(compiled).map((ip) => ip.address),
+    ['203.0.113.10', '203.0.113.11'],
+  );
+});
+
+test('senders bind to their IPs in every egress mode but gateway', () => {
+  assert.equal(bindsSourceAddress({}), true);
+  assert.equal(bindsSourceAddress({ egress: 'hostNetwork' }), true);
+  assert.equal(bindsSourceAddress({ egress: 'multus' }), true);
+  assert.equal(bindsSourceAddress({ egress: 'gateway' }), false);
 });

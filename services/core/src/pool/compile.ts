@@ -12,6 +12,7 @@ import { resolveRetryPolicy } from '../policy/retry.ts';
 import { checkWarmupSchedule, dayKeyFormatter } from '../policy/warmup.ts';
 import type {
   BounceSpec,
+  EgressMode,
   PoolWarmupSpec,
   RatePolicySpec,
   RelayPoolResource,
@@ -36,6 +37,13 @@ export interface CompiledIp {
   warmupStartDate?: string;
   /** Being removed: receives no new jobs, finishes what it holds. */
   draining?: boolean;
+  /** Egress mode hostNetwork: the node that holds the address. */
+  node?: string;
+  /**
+   * Its node is gone, cordoned or not ready: it receives no new jobs (what is queued for
+   * it waits in JetStream) until the node is back.
+   */
+  nodeUnavailable?: boolean;
 }
 
 export interface CompiledRoute {
@@ -65,6 +73,11 @@ export interface CompiledPool {
   name: string;
   namespace: string;
   generation: number;
+  /**
+   * How sender pods send from their IPs (spec.egress.mode); absent: as the pod template
+   * makes it. In mode gateway a sender does not bind its connections to the address.
+   */
+  egress?: EgressMode;
   ips: CompiledIp[];
   routes: CompiledRoute[];
   /** As declared; kept for readers of older compiled pools. */
@@ -93,6 +106,8 @@ export interface CompileInputs {
   passwordHashes?: Record<string, string>;
   /** Addresses being drained out of the pool. */
   draining?: string[];
+  /** Addresses whose node is gone, cordoned or not ready. */
+  nodeUnavailable?: string[];
   /** Where DKIM secrets are mounted in sender pods. */
   dkimMountRoot?: string;
 }
@@ -154,6 +169,7 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
   const retry = resolveRetryPolicy(spec.retry);
   const namespace = metadata.namespace ?? 'default';
   const draining = new Set(inputs.draining ?? []);
+  const unavailable = new Set(inputs.nodeUnavailable ?? []);
   const mountRoot = inputs.dkimMountRoot ?? DKIM_MOUNT_ROOT;
   return {
     v: 1,
@@ -161,6 +177,7 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
     name: metadata.name,
     namespace,
     generation: metadata.generation ?? 1,
+    ...(spec.egress ? { egress: spec.egress.mode } : {}),
     ips: spec.ips.map((ip) => {
       const pod = inputs.assignment[ip.address];
       return {
@@ -169,6 +186,8 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
         ...(pod ? { pod } : {}),
         ...(ip.warmup ? { warmupStartDate: ip.warmup.startDate } : {}),
         ...(draining.has(ip.address) ? { draining: true } : {}),
+        ...(ip.node ? { node: ip.node } : {}),
+        ...(unavailable.has(ip.address) ? { nodeUnavailable: true } : {}),
       };
     }),
     routes: (spec.routes ?? []).map(compileRoute),
@@ -212,7 +231,12 @@ export function ipsOfPod(pool: CompiledPool, pod: string): CompiledIp[] {
   return pool.ips.filter((ip) => ip.pod === pod);
 }
 
-/** IPs that may take new jobs. */
+/** IPs that may take new jobs: assigned, not draining, their node available. */
 export function activeIps(pool: CompiledPool): CompiledIp[] {
-  return pool.ips.filter((ip) => ip.pod !== undefined && !ip.draining);
+  return pool.ips.filter((ip) => ip.pod !== undefined && !ip.draining && !ip.nodeUnavailable);
+}
+
+/** Whether senders bind their connections to the IP (not behind an egress gateway). */
+export function bindsSourceAddress(pool: Pick<CompiledPool, 'egress'>): boolean {
+  return pool.egress !== 'gateway';
 }

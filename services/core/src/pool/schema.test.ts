@@ -12,8 +12,12 @@ import {
 } from './schema.ts';
 import type {
   BounceSpec,
+  CiliumEgressSpec,
   DkimSpec,
+  EgressSpec,
+  GatewayEgressSpec,
   IpSpec,
+  MultusEgressSpec,
   PerIpRateSpec,
   PoolWarmupSpec,
   RateMatchSpec,
@@ -146,6 +150,7 @@ describe('the spec schema mirrors spec.ts', () => {
         submitters: true,
         allowedNetworks: true,
         senders: true,
+        egress: true,
         warmup: true,
         ratePolicies: true,
         retry: true,
@@ -167,9 +172,19 @@ describe('the spec schema mirrors spec.ts', () => {
       },
     ),
     'submitters[].passwordSecretRef': ref,
-    'ips[]': shape<IpSpec>({ address: true, hostname: true }, { warmup: true }),
+    'ips[]': shape<IpSpec>({ address: true, hostname: true }, { warmup: true, node: true }),
     'ips[].warmup': shape<WarmupSpec>({ startDate: true }, {}),
     senders: shape<SendersSpec>({}, { ipsPerPod: true, template: true }),
+    egress: shape<EgressSpec>({ mode: true }, { multus: true, gateway: true }),
+    'egress.multus': shape<MultusEgressSpec>(
+      { network: true },
+      { namespace: true, interface: true, ipv4PrefixLength: true, ipv6PrefixLength: true },
+    ),
+    'egress.gateway': shape<GatewayEgressSpec>({}, { cilium: true }),
+    'egress.gateway.cilium': shape<CiliumEgressSpec>(
+      { nodeSelector: true },
+      { destinationCIDRs: true },
+    ),
     warmup: shape<PoolWarmupSpec>({ schedule: true }, { overflow: true, minDeliveredRatio: true }),
     'warmup.schedule[]': shape<WarmupStepSpec>({ day: true, dailyLimit: true }, {}),
     'ratePolicies[]': shape<RatePolicySpec>(
@@ -226,8 +241,19 @@ describe('the spec schema mirrors spec.ts', () => {
 describe('examples/', () => {
   const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml'));
 
-  it('holds the three documented examples', () => {
-    assert.deepEqual(files.sort(), ['local-demo.yaml', 'marketing.yaml', 'transactional.yaml']);
+  it('holds the documented examples, one per egress mode among them', () => {
+    assert.deepEqual(files.sort(), [
+      'egress-gateway.yaml',
+      'egress-hostnetwork.yaml',
+      'egress-multus.yaml',
+      'local-demo.yaml',
+      'marketing.yaml',
+      'transactional.yaml',
+    ]);
+    const modes = files.map(
+      (f) => parseRelayPoolYaml(readFileSync(new URL(f, EXAMPLES), 'utf8'), f).spec.egress?.mode,
+    );
+    assert.deepEqual(modes.filter(Boolean).sort(), ['gateway', 'hostNetwork', 'multus']);
   });
 
   for (const file of files) {

@@ -37,12 +37,58 @@ export interface IpSpec {
   hostname: string;
   /** Absent: the IP is already warm. */
   warmup?: WarmupSpec;
+  /** Egress mode hostNetwork: the node that holds this address (required there, refused elsewhere). */
+  node?: string;
 }
 
 export interface SendersSpec {
   ipsPerPod?: number;
   /** Pod template overrides (nodeSelector, tolerations, hostNetwork, annotations, ...). */
   template?: Record<string, unknown>;
+}
+
+/**
+ * How a sender pod comes to send from its addresses. Absent: as the pod template makes it
+ * (one StatefulSet for the pool; the template must give the pods their addresses).
+ *
+ * - hostNetwork: each sender pod runs on the node of its IPs (ips[].node), in the node's
+ *   network namespace;
+ * - multus: each sender pod gets its IPs as static addresses on a secondary interface from
+ *   a NetworkAttachmentDefinition;
+ * - gateway: the sender does not bind; a cluster egress gateway translates each pod's
+ *   traffic to the IP its labels name.
+ */
+export type EgressMode = 'hostNetwork' | 'multus' | 'gateway';
+
+export interface MultusEgressSpec {
+  /** Name of the NetworkAttachmentDefinition. */
+  network: string;
+  /** Its namespace; absent: the pool's. */
+  namespace?: string;
+  /** Name of the interface in the pod. */
+  interface?: string;
+  /** Prefix length given with each IPv4 address (static IPAM). */
+  ipv4PrefixLength?: number;
+  /** Prefix length given with each IPv6 address. */
+  ipv6PrefixLength?: number;
+}
+
+export interface CiliumEgressSpec {
+  /** Labels of the egress gateway node that holds the pool's addresses. */
+  nodeSelector: Record<string, string>;
+  /** Destinations whose traffic is translated. */
+  destinationCIDRs?: string[];
+}
+
+export interface GatewayEgressSpec {
+  /** Present: the operator keeps one CiliumEgressGatewayPolicy per IP. */
+  cilium?: CiliumEgressSpec;
+}
+
+export interface EgressSpec {
+  mode: EgressMode;
+  multus?: MultusEgressSpec;
+  gateway?: GatewayEgressSpec;
 }
 
 export interface WarmupStepSpec {
@@ -119,6 +165,7 @@ export interface RelayPoolSpec {
   allowedNetworks?: string[];
   ips: IpSpec[];
   senders?: SendersSpec;
+  egress?: EgressSpec;
   warmup?: PoolWarmupSpec;
   ratePolicies?: RatePolicySpec[];
   retry?: RetrySpec;
