@@ -13,12 +13,14 @@ import {
 import type {
   BounceSpec,
   DkimSpec,
+  DnsblZoneSpec,
   IpSpec,
   PerIpRateSpec,
   PoolWarmupSpec,
   RateMatchSpec,
   RatePolicySpec,
   RelayPoolSpec,
+  ReputationSpec,
   RetrySpec,
   RouteSpec,
   SecretKeyRef,
@@ -155,6 +157,7 @@ describe('the spec schema mirrors spec.ts', () => {
         timeZone: true,
         maxMessageSize: true,
         maxRecipients: true,
+        reputation: true,
       },
     ),
     'submitters[]': shape<SubmitterSpec>(
@@ -198,6 +201,23 @@ describe('the spec schema mirrors spec.ts', () => {
     ),
     'dkim[].privateKeySecretRef': ref,
     'routes[]': shape<RouteSpec>({ domains: true, host: true }, { port: true }),
+    reputation: shape<ReputationSpec>(
+      {},
+      {
+        enabled: true,
+        checkInterval: true,
+        coolDown: true,
+        dnsbl: true,
+        fcrdns: true,
+        blockReplies: true,
+        checkPrivateAddresses: true,
+      },
+    ),
+    'reputation.dnsbl[]': shape<DnsblZoneSpec>({ zone: true }, { action: true }),
+    'reputation.blockReplies': shape<NonNullable<ReputationSpec['blockReplies']>>(
+      {},
+      { window: true, minAttempts: true, threshold: true, action: true },
+    ),
   };
 
   function schemaAt(path: string): OpenApiSchema {
