@@ -33,6 +33,8 @@ export class ReputationConflictError extends HikyakuError {
 export interface ReputationStore {
   get(pool: string, address: string): Promise<StoredReputation | undefined>;
   list(pool: string): Promise<IpReputation[]>;
+  /** As list, with each entry's revision. */
+  listStored(pool: string): Promise<StoredReputation[]>;
   /**
    * Writes the state if the entry is still at `revision` (0: must not exist yet); false when
    * someone else wrote first.
@@ -100,17 +102,22 @@ export async function openReputationStore(
     }
   }
 
+  async function listStored(pool: string): Promise<StoredReputation[]> {
+    const out: StoredReputation[] = [];
+    for await (const key of await kv.keys(KV_KEYS.ipReputationOfPool(pool))) {
+      const entry = await kv.get(key);
+      const state = entry ? decode(entry) : undefined;
+      if (entry && state) out.push({ pool, state, revision: entry.revision });
+    }
+    return out.sort((a, b) => a.state.address.localeCompare(b.state.address));
+  }
+
   return {
     get,
     put,
+    listStored,
     async list(pool) {
-      const out: IpReputation[] = [];
-      for await (const key of await kv.keys(KV_KEYS.ipReputationOfPool(pool))) {
-        const entry = await kv.get(key);
-        const state = entry ? decode(entry) : undefined;
-        if (state) out.push(state);
-      }
-      return out.sort((a, b) => a.address.localeCompare(b.address));
+      return (await listStored(pool)).map((e) => e.state);
     },
     async update(pool, address, change) {
       for (let attempt = 0; attempt < UPDATE_TRIES; attempt++) {

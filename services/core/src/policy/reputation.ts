@@ -91,6 +91,11 @@ export function resolveReputationSettings(spec: ReputationSpec | undefined): Rep
   const windowMs = b.window
     ? parseDuration(b.window, 'reputation.blockReplies.window')
     : d.blockReplies.windowMs;
+  if (!(windowMs >= 5 * MINUTE && windowMs <= 24 * 60 * MINUTE)) {
+    throw new BadReputationError(
+      `reputation.blockReplies.window must be between 5m and 24h, got ${b.window}`,
+    );
+  }
   return {
     enabled: s.enabled ?? d.enabled,
     checkIntervalMs: interval,
