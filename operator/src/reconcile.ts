@@ -12,6 +12,8 @@
 import type { V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import { poolKey } from '../../services/core/src/contract/subjects.ts';
 import type { Logger } from '../../services/core/src/log.ts';
+import type { IpReputation } from '../../services/core/src/policy/index.ts';
+import type { CompiledPool } from '../../services/core/src/pool/compile.ts';
 import type { SourceAbsentReport } from '../../services/core/src/source-reports.ts';
 import type { SenderSettings } from './config.ts';
 import { connectionSecretName } from './desired/connection-secret.ts';
@@ -40,6 +42,10 @@ export interface ReconcilerDeps {
   secrets: SecretResolver;
   ipStatus?: IpStatusReader;
   absentSources?: (pool: string) => Promise<SourceAbsentReport[]>;
+  /** Each IP's standing with the reputation guard. */
+  reputation?: (pool: string) => Promise<IpReputation[]>;
+  /** Carries out a resume the pool's annotation asks for (reputation.ts). */
+  resume?: (pool: RelayPoolObject, compiled: CompiledPool) => Promise<void>;
   events: EventRecorder;
   metrics: OperatorMetrics;
   log: Logger;
@@ -85,6 +91,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     live,
     ipStatus: deps.ipStatus,
     ...(deps.absentSources ? { absentSources: deps.absentSources } : {}),
+    ...(deps.reputation ? { reputation: deps.reputation } : {}),
     metrics: deps.metrics,
     log: deps.log,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,
@@ -148,6 +155,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   }
 
   async function status(key: string, pool: RelayPoolObject, sync: SyncResult): Promise<void> {
+    if (deps.resume && sync.compiled) {
+      await deps
+        .resume(pool, sync.compiled)
+        .catch((err: unknown) =>
+          deps.log.warn({ err, pool: key }, 'could not resume the IPs the annotation names'),
+        );
+    }
     const previous = memory.get(key)?.status ?? pool.status;
     const written = await writeStatus(statusDeps, pool, sync, previous);
     const mem = memory.get(key);

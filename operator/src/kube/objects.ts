@@ -31,6 +31,16 @@ export interface PoolCondition {
 
 export type IpState = 'Active' | 'Warming' | 'Throttled' | 'Paused' | 'Unassigned';
 
+/** What the reputation guard found about one IP (docs/reputation.md). */
+export interface IpReputationRow {
+  condition: 'Ok' | 'Listed' | 'PtrMismatch' | 'Paused';
+  reason?: 'listed' | 'ptr-mismatch' | 'block-replies';
+  /** metav1.Time the IP was paused. */
+  since?: string;
+  listedOn?: string[];
+  message?: string;
+}
+
 export interface IpStatusRow {
   address: string;
   pod?: string;
@@ -38,6 +48,7 @@ export interface IpStatusRow {
   dailyLimit?: number;
   sentToday?: number;
   state: IpState;
+  reputation?: IpReputationRow;
 }
 
 export interface RelayPoolStatus {

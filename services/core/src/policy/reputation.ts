@@ -154,6 +154,8 @@ export interface IpReputation {
   clearedAt?: number;
   /** Last resumed by hand. */
   resumedAt?: number;
+  /** The resume request (annotation value) last carried out, so it is carried out once. */
+  resumeRequest?: string;
   /** Causes a human resumed past; they pause again only after clearing. */
   acknowledged: string[];
 }
