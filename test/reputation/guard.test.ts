@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { openReputationStore, type ReputationStore } from '../../services/core/src/index.ts';
 import { dnsblQueryName, type IpReputation } from '../../services/core/src/policy/index.ts';
 import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
+import { runReputationCli } from '../../services/scheduler/src/cli/reputation.ts';
 import { createTestClock } from '../../services/scheduler/src/clock.ts';
 import { startDnsServer, type TestDnsServer } from '../harness/dns-server.ts';
 import {
@@ -161,4 +162,31 @@ test('block replies from a receiver pause the IP; its mail goes out from the oth
   });
   assert.deepEqual([...deliveredFrom(ids)], [[IP2.address, ids.length]]);
   assert.equal(relay.eventsOf('bounced').length, 0);
+});
+
+test('the CLI shows why an IP is paused and resumes it by hand', async () => {
+  sink.setBehaviour({});
+  const lines: string[] = [];
+  const errors: string[] = [];
+  const io = { out: (l: string) => lines.push(l), err: (l: string) => errors.push(l), env: {} };
+  const pool = ['--nats', relay.natsUrl, '--pool', relay.pool.key];
+  assert.equal(await runReputationCli(['list', ...pool], io), 0);
+  const line = lines.find((l) => l.startsWith(`${IP1.address}\t`));
+  assert.match(line ?? '', /^127\.0\.0\.2\tPaused\tblock-replies since .*recipients refused/);
+  assert.match(lines.find((l) => l.startsWith(`${IP2.address}\t`)) ?? '', /\tOk$/);
+
+  assert.equal(await runReputationCli(['resume', ...pool, IP1.address], io), 0);
+  assert.ok(lines.includes(`resumed ${IP1.address}`));
+  const resumed = await stateOf(IP1.address);
+  assert.equal(resumed?.paused, undefined);
+  assert.ok(resumed?.resumedAt !== undefined);
+  const ids = await submit(8);
+  await waitFor('every message delivered', () => deliveredCount(ids) === ids.length, {
+    timeoutMs: 60_000,
+  });
+  assert.ok((deliveredFrom(ids).get(IP1.address) ?? 0) > 0, 'the resumed IP sends again');
+  assert.equal((await stateOf(IP1.address))?.paused, undefined, 'and stays resumed');
+
+  assert.equal(await runReputationCli(['resume', ...pool, 'not-an-ip'], io), 2);
+  assert.match(errors.join('\n'), /"not-an-ip" is not an IP address/);
 });
