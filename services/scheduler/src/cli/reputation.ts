@@ -61,6 +61,12 @@ export function describeReputation(state: IpReputation): string {
     if (state.ptr?.verdict === 'mismatch') parts.push(state.ptr.detail);
   }
   for (const u of state.unknown) parts.push(`${u.zone} unknown: ${u.why}`);
+  const r = state.receivers;
+  if (r && r.attempted > 0) {
+    parts.push(
+      `receivers: ${r.blocked} of ${r.attempted} refused for reputation or policy, ${r.hard} hard bounces, ${r.throttled} throttled`,
+    );
+  }
   return parts.join('\t');
 }
 

@@ -214,6 +214,12 @@ export async function startReputationGuard(deps: ReputationGuardDeps): Promise<R
       }
       // else: another replica (or a human's resume) wrote first; the next round sees it.
     }
+    // An IP taken out of the pool leaves nothing behind to show or to honour.
+    for (const address of [...byIp.keys()]) {
+      if (pool.ips.some((ip) => ip.address === address)) continue;
+      await store.remove(pool.key, address);
+      byIp.delete(address);
+    }
     const all = allPaused(pool);
     if (all !== (allPausedBefore.get(pool.key) ?? false)) {
       if (all) {
