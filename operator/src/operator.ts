@@ -238,7 +238,10 @@ export function createOperator(deps: OperatorDeps): Operator {
         if (pool) enqueue(objectKey(pool.metadata.namespace, pool.metadata.name));
       };
       // An IP paused or resumed shows on the pool without waiting for the status interval.
-      stopReputationWatch = await reputation.watch((entry) => poolOfKey(entry.pool));
+      stopReputationWatch = await reputation.watch(
+        (entry) => poolOfKey(entry.pool),
+        (err) => log.warn({ err }, 'reputation watch ended; the status interval still refreshes'),
+      );
       await policyStore.watch((key) => {
         const pool = pools
           .list()

@@ -8,7 +8,7 @@
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { type KV, type KvEntry, Kvm } from '@nats-io/kv';
-import { KV_BUCKETS, KV_KEYS } from './contract/subjects.ts';
+import { KV_BUCKETS, KV_KEYS, parseIpReputationKey } from './contract/subjects.ts';
 import { HikyakuError } from './errors.ts';
 import { type IpReputation, isIpReputation } from './policy/reputation.ts';
 
@@ -47,20 +47,17 @@ export interface ReputationStore {
     change: (state: IpReputation | undefined) => IpReputation | undefined,
   ): Promise<IpReputation | undefined>;
   remove(pool: string, address: string): Promise<void>;
-  /** Every change (and, first, every entry), until stop(). */
+  /**
+   * Every change (and, first, every entry), until the returned stop(). `onError` hears of a
+   * watch that ended by itself (NATS closed under it).
+   */
   watch(
     listener: (entry: StoredReputation | { pool: string; removed: string }) => void,
+    onError: (err: unknown) => void,
   ): Promise<() => void>;
 }
 
 const UPDATE_TRIES = 5;
-
-/** Pool key and IP token of a KV key `rep.<pool>.<ip-token>`. */
-function splitKey(key: string): { pool: string; token: string } | undefined {
-  const parts = key.split('.');
-  if (parts.length !== 3 || parts[0] !== 'rep') return undefined;
-  return { pool: parts[1] as string, token: parts[2] as string };
-}
 
 function decode(entry: KvEntry): IpReputation | undefined {
   if (entry.operation !== 'PUT') return undefined;
@@ -134,17 +131,17 @@ export async function openReputationStore(
     async remove(pool, address) {
       await kv.delete(KV_KEYS.ipReputation(pool, address));
     },
-    async watch(listener) {
+    async watch(listener, onError) {
       const iterator = await kv.watch({ key: KV_KEYS.ipReputationAll });
       (async () => {
         for await (const entry of iterator) {
-          const where = splitKey(entry.key);
+          const where = parseIpReputationKey(entry.key);
           if (!where) continue;
           const state = decode(entry);
           if (state) listener({ pool: where.pool, state, revision: entry.revision });
           else listener({ pool: where.pool, removed: where.token });
         }
-      })().catch(() => undefined);
+      })().catch(onError);
       return () => iterator.stop();
     },
   };

@@ -36,12 +36,18 @@ export async function watchReputation(options: {
   const nats = await connectNats({ url: options.natsUrl, name: 'local-reputation' });
   const store = await openReputationStore(nats.js);
   const last = new Map<string, IpReputation>();
-  const stop = await store.watch((entry) => {
-    if ('removed' in entry || entry.pool !== options.pool) return;
-    const line = reputationLine(last.get(entry.state.address), entry.state);
-    last.set(entry.state.address, entry.state);
-    if (line) options.print(line);
-  });
+  const stop = await store.watch(
+    (entry) => {
+      if ('removed' in entry || entry.pool !== options.pool) return;
+      const line = reputationLine(last.get(entry.state.address), entry.state);
+      last.set(entry.state.address, entry.state);
+      if (line) options.print(line);
+    },
+    (err) =>
+      options.print(
+        `reputation: no longer following the IPs' standing (${(err as Error).message})`,
+      ),
+  );
   return {
     async stop() {
       stop();

@@ -186,7 +186,7 @@ export async function startScheduler(deps: {
   return {
     async stop() {
       clearInterval(sweeper);
-      guard?.stop();
+      await guard?.stop();
       await Promise.all(loops.map((l) => l.stop()));
       mx.close();
     },

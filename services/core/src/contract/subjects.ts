@@ -81,6 +81,13 @@ export const KV_KEYS = {
   ipReputationAll: 'rep.>',
 } as const;
 
+/** Pool key and IP token of a reputation key (`rep.<pool>.<ip-token>`); undefined for others. */
+export function parseIpReputationKey(key: string): { pool: string; token: string } | undefined {
+  const parts = key.split('.');
+  if (parts.length !== 3 || parts[0] !== 'rep') return undefined;
+  return { pool: parts[1] as string, token: parts[2] as string };
+}
+
 export const OBJECT_BUCKETS = {
   bodies: 'hikyaku-bodies',
 } as const;

@@ -39,7 +39,8 @@ export interface ReputationGuard {
   snapshot(): { pool: string; states: IpReputation[]; allPaused: boolean }[];
   /** Runs one round now and resolves when it is done. */
   tick(): Promise<void>;
-  stop(): void;
+  /** Stops ticking and waits for a round under way. */
+  stop(): Promise<void>;
 }
 
 export interface ReputationGuardDeps {
@@ -93,16 +94,23 @@ export async function startReputationGuard(deps: ReputationGuardDeps): Promise<R
     if (!known || known.revision < entry.revision) byIp.set(entry.state.address, entry);
     cache.set(entry.pool, byIp);
   };
-  const stopWatch = await store.watch((entry) => {
-    if ('removed' in entry) {
-      const byIp = cache.get(entry.pool);
-      for (const address of byIp?.keys() ?? []) {
-        if (ipToken(address) === entry.removed) byIp?.delete(address);
+  const stopWatch = await store.watch(
+    (entry) => {
+      if ('removed' in entry) {
+        const byIp = cache.get(entry.pool);
+        for (const address of byIp?.keys() ?? []) {
+          if (ipToken(address) === entry.removed) byIp?.delete(address);
+        }
+        return;
       }
-      return;
-    }
-    remember(entry);
-  });
+      remember(entry);
+    },
+    (err) =>
+      log.warn(
+        { err },
+        'reputation watch ended; pauses stored meanwhile are seen at the next round',
+      ),
+  );
   for (const pool of pools.all()) {
     for (const entry of await store.listStored(pool.key)) remember(entry);
   }
@@ -301,9 +309,10 @@ export async function startReputationGuard(deps: ReputationGuardDeps): Promise<R
       }));
     },
     tick,
-    stop() {
+    async stop() {
       stopped = true;
       clearTimeout(timer);
+      await running?.catch(() => undefined);
       stopWatch();
       dns.close();
     },
