@@ -1,8 +1,8 @@
 /**
- * The reputation alerts of the chart's PrometheusRule, as Prometheus reads them: promtool
+ * The chart's parts of the reputation guard. Its alerts, as Prometheus reads them: promtool
  * checks the rendered rules, then runs them over series shaped like the scheduler's (a
  * paused IP, a listed IP, a pool with every IP paused, a failing check) and over healthy
- * series, which must stay quiet.
+ * series, which must stay quiet; and the scheduler's resolvers for the checks.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -112,4 +112,23 @@ test('the reputation alerts fire on a paused, listed or unresolvable IP and stay
   writeFileSync(testFile, stringify(tests));
   const { code, output } = await promtool(['test', 'rules', testFile]);
   assert.equal(code, 0, output);
+});
+
+test('the scheduler is given the resolvers scheduler.reputationDnsServers names, and none by default', async () => {
+  type Container = { env?: { name: string; value?: string }[] };
+  const schedulerEnv = async (set: string[]) => {
+    const deployment = find(await render({ set }), 'Deployment', '-scheduler');
+    const spec = deployment.spec as { template: { spec: { containers: Container[] } } };
+    return spec.template.spec.containers[0]?.env ?? [];
+  };
+  const named = await schedulerEnv(['scheduler.reputationDnsServers={10.0.0.53,10.0.0.54:5353}']);
+  assert.equal(
+    named.find((e) => e.name === 'HIKYAKU_REPUTATION_DNS_SERVERS')?.value,
+    '10.0.0.53,10.0.0.54:5353',
+  );
+  const plain = await schedulerEnv([]);
+  assert.equal(
+    plain.find((e) => e.name === 'HIKYAKU_REPUTATION_DNS_SERVERS'),
+    undefined,
+  );
 });
