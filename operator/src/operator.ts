@@ -14,7 +14,7 @@ import type { KubeConfig, V1Secret, V1StatefulSet } from '@kubernetes/client-nod
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
 import { poolKey } from '../../services/core/src/contract/subjects.ts';
-import { openReputationStore } from '../../services/core/src/ip-reputation.ts';
+import { openReputationStore } from '../../services/core/src/index.ts';
 import type { Logger } from '../../services/core/src/log.ts';
 import { openPoolBucket } from '../../services/core/src/pool/directory.ts';
 import { openSourceReports } from '../../services/core/src/source-reports.ts';

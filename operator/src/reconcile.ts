@@ -11,9 +11,9 @@
  */
 import type { V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import { poolKey } from '../../services/core/src/contract/subjects.ts';
+import type { CompiledPool } from '../../services/core/src/index.ts';
 import type { Logger } from '../../services/core/src/log.ts';
 import type { IpReputation } from '../../services/core/src/policy/index.ts';
-import type { CompiledPool } from '../../services/core/src/pool/compile.ts';
 import type { SourceAbsentReport } from '../../services/core/src/source-reports.ts';
 import type { SenderSettings } from './config.ts';
 import { connectionSecretName } from './desired/connection-secret.ts';

@@ -6,15 +6,13 @@
  * is resumed once per distinct annotation value (change the part after `;` to resume again),
  * so the annotation can stay on the object.
  */
-import type { ReputationStore } from '../../services/core/src/ip-reputation.ts';
-import type { Logger } from '../../services/core/src/log.ts';
+import type { CompiledPool, Logger, ReputationStore } from '../../services/core/src/index.ts';
 import {
   type IpReputation,
   reputationCondition,
   resolveReputationSettings,
   resumeByHand,
 } from '../../services/core/src/policy/index.ts';
-import type { CompiledPool } from '../../services/core/src/pool/compile.ts';
 import { metaTime } from './desired/status.ts';
 import { EVENT_REASONS, type PoolEvent } from './events.ts';
 import type { IpReputationRow, IpStatusRow, RelayPoolObject } from './kube/objects.ts';

@@ -87,14 +87,11 @@ export {
 export {
   applyDnsFindings,
   blockRepliesBreached,
-  DEFAULT_DNSBL_ZONES,
-  DEFAULT_REPUTATION,
   type DnsFindings,
   decidePause,
   dnsChecksDue,
   emptyReputation,
   fcrdnsVerdict,
-  type GuardAction,
   type IpReputation,
   isIpReputation,
   type Listing,
@@ -105,12 +102,17 @@ export {
   type PtrVerdict,
   type ReceiverCounts,
   type ReputationCondition,
-  type ReputationSettings,
   reputationCondition,
-  resolveReputationSettings,
   resumeByHand,
-  type ZoneAction,
 } from './reputation.ts';
+export {
+  DEFAULT_DNSBL_ZONES,
+  DEFAULT_REPUTATION,
+  type GuardAction,
+  type ReputationSettings,
+  resolveReputationSettings,
+  type ZoneAction,
+} from './reputation-settings.ts';
 export {
   DEFAULT_MAX_AGE,
   DEFAULT_RETRY_JITTER,

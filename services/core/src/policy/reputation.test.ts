@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import { BadDurationError, BadReputationError } from './errors.ts';
 import {
   applyDnsFindings,
-  DEFAULT_REPUTATION,
   type DnsFindings,
   decidePause,
   dnsChecksDue,
@@ -11,11 +10,14 @@ import {
   fcrdnsVerdict,
   type IpReputation,
   nextCheckAt,
-  type ReputationSettings,
   reputationCondition,
-  resolveReputationSettings,
   resumeByHand,
 } from './reputation.ts';
+import {
+  DEFAULT_REPUTATION,
+  type ReputationSettings,
+  resolveReputationSettings,
+} from './reputation-settings.ts';
 
 const T0 = Date.parse('2026-12-01T09:00:00Z');
 const MIN = 60_000;

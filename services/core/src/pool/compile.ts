@@ -8,7 +8,10 @@ import { poolKey } from '../contract/subjects.ts';
 import { splitHostPort } from '../host-port.ts';
 import { BadWarmupScheduleError } from '../policy/errors.ts';
 import { type ResolvedRatePolicy, resolveRatePolicies } from '../policy/rate-policy.ts';
-import { type ReputationSettings, resolveReputationSettings } from '../policy/reputation.ts';
+import {
+  type ReputationSettings,
+  resolveReputationSettings,
+} from '../policy/reputation-settings.ts';
 import { resolveRetryPolicy } from '../policy/retry.ts';
 import { checkWarmupSchedule, dayKeyFormatter } from '../policy/warmup.ts';
 import type {
