@@ -88,7 +88,10 @@ export async function startReputationGuard(deps: ReputationGuardDeps): Promise<R
   const cache = new Map<string, Map<string, StoredReputation>>();
   const allPausedBefore = new Map<string, boolean>();
 
+  /** pool -> paused addresses, computed once per change: admission asks for every item. */
+  const pausedSets = new Map<string, ReadonlySet<string>>();
   const remember = (entry: StoredReputation): void => {
+    pausedSets.delete(entry.pool);
     const byIp = cache.get(entry.pool) ?? new Map<string, StoredReputation>();
     const known = byIp.get(entry.state.address);
     if (!known || known.revision < entry.revision) byIp.set(entry.state.address, entry);
@@ -97,6 +100,7 @@ export async function startReputationGuard(deps: ReputationGuardDeps): Promise<R
   const stopWatch = await store.watch(
     (entry) => {
       if ('removed' in entry) {
+        pausedSets.delete(entry.pool);
         const byIp = cache.get(entry.pool);
         for (const address of byIp?.keys() ?? []) {
           if (ipToken(address) === entry.removed) byIp?.delete(address);
@@ -227,6 +231,7 @@ export async function startReputationGuard(deps: ReputationGuardDeps): Promise<R
       if (pool.ips.some((ip) => ip.address === address)) continue;
       await store.remove(pool.key, address);
       byIp.delete(address);
+      pausedSets.delete(pool.key);
     }
     const all = allPaused(pool);
     if (all !== (allPausedBefore.get(pool.key) ?? false)) {
@@ -243,11 +248,13 @@ export async function startReputationGuard(deps: ReputationGuardDeps): Promise<R
   }
 
   function pausedOf(pool: string): ReadonlySet<string> {
-    const byIp = cache.get(pool);
-    if (!byIp) return EMPTY;
+    const known = pausedSets.get(pool);
+    if (known) return known;
     const out = new Set<string>();
-    for (const [address, entry] of byIp) if (entry.state.paused) out.add(address);
-    return out.size > 0 ? out : EMPTY;
+    for (const [address, entry] of cache.get(pool) ?? []) if (entry.state.paused) out.add(address);
+    const set = out.size > 0 ? out : EMPTY;
+    pausedSets.set(pool, set);
+    return set;
   }
 
   function allPaused(pool: CompiledPool): boolean {
