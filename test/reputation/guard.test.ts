@@ -191,3 +191,56 @@ test('the CLI shows why an IP is paused and resumes it by hand', async () => {
   assert.equal(await runReputationCli(['resume', ...pool, 'not-an-ip'], io), 2);
   assert.match(errors.join('\n'), /"not-an-ip" is not an IP address/);
 });
+
+test('a pool whose every IP is paused says so and defers its mail instead of bouncing it', async () => {
+  dns.setRecords({
+    [dnsblQueryName(IP1.address, ZONE)]: { a: ['127.0.0.2'] },
+    [dnsblQueryName(IP2.address, ZONE)]: { a: ['127.0.0.2'] },
+  });
+  clock.advance(2 * MINUTE);
+  await waitFor('both IPs paused', async () => {
+    const [a, b] = await Promise.all([stateOf(IP1.address), stateOf(IP2.address)]);
+    return a?.paused?.reason === 'listed' && b?.paused?.reason === 'listed';
+  });
+  const registry = relay.schedulers[0]?.registry;
+  assert.ok(registry);
+  const metric = async (pattern: RegExp) => Number(pattern.exec(await registry.metrics())?.[1]);
+  const pool = relay.pool.key;
+  assert.equal(
+    await metric(new RegExp(`hikyaku_pool_all_ips_paused\\{pool="${pool}"[^}]*\\} (\\d+)`)),
+    1,
+  );
+  const noIp = new RegExp(
+    `hikyaku_scheduler_deferrals_total\\{pool="${pool}",reason="no-active-ip"[^}]*\\} (\\d+)`,
+  );
+  const deferredBefore = (await metric(noIp)) || 0;
+
+  const ids = await submit(4);
+  await waitFor(
+    'the mail deferred for want of an IP',
+    async () => (await metric(noIp)) >= deferredBefore + 4,
+  );
+  const mine = new Set(ids);
+  const touched = relay.events.filter((e) => mine.has(e.id) && e.type !== 'accepted');
+  assert.deepEqual(
+    touched.map((e) => e.type),
+    [],
+    'nothing scheduled, bounced or expired while every IP is paused',
+  );
+
+  dns.setRecords({});
+  clock.advance(2 * MINUTE);
+  await waitFor('the delisting of both seen', async () => {
+    const [a, b] = await Promise.all([stateOf(IP1.address), stateOf(IP2.address)]);
+    return a?.clearedAt !== undefined && b?.clearedAt !== undefined;
+  });
+  clock.advance(11 * MINUTE);
+  await waitFor(
+    'every message delivered once an IP resumed',
+    () => deliveredCount(ids) === ids.length,
+    {
+      timeoutMs: 90_000,
+    },
+  );
+  assert.equal(relay.eventsOf('bounced').length, 0);
+});
