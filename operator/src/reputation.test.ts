@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { emptyReputation, type IpReputation } from '../../services/core/src/policy/index.ts';
+import { emptyReputation, type IpReputation } from '@hikyaku/core/policy';
 import type { IpStatusRow } from './kube/objects.ts';
 import { reputationEvents, reputationRow, resumeRequest } from './reputation.ts';
 

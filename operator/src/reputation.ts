@@ -6,13 +6,13 @@
  * is resumed once per distinct annotation value (change the part after `;` to resume again),
  * so the annotation can stay on the object.
  */
-import type { CompiledPool, Logger, ReputationStore } from '../../services/core/src/index.ts';
+import type { CompiledPool, Logger, ReputationStore } from '@hikyaku/core';
 import {
   type IpReputation,
   reputationCondition,
   resolveReputationSettings,
   resumeByHand,
-} from '../../services/core/src/policy/index.ts';
+} from '@hikyaku/core/policy';
 import { metaTime } from './desired/status.ts';
 import { EVENT_REASONS, type PoolEvent } from './events.ts';
 import type { IpReputationRow, IpStatusRow, RelayPoolObject } from './kube/objects.ts';

@@ -9,10 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { dnsblQueryName } from '@hikyaku/core/policy';
+import { freePort, startDnsServer, type TestDnsServer, waitFor } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
-import { dnsblQueryName } from '../../services/core/src/policy/index.ts';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
-import { startDnsServer, type TestDnsServer } from '../harness/dns-server.ts';
 
 const ZONE = 'bl.hikyaku.test';
 let child: ChildProcess | undefined;

@@ -6,15 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { openReputationStore, poolKey, type ReputationStore } from '@hikyaku/core';
+import { emptyReputation, type IpReputation } from '@hikyaku/core/policy';
+import { RESUME_ANNOTATION } from '@hikyaku/operator';
+import { waitFor } from '@hikyaku/testing';
 import { EventsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { RESUME_ANNOTATION } from '../../operator/src/reputation.ts';
-import { poolKey } from '../../services/core/src/contract/subjects.ts';
-import {
-  openReputationStore,
-  type ReputationStore,
-} from '../../services/core/src/ip-reputation.ts';
-import { emptyReputation, type IpReputation } from '../../services/core/src/policy/index.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
 import {
   basicSpec,
   type OperatorFixture,

@@ -6,12 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { dnsblQueryName, ptrName } from '../../services/core/src/policy/index.ts';
-import {
-  createReputationDns,
-  type ReputationDns,
-} from '../../services/scheduler/src/reputation/dns-checks.ts';
-import { startDnsServer, type TestDnsServer } from '../harness/dns-server.ts';
+import { dnsblQueryName, ptrName } from '@hikyaku/core/policy';
+import { createReputationDns, type ReputationDns } from '@hikyaku/scheduler';
+import { startDnsServer, type TestDnsServer } from '@hikyaku/testing';
 
 const ZONE = 'zen.spamhaus.org';
 const V6 = '2001:db8:1::25';

@@ -7,12 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { openReputationStore, type ReputationStore } from '../../services/core/src/index.ts';
-import { dnsblQueryName, type IpReputation } from '../../services/core/src/policy/index.ts';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
-import { runReputationCli } from '../../services/scheduler/src/cli/reputation.ts';
-import { createTestClock } from '../../services/scheduler/src/clock.ts';
-import { startDnsServer, type TestDnsServer } from '../harness/dns-server.ts';
+import { openReputationStore, type ReputationStore } from '@hikyaku/core';
+import { dnsblQueryName, type IpReputation } from '@hikyaku/core/policy';
+import { createTestClock, runReputationCli } from '@hikyaku/scheduler';
+import { type SmtpSink, startDnsServer, startSmtpSink, type TestDnsServer } from '@hikyaku/testing';
 import {
   IP1,
   IP2,

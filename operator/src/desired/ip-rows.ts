@@ -4,9 +4,8 @@
  * state. The operator's own knowledge wins over the scheduler's state: an IP with no pod
  * is Unassigned, one being drained is Paused, and so is one the reputation guard paused.
  */
-import type { IpStatus } from '../../../services/core/src/ip-status.ts';
-import type { IpReputation } from '../../../services/core/src/policy/index.ts';
-import type { CompiledPool } from '../../../services/core/src/pool/compile.ts';
+import type { CompiledPool, IpStatus } from '@hikyaku/core';
+import type { IpReputation } from '@hikyaku/core/policy';
 import type { IpState, IpStatusRow } from '../kube/objects.ts';
 import { reputationRow } from '../reputation.ts';
 

@@ -4,8 +4,8 @@
  * bucket the scheduler writes, so a newcomer sees why one IP stopped sending without
  * reading the services' logs (`hikyaku reputation list` shows the same on demand).
  */
-import { connectNats, openReputationStore } from '../../core/src/index.ts';
-import { type IpReputation, reputationCondition } from '../../core/src/policy/index.ts';
+import { connectNats, openReputationStore } from '@hikyaku/core';
+import { type IpReputation, reputationCondition } from '@hikyaku/core/policy';
 
 /** The line for a change of one IP's standing, or undefined when nothing a human needs changed. */
 export function reputationLine(

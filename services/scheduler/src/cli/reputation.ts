@@ -19,13 +19,13 @@ import {
   openPoolBucket,
   openReputationStore,
   poolKey,
-} from '../../../core/src/index.ts';
+} from '@hikyaku/core';
 import {
   type IpReputation,
   reputationCondition,
   resolveReputationSettings,
   resumeByHand,
-} from '../../../core/src/policy/index.ts';
+} from '@hikyaku/core/policy';
 import type { CliIo } from './suppressions.ts';
 
 export const REPUTATION_USAGE = `usage: hikyaku reputation <list|resume> --nats URL --pool POOL [IP...]

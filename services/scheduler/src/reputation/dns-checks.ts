@@ -16,7 +16,7 @@ import {
   fcrdnsVerdict,
   type PtrCheck,
   ptrName,
-} from '../../../core/src/policy/index.ts';
+} from '@hikyaku/core/policy';
 
 export interface ReputationDns {
   dnsbl(address: string, zone: string): Promise<DnsblAnswer>;

@@ -15,7 +15,7 @@ import {
   type PoolDirectory,
   type ReputationStore,
   type StoredReputation,
-} from '../../../core/src/index.ts';
+} from '@hikyaku/core';
 import {
   applyDnsFindings,
   type DnsFindings,
@@ -27,7 +27,7 @@ import {
   nextCheckAt,
   type ReputationSettings,
   resolveReputationSettings,
-} from '../../../core/src/policy/index.ts';
+} from '@hikyaku/core/policy';
 import type { ReputationDns } from './dns-checks.ts';
 import type { ReputationMetrics } from './metrics.ts';
 import type { VerdictCounter } from './verdicts.ts';

@@ -4,9 +4,10 @@
  * alerts take the max over replicas. Labels: pool, ip, zone, reason, check — all bounded
  * by the pools' declarations.
  */
+
+import { METRICS } from '@hikyaku/core';
+import type { IpReputation } from '@hikyaku/core/policy';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { METRICS } from '../../../core/src/index.ts';
-import type { IpReputation } from '../../../core/src/policy/index.ts';
 
 export interface ReputationMetrics {
   checkDuration: Histogram<'check'>;

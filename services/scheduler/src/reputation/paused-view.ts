@@ -6,7 +6,7 @@
  * are delivered. Views are memoised per pool object and paused set, so what is cached per
  * pool downstream (destinations, caps) keeps working.
  */
-import type { CompiledPool, PoolDirectory } from '../../../core/src/index.ts';
+import type { CompiledPool, PoolDirectory } from '@hikyaku/core';
 
 export function withPausedIps(
   pools: PoolDirectory,

@@ -4,9 +4,10 @@
  * recipients tried, refused for reputation or policy (block lists, IP reputation, content
  * filters, the sender's authentication or reverse DNS), hard-bounced, and throttled.
  */
+
+import { type CompiledPool, REDIS_KEYS } from '@hikyaku/core';
+import type { ReceiverCounts } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
-import { type CompiledPool, REDIS_KEYS } from '../../../core/src/index.ts';
-import type { ReceiverCounts } from '../../../core/src/policy/index.ts';
 import type { Judgement } from '../outcomes.ts';
 
 export const VERDICT_BUCKET_MS = 5 * 60_000;
