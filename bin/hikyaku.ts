@@ -16,6 +16,8 @@ commands:
   sender         run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)
   suppressions <add|remove|lookup|list> --redis URL --pool POOL [ADDRESS...]
                  manage a pool's suppression list (--help for details)
+  reputation <list|resume> --nats URL --pool POOL [IP...]
+                 show the sending IPs' reputation standing, resume paused IPs
   operator       run the Kubernetes operator (docs/operator.md)
 
 hikyaku <command> --help shows a command's options.
@@ -151,6 +153,15 @@ async function main(argv: string[]): Promise<void> {
     case 'suppressions': {
       const { runSuppressionsCli } = await import('@hikyaku/scheduler');
       process.exitCode = await runSuppressionsCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+      });
+      return;
+    }
+    case 'reputation': {
+      const { runReputationCli } = await import('@hikyaku/scheduler');
+      process.exitCode = await runReputationCli(rest, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
         env: process.env,

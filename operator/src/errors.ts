@@ -27,6 +27,7 @@ export const REASONS = {
   NodeUnavailable: 'NodeUnavailable',
   HostPortsExhausted: 'HostPortsExhausted',
   EgressPolicyUnavailable: 'EgressPolicyUnavailable',
+  AllIpsPaused: 'AllIpsPaused',
   // Progressing
   RollingOut: 'RollingOut',
   DrainingIps: 'DrainingIps',

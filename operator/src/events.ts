@@ -23,6 +23,11 @@ export const EVENT_REASONS = {
   IpDraining: 'IpDraining',
   IpRemoved: 'IpRemoved',
   Ready: 'Ready',
+  IpPaused: 'IpPaused',
+  IpResumed: 'IpResumed',
+  IpListed: 'IpListed',
+  IpDelisted: 'IpDelisted',
+  IpPtrMismatch: 'IpPtrMismatch',
 } as const;
 
 export interface PoolEvent {

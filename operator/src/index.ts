@@ -9,3 +9,4 @@ export * from './kube/objects.ts';
 export { loadKubeConfig, runOperator } from './main.ts';
 export { createOperator, type Operator, type OperatorDeps } from './operator.ts';
 export { FINALIZER } from './reconcile.ts';
+export * from './reputation.ts';

@@ -12,7 +12,7 @@
  */
 
 import type { Logger } from '@hikyaku/core';
-import { openPoolBucket, openSourceReports, poolKey } from '@hikyaku/core';
+import { openPoolBucket, openReputationStore, openSourceReports, poolKey } from '@hikyaku/core';
 import type { KubeConfig, V1Node, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
@@ -29,6 +29,7 @@ import { createOperatorMetrics } from './metrics.ts';
 import { createPolicyStore, type PolicyStore } from './policy-store.ts';
 import { createWorkQueue } from './queue.ts';
 import { createReconciler } from './reconcile.ts';
+import { applyResumeAnnotation } from './reputation.ts';
 import { createSecretResolver } from './secrets.ts';
 import type { IpStatusReader } from './status-writer.ts';
 
@@ -104,6 +105,7 @@ export function createOperator(deps: OperatorDeps): Operator {
     ...(deps.passwordHashCost ? { hashCost: deps.passwordHashCost } : {}),
   });
   let store: PolicyStore | undefined;
+  let stopReputationWatch: (() => void) | undefined;
   let ticker: NodeJS.Timeout | undefined;
 
   const queue = createWorkQueue({
@@ -212,6 +214,7 @@ export function createOperator(deps: OperatorDeps): Operator {
       const kv = await openPoolBucket(deps.nats.js, config.streamReplicas);
       store = createPolicyStore({ kv, jsm: deps.nats.jsm, isLeader, log });
       const reports = await openSourceReports(deps.nats.js, config.streamReplicas);
+      const reputation = await openReputationStore(deps.nats.js, config.streamReplicas);
       const policyStore = store;
       reconcilerInstance = createReconciler({
         client,
@@ -223,6 +226,12 @@ export function createOperator(deps: OperatorDeps): Operator {
         secrets,
         ...(deps.ipStatus ? { ipStatus: deps.ipStatus } : {}),
         absentSources: (key) => reports.listAbsent(key),
+        reputation: (key) => reputation.list(key),
+        resume: async (pool, compiled) => {
+          const resumed = await applyResumeAnnotation(reputation, pool, compiled, now(), log);
+          if (resumed.length > 0)
+            log.info({ pool: compiled.key, ips: resumed }, 'resumed by annotation');
+        },
         events: createEventRecorder({
           client,
           instance: config.leaderElection.identity,
@@ -238,6 +247,17 @@ export function createOperator(deps: OperatorDeps): Operator {
         resyncIntervalMs: config.resyncIntervalMs,
         now,
       });
+      const poolOfKey = (key: string): void => {
+        const pool = pools
+          .list()
+          .find((p) => poolKey(p.metadata.namespace, p.metadata.name) === key);
+        if (pool) enqueue(objectKey(pool.metadata.namespace, pool.metadata.name));
+      };
+      // An IP paused or resumed shows on the pool without waiting for the status interval.
+      stopReputationWatch = await reputation.watch(
+        (entry) => poolOfKey(entry.pool),
+        (err) => log.warn({ err }, 'reputation watch ended; the status interval still refreshes'),
+      );
       await policyStore.watch((key) => {
         const pool = pools
           .list()
@@ -277,6 +297,7 @@ export function createOperator(deps: OperatorDeps): Operator {
       else if (leading) stoppedLeading();
       await Promise.all([pools.stop(), secretCache.stop(), statefulSets.stop(), nodes.stop()]);
       store?.stop();
+      stopReputationWatch?.();
     },
     isLeader,
     ready: () =>

@@ -10,8 +10,9 @@
  * a change; anything else is reported and thrown, for the queue to retry with back-off.
  */
 
-import type { Logger, SourceAbsentReport } from '@hikyaku/core';
+import type { CompiledPool, Logger, SourceAbsentReport } from '@hikyaku/core';
 import { poolKey } from '@hikyaku/core';
+import type { IpReputation } from '@hikyaku/core/policy';
 import type { V1Node, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { SenderSettings } from './config.ts';
 import { connectionSecretName } from './desired/connection-secret.ts';
@@ -45,6 +46,10 @@ export interface ReconcilerDeps {
   secrets: SecretResolver;
   ipStatus?: IpStatusReader;
   absentSources?: (pool: string) => Promise<SourceAbsentReport[]>;
+  /** Each IP's standing with the reputation guard. */
+  reputation?: (pool: string) => Promise<IpReputation[]>;
+  /** Carries out a resume the pool's annotation asks for (reputation.ts). */
+  resume?: (pool: RelayPoolObject, compiled: CompiledPool) => Promise<void>;
   events: EventRecorder;
   metrics: OperatorMetrics;
   log: Logger;
@@ -98,6 +103,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     poolLive: (pool: RelayPoolObject) => poolStatefulSets(sendersDeps, pool),
     ipStatus: deps.ipStatus,
     ...(deps.absentSources ? { absentSources: deps.absentSources } : {}),
+    ...(deps.reputation ? { reputation: deps.reputation } : {}),
     metrics: deps.metrics,
     log: deps.log,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,
@@ -170,6 +176,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   }
 
   async function status(key: string, pool: RelayPoolObject, sync: SyncResult): Promise<void> {
+    if (deps.resume && sync.compiled) {
+      await deps
+        .resume(pool, sync.compiled)
+        .catch((err: unknown) =>
+          deps.log.warn({ err, pool: key }, 'could not resume the IPs the annotation names'),
+        );
+    }
     const previous = memory.get(key)?.status ?? pool.status;
     const written = await writeStatus(statusDeps, pool, sync, previous);
     const mem = memory.get(key);

@@ -6,6 +6,7 @@
 
 import type { CompiledPool, Logger, SourceAbsentReport } from '@hikyaku/core';
 import { poolKey } from '@hikyaku/core';
+import type { IpReputation } from '@hikyaku/core/policy';
 import type { V1StatefulSet } from '@kubernetes/client-node';
 import { buildIpRows, type IpCounters } from './desired/ip-rows.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';
@@ -14,6 +15,7 @@ import { EVENT_REASONS, type PoolEvent } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { IpStatusRow, RelayPoolObject, RelayPoolStatus } from './kube/objects.ts';
 import type { OperatorMetrics } from './metrics.ts';
+import { reputationEvents } from './reputation.ts';
 import { sendersState, slotsState } from './senders.ts';
 import type { SyncResult } from './sync.ts';
 
@@ -28,6 +30,8 @@ export interface StatusWriterDeps {
   ipStatus?: IpStatusReader;
   /** Source addresses the pool's senders reported as not present on their pod. */
   absentSources?: (pool: string) => Promise<SourceAbsentReport[]>;
+  /** Each IP's standing with the reputation guard (NATS KV). */
+  reputation?: (pool: string) => Promise<IpReputation[]>;
   metrics: OperatorMetrics;
   log: Logger;
   sendersReadyTimeoutMs: number;
@@ -60,6 +64,37 @@ async function rowsOf(
   if (!compiled) {
     return pool.spec.ips.map((ip) => ({ address: ip.address, state: 'Unassigned' as const }));
   }
+  const rows = await counterRows(deps, compiled, previous);
+  if (!deps.reputation) return rows;
+  try {
+    const standing = await deps.reputation(compiled.key);
+    return buildIpRows(compiled, undefined, standing).map((r, i) => ({
+      ...(rows[i] as IpStatusRow),
+      ...(r.state === 'Paused' && rows[i]?.state !== 'Unassigned' ? { state: r.state } : {}),
+      ...(r.reputation ? { reputation: r.reputation } : {}),
+    }));
+  } catch (err) {
+    // NATS being away does not block the pool: the rows keep what they last showed.
+    deps.log.warn({ err, pool: compiled.key }, 'cannot read the IP reputation; keeping the last');
+    const kept = new Map((previous?.ips ?? []).map((r) => [r.address, r]));
+    return rows.map((row) => {
+      const old = kept.get(row.address);
+      return old?.reputation
+        ? {
+            ...row,
+            state: old.state === 'Paused' ? 'Paused' : row.state,
+            reputation: old.reputation,
+          }
+        : row;
+    });
+  }
+}
+
+async function counterRows(
+  deps: StatusWriterDeps,
+  compiled: CompiledPool,
+  previous: Partial<RelayPoolStatus> | undefined,
+): Promise<IpStatusRow[]> {
   let counters: IpCounters[] | undefined;
   if (deps.ipStatus) {
     try {
@@ -74,6 +109,7 @@ async function rowsOf(
           address: _a,
           pod: _p,
           state: _s,
+          reputation: _r,
           ...counts
         } = old ?? { address: '', state: 'Active' };
         return { ...row, ...counts };
@@ -175,5 +211,8 @@ export async function writeStatus(
   deps.metrics.ipRows(poolKey(namespace, name), status.ips);
   if (sameStatus(status, previous)) return { status, events: [] };
   await deps.client.patchPoolStatus(namespace, name, status);
-  return { status, events: transitionEvents(previous, status) };
+  return {
+    status,
+    events: [...transitionEvents(previous, status), ...reputationEvents(previous?.ips, status.ips)],
+  };
 }

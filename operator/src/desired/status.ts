@@ -102,6 +102,11 @@ function unreadyFor(input: StatusInput): number {
   return input.now - Date.parse(ready.lastTransitionTime);
 }
 
+/** Every IP of the pool is paused by the reputation guard: nothing can send. */
+function allPaused(rows: readonly IpStatusRow[]): boolean {
+  return rows.length > 0 && rows.every((r) => r.reputation?.condition === 'Paused');
+}
+
 function conditions(input: StatusInput): PoolCondition[] {
   const { problem, senders, draining, unassignable } = input;
   if (problem) {
@@ -147,6 +152,10 @@ function conditions(input: StatusInput): PoolCondition[] {
     const what = (input.absentSources ?? []).map((a) => `${a.address} on pod ${a.pod}`);
     const message = `assigned source addresses are not present: ${list(what)}; their mail is deferred until the address is configured on the pod's network (node, hostNetwork or an IP allocator)`;
     out.push(condition(input, 'Degraded', 'True', REASONS.SourceAddressAbsent, message));
+  } else if (allPaused(input.rows)) {
+    const what = input.rows.map((r) => `${r.address} (${r.reputation?.reason})`);
+    const message = `every IP is paused by the reputation guard: ${list(what)}; mail is deferred, not bounced, until one resumes (docs/reputation.md)`;
+    out.push(condition(input, 'Degraded', 'True', REASONS.AllIpsPaused, message));
   } else if (assignable && !sendersReady(senders) && stuck >= input.sendersReadyTimeoutMs) {
     const minutes = Math.round(stuck / 60_000);
     const message = `${sendersMessage(senders)} for ${minutes} min; see the pods' events (kubectl describe pod)`;

@@ -37,6 +37,16 @@ export type IpState =
   | 'Unassigned'
   | 'NodeUnavailable';
 
+/** What the reputation guard found about one IP (docs/reputation.md). */
+export interface IpReputationRow {
+  condition: 'Ok' | 'Listed' | 'PtrMismatch' | 'Paused';
+  reason?: 'listed' | 'ptr-mismatch' | 'block-replies';
+  /** metav1.Time the IP was paused. */
+  since?: string;
+  listedOn?: string[];
+  message?: string;
+}
+
 export interface IpStatusRow {
   address: string;
   pod?: string;
@@ -44,6 +54,7 @@ export interface IpStatusRow {
   dailyLimit?: number;
   sentToday?: number;
   state: IpState;
+  reputation?: IpReputationRow;
 }
 
 export interface RelayPoolStatus {

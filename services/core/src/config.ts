@@ -107,12 +107,12 @@ function readNatsCredentials(r: EnvReader): NatsCredentials {
 }
 
 /** HIKYAKU_DNS_SERVERS: "ip" or "ip:port" entries; empty means the system's resolvers. */
-export function readDnsServers(r: EnvReader): string[] {
-  const servers = r.list('HIKYAKU_DNS_SERVERS');
+export function readDnsServers(r: EnvReader, name = 'HIKYAKU_DNS_SERVERS'): string[] {
+  const servers = r.list(name);
   for (const server of servers) {
     const { host, port } = splitHostPort(server);
     if (isIP(host) === 0 || (port !== undefined && !(port >= 1 && port <= 65535))) {
-      r.problem(`HIKYAKU_DNS_SERVERS: "${server}" is not an IP address with an optional port`);
+      r.problem(`${name}: "${server}" is not an IP address with an optional port`);
     }
   }
   return servers;

@@ -16,6 +16,7 @@ import {
   splitHostPort,
 } from '@hikyaku/core';
 import { startCaptureSink } from './capture.ts';
+import { watchReputation } from './reputation-log.ts';
 import { startLocalStack } from './stack.ts';
 import { removeStackFile, STACK_FILE_NAME, writeStackFile } from './stack-file.ts';
 
@@ -59,6 +60,9 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
     natsUrl: r.string('NATS_URL'),
     redisUrl: r.string('REDIS_URL'),
     logLevel: r.string('HIKYAKU_LOG_LEVEL', 'warn'),
+    // Where the reputation guard asks about blocklists and PTRs (a lab's own DNS, say).
+    dnsServers: r.string('HIKYAKU_DNS_SERVERS'),
+    reputationDnsServers: r.string('HIKYAKU_REPUTATION_DNS_SERVERS'),
   });
   const poolFile = resolve(options.poolFile);
   const pool: RelayPoolResource = parseRelayPoolYaml(readFileSync(poolFile, 'utf8'), poolFile);
@@ -80,14 +84,26 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
     smtpPort: config.smtpPort,
     ...(config.natsUrl ? { natsUrl: config.natsUrl } : {}),
     ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
-    env: { HIKYAKU_LOG_LEVEL: config.logLevel },
+    env: {
+      HIKYAKU_LOG_LEVEL: config.logLevel,
+      ...(config.dnsServers ? { HIKYAKU_DNS_SERVERS: config.dnsServers } : {}),
+      ...(config.reputationDnsServers
+        ? { HIKYAKU_REPUTATION_DNS_SERVERS: config.reputationDnsServers }
+        : {}),
+    },
     onOutput: (name, line) => {
       if (options.verbose || /"level":(50|60)/.test(line)) options.print(`[${name}] ${line}`);
     },
   });
   const demoDomain = capture.domain;
   const stackFile = join(dataDir, STACK_FILE_NAME);
+  let reputation: { stop(): Promise<void> } | undefined;
   try {
+    reputation = await watchReputation({
+      natsUrl: stack.natsUrl,
+      pool: stack.pool.key,
+      print: options.print,
+    });
     writeStackFile(stackFile, {
       v: 1,
       smtp: { host: stack.smtpHost, port: stack.smtpPort },
@@ -107,6 +123,7 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
       startedAt: new Date().toISOString(),
     });
   } catch (err) {
+    await reputation?.stop();
     await stack.stop();
     await sink.close();
     throw err;
@@ -129,6 +146,7 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
     async stop() {
       // First, so nothing attaches to a stack that is winding down.
       removeStackFile(stackFile);
+      await reputation?.stop();
       await stack.stop();
       await sink.close();
     },

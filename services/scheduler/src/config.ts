@@ -27,6 +27,10 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   /** DNS servers for MX lookups ("host" or "host:port"); empty: the system's resolvers. */
   dnsServers: string[];
   dnsTimeoutMs: number;
+  /** Real ms between the reputation guard's rounds (DNS checks run when due, see docs/reputation.md). */
+  reputationTickMs: number;
+  /** DNS servers for blocklist and reverse DNS checks; empty: dnsServers, then the system's. */
+  reputationDnsServers: string[];
   /** This relay's name in DSNs (Reporting-MTA, MAILER-DAEMON@...). */
   reportingMta: string;
 }
@@ -35,6 +39,7 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
   const r = new EnvReader({ HIKYAKU_POOL: '*', ...env });
   const { pool: _pool, ...common } = readCommonConfig(r, { httpPort: 9102 });
   const dnsServers = readDnsServers(r);
+  const reputationDnsServers = readDnsServers(r, 'HIKYAKU_REPUTATION_DNS_SERVERS');
   const reportingMta = r.string('HIKYAKU_REPORTING_MTA', hostname());
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(reportingMta)) {
     r.problem(`HIKYAKU_REPORTING_MTA: "${reportingMta}" is not a host name`);
@@ -49,5 +54,7 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     dnsServers,
     dnsTimeoutMs: r.int('HIKYAKU_DNS_TIMEOUT_MS', 3000, { min: 50 }),
     reportingMta,
+    reputationTickMs: r.int('HIKYAKU_REPUTATION_TICK_MS', 30_000, { min: 100, max: 3_600_000 }),
+    reputationDnsServers: reputationDnsServers.length > 0 ? reputationDnsServers : dnsServers,
   });
 }

@@ -1,7 +1,10 @@
 /** The scheduler's public surface: run it, drive its clock in tests, the suppressions CLI. */
+
+export * from './cli/reputation.ts';
 export * from './cli/suppressions.ts';
 export * from './clock.ts';
 export * from './destinations.ts';
 export * from './main.ts';
 export * from './mx-hosts.ts';
+export * from './reputation/dns-checks.ts';
 export * from './tracker.ts';

@@ -23,6 +23,7 @@ import type { DsnMailer } from './dsn-mailer.ts';
 import type { EventPublisher } from './events.ts';
 import type { SchedulerMetrics } from './metrics.ts';
 import type { Parking } from './parking.ts';
+import type { VerdictCounter } from './reputation/verdicts.ts';
 import type { ThrottleStore } from './throttles.ts';
 import type { MessageTracker } from './tracker.ts';
 
@@ -44,6 +45,8 @@ export interface SchedulerParts {
   events: EventPublisher;
   tracker: MessageTracker;
   metrics: SchedulerMetrics;
+  /** Receivers' verdicts per IP, for the reputation guard. */
+  verdicts?: VerdictCounter;
 }
 
 /** How long a message's last try (due at its maximum age) may wait for shaping. */

@@ -144,6 +144,7 @@ export function createResultHandler(parts: SchedulerParts) {
     }
     if (pool) {
       await countOutcomes(pool, job, judgement.delivered.length, result.outcomes.length);
+      await parts.verdicts?.record(pool, job.ip, judgement, now);
     }
 
     let groupOpen = false;

@@ -14,6 +14,7 @@ import {
   ensureConsumer,
   type Logger,
   type NatsHandles,
+  openReputationStore,
   type PoolDirectory,
   STREAMS,
   startConsumerLoop,
@@ -33,6 +34,11 @@ import { createMxLookup, type MxLookup } from './mx-hosts.ts';
 import { createParking } from './parking.ts';
 import type { SchedulerParts } from './parts.ts';
 import { createQueueHandler } from './queue-stage.ts';
+import { createReputationDns } from './reputation/dns-checks.ts';
+import { type ReputationGuard, startReputationGuard } from './reputation/guard.ts';
+import { createReputationMetrics } from './reputation/metrics.ts';
+import { withPausedIps } from './reputation/paused-view.ts';
+import { createVerdictCounter } from './reputation/verdicts.ts';
 import { createResultHandler } from './result-stage.ts';
 import { createThrottleStore } from './throttles.ts';
 import { createMessageTracker } from './tracker.ts';
@@ -62,7 +68,7 @@ export async function startScheduler(deps: {
   admission?: Admission;
   mx?: MxLookup;
 }): Promise<Scheduler> {
-  const { config, nats, redis, pools, log } = deps;
+  const { config, nats, redis, log } = deps;
   const clock = deps.clock ?? (deps.now ? clockFrom(deps.now) : systemClock);
   const mx =
     deps.mx ??
@@ -75,6 +81,10 @@ export async function startScheduler(deps: {
   const parking = createParking(redis);
   const throttles = createThrottleStore(redis);
   const rng = deps.rng ?? Math.random;
+  // IPs the reputation guard paused take no new jobs: the stages see them as draining.
+  const verdicts = createVerdictCounter(redis);
+  let guard: ReputationGuard | undefined;
+  const pools = withPausedIps(deps.pools, (pool) => guard?.paused(pool) ?? new Set<string>());
   const admission =
     deps.admission ??
     createShapingAdmission({
@@ -112,11 +122,29 @@ export async function startScheduler(deps: {
     metrics: createSchedulerMetrics({
       registry: deps.registry,
       redis,
-      pools,
+      pools: deps.pools,
       destinations,
       now: () => clock.now(),
     }),
+    verdicts,
   };
+  guard = await startReputationGuard({
+    store: await openReputationStore(nats.js, config.streamReplicas),
+    pools: deps.pools,
+    verdicts,
+    dns: createReputationDns({
+      servers: config.reputationDnsServers,
+      timeoutMs: config.dnsTimeoutMs,
+    }),
+    now: () => clock.now(),
+    rng,
+    log,
+    metrics: createReputationMetrics({
+      registry: deps.registry,
+      snapshot: () => guard?.snapshot() ?? [],
+    }),
+    tickMs: config.reputationTickMs,
+  });
 
   await ensureConsumer(nats.jsm, STREAMS.envelopes, CONSUMERS.schedulerEnvelopes, {
     ackWaitMs: 30_000,
@@ -159,6 +187,7 @@ export async function startScheduler(deps: {
   return {
     async stop() {
       clearInterval(sweeper);
+      await guard?.stop();
       await Promise.all(loops.map((l) => l.stop()));
       mx.close();
     },

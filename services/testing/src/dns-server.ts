@@ -29,6 +29,8 @@ export interface NameRecords {
   aaaa?: string[];
   /** One TXT record per string; strings over 255 bytes are split as DNS requires. */
   txt?: string[];
+  /** Reverse names (for x.x.x.x.in-addr.arpa and ip6.arpa owners). */
+  ptr?: string[];
   /** Makes the name an alias; the target's records (if the server knows it) are added. */
   cname?: string;
   /** Seconds, for every record of this name. */
@@ -72,7 +74,7 @@ export interface TestDnsServer {
 }
 
 const DEFAULT_TTL = 300;
-const TYPE = { A: 1, CNAME: 5, MX: 15, TXT: 16, AAAA: 28, OPT: 41 } as const;
+const TYPE = { A: 1, CNAME: 5, PTR: 12, MX: 15, TXT: 16, AAAA: 28, OPT: 41 } as const;
 const TYPE_NAMES = new Map<number, string>(Object.entries(TYPE).map(([k, v]) => [v, k]));
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as const;
 const CLASS_IN = 1;
@@ -158,6 +160,8 @@ function recordsOfType(owner: string, entry: NameRecords, type: number): object[
       }));
     case TYPE.TXT:
       return (entry.txt ?? []).map((text) => ({ ...base, data: txtChunks(text) }));
+    case TYPE.PTR:
+      return (entry.ptr ?? []).map((domain) => ({ ...base, domain }));
     default:
       return [];
   }

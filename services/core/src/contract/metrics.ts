@@ -27,6 +27,13 @@ export const METRICS = {
   schedulerSentToday: 'hikyaku_scheduler_sent_today',
   schedulerSuppressionsAdded: 'hikyaku_scheduler_suppressions_added_total',
   schedulerDsns: 'hikyaku_scheduler_dsns_total',
+  // reputation guard (run by the scheduler): labels pool, ip, zone, reason, check
+  ipListed: 'hikyaku_ip_listed',
+  ipPaused: 'hikyaku_ip_paused',
+  ipPtrMismatch: 'hikyaku_ip_ptr_mismatch',
+  reputationCheckDuration: 'hikyaku_reputation_check_duration_seconds',
+  reputationCheckFailures: 'hikyaku_reputation_check_failures_total',
+  poolAllIpsPaused: 'hikyaku_pool_all_ips_paused',
   // sender
   senderAttempts: 'hikyaku_sender_attempts_total',
   senderOutcomes: 'hikyaku_sender_recipient_outcomes_total',

@@ -39,6 +39,11 @@ export const REDIS_KEYS = {
   lanePlan: (pool: string, lane: string): string => `hikyaku:{${pool}}:lane-plan:${lane}`,
   /** The spacing (ms) a lane's turns were planned with, so a faster rate can close them up. */
   laneSpacing: (pool: string, lane: string): string => `hikyaku:{${pool}}:lane-spacing:${lane}`,
+  /**
+   * Receivers' verdicts on the pool's IPs in one time bucket (reputation guard): hash
+   * "<IP>|attempted", "<IP>|blocked", "<IP>|hard", "<IP>|throttled" -> recipients.
+   */
+  verdicts: (pool: string, bucket: number): string => `hikyaku:{${pool}}:verdicts:${bucket}`,
   /** Items held back per rate policy: sorted set, member = queue item key, score = receivedAt. */
   queued: (pool: string, policy: string): string => `hikyaku:{${pool}}:queued:${policy}`,
 } as const;

@@ -68,12 +68,25 @@ export const KV_BUCKETS = {
   pools: 'hikyaku-pools',
   /** What senders report for the control plane to show: e.g. an assigned IP not on the pod. */
   senderReports: 'hikyaku-sender-reports',
+  /** Where each sending IP stands with blocklists, reverse DNS and receivers (the scheduler writes). */
+  ipReputation: 'hikyaku-ip-reputation',
 } as const;
 
 export const KV_KEYS = {
   pool: (pool: string): string => `pool.${pool}`,
   sourceAbsent: (pool: string, address: string): string => `absent.${pool}.${ipToken(address)}`,
+  ipReputation: (pool: string, address: string): string => `rep.${pool}.${ipToken(address)}`,
+  /** Every IP of one pool (a KV key filter). */
+  ipReputationOfPool: (pool: string): string => `rep.${pool}.>`,
+  ipReputationAll: 'rep.>',
 } as const;
+
+/** Pool key and IP token of a reputation key (`rep.<pool>.<ip-token>`); undefined for others. */
+export function parseIpReputationKey(key: string): { pool: string; token: string } | undefined {
+  const parts = key.split('.');
+  if (parts.length !== 3 || parts[0] !== 'rep') return undefined;
+  return { pool: parts[1] as string, token: parts[2] as string };
+}
 
 export const OBJECT_BUCKETS = {
   bodies: 'hikyaku-bodies',

@@ -14,6 +14,7 @@ export const POLICY_ERROR_CODES = {
   HIKYAKU_BAD_RETRY_POLICY: 'A retry schedule is empty or a retry setting is out of range.',
   HIKYAKU_BAD_THROTTLE: 'A throttle setting is out of range or a pattern does not compile.',
   HIKYAKU_BAD_RATE_POLICY: 'A rate policy is duplicated, matches nothing or has a bad limit.',
+  HIKYAKU_BAD_REPUTATION: 'A reputation setting is out of range or a DNSBL zone is not a DNS name.',
   HIKYAKU_BAD_POLICY_ARGUMENT: 'A caller passed a value the policy cannot work with.',
 } as const;
 
@@ -94,6 +95,13 @@ export class BadRatePolicyError extends PolicyError {
     });
     this.name = 'BadRatePolicyError';
     this.policy = policy;
+  }
+}
+
+export class BadReputationError extends PolicyError {
+  constructor(reason: string, cause?: unknown) {
+    super('HIKYAKU_BAD_REPUTATION', `bad reputation setting: ${reason}`, { cause });
+    this.name = 'BadReputationError';
   }
 }
 

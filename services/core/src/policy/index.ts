@@ -25,6 +25,16 @@ export {
   DEFAULT_BOUNCE_RULES,
 } from './bounce-rules.ts';
 export {
+  type DnsblAnswer,
+  type DnsLookup,
+  decodeDnsblAnswer,
+  dnsblQueryName,
+  expandIpv6,
+  isPublicAddress,
+  ptrName,
+  reversedIp,
+} from './dnsbl.ts';
+export {
   buildDsn,
   type Dsn,
   type DsnDecision,
@@ -49,6 +59,7 @@ export {
   BadDateError,
   BadDurationError,
   BadRatePolicyError,
+  BadReputationError,
   BadRetryPolicyError,
   BadThrottleError,
   BadTimeZoneError,
@@ -73,6 +84,35 @@ export {
   type ResolvedRatePolicy,
   resolveRatePolicies,
 } from './rate-policy.ts';
+export {
+  applyDnsFindings,
+  blockRepliesBreached,
+  type DnsFindings,
+  decidePause,
+  dnsChecksDue,
+  emptyReputation,
+  fcrdnsVerdict,
+  type IpReputation,
+  isIpReputation,
+  type Listing,
+  nextCheckAt,
+  PAUSE_REASONS,
+  type PauseReason,
+  type PtrCheck,
+  type PtrVerdict,
+  type ReceiverCounts,
+  type ReputationCondition,
+  reputationCondition,
+  resumeByHand,
+} from './reputation.ts';
+export {
+  DEFAULT_DNSBL_ZONES,
+  DEFAULT_REPUTATION,
+  type GuardAction,
+  type ReputationSettings,
+  resolveReputationSettings,
+  type ZoneAction,
+} from './reputation-settings.ts';
 export {
   DEFAULT_MAX_AGE,
   DEFAULT_RETRY_JITTER,

@@ -8,6 +8,10 @@ import { poolKey } from '../contract/subjects.ts';
 import { splitHostPort } from '../host-port.ts';
 import { BadWarmupScheduleError } from '../policy/errors.ts';
 import { type ResolvedRatePolicy, resolveRatePolicies } from '../policy/rate-policy.ts';
+import {
+  type ReputationSettings,
+  resolveReputationSettings,
+} from '../policy/reputation-settings.ts';
 import { resolveRetryPolicy } from '../policy/retry.ts';
 import { checkWarmupSchedule, dayKeyFormatter } from '../policy/warmup.ts';
 import type {
@@ -97,6 +101,11 @@ export interface CompiledPool {
   timeZone: string;
   maxMessageSize: number;
   maxRecipients: number;
+  /**
+   * The reputation guard's settings, resolved. Absent in pools compiled before the guard
+   * existed; readers then apply resolveReputationSettings(undefined), the defaults.
+   */
+  reputation?: ReputationSettings;
 }
 
 export interface CompileInputs {
@@ -167,6 +176,7 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
   const { spec, metadata } = resource;
   const resolvedRatePolicies = checkShaping(spec);
   const retry = resolveRetryPolicy(spec.retry);
+  const reputation = resolveReputationSettings(spec.reputation);
   const namespace = metadata.namespace ?? 'default';
   const draining = new Set(inputs.draining ?? []);
   const unavailable = new Set(inputs.nodeUnavailable ?? []);
@@ -223,6 +233,7 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
     timeZone: spec.timeZone ?? POOL_DEFAULTS.timeZone,
     maxMessageSize: spec.maxMessageSize ?? POOL_DEFAULTS.maxMessageSize,
     maxRecipients: spec.maxRecipients ?? POOL_DEFAULTS.maxRecipients,
+    reputation,
   };
 }
 

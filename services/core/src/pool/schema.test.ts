@@ -14,6 +14,7 @@ import type {
   BounceSpec,
   CiliumEgressSpec,
   DkimSpec,
+  DnsblZoneSpec,
   EgressSpec,
   GatewayEgressSpec,
   IpSpec,
@@ -23,6 +24,7 @@ import type {
   RateMatchSpec,
   RatePolicySpec,
   RelayPoolSpec,
+  ReputationSpec,
   RetrySpec,
   RouteSpec,
   SecretKeyRef,
@@ -160,6 +162,7 @@ describe('the spec schema mirrors spec.ts', () => {
         timeZone: true,
         maxMessageSize: true,
         maxRecipients: true,
+        reputation: true,
       },
     ),
     'submitters[]': shape<SubmitterSpec>(
@@ -213,6 +216,23 @@ describe('the spec schema mirrors spec.ts', () => {
     ),
     'dkim[].privateKeySecretRef': ref,
     'routes[]': shape<RouteSpec>({ domains: true, host: true }, { port: true }),
+    reputation: shape<ReputationSpec>(
+      {},
+      {
+        enabled: true,
+        checkInterval: true,
+        coolDown: true,
+        dnsbl: true,
+        fcrdns: true,
+        blockReplies: true,
+        checkPrivateAddresses: true,
+      },
+    ),
+    'reputation.dnsbl[]': shape<DnsblZoneSpec>({ zone: true }, { action: true }),
+    'reputation.blockReplies': shape<NonNullable<ReputationSpec['blockReplies']>>(
+      {},
+      { window: true, minAttempts: true, threshold: true, action: true },
+    ),
   };
 
   function schemaAt(path: string): OpenApiSchema {

@@ -160,6 +160,36 @@ export interface RouteSpec {
   port?: number;
 }
 
+export interface DnsblZoneSpec {
+  /** The list's zone, e.g. zen.spamhaus.org. */
+  zone: string;
+  /** pause: a listed IP takes no new jobs; warn: it is shown, not paused. Default pause. */
+  action?: 'pause' | 'warn';
+}
+
+export interface ReputationSpec {
+  /** false: no checks, nothing paused. Default true. */
+  enabled?: boolean;
+  /** How often each IP is checked against DNS (default 15m, jittered). */
+  checkInterval?: string;
+  /** How long a cleared cause must stay clear before a paused IP resumes (default 1h). */
+  coolDown?: string;
+  /** DNS blocklists to query; absent: zen.spamhaus.org, b.barracudacentral.org, bl.spamcop.net. */
+  dnsbl?: DnsblZoneSpec[];
+  /** Forward-confirmed reverse DNS against each IP's hostname (default warn). */
+  fcrdns?: 'off' | 'warn' | 'pause';
+  /** Receivers' block and reputation refusals of an IP over a rolling window. */
+  blockReplies?: {
+    window?: string;
+    minAttempts?: number;
+    /** Share of recipients refused for reputation or policy (0..1) that pauses the IP. */
+    threshold?: number;
+    action?: 'off' | 'warn' | 'pause';
+  };
+  /** Check loopback, private and documentation addresses too (default false). */
+  checkPrivateAddresses?: boolean;
+}
+
 export interface RelayPoolSpec {
   submitters?: SubmitterSpec[];
   allowedNetworks?: string[];
@@ -177,6 +207,8 @@ export interface RelayPoolSpec {
   /** Largest message accepted, in bytes. */
   maxMessageSize?: number;
   maxRecipients?: number;
+  /** Blocklist, reverse DNS and block-reply checks of the sending IPs (docs/reputation.md). */
+  reputation?: ReputationSpec;
 }
 
 export interface RelayPoolResource {
