@@ -175,7 +175,11 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
     pools: watched<RelayPoolObject>(RELAYPOOL_GROUP, RELAYPOOL_PLURAL, poolsPath, () =>
       ns
         ? custom.listNamespacedCustomObject({ ...poolRef, namespace: ns })
-        : custom.listCustomObjectForAllNamespaces(poolRef),
+        : custom.listCustomObjectForAllNamespaces({
+            group: poolRef.group,
+            version: poolRef.version,
+            resourcePlural: poolRef.plural,
+          }),
     ),
     secrets: watched<V1Secret>(
       '',
