@@ -56,7 +56,7 @@ export const ACCESS: readonly AccessRule[] = Object.freeze([
     resource: 'secrets',
     verbs: ['list', 'watch', 'create', 'update'],
     scope: 'watched',
-    why: 'read submitter passwords (published only as salted hashes) and DKIM keys; keep each pool its sender connection Secret',
+    why: 'read the Secrets pools name (submitter passwords, published only as salted hashes, and DKIM keys), each listed and watched by its name alone; keep each pool its sender connection Secret, watched by its labels',
   },
   {
     group: 'events.k8s.io',

@@ -20,6 +20,7 @@ import { asPoolError, KubeApiError, NotLeaderError } from './errors.ts';
 import { EVENT_REASONS, type EventRecorder, type PoolEvent } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { Informer } from './kube/informer.ts';
+import type { NamedSecrets } from './kube/named-secrets.ts';
 import { type RelayPoolObject, type RelayPoolStatus, splitKey } from './kube/objects.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { PolicyStore } from './policy-store.ts';
@@ -34,7 +35,8 @@ export const FINALIZER = 'hikyaku.io/policy';
 export interface ReconcilerDeps {
   client: KubeClient;
   pools: Informer<RelayPoolObject>;
-  secretCache: Informer<V1Secret>;
+  ownedSecrets: Informer<V1Secret>;
+  namedSecrets: NamedSecrets;
   statefulSets: Informer<V1StatefulSet>;
   store: PolicyStore;
   secrets: SecretResolver;
@@ -72,7 +74,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const syncDeps = {
     client: deps.client,
     live,
-    liveSecret: (namespace: string, name: string) => deps.secretCache.get(namespace, name),
+    liveSecret: (namespace: string, name: string) => deps.ownedSecrets.get(namespace, name),
     sender: deps.sender,
     store: deps.store,
     secrets: deps.secrets,
@@ -96,10 +98,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const { namespace, name } = pool.metadata;
     const secrets = deps.secrets
       .referenced(pool)
-      .map((s) => `${s}@${deps.secretCache.get(namespace, s)?.metadata?.resourceVersion ?? '-'}`);
+      .map((s) => `${s}@${deps.namedSecrets.get(namespace, s)?.metadata?.resourceVersion ?? '-'}`);
     const sts = live(namespace, senderStatefulSetName(name))?.metadata?.resourceVersion ?? '-';
     const connection =
-      deps.secretCache.get(namespace, connectionSecretName(name))?.metadata?.resourceVersion ?? '-';
+      deps.ownedSecrets.get(namespace, connectionSecretName(name))?.metadata?.resourceVersion ??
+      '-';
     const taken = findUnassignable(pool, deps.pools.list()).map((u) => u.why);
     return JSON.stringify([
       pool.metadata.uid,
@@ -171,6 +174,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const finalizers = [...(pool.metadata.finalizers ?? []), FINALIZER];
         pool = await deps.client.setPoolFinalizers(pool, finalizers);
       }
+      await deps.namedSecrets.load(namespace, deps.secrets.referenced(pool));
 
       const remembered = memory.get(key);
       const unchanged =

@@ -43,9 +43,15 @@ async function applyConnection(deps: SendersDeps, pool: RelayPoolObject): Promis
   const desired = buildConnectionSecret(pool, deps.sender.connection);
   const live = deps.liveSecret(namespace, name);
   if (!live) {
-    // The cache holds every Secret of the namespace, so an AlreadyExists here means it is
-    // a moment behind: the queue retries.
-    await deps.client.createSecret(namespace, desired);
+    // The cache holds only Secrets with the sender labels: an AlreadyExists is a Secret of
+    // that name someone else made (or, rarely, this pool's own one not yet in the cache;
+    // its watch event then reconciles the pool again).
+    try {
+      await deps.client.createSecret(namespace, desired);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 409) throw conflict(pool, 'Secret', name);
+      throw err;
+    }
     return;
   }
   if (!isOwnedBy(live, uid)) throw conflict(pool, 'Secret', name);
