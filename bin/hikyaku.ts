@@ -15,6 +15,8 @@ commands:
   suppressions <add|remove|lookup|list> --redis URL --pool POOL [ADDRESS...]
                  manage a pool's suppression list (--help for details)
   operator       run the Kubernetes operator (docs/operator.md)
+  remove-pools   delete every RelayPool and wait for the operator to finalize them
+                 (what the chart runs before helm uninstall)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -38,6 +40,11 @@ async function main(argv: string[]): Promise<void> {
     case 'operator': {
       const { runOperator } = await import('../operator/src/main.ts');
       await runOperator(process.env);
+      return;
+    }
+    case 'remove-pools': {
+      const { removePoolsCommand } = await import('../operator/src/main.ts');
+      process.exitCode = await removePoolsCommand(process.env);
       return;
     }
     case 'suppressions': {

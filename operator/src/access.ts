@@ -26,9 +26,9 @@ export const ACCESS: readonly AccessRule[] = Object.freeze([
   {
     group: 'hikyaku.io',
     resource: 'relaypools',
-    verbs: ['list', 'watch', 'patch'],
+    verbs: ['list', 'watch', 'patch', 'delete'],
     scope: 'watched',
-    why: 'follow RelayPools; add and remove the finalizer',
+    why: "follow RelayPools; add and remove the finalizer; delete them before helm uninstall (hikyaku remove-pools, the chart's pre-delete hook)",
   },
   {
     group: 'hikyaku.io',

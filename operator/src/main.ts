@@ -9,9 +9,11 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import type { Env } from '../../services/core/src/config.ts';
 import { readIpStatus } from '../../services/core/src/ip-status.ts';
+import { createLogger } from '../../services/core/src/log.ts';
 import { runService, type ServiceContext } from '../../services/core/src/service.ts';
 import { readOperatorConfig } from './config.ts';
 import { createOperator } from './operator.ts';
+import { readRemovePoolsConfig, runRemovePools } from './remove-pools.ts';
 
 export function loadKubeConfig(path: string): KubeConfig {
   const kc = new KubeConfig();
@@ -49,4 +51,11 @@ export async function runOperator(
       });
     },
   });
+}
+
+/** `hikyaku remove-pools`: the exit code (0 when no RelayPool is left). */
+export async function removePoolsCommand(env: Env): Promise<number> {
+  const config = readRemovePoolsConfig(env);
+  const log = createLogger({ name: 'remove-pools', level: config.logLevel });
+  return runRemovePools(loadKubeConfig(config.kubeconfig), config, log);
 }

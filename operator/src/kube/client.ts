@@ -57,6 +57,8 @@ export interface KubeClient {
   /** One Secret a pool names, by name: nothing else of its namespace is sent. */
   namedSecret(namespace: string, name: string): WatchedResource<V1Secret>;
   statefulSets: WatchedResource<V1StatefulSet>;
+  /** Deletes a pool: it lingers, marked, while finalizers hold it. */
+  deletePool(namespace: string, name: string): Promise<void>;
   /** Sets the pool's finalizers, conditional on the resourceVersion. */
   setPoolFinalizers(pool: RelayPoolObject, finalizers: string[]): Promise<RelayPoolObject>;
   patchPoolStatus(namespace: string, name: string, status: object): Promise<RelayPoolObject>;
@@ -214,6 +216,11 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
       { labelSelector },
     ),
 
+    async deletePool(namespace, name) {
+      await call(RELAYPOOL_GROUP, RELAYPOOL_PLURAL, 'delete', `delete ${namespace}/${name}`, () =>
+        custom.deleteNamespacedCustomObject({ ...poolRef, namespace, name }),
+      );
+    },
     setPoolFinalizers(pool, finalizers) {
       const { namespace, name, resourceVersion } = pool.metadata;
       return call(
