@@ -30,9 +30,15 @@ export interface SendersDeps {
   sender: SenderSettings;
 }
 
-function conflict(pool: RelayPoolObject, kind: string, name: string): NameConflictError {
+function conflict(
+  pool: RelayPoolObject,
+  kind: string,
+  name: string,
+  options: { retry?: boolean; cause?: unknown } = {},
+): NameConflictError {
   return new NameConflictError(
     `${kind} ${pool.metadata.namespace}/${name} exists and does not belong to this pool: rename or delete it`,
+    options,
   );
 }
 
@@ -44,12 +50,14 @@ async function applyConnection(deps: SendersDeps, pool: RelayPoolObject): Promis
   const live = deps.liveSecret(namespace, name);
   if (!live) {
     // The cache holds only Secrets with the sender labels: an AlreadyExists is a Secret of
-    // that name someone else made (or, rarely, this pool's own one not yet in the cache;
-    // its watch event then reconciles the pool again).
+    // that name someone else made (or, rarely, this pool's own one not yet in the cache).
+    // Its removal comes with no watch event, so the queue retries with back-off.
     try {
       await deps.client.createSecret(namespace, desired);
     } catch (err) {
-      if (err instanceof KubeApiError && err.status === 409) throw conflict(pool, 'Secret', name);
+      if (err instanceof KubeApiError && err.status === 409) {
+        throw conflict(pool, 'Secret', name, { retry: true, cause: err });
+      }
       throw err;
     }
     return;
