@@ -10,10 +10,10 @@
  * other finalizers still hold is reported, and the command fails, so that `helm uninstall`
  * stops and says so instead of leaving it behind unnoticed.
  */
+
+import type { Logger } from '@hikyaku/core';
+import { type Env, EnvReader, poolKey } from '@hikyaku/core';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { type Env, EnvReader } from '../../services/core/src/config.ts';
-import { poolKey } from '../../services/core/src/contract/subjects.ts';
-import type { Logger } from '../../services/core/src/log.ts';
 import { LOG_LEVELS } from './config.ts';
 import { createKubeClient, type KubeClient } from './kube/client.ts';
 import { objectKey, type RelayPoolObject } from './kube/objects.ts';

@@ -15,8 +15,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../services/local/src/ports.ts';
-import { type ServiceProcess, serviceProcess } from '../../services/local/src/service-process.ts';
+import { type ServiceProcess, serviceProcess } from '@hikyaku/local';
+import { freePort } from '@hikyaku/testing';
 import {
   basicSpec,
   type OperatorFixture,

@@ -6,12 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ACCESS, requestAccess } from '../../operator/src/access.ts';
-import { createKubeClient } from '../../operator/src/kube/client.ts';
-import { FINALIZER } from '../../operator/src/reconcile.ts';
-import { removePools } from '../../operator/src/remove-pools.ts';
-import { createLogger } from '../../services/core/src/log.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
+import { createLogger } from '@hikyaku/core';
+import { ACCESS, createKubeClient, FINALIZER, removePools, requestAccess } from '@hikyaku/operator';
+import { waitFor } from '@hikyaku/testing';
 import { makeKubeConfig } from '../kube/kubeconfig.ts';
 import {
   basicSpec,

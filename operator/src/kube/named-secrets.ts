@@ -4,8 +4,9 @@
  * every Secret of the cluster. A watch starts when a pool first needs its Secret and ends
  * when no pool names it any more.
  */
+
+import type { Logger } from '@hikyaku/core';
 import type { V1Secret } from '@kubernetes/client-node';
-import type { Logger } from '../../../services/core/src/log.ts';
 import { KubeApiError } from '../errors.ts';
 import type { Informer, InformerHandlers } from './informer.ts';
 import { objectKey } from './objects.ts';
