@@ -19,6 +19,8 @@ commands:
   reputation <list|resume> --nats URL --pool POOL [IP...]
                  show the sending IPs' reputation standing, resume paused IPs
   operator       run the Kubernetes operator (docs/operator.md)
+  remove-pools   delete every RelayPool and wait for the operator to finalize them
+                 (what the chart runs before helm uninstall)
 
 hikyaku <command> --help shows a command's options.
 `;
@@ -150,6 +152,11 @@ async function main(argv: string[]): Promise<void> {
     case 'operator':
       await runComponent(command, rest);
       return;
+    case 'remove-pools': {
+      const { removePoolsCommand } = await import('@hikyaku/operator');
+      process.exitCode = await removePoolsCommand(process.env);
+      return;
+    }
     case 'suppressions': {
       const { runSuppressionsCli } = await import('@hikyaku/scheduler');
       process.exitCode = await runSuppressionsCli(rest, {

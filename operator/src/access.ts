@@ -27,9 +27,9 @@ export const ACCESS: readonly AccessRule[] = Object.freeze([
   {
     group: 'hikyaku.io',
     resource: 'relaypools',
-    verbs: ['list', 'watch', 'patch'],
+    verbs: ['list', 'watch', 'patch', 'delete'],
     scope: 'watched',
-    why: 'follow RelayPools; add and remove the finalizer',
+    why: "follow RelayPools; add and remove the finalizer; delete them before helm uninstall (hikyaku remove-pools, the chart's pre-delete hook)",
   },
   {
     group: 'hikyaku.io',
@@ -71,7 +71,7 @@ export const ACCESS: readonly AccessRule[] = Object.freeze([
     resource: 'secrets',
     verbs: ['list', 'watch', 'create', 'update'],
     scope: 'watched',
-    why: 'read submitter passwords (published only as salted hashes) and DKIM keys; keep each pool its sender connection Secret',
+    why: 'read the Secrets pools name (submitter passwords, published only as salted hashes, and DKIM keys), each listed and watched by its name alone; keep each pool its sender connection Secret, watched by its labels',
   },
   {
     group: 'events.k8s.io',

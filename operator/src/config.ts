@@ -80,7 +80,7 @@ export interface OperatorConfig {
   sendersReadyTimeoutMs: number;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 /** Kubernetes quantities: 100m, 0.5, 256Mi, 1G. */
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;

@@ -101,8 +101,12 @@ export class NameTooLongError extends PoolError {
 
 /** An object the operator would create (StatefulSet, Secret) exists and is not the pool's. */
 export class NameConflictError extends PoolError {
-  constructor(message: string) {
-    super('HIKYAKU_NAME_CONFLICT', REASONS.NameConflict, message);
+  /** `retry`: the operator cannot see the object go (it does not watch it), so it checks again. */
+  constructor(message: string, options: { retry?: boolean; cause?: unknown } = {}) {
+    super('HIKYAKU_NAME_CONFLICT', REASONS.NameConflict, message, {
+      cause: options.cause,
+      transient: options.retry ?? false,
+    });
     this.name = 'NameConflictError';
   }
 }

@@ -5,8 +5,14 @@ export { CILIUM_POLICY, EGRESS_ANNOTATIONS, EGRESS_LABELS } from './desired/egre
 export { SENDER_SELECTOR } from './desired/labels.ts';
 export { buildSenderStatefulSet } from './desired/statefulset.ts';
 export { REASONS, type Reason } from './errors.ts';
+export { createKubeClient } from './kube/client.ts';
 export * from './kube/objects.ts';
-export { loadKubeConfig, runOperator } from './main.ts';
+export { loadKubeConfig, removePoolsCommand, runOperator } from './main.ts';
 export { createOperator, type Operator, type OperatorDeps } from './operator.ts';
 export { FINALIZER } from './reconcile.ts';
+export {
+  type RemovePoolsResult,
+  readRemovePoolsConfig,
+  removePools,
+} from './remove-pools.ts';
 export * from './reputation.ts';

@@ -7,11 +7,12 @@
  */
 
 import type { Env } from '@hikyaku/core';
-import { readIpStatus, runService, type ServiceContext } from '@hikyaku/core';
+import { createLogger, readIpStatus, runService, type ServiceContext } from '@hikyaku/core';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { readOperatorConfig } from './config.ts';
 import { createOperator } from './operator.ts';
+import { readRemovePoolsConfig, runRemovePools } from './remove-pools.ts';
 
 export function loadKubeConfig(path: string): KubeConfig {
   const kc = new KubeConfig();
@@ -49,4 +50,11 @@ export async function runOperator(
       });
     },
   });
+}
+
+/** `hikyaku remove-pools`: the exit code (0 when no RelayPool is left). */
+export async function removePoolsCommand(env: Env): Promise<number> {
+  const config = readRemovePoolsConfig(env);
+  const log = createLogger({ name: 'remove-pools', level: config.logLevel });
+  return runRemovePools(loadKubeConfig(config.kubeconfig), config, log);
 }

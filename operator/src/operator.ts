@@ -1,6 +1,6 @@
 /**
- * The operator: watch caches of RelayPools, the Secrets they read and the StatefulSets they
- * own, on every replica; a work queue that reconciles pools one key at a time, running only
+ * The operator: watch caches of RelayPools, the Secrets they name, and the StatefulSets and
+ * Secrets they own, on every replica; a work queue that reconciles pools one key at a time, running only
  * on the replica holding the leader Lease; a periodic status refresh; and a watch on the
  * published policies that puts right a change made behind the operator's back.
  *
@@ -23,6 +23,7 @@ import { controllingPool } from './desired/ownership.ts';
 import { createEventRecorder } from './events.ts';
 import { createKubeClient, type WatchedResource } from './kube/client.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
+import { createNamedSecrets } from './kube/named-secrets.ts';
 import { type ObjectLike, objectKey, type RelayPoolObject } from './kube/objects.ts';
 import { createLeaderElector, type LeaderElector } from './leader.ts';
 import { createOperatorMetrics } from './metrics.ts';
@@ -56,6 +57,12 @@ export interface Operator {
   ready(): boolean;
 }
 
+/**
+ * A reconcile waits this long for the first list of a Secret its pool names, then gives
+ * way to the queue's back-off instead of holding a worker while the API is failing.
+ */
+const SECRET_LOAD_TIMEOUT_MS = 10_000;
+
 function addresses(pool: RelayPoolObject | undefined): string[] {
   return (pool?.spec?.ips ?? []).map((ip) => ip.address);
 }
@@ -82,7 +89,7 @@ export function createOperator(deps: OperatorDeps): Operator {
   const client = createKubeClient({
     kubeConfig: deps.kubeConfig,
     namespace: config.watchNamespace,
-    statefulSetSelector: SENDER_SELECTOR,
+    managedSelector: SENDER_SELECTOR,
     isLeader,
   });
   const informerOf = <T extends ObjectLike>(resource: WatchedResource<T>): Informer<T> =>
@@ -97,11 +104,16 @@ export function createOperator(deps: OperatorDeps): Operator {
       onRestart: (reason) => metrics.watchRestart(resource.name, reason),
     });
   const pools = informerOf<RelayPoolObject>(client.pools);
-  const secretCache = informerOf<V1Secret>(client.secrets);
+  const ownedSecrets = informerOf<V1Secret>(client.ownedSecrets);
+  const namedSecrets = createNamedSecrets({
+    informer: (namespace, name) => informerOf(client.namedSecret(namespace, name)),
+    loadTimeoutMs: SECRET_LOAD_TIMEOUT_MS,
+    log,
+  });
   const statefulSets = informerOf<V1StatefulSet>(client.statefulSets);
   const nodes = informerOf<V1Node>(client.nodes);
   const secrets = createSecretResolver({
-    secret: (namespace, name) => secretCache.get(namespace, name),
+    secret: (namespace, name) => namedSecrets.get(namespace, name),
     ...(deps.passwordHashCost ? { hashCost: deps.passwordHashCost } : {}),
   });
   let store: PolicyStore | undefined;
@@ -137,6 +149,16 @@ export function createOperator(deps: OperatorDeps): Operator {
     }
   };
 
+  /** Ends the watches of Secrets no pool names any more; each reconcile starts the others. */
+  const retainNamedSecrets = () => {
+    const keys = new Set<string>();
+    for (const p of pools.list()) {
+      if (p.metadata.deletionTimestamp) continue;
+      for (const n of secrets.referenced(p)) keys.add(objectKey(p.metadata.namespace, n));
+    }
+    namedSecrets.retain(keys);
+  };
+
   pools.on({
     add(p) {
       enqueue(objectKey(p.metadata.namespace, p.metadata.name));
@@ -146,16 +168,21 @@ export function createOperator(deps: OperatorDeps): Operator {
       if (!worthReconciling(p, old)) return;
       enqueue(objectKey(p.metadata.namespace, p.metadata.name));
       enqueuePeers(p, [...addresses(p), ...addresses(old)]);
+      retainNamedSecrets();
     },
     delete(p) {
       enqueue(objectKey(p.metadata.namespace, p.metadata.name));
       enqueuePeers(p, addresses(p));
+      retainNamedSecrets();
     },
   });
-  const onSecret = (s: V1Secret) => {
+  const onOwnedSecret = (s: V1Secret) => {
     // A sender connection Secret: its pool puts it right if it was changed.
     const owner = controllingPool(s);
     if (owner) enqueue(objectKey(s.metadata?.namespace, owner));
+  };
+  ownedSecrets.on({ add: onOwnedSecret, update: onOwnedSecret, delete: onOwnedSecret });
+  const onNamedSecret = (s: V1Secret) => {
     for (const p of pools.list()) {
       if (p.metadata.namespace !== s.metadata?.namespace) continue;
       if (secrets.referenced(p).includes(s.metadata?.name ?? '')) {
@@ -163,7 +190,7 @@ export function createOperator(deps: OperatorDeps): Operator {
       }
     }
   };
-  secretCache.on({ add: onSecret, update: onSecret, delete: onSecret });
+  namedSecrets.on({ add: onNamedSecret, update: onNamedSecret, delete: onNamedSecret });
   const onStatefulSet = (s: V1StatefulSet) => {
     const name = controllingPool(s) ?? s.metadata?.labels?.[LABELS.pool];
     if (name) enqueue(objectKey(s.metadata?.namespace, name));
@@ -219,7 +246,8 @@ export function createOperator(deps: OperatorDeps): Operator {
       reconcilerInstance = createReconciler({
         client,
         pools,
-        secretCache,
+        ownedSecrets,
+        namedSecrets,
         statefulSets,
         nodes,
         store: policyStore,
@@ -264,10 +292,10 @@ export function createOperator(deps: OperatorDeps): Operator {
           .find((p) => poolKey(p.metadata.namespace, p.metadata.name) === key);
         if (pool) enqueue(objectKey(pool.metadata.namespace, pool.metadata.name));
       });
-      for (const informer of [pools, secretCache, statefulSets, nodes]) informer.start();
+      for (const informer of [pools, ownedSecrets, statefulSets, nodes]) informer.start();
       await Promise.all([
         pools.synced(),
-        secretCache.synced(),
+        ownedSecrets.synced(),
         statefulSets.synced(),
         nodes.synced(),
       ]);
@@ -295,12 +323,21 @@ export function createOperator(deps: OperatorDeps): Operator {
       await queue.stop();
       if (elector) await elector.stop(options);
       else if (leading) stoppedLeading();
-      await Promise.all([pools.stop(), secretCache.stop(), statefulSets.stop(), nodes.stop()]);
+      await Promise.all([
+        pools.stop(),
+        ownedSecrets.stop(),
+        namedSecrets.stop(),
+        statefulSets.stop(),
+        nodes.stop(),
+      ]);
       store?.stop();
       stopReputationWatch?.();
     },
     isLeader,
     ready: () =>
-      pools.hasSynced() && secretCache.hasSynced() && statefulSets.hasSynced() && nodes.hasSynced(),
+      pools.hasSynced() &&
+      ownedSecrets.hasSynced() &&
+      statefulSets.hasSynced() &&
+      nodes.hasSynced(),
   };
 }

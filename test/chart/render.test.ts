@@ -102,6 +102,7 @@ describe('default values', () => {
       `Deployment/${p}-ingress`,
       `Deployment/${p}-operator`,
       `Deployment/${p}-scheduler`,
+      `Job/${p}-operator-remove-pools`,
       `PodDisruptionBudget/${p}-ingress`,
       `PodDisruptionBudget/${p}-operator`,
       `PodDisruptionBudget/${p}-scheduler`,
@@ -115,6 +116,20 @@ describe('default values', () => {
       `ServiceAccount/${p}-operator`,
       `ServiceAccount/${p}-scheduler`,
     ]);
+  });
+
+  test('delete the RelayPools before helm uninstall, as the operator, from a pre-delete hook', async () => {
+    const job = find(await render(), 'Job', '-operator-remove-pools');
+    const annotations = (job.metadata.annotations ?? {}) as Record<string, string>;
+    assert.equal(annotations['helm.sh/hook'], 'pre-delete');
+    const pod = podSpec(job);
+    assert.equal(pod.serviceAccountName, `${RELEASE}-hikyaku-operator`);
+    const [container] = pod.containers as [Container];
+    assert.deepEqual(container.args, ['remove-pools']);
+    assert.equal(env(container).get('HIKYAKU_REMOVE_POOLS_WAIT_MS')?.value, '120000');
+    assert.equal(env(container).get('HIKYAKU_WATCH_NAMESPACE')?.value, '');
+    const off = await render({ set: ['operator.uninstall.removePools=false'] });
+    assert.ok(!off.some((o) => o.kind === 'Job'), 'no hook when it is turned off');
   });
 
   test('put every namespaced object in the release namespace', async () => {

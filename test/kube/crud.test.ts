@@ -239,6 +239,38 @@ describe('deletion', () => {
     assert.equal(gone.code, 404);
   });
 
+  it('keeps a deleted namespace Terminating while a finalizer holds something in it', async () => {
+    const where = 'doomed';
+    await core.createNamespacedConfigMap({
+      namespace: where,
+      body: { metadata: { name: 'held', finalizers: ['hikyaku.io/cleanup'] } },
+    });
+    await core.createNamespacedConfigMap({
+      namespace: where,
+      body: { metadata: { name: 'free' } },
+    });
+    await core.deleteNamespace({ name: where });
+    await api.settle();
+    const terminating = await core.readNamespace({ name: where });
+    assert.ok(terminating.metadata!.deletionTimestamp instanceof Date);
+    assert.equal(terminating.status?.phase, 'Terminating');
+    const free = await statusOf(core.readNamespacedConfigMap({ name: 'free', namespace: where }));
+    assert.equal(free.code, 404, 'what nothing holds goes at once');
+    const held = await core.readNamespacedConfigMap({ name: 'held', namespace: where });
+    assert.ok(held.metadata!.deletionTimestamp instanceof Date);
+    const refused = await statusOf(
+      core.createNamespacedConfigMap({ namespace: where, body: { metadata: { name: 'late' } } }),
+    );
+    assert.equal(refused.code, 403);
+    assert.match(refused.message ?? '', /because it is being terminated/);
+
+    held.metadata!.finalizers = [];
+    await core.replaceNamespacedConfigMap({ name: 'held', namespace: where, body: held });
+    await api.settle();
+    const gone = await statusOf(core.readNamespace({ name: where }));
+    assert.equal(gone.code, 404, 'the namespace goes with its last object');
+  });
+
   it('collects dependents whose ownerReferences name a deleted owner', async () => {
     const owner = await apps.createNamespacedStatefulSet({
       namespace: ns,

@@ -11,6 +11,7 @@ export type StatusReason =
   | 'AlreadyExists'
   | 'Forbidden'
   | 'Conflict'
+  | 'Forbidden'
   | 'Invalid'
   | 'Expired'
   | 'Gone'
@@ -126,6 +127,16 @@ export function conflict(subject: ErrorSubject, why: string): KubeStatusError {
     409,
     'Conflict',
     `Operation cannot be fulfilled on ${qualifiedResource(subject)} "${subject.name ?? ''}": ${why}`,
+    resourceDetails(subject),
+  );
+}
+
+/** 403 as admission answers it, e.g. new content in a namespace being terminated. */
+export function forbidden(subject: ErrorSubject, why: string): KubeStatusError {
+  return new KubeStatusError(
+    403,
+    'Forbidden',
+    `${qualifiedResource(subject)} "${subject.name ?? ''}" is forbidden: ${why}`,
     resourceDetails(subject),
   );
 }

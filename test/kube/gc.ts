@@ -3,7 +3,8 @@
  * when an object is gone, its dependents (objects whose ownerReferences name its uid) are
  * deleted in the background, unless another live owner still holds them or the owner was
  * deleted with propagationPolicy=Orphan, in which case only the reference is dropped.
- * Deleting a namespace deletes what is in it; objects with finalizers linger, marked.
+ * Deleting a namespace marks it Terminating and deletes what is in it; objects with
+ * finalizers linger, marked, and hold the namespace until the last of them is gone.
  * Foreground propagation is treated as Background.
  */
 import { KubeStatusError } from './errors.ts';
@@ -89,12 +90,18 @@ export function createGarbageCollector(
 
   return {
     onChange(change) {
-      if (change.type !== 'DELETED') return;
-      const uid = change.object.metadata.uid;
-      if (uid) queue(() => sweepDependents(uid));
+      const { metadata } = change.object;
       if (change.key === 'namespaces') {
-        queue(() => emptyNamespace(change.object.metadata.name!));
+        if (change.type === 'DELETED' || !metadata.deletionTimestamp) return;
+        queue(() => emptyNamespace(metadata.name!));
+        queue(() => tolerate(() => verbs.finishNamespace(metadata.name!)));
+        return;
       }
+      if (change.type !== 'DELETED') return;
+      const uid = metadata.uid;
+      if (uid) queue(() => sweepDependents(uid));
+      const namespace = metadata.namespace;
+      if (namespace) queue(() => tolerate(() => verbs.finishNamespace(namespace)));
     },
     idle: async () => {
       let seen: Promise<void>;

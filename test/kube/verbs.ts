@@ -14,6 +14,7 @@ import {
   badRequest,
   conflict,
   type ErrorSubject,
+  forbidden,
   invalid,
   notFound,
   STALE_OBJECT,
@@ -60,6 +61,10 @@ export function subject(type: ResourceType, name?: string): ErrorSubject {
   const s: ErrorSubject = { group: type.group, resource: type.plural, kind: type.kind };
   if (name !== undefined) s.name = name;
   return s;
+}
+
+function isNamespaceType(type: ResourceType): boolean {
+  return type.group === '' && type.plural === 'namespaces';
 }
 
 export class ApiVerbs {
@@ -109,7 +114,7 @@ export class ApiVerbs {
     if (type.statusSubresource) delete obj.status;
     const admitted = this.admit(type, obj, undefined);
     if (opts.dryRun) return admitted;
-    if (type.namespaced) this.ensureNamespace(meta.namespace!);
+    if (type.namespaced) this.ensureNamespace(type, meta.namespace!, meta.name);
     return this.store.put(storageKey(type), admitted);
   }
 
@@ -212,6 +217,16 @@ export class ApiVerbs {
     }
     if (opts.dryRun) return { object: current, deleted: false };
     if (opts.propagationPolicy === 'Orphan') this.orphaned.add(current.metadata.uid!);
+    if (isNamespaceType(type)) {
+      // A namespace stays, Terminating, until the namespace controller (gc.ts) has seen
+      // everything in it go, finalizers included; then it goes too.
+      if (current.metadata.deletionTimestamp) return { object: current, deleted: false };
+      const marked = clone(current);
+      marked.metadata.deletionTimestamp = timestamp();
+      marked.metadata.deletionGracePeriodSeconds = 0;
+      marked.status = { ...(isRecord(marked.status) ? marked.status : {}), phase: 'Terminating' };
+      return { object: this.store.put(storageKey(type), marked), deleted: false };
+    }
     if (current.metadata.finalizers?.length) {
       if (current.metadata.deletionTimestamp) return { object: current, deleted: false };
       const marked = clone(current);
@@ -348,9 +363,28 @@ export class ApiVerbs {
     return obj;
   }
 
-  private ensureNamespace(name: string): void {
+  /** Removes a Terminating namespace once nothing is left in it; whether it went. */
+  finishNamespace(name: string): boolean {
     const nsType = this.registry.lookup('', 'v1', 'namespaces')!;
-    if (this.find(nsType, undefined, name)) return;
+    const ns = this.find(nsType, undefined, name);
+    if (!ns?.metadata.deletionTimestamp) return false;
+    for (const { object } of this.store.entries()) {
+      if (object.metadata.namespace === name) return false;
+    }
+    this.store.remove(storageKey(nsType), undefined, name);
+    return true;
+  }
+
+  private ensureNamespace(type: ResourceType, name: string, objectName?: string): void {
+    const nsType = this.registry.lookup('', 'v1', 'namespaces')!;
+    const ns = this.find(nsType, undefined, name);
+    if (ns?.metadata.deletionTimestamp) {
+      throw forbidden(
+        subject(type, objectName),
+        `unable to create new content in namespace ${name} because it is being terminated`,
+      );
+    }
+    if (ns) return;
     this.create(nsType, undefined, { metadata: { name } });
   }
 }

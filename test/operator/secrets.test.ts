@@ -176,3 +176,26 @@ describe('DKIM keys', () => {
     assert.ok(version, 'the pods carry the keys version');
   });
 });
+
+describe('Secrets the operator does not watch', () => {
+  it('a connection Secret it did not make is a NameConflict until it is deleted', async () => {
+    await putSecret('clash-sender-connection', { NATS_URL: 'nats://elsewhere:4222' });
+    await fx.createPool('clash', basicSpec(40));
+    const conflict = await fx.waitForCondition(
+      'clash',
+      'Ready',
+      (c) => c.reason === 'NameConflict',
+      'NameConflict',
+    );
+    assert.match(
+      conflict.status!.conditions!.find((c) => c.type === 'Ready')!.message,
+      /Secret .*\/clash-sender-connection exists and does not belong to this pool/,
+    );
+    // Its deletion sends the operator no event (it does not watch that Secret): it retries.
+    await fx.core.deleteNamespacedSecret({
+      namespace: fx.namespace,
+      name: 'clash-sender-connection',
+    });
+    await fx.waitForCondition('clash', 'Ready', (c) => c.status === 'True', 'recovery');
+  });
+});

@@ -8,5 +8,5 @@ export const LABELS = {
   pool: 'hikyaku.io/pool',
 } as const;
 
-/** The StatefulSets the operator owns, for its watch. */
+/** The StatefulSets and Secrets the operator owns, for its watches. */
 export const SENDER_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY},${LABELS.component}=sender`;

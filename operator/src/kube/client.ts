@@ -51,10 +51,15 @@ export interface WatchedResource<T extends ObjectLike> {
 
 export interface KubeClient {
   pools: WatchedResource<RelayPoolObject>;
-  secrets: WatchedResource<V1Secret>;
+  /** The Secrets the operator made (sender connection Secrets), by label. */
+  ownedSecrets: WatchedResource<V1Secret>;
+  /** One Secret a pool names, by name: nothing else of its namespace is sent. */
+  namedSecret(namespace: string, name: string): WatchedResource<V1Secret>;
   statefulSets: WatchedResource<V1StatefulSet>;
   /** Every node of the cluster (cluster-scoped, whatever namespace is watched). */
   nodes: WatchedResource<V1Node>;
+  /** Deletes a pool: it lingers, marked, while finalizers hold it. */
+  deletePool(namespace: string, name: string): Promise<void>;
   /** Sets the pool's finalizers, conditional on the resourceVersion. */
   setPoolFinalizers(pool: RelayPoolObject, finalizers: string[]): Promise<RelayPoolObject>;
   patchPoolStatus(namespace: string, name: string, status: object): Promise<RelayPoolObject>;
@@ -81,8 +86,8 @@ export interface KubeClientOptions {
   kubeConfig: KubeConfig;
   /** '' = every namespace. */
   namespace: string;
-  /** The label selector of the StatefulSets the operator manages. */
-  statefulSetSelector: string;
+  /** The label selector of the StatefulSets and Secrets the operator manages. */
+  managedSelector: string;
   isLeader: () => boolean;
 }
 
@@ -153,7 +158,7 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
     resource: string,
     path: string,
     list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>,
-    selector?: string,
+    selectors: { labelSelector?: string; fieldSelector?: string } = {},
   ): WatchedResource<T> {
     return {
       name: resource,
@@ -165,9 +170,8 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
         };
       },
       watch(query, onEvent, onDone) {
-        const q = selector ? { ...query, labelSelector: selector } : query;
         return call(group, resource, 'watch', `watch ${resource}`, () =>
-          watcher.watch(path, q, onEvent, onDone),
+          watcher.watch(path, { ...query, ...selectors }, onEvent, onDone),
         );
       },
     };
@@ -177,7 +181,7 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
     ? `/apis/${RELAYPOOL_GROUP}/${RELAYPOOL_VERSION}/namespaces/${ns}/${RELAYPOOL_PLURAL}`
     : `/apis/${RELAYPOOL_GROUP}/${RELAYPOOL_VERSION}/${RELAYPOOL_PLURAL}`;
   const poolRef = { group: RELAYPOOL_GROUP, version: RELAYPOOL_VERSION, plural: RELAYPOOL_PLURAL };
-  const selector = options.statefulSetSelector;
+  const labelSelector = options.managedSelector;
   const CILIUM = CILIUM_POLICY.group;
   const ciliumRef = { group: CILIUM, version: CILIUM_POLICY.version, plural: CILIUM_POLICY.plural };
 
@@ -185,26 +189,49 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
     pools: watched<RelayPoolObject>(RELAYPOOL_GROUP, RELAYPOOL_PLURAL, poolsPath, () =>
       ns
         ? custom.listNamespacedCustomObject({ ...poolRef, namespace: ns })
-        : custom.listCustomObjectForAllNamespaces(poolRef),
+        : custom.listCustomObjectForAllNamespaces({
+            group: poolRef.group,
+            version: poolRef.version,
+            resourcePlural: poolRef.plural,
+          }),
     ),
-    secrets: watched<V1Secret>(
+    ownedSecrets: watched<V1Secret>(
       '',
       'secrets',
       ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets',
-      () => (ns ? core.listNamespacedSecret({ namespace: ns }) : core.listSecretForAllNamespaces()),
+      () =>
+        ns
+          ? core.listNamespacedSecret({ namespace: ns, labelSelector })
+          : core.listSecretForAllNamespaces({ labelSelector }),
+      { labelSelector },
     ),
+    namedSecret(namespace, name) {
+      const fieldSelector = `metadata.name=${name}`;
+      return watched<V1Secret>(
+        '',
+        'secrets',
+        `/api/v1/namespaces/${namespace}/secrets`,
+        () => core.listNamespacedSecret({ namespace, fieldSelector }),
+        { fieldSelector },
+      );
+    },
     statefulSets: watched<V1StatefulSet>(
       'apps',
       'statefulsets',
       ns ? `/apis/apps/v1/namespaces/${ns}/statefulsets` : '/apis/apps/v1/statefulsets',
       () =>
         ns
-          ? apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: selector })
-          : apps.listStatefulSetForAllNamespaces({ labelSelector: selector }),
-      selector,
+          ? apps.listNamespacedStatefulSet({ namespace: ns, labelSelector })
+          : apps.listStatefulSetForAllNamespaces({ labelSelector }),
+      { labelSelector },
     ),
     nodes: watched<V1Node>('', 'nodes', '/api/v1/nodes', () => core.listNode()),
 
+    async deletePool(namespace, name) {
+      await call(RELAYPOOL_GROUP, RELAYPOOL_PLURAL, 'delete', `delete ${namespace}/${name}`, () =>
+        custom.deleteNamespacedCustomObject({ ...poolRef, namespace, name }),
+      );
+    },
     setPoolFinalizers(pool, finalizers) {
       const { namespace, name, resourceVersion } = pool.metadata;
       return call(

@@ -531,6 +531,74 @@ describe('parseRelayPoolYaml', () => {
     assert.equal(parseRelayPoolYaml(text, 'pool.yaml').spec.retry?.maxAge, '72h');
   });
 
+  describe('refuses what kubectl reads otherwise or cannot parse (YAML 1.1 there)', () => {
+    const pool = (line: string) =>
+      [
+        'apiVersion: hikyaku.io/v1alpha1',
+        'kind: RelayPool',
+        'metadata: {name: demo}',
+        'spec:',
+        '  ips: [{address: 127.0.0.2, hostname: mta1.hikyaku.test}]',
+        '  ratePolicies:',
+        '    - name: docomo',
+        '      match: {domains: [docomo.ne.jp]}',
+        '      onThrottle:',
+        line,
+      ].join('\n');
+    const refused: [string, string, RegExp][] = [
+      [
+        'a "?" in a flow sequence',
+        '        patterns: [TSS?04, temporarily deferred]',
+        /line 10: kubectl cannot parse the unquoted "TSS\?04" inside \[\.\.\.\] or \{\.\.\.\} .*quote it, "TSS\?04"/,
+      ],
+      [
+        'a YAML 1.1 boolean',
+        '        patterns: [yes]',
+        /line 10: kubectl reads the unquoted yes as the boolean true \(YAML 1\.1\): quote it, "yes", or write true/,
+      ],
+      [
+        'a YAML 1.1 boolean key',
+        '        off: 1',
+        /line 10: kubectl reads the unquoted off as the boolean false/,
+      ],
+      [
+        'an octal number',
+        '        patterns: [0123]',
+        /line 10: kubectl reads the unquoted 0123 as the number 83 \(YAML 1\.1\)/,
+      ],
+      [
+        'digits with underscores',
+        '        patterns: [1_000]',
+        /line 10: kubectl reads the unquoted 1_000 as the number 1000/,
+      ],
+    ];
+    for (const [what, line, message] of refused) {
+      it(`refuses ${what}, naming the line and the fix`, () => {
+        assert.throws(
+          () => parseRelayPoolYaml(pool(line), 'pool.yaml'),
+          (err: unknown) => {
+            assert.ok(err instanceof InvalidPoolError);
+            assert.match(err.message, message);
+            return true;
+          },
+        );
+      });
+    }
+
+    it('accepts the same values quoted, and what both read alike', () => {
+      const text = pool('        patterns: ["TSS?04", "yes", "0123", "1_000", TSS04, deferred]');
+      const parsed = parseRelayPoolYaml(text, 'pool.yaml');
+      assert.deepEqual(parsed.spec.ratePolicies?.[0]?.onThrottle?.patterns, [
+        'TSS?04',
+        'yes',
+        '0123',
+        '1_000',
+        'TSS04',
+        'deferred',
+      ]);
+    });
+  });
+
   it('returns the resource without status', () => {
     const pool = parseRelayPoolYaml(
       JSON.stringify({

@@ -10,8 +10,9 @@ import { readFileSync } from 'node:fs';
 import { Environment } from '@marcbachmann/cel-js';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import { HikyakuError } from '../errors.ts';
+import { kubectlYamlProblems } from './kubectl-yaml.ts';
 import {
   RELAYPOOL_GROUP,
   RELAYPOOL_KIND,
@@ -89,7 +90,8 @@ export function validateRelayPoolSpec(spec: unknown): ValidationIssue[] {
 
 /** Reads one RelayPool document; throws InvalidPoolError naming every bad field. */
 export function parseRelayPoolYaml(text: string, fileName: string): RelayPoolResource {
-  const docs = [...parseAllDocuments(text)];
+  const lineCounter = new LineCounter();
+  const docs = [...parseAllDocuments(text, { lineCounter })];
   const syntax = docs.flatMap((d) => d.errors);
   if (syntax.length > 0) {
     const issues = syntax.map((e) => ({ field: '', message: e.message.split('\n')[0] ?? '' }));
@@ -99,6 +101,13 @@ export function parseRelayPoolYaml(text: string, fileName: string): RelayPoolRes
   if (filled.length !== 1) {
     const message = `expected one YAML document, found ${filled.length}`;
     throw new InvalidPoolError(fileName, [{ field: '', message }]);
+  }
+  // What kubectl would read otherwise or refuse is refused here too, so a file that loads
+  // locally can be applied to a cluster and means the same there.
+  const differences = kubectlYamlProblems(filled[0]!, lineCounter);
+  if (differences.length > 0) {
+    const issues = differences.map((d) => ({ field: '', message: `line ${d.line}: ${d.message}` }));
+    throw new InvalidPoolError(fileName, issues);
   }
   let doc: unknown;
   try {
