@@ -178,6 +178,9 @@ export async function syncPool(
       {
         assignment: plan.assignment,
         passwordHashes: resolved.passwordHashes,
+        ...(resolved.feedbackSecret !== undefined
+          ? { feedbackSecret: resolved.feedbackSecret }
+          : {}),
         draining: drained.draining.map((d) => d.address),
       },
     );

@@ -14,6 +14,8 @@ export const POLICY_ERROR_CODES = {
   HIKYAKU_BAD_RETRY_POLICY: 'A retry schedule is empty or a retry setting is out of range.',
   HIKYAKU_BAD_THROTTLE: 'A throttle setting is out of range or a pattern does not compile.',
   HIKYAKU_BAD_RATE_POLICY: 'A rate policy is duplicated, matches nothing or has a bad limit.',
+  HIKYAKU_BAD_FEEDBACK:
+    'A feedback setting (return path, complaint guard) is missing or out of range.',
   HIKYAKU_BAD_POLICY_ARGUMENT: 'A caller passed a value the policy cannot work with.',
 } as const;
 
@@ -61,6 +63,13 @@ export class BadTimeZoneError extends PolicyError {
     super('HIKYAKU_BAD_TIME_ZONE', `bad time zone ${JSON.stringify(value)}`, { cause });
     this.name = 'BadTimeZoneError';
     this.value = value;
+  }
+}
+
+export class BadFeedbackError extends PolicyError {
+  constructor(reason: string) {
+    super('HIKYAKU_BAD_FEEDBACK', `bad feedback settings: ${reason}`);
+    this.name = 'BadFeedbackError';
   }
 }
 

@@ -25,6 +25,14 @@ export {
   DEFAULT_BOUNCE_RULES,
 } from './bounce-rules.ts';
 export {
+  type ComplaintGuard,
+  type ComplaintLevel,
+  type ComplaintVerdict,
+  DEFAULT_COMPLAINT_GUARD,
+  judgeComplaintRate,
+  resolveComplaintGuard,
+} from './complaint-guard.ts';
+export {
   buildDsn,
   type Dsn,
   type DsnDecision,
@@ -48,6 +56,7 @@ export {
 export {
   BadDateError,
   BadDurationError,
+  BadFeedbackError,
   BadRatePolicyError,
   BadRetryPolicyError,
   BadThrottleError,

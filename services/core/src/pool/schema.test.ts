@@ -12,7 +12,9 @@ import {
 } from './schema.ts';
 import type {
   BounceSpec,
+  ComplaintGuardSpec,
   DkimSpec,
+  FeedbackSpec,
   IpSpec,
   PerIpRateSpec,
   PoolWarmupSpec,
@@ -152,6 +154,7 @@ describe('the spec schema mirrors spec.ts', () => {
         bounces: true,
         dkim: true,
         routes: true,
+        feedback: true,
         timeZone: true,
         maxMessageSize: true,
         maxRecipients: true,
@@ -198,6 +201,23 @@ describe('the spec schema mirrors spec.ts', () => {
     ),
     'dkim[].privateKeySecretRef': ref,
     'routes[]': shape<RouteSpec>({ domains: true, host: true }, { port: true }),
+    feedback: shape<FeedbackSpec>(
+      { bounceDomain: true },
+      {
+        complaintAddress: true,
+        signingKeySecretRef: true,
+        signingKeyFile: true,
+        senderDomains: true,
+        maxReportSize: true,
+        reportsPerMinute: true,
+        complaints: true,
+      },
+    ),
+    'feedback.signingKeySecretRef': ref,
+    'feedback.complaints': shape<ComplaintGuardSpec>(
+      {},
+      { warnRate: true, stopRate: true, action: true, window: true, minDelivered: true },
+    ),
   };
 
   function schemaAt(path: string): OpenApiSchema {
