@@ -4,6 +4,7 @@ export * from './consume.ts';
 export * from './contract/index.ts';
 export * from './data-plane.ts';
 export * from './errors.ts';
+export * from './feedback/index.ts';
 export * from './host-port.ts';
 export * from './http.ts';
 export * from './lifecycle.ts';
