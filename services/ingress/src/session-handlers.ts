@@ -18,8 +18,10 @@ import {
 import type { SuppressionList } from '../../core/src/suppression.ts';
 import { checkAddress } from './address.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
+import { isBulkMail } from './bulk.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
+import { type FeedbackIntake, type FeedbackTarget, feedbackTarget } from './feedback-intake.ts';
 import { addedHeaders } from './headers.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
@@ -42,6 +44,7 @@ export interface IngressContext {
   quota: SubmitterQuota;
   suppressions: SuppressionList;
   store: MessageStore;
+  feedback: FeedbackIntake;
   tracker: SessionTracker;
   tlsAvailable: boolean;
   now: () => number;
@@ -63,6 +66,8 @@ interface Transaction {
    * session envelope, which keeps the values of a MAIL FROM that was refused.
    */
   dsn?: EnvelopeDsn;
+  /** A report to one of a pool's feedback addresses (feedback-intake.ts), not mail to relay. */
+  feedback?: FeedbackTarget;
 }
 
 class LookupTimeoutError extends HikyakuError {
@@ -186,7 +191,25 @@ export function sessionHandlers(
     },
     session: SMTPServerSession,
   ): Promise<SmtpReplyError | undefined> {
-    const pool = transactions.get(session)?.pool;
+    const tx = transactions.get(session);
+    const target =
+      tx && listener === 'relay' ? feedbackTarget(ctx.pools.all(), address.address) : undefined;
+    // A report goes alone: the client sends any other recipient in a transaction of its own.
+    if (tx?.feedback || (target && session.envelope.rcptTo.length > 0)) {
+      return refuse('tooManyRecipients', tx?.feedback?.pool ?? target?.pool);
+    }
+    if (tx && target) {
+      const allowed = await lookup(
+        'quota',
+        () => ctx.feedback.take(target.pool, session.remoteAddress, now()),
+        true,
+      );
+      if (!allowed) return refuse('rateLimited', target.pool);
+      tx.feedback = target;
+      address.address = target.address;
+      return undefined;
+    }
+    const pool = tx?.pool;
     if (!pool) return refuse('relayDenied');
     const parameter = unsupported(address.args, RCPT_PARAMETERS);
     if (parameter) return refuse('badParameter', pool, parameter.slice(0, 20));
@@ -222,6 +245,7 @@ export function sessionHandlers(
     session: SMTPServerSession,
   ): Promise<{ error?: SmtpReplyError; reply?: string } | undefined> {
     const tx = transactions.get(session);
+    if (tx?.feedback) return feedbackData(stream, session, tx.feedback);
     const pool = tx?.pool;
     if (!pool) {
       stream.resume();
@@ -261,6 +285,7 @@ export function sessionHandlers(
           rcpts,
           clientAddress: session.remoteAddress,
           ...(tx.submitter ? { submitter: tx.submitter.username } : {}),
+          ...(isBulkMail(outcome.raw) ? { bulk: true } : {}),
           ...transactionDsn(tx.dsn, session.envelope.rcptTo),
         },
         Buffer.concat([headers, outcome.raw]),
@@ -272,6 +297,42 @@ export function sessionHandlers(
     metrics.accepted.inc({ pool: pool.key, listener });
     metrics.size.observe({ pool: pool.key }, outcome.raw.length);
     metrics.latency.observe({ pool: pool.key, listener }, (now() - started) / 1000);
+    return { reply: `2.0.0 Ok: queued as ${id}` };
+  }
+
+  /** A report for a feedback address: stored whole, for the scheduler to read. */
+  async function feedbackData(
+    stream: Parameters<Handlers['onData']>[0],
+    session: SMTPServerSession,
+    target: FeedbackTarget,
+  ): Promise<{ error?: SmtpReplyError; reply?: string } | undefined> {
+    const { pool } = target;
+    const outcome = await readMessage(stream, {
+      maxBytes: pool.feedback?.maxReportSize ?? 0,
+      lineEnds: config.bareLineEnds,
+    });
+    if (outcome.kind === 'aborted') return undefined;
+    if (outcome.kind === 'refused') return { error: refuse(outcome.violation, pool) };
+    if (outcome.kind === 'tooBig') return { error: refuse('messageTooBig', pool) };
+    if (!ctx.store.available()) return { error: refuse('storeUnavailable', pool) };
+    const id = nuid.next();
+    try {
+      await ctx.feedback.store(
+        {
+          id,
+          pool: pool.key,
+          receivedAt: now(),
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: target.address,
+          clientAddress: session.remoteAddress,
+        },
+        outcome.raw,
+      );
+    } catch (err) {
+      log.warn({ err, id, pool: pool.key }, 'could not store report; answering 451');
+      return { error: refuse('storeUnavailable', pool) };
+    }
+    metrics.feedback.inc({ pool: pool.key, kind: target.kind });
     return { reply: `2.0.0 Ok: queued as ${id}` };
   }
 

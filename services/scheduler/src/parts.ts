@@ -16,6 +16,7 @@ import {
 import type { SuppressionList } from '../../core/src/suppression.ts';
 import type { Admission } from './admission.ts';
 import type { Clock } from './clock.ts';
+import type { ComplaintHolds } from './complaint-holds.ts';
 import type { SchedulerConfig } from './config.ts';
 import type { Destinations } from './destinations.ts';
 import type { DsnMailer } from './dsn-mailer.ts';
@@ -43,6 +44,7 @@ export interface SchedulerParts {
   events: EventPublisher;
   tracker: MessageTracker;
   metrics: SchedulerMetrics;
+  holds: ComplaintHolds;
 }
 
 /** How long a message's last try (due at its maximum age) may wait for shaping. */

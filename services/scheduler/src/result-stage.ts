@@ -16,6 +16,7 @@ import {
   type Job,
   type JobResult,
   REDIS_KEYS,
+  senderDomain,
 } from '../../core/src/index.ts';
 import { outcomeField } from '../../core/src/ip-status.ts';
 import {
@@ -143,6 +144,8 @@ export function createResultHandler(parts: SchedulerParts) {
     }
     if (pool) {
       await countOutcomes(pool, job, judgement.delivered.length, result.outcomes.length);
+      // The complaint guard's denominator, per sender domain.
+      await parts.holds.delivered(pool, senderDomain(job.from), judgement.delivered.length, now);
     }
 
     let groupOpen = false;
@@ -165,6 +168,7 @@ export function createResultHandler(parts: SchedulerParts) {
           lastIp: job.ip,
           lastReplies: judgement.deferred.map((d) => lastReplyOf(d.outcome, result.finishedAt)),
           ...(job.part !== undefined ? { part: job.part } : {}),
+          ...(job.bulk ? { bulk: true } : {}),
           ...dsnFor(job, rcpts),
         };
         if (pool && policy) {

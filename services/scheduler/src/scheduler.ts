@@ -1,8 +1,9 @@
 /**
  * The scheduler: turns accepted envelopes into delivery items (one per destination domain
  * and part), releases due items to the sender that owns the chosen IP as the pool's
- * shaping allows (admission.ts), and turns the senders' results into events, retries,
- * suppressions and DSNs. Three durable consumers, shared by every replica; all shared
+ * shaping allows (admission.ts), turns the senders' results into events, retries,
+ * suppressions and DSNs, and the feedback that comes back by mail (late bounces,
+ * complaints) into the same (feedback-stage.ts). Four durable consumers, shared by every replica; all shared
  * limits live in Redis and change only inside atomic scripts.
  */
 import type { JsMsg } from '@nats-io/jetstream';
@@ -22,11 +23,13 @@ import {
 import { createSuppressionList } from '../../core/src/suppression.ts';
 import { type Admission, createShapingAdmission } from './admission.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
+import { createComplaintHolds } from './complaint-holds.ts';
 import type { SchedulerConfig } from './config.ts';
 import { createDestinations } from './destinations.ts';
 import { createDsnMailer } from './dsn-mailer.ts';
 import { createEnvelopeHandler } from './envelope-stage.ts';
 import { createEventPublisher } from './events.ts';
+import { createFeedbackHandler } from './feedback-stage.ts';
 import { createSchedulerMetrics } from './metrics.ts';
 import { createMxLookup, type MxLookup } from './mx-hosts.ts';
 import { createParking } from './parking.ts';
@@ -108,6 +111,7 @@ export async function startScheduler(deps: {
     }),
     events: createEventPublisher(nats.js),
     tracker: createMessageTracker(redis),
+    holds: createComplaintHolds(redis),
     metrics: createSchedulerMetrics({
       registry: deps.registry,
       redis,
@@ -130,6 +134,10 @@ export async function startScheduler(deps: {
     ackWaitMs: 30_000,
     maxAckPending: config.concurrency * 4,
   });
+  await ensureConsumer(nats.jsm, STREAMS.feedback, CONSUMERS.schedulerFeedback, {
+    ackWaitMs: 30_000,
+    maxAckPending: config.concurrency * 4,
+  });
 
   const loop = (stream: string, durable: string, handle: (msg: JsMsg) => Promise<void>) =>
     startConsumerLoop({
@@ -144,6 +152,7 @@ export async function startScheduler(deps: {
     loop(STREAMS.envelopes, CONSUMERS.schedulerEnvelopes, createEnvelopeHandler(parts)),
     loop(STREAMS.queue, CONSUMERS.schedulerQueue, createQueueHandler(parts)),
     loop(STREAMS.results, CONSUMERS.schedulerResults, createResultHandler(parts)),
+    loop(STREAMS.feedback, CONSUMERS.schedulerFeedback, createFeedbackHandler(parts)),
   ]);
 
   const sweeper = setInterval(() => {

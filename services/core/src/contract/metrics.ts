@@ -14,6 +14,7 @@ export const METRICS = {
   ingressTlsSessions: 'hikyaku_ingress_tls_sessions_total',
   ingressCertificateReloads: 'hikyaku_ingress_certificate_reloads_total',
   ingressPolicyErrors: 'hikyaku_ingress_policy_lookup_errors_total',
+  ingressFeedback: 'hikyaku_ingress_feedback_messages_total',
   // scheduler
   schedulerScheduled: 'hikyaku_scheduler_jobs_scheduled_total',
   schedulerDeferred: 'hikyaku_scheduler_deferrals_total',
@@ -27,6 +28,10 @@ export const METRICS = {
   schedulerSentToday: 'hikyaku_scheduler_sent_today',
   schedulerSuppressionsAdded: 'hikyaku_scheduler_suppressions_added_total',
   schedulerDsns: 'hikyaku_scheduler_dsns_total',
+  schedulerFeedback: 'hikyaku_scheduler_feedback_reports_total',
+  schedulerComplaints: 'hikyaku_scheduler_complaints_total',
+  schedulerComplaintRate: 'hikyaku_scheduler_sender_domain_complaint_rate',
+  schedulerComplaintLevel: 'hikyaku_scheduler_sender_domain_complaint_level',
   // sender
   senderAttempts: 'hikyaku_sender_attempts_total',
   senderOutcomes: 'hikyaku_sender_recipient_outcomes_total',

@@ -15,6 +15,7 @@ export {
   parseFeedback,
   type ReportedRecipient,
 } from './report.ts';
+export { returnPathFor, senderDomain, usesReturnPath } from './return-path.ts';
 export {
   deriveReturnPathKey,
   parseReturnPath,

@@ -1,0 +1,120 @@
+/**
+ * The complaint guard's state in Redis, shared by every replica: per sender domain and
+ * calendar day, how much of its mail was delivered and complained about; and the domains
+ * whose bulk mail is held until an admin releases them (`hikyaku feedback release`). The
+ * verdict itself is the pure judgeComplaintRate.
+ */
+import type { Redis } from 'ioredis';
+import { type CompiledPool, REDIS_KEYS } from '../../core/src/index.ts';
+import {
+  type ComplaintVerdict,
+  calendarDayKey,
+  DAY,
+  judgeComplaintRate,
+} from '../../core/src/policy/index.ts';
+
+export interface ComplaintHold {
+  /** The rate that crossed the stop line. */
+  rate: number;
+  delivered: number;
+  complaints: number;
+  /** When the hold began (epoch ms). */
+  at: number;
+}
+
+export interface ComplaintWindow extends ComplaintVerdict {
+  domain: string;
+  delivered: number;
+  complaints: number;
+  /** True when this complaint started a hold (it was not held before). */
+  heldNow: boolean;
+}
+
+function dayKeys(pool: CompiledPool, now: number, days: number): string[] {
+  const keys = new Set<string>();
+  for (let i = 0; i < days; i++) keys.add(calendarDayKey(now - i * DAY, pool.timeZone));
+  return [...keys];
+}
+
+export function createComplaintHolds(redis: Redis) {
+  async function count(pool: CompiledPool, domain: string, what: string, n: number, now: number) {
+    const guard = pool.feedback?.complaints;
+    if (!guard || domain === '' || n <= 0) return;
+    const key = REDIS_KEYS.senderDomainDay(pool.key, calendarDayKey(now, pool.timeZone));
+    await redis
+      .multi()
+      .hincrby(key, `${domain}|${what}`, n)
+      .expire(key, (guard.windowDays + 1) * 86_400)
+      .exec();
+  }
+
+  async function windowCounts(pool: CompiledPool, domain: string, days: number, now: number) {
+    const keys = dayKeys(pool, now, days);
+    const pipeline = redis.pipeline();
+    for (const day of keys) {
+      pipeline.hmget(
+        REDIS_KEYS.senderDomainDay(pool.key, day),
+        `${domain}|delivered`,
+        `${domain}|complaints`,
+      );
+    }
+    let delivered = 0;
+    let complaints = 0;
+    for (const [err, values] of (await pipeline.exec()) ?? []) {
+      if (err) throw err;
+      const [d, c] = values as [string | null, string | null];
+      delivered += Number(d ?? 0);
+      complaints += Number(c ?? 0);
+    }
+    return { delivered, complaints };
+  }
+
+  return {
+    /** Counts delivered messages of a sender domain (pools with feedback only). */
+    delivered(pool: CompiledPool, domain: string, n: number, now: number): Promise<void> {
+      return count(pool, domain, 'delivered', n, now);
+    },
+
+    /** Counts one complaint and judges the domain's window; holds it when the guard says so. */
+    async complained(
+      pool: CompiledPool,
+      domain: string,
+      now: number,
+    ): Promise<ComplaintWindow | undefined> {
+      const guard = pool.feedback?.complaints;
+      if (!guard || domain === '') return undefined;
+      await count(pool, domain, 'complaints', 1, now);
+      const counts = await windowCounts(pool, domain, guard.windowDays, now);
+      const verdict = judgeComplaintRate(guard, counts);
+      let heldNow = false;
+      if (verdict.hold) {
+        const hold: ComplaintHold = { rate: verdict.rate, ...counts, at: now };
+        heldNow =
+          (await redis.hsetnx(
+            REDIS_KEYS.complaintHolds(pool.key),
+            domain,
+            JSON.stringify(hold),
+          )) === 1;
+      }
+      return { domain, ...counts, ...verdict, heldNow };
+    },
+
+    isHeld(pool: string, domain: string): Promise<boolean> {
+      return redis.hexists(REDIS_KEYS.complaintHolds(pool), domain).then((n) => n === 1);
+    },
+
+    async list(pool: string): Promise<Map<string, ComplaintHold>> {
+      const all = await redis.hgetall(REDIS_KEYS.complaintHolds(pool));
+      return new Map(
+        Object.entries(all).map(([domain, value]) => [domain, JSON.parse(value) as ComplaintHold]),
+      );
+    },
+
+    /** Lifts a hold; true when the domain was held. */
+    async release(pool: string, domain: string): Promise<boolean> {
+      return (await redis.hdel(REDIS_KEYS.complaintHolds(pool), domain.toLowerCase())) > 0;
+    },
+  };
+}
+
+export type ComplaintHolds = ReturnType<typeof createComplaintHolds>;
