@@ -10,7 +10,12 @@ import { returnPathAddress } from './token.ts';
 /** The domain of an envelope sender, lower case; '' for the null sender. */
 export function senderDomain(from: string): string {
   const at = from.lastIndexOf('@');
-  return at < 0 ? '' : from.slice(at + 1).toLowerCase().replace(/\.$/, '');
+  return at < 0
+    ? ''
+    : from
+        .slice(at + 1)
+        .toLowerCase()
+        .replace(/\.$/, '');
 }
 
 /** True when mail from `from` is sent with the pool's return path. */
