@@ -30,7 +30,12 @@ function fixture(name: string, returnPath = RETURN_PATH, rcpt = RCPT): Buffer {
     new URL(`../../../../test/fixtures/feedback/${name}`, import.meta.url),
     'utf8',
   );
-  return Buffer.from(text.replaceAll('{{RETURN_PATH}}', returnPath).replaceAll('{{RCPT}}', rcpt));
+  return Buffer.from(
+    text
+      .replaceAll('{{RETURN_PATH}}', returnPath)
+      .replaceAll('{{RCPT}}', rcpt)
+      .replaceAll('{{FROM}}', 'news@example.com'),
+  );
 }
 
 async function verdict(name: string, sentTo: string, key = KEY): Promise<FeedbackVerdict> {
