@@ -14,6 +14,8 @@ commands:
   sender         run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)
   suppressions <add|remove|lookup|list> --redis URL --pool POOL [ADDRESS...]
                  manage a pool's suppression list (--help for details)
+  holds <list|release> --redis URL --pool POOL [DOMAIN...]
+                 sender domains held by the complaint guard, and their release
   operator       run the Kubernetes operator (docs/operator.md)
 `;
 
@@ -43,6 +45,15 @@ async function main(argv: string[]): Promise<void> {
     case 'suppressions': {
       const { runSuppressionsCli } = await import('../services/scheduler/src/cli/suppressions.ts');
       process.exitCode = await runSuppressionsCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+      });
+      return;
+    }
+    case 'holds': {
+      const { runHoldsCli } = await import('../services/scheduler/src/cli/holds.ts');
+      process.exitCode = await runHoldsCli(rest, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
         env: process.env,

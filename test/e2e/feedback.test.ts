@@ -23,8 +23,9 @@ import {
 import { createSuppressionList } from '../../services/core/src/suppression.ts';
 import { waitFor } from '../../services/local/src/ports.ts';
 import type { ReceivedMessage } from '../../services/local/src/smtp-sink.ts';
+import { runHoldsCli } from '../../services/scheduler/src/cli/holds.ts';
 import { type RelayFixture, startRelayFixture } from '../harness/relay.ts';
-import { message, SmtpClient, session } from '../ingress/smtp-client.ts';
+import { message, session } from '../ingress/smtp-client.ts';
 
 const SECRET = 'feedback test secret';
 const BOUNCES = 'bounces.hikyaku.test';
@@ -286,7 +287,17 @@ describe('feedback by mail', () => {
       false,
     );
 
-    await redis.hdel(REDIS_KEYS.complaintHolds(relay.stack.pool.key), 'shop.test');
+    const out: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l), env: {} };
+    const cli = ['--redis', relay.stack.redisUrl, '--pool', relay.stack.pool.key];
+    assert.equal(await runHoldsCli(['list', ...cli], io), 0);
+    assert.match(
+      out.join('\n'),
+      /^shop\.test\theld since .*50\.00 % \(1 complaints, 2 delivered\)/m,
+    );
+    assert.equal(await runHoldsCli(['release', ...cli, 'shop.test'], io), 0);
+    assert.equal(out.at(-1), 'released shop.test');
     await delivered('bulk-held');
+    assert.equal(await runHoldsCli(['release', ...cli], io), 2);
   });
 });
