@@ -76,7 +76,11 @@ function replyOf(entry: ReportedRecipient, code: number | undefined): FeedbackRe
   const enhanced = entry.status;
   return {
     code: code ?? (enhanced?.startsWith('4.') ? 450 : 550),
-    text: entry.diagnostic ?? enhanced ?? 'delivery failed (late report)',
+    // The reply text without its code, as the sender reports synchronous replies.
+    text: (entry.diagnostic ?? enhanced ?? 'delivery failed (late report)').replace(
+      /^[245]\d\d[ -]/,
+      '',
+    ),
     ...(enhanced ? { enhanced } : {}),
     ...(entry.remoteMta ? { remoteHost: entry.remoteMta } : {}),
   };

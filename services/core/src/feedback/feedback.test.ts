@@ -98,6 +98,7 @@ describe('delivery reports', () => {
       assert.equal(v.rcpt.toLowerCase(), RCPT.toLowerCase());
       assert.equal(v.reply.enhanced, status);
       assert.equal(v.reply.code, 550);
+      assert.match(v.reply.text, new RegExp(`^${status.replaceAll('.', '\\.')}`));
       assert.equal(v.category, 'hard');
       assert.equal(v.suppress, true);
     });
