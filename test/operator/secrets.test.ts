@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { verifyPassword } from '../../services/core/src/credentials.ts';
+import { deriveReturnPathKey } from '../../services/core/src/index.ts';
 import { waitFor } from '../../services/local/src/ports.ts';
 import {
   basicSpec,
@@ -174,5 +175,33 @@ describe('DKIM keys', () => {
     assert.equal(published?.dkim[0]?.keyFile, `${mount?.mountPath}/private.pem`);
     const version = sts?.spec?.template.metadata?.annotations?.['hikyaku.io/dkim-version'];
     assert.ok(version, 'the pods carry the keys version');
+  });
+});
+
+describe('the return path signing key', () => {
+  it('is read from its Secret and published only as the pool key derived from it', async () => {
+    const feedback = {
+      bounceDomain: 'bounces.example.com',
+      signingKeySecretRef: { name: 'return-path', key: 'secret' },
+    };
+    await fx.createPool('fb', basicSpec(40, { feedback }));
+    const blocked = await fx.waitForCondition(
+      'fb',
+      'Ready',
+      (c) => c.status === 'False' && c.reason === 'SecretMissing',
+      'Ready=False SecretMissing',
+    );
+    const ready = blocked.status!.conditions!.find((c) => c.type === 'Ready')!;
+    assert.match(ready.message, /return path signing key.*spec\.feedback\.signingKeySecretRef/);
+
+    await putSecret('return-path', { secret: 'rp-secret\n' });
+    await fx.waitForCondition('fb', 'Ready', (c) => c.status === 'True', 'recovery');
+    const published = await fx.published('fb');
+    assert.equal(
+      published?.feedback?.signingKey,
+      deriveReturnPathKey('rp-secret', `${fx.namespace}_fb`).toString('base64'),
+    );
+    assert.equal(published?.feedback?.complaintAddress, 'fbl@bounces.example.com');
+    assert.ok(!JSON.stringify(published).includes('rp-secret'), 'never the secret');
   });
 });

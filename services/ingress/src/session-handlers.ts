@@ -21,7 +21,8 @@ import type { AuthThrottle } from './auth-throttle.ts';
 import { isBulkMail } from './bulk.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
-import { type FeedbackIntake, type FeedbackTarget, feedbackTarget } from './feedback-intake.ts';
+import type { FeedbackIntake, FeedbackTarget } from './feedback-intake.ts';
+import { feedbackSteps } from './feedback-session.ts';
 import { addedHeaders } from './headers.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
@@ -129,6 +130,8 @@ export function sessionHandlers(
     }
   }
 
+  const feedback = feedbackSteps({ ctx, listener, refuse, lookup });
+
   async function mailFrom(
     address: { address: string; args: Record<string, string | true> | false },
     session: SMTPServerSession,
@@ -192,22 +195,9 @@ export function sessionHandlers(
     session: SMTPServerSession,
   ): Promise<SmtpReplyError | undefined> {
     const tx = transactions.get(session);
-    const target =
-      tx && listener === 'relay' ? feedbackTarget(ctx.pools.all(), address.address) : undefined;
-    // A report goes alone: the client sends any other recipient in a transaction of its own.
-    if (tx?.feedback || (target && session.envelope.rcptTo.length > 0)) {
-      return refuse('tooManyRecipients', tx?.feedback?.pool ?? target?.pool);
-    }
-    if (tx && target) {
-      const allowed = await lookup(
-        'quota',
-        () => ctx.feedback.take(target.pool, session.remoteAddress, now()),
-        true,
-      );
-      if (!allowed) return refuse('rateLimited', target.pool);
-      tx.feedback = target;
-      address.address = target.address;
-      return undefined;
+    if (tx && listener === 'relay') {
+      const handled = await feedback.recipient(tx, address, session);
+      if (handled) return handled.error;
     }
     const pool = tx?.pool;
     if (!pool) return refuse('relayDenied');
@@ -245,7 +235,7 @@ export function sessionHandlers(
     session: SMTPServerSession,
   ): Promise<{ error?: SmtpReplyError; reply?: string } | undefined> {
     const tx = transactions.get(session);
-    if (tx?.feedback) return feedbackData(stream, session, tx.feedback);
+    if (tx?.feedback) return feedback.data(stream, session, tx.feedback);
     const pool = tx?.pool;
     if (!pool) {
       stream.resume();
@@ -297,42 +287,6 @@ export function sessionHandlers(
     metrics.accepted.inc({ pool: pool.key, listener });
     metrics.size.observe({ pool: pool.key }, outcome.raw.length);
     metrics.latency.observe({ pool: pool.key, listener }, (now() - started) / 1000);
-    return { reply: `2.0.0 Ok: queued as ${id}` };
-  }
-
-  /** A report for a feedback address: stored whole, for the scheduler to read. */
-  async function feedbackData(
-    stream: Parameters<Handlers['onData']>[0],
-    session: SMTPServerSession,
-    target: FeedbackTarget,
-  ): Promise<{ error?: SmtpReplyError; reply?: string } | undefined> {
-    const { pool } = target;
-    const outcome = await readMessage(stream, {
-      maxBytes: pool.feedback?.maxReportSize ?? 0,
-      lineEnds: config.bareLineEnds,
-    });
-    if (outcome.kind === 'aborted') return undefined;
-    if (outcome.kind === 'refused') return { error: refuse(outcome.violation, pool) };
-    if (outcome.kind === 'tooBig') return { error: refuse('messageTooBig', pool) };
-    if (!ctx.store.available()) return { error: refuse('storeUnavailable', pool) };
-    const id = nuid.next();
-    try {
-      await ctx.feedback.store(
-        {
-          id,
-          pool: pool.key,
-          receivedAt: now(),
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          to: target.address,
-          clientAddress: session.remoteAddress,
-        },
-        outcome.raw,
-      );
-    } catch (err) {
-      log.warn({ err, id, pool: pool.key }, 'could not store report; answering 451');
-      return { error: refuse('storeUnavailable', pool) };
-    }
-    metrics.feedback.inc({ pool: pool.key, kind: target.kind });
     return { reply: `2.0.0 Ok: queued as ${id}` };
   }
 
