@@ -24,6 +24,7 @@ export const REASONS = {
   // Degraded=True while the rest of the pool works
   IpNotAssignable: 'IpNotAssignable',
   SourceAddressAbsent: 'SourceAddressAbsent',
+  ComplaintRateHigh: 'ComplaintRateHigh',
   // Progressing
   RollingOut: 'RollingOut',
   DrainingIps: 'DrainingIps',

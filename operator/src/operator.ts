@@ -206,6 +206,7 @@ export function createOperator(deps: OperatorDeps): Operator {
         secrets,
         ...(deps.ipStatus ? { ipStatus: deps.ipStatus } : {}),
         absentSources: (key) => reports.listAbsent(key),
+        complaints: (key) => reports.listComplaints(key),
         events: createEventRecorder({
           client,
           instance: config.leaderElection.identity,

@@ -12,7 +12,10 @@
 import type { V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import { poolKey } from '../../services/core/src/contract/subjects.ts';
 import type { Logger } from '../../services/core/src/log.ts';
-import type { SourceAbsentReport } from '../../services/core/src/source-reports.ts';
+import type {
+  ComplaintReport,
+  SourceAbsentReport,
+} from '../../services/core/src/source-reports.ts';
 import type { SenderSettings } from './config.ts';
 import { connectionSecretName } from './desired/connection-secret.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';
@@ -40,6 +43,8 @@ export interface ReconcilerDeps {
   secrets: SecretResolver;
   ipStatus?: IpStatusReader;
   absentSources?: (pool: string) => Promise<SourceAbsentReport[]>;
+  /** Sender domains the scheduler reported over their complaint guard's lines. */
+  complaints?: (pool: string) => Promise<ComplaintReport[]>;
   events: EventRecorder;
   metrics: OperatorMetrics;
   log: Logger;
@@ -85,6 +90,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     live,
     ipStatus: deps.ipStatus,
     ...(deps.absentSources ? { absentSources: deps.absentSources } : {}),
+    ...(deps.complaints ? { complaints: deps.complaints } : {}),
     metrics: deps.metrics,
     log: deps.log,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,

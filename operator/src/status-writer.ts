@@ -7,7 +7,10 @@ import type { V1StatefulSet } from '@kubernetes/client-node';
 import { poolKey } from '../../services/core/src/contract/subjects.ts';
 import type { Logger } from '../../services/core/src/log.ts';
 import type { CompiledPool } from '../../services/core/src/pool/compile.ts';
-import type { SourceAbsentReport } from '../../services/core/src/source-reports.ts';
+import type {
+  ComplaintReport,
+  SourceAbsentReport,
+} from '../../services/core/src/source-reports.ts';
 import { buildIpRows, type IpCounters } from './desired/ip-rows.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';
 import { buildPoolStatus, conditionOf } from './desired/status.ts';
@@ -27,6 +30,8 @@ export interface StatusWriterDeps {
   ipStatus?: IpStatusReader;
   /** Source addresses the pool's senders reported as not present on their pod. */
   absentSources?: (pool: string) => Promise<SourceAbsentReport[]>;
+  /** Sender domains the scheduler reported over their complaint guard's lines. */
+  complaints?: (pool: string) => Promise<ComplaintReport[]>;
   metrics: OperatorMetrics;
   log: Logger;
   sendersReadyTimeoutMs: number;
@@ -145,6 +150,14 @@ export async function writeStatus(
       deps.log.warn({ err, pool: sync.compiled.key }, "cannot read the senders' reports");
     }
   }
+  let complaints: ComplaintReport[] = [];
+  if (deps.complaints && sync.compiled?.feedback) {
+    try {
+      complaints = await deps.complaints(sync.compiled.key);
+    } catch (err) {
+      deps.log.warn({ err, pool: sync.compiled.key }, "cannot read the scheduler's reports");
+    }
+  }
   const status = buildPoolStatus({
     generation,
     now: deps.now(),
@@ -154,6 +167,7 @@ export async function writeStatus(
     draining: sync.draining,
     unassignable: sync.unassignable,
     absentSources,
+    complaints,
     rows: await rowsOf(deps, pool, sync.compiled, previous),
     totalIps: pool.spec.ips.length,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,

@@ -12,9 +12,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import {
   deriveReturnPathKey,
+  openSourceReports,
   parseReturnPath,
   REDIS_KEYS,
   returnPathAddress,
@@ -40,7 +43,7 @@ before(async () => {
     sinkHost: '127.0.7.1',
     feedbackSecret: SECRET,
     // Held mail looks again within a second, so a release shows quickly.
-    env: { HIKYAKU_SCHEDULER_MAX_PARK_MS: '500' },
+    env: { HIKYAKU_SCHEDULER_MAX_PARK_MS: '500', HIKYAKU_SCHEDULER_SWEEP_MS: '300' },
     spec: {
       allowedNetworks: ['127.0.0.1/32'],
       feedback: {
@@ -271,6 +274,22 @@ describe('feedback by mail', () => {
     await waitFor('shop.test held', async () =>
       redis.hexists(REDIS_KEYS.complaintHolds(relay.stack.pool.key), 'shop.test'),
     );
+
+    // What the operator shows on the pool's status (Degraded, ComplaintRateHigh).
+    const nc = await connect({ servers: relay.stack.natsUrl });
+    const reports = await openSourceReports(jetstream(nc));
+    const shown = await waitFor('the complaint report for the pool status', async () =>
+      (await reports.listComplaints(relay.stack.pool.key)).find((r) => r.domain === 'shop.test'),
+    );
+    await nc.close();
+    assert.deepEqual(shown, {
+      domain: 'shop.test',
+      level: 'stop',
+      rate: 0.5,
+      delivered: 2,
+      complaints: 1,
+      held: true,
+    });
 
     await relaySend('news@shop.test', ['c3@example.test'], 'bulk-held', true);
     await relaySend('orders@shop.test', ['c3@example.test'], 'transactional-flows');

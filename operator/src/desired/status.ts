@@ -6,8 +6,8 @@
  * - Ready: the policy of this generation is published and every sender pod is ready.
  * - Progressing: senders are rolling out, or removed IPs are draining.
  * - Degraded: something needs a human: a Secret, a key, a spec the operator cannot
- *   compile, an IP another pool holds, an assigned IP missing on its pod, or senders that
- *   stay unready.
+ *   compile, an IP another pool holds, an assigned IP missing on its pod, a sender domain
+ *   over its complaint rate, or senders that stay unready.
  */
 import { REASONS, type Reason } from '../errors.ts';
 import type {
@@ -47,6 +47,13 @@ export interface StatusInput {
   unassignable: readonly UnassignableIp[];
   /** Assigned IPs their sender pod reported as not present on it. */
   absentSources?: readonly { address: string; pod: string }[];
+  /** Sender domains over their complaint guard's warning or stop line, or held. */
+  complaints?: readonly {
+    domain: string;
+    level: 'warn' | 'stop';
+    rate: number;
+    held: boolean;
+  }[];
   rows: readonly IpStatusRow[];
   totalIps: number;
   sendersReadyTimeoutMs: number;
@@ -141,6 +148,13 @@ function conditions(input: StatusInput): PoolCondition[] {
     const what = (input.absentSources ?? []).map((a) => `${a.address} on pod ${a.pod}`);
     const message = `assigned source addresses are not present: ${list(what)}; their mail is deferred until the address is configured on the pod's network (node, hostNetwork or an IP allocator)`;
     out.push(condition(input, 'Degraded', 'True', REASONS.SourceAddressAbsent, message));
+  } else if ((input.complaints ?? []).length > 0) {
+    const what = (input.complaints ?? []).map(
+      (c) =>
+        `${c.domain} ${(c.rate * 100).toFixed(2)} % (${c.held ? 'bulk mail held until released: hikyaku holds release' : `over the ${c.level} line`})`,
+    );
+    const message = `complaint rate of sender domains: ${list(what)}`;
+    out.push(condition(input, 'Degraded', 'True', REASONS.ComplaintRateHigh, message));
   } else if (assignable && !sendersReady(senders) && stuck >= input.sendersReadyTimeoutMs) {
     const minutes = Math.round(stuck / 60_000);
     const message = `${sendersMessage(senders)} for ${minutes} min; see the pods' events (kubectl describe pod)`;

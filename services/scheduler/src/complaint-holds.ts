@@ -5,7 +5,7 @@
  * verdict itself is the pure judgeComplaintRate.
  */
 import type { Redis } from 'ioredis';
-import { type CompiledPool, REDIS_KEYS } from '../../core/src/index.ts';
+import { type CompiledPool, type ComplaintReport, REDIS_KEYS } from '../../core/src/index.ts';
 import {
   type ComplaintVerdict,
   calendarDayKey,
@@ -37,6 +37,17 @@ function dayKeys(pool: CompiledPool, now: number, days: number): string[] {
 }
 
 export function createComplaintHolds(redis: Redis) {
+  /** Keeps (or forgets) a domain over the warning line, so its rate is reviewed as mail flows. */
+  async function remember(
+    pool: string,
+    domain: string,
+    over: (ComplaintVerdict & { delivered: number; complaints: number }) | undefined,
+  ) {
+    const key = REDIS_KEYS.complaintLevels(pool);
+    if (over) await redis.hset(key, domain, JSON.stringify(over));
+    else await redis.hdel(key, domain);
+  }
+
   async function count(pool: CompiledPool, domain: string, what: string, n: number, now: number) {
     const guard = pool.feedback?.complaints;
     if (!guard || domain === '' || n <= 0) return;
@@ -86,6 +97,11 @@ export function createComplaintHolds(redis: Redis) {
       await count(pool, domain, 'complaints', 1, now);
       const counts = await windowCounts(pool, domain, guard.windowDays, now);
       const verdict = judgeComplaintRate(guard, counts);
+      await remember(
+        pool.key,
+        domain,
+        verdict.level === 'ok' ? undefined : { ...counts, ...verdict },
+      );
       let heldNow = false;
       if (verdict.hold) {
         const hold: ComplaintHold = { rate: verdict.rate, ...counts, at: now };
@@ -97,6 +113,39 @@ export function createComplaintHolds(redis: Redis) {
           )) === 1;
       }
       return { domain, ...counts, ...verdict, heldNow };
+    },
+
+    /**
+     * Judges again every domain over the warning line or held (delivered mail brings a rate
+     * down); forgets those back under it. What the pool's status and gauges show.
+     */
+    async review(pool: CompiledPool, now: number): Promise<ComplaintReport[]> {
+      const guard = pool.feedback?.complaints;
+      const over = await redis.hkeys(REDIS_KEYS.complaintLevels(pool.key));
+      const held = await redis.hkeys(REDIS_KEYS.complaintHolds(pool.key));
+      const reports: ComplaintReport[] = [];
+      for (const domain of new Set([...over, ...held])) {
+        const counts = guard
+          ? await windowCounts(pool, domain, guard.windowDays, now)
+          : { delivered: 0, complaints: 0 };
+        const verdict = guard ? judgeComplaintRate(guard, counts) : undefined;
+        const level = verdict?.level ?? 'ok';
+        await remember(
+          pool.key,
+          domain,
+          verdict && level !== 'ok' ? { ...counts, ...verdict } : undefined,
+        );
+        const isHeld = held.includes(domain);
+        if (level === 'ok' && !isHeld) continue;
+        reports.push({
+          domain,
+          level: level === 'ok' ? 'stop' : level,
+          rate: verdict?.rate ?? 0,
+          ...counts,
+          held: isHeld,
+        });
+      }
+      return reports.sort((a, b) => a.domain.localeCompare(b.domain));
     },
 
     isHeld(pool: string, domain: string): Promise<boolean> {

@@ -29,6 +29,11 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   dnsTimeoutMs: number;
   /** This relay's name in DSNs (Reporting-MTA, MAILER-DAEMON@...). */
   reportingMta: string;
+  /**
+   * How often (real ms) recovered throttle states are swept out of Redis and the complaint
+   * guard's domains are judged again for the gauges and the pools' status.
+   */
+  sweepEveryMs: number;
 }
 
 export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
@@ -49,5 +54,6 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     dnsServers,
     dnsTimeoutMs: r.int('HIKYAKU_DNS_TIMEOUT_MS', 3000, { min: 50 }),
     reportingMta,
+    sweepEveryMs: r.int('HIKYAKU_SCHEDULER_SWEEP_MS', 60_000, { min: 100 }),
   });
 }

@@ -12,10 +12,12 @@ import type { Registry } from 'prom-client';
 import {
   type BodyStore,
   CONSUMERS,
+  type CompiledPool,
   type ConsumerLoop,
   ensureConsumer,
   type Logger,
   type NatsHandles,
+  openSourceReports,
   type PoolDirectory,
   STREAMS,
   startConsumerLoop,
@@ -43,9 +45,6 @@ import { createWarmupCaps } from './warmup-caps.ts';
 export interface Scheduler {
   stop(): Promise<void>;
 }
-
-/** How often recovered throttle states are swept out of Redis (real time). */
-const SWEEP_EVERY_MS = 60_000;
 
 export async function startScheduler(deps: {
   config: SchedulerConfig;
@@ -155,13 +154,29 @@ export async function startScheduler(deps: {
     loop(STREAMS.feedback, CONSUMERS.schedulerFeedback, createFeedbackHandler(parts)),
   ]);
 
+  const reports = await openSourceReports(nats.js, config.streamReplicas);
+  /** The complaint guard's domains, judged again for the gauges and the pool's status. */
+  async function reviewComplaints(pool: CompiledPool): Promise<void> {
+    const found = await parts.holds.review(pool, clock.now());
+    for (const r of found) {
+      const labels = { pool: pool.key, sender_domain: r.domain };
+      parts.metrics.complaintRate.set(labels, r.rate);
+      parts.metrics.complaintLevel.set(labels, r.level === 'stop' ? 2 : 1);
+    }
+    await reports.syncComplaints(pool.key, found);
+  }
   const sweeper = setInterval(() => {
     for (const pool of pools.all()) {
       throttles.sweep(pool.key, clock.now()).catch((err: unknown) => {
         log.warn({ err, pool: pool.key }, 'could not sweep throttle states');
       });
+      if (pool.feedback) {
+        reviewComplaints(pool).catch((err: unknown) => {
+          log.warn({ err, pool: pool.key }, 'could not review complaint rates');
+        });
+      }
     }
-  }, SWEEP_EVERY_MS);
+  }, config.sweepEveryMs);
   sweeper.unref();
 
   return {

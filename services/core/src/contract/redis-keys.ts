@@ -27,6 +27,8 @@ export const REDIS_KEYS = {
     `hikyaku:{${pool}}:sender-domains:${dayKey}`,
   /** Sender domains whose bulk mail is held by the complaint guard: hash domain -> JSON. */
   complaintHolds: (pool: string): string => `hikyaku:{${pool}}:complaint-holds`,
+  /** Sender domains over the complaint guard's warning line: hash domain -> JSON. */
+  complaintLevels: (pool: string): string => `hikyaku:{${pool}}:complaint-levels`,
   // scheduler: shaping state shared by every replica (see docs/shaping.md). A "site" is
   // what one rate budget covers: a named rate policy, or "default:<domain>".
   /** Warm-up progress: hash IP -> JSON {day, lastDayKey}. */

@@ -79,6 +79,8 @@ export const KV_BUCKETS = {
 export const KV_KEYS = {
   pool: (pool: string): string => `pool.${pool}`,
   sourceAbsent: (pool: string, address: string): string => `absent.${pool}.${ipToken(address)}`,
+  /** A sender domain over its complaint guard's warning line (the domain's dots are key tokens). */
+  complaint: (pool: string, domain: string): string => `complaint.${pool}.${domain}`,
 } as const;
 
 export const OBJECT_BUCKETS = {
