@@ -5,7 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
@@ -41,6 +48,11 @@ function localMode(): Promise<LocalMode> {
     );
     const poolFile = join(dataDir, 'pool.yaml');
     writeFileSync(poolFile, demo);
+    // The demo pool's return path key is read relative to the pool file.
+    copyFileSync(
+      'examples/local-demo-return-path.key',
+      join(dataDir, 'local-demo-return-path.key'),
+    );
     const output: string[] = [];
     child = spawn(
       process.execPath,
