@@ -156,8 +156,18 @@ export async function startScheduler(deps: {
 
   const reports = await openSourceReports(nats.js, config.streamReplicas);
   /** The complaint guard's domains, judged again for the gauges and the pool's status. */
+  const reviewed = new Map<string, Set<string>>();
   async function reviewComplaints(pool: CompiledPool): Promise<void> {
     const found = await parts.holds.review(pool, clock.now());
+    const domains = new Set(found.map((r) => r.domain));
+    for (const domain of reviewed.get(pool.key) ?? []) {
+      if (domains.has(domain)) continue;
+      // Back under the warning line: its series go until its next complaint.
+      const labels = { pool: pool.key, sender_domain: domain };
+      parts.metrics.complaintRate.remove(labels);
+      parts.metrics.complaintLevel.remove(labels);
+    }
+    reviewed.set(pool.key, domains);
     for (const r of found) {
       const labels = { pool: pool.key, sender_domain: r.domain };
       parts.metrics.complaintRate.set(labels, r.rate);
