@@ -63,11 +63,15 @@ export interface ParsedFeedback {
 const DAEMON = /^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|bounces?)@/i;
 const BOUNCE_SUBJECT =
   /undeliver|returned mail|delivery (status notification|failure|has failed|failed)|failure notice|mail delivery (failed|subsystem|system)|non[- ]?delivery|could not be delivered/i;
+// Local parts are bounded (64, RFC 5321) so the search stays linear on any text.
 const ADDRESS =
-  /<?([^\s<>()[\]"',;:@]+@[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+)>?/gi;
+  /<?([^\s<>()[\]"',;:@]{1,64}@[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+)>?/gi;
 /** A reply in a text bounce: "550 5.1.1 ...", "550-5.1.1 ...", "550 ...", or "5.1.1 ...". */
 const REPLY_LINE =
   /\b([45]\d\d)[ -]((?:[45])\.\d{1,3}\.\d{1,3})?[^\n]*|\b([45]\.\d{1,3}\.\d{1,3})\b[^\n]*/;
+
+/** How much of a text bounce is searched for addresses and the reply. */
+const TEXT_BOUNCE_READ = 16 * 1024;
 
 /** The address of a typed address field ("rfc822; joe@example.net"). */
 function typedAddress(value: string | undefined): string | undefined {
@@ -270,7 +274,8 @@ export async function parseFeedback(raw: Buffer): Promise<ParsedFeedback> {
   const sender = bareAddress(firstHeader(top, 'from') ?? '');
   const subject = firstHeader(top, 'subject') ?? '';
   if (DAEMON.test(sender) || BOUNCE_SUBJECT.test(subject) || top.has('x-failed-recipients')) {
-    const text = mail.text ?? '';
+    // What a bounce says about the failure is at its top; a returned message may follow.
+    const text = (mail.text ?? '').slice(0, TEXT_BOUNCE_READ);
     return {
       format: 'text-bounce',
       recipients: [readTextBounce(top, text, original)],
