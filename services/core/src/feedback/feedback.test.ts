@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { createBounceClassifier } from '../policy/bounce-classifier.ts';
+import { compilePool } from '../pool/compile.ts';
 import { attributeFeedback, type FeedbackVerdict } from './attribute.ts';
 import { parseFeedback } from './report.ts';
+import { returnPathFor } from './return-path.ts';
 import {
   deriveReturnPathKey,
   parseReturnPath,
@@ -180,5 +182,40 @@ describe('complaint reports (ARF)', () => {
   it('a complaint with a forged token is refused', async () => {
     const v = await verdict('arf-rfc5965.eml', `fbl@${BOUNCES}`, deriveReturnPathKey('x', POOL));
     assert.deepEqual(v, { kind: 'forged' });
+  });
+});
+
+describe('which deliveries take the return path', () => {
+  const pool = compilePool(
+    {
+      apiVersion: 'hikyaku.io/v1alpha1',
+      kind: 'RelayPool',
+      metadata: { name: 'news', namespace: 'mail' },
+      spec: {
+        ips: [{ address: '192.0.2.1', hostname: 'mta.example.com' }],
+        feedback: { bounceDomain: BOUNCES, signingKeyFile: 'k', senderDomains: ['example.com'] },
+      },
+    },
+    { assignment: {}, feedbackSecret: 'secret' },
+  );
+  const one = { id: ID, from: 'news@example.com', rcpts: [RCPT] };
+
+  it('one recipient of a chosen sender domain, signed for that recipient', () => {
+    const address = returnPathFor(pool, one);
+    assert.ok(address?.endsWith(`@${BOUNCES}`));
+    const token = parseReturnPath(address ?? '');
+    assert.ok(token);
+    const key = Buffer.from(pool.feedback?.signingKey ?? '', 'base64');
+    assert.equal(verifyReturnPath(key, pool.key, token, RCPT), true);
+  });
+
+  it('not several recipients, other domains, the null sender, or NOTIFY=SUCCESS/DELAY', () => {
+    assert.equal(returnPathFor(pool, { ...one, rcpts: [RCPT, 'b@example.net'] }), undefined);
+    assert.equal(returnPathFor(pool, { ...one, from: 'news@example.org' }), undefined);
+    assert.equal(returnPathFor(pool, { ...one, from: '' }), undefined);
+    const success = { rcptDsn: [{ rcpt: RCPT, notify: ['SUCCESS' as const] }] };
+    assert.equal(returnPathFor(pool, { ...one, ...success }), undefined);
+    const failure = { rcptDsn: [{ rcpt: RCPT, notify: ['FAILURE' as const] }] };
+    assert.ok(returnPathFor(pool, { ...one, ...failure }));
   });
 });
