@@ -69,7 +69,6 @@ export function createFeedbackHandler(parts: SchedulerParts) {
     verdict: FeedbackVerdict,
     now: number,
   ): Promise<DeliveryEvent[]> {
-    const base = { id: '', pool: pool.key };
     switch (verdict.kind) {
       case 'bounce': {
         if (verdict.suppress && pool.bounces.suppressHardBounces) {
@@ -85,18 +84,14 @@ export function createFeedbackHandler(parts: SchedulerParts) {
           });
           metrics.suppressionsAdded.inc({ pool: pool.key });
         }
-        const event = deliveryEvent(
-          'bounced',
-          { ...base, id: verdict.id },
-          verdict.rcpt,
-          now,
-          verdict.reply,
-        );
+        const message = { id: verdict.id, pool: pool.key };
+        const event = deliveryEvent('bounced', message, verdict.rcpt, now, verdict.reply);
         return [{ ...event, late: true }];
       }
       case 'complaint': {
         await complaint(pool, verdict, now);
-        const event = deliveryEvent('complained', { ...base, id: verdict.id }, verdict.rcpt, now);
+        const message = { id: verdict.id, pool: pool.key };
+        const event = deliveryEvent('complained', message, verdict.rcpt, now);
         return [
           {
             ...event,
@@ -115,6 +110,16 @@ export function createFeedbackHandler(parts: SchedulerParts) {
         return [];
       default:
         return [];
+    }
+  }
+
+  /** A report that cannot even be parsed is counted as `other`, not retried for ever. */
+  async function readReport(envelope: FeedbackEnvelope, raw: Uint8Array) {
+    try {
+      return await parseFeedback(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+    } catch (err) {
+      log.warn({ err, id: envelope.id, pool: envelope.pool }, 'feedback not parseable; dropped');
+      return undefined;
     }
   }
 
@@ -142,8 +147,8 @@ export function createFeedbackHandler(parts: SchedulerParts) {
         if (!(err instanceof BodyMissingError)) throw err;
         log.warn({ err, id: envelope.id, pool: pool.key }, 'feedback body missing; dropped');
       }
-      if (raw) {
-        const report = await parseFeedback(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+      const report = raw ? await readReport(envelope, raw) : undefined;
+      if (report) {
         verdict = attributeFeedback({
           report,
           sentTo: envelope.to,
