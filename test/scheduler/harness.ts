@@ -61,6 +61,8 @@ export interface ShapingFixture {
     to: string[];
     receivedAt?: number;
     subject?: string;
+    /** Bulk mail, as the ingress marks it (List-Unsubscribe, Precedence: bulk). */
+    bulk?: boolean;
   }): Promise<string>;
   /** Writes a changed pool spec to NATS KV (the schedulers follow it live). */
   updatePool(spec: Partial<RelayPoolSpec>): Promise<CompiledPool>;
@@ -93,7 +95,11 @@ function compile(spec: RelayPoolSpec, generation: number): CompiledPool {
       metadata: { name: 'shaping', namespace: 'test', generation },
       spec,
     },
-    { assignment: Object.fromEntries(spec.ips.map((ip) => [ip.address, SENDER_POD])) },
+    {
+      assignment: Object.fromEntries(spec.ips.map((ip) => [ip.address, SENDER_POD])),
+      // Used only by pools with feedback.
+      feedbackSecret: 'shaping test secret',
+    },
   );
 }
 
@@ -197,6 +203,7 @@ export async function startShapingFixture(options: {
           from,
           rcpts: o.to,
           body: await bodies.put(id, raw),
+          ...(o.bulk ? { bulk: true } : {}),
         };
         await admin.js.publish(SUBJECTS.envelope(pool.key), codecs.envelope.encode(envelope), {
           msgID: MSG_IDS.envelope(id),

@@ -127,8 +127,13 @@ export function createQueueHandler(parts: SchedulerParts) {
       pool.feedback &&
       (await parts.holds.isHeld(pool.key, senderDomain(item.from)))
     ) {
+      if (now >= deadline) {
+        await expire(item, pool, now, 'while its sender domain was held for complaints');
+        msg.ack();
+        return;
+      }
       metrics.deferred.inc({ pool: pool.key, reason: 'complaint-hold' });
-      msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, Math.max(1, deadline - now))));
+      msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
       return;
     }
     const decision = await admission.decide(item, pool, now);
