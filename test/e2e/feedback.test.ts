@@ -12,21 +12,21 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { jetstream } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
 import {
+  createSuppressionList,
   deriveReturnPathKey,
   openSourceReports,
   parseReturnPath,
   REDIS_KEYS,
   returnPathAddress,
   verifyReturnPath,
-} from '../../services/core/src/index.ts';
-import { createSuppressionList } from '../../services/core/src/suppression.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
-import type { ReceivedMessage } from '../../services/local/src/smtp-sink.ts';
-import { runHoldsCli } from '../../services/scheduler/src/cli/holds.ts';
+} from '@hikyaku/core';
+import { runHoldsCli } from '@hikyaku/scheduler';
+import type { ReceivedMessage } from '@hikyaku/testing';
+import { waitFor } from '@hikyaku/testing';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
 import { type RelayFixture, startRelayFixture } from '../harness/relay.ts';
 import { message, session } from '../ingress/smtp-client.ts';
 

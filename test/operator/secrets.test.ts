@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { deriveReturnPathKey, verifyPassword } from '@hikyaku/core';
+import { waitFor } from '@hikyaku/testing';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { verifyPassword } from '../../services/core/src/credentials.ts';
-import { deriveReturnPathKey } from '../../services/core/src/index.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
 import {
   basicSpec,
   type OperatorFixture,

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { REDIS_KEYS } from '../../services/core/src/index.ts';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
-import { createTestClock } from '../../services/scheduler/src/clock.ts';
+import { REDIS_KEYS } from '@hikyaku/core';
+import { createTestClock } from '@hikyaku/scheduler';
+import { type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import { type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
 
 const clock = createTestClock({ start: Date.parse('2026-12-01T09:00:00Z'), speed: 12_000 });

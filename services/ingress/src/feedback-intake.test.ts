@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compilePool, type RelayPoolResource } from '../../core/src/index.ts';
+import { compilePool, type RelayPoolResource } from '@hikyaku/core';
 import { isBulkMail } from './bulk.ts';
 import { feedbackTarget } from './feedback-intake.ts';
 

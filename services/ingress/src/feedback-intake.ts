@@ -7,7 +7,7 @@
  * pool, rate-limited per client address, and stored as the envelopes are (body first, then
  * a feedback envelope) before the client is told 250; the scheduler reads it.
  */
-import type { Redis } from 'ioredis';
+
 import {
   type BodyStore,
   type CompiledPool,
@@ -17,11 +17,12 @@ import {
   type NatsHandles,
   parseReturnPath,
   REDIS_KEYS,
+  redisScript,
   StoreUnavailableError,
   SUBJECTS,
   withTimeout,
-} from '../../core/src/index.ts';
-import { redisScript } from '../../core/src/redis-script.ts';
+} from '@hikyaku/core';
+import type { Redis } from 'ioredis';
 
 export type FeedbackKind = 'bounce' | 'complaint';
 

@@ -4,9 +4,10 @@
  * and within the client's rate; and DATA, where the report is stored whole, within the
  * pool's report size, for the scheduler to read.
  */
+
+import type { CompiledPool } from '@hikyaku/core';
 import { nuid } from '@nats-io/transport-node';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import type { CompiledPool } from '../../core/src/index.ts';
 import type { ListenerName } from './config.ts';
 import { type FeedbackTarget, feedbackTarget } from './feedback-intake.ts';
 import { readMessage } from './message-reader.ts';

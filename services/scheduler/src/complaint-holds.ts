@@ -4,14 +4,15 @@
  * whose bulk mail is held until an admin releases them (`hikyaku feedback release`). The
  * verdict itself is the pure judgeComplaintRate.
  */
-import type { Redis } from 'ioredis';
-import { type CompiledPool, type ComplaintReport, REDIS_KEYS } from '../../core/src/index.ts';
+
+import { type CompiledPool, type ComplaintReport, REDIS_KEYS } from '@hikyaku/core';
 import {
   type ComplaintVerdict,
   calendarDayKey,
   DAY,
   judgeComplaintRate,
-} from '../../core/src/policy/index.ts';
+} from '@hikyaku/core/policy';
+import type { Redis } from 'ioredis';
 
 export interface ComplaintHold {
   /** The rate that crossed the stop line. */

@@ -7,7 +7,7 @@
  * domain's bulk mail. Only reports whose return path token verifies do anything; every
  * message is counted by what it was, and its body is removed once it has been read.
  */
-import type { JsMsg } from '@nats-io/jetstream';
+
 import {
   attributeFeedback,
   BodyMissingError,
@@ -17,8 +17,9 @@ import {
   type FeedbackEnvelope,
   type FeedbackVerdict,
   parseFeedback,
-} from '../../core/src/index.ts';
-import { createBounceClassifier } from '../../core/src/policy/index.ts';
+} from '@hikyaku/core';
+import { createBounceClassifier } from '@hikyaku/core/policy';
+import type { JsMsg } from '@nats-io/jetstream';
 import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, type SchedulerParts } from './parts.ts';

@@ -6,14 +6,13 @@
  * complaints) into the same (feedback-stage.ts). Four durable consumers, shared by every replica; all shared
  * limits live in Redis and change only inside atomic scripts.
  */
-import type { JsMsg } from '@nats-io/jetstream';
-import type { Redis } from 'ioredis';
-import type { Registry } from 'prom-client';
+
 import {
   type BodyStore,
   CONSUMERS,
   type CompiledPool,
   type ConsumerLoop,
+  createSuppressionList,
   ensureConsumer,
   type Logger,
   type NatsHandles,
@@ -21,8 +20,10 @@ import {
   type PoolDirectory,
   STREAMS,
   startConsumerLoop,
-} from '../../core/src/index.ts';
-import { createSuppressionList } from '../../core/src/suppression.ts';
+} from '@hikyaku/core';
+import type { JsMsg } from '@nats-io/jetstream';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import { type Admission, createShapingAdmission } from './admission.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
 import { createComplaintHolds } from './complaint-holds.ts';

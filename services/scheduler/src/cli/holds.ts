@@ -9,8 +9,8 @@
  * line. Exit status: 0 done, 1 Redis failed, 2 the command line is wrong.
  */
 import { parseArgs } from 'node:util';
+import { poolKey } from '@hikyaku/core';
 import { Redis } from 'ioredis';
-import { poolKey } from '../../../core/src/index.ts';
 import { createComplaintHolds } from '../complaint-holds.ts';
 import type { CliIo } from './suppressions.ts';
 
