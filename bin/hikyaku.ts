@@ -18,6 +18,8 @@ commands:
                  manage a pool's suppression list (--help for details)
   reputation <list|resume> --nats URL --pool POOL [IP...]
                  show the sending IPs' reputation standing, resume paused IPs
+  holds <list|release> --redis URL --pool POOL [DOMAIN...]
+                 sender domains held by the complaint guard, and their release
   operator       run the Kubernetes operator (docs/operator.md)
   remove-pools   delete every RelayPool and wait for the operator to finalize them
                  (what the chart runs before helm uninstall)
@@ -160,6 +162,15 @@ async function main(argv: string[]): Promise<void> {
     case 'suppressions': {
       const { runSuppressionsCli } = await import('@hikyaku/scheduler');
       process.exitCode = await runSuppressionsCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+      });
+      return;
+    }
+    case 'holds': {
+      const { runHoldsCli } = await import('@hikyaku/scheduler');
+      process.exitCode = await runHoldsCli(rest, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
         env: process.env,

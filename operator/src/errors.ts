@@ -28,6 +28,7 @@ export const REASONS = {
   HostPortsExhausted: 'HostPortsExhausted',
   EgressPolicyUnavailable: 'EgressPolicyUnavailable',
   AllIpsPaused: 'AllIpsPaused',
+  ComplaintRateHigh: 'ComplaintRateHigh',
   // Progressing
   RollingOut: 'RollingOut',
   DrainingIps: 'DrainingIps',

@@ -260,6 +260,7 @@ export function createOperator(deps: OperatorDeps): Operator {
           if (resumed.length > 0)
             log.info({ pool: compiled.key, ips: resumed }, 'resumed by annotation');
         },
+        complaints: (key) => reports.listComplaints(key),
         events: createEventRecorder({
           client,
           instance: config.leaderElection.identity,

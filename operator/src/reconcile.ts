@@ -10,7 +10,7 @@
  * a change; anything else is reported and thrown, for the queue to retry with back-off.
  */
 
-import type { CompiledPool, Logger, SourceAbsentReport } from '@hikyaku/core';
+import type { CompiledPool, ComplaintReport, Logger, SourceAbsentReport } from '@hikyaku/core';
 import { poolKey } from '@hikyaku/core';
 import type { IpReputation } from '@hikyaku/core/policy';
 import type { V1Node, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
@@ -52,6 +52,8 @@ export interface ReconcilerDeps {
   reputation?: (pool: string) => Promise<IpReputation[]>;
   /** Carries out a resume the pool's annotation asks for (reputation.ts). */
   resume?: (pool: RelayPoolObject, compiled: CompiledPool) => Promise<void>;
+  /** Sender domains the scheduler reported over their complaint guard's lines. */
+  complaints?: (pool: string) => Promise<ComplaintReport[]>;
   events: EventRecorder;
   metrics: OperatorMetrics;
   log: Logger;
@@ -106,6 +108,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     ipStatus: deps.ipStatus,
     ...(deps.absentSources ? { absentSources: deps.absentSources } : {}),
     ...(deps.reputation ? { reputation: deps.reputation } : {}),
+    ...(deps.complaints ? { complaints: deps.complaints } : {}),
     metrics: deps.metrics,
     log: deps.log,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,

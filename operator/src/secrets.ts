@@ -1,6 +1,7 @@
 /**
  * What a pool takes from Secrets: submitter passwords, published only as salted scrypt
- * hashes, and DKIM private keys, checked here and mounted into the sender pods. Secrets are
+ * hashes; DKIM private keys, checked here and mounted into the sender pods; and the secret
+ * return path tokens are signed with, published only as the pool's derived key. Secrets are
  * read from the operator's watch cache.
  *
  * scrypt is slow and salted, so a hash is computed only when the Secret's resourceVersion
@@ -28,6 +29,8 @@ export interface ResolvedSecrets {
   dkimSecrets: string[];
   /** Identifies the DKIM Secrets' contents; '' when there are none. */
   dkimVersion: string;
+  /** The secret of feedback.signingKeySecretRef, when the pool has one. */
+  feedbackSecret?: string;
 }
 
 export interface SecretResolver {
@@ -114,6 +117,8 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
       for (const d of pool.spec.dkim ?? []) {
         if (d.privateKeySecretRef) names.add(d.privateKeySecretRef.name);
       }
+      const signing = pool.spec.feedback?.signingKeySecretRef;
+      if (signing) names.add(signing.name);
       return [...names].sort();
     },
 
@@ -178,6 +183,15 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
         );
       }
 
+      let feedbackSecret: string | undefined;
+      const signing = pool.spec.feedback?.signingKeySecretRef;
+      if (signing) {
+        const field = 'spec.feedback.signingKeySecretRef';
+        const got = read(namespace, signing, 'return path signing key', field);
+        if (got instanceof PoolError) problems.push(got);
+        else feedbackSecret = got.value;
+      }
+
       if (problems.length > 0) throw combine(problems);
       const names = [...dkimSecrets.keys()].sort();
       const dkimVersion =
@@ -187,7 +201,12 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
               .update(names.map((n) => `${n}=${dkimSecrets.get(n)}`).join('\n'))
               .digest('hex')
               .slice(0, 16);
-      return { passwordHashes, dkimSecrets: names, dkimVersion };
+      return {
+        passwordHashes,
+        dkimSecrets: names,
+        dkimVersion,
+        ...(feedbackSecret !== undefined ? { feedbackSecret } : {}),
+      };
     },
 
     forget({ namespace, name }) {

@@ -4,7 +4,7 @@
  * changed, with an Event when Ready or Degraded turns.
  */
 
-import type { CompiledPool, Logger, SourceAbsentReport } from '@hikyaku/core';
+import type { CompiledPool, ComplaintReport, Logger, SourceAbsentReport } from '@hikyaku/core';
 import { poolKey } from '@hikyaku/core';
 import type { IpReputation } from '@hikyaku/core/policy';
 import type { V1StatefulSet } from '@kubernetes/client-node';
@@ -32,6 +32,8 @@ export interface StatusWriterDeps {
   absentSources?: (pool: string) => Promise<SourceAbsentReport[]>;
   /** Each IP's standing with the reputation guard (NATS KV). */
   reputation?: (pool: string) => Promise<IpReputation[]>;
+  /** Sender domains the scheduler reported over their complaint guard's lines. */
+  complaints?: (pool: string) => Promise<ComplaintReport[]>;
   metrics: OperatorMetrics;
   log: Logger;
   sendersReadyTimeoutMs: number;
@@ -193,6 +195,14 @@ export async function writeStatus(
       deps.log.warn({ err, pool: sync.compiled.key }, "cannot read the senders' reports");
     }
   }
+  let complaints: ComplaintReport[] = [];
+  if (deps.complaints && sync.compiled?.feedback) {
+    try {
+      complaints = await deps.complaints(sync.compiled.key);
+    } catch (err) {
+      deps.log.warn({ err, pool: sync.compiled.key }, "cannot read the scheduler's reports");
+    }
+  }
   const status = buildPoolStatus({
     generation,
     now: deps.now(),
@@ -203,6 +213,7 @@ export async function writeStatus(
     draining: sync.draining,
     unassignable: sync.unassignable,
     absentSources,
+    complaints,
     rows: await rowsOf(deps, pool, sync.compiled, previous),
     totalIps: pool.spec.ips.length,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,

@@ -212,6 +212,9 @@ export async function syncPool(
       {
         assignment: plan.assignment,
         passwordHashes: resolved.passwordHashes,
+        ...(resolved.feedbackSecret !== undefined
+          ? { feedbackSecret: resolved.feedbackSecret }
+          : {}),
         draining: drained.draining.map((d) => d.address),
         nodeUnavailable: nodeUnavailable.map((u) => u.address),
       },

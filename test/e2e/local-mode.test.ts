@@ -6,7 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
@@ -43,6 +50,11 @@ function localMode(): Promise<LocalMode> {
     );
     const poolFile = join(dataDir, 'pool.yaml');
     writeFileSync(poolFile, demo);
+    // The demo pool's return path key is read relative to the pool file.
+    copyFileSync(
+      'examples/local-demo-return-path.key',
+      join(dataDir, 'local-demo-return-path.key'),
+    );
     const output: string[] = [];
     // What `npm start` runs: the build first, then the compiled entrypoint.
     await run(process.execPath, [TSC, '-b', 'tsconfig.build.json']);

@@ -65,6 +65,8 @@ export async function startRelayFixture(
     /** Routes besides example.test's to the fixture's sink. */
     extraRoutes?: RelayPoolSpec['routes'];
     env?: Record<string, string>;
+    /** The secret of the pool's feedback.signingKeyFile (pools with feedback). */
+    feedbackSecret?: string;
     verbose?: boolean;
   } = {},
 ): Promise<RelayFixture> {
@@ -82,6 +84,7 @@ export async function startRelayFixture(
       }),
       dataDir,
       smtpPort: await freePort(),
+      ...(options.feedbackSecret !== undefined ? { feedbackSecret: options.feedbackSecret } : {}),
       env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
       onOutput: (name, line) => {
         if (options.verbose || /"level":(50|60)/.test(line)) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { verifyPassword } from '@hikyaku/core';
+import { deriveReturnPathKey, verifyPassword } from '@hikyaku/core';
 import { waitFor } from '@hikyaku/testing';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import {
@@ -197,5 +197,33 @@ describe('Secrets the operator does not watch', () => {
       name: 'clash-sender-connection',
     });
     await fx.waitForCondition('clash', 'Ready', (c) => c.status === 'True', 'recovery');
+  });
+});
+
+describe('the return path signing key', () => {
+  it('is read from its Secret and published only as the pool key derived from it', async () => {
+    const feedback = {
+      bounceDomain: 'bounces.example.com',
+      signingKeySecretRef: { name: 'return-path', key: 'secret' },
+    };
+    await fx.createPool('fb', basicSpec(40, { feedback }));
+    const blocked = await fx.waitForCondition(
+      'fb',
+      'Ready',
+      (c) => c.status === 'False' && c.reason === 'SecretMissing',
+      'Ready=False SecretMissing',
+    );
+    const ready = blocked.status!.conditions!.find((c) => c.type === 'Ready')!;
+    assert.match(ready.message, /return path signing key.*spec\.feedback\.signingKeySecretRef/);
+
+    await putSecret('return-path', { secret: 'rp-secret\n' });
+    await fx.waitForCondition('fb', 'Ready', (c) => c.status === 'True', 'recovery');
+    const published = await fx.published('fb');
+    assert.equal(
+      published?.feedback?.signingKey,
+      deriveReturnPathKey('rp-secret', `${fx.namespace}_fb`).toString('base64'),
+    );
+    assert.equal(published?.feedback?.complaintAddress, 'fbl@bounces.example.com');
+    assert.ok(!JSON.stringify(published).includes('rp-secret'), 'never the secret');
   });
 });

@@ -62,6 +62,8 @@ export interface ShapingFixture {
     to: string[];
     receivedAt?: number;
     subject?: string;
+    /** Bulk mail, as the ingress marks it (List-Unsubscribe, Precedence: bulk). */
+    bulk?: boolean;
   }): Promise<string>;
   /** Writes a changed pool spec to NATS KV (the schedulers follow it live). */
   updatePool(spec: Partial<RelayPoolSpec>): Promise<CompiledPool>;
@@ -94,7 +96,11 @@ function compile(spec: RelayPoolSpec, generation: number): CompiledPool {
       metadata: { name: 'shaping', namespace: 'test', generation },
       spec,
     },
-    { assignment: Object.fromEntries(spec.ips.map((ip) => [ip.address, SENDER_POD])) },
+    {
+      assignment: Object.fromEntries(spec.ips.map((ip) => [ip.address, SENDER_POD])),
+      // Used only by pools with feedback.
+      feedbackSecret: 'shaping test secret',
+    },
   );
 }
 
@@ -198,6 +204,7 @@ export async function startShapingFixture(options: {
           from,
           rcpts: o.to,
           body: await bodies.put(id, raw),
+          ...(o.bulk ? { bulk: true } : {}),
         };
         await admin.js.publish(SUBJECTS.envelope(pool.key), codecs.envelope.encode(envelope), {
           msgID: MSG_IDS.envelope(id),

@@ -119,6 +119,24 @@ describe('buildPoolStatus', () => {
     assert.match(s.conditions[2]!.message, /203\.0\.113\.10 on pod tx-sender-0/);
   });
 
+  it('a sender domain over its complaint rate makes the pool Degraded, naming it', () => {
+    const s = buildPoolStatus(
+      input({
+        complaints: [
+          { domain: 'news.example', level: 'warn', rate: 0.0015, held: false },
+          { domain: 'shop.example', level: 'stop', rate: 0.0042, held: true },
+        ],
+      }),
+    );
+    assert.deepEqual(summary(s), {
+      Ready: 'True/SendersReady',
+      Progressing: 'False/RolloutComplete',
+      Degraded: `True/${REASONS.ComplaintRateHigh}`,
+    });
+    assert.match(s.conditions[2]!.message, /news\.example 0\.15 % \(over the warn line\)/);
+    assert.match(s.conditions[2]!.message, /shop\.example 0\.42 % \(bulk mail held until released/);
+  });
+
   it('sums the rows', () => {
     const s = buildPoolStatus(
       input({

@@ -7,7 +7,8 @@
  * - Progressing: senders are rolling out, or removed IPs are draining.
  * - Degraded: something needs a human: a Secret, a key, a spec the operator cannot
  *   compile, an IP another pool holds, an IP whose node is gone or cordoned, an assigned
- *   IP missing on its pod, or senders that stay unready.
+ *   IP missing on its pod, a sender domain over its complaint rate, or senders that stay
+ *   unready.
  */
 import { REASONS, type Reason } from '../errors.ts';
 import type {
@@ -49,6 +50,13 @@ export interface StatusInput {
   absentSources?: readonly { address: string; pod: string }[];
   /** IPs whose node cannot run their sender pod (egress mode hostNetwork), and why. */
   nodeUnavailable?: readonly UnassignableIp[];
+  /** Sender domains over their complaint guard's warning or stop line, or held. */
+  complaints?: readonly {
+    domain: string;
+    level: 'warn' | 'stop';
+    rate: number;
+    held: boolean;
+  }[];
   rows: readonly IpStatusRow[];
   totalIps: number;
   sendersReadyTimeoutMs: number;
@@ -156,6 +164,13 @@ function conditions(input: StatusInput): PoolCondition[] {
     const what = input.rows.map((r) => `${r.address} (${r.reputation?.reason})`);
     const message = `every IP is paused by the reputation guard: ${list(what)}; mail is deferred, not bounced, until one resumes (docs/reputation.md)`;
     out.push(condition(input, 'Degraded', 'True', REASONS.AllIpsPaused, message));
+  } else if ((input.complaints ?? []).length > 0) {
+    const what = (input.complaints ?? []).map(
+      (c) =>
+        `${c.domain} ${(c.rate * 100).toFixed(2)} % (${c.held ? 'bulk mail held until released: hikyaku holds release' : `over the ${c.level} line`})`,
+    );
+    const message = `complaint rate of sender domains: ${list(what)}`;
+    out.push(condition(input, 'Degraded', 'True', REASONS.ComplaintRateHigh, message));
   } else if (assignable && !sendersReady(senders) && stuck >= input.sendersReadyTimeoutMs) {
     const minutes = Math.round(stuck / 60_000);
     const message = `${sendersMessage(senders)} for ${minutes} min; see the pods' events (kubectl describe pod)`;

@@ -5,6 +5,7 @@ export * from './contract/index.ts';
 export * from './credentials.ts';
 export * from './data-plane.ts';
 export * from './errors.ts';
+export * from './feedback/index.ts';
 export * from './host-port.ts';
 export * from './http.ts';
 export * from './ip-reputation.ts';

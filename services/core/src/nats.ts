@@ -81,6 +81,12 @@ export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
       max_age: nanos(layout.eventMaxAgeMs),
       discard: DiscardPolicy.Old,
     },
+    {
+      ...common,
+      name: STREAMS.feedback,
+      subjects: [SUBJECTS.feedbackAll],
+      retention: RetentionPolicy.Workqueue,
+    },
   ];
 }
 

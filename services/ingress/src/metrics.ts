@@ -35,6 +35,12 @@ export function createIngressMetrics(registry: Registry) {
       labelNames: ['listener', 'result'],
       registers,
     }),
+    feedback: new Counter({
+      name: METRICS.ingressFeedback,
+      help: "Reports accepted at a pool's feedback addresses, by kind (bounce, complaint)",
+      labelNames: ['pool', 'kind'],
+      registers,
+    }),
     accepted: new Counter({
       name: METRICS.ingressAccepted,
       help: 'Messages accepted (answered 250 after JetStream stored them)',

@@ -19,6 +19,7 @@ import type { SMTPServerOptions } from 'smtp-server';
 import { createSharedAuthThrottle } from './auth-throttle-redis.ts';
 import { type CertificateWatcher, watchCertificate } from './certificates.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
+import { createFeedbackIntake } from './feedback-intake.ts';
 import { createIngressMetrics } from './metrics.ts';
 import { createPoolSelector } from './pool-select.ts';
 import { createSubmitterQuota } from './quota.ts';
@@ -92,6 +93,12 @@ export async function startIngress(deps: {
     store: createMessageStore({
       nats: deps.nats,
       bodies: deps.bodies,
+      timeoutMs: config.storeTimeoutMs,
+    }),
+    feedback: createFeedbackIntake({
+      nats: deps.nats,
+      bodies: deps.bodies,
+      redis: deps.redis,
       timeoutMs: config.storeTimeoutMs,
     }),
     tracker: createSessionTracker({

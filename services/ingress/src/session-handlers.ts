@@ -19,8 +19,11 @@ import { nuid } from '@nats-io/transport-node';
 import type { SMTPServerOptions, SMTPServerRecipientDSN, SMTPServerSession } from 'smtp-server';
 import { checkAddress } from './address.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
+import { isBulkMail } from './bulk.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
+import type { FeedbackIntake, FeedbackTarget } from './feedback-intake.ts';
+import { feedbackSteps } from './feedback-session.ts';
 import { addedHeaders } from './headers.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
@@ -43,6 +46,7 @@ export interface IngressContext {
   quota: SubmitterQuota;
   suppressions: SuppressionList;
   store: MessageStore;
+  feedback: FeedbackIntake;
   tracker: SessionTracker;
   tlsAvailable: boolean;
   now: () => number;
@@ -64,6 +68,8 @@ interface Transaction {
    * session envelope, which keeps the values of a MAIL FROM that was refused.
    */
   dsn?: EnvelopeDsn;
+  /** A report to one of a pool's feedback addresses (feedback-intake.ts), not mail to relay. */
+  feedback?: FeedbackTarget;
 }
 
 class LookupTimeoutError extends HikyakuError {
@@ -124,6 +130,8 @@ export function sessionHandlers(
       return fallback;
     }
   }
+
+  const feedback = feedbackSteps({ ctx, listener, refuse, lookup });
 
   async function mailFrom(
     address: { address: string; args: Record<string, string | true> | false },
@@ -187,7 +195,12 @@ export function sessionHandlers(
     },
     session: SMTPServerSession,
   ): Promise<SmtpReplyError | undefined> {
-    const pool = transactions.get(session)?.pool;
+    const tx = transactions.get(session);
+    if (tx && listener === 'relay') {
+      const handled = await feedback.recipient(tx, address, session);
+      if (handled) return handled.error;
+    }
+    const pool = tx?.pool;
     if (!pool) return refuse('relayDenied');
     const parameter = unsupported(address.args, RCPT_PARAMETERS);
     if (parameter) return refuse('badParameter', pool, parameter.slice(0, 20));
@@ -223,6 +236,7 @@ export function sessionHandlers(
     session: SMTPServerSession,
   ): Promise<{ error?: SmtpReplyError; reply?: string } | undefined> {
     const tx = transactions.get(session);
+    if (tx?.feedback) return feedback.data(stream, session, tx.feedback);
     const pool = tx?.pool;
     if (!pool) {
       stream.resume();
@@ -262,6 +276,7 @@ export function sessionHandlers(
           rcpts,
           clientAddress: session.remoteAddress,
           ...(tx.submitter ? { submitter: tx.submitter.username } : {}),
+          ...(isBulkMail(outcome.raw) ? { bulk: true } : {}),
           ...transactionDsn(tx.dsn, session.envelope.rcptTo),
         },
         Buffer.concat([headers, outcome.raw]),

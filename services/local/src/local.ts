@@ -45,6 +45,17 @@ export function captureRoute(pool: RelayPoolResource): {
   );
 }
 
+/** The pool's feedback.signingKeyFile, read relative to the pool file's directory. */
+function feedbackSecretOf(pool: RelayPoolResource, dir: string): { feedbackSecret?: string } {
+  const file = pool.spec.feedback?.signingKeyFile;
+  if (file === undefined) return {};
+  try {
+    return { feedbackSecret: readFileSync(resolve(dir, file), 'utf8') };
+  } catch (cause) {
+    throw new ConfigError(`feedback.signingKeyFile ${file} cannot be read`, { cause });
+  }
+}
+
 export interface LocalOptions {
   poolFile: string;
   dataDir: string;
@@ -80,6 +91,7 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
   const stack = await startLocalStack({
     pool,
     passwordHashes: await hashPasswordFiles(pool.spec.submitters ?? [], dirname(poolFile)),
+    ...feedbackSecretOf(pool, dirname(poolFile)),
     dataDir,
     smtpPort: config.smtpPort,
     ...(config.natsUrl ? { natsUrl: config.natsUrl } : {}),

@@ -34,6 +34,8 @@ export interface LocalStackOptions {
   env?: Record<string, string>;
   /** Submitter username -> salted password hash (see hashPasswordFiles in credentials.ts). */
   passwordHashes?: Record<string, string>;
+  /** The secret of the pool's feedback.signingKeyFile, as read. */
+  feedbackSecret?: string;
   onOutput?: (name: string, line: string) => void;
 }
 
@@ -53,6 +55,7 @@ export interface LocalStack {
 export function compileLocalPool(
   resource: RelayPoolResource,
   passwordHashes: Record<string, string> = {},
+  feedbackSecret?: string,
 ): CompiledPool {
   const withNamespace: RelayPoolResource = {
     ...resource,
@@ -65,7 +68,11 @@ export function compileLocalPool(
       LOCAL_SENDER_POD,
     ]),
   );
-  return compilePool(withNamespace, { assignment, passwordHashes });
+  return compilePool(withNamespace, {
+    assignment,
+    passwordHashes,
+    ...(feedbackSecret !== undefined ? { feedbackSecret } : {}),
+  });
 }
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -97,7 +104,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const natsUrl = options.natsUrl ?? (nats as ChildServer).url;
     const redisUrl = options.redisUrl ?? (redis as ChildServer).url;
 
-    const pool = compileLocalPool(options.pool, options.passwordHashes);
+    const pool = compileLocalPool(options.pool, options.passwordHashes, options.feedbackSecret);
     const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
     await ensureStreams(admin.jsm, DEFAULT_LAYOUT);
     await publishPool(await openPoolBucket(admin.js), pool);

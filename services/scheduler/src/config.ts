@@ -33,6 +33,11 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   reputationDnsServers: string[];
   /** This relay's name in DSNs (Reporting-MTA, MAILER-DAEMON@...). */
   reportingMta: string;
+  /**
+   * How often (real ms) recovered throttle states are swept out of Redis and the complaint
+   * guard's domains are judged again for the gauges and the pools' status.
+   */
+  sweepEveryMs: number;
 }
 
 export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
@@ -56,5 +61,6 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     reportingMta,
     reputationTickMs: r.int('HIKYAKU_REPUTATION_TICK_MS', 30_000, { min: 100, max: 3_600_000 }),
     reputationDnsServers: reputationDnsServers.length > 0 ? reputationDnsServers : dnsServers,
+    sweepEveryMs: r.int('HIKYAKU_SCHEDULER_SWEEP_MS', 60_000, { min: 100 }),
   });
 }

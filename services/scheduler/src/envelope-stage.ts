@@ -11,6 +11,7 @@ import {
   type QueueItem,
   SchemaError,
   suppressionAddress,
+  usesReturnPath,
 } from '@hikyaku/core';
 import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey } from './admission.ts';
@@ -68,9 +69,12 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
     }
 
     const items: { item: QueueItem; policy: string }[] = [];
+    // The pool's return path names one recipient: such mail goes one recipient at a time.
+    const onePerRecipient = usesReturnPath(pool, envelope.from);
     for (const [domain, rcpts] of groupByDomain(keep)) {
       const { policy } = await destinations.resolve(pool, domain);
-      const shares = splitRecipients(rcpts, policy.perIp.recipientsPerMessage);
+      const size = onePerRecipient ? 1 : policy.perIp.recipientsPerMessage;
+      const shares = splitRecipients(rcpts, size);
       shares.forEach((share, part) => {
         items.push({
           policy: policy.name,
@@ -86,6 +90,7 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
             attempt: 0,
             notBefore: envelope.receivedAt,
             ...(shares.length > 1 ? { part } : {}),
+            ...(envelope.bulk ? { bulk: true } : {}),
             ...dsnFor(envelope, share),
           },
         });

@@ -1,5 +1,6 @@
 /** The scheduler's public surface: run it, drive its clock in tests, the suppressions CLI. */
 
+export * from './cli/holds.ts';
 export * from './cli/reputation.ts';
 export * from './cli/suppressions.ts';
 export * from './clock.ts';

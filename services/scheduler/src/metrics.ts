@@ -155,6 +155,30 @@ export function createSchedulerMetrics(deps: {
       labelNames: ['pool', 'result'],
       registers,
     }),
+    feedback: new Counter({
+      name: METRICS.schedulerFeedback,
+      help: 'Feedback messages read, by what they were (bounce, complaint, notice, forged, unattributed, other)',
+      labelNames: ['pool', 'verdict'],
+      registers,
+    }),
+    complaints: new Counter({
+      name: METRICS.schedulerComplaints,
+      help: "Complaints attributed to a message, by the pool IP that sent it ('other': not one of the pool's)",
+      labelNames: ['pool', 'ip'],
+      registers,
+    }),
+    complaintRate: new Gauge({
+      name: METRICS.schedulerComplaintRate,
+      help: 'Complaints per delivered message of a sender domain over the guard window, as of its last complaint',
+      labelNames: ['pool', 'sender_domain'],
+      registers,
+    }),
+    complaintLevel: new Gauge({
+      name: METRICS.schedulerComplaintLevel,
+      help: 'Complaint guard level of a sender domain as of its last complaint: 0 ok, 1 warn, 2 stop',
+      labelNames: ['pool', 'sender_domain'],
+      registers,
+    }),
   };
 }
 

@@ -17,6 +17,7 @@ import {
 import type { Redis } from 'ioredis';
 import type { Admission } from './admission.ts';
 import type { Clock } from './clock.ts';
+import type { ComplaintHolds } from './complaint-holds.ts';
 import type { SchedulerConfig } from './config.ts';
 import type { Destinations } from './destinations.ts';
 import type { DsnMailer } from './dsn-mailer.ts';
@@ -47,6 +48,7 @@ export interface SchedulerParts {
   metrics: SchedulerMetrics;
   /** Receivers' verdicts per IP, for the reputation guard. */
   verdicts?: VerdictCounter;
+  holds: ComplaintHolds;
 }
 
 /** How long a message's last try (due at its maximum age) may wait for shaping. */

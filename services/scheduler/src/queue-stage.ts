@@ -11,7 +11,9 @@ import {
   type Job,
   MSG_IDS,
   type QueueItem,
+  returnPathFor,
   SUBJECTS,
+  senderDomain,
 } from '@hikyaku/core';
 import { EXPIRED_STATUS } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -23,6 +25,8 @@ import { expiredRecipient, expiryText } from './replies.ts';
 import { groupKey } from './split.ts';
 
 const UNKNOWN_POOL_DELAY_MS = 5000;
+/** How often bulk mail held by the complaint guard looks whether it was released. */
+const HOLD_RECHECK_MS = 60_000;
 
 export function createQueueHandler(parts: SchedulerParts) {
   const { pools, admission, metrics, events, clock, nats } = parts;
@@ -78,7 +82,10 @@ export function createQueueHandler(parts: SchedulerParts) {
       ...(item.part !== undefined ? { part: item.part } : {}),
       ...(item.dsn ? { dsn: item.dsn } : {}),
       ...(item.rcptDsn ? { rcptDsn: item.rcptDsn } : {}),
+      ...(item.bulk ? { bulk: true } : {}),
     };
+    const returnPath = returnPathFor(pool, item);
+    if (returnPath) job.returnPath = returnPath;
     await nats.js.publish(SUBJECTS.job(pool.key, decision.ip), codecs.job.encode(job), {
       msgID: job.jobId,
     });
@@ -114,6 +121,20 @@ export function createQueueHandler(parts: SchedulerParts) {
     if (!lastTry && now >= deadline) {
       await expire(item, pool, now, 'while waiting to be sent');
       msg.ack();
+      return;
+    }
+    if (
+      item.bulk &&
+      pool.feedback &&
+      (await parts.holds.isHeld(pool.key, senderDomain(item.from)))
+    ) {
+      if (now >= deadline) {
+        await expire(item, pool, now, 'while its sender domain was held for complaints');
+        msg.ack();
+        return;
+      }
+      metrics.deferred.inc({ pool: pool.key, reason: 'complaint-hold' });
+      msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
       return;
     }
     const decision = await admission.decide(item, pool, now);

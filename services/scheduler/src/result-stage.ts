@@ -17,6 +17,7 @@ import {
   type JobResult,
   outcomeField,
   REDIS_KEYS,
+  senderDomain,
 } from '@hikyaku/core';
 import {
   type BounceClassifier,
@@ -145,6 +146,8 @@ export function createResultHandler(parts: SchedulerParts) {
     if (pool) {
       await countOutcomes(pool, job, judgement.delivered.length, result.outcomes.length);
       await parts.verdicts?.record(pool, job.ip, judgement, now);
+      // The complaint guard's denominator, per sender domain.
+      await parts.holds.delivered(pool, senderDomain(job.from), judgement.delivered.length, now);
     }
 
     let groupOpen = false;
@@ -167,6 +170,7 @@ export function createResultHandler(parts: SchedulerParts) {
           lastIp: job.ip,
           lastReplies: judgement.deferred.map((d) => lastReplyOf(d.outcome, result.finishedAt)),
           ...(job.part !== undefined ? { part: job.part } : {}),
+          ...(job.bulk ? { bulk: true } : {}),
           ...dsnFor(job, rcpts),
         };
         if (pool && policy) {

@@ -1,20 +1,23 @@
 /**
  * The scheduler: turns accepted envelopes into delivery items (one per destination domain
  * and part), releases due items to the sender that owns the chosen IP as the pool's
- * shaping allows (admission.ts), and turns the senders' results into events, retries,
- * suppressions and DSNs. Three durable consumers, shared by every replica; all shared
+ * shaping allows (admission.ts), turns the senders' results into events, retries,
+ * suppressions and DSNs, and the feedback that comes back by mail (late bounces,
+ * complaints) into the same (feedback-stage.ts). Four durable consumers, shared by every replica; all shared
  * limits live in Redis and change only inside atomic scripts.
  */
 
 import {
   type BodyStore,
   CONSUMERS,
+  type CompiledPool,
   type ConsumerLoop,
   createSuppressionList,
   ensureConsumer,
   type Logger,
   type NatsHandles,
   openReputationStore,
+  openSourceReports,
   type PoolDirectory,
   STREAMS,
   startConsumerLoop,
@@ -24,11 +27,13 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { type Admission, createShapingAdmission } from './admission.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
+import { createComplaintHolds } from './complaint-holds.ts';
 import type { SchedulerConfig } from './config.ts';
 import { createDestinations } from './destinations.ts';
 import { createDsnMailer } from './dsn-mailer.ts';
 import { createEnvelopeHandler } from './envelope-stage.ts';
 import { createEventPublisher } from './events.ts';
+import { createFeedbackHandler } from './feedback-stage.ts';
 import { createSchedulerMetrics } from './metrics.ts';
 import { createMxLookup, type MxLookup } from './mx-hosts.ts';
 import { createParking } from './parking.ts';
@@ -47,9 +52,6 @@ import { createWarmupCaps } from './warmup-caps.ts';
 export interface Scheduler {
   stop(): Promise<void>;
 }
-
-/** How often recovered throttle states are swept out of Redis (real time). */
-const SWEEP_EVERY_MS = 60_000;
 
 export async function startScheduler(deps: {
   config: SchedulerConfig;
@@ -119,6 +121,7 @@ export async function startScheduler(deps: {
     }),
     events: createEventPublisher(nats.js),
     tracker: createMessageTracker(redis),
+    holds: createComplaintHolds(redis),
     metrics: createSchedulerMetrics({
       registry: deps.registry,
       redis,
@@ -159,6 +162,10 @@ export async function startScheduler(deps: {
     ackWaitMs: 30_000,
     maxAckPending: config.concurrency * 4,
   });
+  await ensureConsumer(nats.jsm, STREAMS.feedback, CONSUMERS.schedulerFeedback, {
+    ackWaitMs: 30_000,
+    maxAckPending: config.concurrency * 4,
+  });
 
   const loop = (stream: string, durable: string, handle: (msg: JsMsg) => Promise<void>) =>
     startConsumerLoop({
@@ -173,15 +180,42 @@ export async function startScheduler(deps: {
     loop(STREAMS.envelopes, CONSUMERS.schedulerEnvelopes, createEnvelopeHandler(parts)),
     loop(STREAMS.queue, CONSUMERS.schedulerQueue, createQueueHandler(parts)),
     loop(STREAMS.results, CONSUMERS.schedulerResults, createResultHandler(parts)),
+    loop(STREAMS.feedback, CONSUMERS.schedulerFeedback, createFeedbackHandler(parts)),
   ]);
 
+  const reports = await openSourceReports(nats.js, config.streamReplicas);
+  /** The complaint guard's domains, judged again for the gauges and the pool's status. */
+  const reviewed = new Map<string, Set<string>>();
+  async function reviewComplaints(pool: CompiledPool): Promise<void> {
+    const found = await parts.holds.review(pool, clock.now());
+    const domains = new Set(found.map((r) => r.domain));
+    for (const domain of reviewed.get(pool.key) ?? []) {
+      if (domains.has(domain)) continue;
+      // Back under the warning line: its series go until its next complaint.
+      const labels = { pool: pool.key, sender_domain: domain };
+      parts.metrics.complaintRate.remove(labels);
+      parts.metrics.complaintLevel.remove(labels);
+    }
+    reviewed.set(pool.key, domains);
+    for (const r of found) {
+      const labels = { pool: pool.key, sender_domain: r.domain };
+      parts.metrics.complaintRate.set(labels, r.rate);
+      parts.metrics.complaintLevel.set(labels, r.level === 'stop' ? 2 : 1);
+    }
+    await reports.syncComplaints(pool.key, found);
+  }
   const sweeper = setInterval(() => {
     for (const pool of pools.all()) {
       throttles.sweep(pool.key, clock.now()).catch((err: unknown) => {
         log.warn({ err, pool: pool.key }, 'could not sweep throttle states');
       });
+      if (pool.feedback) {
+        reviewComplaints(pool).catch((err: unknown) => {
+          log.warn({ err, pool: pool.key }, 'could not review complaint rates');
+        });
+      }
     }
-  }, SWEEP_EVERY_MS);
+  }, config.sweepEveryMs);
   sweeper.unref();
 
   return {

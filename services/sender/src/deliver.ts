@@ -51,7 +51,7 @@ export interface MtaStsReport {
 }
 
 export interface DeliveryInput {
-  job: Pick<Job, 'from' | 'rcpts' | 'dsn' | 'rcptDsn'>;
+  job: Pick<Job, 'from' | 'rcpts' | 'dsn' | 'rcptDsn' | 'returnPath'>;
   source: SourceIp;
   /** The message as it goes out (signed). */
   message: Buffer;
@@ -177,7 +177,8 @@ async function transaction(
       const { dsn, rcptDsn } = input.job;
       const result = await session.send(
         {
-          from: input.job.from,
+          // The pool's return path when it has one: reports come back to the relay.
+          from: input.job.returnPath ?? input.job.from,
           to: rcpts,
           ...(dsn ? { dsn } : {}),
           ...(rcptDsn ? { rcptDsn } : {}),

@@ -61,6 +61,11 @@ export interface Envelope extends DsnParameters {
   body: BodyRef;
   submitter?: string;
   clientAddress?: string;
+  /**
+   * Bulk mail (List-Unsubscribe, or Precedence: bulk or list): what the complaint guard holds
+   * back for a sender domain over its stop rate. Absent: not bulk.
+   */
+  bulk?: boolean;
 }
 
 /** The reply one recipient got on its previous attempt, kept on the retry so that an
@@ -96,6 +101,8 @@ export interface QueueItem extends DsnParameters {
    * recipientsPerMessage split them (0..n-1); absent: the only one.
    */
   part?: number;
+  /** See Envelope.bulk. */
+  bulk?: boolean;
 }
 
 export interface Job extends DsnParameters {
@@ -113,6 +120,13 @@ export interface Job extends DsnParameters {
   attempt: number;
   /** The queue item's part, when its recipients were split (see QueueItem.part). */
   part?: number;
+  /** See Envelope.bulk. */
+  bulk?: boolean;
+  /**
+   * MAIL FROM for this delivery when the pool writes its own return path (one recipient,
+   * a signed token); `from` stays the client's sender, for DSNs and events.
+   */
+  returnPath?: string;
 }
 
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
@@ -161,7 +175,8 @@ export type EventType =
   | 'deferred'
   | 'bounced'
   | 'expired'
-  | 'suppressed';
+  | 'suppressed'
+  | 'complained';
 
 export interface DeliveryEvent {
   v: 1;
@@ -173,6 +188,24 @@ export interface DeliveryEvent {
   ip?: string;
   attempt?: number;
   reply?: { code: number; enhanced?: string; text: string; remoteHost?: string };
+  /** A `bounced` event reported by mail after the delivery had been accepted. */
+  late?: true;
+  /** A `complained` event's report: ARF Feedback-Type and Source-IP. */
+  complaint?: { feedbackType: string; sourceIp?: string };
+}
+
+/** A feedback message the ingress accepted for a pool's bounce or complaint address. */
+export interface FeedbackEnvelope {
+  v: 1;
+  id: string;
+  pool: string;
+  receivedAt: number;
+  /** The report's envelope sender ('' for the null sender most reports use). */
+  from: string;
+  /** The feedback address it was sent to (the return path token, or the complaint address). */
+  to: string;
+  clientAddress?: string;
+  body: BodyRef;
 }
 
 const bodyRefSchema = {
@@ -238,6 +271,7 @@ const envelopeSchema: JSONSchemaType<Envelope> = {
     clientAddress: { type: 'string', nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
+    bulk: { type: 'boolean', nullable: true },
   },
   required: ['v', 'id', 'pool', 'receivedAt', 'from', 'rcpts', 'body'],
   additionalProperties: true,
@@ -278,6 +312,7 @@ const queueItemSchema: JSONSchemaType<QueueItem> = {
     part: { type: 'integer', minimum: 0, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
+    bulk: { type: 'boolean', nullable: true },
   },
   required: [
     'v',
@@ -312,6 +347,8 @@ const jobSchema: JSONSchemaType<Job> = {
     part: { type: 'integer', minimum: 0, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
+    bulk: { type: 'boolean', nullable: true },
+    returnPath: { type: 'string', maxLength: 512, nullable: true },
   },
   required: [
     'v',
@@ -367,6 +404,22 @@ const resultSchema: JSONSchemaType<JobResult> = {
   additionalProperties: true,
 };
 
+const feedbackEnvelopeSchema: JSONSchemaType<FeedbackEnvelope> = {
+  type: 'object',
+  properties: {
+    v: { type: 'integer', const: 1 },
+    id: { type: 'string', minLength: 1 },
+    pool: { type: 'string', minLength: 1 },
+    receivedAt: { type: 'number' },
+    from: { type: 'string', maxLength: 512 },
+    to: { type: 'string', minLength: 1, maxLength: 512 },
+    clientAddress: { type: 'string', nullable: true },
+    body: bodyRefSchema,
+  },
+  required: ['v', 'id', 'pool', 'receivedAt', 'from', 'to', 'body'],
+  additionalProperties: true,
+};
+
 const ajv = new Ajv({ allErrors: true });
 
 export interface Codec<T> {
@@ -401,6 +454,7 @@ export const codecs = {
   queueItem: codec('queue item', queueItemSchema),
   job: codec('job', jobSchema),
   result: codec('job result', resultSchema),
+  feedback: codec('feedback envelope', feedbackEnvelopeSchema),
   event: {
     encode: (value: DeliveryEvent): Uint8Array => Buffer.from(JSON.stringify(value)),
     decode: (data: Uint8Array): DeliveryEvent =>

@@ -14,6 +14,7 @@ export const METRICS = {
   ingressTlsSessions: 'hikyaku_ingress_tls_sessions_total',
   ingressCertificateReloads: 'hikyaku_ingress_certificate_reloads_total',
   ingressPolicyErrors: 'hikyaku_ingress_policy_lookup_errors_total',
+  ingressFeedback: 'hikyaku_ingress_feedback_messages_total',
   // scheduler
   schedulerScheduled: 'hikyaku_scheduler_jobs_scheduled_total',
   schedulerDeferred: 'hikyaku_scheduler_deferrals_total',
@@ -34,6 +35,10 @@ export const METRICS = {
   reputationCheckDuration: 'hikyaku_reputation_check_duration_seconds',
   reputationCheckFailures: 'hikyaku_reputation_check_failures_total',
   poolAllIpsPaused: 'hikyaku_pool_all_ips_paused',
+  schedulerFeedback: 'hikyaku_scheduler_feedback_reports_total',
+  schedulerComplaints: 'hikyaku_scheduler_complaints_total',
+  schedulerComplaintRate: 'hikyaku_scheduler_sender_domain_complaint_rate',
+  schedulerComplaintLevel: 'hikyaku_scheduler_sender_domain_complaint_level',
   // sender
   senderAttempts: 'hikyaku_sender_attempts_total',
   senderOutcomes: 'hikyaku_sender_recipient_outcomes_total',

@@ -16,6 +16,19 @@ export const REDIS_KEYS = {
    * alone and many guessing clients then spread over the cluster instead of one slot.
    */
   authFailures: (unit: string): string => `hikyaku:auth-failures:{${unit}}`,
+  /** Feedback messages one client address handed in to a pool during one minute. */
+  feedbackMinute: (pool: string, client: string, minute: number): string =>
+    `hikyaku:{${pool}}:feedback-rate:${client}:${minute}`,
+  /**
+   * What each sender domain's mail did on one calendar day (pool time zone): hash
+   * "<domain>|delivered" and "<domain>|complaints" -> count. The complaint guard's window.
+   */
+  senderDomainDay: (pool: string, dayKey: string): string =>
+    `hikyaku:{${pool}}:sender-domains:${dayKey}`,
+  /** Sender domains whose bulk mail is held by the complaint guard: hash domain -> JSON. */
+  complaintHolds: (pool: string): string => `hikyaku:{${pool}}:complaint-holds`,
+  /** Sender domains over the complaint guard's warning line: hash domain -> JSON. */
+  complaintLevels: (pool: string): string => `hikyaku:{${pool}}:complaint-levels`,
   // scheduler: shaping state shared by every replica (see docs/shaping.md). A "site" is
   // what one rate budget covers: a named rate policy, or "default:<domain>".
   /** Warm-up progress: hash IP -> JSON {day, lastDayKey}. */

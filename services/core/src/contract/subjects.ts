@@ -26,12 +26,15 @@ export const STREAMS = {
   results: 'HIKYAKU_RESULTS',
   /** Delivery events for consumers outside the relay (webhooks, audit, tests). */
   events: 'HIKYAKU_EVENTS',
+  /** Feedback messages (bounces, complaint reports) the ingress took at a pool's bounce domain. */
+  feedback: 'HIKYAKU_FEEDBACK',
 } as const;
 
 export const CONSUMERS = {
   schedulerEnvelopes: 'scheduler-envelopes',
   schedulerQueue: 'scheduler-queue',
   schedulerResults: 'scheduler-results',
+  schedulerFeedback: 'scheduler-feedback',
   /** One durable per sending IP, so a job is only ever taken by the IP's owner. */
   senderJobs: (pool: string, address: string): string => `sender-${pool}-${ipToken(address)}`,
 } as const;
@@ -49,6 +52,8 @@ export const SUBJECTS = {
   resultAll: 'hikyaku.result.>',
   event: (pool: string, type: string): string => `hikyaku.event.${pool}.${type}`,
   eventAll: 'hikyaku.event.>',
+  feedback: (pool: string): string => `hikyaku.feedback.${pool}`,
+  feedbackAll: 'hikyaku.feedback.>',
 } as const;
 
 /** JetStream message ids used for publish de-duplication (at-least-once without duplicates). */
@@ -61,6 +66,7 @@ export const MSG_IDS = {
   job: (messageId: string, domain: string, attempt: number, part = 0): string =>
     `job:${messageId}:${domain}:${attempt}${part > 0 ? `:${part}` : ''}`,
   result: (jobId: string): string => `res:${jobId}`,
+  feedback: (messageId: string): string => `fb:${messageId}`,
 } as const;
 
 export const KV_BUCKETS = {
@@ -79,6 +85,8 @@ export const KV_KEYS = {
   /** Every IP of one pool (a KV key filter). */
   ipReputationOfPool: (pool: string): string => `rep.${pool}.>`,
   ipReputationAll: 'rep.>',
+  /** A sender domain over its complaint guard's warning line (the domain's dots are key tokens). */
+  complaint: (pool: string, domain: string): string => `complaint.${pool}.${domain}`,
 } as const;
 
 /** Pool key and IP token of a reputation key (`rep.<pool>.<ip-token>`); undefined for others. */

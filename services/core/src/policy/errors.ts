@@ -15,6 +15,8 @@ export const POLICY_ERROR_CODES = {
   HIKYAKU_BAD_THROTTLE: 'A throttle setting is out of range or a pattern does not compile.',
   HIKYAKU_BAD_RATE_POLICY: 'A rate policy is duplicated, matches nothing or has a bad limit.',
   HIKYAKU_BAD_REPUTATION: 'A reputation setting is out of range or a DNSBL zone is not a DNS name.',
+  HIKYAKU_BAD_FEEDBACK:
+    'A feedback setting (return path, complaint guard) is missing or out of range.',
   HIKYAKU_BAD_POLICY_ARGUMENT: 'A caller passed a value the policy cannot work with.',
 } as const;
 
@@ -62,6 +64,13 @@ export class BadTimeZoneError extends PolicyError {
     super('HIKYAKU_BAD_TIME_ZONE', `bad time zone ${JSON.stringify(value)}`, { cause });
     this.name = 'BadTimeZoneError';
     this.value = value;
+  }
+}
+
+export class BadFeedbackError extends PolicyError {
+  constructor(reason: string) {
+    super('HIKYAKU_BAD_FEEDBACK', `bad feedback settings: ${reason}`);
+    this.name = 'BadFeedbackError';
   }
 }
 

@@ -25,6 +25,14 @@ export {
   DEFAULT_BOUNCE_RULES,
 } from './bounce-rules.ts';
 export {
+  type ComplaintGuard,
+  type ComplaintLevel,
+  type ComplaintVerdict,
+  DEFAULT_COMPLAINT_GUARD,
+  judgeComplaintRate,
+  resolveComplaintGuard,
+} from './complaint-guard.ts';
+export {
   type DnsblAnswer,
   type DnsLookup,
   decodeDnsblAnswer,
@@ -58,6 +66,7 @@ export {
 export {
   BadDateError,
   BadDurationError,
+  BadFeedbackError,
   BadRatePolicyError,
   BadReputationError,
   BadRetryPolicyError,

@@ -5,8 +5,10 @@
  * same in both.
  */
 import { poolKey } from '../contract/subjects.ts';
+import { deriveReturnPathKey } from '../feedback/token.ts';
 import { splitHostPort } from '../host-port.ts';
-import { BadWarmupScheduleError } from '../policy/errors.ts';
+import { type ComplaintGuard, resolveComplaintGuard } from '../policy/complaint-guard.ts';
+import { BadFeedbackError, BadWarmupScheduleError } from '../policy/errors.ts';
 import { type ResolvedRatePolicy, resolveRatePolicies } from '../policy/rate-policy.ts';
 import {
   type ReputationSettings,
@@ -17,6 +19,7 @@ import { checkWarmupSchedule, dayKeyFormatter } from '../policy/warmup.ts';
 import type {
   BounceSpec,
   EgressMode,
+  FeedbackSpec,
   PoolWarmupSpec,
   RatePolicySpec,
   RelayPoolResource,
@@ -31,6 +34,10 @@ export const POOL_DEFAULTS = {
   maxRecipients: 1000,
   overflow: 'defer' as const,
   minDeliveredRatio: 0.9,
+  /** 10 MiB: a DSN that returns a large message whole still fits. */
+  maxReportSize: 10 * 1024 * 1024,
+  reportsPerMinute: 60,
+  complaintLocalPart: 'fbl',
 } as const;
 
 export interface CompiledIp {
@@ -71,6 +78,25 @@ export interface CompiledDkimKey {
   keyFile: string;
 }
 
+/** What the pool does with the feedback that comes back by mail (docs/feedback.md). */
+export interface CompiledFeedback {
+  /** Lower case, no trailing dot. */
+  bounceDomain: string;
+  /** Lower case. */
+  complaintAddress: string;
+  /**
+   * The HMAC key of this pool's return path tokens (base64), derived from the user's secret
+   * (deriveReturnPathKey). Anyone who can read the pool bucket can also publish envelopes,
+   * so it is kept with the rest of the policy.
+   */
+  signingKey: string;
+  /** Lower case; ["*"]: every sender domain. */
+  senderDomains: string[];
+  maxReportSize: number;
+  reportsPerMinute: number;
+  complaints: ComplaintGuard;
+}
+
 export interface CompiledPool {
   v: 1;
   key: string;
@@ -106,6 +132,8 @@ export interface CompiledPool {
    * existed; readers then apply resolveReputationSettings(undefined), the defaults.
    */
   reputation?: ReputationSettings;
+  /** Absent: the pool keeps the client's envelope sender and takes no feedback by mail. */
+  feedback?: CompiledFeedback;
 }
 
 export interface CompileInputs {
@@ -119,6 +147,8 @@ export interface CompileInputs {
   nodeUnavailable?: string[];
   /** Where DKIM secrets are mounted in sender pods. */
   dkimMountRoot?: string;
+  /** The secret of feedback.signingKeySecretRef (or signingKeyFile), as read. */
+  feedbackSecret?: string;
 }
 
 export const DKIM_MOUNT_ROOT = '/etc/hikyaku/dkim';
@@ -172,6 +202,32 @@ function checkShaping(spec: RelayPoolResource['spec']): readonly ResolvedRatePol
   return resolved;
 }
 
+function compileFeedback(
+  spec: FeedbackSpec | undefined,
+  pool: string,
+  secret: string | undefined,
+): CompiledFeedback | undefined {
+  if (spec === undefined) return undefined;
+  const key = secret?.replace(/\r?\n$/, '');
+  if (!key) {
+    throw new BadFeedbackError(
+      'feedback needs the secret of signingKeySecretRef (or signingKeyFile), and it is empty or unreadable',
+    );
+  }
+  const bounceDomain = spec.bounceDomain.toLowerCase().replace(/\.$/, '');
+  return {
+    bounceDomain,
+    complaintAddress: (
+      spec.complaintAddress ?? `${POOL_DEFAULTS.complaintLocalPart}@${bounceDomain}`
+    ).toLowerCase(),
+    signingKey: deriveReturnPathKey(key, pool).toString('base64'),
+    senderDomains: (spec.senderDomains ?? ['*']).map((d) => d.toLowerCase()),
+    maxReportSize: spec.maxReportSize ?? POOL_DEFAULTS.maxReportSize,
+    reportsPerMinute: spec.reportsPerMinute ?? POOL_DEFAULTS.reportsPerMinute,
+    complaints: resolveComplaintGuard(spec.complaints),
+  };
+}
+
 export function compilePool(resource: RelayPoolResource, inputs: CompileInputs): CompiledPool {
   const { spec, metadata } = resource;
   const resolvedRatePolicies = checkShaping(spec);
@@ -181,9 +237,11 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
   const draining = new Set(inputs.draining ?? []);
   const unavailable = new Set(inputs.nodeUnavailable ?? []);
   const mountRoot = inputs.dkimMountRoot ?? DKIM_MOUNT_ROOT;
+  const key = poolKey(namespace, metadata.name);
+  const feedback = compileFeedback(spec.feedback, key, inputs.feedbackSecret);
   return {
     v: 1,
-    key: poolKey(namespace, metadata.name),
+    key,
     name: metadata.name,
     namespace,
     generation: metadata.generation ?? 1,
@@ -234,6 +292,7 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
     maxMessageSize: spec.maxMessageSize ?? POOL_DEFAULTS.maxMessageSize,
     maxRecipients: spec.maxRecipients ?? POOL_DEFAULTS.maxRecipients,
     reputation,
+    ...(feedback ? { feedback } : {}),
   };
 }
 

@@ -13,9 +13,11 @@ import {
 import type {
   BounceSpec,
   CiliumEgressSpec,
+  ComplaintGuardSpec,
   DkimSpec,
   DnsblZoneSpec,
   EgressSpec,
+  FeedbackSpec,
   GatewayEgressSpec,
   IpSpec,
   MultusEgressSpec,
@@ -159,6 +161,7 @@ describe('the spec schema mirrors spec.ts', () => {
         bounces: true,
         dkim: true,
         routes: true,
+        feedback: true,
         timeZone: true,
         maxMessageSize: true,
         maxRecipients: true,
@@ -232,6 +235,23 @@ describe('the spec schema mirrors spec.ts', () => {
     'reputation.blockReplies': shape<NonNullable<ReputationSpec['blockReplies']>>(
       {},
       { window: true, minAttempts: true, threshold: true, action: true },
+    ),
+    feedback: shape<FeedbackSpec>(
+      { bounceDomain: true },
+      {
+        complaintAddress: true,
+        signingKeySecretRef: true,
+        signingKeyFile: true,
+        senderDomains: true,
+        maxReportSize: true,
+        reportsPerMinute: true,
+        complaints: true,
+      },
+    ),
+    'feedback.signingKeySecretRef': ref,
+    'feedback.complaints': shape<ComplaintGuardSpec>(
+      {},
+      { warnRate: true, stopRate: true, action: true, window: true, minDelivered: true },
     ),
   };
 

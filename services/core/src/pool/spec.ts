@@ -144,6 +144,39 @@ export interface BounceSpec {
   notifySender?: boolean;
 }
 
+/** Complaint-rate guard of one sender domain (docs/feedback.md). */
+export interface ComplaintGuardSpec {
+  /** Rate (0..1) above which the pool warns; default 0.001 (0.1 %). */
+  warnRate?: number;
+  /** Rate (0..1) above which the pool acts; default 0.003 (0.3 %, Gmail's line). */
+  stopRate?: number;
+  /** defer: hold the domain's bulk mail until an admin releases it; warn: only report. */
+  action?: 'defer' | 'warn';
+  /** The rolling window the rate is computed over, in whole days ("7d"). */
+  window?: string;
+  /** Delivered messages a domain needs in the window before its rate is judged. */
+  minDelivered?: number;
+}
+
+/** Feedback the pool receives by mail: late bounces and complaint reports. */
+export interface FeedbackSpec {
+  /** Domain of the return path the relay writes (b+<token>@bounceDomain); its MX is the ingress. */
+  bounceDomain: string;
+  /** Address complaint reports (ARF) are sent to; default fbl@<bounceDomain>. */
+  complaintAddress?: string;
+  /** Secret the return path tokens are signed with (HMAC). */
+  signingKeySecretRef?: SecretKeyRef;
+  /** Local mode only: a file holding that secret. */
+  signingKeyFile?: string;
+  /** Sender domains whose mail gets the relay's return path; "*": every one (default). */
+  senderDomains?: string[];
+  /** Largest feedback message accepted, in bytes. */
+  maxReportSize?: number;
+  /** Feedback messages one client address may hand in per minute. */
+  reportsPerMinute?: number;
+  complaints?: ComplaintGuardSpec;
+}
+
 export interface DkimSpec {
   domain: string;
   selector: string;
@@ -202,6 +235,7 @@ export interface RelayPoolSpec {
   bounces?: BounceSpec;
   dkim?: DkimSpec[];
   routes?: RouteSpec[];
+  feedback?: FeedbackSpec;
   /** IANA time zone in which warm-up days and daily caps are counted. */
   timeZone?: string;
   /** Largest message accepted, in bytes. */
