@@ -332,7 +332,10 @@ export async function startSender(deps: {
     await ensureConsumer(nats.jsm, STREAMS.jobs, durable, {
       filterSubject: SUBJECTS.job(pool.key, ip.address),
       ackWaitMs: JOB_ACK_WAIT_MS,
-      maxAckPending: config.concurrencyPerIp * 2,
+      // Exactly as many jobs as are worked on: a job handed out beyond them would wait in
+      // the client's buffer without reporting progress, outlive its ack wait behind a slow
+      // receiver and be delivered a second time.
+      maxAckPending: config.concurrencyPerIp,
     });
     const loop = await startConsumerLoop({
       js: nats.js,
