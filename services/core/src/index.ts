@@ -13,6 +13,7 @@ export * from './nats.ts';
 export * from './pool/compile.ts';
 export * from './pool/directory.ts';
 export * from './pool/spec.ts';
+export * from './redis-link.ts';
 export * from './service.ts';
 export * from './source-reports.ts';
 export * from './timeout.ts';

@@ -5,7 +5,6 @@
  * and relays only for clients that a pool allows.
  */
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { SMTPServerOptions } from 'smtp-server';
 import {
@@ -14,6 +13,7 @@ import {
   type NatsHandles,
   POOL_DEFAULTS,
   type PoolDirectory,
+  type RedisLink,
 } from '../../core/src/index.ts';
 import { createSuppressionList } from '../../core/src/suppression.ts';
 import { createSharedAuthThrottle } from './auth-throttle-redis.ts';
@@ -48,7 +48,7 @@ export async function startIngress(deps: {
   nats: NatsHandles;
   bodies: BodyStore;
   pools: PoolDirectory;
-  redis: Redis;
+  redis: RedisLink;
   log: Logger;
   registry: Registry;
   now?: () => number;
@@ -80,15 +80,17 @@ export async function startIngress(deps: {
         log.error({ err, submitter, pool }, 'unusable password hash in the pool policy'),
     }),
     throttle: createSharedAuthThrottle({
-      redis: deps.redis,
+      redis: deps.redis.client,
+      health: deps.redis,
       options: config.authFailures,
       timeoutMs: config.redisTimeoutMs,
       metrics,
       log,
       now,
     }),
-    quota: createSubmitterQuota(deps.redis),
-    suppressions: createSuppressionList(deps.redis),
+    quota: createSubmitterQuota(deps.redis.client),
+    suppressions: createSuppressionList(deps.redis.client),
+    redis: deps.redis,
     store: createMessageStore({
       nats: deps.nats,
       bodies: deps.bodies,

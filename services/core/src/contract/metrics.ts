@@ -3,6 +3,8 @@
  * reason or reply class — never a recipient domain or address.
  */
 export const METRICS = {
+  // every service that uses Redis
+  redisUp: 'hikyaku_redis_up',
   // ingress
   ingressSessions: 'hikyaku_ingress_sessions_total',
   ingressActiveSessions: 'hikyaku_ingress_active_sessions',
