@@ -37,6 +37,7 @@ export const METRICS = {
   senderConnections: 'hikyaku_sender_connections_total',
   senderJobsInProgress: 'hikyaku_sender_jobs_in_progress',
   senderHandedBack: 'hikyaku_sender_jobs_handed_back_total',
+  senderResultStoreFailures: 'hikyaku_sender_result_store_failures_total',
   senderSourceIpAbsent: 'hikyaku_sender_source_ip_absent',
   senderMtaSts: 'hikyaku_sender_mta_sts_total',
   // operator
