@@ -71,6 +71,9 @@ export async function startRelayFixture(
     extraRoutes?: RelayPoolSpec['routes'];
     env?: Record<string, string>;
     verbose?: boolean;
+    /** Run on these NATS servers (a cluster) instead of a nats-server of its own. */
+    natsUrl?: string;
+    streamReplicas?: number;
   } = {},
 ): Promise<RelayFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-test-'));
@@ -87,6 +90,8 @@ export async function startRelayFixture(
       }),
       dataDir,
       smtpPort: await freePort(),
+      ...(options.natsUrl ? { natsUrl: options.natsUrl } : {}),
+      ...(options.streamReplicas ? { streamReplicas: options.streamReplicas } : {}),
       env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
       onOutput: (name, line) => {
         if (options.verbose || /"level":(50|60)/.test(line)) {
@@ -100,7 +105,10 @@ export async function startRelayFixture(
     throw err;
   }
   const events: DeliveryEvent[] = [];
-  const nc: NatsConnection = await connect({ servers: stack.natsUrl, maxReconnectAttempts: -1 });
+  const nc: NatsConnection = await connect({
+    servers: stack.natsUrl.split(','),
+    maxReconnectAttempts: -1,
+  });
   const sub = nc.subscribe(SUBJECTS.eventAll);
   (async () => {
     for await (const m of sub) events.push(codecs.event.decode(m.data));

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { requireBinary } from './binaries.ts';
+import { freePort } from './ports.ts';
 
 export interface ChildServer {
   readonly url: string;
@@ -100,9 +101,12 @@ export async function startNatsServer(options: {
   host?: string;
   /** Require this token from clients. */
   token?: string;
+  /** Join a cluster: this server's name, its cluster port and the routes to the others. */
+  cluster?: { name: string; serverName: string; port: number; routes: string[] };
   log?: (line: string) => void;
 }): Promise<ChildServer> {
   const bin = requireBinary('nats-server', 'nats-server');
+  const cluster = options.cluster;
   const host = options.host ?? '127.0.0.1';
   mkdirSync(options.dataDir, { recursive: true });
   return startChildServer({
@@ -120,8 +124,71 @@ export async function startNatsServer(options: {
       '-sd',
       options.dataDir,
       ...(options.token ? ['--auth', options.token] : []),
+      ...(cluster
+        ? [
+            '--server_name',
+            cluster.serverName,
+            '--cluster_name',
+            cluster.name,
+            '--cluster',
+            `nats://${host}:${cluster.port}`,
+            '--routes',
+            cluster.routes.join(','),
+          ]
+        : []),
     ],
   });
+}
+
+export interface NatsCluster {
+  /** Every node's client URL, comma-separated: what NATS_URL takes. */
+  readonly url: string;
+  readonly nodes: readonly (ChildServer & { readonly name: string })[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A JetStream cluster of `size` nats-servers on one host (each with its own ports and data
+ * folder), for tests of replicated streams: nodes can be killed and restarted one by one.
+ */
+export async function startNatsCluster(options: {
+  size: number;
+  dataDir: string;
+  host?: string;
+  /** Ports to use (client and cluster port per node); free ones by default. */
+  ports?: { client: number; cluster: number }[];
+  log?: (node: string, line: string) => void;
+}): Promise<NatsCluster> {
+  const host = options.host ?? '127.0.0.1';
+  const ports =
+    options.ports ??
+    (await Promise.all(
+      Array.from({ length: options.size }, async () => ({
+        client: await freePort(host),
+        cluster: await freePort(host),
+      })),
+    ));
+  const routes = ports.map((p) => `nats://${host}:${p.cluster}`);
+  const nodes = await Promise.all(
+    ports.map(async (p, i) => {
+      const name = `n${i + 1}`;
+      const server = await startNatsServer({
+        port: p.client,
+        host,
+        dataDir: join(options.dataDir, name),
+        cluster: { name: 'hikyaku', serverName: name, port: p.cluster, routes },
+        ...(options.log ? { log: (line: string) => options.log?.(name, line) } : {}),
+      });
+      return Object.assign(server, { name });
+    }),
+  );
+  return {
+    url: nodes.map((n) => n.url).join(','),
+    nodes,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
 }
 
 export async function startRedisServer(options: {
