@@ -6,8 +6,8 @@
  * Lease over before NATS is drained.
  */
 import { KubeConfig } from '@kubernetes/client-node';
-import { Redis } from 'ioredis';
 import type { Env } from '../../services/core/src/config.ts';
+import { connectRedis } from '../../services/core/src/index.ts';
 import { readIpStatus } from '../../services/core/src/ip-status.ts';
 import { runService, type ServiceContext } from '../../services/core/src/service.ts';
 import { readOperatorConfig } from './config.ts';
@@ -31,9 +31,15 @@ export async function runOperator(
     config,
     handleSignals: options.handleSignals,
     async start(ctx) {
-      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: false });
-      // ioredis reconnects by itself; an unhandled 'error' event would end the process.
-      redis.on('error', (err) => ctx.log.warn({ err }, 'redis connection error'));
+      // A server or a master through Sentinel; one log line per outage, and /readyz says it.
+      const link = connectRedis({
+        url: config.redisUrl,
+        mode: 'lookups',
+        log: ctx.log,
+        registry: ctx.registry,
+      });
+      ctx.addReadinessDetail(link.describe);
+      const redis = link.client;
       const operator = createOperator({
         config,
         kubeConfig,
@@ -45,7 +51,8 @@ export async function runOperator(
       await operator.start();
       ctx.lifecycle.onShutdown('stop operator', () => operator.stop({ release: true }));
       ctx.lifecycle.onShutdown('close redis', async () => {
-        await redis.quit();
+        if (link.available()) await redis.quit();
+        else link.close();
       });
     },
   });

@@ -14,6 +14,7 @@ export * from './pool/compile.ts';
 export * from './pool/directory.ts';
 export * from './pool/spec.ts';
 export * from './redis-link.ts';
+export * from './redis-target.ts';
 export * from './service.ts';
 export * from './source-reports.ts';
 export * from './timeout.ts';

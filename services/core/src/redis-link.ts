@@ -9,6 +9,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { METRICS } from './contract/metrics.ts';
 import type { Logger } from './log.ts';
+import { parseRedisTarget } from './redis-target.ts';
 
 /**
  * `lookups`: a command fails at once while Redis is not connected, and after `timeoutMs`
@@ -37,6 +38,7 @@ export interface RedisLink extends RedisHealth {
 }
 
 export interface RedisLinkOptions {
+  /** REDIS_URL: a server, or a master through Sentinel (redis-target.ts). */
   url: string;
   mode: RedisMode;
   log: Logger;
@@ -67,7 +69,20 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   const { log, mode } = options;
   const now = options.now ?? Date.now;
   const cooldownMs = options.cooldownMs ?? DEFAULT_COOLDOWN_MS;
-  const client = new Redis(options.url, redisClientOptions(mode, options.timeoutMs));
+  const target = parseRedisTarget(options.url);
+  const clientOptions = redisClientOptions(mode, options.timeoutMs);
+  // Through Sentinel, ioredis asks the sentinels for the master on every (re)connect, so a
+  // failover is followed like any lost connection.
+  const client =
+    target.kind === 'server'
+      ? new Redis(target.url, clientOptions)
+      : new Redis({
+          ...clientOptions,
+          sentinels: target.sentinels,
+          name: target.name,
+          ...(target.password ? { password: target.password } : {}),
+          ...(target.db !== undefined ? { db: target.db } : {}),
+        });
   let up = false;
   let wasUp = false;
   /** Since when Redis is unreachable (ms since the epoch); the start counts as unreachable. */
