@@ -74,6 +74,8 @@ export async function startRelayFixture(
     /** Run on these NATS servers (a cluster) instead of a nats-server of its own. */
     natsUrl?: string;
     streamReplicas?: number;
+    /** Use this Redis (e.g. through Sentinel) instead of a redis-server of its own. */
+    redisUrl?: string;
   } = {},
 ): Promise<RelayFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-test-'));
@@ -91,6 +93,7 @@ export async function startRelayFixture(
       dataDir,
       smtpPort: await freePort(),
       ...(options.natsUrl ? { natsUrl: options.natsUrl } : {}),
+      ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       ...(options.streamReplicas ? { streamReplicas: options.streamReplicas } : {}),
       env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
       onOutput: (name, line) => {
