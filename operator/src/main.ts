@@ -51,8 +51,7 @@ export async function runOperator(
       await operator.start();
       ctx.lifecycle.onShutdown('stop operator', () => operator.stop({ release: true }));
       ctx.lifecycle.onShutdown('close redis', async () => {
-        if (link.available()) await redis.quit();
-        else link.close();
+        await link.close();
       });
     },
   });

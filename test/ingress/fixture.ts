@@ -237,7 +237,7 @@ export async function startIngressUnderTest(
       await ingress.close();
       pools.stop();
       await nats.nc.close().catch(() => undefined);
-      redis.close();
+      await redis.close();
     },
   };
 }

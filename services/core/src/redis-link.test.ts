@@ -77,7 +77,7 @@ test('an outage shows in /readyz and the gauge, lookups are skipped, both come b
       ['redis unreachable', 'redis reachable again'],
     );
   } finally {
-    link.close();
+    await link.close();
     await ops.close();
   }
 });
@@ -100,6 +100,6 @@ test('after a failed lookup, lookups are skipped for the cooldown only', async (
     clock += 1;
     assert.equal(link.available(), true);
   } finally {
-    link.close();
+    await link.close();
   }
 });

@@ -34,7 +34,8 @@ export interface RedisLink extends RedisHealth {
   readonly client: Redis;
   /** One line for /readyz: `redis: up`, or since when and why it is unreachable. */
   describe(): string;
-  close(): void;
+  /** Says QUIT while connected (pending commands finish first), else just disconnects. */
+  close(): Promise<void>;
 }
 
 export interface RedisLinkOptions {
@@ -137,9 +138,10 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
       const since = new Date(downSince).toISOString();
       return `redis: unreachable since ${since}${lastError ? ` (${lastError})` : ''}`;
     },
-    close() {
+    async close() {
       closing = true;
-      client.disconnect();
+      if (up) await client.quit().catch(() => client.disconnect());
+      else client.disconnect();
     },
   };
 }

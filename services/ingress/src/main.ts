@@ -43,7 +43,7 @@ export async function runIngress(
       ctx.lifecycle.onShutdown('close smtp listeners', () => ingress.close());
       ctx.lifecycle.onShutdown('stop pool watch', async () => pools.stop());
       ctx.lifecycle.onShutdown('close redis', async () => {
-        redis.close();
+        await redis.close();
       });
     },
   });

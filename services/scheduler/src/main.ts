@@ -44,8 +44,7 @@ export async function runScheduler(
       ctx.lifecycle.onShutdown('stop consumers', () => scheduler.stop());
       ctx.lifecycle.onShutdown('stop pool watch', async () => pools.stop());
       ctx.lifecycle.onShutdown('close redis', async () => {
-        if (link.available()) await redis.quit();
-        else link.close();
+        await link.close();
       });
     },
   });
