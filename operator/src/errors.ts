@@ -24,6 +24,7 @@ export const REASONS = {
   // Degraded=True while the rest of the pool works
   IpNotAssignable: 'IpNotAssignable',
   SourceAddressAbsent: 'SourceAddressAbsent',
+  RedisUnreachable: 'RedisUnreachable',
   // Progressing
   RollingOut: 'RollingOut',
   DrainingIps: 'DrainingIps',

@@ -55,9 +55,11 @@ async function rowsOf(
   pool: RelayPoolObject,
   compiled: CompiledPool | undefined,
   previous: Partial<RelayPoolStatus> | undefined,
-): Promise<IpStatusRow[]> {
+): Promise<{ rows: IpStatusRow[]; redisError?: string }> {
   if (!compiled) {
-    return pool.spec.ips.map((ip) => ({ address: ip.address, state: 'Unassigned' as const }));
+    return {
+      rows: pool.spec.ips.map((ip) => ({ address: ip.address, state: 'Unassigned' as const })),
+    };
   }
   let counters: IpCounters[] | undefined;
   if (deps.ipStatus) {
@@ -67,7 +69,7 @@ async function rowsOf(
       // The rows keep their last counters; Redis being away does not block the pool.
       deps.log.warn({ err, pool: compiled.key }, 'cannot read IP counters; keeping the last ones');
       const kept = new Map((previous?.ips ?? []).map((r) => [r.address, r]));
-      return buildIpRows(compiled, undefined).map((row) => {
+      const rows = buildIpRows(compiled, undefined).map((row) => {
         const old = kept.get(row.address);
         const {
           address: _a,
@@ -77,9 +79,10 @@ async function rowsOf(
         } = old ?? { address: '', state: 'Active' };
         return { ...row, ...counts };
       });
+      return { rows, redisError: err instanceof Error ? err.message : String(err) };
     }
   }
-  return buildIpRows(compiled, counters);
+  return { rows: buildIpRows(compiled, counters) };
 }
 
 function transitionEvents(
@@ -145,6 +148,7 @@ export async function writeStatus(
       deps.log.warn({ err, pool: sync.compiled.key }, "cannot read the senders' reports");
     }
   }
+  const { rows, redisError } = await rowsOf(deps, pool, sync.compiled, previous);
   const status = buildPoolStatus({
     generation,
     now: deps.now(),
@@ -154,7 +158,8 @@ export async function writeStatus(
     draining: sync.draining,
     unassignable: sync.unassignable,
     absentSources,
-    rows: await rowsOf(deps, pool, sync.compiled, previous),
+    rows,
+    ...(redisError !== undefined ? { redisUnreachable: redisError } : {}),
     totalIps: pool.spec.ips.length,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,
   });

@@ -119,6 +119,16 @@ describe('buildPoolStatus', () => {
     assert.match(s.conditions[2]!.message, /203\.0\.113\.10 on pod tx-sender-0/);
   });
 
+  it('Redis out of reach makes the pool Degraded, saying that mail waits', () => {
+    const s = buildPoolStatus(input({ redisUnreachable: 'connect ECONNREFUSED 10.0.0.5:6379' }));
+    assert.deepEqual(summary(s), {
+      Ready: 'True/SendersReady',
+      Progressing: 'False/RolloutComplete',
+      Degraded: `True/${REASONS.RedisUnreachable}`,
+    });
+    assert.match(s.conditions[2]!.message, /ECONNREFUSED 10\.0\.0\.5:6379.*releases no mail/);
+  });
+
   it('sums the rows', () => {
     const s = buildPoolStatus(
       input({

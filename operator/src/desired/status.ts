@@ -6,8 +6,8 @@
  * - Ready: the policy of this generation is published and every sender pod is ready.
  * - Progressing: senders are rolling out, or removed IPs are draining.
  * - Degraded: something needs a human: a Secret, a key, a spec the operator cannot
- *   compile, an IP another pool holds, an assigned IP missing on its pod, or senders that
- *   stay unready.
+ *   compile, an IP another pool holds, an assigned IP missing on its pod, Redis out of
+ *   reach, or senders that stay unready.
  */
 import { REASONS, type Reason } from '../errors.ts';
 import type {
@@ -47,6 +47,8 @@ export interface StatusInput {
   unassignable: readonly UnassignableIp[];
   /** Assigned IPs their sender pod reported as not present on it. */
   absentSources?: readonly { address: string; pod: string }[];
+  /** Why the IP counters could not be read from Redis, when they could not. */
+  redisUnreachable?: string;
   rows: readonly IpStatusRow[];
   totalIps: number;
   sendersReadyTimeoutMs: number;
@@ -141,6 +143,9 @@ function conditions(input: StatusInput): PoolCondition[] {
     const what = (input.absentSources ?? []).map((a) => `${a.address} on pod ${a.pod}`);
     const message = `assigned source addresses are not present: ${list(what)}; their mail is deferred until the address is configured on the pod's network (node, hostNetwork or an IP allocator)`;
     out.push(condition(input, 'Degraded', 'True', REASONS.SourceAddressAbsent, message));
+  } else if (input.redisUnreachable !== undefined) {
+    const message = `Redis is unreachable (${input.redisUnreachable}): the scheduler releases no mail until it is back; the IP rows show the last counters read`;
+    out.push(condition(input, 'Degraded', 'True', REASONS.RedisUnreachable, message));
   } else if (assignable && !sendersReady(senders) && stuck >= input.sendersReadyTimeoutMs) {
     const minutes = Math.round(stuck / 60_000);
     const message = `${sendersMessage(senders)} for ${minutes} min; see the pods' events (kubectl describe pod)`;
