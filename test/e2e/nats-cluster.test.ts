@@ -10,9 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { connectNats, type NatsHandles, STREAMS } from '../../services/core/src/index.ts';
-import { type NatsCluster, startNatsCluster } from '../../services/local/src/child-servers.ts';
-import { sleep, waitFor } from '../../services/local/src/ports.ts';
+import { connectNats, type NatsHandles, STREAMS } from '@hikyaku/core';
+import { type NatsCluster, sleep, startNatsCluster, waitFor } from '@hikyaku/testing';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
 let dir: string;

@@ -10,14 +10,16 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
-import { createSuppressionList } from '../../services/core/src/suppression.ts';
+import { createSuppressionList } from '@hikyaku/core';
 import {
   type ChildServer,
+  freePort,
+  sleep,
   startRedisSentinel,
   startRedisServer,
-} from '../../services/local/src/child-servers.ts';
-import { freePort, sleep, waitFor } from '../../services/local/src/ports.ts';
+  waitFor,
+} from '@hikyaku/testing';
+import { Redis } from 'ioredis';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
 const MASTER_NAME = 'hikyaku';

@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { METRICS, STREAMS } from '../../services/core/src/index.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
+import { METRICS, STREAMS } from '@hikyaku/core';
+import { waitFor } from '@hikyaku/testing';
 import { metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 

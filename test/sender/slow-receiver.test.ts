@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CONSUMERS, type Job, STREAMS } from '../../services/core/src/index.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
+import { CONSUMERS, type Job, STREAMS } from '@hikyaku/core';
+import { waitFor } from '@hikyaku/testing';
 import { IP1, type SenderFixture, startSenderFixture } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 

@@ -12,15 +12,16 @@
  * before the outage. That count is not cleared by a success on another replica, so in an
  * outage it may lock a client out a little early; it never lets one in early.
  */
-import type { Redis } from 'ioredis';
+
 import {
   HikyakuError,
   type Logger,
   REDIS_KEYS,
   type RedisHealth,
+  redisScript,
   withTimeout,
-} from '../../core/src/index.ts';
-import { redisScript } from '../../core/src/redis-script.ts';
+} from '@hikyaku/core';
+import type { Redis } from 'ioredis';
 import {
   type AuthThrottle,
   type AuthThrottleOptions,

@@ -4,7 +4,7 @@ import {
   openDataPlane,
   runService,
   type ServiceContext,
-} from '../../core/src/index.ts';
+} from '@hikyaku/core';
 import { readIngressConfig } from './config.ts';
 import { startIngress } from './server.ts';
 

@@ -6,8 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { requireBinary } from './binaries.ts';
-import { freePort } from './ports.ts';
+import { freePort, requireBinary } from '@hikyaku/testing';
 
 export interface ChildServer {
   readonly url: string;

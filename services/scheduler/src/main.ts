@@ -4,7 +4,7 @@ import {
   openDataPlane,
   runService,
   type ServiceContext,
-} from '../../core/src/index.ts';
+} from '@hikyaku/core';
 import type { Clock } from './clock.ts';
 import { readSchedulerConfig } from './config.ts';
 import { startScheduler } from './scheduler.ts';

@@ -9,7 +9,7 @@
  * The results are kept in this process: a sender restarted while its results cannot be
  * stored delivers those jobs once more (at-least-once, docs/design.md).
  */
-import type { JobResult, Logger } from '../../core/src/index.ts';
+import type { JobResult, Logger } from '@hikyaku/core';
 import { HandBackError } from './errors.ts';
 
 export interface ResultOutbox {
