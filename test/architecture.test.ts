@@ -95,6 +95,9 @@ export function importProblem(
   const target = all.find((w) => w.name === name);
   if (target) {
     const subpath = `.${spec.slice(name.length)}`;
+    if (owner === target && !isTest) {
+      return `${file}: imports its own package ${name} by name; use a relative path`;
+    }
     if (!target.exports.includes(subpath)) {
       return `${file}: deep import ${spec}; ${name} exports ${target.exports.join(', ')}`;
     }
@@ -149,6 +152,13 @@ describe('package faces', () => {
       /deep import @hikyaku\/core\/src\/log\.ts/,
     );
     assert.equal(importProblem('services/sender/src/x.ts', '@hikyaku/core/policy', all), undefined);
+  });
+
+  it('refuses a package importing itself by name', () => {
+    assert.match(
+      importProblem('services/testing/src/child-servers.ts', '@hikyaku/testing', all) ?? '',
+      /imports its own package/,
+    );
   });
 
   it('refuses the forbidden edges', () => {

@@ -29,6 +29,7 @@ export const REASONS = {
   EgressPolicyUnavailable: 'EgressPolicyUnavailable',
   AllIpsPaused: 'AllIpsPaused',
   ComplaintRateHigh: 'ComplaintRateHigh',
+  RedisUnreachable: 'RedisUnreachable',
   // Progressing
   RollingOut: 'RollingOut',
   DrainingIps: 'DrainingIps',

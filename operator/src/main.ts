@@ -7,9 +7,14 @@
  */
 
 import type { Env } from '@hikyaku/core';
-import { createLogger, readIpStatus, runService, type ServiceContext } from '@hikyaku/core';
+import {
+  connectRedis,
+  createLogger,
+  readIpStatus,
+  runService,
+  type ServiceContext,
+} from '@hikyaku/core';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Redis } from 'ioredis';
 import { readOperatorConfig } from './config.ts';
 import { createOperator } from './operator.ts';
 import { readRemovePoolsConfig, runRemovePools } from './remove-pools.ts';
@@ -32,9 +37,15 @@ export async function runOperator(
     config,
     handleSignals: options.handleSignals,
     async start(ctx) {
-      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: false });
-      // ioredis reconnects by itself; an unhandled 'error' event would end the process.
-      redis.on('error', (err) => ctx.log.warn({ err }, 'redis connection error'));
+      // A server or a master through Sentinel; one log line per outage, and /readyz says it.
+      const link = connectRedis({
+        url: config.redisUrl,
+        mode: 'lookups',
+        log: ctx.log,
+        registry: ctx.registry,
+      });
+      ctx.addReadinessDetail(link.describe);
+      const redis = link.client;
       const operator = createOperator({
         config,
         kubeConfig,
@@ -46,7 +57,7 @@ export async function runOperator(
       await operator.start();
       ctx.lifecycle.onShutdown('stop operator', () => operator.stop({ release: true }));
       ctx.lifecycle.onShutdown('close redis', async () => {
-        await redis.quit();
+        await link.close();
       });
     },
   });

@@ -62,33 +62,43 @@ async function rowsOf(
   pool: RelayPoolObject,
   compiled: CompiledPool | undefined,
   previous: Partial<RelayPoolStatus> | undefined,
-): Promise<IpStatusRow[]> {
+): Promise<{ rows: IpStatusRow[]; redisError?: string }> {
   if (!compiled) {
-    return pool.spec.ips.map((ip) => ({ address: ip.address, state: 'Unassigned' as const }));
+    return {
+      rows: pool.spec.ips.map((ip) => ({ address: ip.address, state: 'Unassigned' as const })),
+    };
   }
-  const rows = await counterRows(deps, compiled, previous);
-  if (!deps.reputation) return rows;
+  const { rows, redisError } = await counterRows(deps, compiled, previous);
+  const result = (r: IpStatusRow[]) => ({
+    rows: r,
+    ...(redisError !== undefined ? { redisError } : {}),
+  });
+  if (!deps.reputation) return result(rows);
   try {
     const standing = await deps.reputation(compiled.key);
-    return buildIpRows(compiled, undefined, standing).map((r, i) => ({
-      ...(rows[i] as IpStatusRow),
-      ...(r.state === 'Paused' && rows[i]?.state !== 'Unassigned' ? { state: r.state } : {}),
-      ...(r.reputation ? { reputation: r.reputation } : {}),
-    }));
+    return result(
+      buildIpRows(compiled, undefined, standing).map((r, i) => ({
+        ...(rows[i] as IpStatusRow),
+        ...(r.state === 'Paused' && rows[i]?.state !== 'Unassigned' ? { state: r.state } : {}),
+        ...(r.reputation ? { reputation: r.reputation } : {}),
+      })),
+    );
   } catch (err) {
     // NATS being away does not block the pool: the rows keep what they last showed.
     deps.log.warn({ err, pool: compiled.key }, 'cannot read the IP reputation; keeping the last');
     const kept = new Map((previous?.ips ?? []).map((r) => [r.address, r]));
-    return rows.map((row) => {
-      const old = kept.get(row.address);
-      return old?.reputation
-        ? {
-            ...row,
-            state: old.state === 'Paused' ? 'Paused' : row.state,
-            reputation: old.reputation,
-          }
-        : row;
-    });
+    return result(
+      rows.map((row) => {
+        const old = kept.get(row.address);
+        return old?.reputation
+          ? {
+              ...row,
+              state: old.state === 'Paused' ? 'Paused' : row.state,
+              reputation: old.reputation,
+            }
+          : row;
+      }),
+    );
   }
 }
 
@@ -96,7 +106,7 @@ async function counterRows(
   deps: StatusWriterDeps,
   compiled: CompiledPool,
   previous: Partial<RelayPoolStatus> | undefined,
-): Promise<IpStatusRow[]> {
+): Promise<{ rows: IpStatusRow[]; redisError?: string }> {
   let counters: IpCounters[] | undefined;
   if (deps.ipStatus) {
     try {
@@ -105,7 +115,7 @@ async function counterRows(
       // The rows keep their last counters; Redis being away does not block the pool.
       deps.log.warn({ err, pool: compiled.key }, 'cannot read IP counters; keeping the last ones');
       const kept = new Map((previous?.ips ?? []).map((r) => [r.address, r]));
-      return buildIpRows(compiled, undefined).map((row) => {
+      const rows = buildIpRows(compiled, undefined).map((row) => {
         const old = kept.get(row.address);
         const {
           address: _a,
@@ -116,9 +126,10 @@ async function counterRows(
         } = old ?? { address: '', state: 'Active' };
         return { ...row, ...counts };
       });
+      return { rows, redisError: err instanceof Error ? err.message : String(err) };
     }
   }
-  return buildIpRows(compiled, counters);
+  return { rows: buildIpRows(compiled, counters) };
 }
 
 function transitionEvents(
@@ -203,6 +214,7 @@ export async function writeStatus(
       deps.log.warn({ err, pool: sync.compiled.key }, "cannot read the scheduler's reports");
     }
   }
+  const { rows, redisError } = await rowsOf(deps, pool, sync.compiled, previous);
   const status = buildPoolStatus({
     generation,
     now: deps.now(),
@@ -214,7 +226,8 @@ export async function writeStatus(
     unassignable: sync.unassignable,
     absentSources,
     complaints,
-    rows: await rowsOf(deps, pool, sync.compiled, previous),
+    rows,
+    ...(redisError !== undefined ? { redisUnreachable: redisError } : {}),
     totalIps: pool.spec.ips.length,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,
   });

@@ -15,6 +15,7 @@ import {
 } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { Ajv } from 'ajv';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Job } from 'kubernetes-models/batch/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -43,6 +44,10 @@ const MODELS: Record<string, { model: ModelClass; fields?: string }> = {
   'apps/v1/Deployment': { model: Deployment as unknown as ModelClass, fields: 'V1Deployment' },
   'apps/v1/StatefulSet': { model: StatefulSet as unknown as ModelClass, fields: 'V1StatefulSet' },
   'batch/v1/Job': { model: Job as unknown as ModelClass, fields: 'V1Job' },
+  'autoscaling/v2/HorizontalPodAutoscaler': {
+    model: HorizontalPodAutoscaler as unknown as ModelClass,
+    fields: 'V2HorizontalPodAutoscaler',
+  },
   'networking.k8s.io/v1/NetworkPolicy': {
     model: NetworkPolicy as unknown as ModelClass,
     fields: 'V1NetworkPolicy',

@@ -598,3 +598,58 @@ test('NOTES.txt tells the next steps: create a RelayPool, send a test message', 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+describe('autoscaling', () => {
+  test('is off by default: the Deployments carry their replicas', async () => {
+    const objects = await render();
+    assert.equal(objects.filter((o) => o.kind === 'HorizontalPodAutoscaler').length, 0);
+    for (const d of objects.filter((o) => o.kind === 'Deployment')) {
+      assert.equal(typeof (d.spec as { replicas?: number }).replicas, 'number');
+    }
+  });
+
+  test('scales the ingress and the scheduler on CPU and leaves them their replica count', async () => {
+    const p = `${RELEASE}-hikyaku`;
+    const objects = await render({
+      set: [
+        'ingress.autoscaling.enabled=true',
+        'scheduler.autoscaling.enabled=true',
+        'scheduler.autoscaling.maxReplicas=4',
+      ],
+    });
+    const hpas = objects.filter((o) => o.kind === 'HorizontalPodAutoscaler');
+    assert.deepEqual(hpas.map((h) => h.metadata.name).sort(), [`${p}-ingress`, `${p}-scheduler`]);
+    for (const hpa of hpas) {
+      const spec = hpa.spec as {
+        scaleTargetRef: { kind: string; name: string };
+        minReplicas: number;
+        maxReplicas: number;
+        metrics: { resource: { name: string; target: { averageUtilization: number } } }[];
+      };
+      assert.equal(spec.scaleTargetRef.kind, 'Deployment');
+      assert.equal(spec.scaleTargetRef.name, hpa.metadata.name);
+      assert.equal(spec.metrics[0]?.resource.name, 'cpu');
+      assert.equal(spec.metrics[0]?.resource.target.averageUtilization, 70);
+      const target = objects.find(
+        (o) => o.kind === 'Deployment' && o.metadata.name === hpa.metadata.name,
+      );
+      assert.ok(target, `${hpa.metadata.name} scales a Deployment of the chart`);
+      assert.equal((target.spec as { replicas?: number }).replicas, undefined);
+    }
+    const scheduler = hpas.find((h) => h.metadata.name === `${p}-scheduler`);
+    assert.equal((scheduler?.spec as { maxReplicas?: number } | undefined)?.maxReplicas, 4);
+    const operator = objects.find(
+      (o) => o.kind === 'Deployment' && o.metadata.name === `${p}-operator`,
+    );
+    assert.equal((operator?.spec as { replicas?: number } | undefined)?.replicas, 1);
+  });
+
+  test('refuses fewer maximum than minimum replicas', async () => {
+    assert.match(
+      await renderError({
+        set: ['scheduler.autoscaling.enabled=true', 'scheduler.autoscaling.maxReplicas=1'],
+      }),
+      /scheduler\.autoscaling\.minReplicas is larger than maxReplicas/,
+    );
+  });
+});

@@ -68,6 +68,11 @@ export async function startRelayFixture(
     /** The secret of the pool's feedback.signingKeyFile (pools with feedback). */
     feedbackSecret?: string;
     verbose?: boolean;
+    /** Run on these NATS servers (a cluster) instead of a nats-server of its own. */
+    natsUrl?: string;
+    streamReplicas?: number;
+    /** Use this Redis (e.g. through Sentinel) instead of a redis-server of its own. */
+    redisUrl?: string;
   } = {},
 ): Promise<RelayFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-test-'));
@@ -85,6 +90,9 @@ export async function startRelayFixture(
       dataDir,
       smtpPort: await freePort(),
       ...(options.feedbackSecret !== undefined ? { feedbackSecret: options.feedbackSecret } : {}),
+      ...(options.natsUrl ? { natsUrl: options.natsUrl } : {}),
+      ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+      ...(options.streamReplicas ? { streamReplicas: options.streamReplicas } : {}),
       env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
       onOutput: (name, line) => {
         if (options.verbose || /"level":(50|60)/.test(line)) {
@@ -98,7 +106,10 @@ export async function startRelayFixture(
     throw err;
   }
   const events: DeliveryEvent[] = [];
-  const nc: NatsConnection = await connect({ servers: stack.natsUrl, maxReconnectAttempts: -1 });
+  const nc: NatsConnection = await connect({
+    servers: stack.natsUrl.split(','),
+    maxReconnectAttempts: -1,
+  });
   const sub = nc.subscribe(SUBJECTS.eventAll);
   (async () => {
     for await (const m of sub) events.push(codecs.event.decode(m.data));

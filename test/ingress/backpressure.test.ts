@@ -111,3 +111,50 @@ test('Redis down: the suppression check is skipped and counted, mail is still ac
   }
   await client.quit();
 });
+
+test('Redis down: mail is accepted without waiting on Redis, the outage is reported once', {
+  timeout: 90_000,
+}, async () => {
+  // A lookup that waited for Redis would hold its message for ten minutes.
+  const patient = await startIngressUnderTest(infra, {
+    pools: ['test_bp'],
+    env: { HIKYAKU_REDIS_TIMEOUT_MS: '600000' },
+  });
+  try {
+    assert.equal(await patient.metric(METRICS.redisUp), 1);
+    assert.equal(patient.redis.describe(), 'redis: up');
+    await infra.stopRedis();
+    try {
+      await waitFor('the outage noticed', () => !patient.redis.available());
+      const client = await session({ port: patient.ports.relay as number });
+      for (let i = 0; i < 30; i++) {
+        const reply = await client.send(
+          'a@example.test',
+          ['gone@example.test'],
+          message(`nr-${i}`),
+        );
+        assert.match(reply.line, /^250 2\.0\.0 Ok: queued as /);
+      }
+      await client.quit();
+      assert.ok(
+        (await patient.metric(METRICS.ingressPolicyErrors, { check: 'suppression' })) >= 30,
+      );
+      assert.equal(await patient.metric(METRICS.redisUp), 0);
+      assert.match(patient.redis.describe(), /^redis: unreachable since \S+/);
+    } finally {
+      await infra.startRedis();
+    }
+    await waitFor('redis back', () => patient.redis.available(), { timeoutMs: 30_000 });
+    assert.equal(await patient.metric(METRICS.redisUp), 1);
+    const client = await session({ port: patient.ports.relay as number });
+    await client.command('MAIL FROM:<a@example.test>');
+    assert.equal((await client.command('RCPT TO:<gone@example.test>')).code, 550);
+    await client.quit();
+    const lines = patient.logs.map((l) => JSON.parse(l) as { msg: string });
+    assert.equal(lines.filter((l) => l.msg === 'redis unreachable').length, 1);
+    assert.equal(lines.filter((l) => l.msg === 'redis reachable again').length, 1);
+    assert.equal(lines.filter((l) => /policy lookup failed/.test(l.msg)).length, 0);
+  } finally {
+    await patient.stop();
+  }
+});

@@ -14,6 +14,7 @@ import {
   codecs,
   compilePool,
   connectNats,
+  connectRedis,
   createBodyStore,
   DEFAULT_LAYOUT,
   type Envelope,
@@ -23,6 +24,7 @@ import {
   openPoolBucket,
   type PoolDirectory,
   publishPool,
+  type RedisLink,
   type RelayPoolSpec,
   STREAMS,
   watchPools,
@@ -151,6 +153,8 @@ export interface IngressUnderTest {
   readonly pools: PoolDirectory;
   /** Log lines as JSON strings, for checks on what is (not) logged. */
   readonly logs: string[];
+  /** The ingress' connection to Redis. */
+  readonly redis: RedisLink;
   /** The value of a counter or gauge for the given labels (0 when never set). */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
@@ -191,12 +195,16 @@ export async function startIngressUnderTest(
     replicas: 1,
     maxAgeMs: 3600_000,
   });
-  const redis = new Redis(config.redisUrl, {
-    maxRetriesPerRequest: 1,
-    commandTimeout: config.redisTimeoutMs,
-  });
-  redis.on('error', () => undefined);
   const registry = new Registry();
+  const redis = connectRedis({
+    url: config.redisUrl,
+    mode: 'lookups',
+    timeoutMs: config.redisTimeoutMs,
+    log,
+    registry,
+  });
+  // Lookups are skipped until Redis is connected; tests of the checks need it connected.
+  await waitFor('the ingress connected to redis', () => redis.available());
   const ingress = await startIngress({
     config,
     nats,
@@ -214,6 +222,7 @@ export async function startIngressUnderTest(
     registry,
     pools,
     logs,
+    redis,
     async metric(name, labels = {}) {
       const metric = registry.getSingleMetric(name);
       if (!metric) return 0;
@@ -228,7 +237,7 @@ export async function startIngressUnderTest(
       await ingress.close();
       pools.stop();
       await nats.nc.close().catch(() => undefined);
-      redis.disconnect();
+      await redis.close();
     },
   };
 }

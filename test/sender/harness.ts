@@ -98,6 +98,8 @@ export async function startSenderFixture(
     env?: Record<string, string>;
     /** Start the sender in this process right away (default true). */
     start?: boolean;
+    /** Where nats-server keeps its data (default: in the fixture's own folder). */
+    natsDataDir?: string;
   } = {},
 ): Promise<SenderFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-sender-'));
@@ -106,7 +108,10 @@ export async function startSenderFixture(
   let sub: Subscription | undefined;
   const results: JobResult[] = [];
   try {
-    nats = await startNatsServer({ port: await freePort(), dataDir: join(dataDir, 'nats') });
+    nats = await startNatsServer({
+      port: await freePort(),
+      dataDir: options.natsDataDir ?? join(dataDir, 'nats'),
+    });
     const spec: RelayPoolSpec = { ips: [IP1, IP2], ...options.spec };
     const pool = compilePool(
       {

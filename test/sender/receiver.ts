@@ -40,6 +40,8 @@ export interface ReceiverBehaviour {
   stallData?: boolean;
   /** Read the whole message, but reply only once this settles. */
   holdReply?: Promise<void>;
+  /** Read the whole message, then wait this long before replying: a slow receiver. */
+  replyDelayMs?: number;
   /**
    * Drop the connection without a word at MAIL FROM of a connection's second transaction,
    * as a server does whose idle timeout struck just as the client reused the connection.
@@ -136,11 +138,13 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
         return;
       }
       const hold = behaviour.holdReply;
+      const delayMs = behaviour.replyDelayMs;
       readAll(stream).then(async (raw) => {
         if (hold) {
           held++;
           await hold;
         }
+        if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
         const queueId = `Q${options.host.replace(/\./g, '')}x${++queued}`;
         const cipher = session.tlsOptions || undefined;
         const dsn = receivedDsn(session);

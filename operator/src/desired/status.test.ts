@@ -137,6 +137,16 @@ describe('buildPoolStatus', () => {
     assert.match(s.conditions[2]!.message, /shop\.example 0\.42 % \(bulk mail held until released/);
   });
 
+  it('Redis out of reach makes the pool Degraded, saying that mail waits', () => {
+    const s = buildPoolStatus(input({ redisUnreachable: 'connect ECONNREFUSED 10.0.0.5:6379' }));
+    assert.deepEqual(summary(s), {
+      Ready: 'True/SendersReady',
+      Progressing: 'False/RolloutComplete',
+      Degraded: `True/${REASONS.RedisUnreachable}`,
+    });
+    assert.match(s.conditions[2]!.message, /ECONNREFUSED 10\.0\.0\.5:6379.*releases no mail/);
+  });
+
   it('sums the rows', () => {
     const s = buildPoolStatus(
       input({

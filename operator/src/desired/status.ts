@@ -7,8 +7,8 @@
  * - Progressing: senders are rolling out, or removed IPs are draining.
  * - Degraded: something needs a human: a Secret, a key, a spec the operator cannot
  *   compile, an IP another pool holds, an IP whose node is gone or cordoned, an assigned
- *   IP missing on its pod, a sender domain over its complaint rate, or senders that stay
- *   unready.
+ *   IP missing on its pod, a sender domain over its complaint rate, Redis out of reach, or
+ *   senders that stay unready.
  */
 import { REASONS, type Reason } from '../errors.ts';
 import type {
@@ -57,6 +57,8 @@ export interface StatusInput {
     rate: number;
     held: boolean;
   }[];
+  /** Why the IP counters could not be read from Redis, when they could not. */
+  redisUnreachable?: string;
   rows: readonly IpStatusRow[];
   totalIps: number;
   sendersReadyTimeoutMs: number;
@@ -171,6 +173,9 @@ function conditions(input: StatusInput): PoolCondition[] {
     );
     const message = `complaint rate of sender domains: ${list(what)}`;
     out.push(condition(input, 'Degraded', 'True', REASONS.ComplaintRateHigh, message));
+  } else if (input.redisUnreachable !== undefined) {
+    const message = `Redis is unreachable (${input.redisUnreachable}): the scheduler releases no mail until it is back; the IP rows show the last counters read`;
+    out.push(condition(input, 'Degraded', 'True', REASONS.RedisUnreachable, message));
   } else if (assignable && !sendersReady(senders) && stuck >= input.sendersReadyTimeoutMs) {
     const minutes = Math.round(stuck / 60_000);
     const message = `${sendersMessage(senders)} for ${minutes} min; see the pods' events (kubectl describe pod)`;

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { ConfigError } from './errors.ts';
 import { splitHostPort } from './host-port.ts';
 import type { NatsCredentials } from './nats.ts';
+import { parseRedisTarget } from './redis-target.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -132,11 +133,21 @@ export interface CommonConfig {
   shutdownGraceMs: number;
 }
 
+function readRedisUrl(r: EnvReader): string {
+  const url = r.string('REDIS_URL', 'redis://127.0.0.1:6379');
+  try {
+    parseRedisTarget(url);
+  } catch (err) {
+    r.problem((err as Error).message);
+  }
+  return url;
+}
+
 export function readCommonConfig(r: EnvReader, defaults: { httpPort: number }): CommonConfig {
   return {
     natsUrl: r.string('NATS_URL', 'nats://127.0.0.1:4222'),
     natsCredentials: readNatsCredentials(r),
-    redisUrl: r.string('REDIS_URL', 'redis://127.0.0.1:6379'),
+    redisUrl: readRedisUrl(r),
     httpPort: r.int('HIKYAKU_HTTP_PORT', defaults.httpPort, { min: 0, max: 65535 }),
     httpHost: r.string('HIKYAKU_HTTP_HOST', '0.0.0.0'),
     logLevel: r.oneOf(

@@ -16,6 +16,8 @@ export async function startOpsServer(options: {
   port: number;
   registry: Registry;
   ready: () => boolean;
+  /** Lines after the verdict of /readyz: the state of what the service depends on. */
+  detail?: () => string[];
 }): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -39,8 +41,9 @@ export async function startOpsServer(options: {
     }
     if (path === '/readyz') {
       const ready = options.ready();
+      const lines = [ready ? 'ready' : 'not ready', ...(options.detail?.() ?? [])];
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(ready ? 'ready\n' : 'not ready\n');
+      res.end(`${lines.join('\n')}\n`);
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });

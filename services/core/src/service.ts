@@ -23,6 +23,11 @@ export interface ServiceContext {
   lifecycle: Lifecycle;
   /** Set by the service once it can take work; /readyz reports it. */
   setReady(ready: boolean): void;
+  /**
+   * Adds a line to /readyz about something the service depends on but keeps working
+   * without (Redis), so that an outage is visible without failing readiness.
+   */
+  addReadinessDetail(line: () => string): void;
 }
 
 export interface ServiceBase {
@@ -47,6 +52,7 @@ export async function runService(options: {
   const registry = createRegistry(options.name);
   const lifecycle = createLifecycle({ log, graceMs: config.shutdownGraceMs });
   let ready = false;
+  const details: (() => string)[] = [];
 
   const nats = await connectNats({
     url: config.natsUrl,
@@ -59,6 +65,7 @@ export async function runService(options: {
     port: config.httpPort,
     registry,
     ready: () => ready && !lifecycle.stopping && !nats.nc.isClosed(),
+    detail: () => details.map((line) => line()),
   });
   log.info({ port: ops.port }, 'ops http listening');
 
@@ -69,6 +76,9 @@ export async function runService(options: {
     lifecycle,
     setReady(value) {
       ready = value;
+    },
+    addReadinessDetail(line) {
+      details.push(line);
     },
   };
   await options.start(ctx);

@@ -13,7 +13,14 @@
  * outage it may lock a client out a little early; it never lets one in early.
  */
 
-import { HikyakuError, type Logger, REDIS_KEYS, redisScript, withTimeout } from '@hikyaku/core';
+import {
+  HikyakuError,
+  type Logger,
+  REDIS_KEYS,
+  type RedisHealth,
+  redisScript,
+  withTimeout,
+} from '@hikyaku/core';
 import type { Redis } from 'ioredis';
 import {
   type AuthThrottle,
@@ -40,6 +47,8 @@ export class AuthCountTimeoutError extends HikyakuError {
 
 export function createSharedAuthThrottle(deps: {
   redis: Redis;
+  /** While Redis is known to be unreachable the count is this process' own at once. */
+  health?: RedisHealth;
   options: AuthThrottleOptions;
   /** HIKYAKU_REDIS_TIMEOUT_MS: how long an AUTH command may wait for the shared count. */
   timeoutMs: number;
@@ -57,6 +66,10 @@ export function createSharedAuthThrottle(deps: {
     run: (key: string) => Promise<T>,
   ): Promise<T | undefined> {
     const unit = throttleKey(address);
+    if (deps.health && !deps.health.available()) {
+      metrics.policyErrors.inc({ check: 'auth-throttle' });
+      return undefined;
+    }
     try {
       return await withTimeout(
         run(REDIS_KEYS.authFailures(unit)),
@@ -64,6 +77,7 @@ export function createSharedAuthThrottle(deps: {
         () => new AuthCountTimeoutError(timeoutMs),
       );
     } catch (err) {
+      deps.health?.failed();
       metrics.policyErrors.inc({ check: 'auth-throttle' });
       log.warn(
         { err, client: unit, step },

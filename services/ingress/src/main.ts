@@ -1,5 +1,10 @@
-import { type Env, openDataPlane, runService, type ServiceContext } from '@hikyaku/core';
-import { Redis } from 'ioredis';
+import {
+  connectRedis,
+  type Env,
+  openDataPlane,
+  runService,
+  type ServiceContext,
+} from '@hikyaku/core';
 import { readIngressConfig } from './config.ts';
 import { startIngress } from './server.ts';
 
@@ -14,15 +19,16 @@ export async function runIngress(
     handleSignals: options.handleSignals,
     async start(ctx) {
       // Suppression, quota and AUTH failure lookups must answer within a session's patience:
-      // a command that cannot be sent or answered in time fails, and the check is skipped
-      // (the AUTH throttle counts in the process instead).
-      const redis = new Redis(config.redisUrl, {
-        maxRetriesPerRequest: 1,
-        commandTimeout: config.redisTimeoutMs,
-        // Lookups of concurrent sessions share one write per event-loop turn.
-        enableAutoPipelining: true,
+      // while Redis is unreachable, or a command is not answered in time, the check is
+      // skipped (the AUTH throttle counts in the process instead).
+      const redis = connectRedis({
+        url: config.redisUrl,
+        mode: 'lookups',
+        timeoutMs: config.redisTimeoutMs,
+        log: ctx.log,
+        registry: ctx.registry,
       });
-      redis.on('error', (err) => ctx.log.debug({ err }, 'redis connection error'));
+      ctx.addReadinessDetail(redis.describe);
       const { bodies, pools } = await openDataPlane(ctx, config.streamReplicas);
       const ingress = await startIngress({
         config,
@@ -37,7 +43,7 @@ export async function runIngress(
       ctx.lifecycle.onShutdown('close smtp listeners', () => ingress.close());
       ctx.lifecycle.onShutdown('stop pool watch', async () => pools.stop());
       ctx.lifecycle.onShutdown('close redis', async () => {
-        redis.disconnect();
+        await redis.close();
       });
     },
   });

@@ -12,8 +12,8 @@ import {
   type NatsHandles,
   POOL_DEFAULTS,
   type PoolDirectory,
+  type RedisLink,
 } from '@hikyaku/core';
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { SMTPServerOptions } from 'smtp-server';
 import { createSharedAuthThrottle } from './auth-throttle-redis.ts';
@@ -49,7 +49,7 @@ export async function startIngress(deps: {
   nats: NatsHandles;
   bodies: BodyStore;
   pools: PoolDirectory;
-  redis: Redis;
+  redis: RedisLink;
   log: Logger;
   registry: Registry;
   now?: () => number;
@@ -81,15 +81,17 @@ export async function startIngress(deps: {
         log.error({ err, submitter, pool }, 'unusable password hash in the pool policy'),
     }),
     throttle: createSharedAuthThrottle({
-      redis: deps.redis,
+      redis: deps.redis.client,
+      health: deps.redis,
       options: config.authFailures,
       timeoutMs: config.redisTimeoutMs,
       metrics,
       log,
       now,
     }),
-    quota: createSubmitterQuota(deps.redis),
-    suppressions: createSuppressionList(deps.redis),
+    quota: createSubmitterQuota(deps.redis.client),
+    suppressions: createSuppressionList(deps.redis.client),
+    redis: deps.redis,
     store: createMessageStore({
       nats: deps.nats,
       bodies: deps.bodies,
@@ -98,7 +100,7 @@ export async function startIngress(deps: {
     feedback: createFeedbackIntake({
       nats: deps.nats,
       bodies: deps.bodies,
-      redis: deps.redis,
+      redis: deps.redis.client,
       timeoutMs: config.storeTimeoutMs,
     }),
     tracker: createSessionTracker({

@@ -30,6 +30,8 @@ export interface LocalStackOptions {
   smtpHost?: string;
   natsUrl?: string;
   redisUrl?: string;
+  /** Replicas of the streams and buckets (3 on a NATS cluster); 1 by default. */
+  streamReplicas?: number;
   /** Extra environment for every service (e.g. HIKYAKU_LOG_LEVEL). */
   env?: Record<string, string>;
   /** Submitter username -> salted password hash (see hashPasswordFiles in credentials.ts). */
@@ -106,8 +108,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const pool = compileLocalPool(options.pool, options.passwordHashes, options.feedbackSecret);
     const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
-    await ensureStreams(admin.jsm, DEFAULT_LAYOUT);
-    await publishPool(await openPoolBucket(admin.js), pool);
+    const replicas = options.streamReplicas ?? 1;
+    await ensureStreams(admin.jsm, { ...DEFAULT_LAYOUT, replicas });
+    await publishPool(await openPoolBucket(admin.js, replicas), pool);
     await admin.nc.close();
 
     const smtpHost = options.smtpHost ?? '127.0.0.1';
@@ -119,6 +122,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       HIKYAKU_POD_NAME: LOCAL_SENDER_POD,
       HIKYAKU_SMTP_HOST: smtpHost,
       HIKYAKU_SMTP_PORT: String(smtpPort),
+      HIKYAKU_STREAM_REPLICAS: String(options.streamReplicas ?? 1),
       ...options.env,
     };
     const make = async (name: string): Promise<ServiceProcess> =>

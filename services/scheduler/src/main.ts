@@ -1,5 +1,10 @@
-import { type Env, openDataPlane, runService, type ServiceContext } from '@hikyaku/core';
-import { Redis } from 'ioredis';
+import {
+  connectRedis,
+  type Env,
+  openDataPlane,
+  runService,
+  type ServiceContext,
+} from '@hikyaku/core';
 import type { Clock } from './clock.ts';
 import { readSchedulerConfig } from './config.ts';
 import { startScheduler } from './scheduler.ts';
@@ -14,12 +19,16 @@ export async function runScheduler(
     config,
     handleSignals: options.handleSignals,
     async start(ctx) {
-      // Concurrent handlers' commands share one write per event-loop turn.
-      const redis = new Redis(config.redisUrl, {
-        maxRetriesPerRequest: null,
-        lazyConnect: false,
-        enableAutoPipelining: true,
+      // Counters and lanes must not be skipped: commands wait for Redis to be back, and the
+      // outage shows in /readyz and hikyaku_redis_up rather than in a log line per retry.
+      const link = connectRedis({
+        url: config.redisUrl,
+        mode: 'work',
+        log: ctx.log,
+        registry: ctx.registry,
       });
+      ctx.addReadinessDetail(link.describe);
+      const redis = link.client;
       const { bodies, pools } = await openDataPlane(ctx, config.streamReplicas);
       const scheduler = await startScheduler({
         config,
@@ -35,7 +44,7 @@ export async function runScheduler(
       ctx.lifecycle.onShutdown('stop consumers', () => scheduler.stop());
       ctx.lifecycle.onShutdown('stop pool watch', async () => pools.stop());
       ctx.lifecycle.onShutdown('close redis', async () => {
-        await redis.quit();
+        await link.close();
       });
     },
   });

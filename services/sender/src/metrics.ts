@@ -55,6 +55,14 @@ export function createSenderMetrics(registry: Registry) {
     labelNames: ['pool', 'ip'],
     registers,
   });
+  const resultsNotStored = new Counter({
+    name: METRICS.senderResultStoreFailures,
+    help:
+      'Failed attempts to store a delivery result; the result is kept and retried, and no ' +
+      'new delivery starts until results are stored again',
+    labelNames: ['pool'],
+    registers,
+  });
   const handedBack = new Counter({
     name: METRICS.senderHandedBack,
     help: 'Jobs handed back to JetStream unfinished, for redelivery (shutdown)',
@@ -107,6 +115,9 @@ export function createSenderMetrics(registry: Registry) {
     },
     handedBack(labels: IpLabels): void {
       handedBack.inc(labels);
+    },
+    resultNotStored(pool: string): void {
+      resultsNotStored.inc({ pool });
     },
     sourceAbsent(labels: IpLabels, absent: boolean): void {
       sourceAbsent.set(labels, absent ? 1 : 0);

@@ -41,6 +41,7 @@ import { DEFAULT_LIMITS, type LimitsLookup, limitsForPool } from './limits.ts';
 import { createSenderMetrics, type IpLabels } from './metrics.ts';
 import { createMtaStsDiscovery, type MtaStsDiscovery } from './mta-sts/discovery.ts';
 import { outcomesForFailure } from './outcomes.ts';
+import { createResultOutbox } from './result-outbox.ts';
 import { createDnsCache } from './routing/dns-cache.ts';
 import { createDnsClient } from './routing/dns-client.ts';
 import { createMxResolver, type MxResolver, type Route } from './routing/resolver.ts';
@@ -149,6 +150,15 @@ export async function startSender(deps: {
       ),
   });
   const dkim = createDkimKeyring({ log, clock });
+  const outbox = createResultOutbox({
+    log,
+    publish: async (result) => {
+      await nats.js.publish(SUBJECTS.result(result.job.pool), codecs.result.encode(result), {
+        msgID: MSG_IDS.result(result.job.jobId),
+      });
+    },
+    onFailure: (result) => metrics.resultNotStored(result.job.pool),
+  });
   const loops = new Map<string, ConsumerLoop>();
   const inFlight = new Set<AbortController>();
   const limitsByPool = new WeakMap<CompiledPool, LimitsLookup>();
@@ -298,37 +308,42 @@ export async function startSender(deps: {
     const labels = { pool: pool.key, ip: address };
     const abort = new AbortController();
     inFlight.add(abort);
+    // Progress covers the whole job: waiting to deliver, delivering, storing the result.
     const progress = setInterval(() => msg.working(), PROGRESS_EVERY_MS);
     const done = metrics.jobStarted(labels);
-    const startedAt = now();
-    metrics.attempt(labels, job.policy);
-    let report: DeliveryReport;
     try {
-      report = await attempt(job, pool, ip, abort.signal);
+      const delivered = outbox.pending(job.jobId);
+      if (delivered) {
+        // Delivered by this process before; only its result is missing.
+        await outbox.store(delivered, abort.signal);
+        msg.ack();
+        return;
+      }
+      await outbox.whenStoring(abort.signal, () => stopping);
+      const startedAt = now();
+      metrics.attempt(labels, job.policy);
+      const report = await attempt(job, pool, ip, abort.signal);
+      const result: JobResult = {
+        v: 1,
+        job,
+        outcomes: report.outcomes,
+        startedAt,
+        finishedAt: now(),
+        ...(report.tls ? { tls: report.tls } : {}),
+      };
+      metrics.outcomes(labels, job.policy, report.outcomes);
+      await outbox.store(result, abort.signal);
+      msg.ack();
     } catch (err) {
       if (!(err instanceof HandBackError)) throw err;
       metrics.handedBack(labels);
       log.info({ jobId: job.jobId, ip: address, reason: err.message }, 'job handed back');
       msg.nak(handBackDelay());
-      return;
     } finally {
       clearInterval(progress);
       inFlight.delete(abort);
       done();
     }
-    const result: JobResult = {
-      v: 1,
-      job,
-      outcomes: report.outcomes,
-      startedAt,
-      finishedAt: now(),
-      ...(report.tls ? { tls: report.tls } : {}),
-    };
-    await nats.js.publish(SUBJECTS.result(pool.key), codecs.result.encode(result), {
-      msgID: MSG_IDS.result(job.jobId),
-    });
-    metrics.outcomes(labels, job.policy, report.outcomes);
-    msg.ack();
   }
 
   async function startIp(pool: CompiledPool, ip: CompiledIp): Promise<void> {
@@ -336,7 +351,10 @@ export async function startSender(deps: {
     await ensureConsumer(nats.jsm, STREAMS.jobs, durable, {
       filterSubject: SUBJECTS.job(pool.key, ip.address),
       ackWaitMs: JOB_ACK_WAIT_MS,
-      maxAckPending: config.concurrencyPerIp * 2,
+      // Exactly as many jobs as are worked on: a job handed out beyond them would wait in
+      // the client's buffer without reporting progress, outlive its ack wait behind a slow
+      // receiver and be delivered a second time.
+      maxAckPending: config.concurrencyPerIp,
     });
     const loop = await startConsumerLoop({
       js: nats.js,

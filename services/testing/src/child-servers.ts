@@ -3,10 +3,11 @@
  * its data in a folder the caller names, so a restart finds what was stored.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { requireBinary } from '@hikyaku/testing';
+import { requireBinary } from './binaries.ts';
+import { freePort } from './ports.ts';
 
 export interface ChildServer {
   readonly url: string;
@@ -100,9 +101,12 @@ export async function startNatsServer(options: {
   host?: string;
   /** Require this token from clients. */
   token?: string;
+  /** Join a cluster: this server's name, its cluster port and the routes to the others. */
+  cluster?: { name: string; serverName: string; port: number; routes: string[] };
   log?: (line: string) => void;
 }): Promise<ChildServer> {
   const bin = requireBinary('nats-server', 'nats-server');
+  const cluster = options.cluster;
   const host = options.host ?? '127.0.0.1';
   mkdirSync(options.dataDir, { recursive: true });
   return startChildServer({
@@ -120,14 +124,79 @@ export async function startNatsServer(options: {
       '-sd',
       options.dataDir,
       ...(options.token ? ['--auth', options.token] : []),
+      ...(cluster
+        ? [
+            '--server_name',
+            cluster.serverName,
+            '--cluster_name',
+            cluster.name,
+            '--cluster',
+            `nats://${host}:${cluster.port}`,
+            '--routes',
+            cluster.routes.join(','),
+          ]
+        : []),
     ],
   });
+}
+
+export interface NatsCluster {
+  /** Every node's client URL, comma-separated: what NATS_URL takes. */
+  readonly url: string;
+  readonly nodes: readonly (ChildServer & { readonly name: string })[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A JetStream cluster of `size` nats-servers on one host (each with its own ports and data
+ * folder), for tests of replicated streams: nodes can be killed and restarted one by one.
+ */
+export async function startNatsCluster(options: {
+  size: number;
+  dataDir: string;
+  host?: string;
+  /** Ports to use (client and cluster port per node); free ones by default. */
+  ports?: { client: number; cluster: number }[];
+  log?: (node: string, line: string) => void;
+}): Promise<NatsCluster> {
+  const host = options.host ?? '127.0.0.1';
+  const ports =
+    options.ports ??
+    (await Promise.all(
+      Array.from({ length: options.size }, async () => ({
+        client: await freePort(host),
+        cluster: await freePort(host),
+      })),
+    ));
+  const routes = ports.map((p) => `nats://${host}:${p.cluster}`);
+  const nodes = await Promise.all(
+    ports.map(async (p, i) => {
+      const name = `n${i + 1}`;
+      const server = await startNatsServer({
+        port: p.client,
+        host,
+        dataDir: join(options.dataDir, name),
+        cluster: { name: 'hikyaku', serverName: name, port: p.cluster, routes },
+        ...(options.log ? { log: (line: string) => options.log?.(name, line) } : {}),
+      });
+      return Object.assign(server, { name });
+    }),
+  );
+  return {
+    url: nodes.map((n) => n.url).join(','),
+    nodes,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
 }
 
 export async function startRedisServer(options: {
   port: number;
   dataDir: string;
   host?: string;
+  /** Start as a replica of this master. */
+  replicaOf?: { host: string; port: number };
   log?: (line: string) => void;
 }): Promise<ChildServer> {
   const bin = requireBinary('redis-server', 'redis-server');
@@ -155,7 +224,52 @@ export async function startRedisServer(options: {
       'no',
       '--logfile',
       join(options.dataDir, 'redis.log'),
+      ...(options.replicaOf
+        ? ['--replicaof', options.replicaOf.host, String(options.replicaOf.port)]
+        : []),
     ],
+  });
+}
+
+/**
+ * A Redis Sentinel watching one master (quorum 1: a single sentinel decides, which is
+ * enough for tests of a failover), declaring it down after `downAfterMs`.
+ */
+export async function startRedisSentinel(options: {
+  port: number;
+  dataDir: string;
+  masterName: string;
+  master: { host: string; port: number };
+  downAfterMs?: number;
+  host?: string;
+  log?: (line: string) => void;
+}): Promise<ChildServer> {
+  const bin = requireBinary('redis-sentinel', 'redis-sentinel');
+  const host = options.host ?? '127.0.0.1';
+  mkdirSync(options.dataDir, { recursive: true });
+  // Sentinel rewrites its configuration file as it learns; it must be its own, writable.
+  const configFile = join(options.dataDir, 'sentinel.conf');
+  const { masterName, master } = options;
+  writeFileSync(
+    configFile,
+    [
+      `port ${options.port}`,
+      `bind ${host}`,
+      `dir ${options.dataDir}`,
+      `logfile ${join(options.dataDir, 'sentinel.log')}`,
+      `sentinel monitor ${masterName} ${master.host} ${master.port} 1`,
+      `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
+      `sentinel failover-timeout ${masterName} 10000`,
+      '',
+    ].join('\n'),
+  );
+  return startChildServer({
+    bin,
+    host,
+    port: options.port,
+    url: `redis://${host}:${options.port}`,
+    ...(options.log ? { log: options.log } : {}),
+    args: [configFile],
   });
 }
 

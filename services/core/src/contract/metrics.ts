@@ -3,6 +3,8 @@
  * reason or reply class — never a recipient domain or address.
  */
 export const METRICS = {
+  // every service that uses Redis
+  redisUp: 'hikyaku_redis_up',
   // ingress
   ingressSessions: 'hikyaku_ingress_sessions_total',
   ingressActiveSessions: 'hikyaku_ingress_active_sessions',
@@ -47,6 +49,7 @@ export const METRICS = {
   senderConnections: 'hikyaku_sender_connections_total',
   senderJobsInProgress: 'hikyaku_sender_jobs_in_progress',
   senderHandedBack: 'hikyaku_sender_jobs_handed_back_total',
+  senderResultStoreFailures: 'hikyaku_sender_result_store_failures_total',
   senderSourceIpAbsent: 'hikyaku_sender_source_ip_absent',
   senderMtaSts: 'hikyaku_sender_mta_sts_total',
   // operator
