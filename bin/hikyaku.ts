@@ -2,6 +2,7 @@
  * The one entrypoint of the image: `hikyaku <component>` runs a component; `hikyaku local`
  * runs the whole relay on this machine.
  */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const USAGE = `usage: hikyaku <command> [options]
@@ -14,8 +15,19 @@ commands:
   sender         run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)
   suppressions <add|remove|lookup|list> --redis URL --pool POOL [ADDRESS...]
                  manage a pool's suppression list (--help for details)
+  trace [--nats URL] <queue-id | Message-ID | recipient>
+                 a message's timeline: accepted, planned, every attempt, the end
   operator       run the Kubernetes operator (docs/operator.md)
 `;
+
+/**
+ * The tools that read the relay find it through --nats / NATS_URL, or else through the
+ * stack file a local mode running from the data folder wrote.
+ */
+async function localStack(dataDir: string): Promise<{ natsUrl: string; redisUrl: string }> {
+  const { readStackFile, STACK_FILE_NAME } = await import('../services/local/src/stack-file.ts');
+  return readStackFile(join(dataDir, STACK_FILE_NAME));
+}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -46,6 +58,16 @@ async function main(argv: string[]): Promise<void> {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
         env: process.env,
+      });
+      return;
+    }
+    case 'trace': {
+      const { runTraceCli } = await import('../services/scheduler/src/cli/trace.ts');
+      process.exitCode = await runTraceCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+        localStack,
       });
       return;
     }
@@ -93,6 +115,10 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   const e = err as Error & { code?: string };
+  if (e.code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`hikyaku: ${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
   process.stderr.write(`hikyaku: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
   process.exit(1);
 });

@@ -71,6 +71,8 @@ export async function startRelayFixture(
     extraRoutes?: RelayPoolSpec['routes'];
     env?: Record<string, string>;
     verbose?: boolean;
+    /** Every line the services and servers write. */
+    onOutput?: (name: string, line: string) => void;
   } = {},
 ): Promise<RelayFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-test-'));
@@ -89,6 +91,7 @@ export async function startRelayFixture(
       smtpPort: await freePort(),
       env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
       onOutput: (name, line) => {
+        options.onOutput?.(name, line);
         if (options.verbose || /"level":(50|60)/.test(line)) {
           process.stderr.write(`[${name}] ${line}\n`);
         }

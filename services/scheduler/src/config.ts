@@ -6,6 +6,7 @@ import {
   readCommonConfig,
   readDnsServers,
 } from '../../core/src/index.ts';
+import { RECIPIENT_LOG_MODES, type RecipientLogMode } from './attempt-log.ts';
 
 export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   /** Messages handled at once per consumer (envelopes, queue items, results). */
@@ -29,6 +30,8 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   dnsTimeoutMs: number;
   /** This relay's name in DSNs (Reporting-MTA, MAILER-DAEMON@...). */
   reportingMta: string;
+  /** How delivery attempt lines write recipients: whole, domain only, or local part hashed. */
+  logRecipients: RecipientLogMode;
 }
 
 export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
@@ -49,5 +52,6 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     dnsServers,
     dnsTimeoutMs: r.int('HIKYAKU_DNS_TIMEOUT_MS', 3000, { min: 50 }),
     reportingMta,
+    logRecipients: r.oneOf('HIKYAKU_LOG_RECIPIENTS', RECIPIENT_LOG_MODES, 'full'),
   });
 }

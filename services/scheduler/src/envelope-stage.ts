@@ -85,6 +85,7 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
             attempt: 0,
             notBefore: envelope.receivedAt,
             ...(shares.length > 1 ? { part } : {}),
+            ...(envelope.messageId ? { messageId: envelope.messageId } : {}),
             ...dsnFor(envelope, share),
           },
         });

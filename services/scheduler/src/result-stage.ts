@@ -95,12 +95,13 @@ export function createResultHandler(parts: SchedulerParts) {
     const judgement = judgeOutcomes(result.outcomes, classifierOf(policy));
     const out: DeliveryEvent[] = [];
     const failed: DsnRecipient[] = [];
+    const tls = result.tls?.version;
 
     for (const outcome of judgement.delivered) {
-      out.push(deliveryEvent('delivered', job, outcome.rcpt, now, outcome));
+      out.push(deliveryEvent('delivered', job, outcome.rcpt, now, outcome, tls));
     }
     for (const { outcome, classification } of judgement.bounced) {
-      out.push(deliveryEvent('bounced', job, outcome.rcpt, now, outcome));
+      out.push(deliveryEvent('bounced', job, outcome.rcpt, now, outcome, tls));
       failed.push({
         recipient: outcome.rcpt,
         action: 'failed',
@@ -124,7 +125,7 @@ export function createResultHandler(parts: SchedulerParts) {
       }
     }
     for (const { outcome } of judgement.deferred) {
-      out.push(deliveryEvent('deferred', job, outcome.rcpt, now, outcome));
+      out.push(deliveryEvent('deferred', job, outcome.rcpt, now, outcome, tls));
     }
 
     if (judgement.throttled && pool && policy) {
@@ -165,6 +166,7 @@ export function createResultHandler(parts: SchedulerParts) {
           lastIp: job.ip,
           lastReplies: judgement.deferred.map((d) => lastReplyOf(d.outcome, result.finishedAt)),
           ...(job.part !== undefined ? { part: job.part } : {}),
+          ...(job.messageId ? { messageId: job.messageId } : {}),
           ...dsnFor(job, rcpts),
         };
         if (pool && policy) {
@@ -175,12 +177,19 @@ export function createResultHandler(parts: SchedulerParts) {
         for (const { outcome } of judgement.deferred) {
           const last = lastReplyOf(outcome, result.finishedAt);
           out.push(
-            deliveryEvent('expired', job, outcome.rcpt, now, {
-              ...outcome,
-              code: 550,
-              enhanced: EXPIRED_STATUS,
-              text: expiryText(job.attempt + 1, '', outcome),
-            }),
+            deliveryEvent(
+              'expired',
+              job,
+              outcome.rcpt,
+              now,
+              {
+                ...outcome,
+                code: 550,
+                enhanced: EXPIRED_STATUS,
+                text: expiryText(job.attempt + 1, '', outcome),
+              },
+              tls,
+            ),
           );
           failed.push(expiredRecipient(outcome.rcpt, last));
         }

@@ -21,6 +21,7 @@ import {
 } from '../../core/src/index.ts';
 import { createSuppressionList } from '../../core/src/suppression.ts';
 import { type Admission, createShapingAdmission } from './admission.ts';
+import { withAttemptLog } from './attempt-log.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
 import type { SchedulerConfig } from './config.ts';
 import { createDestinations } from './destinations.ts';
@@ -106,7 +107,7 @@ export async function startScheduler(deps: {
       rng,
       log,
     }),
-    events: createEventPublisher(nats.js),
+    events: withAttemptLog(createEventPublisher(nats.js), log, config.logRecipients),
     tracker: createMessageTracker(redis),
     metrics: createSchedulerMetrics({
       registry: deps.registry,

@@ -2,3 +2,4 @@ export * from './messages.ts';
 export * from './metrics.ts';
 export * from './redis-keys.ts';
 export * from './subjects.ts';
+export * from './trace.ts';

@@ -5,6 +5,7 @@
  */
 import { Ajv, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { SchemaError } from '../errors.ts';
+import type { TraceIndexEntry } from './trace.ts';
 
 /** Where a body is kept: inline in the bodies stream, or chunked in the object store. */
 export interface BodyRef {
@@ -19,6 +20,8 @@ export type DsnNotify = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
 
 /** Longest ENVID (RFC 3461 §4.4) and ORCPT (§4.2), in characters as sent (xtext). */
 export const ENVID_MAX = 100;
+/** Longest Message-ID kept: RFC 5322 lines stop at 998 characters. */
+export const MESSAGE_ID_MAX = 998;
 export const ORCPT_MAX = 500;
 
 /**
@@ -61,6 +64,8 @@ export interface Envelope extends DsnParameters {
   body: BodyRef;
   submitter?: string;
   clientAddress?: string;
+  /** The Message-ID header field's value, angle brackets removed (absent: none found). */
+  messageId?: string;
 }
 
 /** The reply one recipient got on its previous attempt, kept on the retry so that an
@@ -96,6 +101,8 @@ export interface QueueItem extends DsnParameters {
    * recipientsPerMessage split them (0..n-1); absent: the only one.
    */
   part?: number;
+  /** The message's Message-ID (see Envelope.messageId), for logs and traces. */
+  messageId?: string;
 }
 
 export interface Job extends DsnParameters {
@@ -113,6 +120,8 @@ export interface Job extends DsnParameters {
   attempt: number;
   /** The queue item's part, when its recipients were split (see QueueItem.part). */
   part?: number;
+  /** The message's Message-ID (see Envelope.messageId), for logs and traces. */
+  messageId?: string;
 }
 
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
@@ -124,6 +133,8 @@ export interface RecipientOutcome {
   enhanced?: string;
   text: string;
   remoteHost?: string;
+  /** The address of remoteHost that was connected to (the last one tried, on failure). */
+  remoteAddress?: string;
   remoteQueueId?: string;
   /** Set when the failure came from the connection, not from a reply. */
   errorCode?: string;
@@ -163,16 +174,37 @@ export type EventType =
   | 'expired'
   | 'suppressed';
 
+/**
+ * One event about one recipient of one message. Fields beyond the first version's (`v` 1:
+ * type, id, pool, rcpt, at, ip, attempt, reply) are optional, so readers of either age
+ * understand every event.
+ */
 export interface DeliveryEvent {
   v: 1;
   type: EventType;
+  /** Queue id: the id the ingress answered with ("queued as …"). */
   id: string;
   pool: string;
   rcpt: string;
   at: number;
   ip?: string;
+  /** Delivery attempts before this one (0: the first). */
   attempt?: number;
-  reply?: { code: number; enhanced?: string; text: string; remoteHost?: string };
+  reply?: {
+    code: number;
+    enhanced?: string;
+    text: string;
+    remoteHost?: string;
+    remoteAddress?: string;
+  };
+  /** The message's Message-ID, angle brackets removed. */
+  messageId?: string;
+  /** Destination domain of the recipient (scheduled and later events). */
+  domain?: string;
+  /** TLS protocol version of the delivery attempt (e.g. "TLSv1.3"); absent: clear text. */
+  tls?: string;
+  /** Milliseconds from acceptance to this event. */
+  delayMs?: number;
 }
 
 const bodyRefSchema = {
@@ -236,6 +268,7 @@ const envelopeSchema: JSONSchemaType<Envelope> = {
     body: bodyRefSchema,
     submitter: { type: 'string', nullable: true },
     clientAddress: { type: 'string', nullable: true },
+    messageId: { type: 'string', maxLength: MESSAGE_ID_MAX, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
   },
@@ -276,6 +309,7 @@ const queueItemSchema: JSONSchemaType<QueueItem> = {
     lastIp: { type: 'string', nullable: true },
     lastReplies: { type: 'array', items: lastReplySchema, nullable: true },
     part: { type: 'integer', minimum: 0, nullable: true },
+    messageId: { type: 'string', maxLength: MESSAGE_ID_MAX, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
   },
@@ -310,6 +344,7 @@ const jobSchema: JSONSchemaType<Job> = {
     receivedAt: { type: 'number' },
     attempt: { type: 'integer', minimum: 0 },
     part: { type: 'integer', minimum: 0, nullable: true },
+    messageId: { type: 'string', maxLength: MESSAGE_ID_MAX, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
   },
@@ -339,6 +374,7 @@ const outcomeSchema: JSONSchemaType<RecipientOutcome> = {
     enhanced: { type: 'string', nullable: true },
     text: { type: 'string' },
     remoteHost: { type: 'string', nullable: true },
+    remoteAddress: { type: 'string', nullable: true },
     remoteQueueId: { type: 'string', nullable: true },
     errorCode: { type: 'string', nullable: true },
     remoteDsn: { type: 'boolean', nullable: true },
@@ -364,6 +400,18 @@ const resultSchema: JSONSchemaType<JobResult> = {
     },
   },
   required: ['v', 'job', 'outcomes', 'startedAt', 'finishedAt'],
+  additionalProperties: true,
+};
+
+const traceIndexSchema: JSONSchemaType<TraceIndexEntry> = {
+  type: 'object',
+  properties: {
+    v: { type: 'integer', const: 1 },
+    id: { type: 'string', minLength: 1 },
+    pool: { type: 'string', minLength: 1 },
+    at: { type: 'number' },
+  },
+  required: ['v', 'id', 'pool', 'at'],
   additionalProperties: true,
 };
 
@@ -401,6 +449,7 @@ export const codecs = {
   queueItem: codec('queue item', queueItemSchema),
   job: codec('job', jobSchema),
   result: codec('job result', resultSchema),
+  traceIndex: codec('trace index entry', traceIndexSchema),
   event: {
     encode: (value: DeliveryEvent): Uint8Array => Buffer.from(JSON.stringify(value)),
     decode: (data: Uint8Array): DeliveryEvent =>

@@ -26,6 +26,11 @@ export const STREAMS = {
   results: 'HIKYAKU_RESULTS',
   /** Delivery events for consumers outside the relay (webhooks, audit, tests). */
   events: 'HIKYAKU_EVENTS',
+  /**
+   * The same events filed under their queue id, plus index entries by Message-ID and by
+   * recipient, so one message's timeline is read by subject instead of scanning events.
+   */
+  trace: 'HIKYAKU_TRACE',
 } as const;
 
 export const CONSUMERS = {
@@ -49,6 +54,11 @@ export const SUBJECTS = {
   resultAll: 'hikyaku.result.>',
   event: (pool: string, type: string): string => `hikyaku.event.${pool}.${type}`,
   eventAll: 'hikyaku.event.>',
+  /** A message's events, by queue id (a queue id is one subject token: see isQueueId). */
+  traceMessage: (queueId: string): string => `hikyaku.trace.msg.${queueId}`,
+  /** Index entries naming the queue ids of a Message-ID or a recipient (see traceDigest). */
+  traceIndex: (kind: 'mid' | 'rcpt', digest: string): string => `hikyaku.trace.${kind}.${digest}`,
+  traceAll: 'hikyaku.trace.>',
 } as const;
 
 /** JetStream message ids used for publish de-duplication (at-least-once without duplicates). */
