@@ -115,6 +115,10 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   const e = err as Error & { code?: string };
+  if (e.name === 'LocalModeError') {
+    process.stderr.write(`hikyaku: ${e.message}\n`);
+    process.exit(1);
+  }
   if (e.code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`hikyaku: ${e.message}\n${USAGE}`);
     process.exit(2);

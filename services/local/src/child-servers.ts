@@ -2,11 +2,13 @@
  * nats-server and redis-server as child processes, for local mode and for tests. Each keeps
  * its data in a folder the caller names, so a restart finds what was stored.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { requireBinary } from './binaries.ts';
+import { keepRunning, type RestartEvent } from './restart-policy.ts';
+import { spawnTied, untie } from './tied-spawn.ts';
 
 export interface ChildServer {
   readonly url: string;
@@ -59,6 +61,7 @@ function stopper(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): 
       clearTimeout(timer);
       resolve();
     });
+    untie(child);
     child.kill(signal);
   });
 }
@@ -71,21 +74,42 @@ async function startChildServer(options: {
   port: number;
   url: string;
   log?: (line: string) => void;
+  supervise?: (event: RestartEvent) => void;
 }): Promise<ChildServer> {
-  let child: ChildProcess;
+  let child!: ChildProcess;
+  const name = options.bin.split('/').at(-1) ?? options.bin;
   const launch = async (): Promise<void> => {
-    child = spawn(options.bin, options.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawnTied(options.bin, options.args);
     pipeLines(child, options.log);
-    await waitForPort(options.port, options.host, 15_000, child);
+    try {
+      await waitForPort(options.port, options.host, 15_000, child);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
   };
+  const keeper = options.supervise
+    ? keepRunning({
+        name,
+        relaunch: async () => {
+          await launch();
+          return child as ChildProcess;
+        },
+        report: options.supervise,
+      })
+    : undefined;
   await launch();
+  keeper?.watch(child as ChildProcess);
   return {
     url: options.url,
     port: options.port,
     get process() {
       return child;
     },
-    stop: () => stopper(child, 'SIGTERM', 5000),
+    stop: () => {
+      keeper?.stop();
+      return stopper(child, 'SIGTERM', 5000);
+    },
     kill: () => stopper(child, 'SIGKILL', 1000),
     async restart() {
       await stopper(child, 'SIGTERM', 5000);
@@ -101,6 +125,8 @@ export async function startNatsServer(options: {
   /** Require this token from clients. */
   token?: string;
   log?: (line: string) => void;
+  /** Start it again when it exits unexpectedly (local mode). */
+  supervise?: (event: RestartEvent) => void;
 }): Promise<ChildServer> {
   const bin = requireBinary('nats-server', 'nats-server');
   const host = options.host ?? '127.0.0.1';
@@ -111,6 +137,7 @@ export async function startNatsServer(options: {
     port: options.port,
     url: `nats://${host}:${options.port}`,
     ...(options.log ? { log: options.log } : {}),
+    ...(options.supervise ? { supervise: options.supervise } : {}),
     args: [
       '-js',
       '-a',
@@ -129,6 +156,8 @@ export async function startRedisServer(options: {
   dataDir: string;
   host?: string;
   log?: (line: string) => void;
+  /** Start it again when it exits unexpectedly (local mode). */
+  supervise?: (event: RestartEvent) => void;
 }): Promise<ChildServer> {
   const bin = requireBinary('redis-server', 'redis-server');
   const host = options.host ?? '127.0.0.1';
@@ -140,6 +169,7 @@ export async function startRedisServer(options: {
     port: options.port,
     url: `redis://${host}:${options.port}`,
     ...(options.log ? { log: options.log } : {}),
+    ...(options.supervise ? { supervise: options.supervise } : {}),
     args: [
       '--port',
       String(options.port),

@@ -18,7 +18,9 @@ import {
   type RelayPoolResource,
 } from '../../core/src/index.ts';
 import { type ChildServer, startNatsServer, startRedisServer } from './child-servers.ts';
+import { type RetiredPool, retireOtherPools } from './pool-switch.ts';
 import { freePort } from './ports.ts';
+import type { RestartEvent } from './restart-policy.ts';
 import { type ServiceProcess, serviceProcess } from './service-process.ts';
 
 export const LOCAL_NAMESPACE = 'local';
@@ -36,6 +38,10 @@ export interface LocalStackOptions {
   /** Submitter username -> salted password hash (see hashPasswordFiles in credentials.ts). */
   passwordHashes?: Record<string, string>;
   onOutput?: (name: string, line: string) => void;
+  /** Start again whatever exits unexpectedly (local mode), reporting exits and restarts. */
+  supervise?: (event: RestartEvent) => void;
+  /** Start-up steps as they begin ("nats-server", "ingress", …). */
+  onProgress?: (step: string) => void;
 }
 
 export interface LocalStack {
@@ -44,6 +50,8 @@ export interface LocalStack {
   readonly smtpHost: string;
   readonly smtpPort: number;
   readonly pool: CompiledPool;
+  /** Pools a previous run left in this data folder, taken out of KV (see pool-switch.ts). */
+  readonly retiredPools: RetiredPool[];
   readonly services: { ingress: ServiceProcess; scheduler: ServiceProcess; sender: ServiceProcess };
   readonly nats?: ChildServer;
   readonly redis?: ChildServer;
@@ -72,6 +80,8 @@ export function compileLocalPool(
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   mkdirSync(options.dataDir, { recursive: true });
   const log = (name: string) => (line: string) => options.onOutput?.(name, line);
+  const supervise = options.supervise ? { supervise: options.supervise } : {};
+  const progress = (step: string): void => options.onProgress?.(step);
   // What was started so far, stopped in reverse if a later step fails: a half-started
   // stack must not leave servers behind.
   const started: { stop(): Promise<void> }[] = [];
@@ -79,20 +89,24 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const part of started.reverse()) await part.stop().catch(() => undefined);
   };
   try {
+    if (!options.natsUrl) progress('nats-server');
     const nats = options.natsUrl
       ? undefined
       : await startNatsServer({
           port: await freePort(),
           dataDir: join(options.dataDir, 'nats'),
           log: log('nats-server'),
+          ...supervise,
         });
     if (nats) started.push(nats);
+    if (!options.redisUrl) progress('redis-server');
     const redis = options.redisUrl
       ? undefined
       : await startRedisServer({
           port: await freePort(),
           dataDir: join(options.dataDir, 'redis'),
           log: log('redis-server'),
+          ...supervise,
         });
     if (redis) started.push(redis);
     const natsUrl = options.natsUrl ?? (nats as ChildServer).url;
@@ -101,7 +115,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const pool = compileLocalPool(options.pool, options.passwordHashes);
     const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
     await ensureStreams(admin.jsm, DEFAULT_LAYOUT);
-    await publishPool(await openPoolBucket(admin.js), pool);
+    const bucket = await openPoolBucket(admin.js);
+    await publishPool(bucket, pool);
+    // Only in a NATS of its own: a NATS given by URL may serve pools of others.
+    const retiredPools = nats ? await retireOtherPools(bucket, admin.jsm, pool.key) : [];
     await admin.nc.close();
 
     const smtpHost = options.smtpHost ?? '127.0.0.1';
@@ -122,6 +139,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         env,
         opsPort: await freePort(),
         ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+        ...supervise,
       });
     const services = {
       ingress: await make('ingress'),
@@ -129,6 +147,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       sender: await make('sender'),
     };
     started.push(services.sender, services.scheduler, services.ingress);
+    progress('scheduler, sender and ingress');
     await Promise.all([
       services.scheduler.start(),
       services.sender.start(),
@@ -141,6 +160,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       smtpHost,
       smtpPort,
       pool,
+      retiredPools,
       services,
       ...(nats ? { nats } : {}),
       ...(redis ? { redis } : {}),

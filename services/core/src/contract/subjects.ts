@@ -50,6 +50,8 @@ export const SUBJECTS = {
   queueAll: 'hikyaku.queue.>',
   job: (pool: string, address: string): string => `hikyaku.job.${pool}.${ipToken(address)}`,
   jobAll: 'hikyaku.job.>',
+  /** Every job of one pool, whatever its IP. */
+  jobsOfPool: (pool: string): string => `hikyaku.job.${pool}.*`,
   result: (pool: string): string => `hikyaku.result.${pool}`,
   resultAll: 'hikyaku.result.>',
   event: (pool: string, type: string): string => `hikyaku.event.${pool}.${type}`,
