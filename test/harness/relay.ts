@@ -16,6 +16,7 @@ import type {
 } from '../../services/core/src/index.ts';
 import { codecs, SUBJECTS } from '../../services/core/src/index.ts';
 import { freePort } from '../../services/local/src/ports.ts';
+import type { RestartEvent } from '../../services/local/src/restart-policy.ts';
 import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
 import { type LocalStack, startLocalStack } from '../../services/local/src/stack.ts';
 
@@ -73,6 +74,8 @@ export async function startRelayFixture(
     verbose?: boolean;
     /** Every line the services and servers write. */
     onOutput?: (name: string, line: string) => void;
+    /** Restart what exits unexpectedly, as local mode does. */
+    supervise?: (event: RestartEvent) => void;
   } = {},
 ): Promise<RelayFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-test-'));
@@ -89,6 +92,7 @@ export async function startRelayFixture(
       }),
       dataDir,
       smtpPort: await freePort(),
+      ...(options.supervise ? { supervise: options.supervise } : {}),
       env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
       onOutput: (name, line) => {
         options.onOutput?.(name, line);
