@@ -22,13 +22,13 @@ export interface LocalModeProcess {
   cleanup(options?: { keepData?: boolean }): Promise<void>;
 }
 
-export async function demoPoolText(name = 'local-demo', extra = ''): Promise<string> {
+/** The demo pool under another name; `extraRoutes` (YAML list items) follow its route. */
+export async function demoPoolText(name = 'local-demo', extraRoutes = ''): Promise<string> {
   const sinkPort = await freePort();
-  return (
-    readFileSync('examples/local-demo.yaml', 'utf8')
-      .replace(/2626/g, String(sinkPort))
-      .replace(/name: local-demo/, `name: ${name}`) + extra
-  );
+  return readFileSync('examples/local-demo.yaml', 'utf8')
+    .replace(/port: 2626\n/, `port: ${sinkPort}\n${extraRoutes}`)
+    .replace(/2626/g, String(sinkPort))
+    .replace(/name: local-demo/, `name: ${name}`);
 }
 
 export async function spawnLocalMode(
