@@ -17,6 +17,8 @@ commands:
                  manage a pool's suppression list (--help for details)
   trace [--nats URL] <queue-id | Message-ID | recipient>
                  a message's timeline: accepted, planned, every attempt, the end
+  status [--nats URL --redis URL] [--pool POOL]
+                 pools, IPs with state and warm-up use today, learned throttles, mail held
   operator       run the Kubernetes operator (docs/operator.md)
 `;
 
@@ -64,6 +66,16 @@ async function main(argv: string[]): Promise<void> {
     case 'trace': {
       const { runTraceCli } = await import('../services/scheduler/src/cli/trace.ts');
       process.exitCode = await runTraceCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+        localStack,
+      });
+      return;
+    }
+    case 'status': {
+      const { runStatusCli } = await import('../services/scheduler/src/cli/status.ts');
+      process.exitCode = await runStatusCli(rest, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
         env: process.env,

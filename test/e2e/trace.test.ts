@@ -6,7 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { REDIS_KEYS } from '../../services/core/src/index.ts';
 import { waitFor } from '../../services/local/src/ports.ts';
+import { runStatusCli } from '../../services/scheduler/src/cli/status.ts';
 import { runTraceCli } from '../../services/scheduler/src/cli/trace.ts';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
@@ -20,7 +23,20 @@ before(async () => {
   relay = await startRelayFixture({
     sinkHost: '127.0.7.1',
     env: { HIKYAKU_LOG_LEVEL: 'info' },
-    spec: { bounces: { notifySender: false, suppressHardBounces: false } },
+    spec: {
+      bounces: { notifySender: false, suppressHardBounces: false },
+      // 127.0.0.2 warms up (day 1 today, 50 a day), for the status screen.
+      ips: [
+        {
+          address: '127.0.0.2',
+          hostname: 'mta1.hikyaku.test',
+          warmup: { startDate: new Date().toISOString().slice(0, 10) },
+        },
+        { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' },
+      ],
+      warmup: { schedule: [{ day: 1, dailyLimit: 50 }], overflow: 'spill' },
+      timeZone: 'UTC',
+    },
     onOutput: (name, text) => {
       if (!text.startsWith('{')) return;
       try {
@@ -174,4 +190,48 @@ test('trace says so and exits 1 when nothing matches; a wrong option exits 2', a
   const wrong = await trace('--natz', 'x', 'y');
   assert.equal(wrong.code, 2);
   assert.match(wrong.err.join('\n'), /usage: hikyaku trace/);
+});
+
+test('status shows the pool, its IPs with state and warm-up use, learned throttles and held mail', async () => {
+  const now = Date.now();
+  const redis = new Redis(relay.stack.redisUrl);
+  try {
+    await redis.hset(
+      REDIS_KEYS.throttle(relay.stack.pool.key),
+      '127.0.0.3|default:slow.test',
+      JSON.stringify({ factor: 0.5, pausedUntil: now + 600_000, recoverAfter: 600_000 }),
+    );
+  } finally {
+    redis.disconnect();
+  }
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runStatusCli(
+    [],
+    {
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+      env: { NATS_URL: relay.stack.natsUrl, REDIS_URL: relay.stack.redisUrl },
+    },
+    now,
+  );
+  assert.equal(code, 0, err.join('\n'));
+  const text = out.join('\n');
+  assert.match(text, /^pool local_test \(local\/test\), 2 IPs, time zone UTC$/m);
+  assert.match(text, /^ {2}127\.0\.0\.2\s+Warming\s+1\s+\d+\s+50\s+local-sender-0$/m);
+  assert.match(text, /^ {2}127\.0\.0\.3\s+Paused\s+-\s+\d+\s+-\s+local-sender-0$/m);
+  assert.match(
+    text,
+    /127\.0\.0\.3 → default:slow\.test: paused until \S+Z, then 50% of the declared rate/,
+  );
+  // The deferred message waits for its next attempt.
+  assert.match(text, /mail held: \d+ accepted to split, [1-9]\d* delivery items waiting/);
+
+  const unknown = await runStatusCli(['--pool', 'local/nope'], {
+    out: () => undefined,
+    err: (l) => err.push(l),
+    env: { NATS_URL: relay.stack.natsUrl, REDIS_URL: relay.stack.redisUrl },
+  });
+  assert.equal(unknown, 1);
+  assert.match(err.join('\n'), /no pool local_nope is known/);
 });

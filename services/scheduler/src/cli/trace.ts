@@ -26,7 +26,7 @@ export interface CliIo {
   err(line: string): void;
   env: Record<string, string | undefined>;
   /** The running local mode of a data folder (throws when there is none). */
-  localStack?: (dataDir: string) => Promise<{ natsUrl: string }>;
+  localStack?: (dataDir: string) => Promise<{ natsUrl: string; redisUrl: string }>;
 }
 
 const WORD: Record<DeliveryEvent['type'], string> = {
