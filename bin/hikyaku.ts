@@ -13,7 +13,7 @@ commands:
   ingress        run the SMTP ingress (configured from the environment)
   scheduler      run the scheduler
   sender         run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)
-  suppressions <add|remove|lookup|list> --redis URL --pool POOL [ADDRESS...]
+  suppressions <add|remove|lookup|list> --pool POOL [--redis URL --nats URL] [ADDRESS...]
                  manage a pool's suppression list (--help for details)
   trace [--nats URL] <queue-id | Message-ID | recipient>
                  a message's timeline: accepted, planned, every attempt, the end
@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<void> {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
         env: process.env,
+        localStack,
       });
       return;
     }
