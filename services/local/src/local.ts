@@ -43,7 +43,7 @@ export function captureRoute(pool: RelayPoolResource): {
     }
   }
   throw new ConfigError(
-    'local mode needs a static route to a loopback address (e.g. domains [example.test], host 127.0.0.1, port 2626) for its capture sink',
+    `local mode needs a static route to a loopback address for its capture sink. To try a cluster pool here, change in its file: spec.ips to loopback addresses (- {address: 127.0.0.2, hostname: mta1.hikyaku.test}), add to spec.routes "- {domains: [example.test], host: 127.0.0.1, port: 2626}", and give each submitter a passwordFile instead of passwordSecretRef (examples/local-demo.yaml shows all three)`,
   );
 }
 
