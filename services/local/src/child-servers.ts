@@ -61,8 +61,9 @@ function stopper(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): 
       clearTimeout(timer);
       resolve();
     });
+    // Ending the tie makes its watcher send SIGTERM, once; SIGKILL is sent here.
     untie(child);
-    child.kill(signal);
+    if (signal !== 'SIGTERM') child.kill(signal);
   });
 }
 

@@ -110,8 +110,9 @@ export function serviceProcess(options: {
       keeper?.stop();
       if (!child) return;
       const done = exited();
+      // Ending the tie makes its watcher send the one SIGTERM: a second one would end
+      // the service's ordered shutdown at once.
       untie(child);
-      child.kill('SIGTERM');
       const timer = setTimeout(() => child?.kill('SIGKILL'), 30_000);
       await done;
       clearTimeout(timer);

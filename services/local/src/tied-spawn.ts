@@ -30,7 +30,10 @@ export function spawnTied(
   return child;
 }
 
-/** Ends the tie: the watcher exits, and sends the child SIGTERM if it still runs. */
+/**
+ * Ends the tie: the watcher sends the child SIGTERM (if it still runs) and exits. This is
+ * how a tied child is stopped; sending SIGTERM as well would be a second one.
+ */
 export function untie(child: ChildProcess): void {
   child.stdin?.end();
 }
