@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { waitFor } from '../../services/local/src/ports.ts';
 import type { RestartEvent } from '../../services/local/src/restart-policy.ts';
+import { readStackFile } from '../../services/local/src/stack-file.ts';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 import { spawnLocalMode } from './local-mode-process.ts';
 
@@ -122,10 +124,27 @@ function alive(pid: number): boolean {
   }
 }
 
-test('a SIGKILLed local mode leaves no process behind', { timeout: 180_000 }, async () => {
+test('local mode keeps stack.json current; SIGKILLed, it leaves no process behind', {
+  timeout: 240_000,
+}, async () => {
   const local = await spawnLocalMode();
   try {
-    const stack = await local.ready();
+    const first = await local.ready();
+    process.kill(first.pids.scheduler, 'SIGKILL');
+    const stack = await waitFor(
+      () => `stack.json naming a new scheduler; output:\n${local.output.join('\n')}`,
+      () => {
+        const now = readStackFile(join(local.dataDir, 'stack.json'));
+        const restarted = now.pids.scheduler !== first.pids.scheduler && alive(now.pids.scheduler);
+        return restarted ? now : undefined;
+      },
+      { timeoutMs: 90_000 },
+    );
+    assert.ok(
+      local.output.some((l) => l === 'scheduler killed by SIGKILL; restarting in 0.5 s'),
+      local.output.join('\n'),
+    );
+    assert.ok(local.output.some((l) => l === `scheduler restarted (pid ${stack.pids.scheduler})`));
     const pids = Object.values(stack.pids).filter((p): p is number => p !== undefined);
     assert.ok(pids.length >= 6, JSON.stringify(stack.pids));
     assert.ok(processesNaming(local.dataDir).length >= 2, 'nats-server and redis-server run');
