@@ -1,3 +1,4 @@
+export * from './events.ts';
 export * from './messages.ts';
 export * from './metrics.ts';
 export * from './redis-keys.ts';

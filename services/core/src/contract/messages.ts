@@ -5,6 +5,7 @@
  */
 import { Ajv, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { SchemaError } from '../errors.ts';
+import type { DeliveryEvent } from './events.ts';
 import type { TraceIndexEntry } from './trace.ts';
 
 /** Where a body is kept: inline in the bodies stream, or chunked in the object store. */
@@ -163,48 +164,6 @@ export interface JobResult {
   startedAt: number;
   finishedAt: number;
   tls?: { version: string; cipher: string };
-}
-
-export type EventType =
-  | 'accepted'
-  | 'scheduled'
-  | 'delivered'
-  | 'deferred'
-  | 'bounced'
-  | 'expired'
-  | 'suppressed';
-
-/**
- * One event about one recipient of one message. Fields beyond the first version's (`v` 1:
- * type, id, pool, rcpt, at, ip, attempt, reply) are optional, so readers of either age
- * understand every event.
- */
-export interface DeliveryEvent {
-  v: 1;
-  type: EventType;
-  /** Queue id: the id the ingress answered with ("queued as …"). */
-  id: string;
-  pool: string;
-  rcpt: string;
-  at: number;
-  ip?: string;
-  /** Delivery attempts before this one (0: the first). */
-  attempt?: number;
-  reply?: {
-    code: number;
-    enhanced?: string;
-    text: string;
-    remoteHost?: string;
-    remoteAddress?: string;
-  };
-  /** The message's Message-ID, angle brackets removed. */
-  messageId?: string;
-  /** Destination domain of the recipient (scheduled and later events). */
-  domain?: string;
-  /** TLS protocol version of the delivery attempt (e.g. "TLSv1.3"); absent: clear text. */
-  tls?: string;
-  /** Milliseconds from acceptance to this event. */
-  delayMs?: number;
 }
 
 const bodyRefSchema = {
