@@ -6,8 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
-import { readStackFile, type StackFile } from '../../services/local/src/stack-file.ts';
+import { readStackFile, type StackFile } from '@hikyaku/local';
+import { freePort, waitFor } from '@hikyaku/testing';
 
 export interface LocalModeProcess {
   child: ChildProcess;

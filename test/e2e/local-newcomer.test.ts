@@ -9,8 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { freePort, waitFor } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
 import { demoPoolText, spawnLocalMode } from './local-mode-process.ts';
 
 function hikyaku(

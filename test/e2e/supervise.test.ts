@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { waitFor } from '../../services/local/src/ports.ts';
-import type { RestartEvent } from '../../services/local/src/restart-policy.ts';
-import { readStackFile } from '../../services/local/src/stack-file.ts';
+import type { RestartEvent } from '@hikyaku/local';
+import { readStackFile } from '@hikyaku/local';
+import { waitFor } from '@hikyaku/testing';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 import { spawnLocalMode } from './local-mode-process.ts';
 

@@ -6,11 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { REDIS_KEYS } from '@hikyaku/core';
+import { runStatusCli, runTraceCli } from '@hikyaku/scheduler';
+import { waitFor } from '@hikyaku/testing';
 import { Redis } from 'ioredis';
-import { REDIS_KEYS } from '../../services/core/src/index.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
-import { runStatusCli } from '../../services/scheduler/src/cli/status.ts';
-import { runTraceCli } from '../../services/scheduler/src/cli/trace.ts';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
 let relay: RelayFixture;

@@ -5,7 +5,7 @@
  * unchanged, so a DKIM signature made by the client still verifies.
  */
 import { isIPv6 } from 'node:net';
-import { MESSAGE_ID_MAX } from '../../core/src/index.ts';
+import { MESSAGE_ID_MAX } from '@hikyaku/core';
 
 export interface TraceInfo {
   clientHelo: string;

@@ -7,16 +7,16 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hashPasswordFiles } from '../../core/src/credentials.ts';
 import {
   ConfigError,
   type Env,
   EnvReader,
   HikyakuError,
+  hashPasswordFiles,
+  parseRelayPoolYaml,
   type RelayPoolResource,
   splitHostPort,
-} from '../../core/src/index.ts';
-import { parseRelayPoolYaml } from '../../core/src/pool/schema.ts';
+} from '@hikyaku/core';
 import { startCaptureSink } from './capture.ts';
 import type { RestartEvent } from './restart-policy.ts';
 import { type LocalStack, startLocalStack } from './stack.ts';

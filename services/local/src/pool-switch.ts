@@ -5,9 +5,10 @@
  * start, and the mail still filed under them is counted and reported: it stays stored, and
  * is delivered when that pool file runs again.
  */
+
+import { KV_KEYS, removePool, STREAMS, SUBJECTS } from '@hikyaku/core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { KV_KEYS, removePool, STREAMS, SUBJECTS } from '../../core/src/index.ts';
 
 export interface RetiredPool {
   pool: string;

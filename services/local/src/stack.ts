@@ -16,10 +16,9 @@ import {
   openPoolBucket,
   publishPool,
   type RelayPoolResource,
-} from '../../core/src/index.ts';
-import { type ChildServer, startNatsServer, startRedisServer } from './child-servers.ts';
+} from '@hikyaku/core';
+import { type ChildServer, freePort, startNatsServer, startRedisServer } from '@hikyaku/testing';
 import { type RetiredPool, retireOtherPools } from './pool-switch.ts';
-import { freePort } from './ports.ts';
 import type { RestartEvent } from './restart-policy.ts';
 import { type ServiceProcess, serviceProcess } from './service-process.ts';
 

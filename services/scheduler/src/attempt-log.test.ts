@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { DeliveryEvent } from '../../core/src/index.ts';
+import type { DeliveryEvent } from '@hikyaku/core';
 import { attemptLine, loggedRecipient } from './attempt-log.ts';
 
 const deferred: DeliveryEvent = {

@@ -7,7 +7,7 @@
  * lines can still be followed).
  */
 import { createHash } from 'node:crypto';
-import type { DeliveryEvent, Logger } from '../../core/src/index.ts';
+import type { DeliveryEvent, Logger } from '@hikyaku/core';
 
 export const RECIPIENT_LOG_MODES = ['full', 'domain', 'hash'] as const;
 export type RecipientLogMode = (typeof RECIPIENT_LOG_MODES)[number];

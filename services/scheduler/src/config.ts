@@ -5,7 +5,7 @@ import {
   EnvReader,
   readCommonConfig,
   readDnsServers,
-} from '../../core/src/index.ts';
+} from '@hikyaku/core';
 import { RECIPIENT_LOG_MODES, type RecipientLogMode } from './attempt-log.ts';
 
 export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {

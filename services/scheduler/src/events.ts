@@ -1,11 +1,11 @@
-import type { JetStreamClient } from '@nats-io/jetstream';
 import {
   codecs,
   type DeliveryEvent,
   type RecipientOutcome,
   SUBJECTS,
   traceDigest,
-} from '../../core/src/index.ts';
+} from '@hikyaku/core';
+import type { JetStreamClient } from '@nats-io/jetstream';
 
 /**
  * Publishes delivery events, each twice: on its event subject for the relay's readers

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { CompiledPool } from '../../../core/src/index.ts';
+import type { CompiledPool } from '@hikyaku/core';
 import { choosePool } from './pool-name.ts';
 
 const pool = (namespace: string, name: string) =>

@@ -3,7 +3,7 @@
  * local mode's banner prints it in brackets), namespace/name, or the bare name when only
  * one namespace has a pool of that name. Pure: the known pools are passed in.
  */
-import type { CompiledPool } from '../../../core/src/index.ts';
+import type { CompiledPool } from '@hikyaku/core';
 
 export type PoolChoice =
   | { kind: 'found'; key: string }

@@ -3,9 +3,7 @@
  * IP rows from the same Redis keys and pure policy the scheduler enforces (ip-status.ts),
  * the throttles it learned, and how much mail each stage of the path holds.
  */
-import type { JetStreamManager } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
-import type { Redis } from 'ioredis';
+
 import {
   type CompiledPool,
   type IpStatus,
@@ -14,8 +12,11 @@ import {
   readThrottleStates,
   STREAMS,
   SUBJECTS,
-} from '../../../core/src/index.ts';
-import { currentFactor, type ThrottleState } from '../../../core/src/policy/index.ts';
+} from '@hikyaku/core';
+import { currentFactor, type ThrottleState } from '@hikyaku/core/policy';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { Redis } from 'ioredis';
 
 export interface ThrottleRow {
   ip: string;

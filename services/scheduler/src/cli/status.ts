@@ -7,10 +7,10 @@
  * wrong.
  */
 import { parseArgs } from 'node:util';
+import { openPoolBucket, poolKey } from '@hikyaku/core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { openPoolBucket, poolKey } from '../../../core/src/index.ts';
 import { formatPoolStatus, readPoolStatus, readPools } from './status-read.ts';
 import type { CliIo } from './trace.ts';
 

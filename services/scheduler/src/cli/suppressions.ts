@@ -13,15 +13,15 @@
  * or NATS failed or the pool is unknown, 2 the command line is wrong.
  */
 import { parseArgs } from 'node:util';
+import {
+  createSuppressionList,
+  openPoolBucket,
+  type SuppressionEntry,
+  suppressionAddress,
+} from '@hikyaku/core';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { openPoolBucket } from '../../../core/src/index.ts';
-import {
-  createSuppressionList,
-  type SuppressionEntry,
-  suppressionAddress,
-} from '../../../core/src/suppression.ts';
 import { choosePool } from './pool-name.ts';
 import { readPools } from './status-read.ts';
 import type { CliIo } from './trace.ts';

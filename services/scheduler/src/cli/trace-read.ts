@@ -4,7 +4,7 @@
  * JetStream finds through its subject index: a lookup costs the entries it returns, not
  * the size of the stream.
  */
-import type { JetStreamManager } from '@nats-io/jetstream';
+
 import {
   codecs,
   type DeliveryEvent,
@@ -12,7 +12,8 @@ import {
   STREAMS,
   SUBJECTS,
   traceDigest,
-} from '../../../core/src/index.ts';
+} from '@hikyaku/core';
+import type { JetStreamManager } from '@nats-io/jetstream';
 
 /** Reads the entries of one subject in order, each found by the stream's subject index. */
 async function readSubject(jsm: JetStreamManager, subject: string): Promise<Uint8Array[]> {

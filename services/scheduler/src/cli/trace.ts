@@ -5,9 +5,9 @@
  * Exit status: 0 found, 1 nothing found or NATS failed, 2 the command line is wrong.
  */
 import { parseArgs } from 'node:util';
+import type { DeliveryEvent } from '@hikyaku/core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import type { DeliveryEvent } from '../../../core/src/index.ts';
 import { findTrace, type TracedMessage } from './trace-read.ts';
 
 export const TRACE_USAGE = `usage: hikyaku trace [--nats URL | --data-dir DIR] [--json] <queue-id | Message-ID | recipient>
