@@ -4,6 +4,7 @@
  * component; `hikyaku local` runs the whole relay on this machine. Options are parsed
  * strictly: a mistyped one prints the usage and exits 2, as a usage error should.
  */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const USAGE = `usage: hikyaku <command> [options]
@@ -14,12 +15,16 @@ commands:
   ingress        run the SMTP ingress (configured from the environment)
   scheduler      run the scheduler
   sender         run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)
-  suppressions <add|remove|lookup|list> --redis URL --pool POOL [ADDRESS...]
+  suppressions <add|remove|lookup|list> --pool POOL [--redis URL --nats URL] [ADDRESS...]
                  manage a pool's suppression list (--help for details)
   reputation <list|resume> --nats URL --pool POOL [IP...]
                  show the sending IPs' reputation standing, resume paused IPs
   holds <list|release> --redis URL --pool POOL [DOMAIN...]
                  sender domains held by the complaint guard, and their release
+  trace [--nats URL] <queue-id | Message-ID | recipient>
+                 a message's timeline: accepted, planned, every attempt, the end
+  status [--nats URL --redis URL] [--pool POOL]
+                 pools, IPs with state and warm-up use today, learned throttles, mail held
   operator       run the Kubernetes operator (docs/operator.md)
   remove-pools   delete every RelayPool and wait for the operator to finalize them
                  (what the chart runs before helm uninstall)
@@ -52,6 +57,15 @@ const COMPONENT_USAGE: Record<string, string> = {
   operator:
     'usage: hikyaku operator\n\nRuns the Kubernetes operator, configured from the environment (docs/operator.md).\n',
 };
+
+/**
+ * The tools that read the relay find it through --nats / NATS_URL, or else through the
+ * stack file a local mode running from the data folder wrote.
+ */
+async function localStack(dataDir: string): Promise<{ natsUrl: string; redisUrl: string }> {
+  const { readStackFile, STACK_FILE_NAME } = await import('@hikyaku/local');
+  return readStackFile(join(dataDir, STACK_FILE_NAME));
+}
 
 /** A command line that does not parse: usage text on stderr, exit status 2. */
 class UsageError extends Error {
@@ -165,6 +179,27 @@ async function main(argv: string[]): Promise<void> {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
         env: process.env,
+        localStack,
+      });
+      return;
+    }
+    case 'trace': {
+      const { runTraceCli } = await import('@hikyaku/scheduler');
+      process.exitCode = await runTraceCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+        localStack,
+      });
+      return;
+    }
+    case 'status': {
+      const { runStatusCli } = await import('@hikyaku/scheduler');
+      process.exitCode = await runStatusCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+        localStack,
       });
       return;
     }
@@ -205,6 +240,14 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exit(2);
   }
   const e = err as Error & { code?: string };
+  if (e.name === 'LocalModeError') {
+    process.stderr.write(`hikyaku: ${e.message}\n`);
+    process.exit(1);
+  }
+  if (e.code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`hikyaku: ${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
   process.stderr.write(`hikyaku: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
   process.exit(1);
 });

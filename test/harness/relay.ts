@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { DeliveryEvent, RelayPoolResource, RelayPoolSpec } from '@hikyaku/core';
 import { codecs, SUBJECTS } from '@hikyaku/core';
 import { type LocalStack, startLocalStack } from '@hikyaku/local';
+import type { RestartEvent } from '@hikyaku/testing';
 import { freePort, type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createTransport } from 'nodemailer';
@@ -73,6 +74,10 @@ export async function startRelayFixture(
     streamReplicas?: number;
     /** Use this Redis (e.g. through Sentinel) instead of a redis-server of its own. */
     redisUrl?: string;
+    /** Every line the services and servers write. */
+    onOutput?: (name: string, line: string) => void;
+    /** Restart what exits unexpectedly, as local mode does. */
+    supervise?: (event: RestartEvent) => void;
   } = {},
 ): Promise<RelayFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-test-'));
@@ -93,8 +98,10 @@ export async function startRelayFixture(
       ...(options.natsUrl ? { natsUrl: options.natsUrl } : {}),
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       ...(options.streamReplicas ? { streamReplicas: options.streamReplicas } : {}),
+      ...(options.supervise ? { supervise: options.supervise } : {}),
       env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
       onOutput: (name, line) => {
+        options.onOutput?.(name, line);
         if (options.verbose || /"level":(50|60)/.test(line)) {
           process.stderr.write(`[${name}] ${line}\n`);
         }

@@ -72,7 +72,14 @@ async function send(to: string, marker: string) {
 }
 
 test('a hard bounce suppresses the address; ingress then refuses it', async () => {
-  const pool = ['--redis', relay.stack.redisUrl, '--pool', relay.stack.pool.key];
+  const pool = [
+    '--redis',
+    relay.stack.redisUrl,
+    '--nats',
+    relay.stack.natsUrl,
+    '--pool',
+    relay.stack.pool.key,
+  ];
   await send(GONE, 'first');
   const bounce = await waitFor('the bounce', () =>
     relay.events.find((e) => e.type === 'bounced' && e.rcpt === GONE),
@@ -114,7 +121,7 @@ test('a hard bounce suppresses the address; ingress then refuses it', async () =
 });
 
 test('the suppressions command adds by hand and explains bad usage', async () => {
-  const pool = ['--redis', relay.stack.redisUrl, '--pool', 'local/test'];
+  const pool = ['--redis', relay.stack.redisUrl, '--nats', relay.stack.natsUrl, '--pool', 'test'];
   const added = await inProcess('add', ...pool, '--reason', 'complaint', 'Someone@Example.TEST');
   assert.equal(added.code, 0);
   const found = await inProcess('lookup', ...pool, 'someone@example.test');
@@ -133,9 +140,29 @@ test('the suppressions command adds by hand and explains bad usage', async () =>
     'lookup',
     '--redis',
     'redis://127.0.0.1:1',
+    '--nats',
+    relay.stack.natsUrl,
     '--pool',
-    'a_b',
+    'local/test',
     'x@y.test',
   );
   assert.deepEqual([down.code, /HIKYAKU_REDIS_UNAVAILABLE/.test(down.err)], [1, true]);
+});
+
+test('the suppressions command refuses a pool the relay does not know', async () => {
+  const typo = await inProcess(
+    'add',
+    '--redis',
+    relay.stack.redisUrl,
+    '--nats',
+    relay.stack.natsUrl,
+    '--pool',
+    'tset',
+    'x@example.test',
+  );
+  assert.equal(typo.code, 1);
+  assert.match(typo.err, /no pool "tset" is known to the relay; known: local\/test \(local_test\)/);
+  const noNats = await inProcess('list', '--redis', relay.stack.redisUrl, '--pool', 'test');
+  assert.equal(noNats.code, 2);
+  assert.match(noNats.err, /--nats URL needed/);
 });

@@ -31,6 +31,9 @@ export const DEFAULT_LAYOUT: JetStreamLayout = {
   eventMaxAgeMs: 7 * 24 * 3600_000,
 };
 
+/** Entries kept per trace subject: a message's events, or the messages of one recipient. */
+export const TRACE_MAX_PER_SUBJECT = 10_000;
+
 export type NamedStreamConfig = Partial<StreamConfig> & { name: string };
 
 export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
@@ -86,6 +89,17 @@ export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
       name: STREAMS.feedback,
       subjects: [SUBJECTS.feedbackAll],
       retention: RetentionPolicy.Workqueue,
+    },
+    {
+      ...common,
+      name: STREAMS.trace,
+      subjects: [SUBJECTS.traceAll],
+      retention: RetentionPolicy.Limits,
+      max_age: nanos(layout.eventMaxAgeMs),
+      // One message's timeline, or one recipient's index, keeps its newest entries.
+      max_msgs_per_subject: TRACE_MAX_PER_SUBJECT,
+      discard: DiscardPolicy.Old,
+      allow_direct: true,
     },
   ];
 }

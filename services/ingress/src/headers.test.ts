@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addedHeaders, headerSection, missingFields, receivedHeader } from './headers.ts';
+import {
+  addedHeaders,
+  headerSection,
+  messageIdOf,
+  missingFields,
+  receivedHeader,
+} from './headers.ts';
 
 const info = {
   clientHelo: 'app.example.test',
@@ -59,4 +65,12 @@ test('added headers go in front; the message itself is not touched', () => {
   assert.match(added, /\r\nMessage-ID: <Q1@relay\.hikyaku\.test>\r\n$/);
   const complete = Buffer.from('Date: x\r\nMessage-ID: <m@c>\r\n\r\nbody\r\n');
   assert.equal(addedHeaders(complete, info).toString('latin1'), receivedHeader(info));
+});
+
+test('the Message-ID is read from the header section only, unfolded, without brackets', () => {
+  const of = (text: string) => messageIdOf(Buffer.from(text));
+  assert.equal(of('Subject: x\r\nMessage-ID: <a.1@app.test>\r\n\r\nbody'), 'a.1@app.test');
+  assert.equal(of('message-id:\r\n <folded@app.test>\r\n\r\n'), 'folded@app.test');
+  assert.equal(of('Subject: x\r\n\r\nMessage-ID: <in-body@app.test>\r\n'), undefined);
+  assert.equal(of('Subject: no id\r\n\r\n'), undefined);
 });

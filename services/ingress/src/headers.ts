@@ -5,6 +5,7 @@
  * unchanged, so a DKIM signature made by the client still verifies.
  */
 import { isIPv6 } from 'node:net';
+import { MESSAGE_ID_MAX } from '@hikyaku/core';
 
 export interface TraceInfo {
   clientHelo: string;
@@ -37,6 +38,20 @@ export function missingFields(message: Buffer): { date: boolean; messageId: bool
     date: !/^date[ \t]*:/im.test(header),
     messageId: !/^message-id[ \t]*:/im.test(header),
   };
+}
+
+/**
+ * The Message-ID of the client's header section, unfolded, without angle brackets; the
+ * first one when there are several. Undefined when there is none.
+ */
+export function messageIdOf(message: Buffer): string | undefined {
+  const header = headerSection(message).replace(/\r\n[ \t]+/g, ' ');
+  const value = /^message-id[ \t]*:(.*)$/im.exec(header)?.[1];
+  const id = value
+    ?.trim()
+    .replace(/^<\s*/, '')
+    .replace(/\s*>.*$/, '');
+  return id ? id.slice(0, MESSAGE_ID_MAX) : undefined;
 }
 
 export function receivedHeader(info: TraceInfo): string {

@@ -25,7 +25,7 @@ import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
 import type { FeedbackIntake, FeedbackTarget } from './feedback-intake.ts';
 import { feedbackSteps } from './feedback-session.ts';
-import { addedHeaders } from './headers.ts';
+import { addedHeaders, messageIdOf } from './headers.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { createPoolSelector } from './pool-select.ts';
@@ -277,12 +277,15 @@ export function sessionHandlers(
       rcpts,
       now: new Date(now()),
     });
+    const messageId = messageIdOf(outcome.raw) ?? `${id}@${config.hostname}`;
+    const receivedAt = now();
     try {
       await ctx.store.store(
         {
           id,
+          messageId,
           pool: pool.key,
-          receivedAt: now(),
+          receivedAt,
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcpts,
           clientAddress: session.remoteAddress,
@@ -296,6 +299,22 @@ export function sessionHandlers(
       log.warn({ err, id, pool: pool.key }, 'could not store message; answering 451');
       return { error: refuse('storeUnavailable', pool) };
     }
+    log.info(
+      {
+        id,
+        messageId,
+        pool: pool.key,
+        listener,
+        client: session.remoteAddress,
+        helo: session.hostNameAppearsAs,
+        ...(tx.submitter ? { submitter: tx.submitter.username } : {}),
+        from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+        size: outcome.raw.length + headers.length,
+        nrcpt: rcpts.length,
+        ...(tls && session.secure ? { tls: tls.version } : {}),
+      },
+      'accepted',
+    );
     metrics.accepted.inc({ pool: pool.key, listener });
     metrics.size.observe({ pool: pool.key }, outcome.raw.length);
     metrics.latency.observe({ pool: pool.key, listener }, (now() - started) / 1000);

@@ -34,4 +34,9 @@ test('a pool without a loopback route is refused with what local mode needs', ()
     () => captureRoute(pool([{ domains: ['*'], host: 'smarthost.example:587' }])),
     /static route to a loopback address/,
   );
+  assert.throws(
+    () => captureRoute(pool([{ domains: ['*'], host: 'smarthost.example:587' }])),
+    /change in its file: spec\.ips to loopback addresses .* passwordFile instead of passwordSecretRef/,
+    'and says which lines to change to try a cluster pool locally',
+  );
 });

@@ -3,9 +3,10 @@
  * supervisor, with its own ops port so readiness can be awaited. It can be stopped
  * gracefully, killed with SIGKILL and started again: what a pod restart does.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { keepRunning, type RestartEvent, spawnTied, untie } from '@hikyaku/testing';
 
 /**
  * The arguments that start the `hikyaku` command again as a child of this Node: the compiled
@@ -56,14 +57,60 @@ export function serviceProcess(options: {
   env: Record<string, string>;
   opsPort: number;
   onOutput?: (name: string, line: string) => void;
+  /** Start it again when it exits unexpectedly, reporting each exit and restart here. */
+  supervise?: (event: RestartEvent) => void;
 }): ServiceProcess {
   let child: ChildProcess | undefined;
+  const supervise = options.supervise;
+  const keeper = supervise
+    ? keepRunning({
+        name: options.name,
+        relaunch: async () => {
+          await launch();
+          return child as ChildProcess;
+        },
+        report: supervise,
+      })
+    : undefined;
 
   function exited(): Promise<void> {
     return new Promise((resolve) => {
       if (!child || child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once('exit', () => resolve());
     });
+  }
+
+  async function launch(): Promise<void> {
+    if (child) untie(child);
+    const proc = spawnTied(process.execPath, [...cliInvocation(), options.command], {
+      env: {
+        ...process.env,
+        ...options.env,
+        HIKYAKU_HTTP_HOST: '127.0.0.1',
+        HIKYAKU_HTTP_PORT: String(options.opsPort),
+      },
+    });
+    child = proc;
+    const forward = (chunk: Buffer): void => {
+      for (const line of chunk.toString().split('\n')) {
+        if (line.trim()) options.onOutput?.(options.name, line);
+      }
+    };
+    proc.stdout?.on('data', forward);
+    proc.stderr?.on('data', forward);
+    const deadline = Date.now() + 60_000;
+    while (!(await ready(options.opsPort))) {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(
+          `${options.name} exited with ${proc.signalCode ?? `code ${proc.exitCode}`} while starting`,
+        );
+      }
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`${options.name} did not become ready`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   return {
@@ -73,35 +120,16 @@ export function serviceProcess(options: {
       return child?.pid;
     },
     async start() {
-      child = spawn(process.execPath, [...cliInvocation(), options.command], {
-        env: {
-          ...process.env,
-          ...options.env,
-          HIKYAKU_HTTP_HOST: '127.0.0.1',
-          HIKYAKU_HTTP_PORT: String(options.opsPort),
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const forward = (chunk: Buffer): void => {
-        for (const line of chunk.toString().split('\n')) {
-          if (line.trim()) options.onOutput?.(options.name, line);
-        }
-      };
-      child.stdout?.on('data', forward);
-      child.stderr?.on('data', forward);
-      const deadline = Date.now() + 60_000;
-      while (!(await ready(options.opsPort))) {
-        if (child.exitCode !== null) {
-          throw new Error(`${options.name} exited with code ${child.exitCode} while starting`);
-        }
-        if (Date.now() > deadline) throw new Error(`${options.name} did not become ready`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await launch();
+      if (child) keeper?.watch(child);
     },
     async stop() {
+      keeper?.stop();
       if (!child) return;
       const done = exited();
-      child.kill('SIGTERM');
+      // Ending the tie makes its watcher send the one SIGTERM: a second one would end
+      // the service's ordered shutdown at once.
+      untie(child);
       const timer = setTimeout(() => child?.kill('SIGKILL'), 30_000);
       await done;
       clearTimeout(timer);

@@ -17,7 +17,9 @@ import {
   publishPool,
   type RelayPoolResource,
 } from '@hikyaku/core';
+import type { RestartEvent } from '@hikyaku/testing';
 import { type ChildServer, freePort, startNatsServer, startRedisServer } from '@hikyaku/testing';
+import { type RetiredPool, retireOtherPools } from './pool-switch.ts';
 import { type ServiceProcess, serviceProcess } from './service-process.ts';
 
 export const LOCAL_NAMESPACE = 'local';
@@ -39,6 +41,10 @@ export interface LocalStackOptions {
   /** The secret of the pool's feedback.signingKeyFile, as read. */
   feedbackSecret?: string;
   onOutput?: (name: string, line: string) => void;
+  /** Start again whatever exits unexpectedly (local mode), reporting exits and restarts. */
+  supervise?: (event: RestartEvent) => void;
+  /** Start-up steps as they begin ("nats-server", "ingress", …). */
+  onProgress?: (step: string) => void;
 }
 
 export interface LocalStack {
@@ -47,6 +53,8 @@ export interface LocalStack {
   readonly smtpHost: string;
   readonly smtpPort: number;
   readonly pool: CompiledPool;
+  /** Pools a previous run left in this data folder, taken out of KV (see pool-switch.ts). */
+  readonly retiredPools: RetiredPool[];
   readonly services: { ingress: ServiceProcess; scheduler: ServiceProcess; sender: ServiceProcess };
   readonly nats?: ChildServer;
   readonly redis?: ChildServer;
@@ -80,6 +88,8 @@ export function compileLocalPool(
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   mkdirSync(options.dataDir, { recursive: true });
   const log = (name: string) => (line: string) => options.onOutput?.(name, line);
+  const supervise = options.supervise ? { supervise: options.supervise } : {};
+  const progress = (step: string): void => options.onProgress?.(step);
   // What was started so far, stopped in reverse if a later step fails: a half-started
   // stack must not leave servers behind.
   const started: { stop(): Promise<void> }[] = [];
@@ -87,20 +97,24 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const part of started.reverse()) await part.stop().catch(() => undefined);
   };
   try {
+    if (!options.natsUrl) progress('nats-server');
     const nats = options.natsUrl
       ? undefined
       : await startNatsServer({
           port: await freePort(),
           dataDir: join(options.dataDir, 'nats'),
           log: log('nats-server'),
+          ...supervise,
         });
     if (nats) started.push(nats);
+    if (!options.redisUrl) progress('redis-server');
     const redis = options.redisUrl
       ? undefined
       : await startRedisServer({
           port: await freePort(),
           dataDir: join(options.dataDir, 'redis'),
           log: log('redis-server'),
+          ...supervise,
         });
     if (redis) started.push(redis);
     const natsUrl = options.natsUrl ?? (nats as ChildServer).url;
@@ -110,7 +124,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
     const replicas = options.streamReplicas ?? 1;
     await ensureStreams(admin.jsm, { ...DEFAULT_LAYOUT, replicas });
-    await publishPool(await openPoolBucket(admin.js, replicas), pool);
+    const bucket = await openPoolBucket(admin.js, replicas);
+    await publishPool(bucket, pool);
+    // Only in a NATS of its own: a NATS given by URL may serve pools of others.
+    const retiredPools = nats ? await retireOtherPools(bucket, admin.jsm, pool.key) : [];
     await admin.nc.close();
 
     const smtpHost = options.smtpHost ?? '127.0.0.1';
@@ -132,6 +149,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         env,
         opsPort: await freePort(),
         ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+        ...supervise,
       });
     const services = {
       ingress: await make('ingress'),
@@ -139,6 +157,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       sender: await make('sender'),
     };
     started.push(services.sender, services.scheduler, services.ingress);
+    progress('scheduler, sender and ingress');
     await Promise.all([
       services.scheduler.start(),
       services.sender.start(),
@@ -151,6 +170,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       smtpHost,
       smtpPort,
       pool,
+      retiredPools,
       services,
       ...(nats ? { nats } : {}),
       ...(redis ? { redis } : {}),

@@ -27,3 +27,12 @@ test('bad values stop the start, each named', () => {
       /HIKYAKU_REPORTING_MTA: "not a host"/.test(err.message),
   );
 });
+
+test('attempt lines write recipients whole unless HIKYAKU_LOG_RECIPIENTS says otherwise', () => {
+  assert.equal(readSchedulerConfig({}).logRecipients, 'full');
+  assert.equal(readSchedulerConfig({ HIKYAKU_LOG_RECIPIENTS: 'hash' }).logRecipients, 'hash');
+  assert.throws(
+    () => readSchedulerConfig({ HIKYAKU_LOG_RECIPIENTS: 'none' }),
+    /HIKYAKU_LOG_RECIPIENTS must be one of full, domain, hash, got "none"/,
+  );
+});

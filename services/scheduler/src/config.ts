@@ -6,6 +6,7 @@ import {
   readCommonConfig,
   readDnsServers,
 } from '@hikyaku/core';
+import { RECIPIENT_LOG_MODES, type RecipientLogMode } from './attempt-log.ts';
 
 export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   /** Messages handled at once per consumer (envelopes, queue items, results). */
@@ -38,6 +39,8 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
    * guard's domains are judged again for the gauges and the pools' status.
    */
   sweepEveryMs: number;
+  /** How delivery attempt lines write recipients: whole, domain only, or local part hashed. */
+  logRecipients: RecipientLogMode;
 }
 
 export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
@@ -62,5 +65,6 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     reputationTickMs: r.int('HIKYAKU_REPUTATION_TICK_MS', 30_000, { min: 100, max: 3_600_000 }),
     reputationDnsServers: reputationDnsServers.length > 0 ? reputationDnsServers : dnsServers,
     sweepEveryMs: r.int('HIKYAKU_SCHEDULER_SWEEP_MS', 60_000, { min: 100 }),
+    logRecipients: r.oneOf('HIKYAKU_LOG_RECIPIENTS', RECIPIENT_LOG_MODES, 'full'),
   });
 }

@@ -91,6 +91,7 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
             notBefore: envelope.receivedAt,
             ...(shares.length > 1 ? { part } : {}),
             ...(envelope.bulk ? { bulk: true } : {}),
+            ...(envelope.messageId ? { messageId: envelope.messageId } : {}),
             ...dsnFor(envelope, share),
           },
         });

@@ -2,7 +2,9 @@
 
 export * from './cli/holds.ts';
 export * from './cli/reputation.ts';
+export * from './cli/status.ts';
 export * from './cli/suppressions.ts';
+export * from './cli/trace.ts';
 export * from './clock.ts';
 export * from './destinations.ts';
 export * from './main.ts';

@@ -80,6 +80,7 @@ export function createQueueHandler(parts: SchedulerParts) {
       receivedAt: item.receivedAt,
       attempt: item.attempt,
       ...(item.part !== undefined ? { part: item.part } : {}),
+      ...(item.messageId ? { messageId: item.messageId } : {}),
       ...(item.dsn ? { dsn: item.dsn } : {}),
       ...(item.rcptDsn ? { rcptDsn: item.rcptDsn } : {}),
       ...(item.bulk ? { bulk: true } : {}),

@@ -97,12 +97,13 @@ export function createResultHandler(parts: SchedulerParts) {
     const judgement = judgeOutcomes(result.outcomes, classifierOf(policy));
     const out: DeliveryEvent[] = [];
     const failed: DsnRecipient[] = [];
+    const tls = result.tls?.version;
 
     for (const outcome of judgement.delivered) {
-      out.push(deliveryEvent('delivered', job, outcome.rcpt, now, outcome));
+      out.push(deliveryEvent('delivered', job, outcome.rcpt, now, outcome, tls));
     }
     for (const { outcome, classification } of judgement.bounced) {
-      out.push(deliveryEvent('bounced', job, outcome.rcpt, now, outcome));
+      out.push(deliveryEvent('bounced', job, outcome.rcpt, now, outcome, tls));
       failed.push({
         recipient: outcome.rcpt,
         action: 'failed',
@@ -126,7 +127,7 @@ export function createResultHandler(parts: SchedulerParts) {
       }
     }
     for (const { outcome } of judgement.deferred) {
-      out.push(deliveryEvent('deferred', job, outcome.rcpt, now, outcome));
+      out.push(deliveryEvent('deferred', job, outcome.rcpt, now, outcome, tls));
     }
 
     if (judgement.throttled && pool && policy) {
@@ -171,6 +172,7 @@ export function createResultHandler(parts: SchedulerParts) {
           lastReplies: judgement.deferred.map((d) => lastReplyOf(d.outcome, result.finishedAt)),
           ...(job.part !== undefined ? { part: job.part } : {}),
           ...(job.bulk ? { bulk: true } : {}),
+          ...(job.messageId ? { messageId: job.messageId } : {}),
           ...dsnFor(job, rcpts),
         };
         if (pool && policy) {
@@ -181,12 +183,19 @@ export function createResultHandler(parts: SchedulerParts) {
         for (const { outcome } of judgement.deferred) {
           const last = lastReplyOf(outcome, result.finishedAt);
           out.push(
-            deliveryEvent('expired', job, outcome.rcpt, now, {
-              ...outcome,
-              code: 550,
-              enhanced: EXPIRED_STATUS,
-              text: expiryText(job.attempt + 1, '', outcome),
-            }),
+            deliveryEvent(
+              'expired',
+              job,
+              outcome.rcpt,
+              now,
+              {
+                ...outcome,
+                code: 550,
+                enhanced: EXPIRED_STATUS,
+                text: expiryText(job.attempt + 1, '', outcome),
+              },
+              tls,
+            ),
           );
           failed.push(expiredRecipient(outcome.rcpt, last));
         }

@@ -26,6 +26,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { type Admission, createShapingAdmission } from './admission.ts';
+import { withAttemptLog } from './attempt-log.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
 import { createComplaintHolds } from './complaint-holds.ts';
 import type { SchedulerConfig } from './config.ts';
@@ -119,7 +120,7 @@ export async function startScheduler(deps: {
       rng,
       log,
     }),
-    events: createEventPublisher(nats.js),
+    events: withAttemptLog(createEventPublisher(nats.js), log, config.logRecipients),
     tracker: createMessageTracker(redis),
     holds: createComplaintHolds(redis),
     metrics: createSchedulerMetrics({

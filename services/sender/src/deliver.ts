@@ -239,6 +239,14 @@ function enforcedRoute(input: DeliveryInput, stsLog: MtaStsLog): Route {
   return { ...route, candidates };
 }
 
+/** Outcomes of a transaction with the address they came from, for logs and traces. */
+function connectedTo(outcomes: RecipientOutcome[], place: Target | undefined): RecipientOutcome[] {
+  if (!place) return outcomes;
+  return outcomes.map((o) =>
+    o.remoteAddress || o.remoteHost !== place.host ? o : { ...o, remoteAddress: place.address },
+  );
+}
+
 export async function deliverMessage(input: DeliveryInput): Promise<DeliveryReport> {
   const outcomes: RecipientOutcome[] = [];
   let tls: TlsInfo | undefined;
@@ -262,7 +270,7 @@ export async function deliverMessage(input: DeliveryInput): Promise<DeliveryRepo
         },
         { tryNext: shouldTryNextTarget, maxTargets: MAX_TARGETS },
       );
-      outcomes.push(...result.outcomes);
+      outcomes.push(...connectedTo(result.outcomes, place));
       tls = result.tls;
     } catch (error) {
       const err = input.signal.aborted ? input.signal.reason : error;
@@ -273,7 +281,7 @@ export async function deliverMessage(input: DeliveryInput): Promise<DeliveryRepo
       if (stsLog && failed.some((o) => o.errorCode === 'HIKYAKU_MTA_STS_FAILED')) {
         stsLog.note('failed');
       }
-      outcomes.push(...failed);
+      outcomes.push(...connectedTo(failed, place));
     }
   }
   const report: DeliveryReport = tls ? { outcomes, tls } : { outcomes };

@@ -2,12 +2,14 @@
  * nats-server and redis-server as child processes, for local mode and for tests. Each keeps
  * its data in a folder the caller names, so a restart finds what was stored.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { requireBinary } from './binaries.ts';
 import { freePort } from './ports.ts';
+import { keepRunning, type RestartEvent } from './restart-policy.ts';
+import { spawnTied, untie } from './tied-spawn.ts';
 
 export interface ChildServer {
   readonly url: string;
@@ -60,7 +62,9 @@ function stopper(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): 
       clearTimeout(timer);
       resolve();
     });
-    child.kill(signal);
+    // Ending the tie makes its watcher send SIGTERM, once; SIGKILL is sent here.
+    untie(child);
+    if (signal !== 'SIGTERM') child.kill(signal);
   });
 }
 
@@ -72,21 +76,42 @@ async function startChildServer(options: {
   port: number;
   url: string;
   log?: (line: string) => void;
+  supervise?: (event: RestartEvent) => void;
 }): Promise<ChildServer> {
-  let child: ChildProcess;
+  let child!: ChildProcess;
+  const name = options.bin.split('/').at(-1) ?? options.bin;
   const launch = async (): Promise<void> => {
-    child = spawn(options.bin, options.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawnTied(options.bin, options.args);
     pipeLines(child, options.log);
-    await waitForPort(options.port, options.host, 15_000, child);
+    try {
+      await waitForPort(options.port, options.host, 15_000, child);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
   };
+  const keeper = options.supervise
+    ? keepRunning({
+        name,
+        relaunch: async () => {
+          await launch();
+          return child as ChildProcess;
+        },
+        report: options.supervise,
+      })
+    : undefined;
   await launch();
+  keeper?.watch(child as ChildProcess);
   return {
     url: options.url,
     port: options.port,
     get process() {
       return child;
     },
-    stop: () => stopper(child, 'SIGTERM', 5000),
+    stop: () => {
+      keeper?.stop();
+      return stopper(child, 'SIGTERM', 5000);
+    },
     kill: () => stopper(child, 'SIGKILL', 1000),
     async restart() {
       await stopper(child, 'SIGTERM', 5000);
@@ -104,6 +129,8 @@ export async function startNatsServer(options: {
   /** Join a cluster: this server's name, its cluster port and the routes to the others. */
   cluster?: { name: string; serverName: string; port: number; routes: string[] };
   log?: (line: string) => void;
+  /** Start it again when it exits unexpectedly (local mode). */
+  supervise?: (event: RestartEvent) => void;
 }): Promise<ChildServer> {
   const bin = requireBinary('nats-server', 'nats-server');
   const cluster = options.cluster;
@@ -115,6 +142,7 @@ export async function startNatsServer(options: {
     port: options.port,
     url: `nats://${host}:${options.port}`,
     ...(options.log ? { log: options.log } : {}),
+    ...(options.supervise ? { supervise: options.supervise } : {}),
     args: [
       '-js',
       '-a',
@@ -198,6 +226,8 @@ export async function startRedisServer(options: {
   /** Start as a replica of this master. */
   replicaOf?: { host: string; port: number };
   log?: (line: string) => void;
+  /** Start it again when it exits unexpectedly (local mode). */
+  supervise?: (event: RestartEvent) => void;
 }): Promise<ChildServer> {
   const bin = requireBinary('redis-server', 'redis-server');
   const host = options.host ?? '127.0.0.1';
@@ -209,6 +239,7 @@ export async function startRedisServer(options: {
     port: options.port,
     url: `redis://${host}:${options.port}`,
     ...(options.log ? { log: options.log } : {}),
+    ...(options.supervise ? { supervise: options.supervise } : {}),
     args: [
       '--port',
       String(options.port),

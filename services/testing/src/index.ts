@@ -6,4 +6,6 @@ export * from './binaries.ts';
 export * from './child-servers.ts';
 export * from './dns-server.ts';
 export * from './ports.ts';
+export * from './restart-policy.ts';
 export * from './smtp-sink.ts';
+export * from './tied-spawn.ts';

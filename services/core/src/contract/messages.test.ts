@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { SchemaError } from '../errors.ts';
 import { codecs, ENVID_MAX, type Envelope, ORCPT_MAX } from './messages.ts';
 import { ipToken, MSG_IDS, poolKey, SUBJECTS } from './subjects.ts';
+import { isQueueId, traceDigest } from './trace.ts';
 
 test('an envelope survives encode/decode; a malformed one is refused with the field named', () => {
   const envelope: Envelope = {
@@ -60,4 +61,21 @@ test('subjects are built from tokens that cannot break a subject', () => {
   assert.equal(ipToken('2001:db8::1'), '2001-db8--1');
   assert.equal(SUBJECTS.job('mail_tx', '203.0.113.10'), 'hikyaku.job.mail_tx.203-0-113-10');
   assert.equal(MSG_IDS.queueItem('m1', 'example.com', 2), 'q:m1:example.com:2');
+});
+
+test('trace subjects: a queue id is one token, Message-IDs and addresses enter only as digests', () => {
+  assert.equal(SUBJECTS.traceMessage('Abc123'), 'hikyaku.trace.msg.Abc123');
+  assert.ok(isQueueId('x3D38exyVbS2BgWdxVUrsC'));
+  assert.ok(!isQueueId('a.b') && !isQueueId('a@b.test') && !isQueueId('>'));
+  assert.equal(traceDigest('mid', '<id@app.test>'), traceDigest('mid', ' id@app.test '));
+  assert.equal(traceDigest('rcpt', 'Ann@Example.com'), traceDigest('rcpt', 'ann@example.com'));
+  assert.match(traceDigest('rcpt', 'ann@example.com'), /^[0-9a-f]{32}$/);
+  assert.ok(!SUBJECTS.traceIndex('rcpt', traceDigest('rcpt', 'ann@example.com')).includes('ann'));
+});
+
+test('an event of the first version still decodes; the fields added since are optional', () => {
+  const old = { v: 1, type: 'delivered', id: 'Q', pool: 'p', rcpt: 'a@b.test', at: 1 };
+  assert.deepEqual(codecs.event.decode(Buffer.from(JSON.stringify(old))), old);
+  const entry = { v: 1 as const, id: 'Q', pool: 'p', at: 1 };
+  assert.deepEqual(codecs.traceIndex.decode(codecs.traceIndex.encode(entry)), entry);
 });

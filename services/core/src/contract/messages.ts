@@ -5,6 +5,8 @@
  */
 import { Ajv, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { SchemaError } from '../errors.ts';
+import type { DeliveryEvent } from './events.ts';
+import type { TraceIndexEntry } from './trace.ts';
 
 /** Where a body is kept: inline in the bodies stream, or chunked in the object store. */
 export interface BodyRef {
@@ -19,6 +21,8 @@ export type DsnNotify = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
 
 /** Longest ENVID (RFC 3461 §4.4) and ORCPT (§4.2), in characters as sent (xtext). */
 export const ENVID_MAX = 100;
+/** Longest Message-ID kept: RFC 5322 lines stop at 998 characters. */
+export const MESSAGE_ID_MAX = 998;
 export const ORCPT_MAX = 500;
 
 /**
@@ -66,6 +70,8 @@ export interface Envelope extends DsnParameters {
    * back for a sender domain over its stop rate. Absent: not bulk.
    */
   bulk?: boolean;
+  /** The Message-ID header field's value, angle brackets removed (absent: none found). */
+  messageId?: string;
 }
 
 /** The reply one recipient got on its previous attempt, kept on the retry so that an
@@ -103,6 +109,8 @@ export interface QueueItem extends DsnParameters {
   part?: number;
   /** See Envelope.bulk. */
   bulk?: boolean;
+  /** The message's Message-ID (see Envelope.messageId), for logs and traces. */
+  messageId?: string;
 }
 
 export interface Job extends DsnParameters {
@@ -127,6 +135,8 @@ export interface Job extends DsnParameters {
    * a signed token); `from` stays the client's sender, for DSNs and events.
    */
   returnPath?: string;
+  /** The message's Message-ID (see Envelope.messageId), for logs and traces. */
+  messageId?: string;
 }
 
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
@@ -138,6 +148,8 @@ export interface RecipientOutcome {
   enhanced?: string;
   text: string;
   remoteHost?: string;
+  /** The address of remoteHost that was connected to (the last one tried, on failure). */
+  remoteAddress?: string;
   remoteQueueId?: string;
   /** Set when the failure came from the connection, not from a reply. */
   errorCode?: string;
@@ -166,32 +178,6 @@ export interface JobResult {
   startedAt: number;
   finishedAt: number;
   tls?: { version: string; cipher: string };
-}
-
-export type EventType =
-  | 'accepted'
-  | 'scheduled'
-  | 'delivered'
-  | 'deferred'
-  | 'bounced'
-  | 'expired'
-  | 'suppressed'
-  | 'complained';
-
-export interface DeliveryEvent {
-  v: 1;
-  type: EventType;
-  id: string;
-  pool: string;
-  rcpt: string;
-  at: number;
-  ip?: string;
-  attempt?: number;
-  reply?: { code: number; enhanced?: string; text: string; remoteHost?: string };
-  /** A `bounced` event reported by mail after the delivery had been accepted. */
-  late?: true;
-  /** A `complained` event's report: ARF Feedback-Type and Source-IP. */
-  complaint?: { feedbackType: string; sourceIp?: string };
 }
 
 /** A feedback message the ingress accepted for a pool's bounce or complaint address. */
@@ -269,6 +255,7 @@ const envelopeSchema: JSONSchemaType<Envelope> = {
     body: bodyRefSchema,
     submitter: { type: 'string', nullable: true },
     clientAddress: { type: 'string', nullable: true },
+    messageId: { type: 'string', maxLength: MESSAGE_ID_MAX, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
     bulk: { type: 'boolean', nullable: true },
@@ -310,6 +297,7 @@ const queueItemSchema: JSONSchemaType<QueueItem> = {
     lastIp: { type: 'string', nullable: true },
     lastReplies: { type: 'array', items: lastReplySchema, nullable: true },
     part: { type: 'integer', minimum: 0, nullable: true },
+    messageId: { type: 'string', maxLength: MESSAGE_ID_MAX, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
     bulk: { type: 'boolean', nullable: true },
@@ -345,6 +333,7 @@ const jobSchema: JSONSchemaType<Job> = {
     receivedAt: { type: 'number' },
     attempt: { type: 'integer', minimum: 0 },
     part: { type: 'integer', minimum: 0, nullable: true },
+    messageId: { type: 'string', maxLength: MESSAGE_ID_MAX, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
     bulk: { type: 'boolean', nullable: true },
@@ -376,6 +365,7 @@ const outcomeSchema: JSONSchemaType<RecipientOutcome> = {
     enhanced: { type: 'string', nullable: true },
     text: { type: 'string' },
     remoteHost: { type: 'string', nullable: true },
+    remoteAddress: { type: 'string', nullable: true },
     remoteQueueId: { type: 'string', nullable: true },
     errorCode: { type: 'string', nullable: true },
     remoteDsn: { type: 'boolean', nullable: true },
@@ -401,6 +391,18 @@ const resultSchema: JSONSchemaType<JobResult> = {
     },
   },
   required: ['v', 'job', 'outcomes', 'startedAt', 'finishedAt'],
+  additionalProperties: true,
+};
+
+const traceIndexSchema: JSONSchemaType<TraceIndexEntry> = {
+  type: 'object',
+  properties: {
+    v: { type: 'integer', const: 1 },
+    id: { type: 'string', minLength: 1 },
+    pool: { type: 'string', minLength: 1 },
+    at: { type: 'number' },
+  },
+  required: ['v', 'id', 'pool', 'at'],
   additionalProperties: true,
 };
 
@@ -455,6 +457,7 @@ export const codecs = {
   job: codec('job', jobSchema),
   result: codec('job result', resultSchema),
   feedback: codec('feedback envelope', feedbackEnvelopeSchema),
+  traceIndex: codec('trace index entry', traceIndexSchema),
   event: {
     encode: (value: DeliveryEvent): Uint8Array => Buffer.from(JSON.stringify(value)),
     decode: (data: Uint8Array): DeliveryEvent =>

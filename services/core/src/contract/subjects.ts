@@ -28,6 +28,11 @@ export const STREAMS = {
   events: 'HIKYAKU_EVENTS',
   /** Feedback messages (bounces, complaint reports) the ingress took at a pool's bounce domain. */
   feedback: 'HIKYAKU_FEEDBACK',
+  /**
+   * The same events filed under their queue id, plus index entries by Message-ID and by
+   * recipient, so one message's timeline is read by subject instead of scanning events.
+   */
+  trace: 'HIKYAKU_TRACE',
 } as const;
 
 export const CONSUMERS = {
@@ -48,12 +53,19 @@ export const SUBJECTS = {
   queueAll: 'hikyaku.queue.>',
   job: (pool: string, address: string): string => `hikyaku.job.${pool}.${ipToken(address)}`,
   jobAll: 'hikyaku.job.>',
+  /** Every job of one pool, whatever its IP. */
+  jobsOfPool: (pool: string): string => `hikyaku.job.${pool}.*`,
   result: (pool: string): string => `hikyaku.result.${pool}`,
   resultAll: 'hikyaku.result.>',
   event: (pool: string, type: string): string => `hikyaku.event.${pool}.${type}`,
   eventAll: 'hikyaku.event.>',
   feedback: (pool: string): string => `hikyaku.feedback.${pool}`,
   feedbackAll: 'hikyaku.feedback.>',
+  /** A message's events, by queue id (a queue id is one subject token: see isQueueId). */
+  traceMessage: (queueId: string): string => `hikyaku.trace.msg.${queueId}`,
+  /** Index entries naming the queue ids of a Message-ID or a recipient (see traceDigest). */
+  traceIndex: (kind: 'mid' | 'rcpt', digest: string): string => `hikyaku.trace.${kind}.${digest}`,
+  traceAll: 'hikyaku.trace.>',
 } as const;
 
 /** JetStream message ids used for publish de-duplication (at-least-once without duplicates). */

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { poolKey } from '@hikyaku/core';
 import { Redis } from 'ioredis';
 import { createComplaintHolds } from '../complaint-holds.ts';
-import type { CliIo } from './suppressions.ts';
+import type { CliIo } from './trace.ts';
 
 export const HOLDS_USAGE = `usage: hikyaku holds <list|release> --redis URL --pool POOL [DOMAIN...]
 

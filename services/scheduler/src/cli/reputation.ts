@@ -26,7 +26,7 @@ import {
   resolveReputationSettings,
   resumeByHand,
 } from '@hikyaku/core/policy';
-import type { CliIo } from './suppressions.ts';
+import type { CliIo } from './trace.ts';
 
 export const REPUTATION_USAGE = `usage: hikyaku reputation <list|resume> --nats URL --pool POOL [IP...]
 

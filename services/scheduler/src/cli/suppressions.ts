@@ -7,17 +7,24 @@
  *   hikyaku suppressions lookup --redis URL --pool POOL ADDRESS...
  *   hikyaku suppressions list   --redis URL --pool POOL [--count N] [--cursor C | --all]
  *
- * POOL is the pool key (namespace_name) or namespace/name. --json prints one JSON object a
- * line. Exit status: 0 done, 1 Redis failed, 2 the command line is wrong.
+ * POOL is the pool key (namespace_name), namespace/name, or the name alone when it is
+ * unique; it must be a pool the relay knows (read from NATS), so that a typo does not fill
+ * a list nobody reads. --json prints one JSON object a line. Exit status: 0 done, 1 Redis
+ * or NATS failed or the pool is unknown, 2 the command line is wrong.
  */
 import { parseArgs } from 'node:util';
 import {
   createSuppressionList,
-  poolKey,
+  openPoolBucket,
   type SuppressionEntry,
   suppressionAddress,
 } from '@hikyaku/core';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+import { choosePool } from './pool-name.ts';
+import { readPools } from './status-read.ts';
+import type { CliIo } from './trace.ts';
 
 export const SUPPRESSIONS_USAGE = `usage: hikyaku suppressions <add|remove|lookup|list> --redis URL --pool POOL [options] [ADDRESS...]
 
@@ -27,21 +34,32 @@ export const SUPPRESSIONS_USAGE = `usage: hikyaku suppressions <add|remove|looku
   list                show the list a page at a time (--count N, --cursor C) or whole (--all)
 
   --redis URL         Redis holding the list (default: $REDIS_URL)
-  --pool POOL         pool key (namespace_name) or namespace/name
+  --nats URL          NATS of the relay, to check the pool (default: $NATS_URL)
+                      (both default to the local mode running from --data-dir, .hikyaku)
+  --pool POOL         pool key (namespace_name), namespace/name, or its name alone
   --json              one JSON object per line
 `;
 
-export interface CliIo {
-  out(line: string): void;
-  err(line: string): void;
-  env: Record<string, string | undefined>;
-}
-
 class UsageError extends Error {}
 
-function poolOf(value: string): string {
-  const slash = value.indexOf('/');
-  return slash < 0 ? value : poolKey(value.slice(0, slash), value.slice(slash + 1));
+/** The relay's pools, read from its NATS; undefined (with the error said) when it fails. */
+async function knownPools(natsUrl: string, io: CliIo) {
+  let nc: Awaited<ReturnType<typeof connect>> | undefined;
+  try {
+    nc = await connect({
+      servers: natsUrl.split(','),
+      name: 'hikyaku-suppressions',
+      timeout: 5000,
+    });
+    return await readPools(await openPoolBucket(jetstream(nc)));
+  } catch (err) {
+    io.err(
+      `hikyaku suppressions: [HIKYAKU_NATS_UNAVAILABLE] NATS at ${natsUrl}: ${(err as Error).message}`,
+    );
+    return undefined;
+  } finally {
+    await nc?.close().catch(() => undefined);
+  }
 }
 
 function describe(address: string, entry: SuppressionEntry): string {
@@ -63,7 +81,37 @@ export async function runSuppressionsCli(argv: string[], io: CliIo): Promise<num
     io.out(SUPPRESSIONS_USAGE);
     return 0;
   }
-  const { action, redisUrl, pool, addresses, values } = parsed;
+  const { action, addresses, values } = parsed;
+  let { redisUrl, natsUrl } = parsed;
+  if (!redisUrl || !natsUrl) {
+    const local = await io.localStack?.(parsed.dataDir).catch(() => undefined);
+    redisUrl ??= local?.redisUrl;
+    natsUrl ??= local?.natsUrl;
+  }
+  if (!redisUrl || !natsUrl) {
+    const missing = [redisUrl ? '' : '--redis URL', natsUrl ? '' : '--nats URL'].filter(Boolean);
+    io.err(
+      `hikyaku suppressions: ${missing.join(' and ')} needed (or set REDIS_URL and NATS_URL, or run it beside a local mode)`,
+    );
+    io.err(SUPPRESSIONS_USAGE);
+    return 2;
+  }
+  const pools = await knownPools(natsUrl, io);
+  if (!pools) return 1;
+  const choice = choosePool(parsed.pool, pools);
+  if (choice.kind === 'unknown') {
+    io.err(
+      `hikyaku suppressions: no pool "${parsed.pool}" is known to the relay; known: ${choice.known.join(', ') || 'none'}`,
+    );
+    return 1;
+  }
+  if (choice.kind === 'ambiguous') {
+    io.err(
+      `hikyaku suppressions: "${parsed.pool}" names more than one pool: ${choice.candidates.join(', ')}; give namespace/name`,
+    );
+    return 2;
+  }
+  const pool = choice.key;
   const redis = new Redis(redisUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
@@ -131,6 +179,8 @@ function parse(argv: string[], io: CliIo) {
     strict: true,
     options: {
       redis: { type: 'string' },
+      nats: { type: 'string' },
+      'data-dir': { type: 'string', default: '.hikyaku' },
       pool: { type: 'string' },
       reason: { type: 'string' },
       count: { type: 'string' },
@@ -146,8 +196,6 @@ function parse(argv: string[], io: CliIo) {
   if (!['add', 'remove', 'lookup', 'list'].includes(action)) {
     throw new UsageError(`unknown action "${action}"`);
   }
-  const redisUrl = values.redis ?? io.env.REDIS_URL;
-  if (!redisUrl) throw new UsageError('--redis URL is required (or set REDIS_URL)');
   if (!values.pool) throw new UsageError('--pool is required');
   if (action === 'list' && addresses.length > 0) {
     throw new UsageError('list takes no addresses');
@@ -166,8 +214,10 @@ function parse(argv: string[], io: CliIo) {
   }
   return {
     action: action as 'add' | 'remove' | 'lookup' | 'list',
-    redisUrl,
-    pool: poolOf(values.pool),
+    redisUrl: values.redis ?? io.env.REDIS_URL,
+    natsUrl: values.nats ?? io.env.NATS_URL,
+    dataDir: values['data-dir'] ?? '.hikyaku',
+    pool: values.pool,
     addresses,
     values,
   };

@@ -1,0 +1,50 @@
+/**
+ * Delivery events: what happened to each recipient of each message, published for readers
+ * outside the path (webhooks, audit, `hikyaku trace`). Encoded by codecs.event.
+ */
+export type EventType =
+  | 'accepted'
+  | 'scheduled'
+  | 'delivered'
+  | 'deferred'
+  | 'bounced'
+  | 'expired'
+  | 'suppressed'
+  | 'complained';
+
+/**
+ * One event about one recipient of one message. Fields beyond the first version's (`v` 1:
+ * type, id, pool, rcpt, at, ip, attempt, reply) are optional, so readers of either age
+ * understand every event.
+ */
+export interface DeliveryEvent {
+  v: 1;
+  type: EventType;
+  /** Queue id: the id the ingress answered with ("queued as …"). */
+  id: string;
+  pool: string;
+  rcpt: string;
+  at: number;
+  ip?: string;
+  /** Delivery attempts before this one (0: the first). */
+  attempt?: number;
+  reply?: {
+    code: number;
+    enhanced?: string;
+    text: string;
+    remoteHost?: string;
+    remoteAddress?: string;
+  };
+  /** The message's Message-ID, angle brackets removed. */
+  messageId?: string;
+  /** Destination domain of the recipient (scheduled and later events). */
+  domain?: string;
+  /** TLS protocol version of the delivery attempt (e.g. "TLSv1.3"); absent: clear text. */
+  tls?: string;
+  /** Milliseconds from acceptance to this event. */
+  delayMs?: number;
+  /** A `bounced` event reported by mail after the delivery had been accepted. */
+  late?: true;
+  /** A `complained` event's report: ARF Feedback-Type and Source-IP. */
+  complaint?: { feedbackType: string; sourceIp?: string };
+}

@@ -1,0 +1,127 @@
+/**
+ * What `hikyaku status` shows, read from where the relay keeps it: compiled pools from KV,
+ * IP rows from the same Redis keys and pure policy the scheduler enforces (ip-status.ts),
+ * the throttles it learned, and how much mail each stage of the path holds.
+ */
+
+import {
+  type CompiledPool,
+  type IpStatus,
+  KV_KEYS,
+  readIpStatus,
+  readThrottleStates,
+  STREAMS,
+  SUBJECTS,
+} from '@hikyaku/core';
+import { currentFactor, type ThrottleState } from '@hikyaku/core/policy';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { Redis } from 'ioredis';
+
+export interface ThrottleRow {
+  ip: string;
+  /** A rate policy's name, or "default:<domain>". */
+  site: string;
+  pausedUntil?: number;
+  /** Share of the declared rate in force now (or when the pause ends). */
+  factor: number;
+}
+
+export interface PoolStatus {
+  pool: CompiledPool;
+  ips: IpStatus[];
+  throttles: ThrottleRow[];
+  /** Stored items per stage of the path for this pool. */
+  queue: { envelopes: number; items: number; jobs: number; results: number };
+}
+
+async function countFiled(jsm: JetStreamManager, stream: string, filter: string) {
+  const info = await jsm.streams.info(stream, { subjects_filter: filter });
+  return Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+}
+
+export async function readPools(kv: KV): Promise<CompiledPool[]> {
+  const keys: string[] = [];
+  for await (const key of await kv.keys(KV_KEYS.pool('>'))) keys.push(key);
+  const pools: CompiledPool[] = [];
+  for (const key of keys.sort()) {
+    const entry = await kv.get(key);
+    if (entry && entry.operation === 'PUT') pools.push(entry.json<CompiledPool>());
+  }
+  return pools;
+}
+
+export async function readPoolStatus(
+  deps: { jsm: JetStreamManager; redis: Redis },
+  pool: CompiledPool,
+  now: number,
+): Promise<PoolStatus> {
+  const [ips, throttles, envelopes, items, jobs, results] = await Promise.all([
+    readIpStatus(deps.redis, pool, now),
+    readThrottleStates(deps.redis, pool.key, now),
+    countFiled(deps.jsm, STREAMS.envelopes, SUBJECTS.envelope(pool.key)),
+    countFiled(deps.jsm, STREAMS.queue, SUBJECTS.queue(pool.key)),
+    countFiled(deps.jsm, STREAMS.jobs, SUBJECTS.jobsOfPool(pool.key)),
+    countFiled(deps.jsm, STREAMS.results, SUBJECTS.result(pool.key)),
+  ]);
+  const rows: ThrottleRow[] = [];
+  for (const [ip, sites] of throttles) {
+    for (const [site, state] of sites as Map<string, ThrottleState>) {
+      rows.push({
+        ip,
+        site,
+        ...(state.pausedUntil > now ? { pausedUntil: state.pausedUntil } : {}),
+        factor: currentFactor(state, Math.max(now, state.pausedUntil)),
+      });
+    }
+  }
+  return { pool, ips, throttles: rows, queue: { envelopes, items, jobs, results } };
+}
+
+function pad(cells: string[][]): string[] {
+  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
+  return cells.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths?.[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** The status screen of one pool. */
+export function formatPoolStatus(status: PoolStatus): string[] {
+  const { pool } = status;
+  const lines = [
+    `pool ${pool.key} (${pool.namespace}/${pool.name}), ${pool.ips.length} IPs, time zone ${pool.timeZone}`,
+  ];
+  const rows = [['  IP', 'state', 'warm-up day', 'sent today', 'daily cap', 'pod']];
+  for (const ip of status.ips) {
+    rows.push([
+      `  ${ip.address}`,
+      ip.state,
+      ip.warmupDay === null ? '-' : String(ip.warmupDay),
+      String(ip.sentToday),
+      ip.dailyLimit === null ? '-' : String(ip.dailyLimit),
+      ip.pod ?? '-',
+    ]);
+  }
+  lines.push(...pad(rows));
+  if (status.throttles.length === 0) {
+    lines.push('  learned throttles: none');
+  } else {
+    lines.push('  learned throttles:');
+    for (const t of status.throttles) {
+      const rate = `${Math.round(t.factor * 100)}% of the declared rate`;
+      lines.push(
+        t.pausedUntil
+          ? `    ${t.ip} → ${t.site}: paused until ${new Date(t.pausedUntil).toISOString()}, then ${rate}`
+          : `    ${t.ip} → ${t.site}: ${rate}`,
+      );
+    }
+  }
+  const q = status.queue;
+  lines.push(
+    `  mail held: ${q.envelopes} accepted to split, ${q.items} delivery items waiting, ${q.jobs} jobs at senders, ${q.results} results to record`,
+  );
+  return lines;
+}
