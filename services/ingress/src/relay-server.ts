@@ -1,22 +1,69 @@
 /**
- * smtp-server with one change: a reply whose text already starts with an enhanced status
- * code (every reply in smtp-errors.ts, and "2.0.0 Ok: queued as …") is sent as written.
- * With ENHANCEDSTATUSCODES advertised, smtp-server otherwise prefixes its own code chosen
- * from the reply code alone, so "554 5.7.1 Relay access denied" would go out as
- * "554 5.6.0 5.7.1 Relay access denied". The subclass also gives the ingress the
- * connection behind a session, to answer 421 to sessions it ends itself.
+ * smtp-server with a few changes:
+ *
+ * - A reply whose text already starts with an enhanced status code (every reply in
+ *   smtp-errors.ts, and "2.0.0 Ok: queued as …") is sent as written. With
+ *   ENHANCEDSTATUSCODES advertised, smtp-server otherwise prefixes its own code chosen from
+ *   the reply code alone, so "554 5.7.1 Relay access denied" would go out as
+ *   "554 5.6.0 5.7.1 Relay access denied".
+ * - The EHLO/HELO name is put to the ingress before smtp-server takes it (smtp-server has
+ *   no hook for it), so that a name the relay will not write into a trace field is refused.
+ *
+ * The subclass also gives the ingress the connection behind a session, to answer 421 to
+ * sessions it ends itself.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 
 const ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 
+/** A reply the ingress decided: code and text with its enhanced status code. */
+export interface Refusal {
+  responseCode: number;
+  message: string;
+}
+
+/** What the ingress decides at steps smtp-server offers no handler for. */
+export interface ConnectionHooks {
+  /** The refusal of an EHLO/HELO name, or undefined to let smtp-server go on. */
+  onHelo(name: string, session: SMTPServerSession): Refusal | undefined;
+}
+
 class RelayConnection extends SMTPConnection {
+  constructor(
+    server: SMTPServer,
+    socket: Socket | TLSSocket,
+    options: SMTPConnectionOptions | null | undefined,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    super(server, socket, options);
+  }
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     const own = typeof data === 'string' && ENHANCED_CODE.test(data);
     super.send(code, data, own ? false : context);
+  }
+
+  override handler_EHLO(command: Buffer, callback: () => void): void {
+    if (!this.refuseHelo(command, callback)) super.handler_EHLO(command, callback);
+  }
+
+  override handler_HELO(command: Buffer, callback: () => void): void {
+    if (!this.refuseHelo(command, callback)) super.handler_HELO(command, callback);
+  }
+
+  /** True when the name was refused (and the reply sent). */
+  private refuseHelo(command: Buffer, callback: () => void): boolean {
+    const parts = command.toString().trim().split(/\s+/);
+    // smtp-server answers a missing or extra argument itself.
+    if (parts.length !== 2) return false;
+    const refusal = this.hooks.onHelo(parts[1] ?? '', this.session);
+    if (!refusal) return false;
+    this.send(refusal.responseCode, refusal.message);
+    callback();
+    return true;
   }
 }
 
@@ -29,13 +76,15 @@ export interface SessionHandle {
 
 export class RelaySmtpServer extends SMTPServer {
   private readonly handles = new WeakMap<SMTPServerSession, SessionHandle>();
+  private readonly hooks: ConnectionHooks;
 
-  constructor(options: SMTPServerOptions) {
+  constructor(options: SMTPServerOptions & ConnectionHooks) {
     super(options);
+    this.hooks = { onHelo: options.onHelo };
   }
 
-  override connect(socket: Socket | TLSSocket, socketOptions?: object | null): void {
-    const connection = new RelayConnection(this, socket, socketOptions);
+  override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+    const connection = new RelayConnection(this, socket, socketOptions, this.hooks);
     this.connections.add(connection);
     this.handles.set(connection.session, {
       send: (code, text) => connection.send(code, text),

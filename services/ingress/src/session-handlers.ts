@@ -21,11 +21,12 @@ import type { AuthThrottle } from './auth-throttle.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
 import { addedHeaders } from './headers.ts';
+import { acceptableHelo } from './helo.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { createPoolSelector } from './pool-select.ts';
 import type { SubmitterQuota } from './quota.ts';
-import type { SessionHandle } from './relay-server.ts';
+import type { ConnectionHooks, SessionHandle } from './relay-server.ts';
 import type { SessionTracker } from './sessions.ts';
 import { type RefusalReason, SmtpReplyError } from './smtp-errors.ts';
 import type { MessageStore } from './store.ts';
@@ -52,7 +53,8 @@ type Handlers = Required<
     SMTPServerOptions,
     'onConnect' | 'onSecure' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData' | 'onClose'
   >
->;
+> &
+  ConnectionHooks;
 
 /** The client of one transaction, fixed at MAIL FROM. No pool: not allowed to relay. */
 interface Transaction {
@@ -248,6 +250,7 @@ export function sessionHandlers(
       queueId: id,
       ...(session.secure && tls ? { tls } : {}),
       authenticated: Boolean(session.user),
+      smtputf8: Boolean(session.envelope.smtpUtf8),
       rcpts,
       now: new Date(now()),
     });
@@ -300,6 +303,10 @@ export function sessionHandlers(
       metrics.sessions.inc({ listener });
       metrics.active.inc({ listener });
       callback();
+    },
+
+    onHelo(name) {
+      return acceptableHelo(name) ? undefined : refuse('badHelo');
     },
 
     onSecure(_socket, session, callback) {

@@ -6,6 +6,7 @@
 import { HikyakuError } from '../../core/src/index.ts';
 
 export const REPLIES = {
+  badHelo: { code: 501, text: '5.5.2 Helo command rejected: the name must be ASCII' },
   authRequired: { code: 530, text: '5.7.0 Authentication required' },
   relayDenied: { code: 554, text: '5.7.1 Relay access denied' },
   senderNotAllowed: { code: 553, text: '5.7.1 Sender address not allowed for this submitter' },
