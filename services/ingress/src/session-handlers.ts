@@ -17,6 +17,7 @@ import {
 } from '../../core/src/index.ts';
 import type { SuppressionList } from '../../core/src/suppression.ts';
 import { checkAddress } from './address.ts';
+import { authHandler } from './auth-handler.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
@@ -72,11 +73,6 @@ class LookupTimeoutError extends HikyakuError {
     super('HIKYAKU_LOOKUP_TIMEOUT', `no answer within ${ms} ms`);
     this.name = 'LookupTimeoutError';
   }
-}
-
-/** Usernames come from the client: bounded and quoted before they reach a log line. */
-function printable(username: string): string {
-  return JSON.stringify(username.slice(0, 100));
 }
 
 // Commands smtp-server knows that a relay has no use for.
@@ -315,68 +311,14 @@ export function sessionHandlers(
       callback();
     },
 
-    onAuth(auth, session, callback) {
-      const client = session.remoteAddress;
-      const username = auth.username ?? '';
-      /** The reply and how long to hold it back; the throttle answers even without Redis. */
-      async function attempt(): Promise<
-        { user: string } | { refusal: RefusalReason; delayMs: number }
-      > {
-        if (await ctx.throttle.isLocked(client)) {
-          metrics.auth.inc({ listener, result: 'throttled' });
-          log.warn({ client, listener, submitter: printable(username) }, 'auth refused: throttled');
-          return { refusal: 'authThrottled', delayMs: 0 };
-        }
-        // PLAIN may name a second identity to act as; a submitter can only be itself.
-        const impersonating =
-          auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid;
-        const result = impersonating
-          ? { ok: false as const, why: 'wrong-password' as const }
-          : await ctx.submitters.authenticate(username, auth.password ?? '');
-        if (result.ok) {
-          await ctx.throttle.success(client);
-          metrics.auth.inc({ listener, result: 'success' });
-          log.info(
-            { client, listener, submitter: username, pool: result.entry.pool.key },
-            'authenticated',
-          );
-          return { user: username };
-        }
-        const failure = await ctx.throttle.failure(client);
-        metrics.auth.inc({
-          listener,
-          result: result.why === 'conflict' ? 'conflict' : 'failure',
-        });
-        const fields = {
-          client,
-          listener,
-          submitter: printable(username),
-          why: result.why,
-          failures: failure.failures,
-        };
-        if (result.why === 'conflict' || result.why === 'bad-hash') {
-          log.error(fields, 'auth refused: the submitter is misconfigured');
-        } else {
-          log.warn(fields, 'auth failed');
-        }
-        return {
-          refusal: failure.locked ? 'authThrottled' : 'authFailed',
-          delayMs: failure.delayMs,
-        };
-      }
-      settle(
-        attempt(),
-        (answer) => {
-          if ('user' in answer) {
-            callback(null, { user: answer.user });
-            return;
-          }
-          const timer = setTimeout(() => callback(refuse(answer.refusal)), answer.delayMs);
-          timer.unref();
-        },
-        callback,
-      );
-    },
+    onAuth: authHandler({
+      listener,
+      log,
+      metrics,
+      submitters: ctx.submitters,
+      throttle: ctx.throttle,
+      refuse: (reason) => refuse(reason),
+    }),
 
     onMailFrom(address, session, callback) {
       settle(mailFrom(address, session), callback, callback);
