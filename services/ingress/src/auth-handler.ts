@@ -4,7 +4,7 @@
  * attempts at once has at most the limit of them checked; the others are refused with
  * 421 4.7.0 unchecked. Passwords and AUTH tokens are never logged.
  */
-import type { SMTPServerOptions } from 'smtp-server';
+import type { SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../../core/src/index.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { ListenerName } from './config.ts';
@@ -27,8 +27,10 @@ export function authHandler(deps: {
   throttle: AuthThrottle;
   /** Builds (and counts) the refusal the client gets. */
   refuse: (reason: RefusalReason) => SmtpReplyError;
+  /** The session is a submitter's from now on. */
+  onAuthenticated: (session: SMTPServerSession) => void;
 }): OnAuth {
-  const { listener, log, metrics, submitters, throttle, refuse } = deps;
+  const { listener, log, metrics, submitters, throttle, refuse, onAuthenticated } = deps;
 
   return (auth, session, callback) => {
     const client = session.remoteAddress;
@@ -78,6 +80,7 @@ export function authHandler(deps: {
     attempt().then(
       (answer) => {
         if ('user' in answer) {
+          onAuthenticated(session);
           callback(null, { user: answer.user });
           return;
         }

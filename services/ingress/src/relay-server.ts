@@ -8,6 +8,8 @@
  *   "554 5.6.0 5.7.1 Relay access denied".
  * - The EHLO/HELO name is put to the ingress before smtp-server takes it (smtp-server has
  *   no hook for it), so that a name the relay will not write into a trace field is refused.
+ * - NOOP is not activity: a session whose only commands for the idle timeout were NOOPs
+ *   is ended at its next NOOP instead of being kept until the total session time limit.
  *
  * The subclass also gives the ingress the connection behind a session, to answer 421 to
  * sessions it ends itself.
@@ -29,19 +31,28 @@ export interface Refusal {
 export interface ConnectionHooks {
   /** The refusal of an EHLO/HELO name, or undefined to let smtp-server go on. */
   onHelo(name: string, session: SMTPServerSession): Refusal | undefined;
+  /** The reply that ends a session kept open by NOOPs alone (a 421). */
+  onNoopIdle(session: SMTPServerSession): Refusal;
 }
 
 class RelayConnection extends SMTPConnection {
+  /** When the session last did something other than NOOP: a reply to anything else. */
+  private lastActivity = Date.now();
+  private answeringNoop = false;
+
   constructor(
     server: SMTPServer,
     socket: Socket | TLSSocket,
     options: SMTPConnectionOptions | null | undefined,
     private readonly hooks: ConnectionHooks,
+    private readonly idleMs: number,
   ) {
     super(server, socket, options);
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    // Every reply but the one to NOOP answers progress: a command, or the end of the data.
+    if (!this.answeringNoop) this.lastActivity = Date.now();
     const own = typeof data === 'string' && ENHANCED_CODE.test(data);
     super.send(code, data, own ? false : context);
   }
@@ -52,6 +63,22 @@ class RelayConnection extends SMTPConnection {
 
   override handler_HELO(command: Buffer, callback: () => void): void {
     if (!this.refuseHelo(command, callback)) super.handler_HELO(command, callback);
+  }
+
+  override handler_NOOP(command: Buffer, callback: () => void): void {
+    if (Date.now() - this.lastActivity >= this.idleMs) {
+      const reply = this.hooks.onNoopIdle(this.session);
+      // A 421 closes the connection.
+      this.send(reply.responseCode, reply.message);
+      callback();
+      return;
+    }
+    this.answeringNoop = true;
+    try {
+      super.handler_NOOP(command, callback);
+    } finally {
+      this.answeringNoop = false;
+    }
   }
 
   /** True when the name was refused (and the reply sent). */
@@ -80,11 +107,12 @@ export class RelaySmtpServer extends SMTPServer {
 
   constructor(options: SMTPServerOptions & ConnectionHooks) {
     super(options);
-    this.hooks = { onHelo: options.onHelo };
+    this.hooks = { onHelo: options.onHelo, onNoopIdle: options.onNoopIdle };
   }
 
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
-    const connection = new RelayConnection(this, socket, socketOptions, this.hooks);
+    const idleMs = this.options.socketTimeout ?? 60_000;
+    const connection = new RelayConnection(this, socket, socketOptions, this.hooks, idleMs);
     this.connections.add(connection);
     this.handles.set(connection.session, {
       send: (code, text) => connection.send(code, text),

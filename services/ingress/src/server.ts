@@ -18,6 +18,7 @@ import {
 import { createSuppressionList } from '../../core/src/suppression.ts';
 import { createSharedAuthThrottle } from './auth-throttle-redis.ts';
 import { type CertificateWatcher, watchCertificate } from './certificates.ts';
+import { createClientLimits } from './client-limits.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { createIngressMetrics } from './metrics.ts';
 import { createPoolSelector } from './pool-select.ts';
@@ -99,6 +100,7 @@ export async function startIngress(deps: {
       sessionTimeoutMs: config.sessionTimeoutMs,
       transactionGraceMs: config.socketTimeoutMs,
     }),
+    clientLimits: createClientLimits({ limits: config.clientLimits, now }),
     tlsAvailable: certificates !== undefined,
     now,
   };

@@ -19,6 +19,7 @@ import type { SuppressionList } from '../../core/src/suppression.ts';
 import { checkAddress } from './address.ts';
 import { authHandler } from './auth-handler.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
+import type { ClientLimits } from './client-limits.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
 import { addedHeaders } from './headers.ts';
@@ -45,6 +46,7 @@ export interface IngressContext {
   suppressions: SuppressionList;
   store: MessageStore;
   tracker: SessionTracker;
+  clientLimits: ClientLimits;
   tlsAvailable: boolean;
   now: () => number;
 }
@@ -289,8 +291,18 @@ export function sessionHandlers(
   return {
     onConnect(session, callback) {
       const handle = handleOf(session);
-      const refusal = handle ? tracker.open(session, handle) : 'shuttingDown';
+      const trusted = ctx.selector.byNetwork(ctx.pools.all(), session.remoteAddress) !== undefined;
+      const refusal = handle
+        ? (tracker.open(session, handle) ??
+          ctx.clientLimits.open(session, {
+            listener,
+            address: session.remoteAddress,
+            trusted,
+          }))
+        : 'shuttingDown';
       if (refusal) {
+        tracker.close(session);
+        ctx.clientLimits.close(session);
         callback(refuse(refusal));
         return;
       }
@@ -303,6 +315,10 @@ export function sessionHandlers(
 
     onHelo(name) {
       return acceptableHelo(name) ? undefined : refuse('badHelo');
+    },
+
+    onNoopIdle() {
+      return refuse('idleTimeout');
     },
 
     onSecure(_socket, session, callback) {
@@ -318,6 +334,7 @@ export function sessionHandlers(
       submitters: ctx.submitters,
       throttle: ctx.throttle,
       refuse: (reason) => refuse(reason),
+      onAuthenticated: (session) => ctx.clientLimits.authenticated(session),
     }),
 
     onMailFrom(address, session, callback) {
@@ -344,6 +361,7 @@ export function sessionHandlers(
       counted.delete(session);
       metrics.active.dec({ listener });
       tracker.close(session);
+      ctx.clientLimits.close(session);
     },
   };
 }

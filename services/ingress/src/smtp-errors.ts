@@ -26,7 +26,16 @@ export const REPLIES = {
   authFailed: { code: 535, text: '5.7.8 Authentication credentials invalid' },
   authThrottled: { code: 421, text: '4.7.0 Too many failed authentication attempts' },
   tooManySessions: { code: 421, text: '4.3.2 Too many concurrent sessions, try again later' },
+  clientSessionLimit: {
+    code: 421,
+    text: '4.7.0 Too many concurrent sessions from your address, try again later',
+  },
+  clientRateLimit: {
+    code: 421,
+    text: '4.7.0 Too many connections from your address, try again later',
+  },
   sessionTimeout: { code: 421, text: '4.4.2 Session time limit reached' },
+  idleTimeout: { code: 421, text: '4.4.2 Timeout - closing connection' },
   shuttingDown: { code: 421, text: '4.3.2 Service shutting down, try again later' },
 } as const;
 
