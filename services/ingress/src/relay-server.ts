@@ -8,6 +8,9 @@
  *   "554 5.6.0 5.7.1 Relay access denied".
  * - The EHLO/HELO name is put to the ingress before smtp-server takes it (smtp-server has
  *   no hook for it), so that a name the relay will not write into a trace field is refused.
+ * - MAIL FROM and RCPT TO lines are put to the ingress before smtp-server parses them, so
+ *   that a parameter value it would refuse as a bad address is refused naming the
+ *   parameter.
  * - NOOP is not activity: a session whose only commands for the idle timeout were NOOPs
  *   is ended at its next NOOP instead of being kept until the total session time limit.
  *
@@ -31,6 +34,8 @@ export interface Refusal {
 export interface ConnectionHooks {
   /** The refusal of an EHLO/HELO name, or undefined to let smtp-server go on. */
   onHelo(name: string, session: SMTPServerSession): Refusal | undefined;
+  /** The refusal of a MAIL FROM or RCPT TO line, or undefined to let smtp-server go on. */
+  onAddressCommand(line: string, session: SMTPServerSession): Refusal | undefined;
   /** The reply that ends a session kept open by NOOPs alone (a 421). */
   onNoopIdle(session: SMTPServerSession): Refusal;
 }
@@ -65,6 +70,14 @@ class RelayConnection extends SMTPConnection {
     if (!this.refuseHelo(command, callback)) super.handler_HELO(command, callback);
   }
 
+  override handler_MAIL(command: Buffer, callback: () => void): void {
+    if (!this.refuseAddressCommand(command, callback)) super.handler_MAIL(command, callback);
+  }
+
+  override handler_RCPT(command: Buffer, callback: () => void): void {
+    if (!this.refuseAddressCommand(command, callback)) super.handler_RCPT(command, callback);
+  }
+
   override handler_NOOP(command: Buffer, callback: () => void): void {
     if (Date.now() - this.lastActivity >= this.idleMs) {
       const reply = this.hooks.onNoopIdle(this.session);
@@ -79,6 +92,15 @@ class RelayConnection extends SMTPConnection {
     } finally {
       this.answeringNoop = false;
     }
+  }
+
+  /** True when the command was refused (and the reply sent). */
+  private refuseAddressCommand(command: Buffer, callback: () => void): boolean {
+    const refusal = this.hooks.onAddressCommand(command.toString(), this.session);
+    if (!refusal) return false;
+    this.send(refusal.responseCode, refusal.message);
+    callback();
+    return true;
   }
 
   /** True when the name was refused (and the reply sent). */
@@ -107,7 +129,11 @@ export class RelaySmtpServer extends SMTPServer {
 
   constructor(options: SMTPServerOptions & ConnectionHooks) {
     super(options);
-    this.hooks = { onHelo: options.onHelo, onNoopIdle: options.onNoopIdle };
+    this.hooks = {
+      onHelo: options.onHelo,
+      onAddressCommand: options.onAddressCommand,
+      onNoopIdle: options.onNoopIdle,
+    };
   }
 
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {

@@ -20,6 +20,7 @@ import { checkAddress } from './address.ts';
 import { authHandler } from './auth-handler.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { ClientLimits } from './client-limits.ts';
+import { parameterWithControls } from './command-parameters.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
 import { addedHeaders } from './headers.ts';
@@ -315,6 +316,17 @@ export function sessionHandlers(
 
     onHelo(name) {
       return acceptableHelo(name) ? undefined : refuse('badHelo');
+    },
+
+    onAddressCommand(line) {
+      const parameter = parameterWithControls(line);
+      if (!parameter) return undefined;
+      const dsn = parameter === 'ENVID' || parameter === 'ORCPT';
+      return refuse(
+        dsn ? 'badDsnParameter' : 'badParameterValue',
+        undefined,
+        `${parameter} contains control characters`,
+      );
     },
 
     onNoopIdle() {

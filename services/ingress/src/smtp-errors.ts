@@ -14,6 +14,7 @@ export const REPLIES = {
   badRecipient: { code: 501, text: '5.1.3 Bad recipient address' },
   badParameter: { code: 555, text: '5.5.4 Unsupported MAIL FROM or RCPT TO parameter' },
   badDsnParameter: { code: 501, text: '5.5.4 Invalid DSN parameter' },
+  badParameterValue: { code: 501, text: '5.5.4 Invalid MAIL FROM or RCPT TO parameter value' },
   needsSmtputf8: { code: 553, text: '5.6.7 Non-ASCII address requires SMTPUTF8' },
   suppressed: { code: 550, text: '5.1.1 Recipient address is suppressed' },
   tooManyRecipients: { code: 452, text: '4.5.3 Too many recipients' },
