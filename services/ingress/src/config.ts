@@ -5,6 +5,7 @@
 import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '../../core/src/index.ts';
 import type { ClientLimit, ListenerClientLimits } from './client-limits.ts';
 import type { LineEndPolicy } from './line-ends.ts';
+import type { LongLinePolicy } from './line-length.ts';
 
 /** relay: port 25 (AUTH or allowedNetworks); submission: 587 (STARTTLS, AUTH required);
  * smtps: 465 (implicit TLS, AUTH required). */
@@ -34,6 +35,8 @@ export interface IngressConfig extends Omit<CommonConfig, 'pool'> {
   /** How long a suppression or quota lookup in Redis may take before it is skipped. */
   redisTimeoutMs: number;
   bareLineEnds: LineEndPolicy;
+  /** Lines over 998 characters in message data: refused (554 5.6.0) or passed on. */
+  longLines: LongLinePolicy;
   authFailures: {
     baseDelayMs: number;
     maxDelayMs: number;
@@ -154,6 +157,7 @@ export function readIngressConfig(env: Env): Readonly<IngressConfig> {
     storeTimeoutMs: r.int('HIKYAKU_STORE_TIMEOUT_MS', 5000, { min: 100 }),
     redisTimeoutMs: r.int('HIKYAKU_REDIS_TIMEOUT_MS', 1000, { min: 10 }),
     bareLineEnds: r.oneOf('HIKYAKU_BARE_LINE_ENDS', ['reject', 'normalize'] as const, 'reject'),
+    longLines: r.oneOf('HIKYAKU_LONG_LINES', ['reject', 'accept'] as const, 'reject'),
     authFailures: {
       baseDelayMs: r.int('HIKYAKU_AUTH_FAILURE_DELAY_MS', 500, { min: 0 }),
       maxDelayMs: r.int('HIKYAKU_AUTH_FAILURE_MAX_DELAY_MS', 8000, { min: 0 }),

@@ -231,6 +231,7 @@ export function sessionHandlers(
     const outcome = await readMessage(stream, {
       maxBytes: pool.maxMessageSize,
       lineEnds: config.bareLineEnds,
+      longLines: config.longLines,
     });
     const started = now();
     if (outcome.kind === 'aborted') return undefined;

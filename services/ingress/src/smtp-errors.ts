@@ -22,6 +22,10 @@ export const REPLIES = {
   messageTooBig: { code: 552, text: '5.3.4 Message size exceeds fixed limit' },
   bareLineEnd: { code: 554, text: '5.5.2 Message contains a bare CR or LF, end lines with CRLF' },
   smuggling: { code: 554, text: '5.5.2 Message contains a non-CRLF end-of-data sequence' },
+  lineTooLong: {
+    code: 554,
+    text: '5.6.0 Message contains a line longer than 998 characters, encode it',
+  },
   storeUnavailable: { code: 451, text: '4.3.0 Temporary storage failure, try again later' },
   internalError: { code: 451, text: '4.3.0 Internal error, try again later' },
   authFailed: { code: 535, text: '5.7.8 Authentication credentials invalid' },
