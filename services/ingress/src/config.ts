@@ -23,6 +23,8 @@ export interface IngressConfig extends Omit<CommonConfig, 'pool'> {
   hostname: string;
   /** Concurrent sessions over all listeners. */
   maxClients: number;
+  /** Bytes of message data held at once over every session (inflight.ts). */
+  maxInflightBytes: number;
   /** Per-client session and connection-rate limits of each enabled listener. */
   clientLimits: Partial<Record<ListenerName, ListenerClientLimits>>;
   /** A session that sends nothing for this long is closed (421 4.4.2). */
@@ -148,6 +150,9 @@ export function readIngressConfig(env: Env): Readonly<IngressConfig> {
     allowInsecureAuth,
     hostname: r.string('HIKYAKU_HOSTNAME', 'hikyaku.local'),
     maxClients: r.int('HIKYAKU_MAX_CLIENTS', 1000, { min: 1 }),
+    maxInflightBytes: r.int('HIKYAKU_MAX_INFLIGHT_BYTES', 128 * 1024 * 1024, {
+      min: 1024 * 1024,
+    }),
     clientLimits: Object.fromEntries(
       Object.keys(listeners).map((name) => [name, readClientLimits(r, name as ListenerName)]),
     ),

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addedHeaders, headerSection, missingFields, receivedHeader } from './headers.ts';
+import {
+  addedHeaders,
+  headerSection,
+  messageHead,
+  missingFields,
+  receivedHeader,
+} from './headers.ts';
 
 const info = {
   clientHelo: 'app.example.test',
@@ -158,4 +164,19 @@ test('fuzz: whatever the EHLO name and recipient, the added fields stay the fiel
     // No Unicode line or paragraph separator either, whatever the reader.
     assert.doesNotMatch(added.toString('utf8'), /[\u0085\u2028\u2029]/, where);
   }
+});
+
+test('the head of a message in pieces holds its whole header section, whatever the split', () => {
+  const message = 'Subject: x\r\nDate: y\r\n\r\nbody\r\nDate: in the body\r\n';
+  for (let size = 1; size <= message.length; size++) {
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < message.length; at += size) {
+      chunks.push(Buffer.from(message.slice(at, at + size)));
+    }
+    const head = messageHead(chunks);
+    assert.equal(headerSection(head), 'Subject: x\r\nDate: y\r\n', `pieces of ${size}`);
+    assert.ok(head.length < message.length || size >= 24, `pieces of ${size}`);
+  }
+  const noBody = [Buffer.from('Subject: x\r\n'), Buffer.from('Date: y\r\n')];
+  assert.equal(messageHead(noBody).toString(), 'Subject: x\r\nDate: y\r\n');
 });

@@ -50,6 +50,25 @@ export function headerSection(message: Buffer): string {
   return message.subarray(0, end < 0 ? message.length : end + 2).toString('latin1');
 }
 
+const END_OF_HEADER = Buffer.from('\r\n\r\n');
+
+/**
+ * The first pieces of a message, joined: enough to hold its header section (the whole
+ * message only when it has no empty line), so that the message itself is joined once.
+ */
+export function messageHead(chunks: readonly Buffer[]): Buffer {
+  let count = 0;
+  let tail = Buffer.alloc(0);
+  for (const chunk of chunks) {
+    count++;
+    // The empty line may straddle two pieces: look at the end of the last one as well.
+    const seam = Buffer.concat([tail, chunk.subarray(0, END_OF_HEADER.length - 1)]);
+    if (seam.includes(END_OF_HEADER) || chunk.includes(END_OF_HEADER)) break;
+    tail = Buffer.concat([tail, chunk]).subarray(-(END_OF_HEADER.length - 1));
+  }
+  return Buffer.concat(chunks.slice(0, count));
+}
+
 /** Which of the fields the relay supplies are missing from the client's header section. */
 export function missingFields(message: Buffer): { date: boolean; messageId: boolean } {
   const header = headerSection(message);

@@ -20,6 +20,7 @@ import { createSharedAuthThrottle } from './auth-throttle-redis.ts';
 import { type CertificateWatcher, watchCertificate } from './certificates.ts';
 import { createClientLimits } from './client-limits.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
+import { createInflightBudget } from './inflight.ts';
 import { createIngressMetrics } from './metrics.ts';
 import { createPoolSelector } from './pool-select.ts';
 import { createSubmitterQuota } from './quota.ts';
@@ -101,6 +102,9 @@ export async function startIngress(deps: {
       transactionGraceMs: config.socketTimeoutMs,
     }),
     clientLimits: createClientLimits({ limits: config.clientLimits, now }),
+    inflight: createInflightBudget(config.maxInflightBytes, (held) =>
+      metrics.inflightBytes.set(held),
+    ),
     tlsAvailable: certificates !== undefined,
     now,
   };

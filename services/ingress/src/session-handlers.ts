@@ -4,7 +4,6 @@
  * envelope is acceptable, and what happens to the message. Every refusal is a reason of
  * smtp-errors.ts and is counted under that reason.
  */
-import { nuid } from '@nats-io/transport-node';
 import type { SMTPServerOptions, SMTPServerRecipientDSN, SMTPServerSession } from 'smtp-server';
 import {
   type CompiledPool,
@@ -16,15 +15,16 @@ import {
   withTimeout,
 } from '../../core/src/index.ts';
 import type { SuppressionList } from '../../core/src/suppression.ts';
+import { acceptMessage } from './accept-message.ts';
 import { checkAddress } from './address.ts';
 import { authHandler } from './auth-handler.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { ClientLimits } from './client-limits.ts';
 import { parameterWithControls } from './command-parameters.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
-import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
-import { addedHeaders } from './headers.ts';
+import { mailDsn, recipientDsn } from './dsn-params.ts';
 import { acceptableHelo } from './helo.ts';
+import type { InflightBudget } from './inflight.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { createPoolSelector } from './pool-select.ts';
@@ -48,6 +48,7 @@ export interface IngressContext {
   store: MessageStore;
   tracker: SessionTracker;
   clientLimits: ClientLimits;
+  inflight: InflightBudget;
   tlsAvailable: boolean;
   now: () => number;
 }
@@ -158,6 +159,9 @@ export function sessionHandlers(
     }
     const declared = address.args ? Number(address.args.SIZE) : Number.NaN;
     if (pool && declared > pool.maxMessageSize) return refuse('messageTooBig', pool);
+    if (pool && !ctx.inflight.admits(Number.isNaN(declared) ? 0 : declared)) {
+      return refuse('insufficientStorage', pool);
+    }
     if (
       submitter &&
       submitter.allowedSenderDomains.length > 0 &&
@@ -228,54 +232,28 @@ export function sessionHandlers(
       stream.resume();
       return { error: refuse('relayDenied') };
     }
-    const outcome = await readMessage(stream, {
-      maxBytes: pool.maxMessageSize,
-      lineEnds: config.bareLineEnds,
-      longLines: config.longLines,
-    });
-    const started = now();
-    if (outcome.kind === 'aborted') return undefined;
-    if (outcome.kind === 'refused') return { error: refuse(outcome.violation, pool) };
-    if (outcome.kind === 'tooBig') return { error: refuse('messageTooBig', pool) };
-    if (!ctx.store.available()) return { error: refuse('storeUnavailable', pool) };
-    const id = nuid.next();
-    const rcpts = session.envelope.rcptTo.map((r) => r.address);
-    const tls = session.tlsOptions
-      ? { version: session.tlsOptions.version, cipher: session.tlsOptions.name }
-      : undefined;
-    const headers = addedHeaders(outcome.raw, {
-      clientHelo: session.hostNameAppearsAs,
-      clientAddress: session.remoteAddress,
-      hostname: config.hostname,
-      queueId: id,
-      ...(session.secure && tls ? { tls } : {}),
-      authenticated: Boolean(session.user),
-      smtputf8: Boolean(session.envelope.smtpUtf8),
-      rcpts,
-      now: new Date(now()),
-    });
+    const reservation = ctx.inflight.reserve();
     try {
-      await ctx.store.store(
-        {
-          id,
-          pool: pool.key,
-          receivedAt: now(),
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          rcpts,
-          clientAddress: session.remoteAddress,
-          ...(tx.submitter ? { submitter: tx.submitter.username } : {}),
-          ...transactionDsn(tx.dsn, session.envelope.rcptTo),
-        },
-        Buffer.concat([headers, outcome.raw]),
-      );
-    } catch (err) {
-      log.warn({ err, id, pool: pool.key }, 'could not store message; answering 451');
-      return { error: refuse('storeUnavailable', pool) };
+      const outcome = await readMessage(stream, {
+        maxBytes: pool.maxMessageSize,
+        lineEnds: config.bareLineEnds,
+        longLines: config.longLines,
+        reservation,
+      });
+      if (outcome.kind === 'aborted') return undefined;
+      if (outcome.kind === 'refused') return { error: refuse(outcome.violation, pool) };
+      if (outcome.kind === 'tooBig') return { error: refuse('messageTooBig', pool) };
+      if (outcome.kind === 'overloaded') return { error: refuse('insufficientStorage', pool) };
+      return await acceptMessage(ctx, listener, refuse, {
+        session,
+        pool,
+        submitter: tx.submitter,
+        dsn: tx.dsn,
+        message: outcome,
+      });
+    } finally {
+      reservation.release();
     }
-    metrics.accepted.inc({ pool: pool.key, listener });
-    metrics.size.observe({ pool: pool.key }, outcome.raw.length);
-    metrics.latency.observe({ pool: pool.key, listener }, (now() - started) / 1000);
-    return { reply: `2.0.0 Ok: queued as ${id}` };
   }
 
   /** A handler that throws is a bug: the client gets a temporary failure, the log the bug. */

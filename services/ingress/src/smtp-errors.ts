@@ -18,6 +18,7 @@ export const REPLIES = {
   needsSmtputf8: { code: 553, text: '5.6.7 Non-ASCII address requires SMTPUTF8' },
   suppressed: { code: 550, text: '5.1.1 Recipient address is suppressed' },
   tooManyRecipients: { code: 452, text: '4.5.3 Too many recipients' },
+  insufficientStorage: { code: 452, text: '4.3.1 Insufficient system storage, try again later' },
   rateLimited: { code: 452, text: '4.3.1 Message rate quota exceeded, try again later' },
   messageTooBig: { code: 552, text: '5.3.4 Message size exceeds fixed limit' },
   bareLineEnd: { code: 554, text: '5.5.2 Message contains a bare CR or LF, end lines with CRLF' },

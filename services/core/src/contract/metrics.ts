@@ -14,6 +14,7 @@ export const METRICS = {
   ingressTlsSessions: 'hikyaku_ingress_tls_sessions_total',
   ingressCertificateReloads: 'hikyaku_ingress_certificate_reloads_total',
   ingressPolicyErrors: 'hikyaku_ingress_policy_lookup_errors_total',
+  ingressInflightBytes: 'hikyaku_ingress_inflight_bytes',
   // scheduler
   schedulerScheduled: 'hikyaku_scheduler_jobs_scheduled_total',
   schedulerDeferred: 'hikyaku_scheduler_deferrals_total',
