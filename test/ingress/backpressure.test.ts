@@ -161,12 +161,22 @@ test('the bytes held at once are bounded: 452 4.3.1 over the bound, and nothing 
     sized('over', 700 * 1024),
   );
   assert.match(retried.line, /^250 2\.0\.0 Ok: queued as /);
+  // A declared SIZE is set aside at MAIL FROM, before any data, and given back by RSET
+  // and a new MAIL FROM.
+  assert.equal((await second.command(`MAIL FROM:<a@example.test> SIZE=${700 * 1024}`)).code, 250);
+  assert.equal(await tight.metric(METRICS.ingressInflightBytes), 700 * 1024);
+  const crowded = await first.command(`MAIL FROM:<a@example.test> SIZE=${400 * 1024}`);
+  assert.equal(crowded.line, '452 4.3.1 Insufficient system storage, try again later');
+  await second.command('RSET');
+  assert.equal((await second.command('MAIL FROM:<a@example.test>')).code, 250);
+  assert.equal(await tight.metric(METRICS.ingressInflightBytes), 0);
   await first.quit();
   await second.quit();
+  assert.equal(await tight.metric(METRICS.ingressInflightBytes), 0);
 
   const stored = new Set((await infra.envelopes()).map((e) => e.id));
   for (const reply of [held, retried]) {
     assert.ok(stored.has(reply.line.split(' ').at(-1) as string), reply.line);
   }
-  assert.equal(await tight.metric(METRICS.ingressRefused, { reason: 'insufficientStorage' }), 2);
+  assert.equal(await tight.metric(METRICS.ingressRefused, { reason: 'insufficientStorage' }), 3);
 });

@@ -24,7 +24,7 @@ import { parameterWithControls } from './command-parameters.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn } from './dsn-params.ts';
 import { acceptableHelo } from './helo.ts';
-import type { InflightBudget } from './inflight.ts';
+import type { InflightBudget, Reservation } from './inflight.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { createPoolSelector } from './pool-select.ts';
@@ -70,6 +70,8 @@ interface Transaction {
    * session envelope, which keeps the values of a MAIL FROM that was refused.
    */
   dsn?: EnvelopeDsn;
+  /** The bytes set aside for the message (inflight.ts); given back when it ends. */
+  reservation?: Reservation;
 }
 
 class LookupTimeoutError extends HikyakuError {
@@ -100,6 +102,12 @@ export function sessionHandlers(
   const { config, log, metrics, tracker, now } = ctx;
   const transactions = new WeakMap<SMTPServerSession, Transaction>();
   const counted = new WeakSet<SMTPServerSession>();
+
+  /** Forgets the session's transaction and gives back the bytes it held. */
+  function endTransaction(session: SMTPServerSession): void {
+    transactions.get(session)?.reservation?.release();
+    transactions.delete(session);
+  }
 
   function refuse(reason: RefusalReason, pool?: CompiledPool, detail?: string): SmtpReplyError {
     metrics.refused.inc({ pool: pool?.key ?? '', listener, reason });
@@ -132,7 +140,7 @@ export function sessionHandlers(
   ): Promise<SmtpReplyError | undefined> {
     const ending = tracker.ending(session);
     if (ending) return refuse(ending);
-    transactions.delete(session);
+    endTransaction(session);
     let tx: Transaction;
     if (session.user) {
       const entry = ctx.submitters.find(String(session.user));
@@ -159,15 +167,20 @@ export function sessionHandlers(
     }
     const declared = address.args ? Number(address.args.SIZE) : Number.NaN;
     if (pool && declared > pool.maxMessageSize) return refuse('messageTooBig', pool);
-    if (pool && !ctx.inflight.admits(Number.isNaN(declared) ? 0 : declared)) {
-      return refuse('insufficientStorage', pool);
-    }
     if (
       submitter &&
       submitter.allowedSenderDomains.length > 0 &&
       !submitter.allowedSenderDomains.includes(checked.domain)
     ) {
       return refuse('senderNotAllowed', pool);
+    }
+    if (pool) {
+      // The message is held from its first byte: it must fit in what is left (inflight.ts).
+      const reservation = ctx.inflight.reserve();
+      if (!ctx.inflight.admits() || (declared > 0 && !reservation.declare(declared))) {
+        return refuse('insufficientStorage', pool);
+      }
+      tx.reservation = reservation;
     }
     if (pool && submitter?.messagesPerMinute) {
       const limit = submitter.messagesPerMinute;
@@ -176,7 +189,10 @@ export function sessionHandlers(
         () => ctx.quota.take(pool.key, submitter.username, limit, now()),
         true,
       );
-      if (!within) return refuse('rateLimited', pool);
+      if (!within) {
+        tx.reservation?.release();
+        return refuse('rateLimited', pool);
+      }
     }
     address.address = checked.address;
     transactions.set(session, tx);
@@ -232,7 +248,7 @@ export function sessionHandlers(
       stream.resume();
       return { error: refuse('relayDenied') };
     }
-    const reservation = ctx.inflight.reserve();
+    const reservation = tx.reservation ?? ctx.inflight.reserve();
     try {
       const outcome = await readMessage(stream, {
         maxBytes: pool.maxMessageSize,
@@ -347,7 +363,7 @@ export function sessionHandlers(
     },
 
     onClose(session) {
-      transactions.delete(session);
+      endTransaction(session);
       if (!counted.has(session)) return;
       counted.delete(session);
       metrics.active.dec({ listener });
