@@ -10,6 +10,7 @@ import type { CompiledPool, CompiledSubmitter, EnvelopeDsn } from '../../core/sr
 import type { ListenerName } from './config.ts';
 import { transactionDsn } from './dsn-params.ts';
 import { addedHeaders, messageHead } from './headers.ts';
+import type { Reservation } from './inflight.ts';
 import type { IngressContext } from './session-handlers.ts';
 import type { RefusalReason, SmtpReplyError } from './smtp-errors.ts';
 
@@ -21,6 +22,11 @@ export interface ReadTransaction {
   dsn?: EnvelopeDsn | undefined;
   /** The message as read, in pieces. */
   message: { chunks: Buffer[]; bytes: number };
+  /**
+   * Its bytes in the in-flight budget: given back once the body's write has ended (a write
+   * that outlives its deadline still holds the body), or at once when there is none.
+   */
+  reservation: Reservation;
 }
 
 export async function acceptMessage(
@@ -32,7 +38,10 @@ export async function acceptMessage(
   const { config, log, metrics, now } = ctx;
   const { session, pool, message } = tx;
   const started = now();
-  if (!ctx.store.available()) return { error: refuse('storeUnavailable', pool) };
+  if (!ctx.store.available()) {
+    tx.reservation.release();
+    return { error: refuse('storeUnavailable', pool) };
+  }
   const id = nuid.next();
   const rcpts = session.envelope.rcptTo.map((r) => r.address);
   const tls = session.tlsOptions
@@ -65,6 +74,7 @@ export async function acceptMessage(
         ...transactionDsn(tx.dsn, session.envelope.rcptTo),
       },
       body,
+      () => tx.reservation.release(),
     );
   } catch (err) {
     log.warn({ err, id, pool: pool.key }, 'could not store message; answering 451');

@@ -150,7 +150,7 @@ export function readIngressConfig(env: Env): Readonly<IngressConfig> {
     allowInsecureAuth,
     hostname: r.string('HIKYAKU_HOSTNAME', 'hikyaku.local'),
     maxClients: r.int('HIKYAKU_MAX_CLIENTS', 1000, { min: 1 }),
-    maxInflightBytes: r.int('HIKYAKU_MAX_INFLIGHT_BYTES', 128 * 1024 * 1024, {
+    maxInflightBytes: r.int('HIKYAKU_MAX_INFLIGHT_BYTES', 64 * 1024 * 1024, {
       min: 1024 * 1024,
     }),
     clientLimits: Object.fromEntries(

@@ -249,6 +249,8 @@ export function sessionHandlers(
       return { error: refuse('relayDenied') };
     }
     const reservation = tx.reservation ?? ctx.inflight.reserve();
+    // Once the message goes to the store, the store gives the bytes back (accept-message.ts).
+    let handedOver = false;
     try {
       const outcome = await readMessage(stream, {
         maxBytes: pool.maxMessageSize,
@@ -260,7 +262,10 @@ export function sessionHandlers(
       if (outcome.kind === 'refused') return { error: refuse(outcome.violation, pool) };
       if (outcome.kind === 'tooBig') return { error: refuse('messageTooBig', pool) };
       if (outcome.kind === 'overloaded') return { error: refuse('insufficientStorage', pool) };
+      handedOver = true;
+      tx.reservation = undefined;
       return await acceptMessage(ctx, listener, refuse, {
+        reservation,
         session,
         pool,
         submitter: tx.submitter,
@@ -268,7 +273,7 @@ export function sessionHandlers(
         message: outcome,
       });
     } finally {
-      reservation.release();
+      if (!handedOver) reservation.release();
     }
   }
 
