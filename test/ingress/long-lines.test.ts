@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { METRICS } from '../../services/core/src/index.ts';
+import { METRICS } from '@hikyaku/core';
 import {
   type Infra,
   type IngressUnderTest,

@@ -4,9 +4,10 @@
  * client told 250 with the queue id. Any failure to store is a 451: the client keeps the
  * message.
  */
+
+import type { CompiledPool, CompiledSubmitter, EnvelopeDsn } from '@hikyaku/core';
 import { nuid } from '@nats-io/transport-node';
 import type { SMTPServerSession } from 'smtp-server';
-import type { CompiledPool, CompiledSubmitter, EnvelopeDsn } from '../../core/src/index.ts';
 import type { ListenerName } from './config.ts';
 import { transactionDsn } from './dsn-params.ts';
 import { addedHeaders, messageHead } from './headers.ts';

@@ -4,8 +4,9 @@
  * attempts at once has at most the limit of them checked; the others are refused with
  * 421 4.7.0 unchecked. Passwords and AUTH tokens are never logged.
  */
+
+import type { Logger } from '@hikyaku/core';
 import type { SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import type { Logger } from '../../core/src/index.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { ListenerName } from './config.ts';
 import type { IngressMetrics } from './metrics.ts';

@@ -2,7 +2,7 @@
  * The ingress' configuration, read once from the environment. docs/ingress.md lists every
  * variable with its default.
  */
-import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '../../core/src/index.ts';
+import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '@hikyaku/core';
 import type { ClientLimit, ListenerClientLimits } from './client-limits.ts';
 import type { LineEndPolicy } from './line-ends.ts';
 import type { LongLinePolicy } from './line-length.ts';

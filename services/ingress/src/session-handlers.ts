@@ -4,7 +4,8 @@
  * envelope is acceptable, and what happens to the message. Every refusal is a reason of
  * smtp-errors.ts and is counted under that reason.
  */
-import type { SMTPServerOptions, SMTPServerRecipientDSN, SMTPServerSession } from 'smtp-server';
+
+import type { SuppressionList } from '@hikyaku/core';
 import {
   type CompiledPool,
   type CompiledSubmitter,
@@ -13,8 +14,8 @@ import {
   type Logger,
   type PoolDirectory,
   withTimeout,
-} from '../../core/src/index.ts';
-import type { SuppressionList } from '../../core/src/suppression.ts';
+} from '@hikyaku/core';
+import type { SMTPServerOptions, SMTPServerRecipientDSN, SMTPServerSession } from 'smtp-server';
 import { acceptMessage } from './accept-message.ts';
 import { checkAddress } from './address.ts';
 import { authHandler } from './auth-handler.ts';

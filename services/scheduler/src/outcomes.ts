@@ -9,8 +9,8 @@
  * connection counts as a throttle signal too: receivers that dislike a sender's pace
  * often just hang up. A refused connection does not (the server is down, not annoyed).
  */
-import type { RecipientOutcome } from '../../core/src/index.ts';
-import type { BounceClassification, BounceClassifier } from '../../core/src/policy/index.ts';
+import type { RecipientOutcome } from '@hikyaku/core';
+import type { BounceClassification, BounceClassifier } from '@hikyaku/core/policy';
 
 /** Connection failures (sender error codes) that count as "slow down". */
 export const THROTTLE_CONNECTION_ERRORS: ReadonlySet<string> = new Set([

@@ -4,16 +4,16 @@
  * they are applied with compare-and-set, so two replicas recording the same episode at
  * once halve the rate once, not twice. States that no longer slow anything are removed.
  */
-import type { Redis } from 'ioredis';
-import { REDIS_KEYS } from '../../core/src/index.ts';
-import { throttleField } from '../../core/src/ip-status.ts';
+
+import { REDIS_KEYS, throttleField } from '@hikyaku/core';
 import {
   isThrottleState,
   onThrottleSignal,
   type ThrottleSettings,
   type ThrottleState,
   throttleSettledAt,
-} from '../../core/src/policy/index.ts';
+} from '@hikyaku/core/policy';
+import type { Redis } from 'ioredis';
 import { SchedulerError } from './errors.ts';
 import { HASH_CAS } from './hash-cas.ts';
 
