@@ -6,6 +6,9 @@
  *
  *   npm run bench -- --messages 20000 --size 10240 --sessions 20
  *
+ * With --retry a message answered with a temporary failure (4xx) is sent again after a
+ * moment, as an MTA would, until it is accepted: `retried` counts those answers.
+ *
  * With --attach [FILE] it starts nothing and measures the local stack `npm start` runs,
  * found through its stack file (.hikyaku/stack.json by default): it sends to that stack's
  * capture domain and counts the scheduler's delivered events on NATS.
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     sessions: { type: 'string', default: '20' },
     'timeout-s': { type: 'string', default: '900' },
     attach: { type: 'string' },
+    retry: { type: 'boolean', default: false },
   },
 });
 
@@ -147,6 +151,7 @@ function deliveryCounter() {
 interface Submission {
   accepted: number;
   refused: number;
+  retried: number;
   latencies: number[];
   started: number;
   acceptedAt: number;
@@ -165,6 +170,7 @@ async function submit(host: string, port: number, rcptFor: (id: number) => strin
   const latencies: number[] = [];
   let accepted = 0;
   let refused = 0;
+  let retried = 0;
   let next = 0;
   const started = Date.now();
   await Promise.all(
@@ -173,22 +179,31 @@ async function submit(host: string, port: number, rcptFor: (id: number) => strin
         const id = next++;
         const rcpt = rcptFor(id);
         const t0 = performance.now();
-        try {
-          await client.sendMail({
-            envelope: { from: 'bench@hikyaku.test', to: [rcpt] },
-            raw: message(id, rcpt),
-          });
-          latencies.push(performance.now() - t0);
-          accepted++;
-        } catch {
-          refused++;
+        for (;;) {
+          try {
+            await client.sendMail({
+              envelope: { from: 'bench@hikyaku.test', to: [rcpt] },
+              raw: message(id, rcpt),
+            });
+            latencies.push(performance.now() - t0);
+            accepted++;
+          } catch (err) {
+            const code = (err as { responseCode?: number }).responseCode ?? 0;
+            if (values.retry && code >= 400 && code < 500) {
+              retried++;
+              await sleep(200);
+              continue;
+            }
+            refused++;
+          }
+          break;
         }
       }
     }),
   );
   const acceptedAt = Date.now();
   client.close();
-  return { accepted, refused, latencies, started, acceptedAt } satisfies Submission;
+  return { accepted, refused, retried, latencies, started, acceptedAt } satisfies Submission;
 }
 
 function report(
@@ -208,6 +223,7 @@ function report(
     sent: messages,
     accepted: run.accepted,
     refused: run.refused,
+    retried: run.retried,
     delivered,
     lost: run.accepted - delivered,
     acceptedPerSecond: round1(run.accepted / ((run.acceptedAt - run.started) / 1000)),

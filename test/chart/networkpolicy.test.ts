@@ -91,7 +91,18 @@ interface Variant {
 }
 
 const VARIANTS: Variant[] = [
-  { label: 'switched on with the default peers', options: { set: [ENABLED] } },
+  {
+    label: 'switched on with the default peers',
+    options: { set: [ENABLED] },
+    // The ops ports listen on every address of the pod: by default only the pods of the
+    // policy's own namespace reach them; SMTP is open to any source.
+    metricsFrom: [{ podSelector: {} }],
+  },
+  {
+    label: 'switched on, ops ports opened to any IPv4 source on purpose',
+    options: { set: [ENABLED, 'networkPolicy.metricsFrom[0].ipBlock.cidr=0.0.0.0/0'] },
+    metricsFrom: [{ ipBlock: { cidr: '0.0.0.0/0' } }],
+  },
   {
     label: 'every optional feature on',
     options: { valuesFiles: [ALL_FEATURES_VALUES] },

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { METRICS, REDIS_KEYS } from '@hikyaku/core';
 import { createIngressMetrics, createSharedAuthThrottle } from '@hikyaku/ingress';
+import { waitFor } from '@hikyaku/testing';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -113,32 +114,84 @@ test('a successful AUTH on one replica clears the count on every replica', async
   assert.equal(await auth(a, client, PASSWORD), AUTHENTICATED);
 });
 
-test('failures on two replicas at the same moment are all counted', async () => {
-  const address = '2001:db8:7:7::1';
-  const throttles = [0, 1].map(() => {
+/** Two throttles on the shared count, as two replicas would have them. */
+function replicas(maxFailures: number) {
+  return [0, 1].map(() => {
     const redis = new Redis(infra.redisUrl, { maxRetriesPerRequest: 1 });
     redis.on('error', () => undefined);
     const throttle = createSharedAuthThrottle({
       redis,
-      options: { baseDelayMs: 1, maxDelayMs: 1, maxFailures: 100, lockoutMs: LOCKOUT_MS },
+      options: { baseDelayMs: 1, maxDelayMs: 1, maxFailures, lockoutMs: LOCKOUT_MS },
       timeoutMs: 5000,
       metrics: createIngressMetrics(new Registry()),
       log: pino({ level: 'silent' }),
     });
     return { redis, throttle };
   });
+}
+
+test('attempts on two replicas at the same moment are all counted', async () => {
+  const address = '2001:db8:7:7::1';
+  const throttles = replicas(100);
   try {
-    const failures = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => throttles[i % 2]!.throttle.failure(address)),
+    const admissions = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => throttles[i % 2]!.throttle.attempt(address)),
     );
     assert.deepEqual(
-      failures.map((f) => f.failures).sort((x, y) => x - y),
+      admissions.map((a) => (a.admitted ? a.ifFailed.failures : 0)).sort((x, y) => x - y),
       Array.from({ length: 40 }, (_, i) => i + 1),
     );
     assert.equal(await infra.redis.get(REDIS_KEYS.authFailures('2001:db8:7:7::/64')), '40');
   } finally {
     for (const { redis } of throttles) redis.disconnect();
   }
+});
+
+test('of attempts on two replicas at the same moment, exactly the limit is admitted', async () => {
+  const address = '2001:db8:7:8::1';
+  const throttles = replicas(7);
+  try {
+    const admissions = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => throttles[i % 2]!.throttle.attempt(address)),
+    );
+    assert.equal(admissions.filter((a) => a.admitted).length, 7);
+    assert.equal(await infra.redis.get(REDIS_KEYS.authFailures('2001:db8:7:8::/64')), '7');
+  } finally {
+    for (const { redis } of throttles) redis.disconnect();
+  }
+});
+
+test('60 guesses at once over both replicas, then the right password: at most the limit is checked, never 235', async () => {
+  const client = '127.0.0.94';
+  const opened = await Promise.all(
+    Array.from({ length: 61 }, (_, i) =>
+      session({ port: (i % 2 ? b : a).ports.smtps as number, tls: true, localAddress: client }),
+    ),
+  );
+  const right = opened.pop() as (typeof opened)[number];
+  const token = (password: string) => Buffer.from(`\0shop\0${password}`).toString('base64');
+  // All guesses go out before any is answered: none has failed when the others arrive.
+  for (const [i, smtp] of opened.entries()) smtp.write(`AUTH PLAIN ${token(`guess-${i}`)}\r\n`);
+  const guesses = Promise.all(opened.map((smtp) => smtp.read()));
+  // The right password comes while the guesses are still in flight, once they are counted.
+  await waitFor('the guesses counted', async () => {
+    const count = Number(await infra.redis.get(REDIS_KEYS.authFailures(client)));
+    return count >= 3 ? count : undefined;
+  });
+  const answer = await right.authPlain('shop', PASSWORD);
+  const replies = await guesses;
+  for (const smtp of [...opened, right]) smtp.close();
+
+  assert.equal(answer.line, LOCKED);
+  assert.deepEqual([...new Set(replies.map((r) => r.line))].sort(), [LOCKED, FAILED].sort());
+  // Checked: every attempt logged as failed or authenticated; the rest were refused unchecked.
+  const checked = [a, b]
+    .flatMap((replica) => replica.logs)
+    .map((line) => JSON.parse(line) as { client?: string; msg?: string })
+    .filter((e) => e.client === client && (e.msg === 'auth failed' || e.msg === 'authenticated'));
+  assert.equal(checked.length, 3);
+  assert.equal(await infra.redis.get(REDIS_KEYS.authFailures(client)), '3');
+  for (const replica of [a, b]) assertNoPasswordLogged(replica);
 });
 
 test('without Redis each replica still throttles on its own count', async () => {

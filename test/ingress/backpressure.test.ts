@@ -1,7 +1,8 @@
 /**
  * Back-pressure from JetStream: while NATS is down, or a stream refuses more messages, the
  * ingress answers 451 4.3.0, never 250; once it is back, mail is accepted again; and every
- * message that was answered 250 is in the stream. (The whole-relay fault tests, which kill
+ * message that was answered 250 is in the stream. Back-pressure from memory: the bytes of
+ * message data held at once are bounded (452 4.3.1 over the bound). (The whole-relay fault tests, which kill
  * processes and count deliveries, are in test/e2e.)
  */
 import assert from 'node:assert/strict';
@@ -20,6 +21,9 @@ import { message, session } from './smtp-client.ts';
 
 let infra: Infra;
 let relay: IngressUnderTest;
+let tight: IngressUnderTest;
+
+const MiB = 1024 * 1024;
 
 before(async () => {
   infra = await startInfra();
@@ -28,10 +32,15 @@ before(async () => {
     pools: ['test_bp'],
     env: { HIKYAKU_STORE_TIMEOUT_MS: '1000' },
   });
+  tight = await startIngressUnderTest(infra, {
+    pools: ['test_bp'],
+    env: { HIKYAKU_MAX_INFLIGHT_BYTES: String(MiB) },
+  });
 });
 
 after(async () => {
   await relay?.stop();
+  await tight?.stop();
   await infra?.stop();
 });
 
@@ -157,4 +166,63 @@ test('Redis down: mail is accepted without waiting on Redis, the outage is repor
   } finally {
     await patient.stop();
   }
+});
+
+/** A message of about `bytes`, in lines a receiver takes. */
+function sized(marker: string, bytes: number): string {
+  const line = `${'0123456789abcdef'.repeat(4)}\r\n`;
+  return `${message(marker)}\r\n${line.repeat(Math.ceil(bytes / line.length))}`;
+}
+
+test('the bytes held at once are bounded: 452 4.3.1 over the bound, and nothing is lost', async () => {
+  const port = tight.ports.relay as number;
+  const first = await session({ port });
+  const second = await session({ port });
+  // The first message is held, half sent.
+  assert.equal((await first.command('MAIL FROM:<a@example.test>')).code, 250);
+  assert.equal((await first.command('RCPT TO:<b@example.test>')).code, 250);
+  assert.equal((await first.command('DATA')).code, 354);
+  const body = sized('held', 600 * 1024);
+  const half = Math.floor(body.length / 2) + 100 * 1024;
+  first.write(body.slice(0, half));
+  await waitFor('the first message held', async () =>
+    (await tight.metric(METRICS.ingressInflightBytes)) >= half - 1024 ? true : undefined,
+  );
+
+  // A declared SIZE that does not fit is refused at once; one that fits is taken.
+  const declared = await second.command(`MAIL FROM:<a@example.test> SIZE=${700 * 1024}`);
+  assert.equal(declared.line, '452 4.3.1 Insufficient system storage, try again later');
+  // Without SIZE the message is read, and refused at its end when it did not fit.
+  const over = await second.send('a@example.test', ['b@example.test'], sized('over', 700 * 1024));
+  assert.equal(over.line, '452 4.3.1 Insufficient system storage, try again later');
+
+  first.write(`${body.slice(half)}\r\n.\r\n`);
+  const held = await first.read();
+  assert.match(held.line, /^250 2\.0\.0 Ok: queued as /);
+  assert.equal(await tight.metric(METRICS.ingressInflightBytes), 0);
+  // The client tries again once there is room: accepted.
+  const retried = await second.send(
+    'a@example.test',
+    ['b@example.test'],
+    sized('over', 700 * 1024),
+  );
+  assert.match(retried.line, /^250 2\.0\.0 Ok: queued as /);
+  // A declared SIZE is set aside at MAIL FROM, before any data, and given back by RSET
+  // and a new MAIL FROM.
+  assert.equal((await second.command(`MAIL FROM:<a@example.test> SIZE=${700 * 1024}`)).code, 250);
+  assert.equal(await tight.metric(METRICS.ingressInflightBytes), 700 * 1024);
+  const crowded = await first.command(`MAIL FROM:<a@example.test> SIZE=${400 * 1024}`);
+  assert.equal(crowded.line, '452 4.3.1 Insufficient system storage, try again later');
+  await second.command('RSET');
+  assert.equal((await second.command('MAIL FROM:<a@example.test>')).code, 250);
+  assert.equal(await tight.metric(METRICS.ingressInflightBytes), 0);
+  await first.quit();
+  await second.quit();
+  assert.equal(await tight.metric(METRICS.ingressInflightBytes), 0);
+
+  const stored = new Set((await infra.envelopes()).map((e) => e.id));
+  for (const reply of [held, retried]) {
+    assert.ok(stored.has(reply.line.split(' ').at(-1) as string), reply.line);
+  }
+  assert.equal(await tight.metric(METRICS.ingressRefused, { reason: 'insufficientStorage' }), 3);
 });

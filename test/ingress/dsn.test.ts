@@ -143,3 +143,25 @@ test('the parameters of a refused MAIL FROM do not stick to the next one', async
   await c.quit();
   assert.equal(envelope.dsn, undefined);
 });
+
+test('a parameter value with control characters is refused naming the parameter', async () => {
+  const c = await client();
+  const refusals: [string, string][] = [
+    [
+      'MAIL FROM:<app@hikyaku.test> RET=HDRS ENVID=a+0D+0Ab',
+      '501 5.5.4 Invalid DSN parameter: ENVID contains control characters',
+    ],
+    [
+      'MAIL FROM:<app@hikyaku.test> SIZE=10+0A',
+      '501 5.5.4 Invalid MAIL FROM or RCPT TO parameter value: SIZE contains control characters',
+    ],
+  ];
+  for (const [line, reply] of refusals) assert.equal((await c.command(line)).line, reply, line);
+  assert.equal((await c.command('MAIL FROM:<app@hikyaku.test>')).code, 250);
+  assert.equal(
+    (await c.command('RCPT TO:<a@example.test> ORCPT=rfc822;a+0D+0AX@orig.test')).line,
+    '501 5.5.4 Invalid DSN parameter: ORCPT contains control characters',
+  );
+  assert.equal((await c.command('RCPT TO:<a@example.test>')).code, 250);
+  await c.quit();
+});

@@ -1,7 +1,8 @@
 /**
  * The ingress in the whole relay (local stack: ingress, scheduler and sender processes, a
  * receiving SMTP server on a loopback address): smuggling attempts never reach the
- * receiver as a second message, and a submitter that authenticates on 587 after STARTTLS
+ * receiver as a second message, neither does a header field injected through the EHLO
+ * name or a UTF-8 recipient, and a submitter that authenticates on 587 after STARTTLS
  * gets its mail delivered.
  */
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { freePort, type SmtpSink, startSmtpSink, waitFor } from '@hikyaku/testin
 import { createTransport } from 'nodemailer';
 import { testPool } from '../harness/relay.ts';
 import { makeCertificate, type TestCertificate } from './certs.ts';
-import { message, session } from './smtp-client.ts';
+import { message, SmtpClient, session } from './smtp-client.ts';
 
 const PASSWORD = 'e2e-password';
 
@@ -91,6 +92,34 @@ test('smuggling attempts never reach the receiver as a second message', async ()
     ),
     false,
   );
+});
+
+test('a header field injected through the EHLO name or a UTF-8 recipient never reaches the receiver', async () => {
+  // Written as Latin-1, the low bytes of 」《 are CR LF: "X-Injected: yes" would be a field.
+  const trap = 'x\u300d\u300aX-Injected:\u3020yes';
+  const { client } = await SmtpClient.open({ port: stack.smtpPort });
+  const helo = await client.command(`EHLO ${trap}`);
+  assert.equal(helo.line, '501 5.5.2 Helo command rejected: the name must be ASCII');
+  assert.equal((await client.ehlo('client.hikyaku.test')).code, 250);
+  assert.equal((await client.command('MAIL FROM:<app@hikyaku.test> SMTPUTF8')).code, 250);
+  const rcpt = `${trap}@example.test`;
+  assert.equal((await client.command(`RCPT TO:<${rcpt}>`)).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  client.write(`${message('injection')}\r\n.\r\n`);
+  assert.match((await client.read()).line, /^250 /);
+  await client.quit();
+
+  const delivered = await waitFor(
+    'the message at the receiver',
+    () => sink.messages.find((m) => subject(m.raw) === 'injection'),
+    { timeoutMs: 90_000 },
+  );
+  assert.deepEqual(delivered.rcpts, [rcpt]);
+  const bytes = delivered.raw.toString('latin1');
+  assert.doesNotMatch(bytes, /^X-Injected/im);
+  // The recipient is in the trace field as the client wrote it, in UTF-8.
+  assert.ok(delivered.raw.includes(Buffer.from(`\tfor <${rcpt}>;`, 'utf8')));
+  assert.match(bytes, /with UTF8SMTP\r\n/);
 });
 
 test('a submitter authenticated on 587 after STARTTLS gets its mail delivered', async () => {

@@ -1,12 +1,14 @@
 /**
- * Sessions: the concurrency limit (421 4.3.2 above it), the idle and the total session
- * time limits (slow clients cannot hold a session), and the graceful shutdown of the
+ * Sessions: the concurrency limit (421 4.3.2 above it), the per-client session and
+ * connection-rate limits (421 4.7.0), the idle and the total session time limits (slow
+ * clients cannot hold a session, NOOP is not activity), and the graceful shutdown of the
  * service: stop accepting, let a message in progress finish, 421 4.3.2 to the rest, then
  * drain NATS.
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
+import { METRICS } from '@hikyaku/core';
 import { runIngress } from '@hikyaku/ingress';
 import { freePort, sleep, waitFor } from '@hikyaku/testing';
 import {
@@ -20,10 +22,20 @@ import { message, SmtpClient, session } from './smtp-client.ts';
 
 let infra: Infra;
 let limited: IngressUnderTest;
+let perClient: IngressUnderTest;
+
+// Clients from 127.0.0.x are inside the pool's allowedNetworks; from 127.0.1.x they are not.
+const STRANGER = '127.0.1.1';
 
 before(async () => {
   infra = await startInfra();
-  await infra.publish(await testPool('sessions', { allowedNetworks: ['127.0.0.0/8'] }));
+  await infra.publish(
+    await testPool(
+      'sessions',
+      { allowedNetworks: ['127.0.0.0/24'], submitters: [{ username: 'app' }] },
+      { app: 'app-password' },
+    ),
+  );
   limited = await startIngressUnderTest(infra, {
     pools: ['test_sessions'],
     env: {
@@ -32,10 +44,21 @@ before(async () => {
       HIKYAKU_SESSION_TIMEOUT_MS: '2500',
     },
   });
+  perClient = await startIngressUnderTest(infra, {
+    pools: ['test_sessions'],
+    env: {
+      HIKYAKU_LISTENERS: 'relay,submission',
+      HIKYAKU_ALLOW_INSECURE_AUTH: 'true',
+      // The default session limit (50) on both; the rate apart per listener.
+      HIKYAKU_CLIENT_MAX_CONNECTIONS_PER_MINUTE_RELAY: '1000',
+      HIKYAKU_CLIENT_MAX_CONNECTIONS_PER_MINUTE_SUBMISSION: '3',
+    },
+  });
 });
 
 after(async () => {
   await limited?.stop();
+  await perClient?.stop();
   await infra?.stop();
 });
 
@@ -71,19 +94,85 @@ test('an idle session is closed with 421 4.4.2', async () => {
   await client.closed;
 });
 
-test('a session that keeps talking is still closed at the session time limit', async () => {
-  const client = await session({ port: limited.ports.relay as number });
+/** Sends `command` every 300 ms until the session gets a 421; that reply. */
+async function keepSending(client: SmtpClient, command: string): Promise<string> {
   const ended = until421(client);
   let open = true;
   ended.finally(() => {
     open = false;
   });
   while (open) {
-    client.write('NOOP\r\n');
+    client.write(`${command}\r\n`);
     await sleep(300);
   }
-  assert.equal(await ended, '421 4.4.2 Session time limit reached');
+  return ended;
+}
+
+test('a session that keeps talking is still closed at the session time limit', async () => {
+  const client = await session({ port: limited.ports.relay as number });
+  assert.equal(await keepSending(client, 'RSET'), '421 4.4.2 Session time limit reached');
   await client.closed;
+});
+
+test('NOOP is not activity: a session sending only NOOPs is closed as idle', async () => {
+  const client = await session({ port: limited.ports.relay as number });
+  // Before the session time limit, which the NOOPs alone used to reach.
+  assert.equal(await keepSending(client, 'NOOP'), '421 4.4.2 Timeout - closing connection');
+  await client.closed;
+  assert.ok((await limited.metric(METRICS.ingressRefused, { reason: 'idleTimeout' })) >= 1);
+});
+
+test('400 idle connections from one address are capped at 50 and stop no other client', async () => {
+  const port = perClient.ports.relay as number;
+  const flood = await Promise.all(
+    Array.from({ length: 400 }, () => SmtpClient.open({ port, localAddress: STRANGER })),
+  );
+  const greeted = flood.filter((f) => f.greeting.code === 220);
+  const refused = flood.filter((f) => f.greeting.code !== 220);
+  try {
+    assert.equal(greeted.length, 50);
+    assert.deepEqual(
+      [...new Set(refused.map((f) => f.greeting.line))],
+      ['421 4.7.0 Too many concurrent sessions from your address, try again later'],
+    );
+    assert.equal(
+      await perClient.metric(METRICS.ingressRefused, {
+        reason: 'clientSessionLimit',
+        listener: 'relay',
+      }),
+      350,
+    );
+    // Another client outside allowedNetworks still gets a session, and one inside relays.
+    const other = await session({ port, localAddress: '127.0.1.2' });
+    await other.quit();
+    const app = await session({ port, localAddress: '127.0.0.7' });
+    const sent = await app.send('app@hikyaku.test', ['to@example.test'], message('per-client'));
+    assert.match(sent.line, /^250 2\.0\.0 /);
+    await app.quit();
+  } finally {
+    for (const { client } of flood) client.close();
+  }
+});
+
+test('new connections per minute are limited per client and listener; AUTH lifts the limit', async () => {
+  const port = perClient.ports.submission as number;
+  for (let i = 0; i < 3; i++) await (await session({ port, localAddress: '127.0.1.3' })).quit();
+  const over = await SmtpClient.open({ port, localAddress: '127.0.1.3' });
+  assert.equal(
+    over.greeting.line,
+    '421 4.7.0 Too many connections from your address, try again later',
+  );
+  await over.client.closed;
+  // The relay listener has its own (higher) rate.
+  await (
+    await session({ port: perClient.ports.relay as number, localAddress: '127.0.1.3' })
+  ).quit();
+
+  // A client that authenticated opens connections at the trusted rate (none by default).
+  const first = await session({ port, localAddress: '127.0.1.4' });
+  assert.equal((await first.authPlain('app', 'app-password')).code, 235);
+  for (let i = 0; i < 5; i++) await (await session({ port, localAddress: '127.0.1.4' })).quit();
+  await first.quit();
 });
 
 test('a client trickling its message is cut off without a 250 and nothing is stored', async () => {

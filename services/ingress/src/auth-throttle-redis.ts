@@ -1,14 +1,15 @@
 /**
- * The AUTH failure count shared by every ingress replica: one Redis counter per client unit
- * (REDIS_KEYS.authFailures), incremented and given its expiry in one script, so failures
- * answered by different replicas at the same moment are all counted, and deleted by a
- * successful AUTH. Every failure pushes the expiry back to lockoutMs, so the count (and a
- * lockout) ends lockoutMs after the last failure, as in the in-process count.
+ * The AUTH attempt count shared by every ingress replica: one Redis counter per client unit
+ * (REDIS_KEYS.authFailures). One script reads the count and, when it is under the limit,
+ * increments it and pushes its expiry back to lockoutMs, so attempts arriving on
+ * different replicas at the same moment are admitted one by one and never more than the
+ * limit of them; a successful AUTH deletes the counter. The count (and a lockout) ends
+ * lockoutMs after the last attempt counted, as in the in-process count.
  *
- * Every failure is also counted in this process. When Redis does not answer within
- * timeoutMs the answer comes from that count, and the miss is counted in
+ * Every attempt Redis admits is also counted in this process. When Redis does not answer
+ * within timeoutMs the answer comes from that count, and the miss is counted in
  * hikyaku_ingress_policy_lookup_errors_total{check="auth-throttle"}: during an outage a
- * client gets at most the limit per replica, and a replica keeps the failures it saw
+ * client gets at most the limit per replica, and a replica keeps the attempts it saw
  * before the outage. That count is not cleared by a success on another replica, so in an
  * outage it may lock a client out a little early; it never lets one in early.
  */
@@ -31,9 +32,12 @@ import {
 } from './auth-throttle.ts';
 import type { IngressMetrics } from './metrics.ts';
 
-// KEYS[1] counter, ARGV[1] lockout in ms. Returns the count with this failure.
-const FAIL = redisScript(`
-local n = redis.call('INCR', KEYS[1])
+// KEYS[1] counter, ARGV[1] lockout in ms, ARGV[2] limit. Returns the count with this
+// attempt, or 0 when the limit is reached (the attempt is not counted).
+const ATTEMPT = redisScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[2]) then return 0 end
+n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return n
 `);
@@ -61,7 +65,7 @@ export function createSharedAuthThrottle(deps: {
 
   /** The answer of Redis, or undefined when there is none in time. */
   async function shared<T>(
-    step: 'isLocked' | 'failure' | 'success',
+    step: 'attempt' | 'success',
     address: string,
     run: (key: string) => Promise<T>,
   ): Promise<T | undefined> {
@@ -88,18 +92,16 @@ export function createSharedAuthThrottle(deps: {
   }
 
   return {
-    async isLocked(address) {
-      const count = await shared('isLocked', address, (key) => redis.get(key));
-      if (count === undefined) return local.isLocked(address);
-      return Number(count ?? 0) >= options.maxFailures;
-    },
-
-    async failure(address) {
-      const mine = local.failure(address);
-      const count = await shared('failure', address, (key) =>
-        FAIL.run(redis, [key], [options.lockoutMs]),
+    async attempt(address) {
+      const count = await shared('attempt', address, (key) =>
+        ATTEMPT.run(redis, [key], [options.lockoutMs, options.maxFailures]),
       );
-      return count === undefined ? mine : failureOutcome(Number(count), options);
+      if (count === undefined) return local.attempt(address);
+      const n = Number(count);
+      if (n === 0) return { admitted: false };
+      // Kept for an outage; the shared count decides while Redis answers.
+      local.attempt(address);
+      return { admitted: true, ifFailed: failureOutcome(n, options) };
     },
 
     async success(address) {

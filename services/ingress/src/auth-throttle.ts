@@ -1,9 +1,12 @@
 /**
- * Failed AUTH attempts, counted per client address: each failure is answered after a delay
- * that doubles with every failure, and the failure that reaches the limit is answered with
- * 421 4.7.0 and the connection closed; later attempts from that address are refused the
- * same way without checking the password, until the lockout period has passed since its
- * last failure. IPv6 clients are counted per /64, the block one host usually holds.
+ * AUTH attempts, counted per client address before their password is checked: an attempt
+ * is admitted only while the count is under the limit, so however many attempts a client
+ * sends at once, at most the limit of them is ever checked. A failed attempt is answered
+ * after a delay that doubles with every attempt counted, and the one that reaches the limit
+ * is answered with 421 4.7.0 and the connection closed; later attempts from that address
+ * are refused the same way without their password being checked, until the lockout period
+ * has passed since the last attempt counted. A successful AUTH clears the count. IPv6
+ * clients are counted per /64, the block one host usually holds.
  *
  * The count sessions use (`AuthThrottle`) is shared by every ingress replica through Redis
  * (auth-throttle-redis.ts), so a load balancer spreading a client over N replicas does not
@@ -17,15 +20,17 @@ export interface AuthThrottleOptions {
   /** Delay after the first failure; doubles with each further one. */
   baseDelayMs: number;
   maxDelayMs: number;
-  /** Failures after which the address is locked out. */
+  /** Attempts without a success after which the address is locked out. */
   maxFailures: number;
-  /** How long an address stays counted (and locked) after its last failure. */
+  /** How long an address stays counted (and locked) after its last attempt counted. */
   lockoutMs: number;
   /** Bound on the addresses remembered; the least recently failing are forgotten first. */
   maxEntries?: number;
 }
 
+/** What a failed attempt means for the client. */
 export interface AuthFailure {
+  /** Attempts counted, this one included. */
   failures: number;
   /** Wait this long before answering. */
   delayMs: number;
@@ -33,18 +38,24 @@ export interface AuthFailure {
   locked: boolean;
 }
 
+/**
+ * The decision on an attempt, made before its password is checked: refused unchecked
+ * (the client is locked out), or counted, with what it means if the password is wrong.
+ */
+export type AuthAdmission = { admitted: false } | { admitted: true; ifFailed: AuthFailure };
+
 /** The throttle sessions use. It never rejects: when the shared count is out of reach it
  * answers from the in-process one. */
 export interface AuthThrottle {
-  isLocked(address: string): Promise<boolean>;
-  failure(address: string): Promise<AuthFailure>;
+  /** Counts an attempt before its password is checked; attempts in flight count. */
+  attempt(address: string): Promise<AuthAdmission>;
+  /** The password was right: the count of the address is cleared. */
   success(address: string): Promise<void>;
 }
 
 /** The count of this process alone. */
 export interface LocalAuthThrottle {
-  isLocked(address: string): boolean;
-  failure(address: string): AuthFailure;
+  attempt(address: string): AuthAdmission;
   success(address: string): void;
 }
 
@@ -69,7 +80,7 @@ export function throttleKey(address: string): string {
     .join(':')}::/64`;
 }
 
-/** What the `failures`-th failure in a row means for the client. */
+/** What the `failures`-th attempt in a row means for the client when it fails. */
 export function failureOutcome(failures: number, options: AuthThrottleOptions): AuthFailure {
   const locked = failures >= options.maxFailures;
   const delayMs = locked
@@ -105,18 +116,14 @@ export function createLocalAuthThrottle(
   }
 
   return {
-    isLocked(address) {
-      const entry = current(throttleKey(address));
-      return entry !== undefined && entry.failures >= options.maxFailures;
-    },
-
-    failure(address) {
+    attempt(address) {
       const key = throttleKey(address);
       const entry = current(key) ?? { failures: 0, last: 0 };
+      if (entry.failures >= options.maxFailures) return { admitted: false };
       entry.failures++;
       entry.last = now();
       touch(key, entry);
-      return failureOutcome(entry.failures, options);
+      return { admitted: true, ifFailed: failureOutcome(entry.failures, options) };
     },
 
     success(address) {

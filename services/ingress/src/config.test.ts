@@ -54,3 +54,27 @@ test('a test setup may offer AUTH without TLS on the submission port', () => {
   assert.deepEqual(config.listeners, { relay: 2525, submission: 2587 });
   assert.equal(config.allowInsecureAuth, true);
 });
+
+test('per-client limits: Postfix-like defaults, set for all listeners or for one', () => {
+  const defaults = readIngressConfig({ ...tls });
+  for (const listener of ['relay', 'submission', 'smtps'] as const) {
+    assert.deepEqual(defaults.clientLimits[listener], {
+      client: { sessions: 50, connectionsPerMinute: 300 },
+      trusted: { sessions: 0, connectionsPerMinute: 0 },
+    });
+  }
+  const set = readIngressConfig({
+    ...tls,
+    HIKYAKU_CLIENT_MAX_SESSIONS: '20',
+    HIKYAKU_CLIENT_MAX_SESSIONS_SMTPS: '5',
+    HIKYAKU_TRUSTED_CLIENT_MAX_CONNECTIONS_PER_MINUTE_RELAY: '6000',
+  });
+  assert.equal(set.clientLimits.relay?.client.sessions, 20);
+  assert.equal(set.clientLimits.submission?.client.sessions, 20);
+  assert.equal(set.clientLimits.smtps?.client.sessions, 5);
+  assert.equal(set.clientLimits.relay?.trusted.connectionsPerMinute, 6000);
+  assert.equal(set.clientLimits.smtps?.trusted.connectionsPerMinute, 0);
+  assert.throws(() => readIngressConfig({ HIKYAKU_CLIENT_MAX_SESSIONS_RELAY: '-1' }), {
+    message: /HIKYAKU_CLIENT_MAX_SESSIONS_RELAY must be at least 0/,
+  });
+});

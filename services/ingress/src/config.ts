@@ -3,7 +3,9 @@
  * variable with its default.
  */
 import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '@hikyaku/core';
+import type { ClientLimit, ListenerClientLimits } from './client-limits.ts';
 import type { LineEndPolicy } from './line-ends.ts';
+import type { LongLinePolicy } from './line-length.ts';
 
 /** relay: port 25 (AUTH or allowedNetworks); submission: 587 (STARTTLS, AUTH required);
  * smtps: 465 (implicit TLS, AUTH required). */
@@ -21,6 +23,10 @@ export interface IngressConfig extends Omit<CommonConfig, 'pool'> {
   hostname: string;
   /** Concurrent sessions over all listeners. */
   maxClients: number;
+  /** Bytes of message data held at once over every session (inflight.ts). */
+  maxInflightBytes: number;
+  /** Per-client session and connection-rate limits of each enabled listener. */
+  clientLimits: Partial<Record<ListenerName, ListenerClientLimits>>;
   /** A session that sends nothing for this long is closed (421 4.4.2). */
   socketTimeoutMs: number;
   /** A session is closed after this long whatever it does (slow senders). */
@@ -31,6 +37,8 @@ export interface IngressConfig extends Omit<CommonConfig, 'pool'> {
   /** How long a suppression or quota lookup in Redis may take before it is skipped. */
   redisTimeoutMs: number;
   bareLineEnds: LineEndPolicy;
+  /** Lines over 998 characters in message data: refused (554 5.6.0) or passed on. */
+  longLines: LongLinePolicy;
   authFailures: {
     baseDelayMs: number;
     maxDelayMs: number;
@@ -44,6 +52,33 @@ export interface IngressConfig extends Omit<CommonConfig, 'pool'> {
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
 const DEFAULT_PORTS: Record<ListenerName, number> = { relay: 2525, submission: 2587, smtps: 2465 };
+
+/** Postfix' smtpd_client_connection_count_limit is 50; trusted clients have no own limit. */
+const CLIENT_LIMIT_DEFAULTS: ListenerClientLimits = {
+  client: { sessions: 50, connectionsPerMinute: 300 },
+  trusted: { sessions: 0, connectionsPerMinute: 0 },
+};
+
+/**
+ * One listener's per-client limits: HIKYAKU_CLIENT_MAX_SESSIONS and the like, each
+ * overridden for one listener by the same name with _RELAY, _SUBMISSION or _SMTPS.
+ */
+function readClientLimits(r: EnvReader, listener: ListenerName): ListenerClientLimits {
+  const read = (prefix: string, fallback: ClientLimit): ClientLimit => {
+    const value = (name: string, base: number) => {
+      const all = r.int(`HIKYAKU_${prefix}_${name}`, base, { min: 0 });
+      return r.int(`HIKYAKU_${prefix}_${name}_${listener.toUpperCase()}`, all, { min: 0 });
+    };
+    return {
+      sessions: value('MAX_SESSIONS', fallback.sessions),
+      connectionsPerMinute: value('MAX_CONNECTIONS_PER_MINUTE', fallback.connectionsPerMinute),
+    };
+  };
+  return {
+    client: read('CLIENT', CLIENT_LIMIT_DEFAULTS.client),
+    trusted: read('TRUSTED_CLIENT', CLIENT_LIMIT_DEFAULTS.trusted),
+  };
+}
 
 export function readIngressConfig(env: Env): Readonly<IngressConfig> {
   const r = new EnvReader({ HIKYAKU_POOL: '*', ...env });
@@ -115,12 +150,19 @@ export function readIngressConfig(env: Env): Readonly<IngressConfig> {
     allowInsecureAuth,
     hostname: r.string('HIKYAKU_HOSTNAME', 'hikyaku.local'),
     maxClients: r.int('HIKYAKU_MAX_CLIENTS', 1000, { min: 1 }),
+    maxInflightBytes: r.int('HIKYAKU_MAX_INFLIGHT_BYTES', 64 * 1024 * 1024, {
+      min: 1024 * 1024,
+    }),
+    clientLimits: Object.fromEntries(
+      Object.keys(listeners).map((name) => [name, readClientLimits(r, name as ListenerName)]),
+    ),
     socketTimeoutMs: r.int('HIKYAKU_SOCKET_TIMEOUT_MS', 60_000, { min: 1000 }),
     sessionTimeoutMs: r.int('HIKYAKU_SESSION_TIMEOUT_MS', 600_000, { min: 1000 }),
     streamReplicas: r.int('HIKYAKU_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     storeTimeoutMs: r.int('HIKYAKU_STORE_TIMEOUT_MS', 5000, { min: 100 }),
     redisTimeoutMs: r.int('HIKYAKU_REDIS_TIMEOUT_MS', 1000, { min: 10 }),
     bareLineEnds: r.oneOf('HIKYAKU_BARE_LINE_ENDS', ['reject', 'normalize'] as const, 'reject'),
+    longLines: r.oneOf('HIKYAKU_LONG_LINES', ['reject', 'accept'] as const, 'reject'),
     authFailures: {
       baseDelayMs: r.int('HIKYAKU_AUTH_FAILURE_DELAY_MS', 500, { min: 0 }),
       maxDelayMs: r.int('HIKYAKU_AUTH_FAILURE_MAX_DELAY_MS', 8000, { min: 0 }),

@@ -59,36 +59,46 @@ export function feedbackSteps(deps: FeedbackStepsDeps) {
       target: FeedbackTarget,
     ): Promise<{ error?: SmtpReplyError; reply?: string } | undefined> {
       const { pool } = target;
-      const outcome = await readMessage(stream, {
-        maxBytes: pool.feedback?.maxReportSize ?? 0,
-        lineEnds: ctx.config.bareLineEnds,
-      });
-      if (outcome.kind === 'aborted') return undefined;
-      if (outcome.kind === 'refused') return { error: refuse(outcome.violation, pool) };
-      if (outcome.kind === 'tooBig') return { error: refuse('messageTooBig', pool) };
-      if (!ctx.store.available()) return { error: refuse('storeUnavailable', pool) };
-      const id = nuid.next();
+      // Reports count against the in-flight bound like any message; their lines are not
+      // relayed, so long ones are read as they come.
+      const reservation = ctx.inflight.reserve();
       try {
-        await ctx.feedback.store(
-          {
-            id,
-            pool: pool.key,
-            receivedAt: ctx.now(),
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            to: target.address,
-            clientAddress: session.remoteAddress,
-          },
-          outcome.raw,
-        );
-      } catch (err) {
-        ctx.log.warn(
-          { err, id, pool: pool.key, listener },
-          'could not store report; answering 451',
-        );
-        return { error: refuse('storeUnavailable', pool) };
+        const outcome = await readMessage(stream, {
+          maxBytes: pool.feedback?.maxReportSize ?? 0,
+          lineEnds: ctx.config.bareLineEnds,
+          longLines: 'accept',
+          reservation,
+        });
+        if (outcome.kind === 'aborted') return undefined;
+        if (outcome.kind === 'refused') return { error: refuse(outcome.violation, pool) };
+        if (outcome.kind === 'tooBig') return { error: refuse('messageTooBig', pool) };
+        if (outcome.kind === 'overloaded') return { error: refuse('insufficientStorage', pool) };
+        if (!ctx.store.available()) return { error: refuse('storeUnavailable', pool) };
+        const id = nuid.next();
+        try {
+          await ctx.feedback.store(
+            {
+              id,
+              pool: pool.key,
+              receivedAt: ctx.now(),
+              from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+              to: target.address,
+              clientAddress: session.remoteAddress,
+            },
+            Buffer.concat(outcome.chunks, outcome.bytes),
+          );
+        } catch (err) {
+          ctx.log.warn(
+            { err, id, pool: pool.key, listener },
+            'could not store report; answering 451',
+          );
+          return { error: refuse('storeUnavailable', pool) };
+        }
+        ctx.metrics.feedback.inc({ pool: pool.key, kind: target.kind });
+        return { reply: `2.0.0 Ok: queued as ${id}` };
+      } finally {
+        reservation.release();
       }
-      ctx.metrics.feedback.inc({ pool: pool.key, kind: target.kind });
-      return { reply: `2.0.0 Ok: queued as ${id}` };
     },
   };
 }

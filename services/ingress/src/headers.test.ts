@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import {
   addedHeaders,
   headerSection,
+  messageHead,
   messageIdOf,
   missingFields,
   receivedHeader,
@@ -73,4 +74,118 @@ test('the Message-ID is read from the header section only, unfolded, without bra
   assert.equal(of('message-id:\r\n <folded@app.test>\r\n\r\n'), 'folded@app.test');
   assert.equal(of('Subject: x\r\n\r\nMessage-ID: <in-body@app.test>\r\n'), undefined);
   assert.equal(of('Subject: no id\r\n\r\n'), undefined);
+});
+
+test('a UTF-8 recipient of an SMTPUTF8 transaction is written as UTF-8, with UTF8SMTP', () => {
+  const added = addedHeaders(Buffer.from('Date: x\r\nMessage-ID: <m@c>\r\n\r\n'), {
+    ...info,
+    clientHelo: 'xn--hllo-bpa.example.test',
+    smtputf8: true,
+    rcpts: ['jürgen@example.test'],
+  });
+  const text = added.toString('utf8');
+  assert.match(text, /^Received: from xn--hllo-bpa\.example\.test /);
+  assert.match(text, /with UTF8SMTP\r\n/);
+  assert.match(text, /\tfor <jürgen@example\.test>;/);
+  assert.ok(added.includes(Buffer.from('j\xc3\xbcrgen', 'latin1')), 'ü is written as UTF-8');
+});
+
+test('a client value that could end the line is written without its line break', () => {
+  // Each of these characters has CR or LF as its low byte: written as Latin-1, they
+  // would start a new header field.
+  const trap = 'x\u300d\u300aX-Injected:\u3020yes';
+  const added = addedHeaders(Buffer.from('Date: x\r\nMessage-ID: <m@c>\r\n\r\n'), {
+    ...info,
+    clientHelo: trap,
+    smtputf8: true,
+    rcpts: [`${trap}\r\nX-Other: 1\u2028\u0085@example.test`],
+  });
+  assert.doesNotMatch(added.toString('latin1'), /\r\nX-/);
+  assert.match(added.toString('utf8'), /^Received: from x\?\?X-Injected:\?yes /);
+  assert.match(
+    added.toString('utf8'),
+    /for <x\u300d\u300aX-Injected:\u3020yes\?\?X-Other:\?1\?\?@/,
+  );
+});
+
+/** A seeded generator, so that a failing run can be repeated. */
+function generator(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** Random text weighted towards what breaks headers: line ends, controls, separators,
+ * characters whose low byte is CR or LF, surrogates and astral characters. */
+function randomText(random: () => number): string {
+  const pick = [
+    () => String.fromCharCode(Math.floor(random() * 0x20)),
+    () =>
+      ['\r', '\n', '\r\n', '\u2028', '\u2029', '\u0085', '\u007f', '\ufeff'][
+        Math.floor(random() * 8)
+      ] as string,
+    () =>
+      String.fromCharCode(
+        (Math.floor(random() * 0xff) << 8) | [0x0d, 0x0a][Math.floor(random() * 2)]!,
+      ),
+    () => String.fromCharCode(0xd800 + Math.floor(random() * 0x800)),
+    () => String.fromCodePoint(0x10000 + Math.floor(random() * 0xfffff)),
+    () => String.fromCharCode(0x20 + Math.floor(random() * 0x5f)),
+    () => String.fromCharCode(Math.floor(random() * 0x10000)),
+  ];
+  let text = '';
+  const length = Math.floor(random() * 40);
+  for (let i = 0; i < length; i++) text += pick[Math.floor(random() * pick.length)]!();
+  return text;
+}
+
+test('fuzz: whatever the EHLO name and recipient, the added fields stay the fields written', () => {
+  const seed = Number(process.env.HIKYAKU_FUZZ_SEED ?? 20261205);
+  const random = generator(seed);
+  for (let run = 0; run < 5000; run++) {
+    const helo = randomText(random);
+    const rcpt = `${randomText(random)}@${randomText(random)}`;
+    const smtputf8 = random() < 0.5;
+    const added = addedHeaders(Buffer.from('Subject: x\r\n\r\n'), {
+      ...info,
+      clientHelo: helo,
+      smtputf8,
+      rcpts: [rcpt],
+    });
+    const where = `seed ${seed}, run ${run}: ${JSON.stringify({ helo, rcpt, smtputf8 })}`;
+    // Valid UTF-8: decoding and encoding again gives the same bytes.
+    assert.ok(Buffer.from(added.toString('utf8'), 'utf8').equals(added), where);
+    // No control byte but the CRLF of a line end and the TAB of a folded line.
+    const bytes = added.toString('latin1');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for control bytes
+    assert.doesNotMatch(bytes.replace(/\r\n/g, '').replace(/\t/g, ''), /[\x00-\x1f\x7f]/, where);
+    // Exactly the three fields, each line a field name or a folded continuation.
+    const fields = bytes
+      .split('\r\n')
+      .filter((line) => line !== '' && !line.startsWith('\t'))
+      .map((line) => line.slice(0, line.indexOf(':')));
+    assert.deepEqual(fields, ['Received', 'Date', 'Message-ID'], where);
+    // No Unicode line or paragraph separator either, whatever the reader.
+    assert.doesNotMatch(added.toString('utf8'), /[\u0085\u2028\u2029]/, where);
+  }
+});
+
+test('the head of a message in pieces holds its whole header section, whatever the split', () => {
+  const message = 'Subject: x\r\nDate: y\r\n\r\nbody\r\nDate: in the body\r\n';
+  for (let size = 1; size <= message.length; size++) {
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < message.length; at += size) {
+      chunks.push(Buffer.from(message.slice(at, at + size)));
+    }
+    const head = messageHead(chunks);
+    assert.equal(headerSection(head), 'Subject: x\r\nDate: y\r\n', `pieces of ${size}`);
+    assert.ok(head.length < message.length || size >= 24, `pieces of ${size}`);
+  }
+  const noBody = [Buffer.from('Subject: x\r\n'), Buffer.from('Date: y\r\n')];
+  assert.equal(messageHead(noBody).toString(), 'Subject: x\r\nDate: y\r\n');
 });

@@ -73,6 +73,11 @@ export function createIngressMetrics(registry: Registry) {
       labelNames: ['result'],
       registers,
     }),
+    inflightBytes: new Gauge({
+      name: METRICS.ingressInflightBytes,
+      help: 'Bytes of message data held now over every session (HIKYAKU_MAX_INFLIGHT_BYTES)',
+      registers,
+    }),
     policyErrors: new Counter({
       name: METRICS.ingressPolicyErrors,
       help:

@@ -1,22 +1,118 @@
 /**
- * smtp-server with one change: a reply whose text already starts with an enhanced status
- * code (every reply in smtp-errors.ts, and "2.0.0 Ok: queued as …") is sent as written.
- * With ENHANCEDSTATUSCODES advertised, smtp-server otherwise prefixes its own code chosen
- * from the reply code alone, so "554 5.7.1 Relay access denied" would go out as
- * "554 5.6.0 5.7.1 Relay access denied". The subclass also gives the ingress the
- * connection behind a session, to answer 421 to sessions it ends itself.
+ * smtp-server with a few changes:
+ *
+ * - A reply whose text already starts with an enhanced status code (every reply in
+ *   smtp-errors.ts, and "2.0.0 Ok: queued as …") is sent as written. With
+ *   ENHANCEDSTATUSCODES advertised, smtp-server otherwise prefixes its own code chosen from
+ *   the reply code alone, so "554 5.7.1 Relay access denied" would go out as
+ *   "554 5.6.0 5.7.1 Relay access denied".
+ * - The EHLO/HELO name is put to the ingress before smtp-server takes it (smtp-server has
+ *   no hook for it), so that a name the relay will not write into a trace field is refused.
+ * - MAIL FROM and RCPT TO lines are put to the ingress before smtp-server parses them, so
+ *   that a parameter value it would refuse as a bad address is refused naming the
+ *   parameter.
+ * - NOOP is not activity: a session whose only commands for the idle timeout were NOOPs
+ *   is ended at its next NOOP instead of being kept until the total session time limit.
+ *
+ * The subclass also gives the ingress the connection behind a session, to answer 421 to
+ * sessions it ends itself.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 
 const ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 
+/** A reply the ingress decided: code and text with its enhanced status code. */
+export interface Refusal {
+  responseCode: number;
+  message: string;
+}
+
+/** What the ingress decides at steps smtp-server offers no handler for. */
+export interface ConnectionHooks {
+  /** The refusal of an EHLO/HELO name, or undefined to let smtp-server go on. */
+  onHelo(name: string, session: SMTPServerSession): Refusal | undefined;
+  /** The refusal of a MAIL FROM or RCPT TO line, or undefined to let smtp-server go on. */
+  onAddressCommand(line: string, session: SMTPServerSession): Refusal | undefined;
+  /** The reply that ends a session kept open by NOOPs alone (a 421). */
+  onNoopIdle(session: SMTPServerSession): Refusal;
+}
+
 class RelayConnection extends SMTPConnection {
+  /** When the session last did something other than NOOP: a reply to anything else. */
+  private lastActivity = Date.now();
+  private answeringNoop = false;
+
+  constructor(
+    server: SMTPServer,
+    socket: Socket | TLSSocket,
+    options: SMTPConnectionOptions | null | undefined,
+    private readonly hooks: ConnectionHooks,
+    private readonly idleMs: number,
+  ) {
+    super(server, socket, options);
+  }
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    // Every reply but the one to NOOP answers progress: a command, or the end of the data.
+    if (!this.answeringNoop) this.lastActivity = Date.now();
     const own = typeof data === 'string' && ENHANCED_CODE.test(data);
     super.send(code, data, own ? false : context);
+  }
+
+  override handler_EHLO(command: Buffer, callback: () => void): void {
+    if (!this.refuseHelo(command, callback)) super.handler_EHLO(command, callback);
+  }
+
+  override handler_HELO(command: Buffer, callback: () => void): void {
+    if (!this.refuseHelo(command, callback)) super.handler_HELO(command, callback);
+  }
+
+  override handler_MAIL(command: Buffer, callback: () => void): void {
+    if (!this.refuseAddressCommand(command, callback)) super.handler_MAIL(command, callback);
+  }
+
+  override handler_RCPT(command: Buffer, callback: () => void): void {
+    if (!this.refuseAddressCommand(command, callback)) super.handler_RCPT(command, callback);
+  }
+
+  override handler_NOOP(command: Buffer, callback: () => void): void {
+    if (Date.now() - this.lastActivity >= this.idleMs) {
+      const reply = this.hooks.onNoopIdle(this.session);
+      // A 421 closes the connection.
+      this.send(reply.responseCode, reply.message);
+      callback();
+      return;
+    }
+    this.answeringNoop = true;
+    try {
+      super.handler_NOOP(command, callback);
+    } finally {
+      this.answeringNoop = false;
+    }
+  }
+
+  /** True when the command was refused (and the reply sent). */
+  private refuseAddressCommand(command: Buffer, callback: () => void): boolean {
+    const refusal = this.hooks.onAddressCommand(command.toString(), this.session);
+    if (!refusal) return false;
+    this.send(refusal.responseCode, refusal.message);
+    callback();
+    return true;
+  }
+
+  /** True when the name was refused (and the reply sent). */
+  private refuseHelo(command: Buffer, callback: () => void): boolean {
+    const parts = command.toString().trim().split(/\s+/);
+    // smtp-server answers a missing or extra argument itself.
+    if (parts.length !== 2) return false;
+    const refusal = this.hooks.onHelo(parts[1] ?? '', this.session);
+    if (!refusal) return false;
+    this.send(refusal.responseCode, refusal.message);
+    callback();
+    return true;
   }
 }
 
@@ -29,13 +125,20 @@ export interface SessionHandle {
 
 export class RelaySmtpServer extends SMTPServer {
   private readonly handles = new WeakMap<SMTPServerSession, SessionHandle>();
+  private readonly hooks: ConnectionHooks;
 
-  constructor(options: SMTPServerOptions) {
+  constructor(options: SMTPServerOptions & ConnectionHooks) {
     super(options);
+    this.hooks = {
+      onHelo: options.onHelo,
+      onAddressCommand: options.onAddressCommand,
+      onNoopIdle: options.onNoopIdle,
+    };
   }
 
-  override connect(socket: Socket | TLSSocket, socketOptions?: object | null): void {
-    const connection = new RelayConnection(this, socket, socketOptions);
+  override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+    const idleMs = this.options.socketTimeout ?? 60_000;
+    const connection = new RelayConnection(this, socket, socketOptions, this.hooks, idleMs);
     this.connections.add(connection);
     this.handles.set(connection.session, {
       send: (code, text) => connection.send(code, text),

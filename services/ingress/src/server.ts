@@ -18,8 +18,10 @@ import type { Registry } from 'prom-client';
 import type { SMTPServerOptions } from 'smtp-server';
 import { createSharedAuthThrottle } from './auth-throttle-redis.ts';
 import { type CertificateWatcher, watchCertificate } from './certificates.ts';
+import { createClientLimits } from './client-limits.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { createFeedbackIntake } from './feedback-intake.ts';
+import { createInflightBudget } from './inflight.ts';
 import { createIngressMetrics } from './metrics.ts';
 import { createPoolSelector } from './pool-select.ts';
 import { createSubmitterQuota } from './quota.ts';
@@ -108,6 +110,10 @@ export async function startIngress(deps: {
       sessionTimeoutMs: config.sessionTimeoutMs,
       transactionGraceMs: config.socketTimeoutMs,
     }),
+    clientLimits: createClientLimits({ limits: config.clientLimits, now }),
+    inflight: createInflightBudget(config.maxInflightBytes, (held) =>
+      metrics.inflightBytes.set(held),
+    ),
     tlsAvailable: certificates !== undefined,
     now,
   };

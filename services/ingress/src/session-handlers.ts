@@ -16,21 +16,24 @@ import {
   type RedisHealth,
   withTimeout,
 } from '@hikyaku/core';
-import { nuid } from '@nats-io/transport-node';
 import type { SMTPServerOptions, SMTPServerRecipientDSN, SMTPServerSession } from 'smtp-server';
+import { acceptMessage } from './accept-message.ts';
 import { checkAddress } from './address.ts';
+import { authHandler } from './auth-handler.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
-import { isBulkMail } from './bulk.ts';
+import type { ClientLimits } from './client-limits.ts';
+import { parameterWithControls } from './command-parameters.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
-import { mailDsn, recipientDsn, transactionDsn } from './dsn-params.ts';
+import { mailDsn, recipientDsn } from './dsn-params.ts';
 import type { FeedbackIntake, FeedbackTarget } from './feedback-intake.ts';
 import { feedbackSteps } from './feedback-session.ts';
-import { addedHeaders, messageIdOf } from './headers.ts';
+import { acceptableHelo } from './helo.ts';
+import type { InflightBudget, Reservation } from './inflight.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { createPoolSelector } from './pool-select.ts';
 import type { SubmitterQuota } from './quota.ts';
-import type { SessionHandle } from './relay-server.ts';
+import type { ConnectionHooks, SessionHandle } from './relay-server.ts';
 import type { SessionTracker } from './sessions.ts';
 import { type RefusalReason, SmtpReplyError } from './smtp-errors.ts';
 import type { MessageStore } from './store.ts';
@@ -50,6 +53,8 @@ export interface IngressContext {
   store: MessageStore;
   feedback: FeedbackIntake;
   tracker: SessionTracker;
+  clientLimits: ClientLimits;
+  inflight: InflightBudget;
   tlsAvailable: boolean;
   now: () => number;
 }
@@ -59,7 +64,8 @@ type Handlers = Required<
     SMTPServerOptions,
     'onConnect' | 'onSecure' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData' | 'onClose'
   >
->;
+> &
+  ConnectionHooks;
 
 /** The client of one transaction, fixed at MAIL FROM. No pool: not allowed to relay. */
 interface Transaction {
@@ -72,6 +78,8 @@ interface Transaction {
   dsn?: EnvelopeDsn;
   /** A report to one of a pool's feedback addresses (feedback-intake.ts), not mail to relay. */
   feedback?: FeedbackTarget;
+  /** The bytes set aside for the message (inflight.ts); given back when it ends. */
+  reservation?: Reservation;
 }
 
 class LookupTimeoutError extends HikyakuError {
@@ -79,11 +87,6 @@ class LookupTimeoutError extends HikyakuError {
     super('HIKYAKU_LOOKUP_TIMEOUT', `no answer within ${ms} ms`);
     this.name = 'LookupTimeoutError';
   }
-}
-
-/** Usernames come from the client: bounded and quoted before they reach a log line. */
-function printable(username: string): string {
-  return JSON.stringify(username.slice(0, 100));
 }
 
 // Commands smtp-server knows that a relay has no use for.
@@ -107,6 +110,12 @@ export function sessionHandlers(
   const { config, log, metrics, tracker, now } = ctx;
   const transactions = new WeakMap<SMTPServerSession, Transaction>();
   const counted = new WeakSet<SMTPServerSession>();
+
+  /** Forgets the session's transaction and gives back the bytes it held. */
+  function endTransaction(session: SMTPServerSession): void {
+    transactions.get(session)?.reservation?.release();
+    transactions.delete(session);
+  }
 
   function refuse(reason: RefusalReason, pool?: CompiledPool, detail?: string): SmtpReplyError {
     metrics.refused.inc({ pool: pool?.key ?? '', listener, reason });
@@ -150,7 +159,7 @@ export function sessionHandlers(
   ): Promise<SmtpReplyError | undefined> {
     const ending = tracker.ending(session);
     if (ending) return refuse(ending);
-    transactions.delete(session);
+    endTransaction(session);
     let tx: Transaction;
     if (session.user) {
       const entry = ctx.submitters.find(String(session.user));
@@ -184,6 +193,14 @@ export function sessionHandlers(
     ) {
       return refuse('senderNotAllowed', pool);
     }
+    if (pool) {
+      // The message is held from its first byte: it must fit in what is left (inflight.ts).
+      const reservation = ctx.inflight.reserve();
+      if (!ctx.inflight.admits() || (declared > 0 && !reservation.declare(declared))) {
+        return refuse('insufficientStorage', pool);
+      }
+      tx.reservation = reservation;
+    }
     if (pool && submitter?.messagesPerMinute) {
       const limit = submitter.messagesPerMinute;
       const within = await lookup(
@@ -191,7 +208,10 @@ export function sessionHandlers(
         () => ctx.quota.take(pool.key, submitter.username, limit, now()),
         true,
       );
-      if (!within) return refuse('rateLimited', pool);
+      if (!within) {
+        tx.reservation?.release();
+        return refuse('rateLimited', pool);
+      }
     }
     address.address = checked.address;
     transactions.set(session, tx);
@@ -253,72 +273,33 @@ export function sessionHandlers(
       stream.resume();
       return { error: refuse('relayDenied') };
     }
-    const outcome = await readMessage(stream, {
-      maxBytes: pool.maxMessageSize,
-      lineEnds: config.bareLineEnds,
-    });
-    const started = now();
-    if (outcome.kind === 'aborted') return undefined;
-    if (outcome.kind === 'refused') return { error: refuse(outcome.violation, pool) };
-    if (outcome.kind === 'tooBig') return { error: refuse('messageTooBig', pool) };
-    if (!ctx.store.available()) return { error: refuse('storeUnavailable', pool) };
-    const id = nuid.next();
-    const rcpts = session.envelope.rcptTo.map((r) => r.address);
-    const tls = session.tlsOptions
-      ? { version: session.tlsOptions.version, cipher: session.tlsOptions.name }
-      : undefined;
-    const headers = addedHeaders(outcome.raw, {
-      clientHelo: session.hostNameAppearsAs,
-      clientAddress: session.remoteAddress,
-      hostname: config.hostname,
-      queueId: id,
-      ...(session.secure && tls ? { tls } : {}),
-      authenticated: Boolean(session.user),
-      rcpts,
-      now: new Date(now()),
-    });
-    const messageId = messageIdOf(outcome.raw) ?? `${id}@${config.hostname}`;
-    const receivedAt = now();
+    const reservation = tx.reservation ?? ctx.inflight.reserve();
+    // Once the message goes to the store, the store gives the bytes back (accept-message.ts).
+    let handedOver = false;
     try {
-      await ctx.store.store(
-        {
-          id,
-          messageId,
-          pool: pool.key,
-          receivedAt,
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          rcpts,
-          clientAddress: session.remoteAddress,
-          ...(tx.submitter ? { submitter: tx.submitter.username } : {}),
-          ...(isBulkMail(outcome.raw) ? { bulk: true } : {}),
-          ...transactionDsn(tx.dsn, session.envelope.rcptTo),
-        },
-        Buffer.concat([headers, outcome.raw]),
-      );
-    } catch (err) {
-      log.warn({ err, id, pool: pool.key }, 'could not store message; answering 451');
-      return { error: refuse('storeUnavailable', pool) };
+      const outcome = await readMessage(stream, {
+        maxBytes: pool.maxMessageSize,
+        lineEnds: config.bareLineEnds,
+        longLines: config.longLines,
+        reservation,
+      });
+      if (outcome.kind === 'aborted') return undefined;
+      if (outcome.kind === 'refused') return { error: refuse(outcome.violation, pool) };
+      if (outcome.kind === 'tooBig') return { error: refuse('messageTooBig', pool) };
+      if (outcome.kind === 'overloaded') return { error: refuse('insufficientStorage', pool) };
+      handedOver = true;
+      tx.reservation = undefined;
+      return await acceptMessage(ctx, listener, refuse, {
+        reservation,
+        session,
+        pool,
+        submitter: tx.submitter,
+        dsn: tx.dsn,
+        message: outcome,
+      });
+    } finally {
+      if (!handedOver) reservation.release();
     }
-    log.info(
-      {
-        id,
-        messageId,
-        pool: pool.key,
-        listener,
-        client: session.remoteAddress,
-        helo: session.hostNameAppearsAs,
-        ...(tx.submitter ? { submitter: tx.submitter.username } : {}),
-        from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-        size: outcome.raw.length + headers.length,
-        nrcpt: rcpts.length,
-        ...(tls && session.secure ? { tls: tls.version } : {}),
-      },
-      'accepted',
-    );
-    metrics.accepted.inc({ pool: pool.key, listener });
-    metrics.size.observe({ pool: pool.key }, outcome.raw.length);
-    metrics.latency.observe({ pool: pool.key, listener }, (now() - started) / 1000);
-    return { reply: `2.0.0 Ok: queued as ${id}` };
   }
 
   /** A handler that throws is a bug: the client gets a temporary failure, the log the bug. */
@@ -336,8 +317,18 @@ export function sessionHandlers(
   return {
     onConnect(session, callback) {
       const handle = handleOf(session);
-      const refusal = handle ? tracker.open(session, handle) : 'shuttingDown';
+      const trusted = ctx.selector.byNetwork(ctx.pools.all(), session.remoteAddress) !== undefined;
+      const refusal = handle
+        ? (tracker.open(session, handle) ??
+          ctx.clientLimits.open(session, {
+            listener,
+            address: session.remoteAddress,
+            trusted,
+          }))
+        : 'shuttingDown';
       if (refusal) {
+        tracker.close(session);
+        ctx.clientLimits.close(session);
         callback(refuse(refusal));
         return;
       }
@@ -348,74 +339,40 @@ export function sessionHandlers(
       callback();
     },
 
+    onHelo(name) {
+      return acceptableHelo(name) ? undefined : refuse('badHelo');
+    },
+
+    onAddressCommand(line) {
+      const parameter = parameterWithControls(line);
+      if (!parameter) return undefined;
+      const dsn = parameter === 'ENVID' || parameter === 'ORCPT';
+      return refuse(
+        dsn ? 'badDsnParameter' : 'badParameterValue',
+        undefined,
+        `${parameter} contains control characters`,
+      );
+    },
+
+    onNoopIdle() {
+      return refuse('idleTimeout');
+    },
+
     onSecure(_socket, session, callback) {
       metrics.tlsSessions.inc({ listener });
       session.disabledCommands = disabledCommands(session);
       callback();
     },
 
-    onAuth(auth, session, callback) {
-      const client = session.remoteAddress;
-      const username = auth.username ?? '';
-      /** The reply and how long to hold it back; the throttle answers even without Redis. */
-      async function attempt(): Promise<
-        { user: string } | { refusal: RefusalReason; delayMs: number }
-      > {
-        if (await ctx.throttle.isLocked(client)) {
-          metrics.auth.inc({ listener, result: 'throttled' });
-          log.warn({ client, listener, submitter: printable(username) }, 'auth refused: throttled');
-          return { refusal: 'authThrottled', delayMs: 0 };
-        }
-        // PLAIN may name a second identity to act as; a submitter can only be itself.
-        const impersonating =
-          auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid;
-        const result = impersonating
-          ? { ok: false as const, why: 'wrong-password' as const }
-          : await ctx.submitters.authenticate(username, auth.password ?? '');
-        if (result.ok) {
-          await ctx.throttle.success(client);
-          metrics.auth.inc({ listener, result: 'success' });
-          log.info(
-            { client, listener, submitter: username, pool: result.entry.pool.key },
-            'authenticated',
-          );
-          return { user: username };
-        }
-        const failure = await ctx.throttle.failure(client);
-        metrics.auth.inc({
-          listener,
-          result: result.why === 'conflict' ? 'conflict' : 'failure',
-        });
-        const fields = {
-          client,
-          listener,
-          submitter: printable(username),
-          why: result.why,
-          failures: failure.failures,
-        };
-        if (result.why === 'conflict' || result.why === 'bad-hash') {
-          log.error(fields, 'auth refused: the submitter is misconfigured');
-        } else {
-          log.warn(fields, 'auth failed');
-        }
-        return {
-          refusal: failure.locked ? 'authThrottled' : 'authFailed',
-          delayMs: failure.delayMs,
-        };
-      }
-      settle(
-        attempt(),
-        (answer) => {
-          if ('user' in answer) {
-            callback(null, { user: answer.user });
-            return;
-          }
-          const timer = setTimeout(() => callback(refuse(answer.refusal)), answer.delayMs);
-          timer.unref();
-        },
-        callback,
-      );
-    },
+    onAuth: authHandler({
+      listener,
+      log,
+      metrics,
+      submitters: ctx.submitters,
+      throttle: ctx.throttle,
+      refuse: (reason) => refuse(reason),
+      onAuthenticated: (session) => ctx.clientLimits.authenticated(session),
+    }),
 
     onMailFrom(address, session, callback) {
       settle(mailFrom(address, session), callback, callback);
@@ -436,11 +393,12 @@ export function sessionHandlers(
     },
 
     onClose(session) {
-      transactions.delete(session);
+      endTransaction(session);
       if (!counted.has(session)) return;
       counted.delete(session);
       metrics.active.dec({ listener });
       tracker.close(session);
+      ctx.clientLimits.close(session);
     },
   };
 }

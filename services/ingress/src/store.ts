@@ -18,7 +18,15 @@ import {
 export interface MessageStore {
   /** False while NATS is disconnected: answer 451 at once instead of waiting. */
   available(): boolean;
-  store(envelope: Omit<Envelope, 'v' | 'body'>, body: Buffer): Promise<void>;
+  /**
+   * Stores body and envelope. `onBodySettled` is called once the body's write has ended,
+   * however it ended: after a timeout it may still run, and it holds the body till then.
+   */
+  store(
+    envelope: Omit<Envelope, 'v' | 'body'>,
+    body: Buffer,
+    onBodySettled?: () => void,
+  ): Promise<void>;
   stop(): void;
 }
 
@@ -45,9 +53,11 @@ export function createMessageStore(deps: {
   return {
     available: () => connected && !nats.nc.isClosed(),
 
-    async store(envelope, body) {
+    async store(envelope, body, onBodySettled = () => undefined) {
       try {
-        const ref = await withTimeout(bodies.put(envelope.id, body), timeoutMs, () =>
+        const put = bodies.put(envelope.id, body);
+        put.then(onBodySettled, onBodySettled);
+        const ref = await withTimeout(put, timeoutMs, () =>
           notAcknowledged('message body', timeoutMs),
         );
         const full: Envelope = { v: 1, ...envelope, body: ref };

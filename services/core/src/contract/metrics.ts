@@ -17,6 +17,7 @@ export const METRICS = {
   ingressCertificateReloads: 'hikyaku_ingress_certificate_reloads_total',
   ingressPolicyErrors: 'hikyaku_ingress_policy_lookup_errors_total',
   ingressFeedback: 'hikyaku_ingress_feedback_messages_total',
+  ingressInflightBytes: 'hikyaku_ingress_inflight_bytes',
   // scheduler
   schedulerScheduled: 'hikyaku_scheduler_jobs_scheduled_total',
   schedulerDeferred: 'hikyaku_scheduler_deferrals_total',

@@ -9,8 +9,9 @@ export const REDIS_KEYS = {
   submitterMinute: (pool: string, submitter: string, minute: number): string =>
     `hikyaku:{${pool}}:submitter-rate:${submitter}:${minute}`,
   /**
-   * Failed AUTH attempts of one client unit (an address, or an IPv6 /64: `throttleKey()` of
-   * the ingress); expires `lockoutMs` after the last failure. Not per pool nor per listener:
+   * AUTH attempts without a success of one client unit (an address, or an IPv6 /64:
+   * `throttleKey()` of the ingress), counted before the password is checked; expires
+   * `lockoutMs` after the last attempt counted. Not per pool nor per listener:
    * AUTH comes before the pool is known, and one count over every listener keeps a client
    * from multiplying its attempts. Tagged by the unit, since its script touches this key
    * alone and many guessing clients then spread over the cluster instead of one slot.
