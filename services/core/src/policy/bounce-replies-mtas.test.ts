@@ -57,7 +57,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'postfix too many connections',
     '421 4.7.0 mx.example.net Error: too many connections from 203.0.113.10',
-    'throttled',
+    'connections',
     'retry-throttled',
   ],
   [
@@ -106,7 +106,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'exim concurrent connections',
     '421 Too many concurrent SMTP connections; please try again later.',
-    'throttled',
+    'connections',
     'retry-throttled',
   ],
   [
@@ -134,7 +134,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'sendmail connection rate',
     '421 4.3.2 Connection rate limit exceeded.',
-    'throttled',
+    'connections',
     'retry-throttled',
   ],
   [

@@ -44,8 +44,8 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'gmail recipient receiving too fast',
     '450-4.2.1 The user you are trying to contact is receiving mail at a rate that\r\n450-4.2.1 prevents additional messages from being delivered. Please resend your\r\n450 4.2.1 message at a later time. - gsmtp',
-    'throttled',
-    'retry-throttled',
+    'recipient-rate',
+    'retry',
   ],
   [
     'gmail likely unsolicited',

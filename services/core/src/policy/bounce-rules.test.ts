@@ -10,6 +10,13 @@ import { BOUNCE_CATEGORIES, DEFAULT_BOUNCE_RULES } from './bounce-rules.ts';
  */
 const EXAMPLES: Record<string, SmtpFailure> = {
   greylisted: { text: '451 4.7.1 Greylisting in action, please come back later' },
+  // One busy mailbox: its words about rates must not slow the whole destination.
+  'recipient-receiving-too-fast': {
+    text: '450 4.2.1 The user you are trying to contact is receiving mail too quickly',
+  },
+  'recipient-rate-code': { text: '452 4.2.1 Rate limit exceeded, try again later' },
+  // Connection limits: fewer connections, not a lower rate.
+  'too-many-connections': { text: '421 4.7.0 Too many concurrent SMTP connections from you' },
   'yahoo-permanently-deferred': {
     text: '553 5.7.2 [TSS11] All messages will be permanently deferred',
   },
@@ -18,7 +25,7 @@ const EXAMPLES: Record<string, SmtpFailure> = {
   // Gmail's rate limiting speaks of unsolicited mail; it must win over the spam rules.
   'unusual-rate': { text: '550 5.7.1 Our system has detected an unusual rate of unsolicited mail' },
   'outlook-ip-rate-limited': { code: 451, enhancedCode: '4.7.650', text: 'see postmaster' },
-  'rate-limit': { text: '452 4.3.2 Connection rate limit exceeded.' },
+  'rate-limit': { text: '452 4.3.2 Message rate limit exceeded.' },
   'policy-try-again-later': { text: '451 4.7.1 Please try again later' },
   'closing-try-again-later': { text: '421 Service is busy' },
   // A socket error is never anything but a connection failure, whatever its text says.

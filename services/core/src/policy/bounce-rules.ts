@@ -13,9 +13,13 @@
  *                    reverse DNS of the sending IP, SMTP AUTH to a smarthost.
  *   policy           refused by the receiver's policy: spam or content filters, block
  *                    lists, IP or domain reputation, relay denied, sender address refused.
- *   throttled        the receiver asks us to slow down (rate limits, too many connections
+ *   throttled        the receiver asks us to slow down (rate limits, too many messages
  *                    or recipients, "try again later" with 421 or 4.7.x, Yahoo TSS0x,
  *                    Gmail 4.7.28, Outlook 4.7.650, docomo "552 too many recipients").
+ *   connections      the receiver refuses another connection from this IP ("too many
+ *                    connections"): fewer connections, not a lower rate.
+ *   recipient-rate   one mailbox receives mail too fast (Gmail 4.2.1): only that
+ *                    recipient waits; the destination is not slowed.
  *   protocol         the SMTP conversation itself failed: syntax, sequence, line length,
  *                    STARTTLS required.
  *   connection       no usable reply at all: refused, reset, timed out, TLS broke, or an
@@ -23,7 +27,8 @@
  *   soft             any other temporary failure (greylisting, 4.3.x system trouble).
  *   rejected         any other permanent failure the table does not recognise.
  *
- * Order matters and is part of the design: throttling first (Gmail's rate-limit reply
+ * Order matters and is part of the design: one busy mailbox and connection limits before
+ * any rate rule (their text speaks of rates too); throttling next (Gmail's rate-limit reply
  * talks about "unsolicited mail", which must not read as a spam block); connection
  * failures next (so a socket error never becomes a hard bounce); replies about our
  * sender address before replies about the recipient (Exim's "Unrouteable address ...
@@ -39,6 +44,8 @@ export const BOUNCE_CATEGORIES = [
   'auth',
   'policy',
   'throttled',
+  'connections',
+  'recipient-rate',
   'protocol',
   'connection',
   'soft',
@@ -87,6 +94,24 @@ export const DEFAULT_BOUNCE_RULES: readonly BounceRule[] = [
   // Greylisting clears by itself on the next attempt: slowing the destination down for it
   // would punish a server for working as designed.
   { name: 'greylisted', category: 'soft', replyClass: 4, text: /gr[ae]y-?list/i },
+
+  {
+    name: 'recipient-receiving-too-fast',
+    category: 'recipient-rate',
+    text: /(?:user|recipient|mailbox|account)\b[^.]{0,60}\breceiving (?:mail|messages|e-?mails?) (?:too (?:fast|quickly)|at a rate)|(?:recipient|mailbox) (?:is )?(?:rate.?limited|receiving too many)|too many (?:messages|mails?) (?:for|to) (?:this|the) (?:user|recipient|mailbox)|per.?recipient (?:rate|limit)/i,
+  },
+  {
+    name: 'recipient-rate-code',
+    category: 'recipient-rate',
+    replyClass: 4,
+    enhanced: ['4.2.1'],
+    text: RATE_LIMIT_TEXT,
+  },
+  {
+    name: 'too-many-connections',
+    category: 'connections',
+    text: /too many (?:concurrent |simultaneous |parallel |open )?(?:smtp )?(?:connections|sessions)|(?:concurrent |simultaneous )?connection (?:limit|count) (?:exceeded|reached)|max(?:imum)? (?:number of )?(?:concurrent |simultaneous )?connections|connection rate limit/i,
+  },
 
   // Yahoo/AOL: TS01-TS03 and TSS04 are volume deferrals; TSS09/TSS11 are blocks.
   { name: 'yahoo-permanently-deferred', category: 'policy', text: /will be permanently deferred/i },
