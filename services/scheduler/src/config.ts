@@ -51,3 +51,8 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     reportingMta,
   });
 }
+
+/** The window of "messages per minute": a minute plus the slack (see reserve.ts). */
+export function rateWindowMs(config: Pick<SchedulerConfig, 'rateSlackMs'>): number {
+  return 60_000 + config.rateSlackMs;
+}

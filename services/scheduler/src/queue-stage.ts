@@ -75,6 +75,8 @@ export function createQueueHandler(parts: SchedulerParts) {
       receivedAt: item.receivedAt,
       attempt: item.attempt,
       ...(item.part !== undefined ? { part: item.part } : {}),
+      dispatchedAt: now,
+      ...(decision.connections !== undefined ? { connections: decision.connections } : {}),
       ...(item.dsn ? { dsn: item.dsn } : {}),
       ...(item.rcptDsn ? { rcptDsn: item.rcptDsn } : {}),
     };
@@ -82,6 +84,9 @@ export function createQueueHandler(parts: SchedulerParts) {
       msgID: job.jobId,
     });
     metrics.scheduled.inc({ pool: pool.key, ip: decision.ip, policy: decision.policy });
+    if (decision.spilledFrom !== undefined) {
+      metrics.spilled.inc({ pool: pool.key, ip: decision.spilledFrom });
+    }
     await events.publish(
       item.rcpts.map((rcpt) => deliveryEvent('scheduled', { ...item, ip: decision.ip }, rcpt, now)),
     );

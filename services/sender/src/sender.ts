@@ -228,7 +228,12 @@ export async function startSender(deps: {
     signal: AbortSignal,
   ): Promise<DeliveryReport> {
     const labels = { pool: pool.key, ip: ip.address };
-    const limits = limitsOf(pool)(job.policy);
+    const declared = limitsOf(pool)(job.policy);
+    // The scheduler learned that this destination takes fewer connections from the IP.
+    const limits =
+      job.connections !== undefined && job.connections < declared.connections
+        ? { ...declared, connections: job.connections }
+        : declared;
     try {
       if (!sourcePresent(labels)) throw new SourceAddressAbsentError(ip.address, config.podName);
       const body = await bodies.get(job.id, job.body);

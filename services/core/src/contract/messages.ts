@@ -113,6 +113,13 @@ export interface Job extends DsnParameters {
   attempt: number;
   /** The queue item's part, when its recipients were split (see QueueItem.part). */
   part?: number;
+  /** When the scheduler released the job (its clock): tells a late reply from a new one. */
+  dispatchedAt?: number;
+  /**
+   * Concurrent connections the sender may hold for this (IP, destination), when adaptive
+   * shaping learned fewer than the rate policy declares; absent: the policy's.
+   */
+  connections?: number;
 }
 
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
@@ -310,6 +317,8 @@ const jobSchema: JSONSchemaType<Job> = {
     receivedAt: { type: 'number' },
     attempt: { type: 'integer', minimum: 0 },
     part: { type: 'integer', minimum: 0, nullable: true },
+    dispatchedAt: { type: 'number', nullable: true },
+    connections: { type: 'integer', minimum: 1, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
   },
