@@ -19,7 +19,12 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   // au (KDDI)
   ['au user unknown', '550 <someone@ezweb.ne.jp>: User unknown', 'hard', 'bounce'],
   ['au.com user unknown (filtered)', '550 : User unknown', 'hard', 'bounce'],
-  ['au relay access denied', '554 <someone@@ezweb.ne.jp>: Relay access denied', 'policy', 'bounce'],
+  [
+    'au relay access denied',
+    '554 <someone@@ezweb.ne.jp>: Relay access denied',
+    'routing',
+    'bounce',
+  ],
 
   // SoftBank
   [
@@ -63,7 +68,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'postfix zen blocked',
     '554 5.7.1 Service unavailable; Client host [203.0.113.10] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/203.0.113.10',
-    'policy',
+    'block',
     'bounce',
   ],
   [
@@ -82,7 +87,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'postfix relay denied',
     '554 5.7.1 <someone@example.net>: Relay access denied',
-    'policy',
+    'routing',
     'bounce',
   ],
   ['postfix system storage', '452 4.3.1 Insufficient system storage', 'soft', 'retry'],
@@ -147,7 +152,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'sendmail relaying denied',
     '550 5.7.1 <someone@example.org>... Relaying denied',
-    'policy',
+    'routing',
     'bounce',
   ],
 

@@ -40,7 +40,12 @@ const EXAMPLES: Record<string, SmtpFailure> = {
   // Authentication is named before policy words like "blocked" are.
   'auth-text': { text: '550 5.7.1 Message blocked: DMARC policy of the sender is reject' },
   'block-list': { text: '554 5.7.1 Client host blocked using zen.spamhaus.org' },
-  'spam-or-content': { text: '550 5.7.1 Message rejected as spam' },
+  // Reputation is about the sender, before the content words a reply may also use.
+  reputation: { text: '550 5.7.1 Sender IP reputation is too low' },
+  // Relay denied is a routing failure although it comes with 5.7.1.
+  'routing-text': { text: '554 5.7.1 <a@example.org>: Relay access denied' },
+  'content-text': { text: '550 5.7.1 Message rejected as spam' },
+  'policy-text': { text: '550 5.7.1 Message refused for policy reasons' },
   'mailbox-full-text': { text: '552 5.2.2 <a@example.org>: Mailbox full' },
   'message-too-big-text': { text: '552 Message size exceeds maximum permitted' },
   // Text names a dead mailbox even when the server chose a policy code for it.
@@ -53,6 +58,7 @@ const EXAMPLES: Record<string, SmtpFailure> = {
   'protocol-text': { text: '530 5.7.0 Must issue a STARTTLS command first' },
   'protocol-code': { text: '501 Bad address syntax' },
   'protocol-enhanced': { text: '550 5.5.2 Requested action not taken' },
+  'routing-code': { text: '554 5.4.6 Requested action not taken' },
   'policy-code': { text: '550 5.7.0 Requested action not taken' },
   'network-code': { text: '451 4.4.1 No answer from host' },
   temporary: { text: '451 Requested action aborted: local error in processing' },

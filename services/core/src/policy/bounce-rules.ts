@@ -11,8 +11,13 @@
  *   message-too-big  this message exceeds a size limit; it will not shrink by retrying.
  *   auth             the receiver could not authenticate the sender: SPF, DKIM, DMARC,
  *                    reverse DNS of the sending IP, SMTP AUTH to a smarthost.
- *   policy           refused by the receiver's policy: spam or content filters, block
- *                    lists, IP or domain reputation, relay denied, sender address refused.
+ *   block            the sending IP or domain is refused: block lists, reputation, bans,
+ *                    Yahoo's TSS09/TSS11. About us, not the recipient or the message.
+ *   content          this message was judged: spam, phishing, virus, content filters.
+ *   routing          the receiver is the wrong place for this mail: relay denied, mail
+ *                    loops, hop counts, unroutable destinations.
+ *   policy           refused by any other policy of the receiver: sender address refused,
+ *                    allowed-senders lists, "policy reasons".
  *   throttled        the receiver asks us to slow down (rate limits, too many messages
  *                    or recipients, "try again later" with 421 or 4.7.x, Yahoo TSS0x,
  *                    Gmail 4.7.28, Outlook 4.7.650, docomo "552 too many recipients").
@@ -42,6 +47,9 @@ export const BOUNCE_CATEGORIES = [
   'mailbox-full',
   'message-too-big',
   'auth',
+  'block',
+  'content',
+  'routing',
   'policy',
   'throttled',
   'connections',
@@ -110,11 +118,11 @@ export const DEFAULT_BOUNCE_RULES: readonly BounceRule[] = [
   {
     name: 'too-many-connections',
     category: 'connections',
-    text: /too many (?:concurrent |simultaneous |parallel |open )?(?:smtp )?(?:connections|sessions)|(?:concurrent |simultaneous )?connection (?:limit|count) (?:exceeded|reached)|max(?:imum)? (?:number of )?(?:concurrent |simultaneous )?connections|connection rate limit/i,
+    text: /too many (?:concurrent |simultaneous |parallel |open )?(?:smtp )?(?:connections|sessions)|(?:sessions|connections) (?:are |were )?opened|(?:concurrent |simultaneous )?connection (?:limit|count) (?:exceeded|reached)|max(?:imum)? (?:number of )?(?:concurrent |simultaneous )?(?:server )?connections|connection rate limit|trop de connexions/i,
   },
 
   // Yahoo/AOL: TS01-TS03 and TSS04 are volume deferrals; TSS09/TSS11 are blocks.
-  { name: 'yahoo-permanently-deferred', category: 'policy', text: /will be permanently deferred/i },
+  { name: 'yahoo-permanently-deferred', category: 'block', text: /will be permanently deferred/i },
   {
     name: 'yahoo-volume-deferral',
     category: 'throttled',
@@ -169,13 +177,28 @@ export const DEFAULT_BOUNCE_RULES: readonly BounceRule[] = [
 
   {
     name: 'block-list',
-    category: 'policy',
-    text: /spamhaus|spamcop|barracuda|block ?list|black ?list|deny ?list|\bRBL\b|DNSBL|blocked using|listed (?:at|in|on|by)|\(S3150\)|\[BL\d+\]|banned sending ip|banned sender/i,
+    category: 'block',
+    text: /spamhaus|spamcop|barracuda|block ?list|black ?list|deny ?list|\bRBL\b|DNSBL|blocked using|listed (?:at|in|on|by)|\(S3150\)|\[BL\d+\]|banned sending ip|banned sender|ipcheck\.proofpoint/i,
   },
   {
-    name: 'spam-or-content',
+    name: 'reputation',
+    category: 'block',
+    text: /reputation|banned|(?:ip|sender|address|host|domain) (?:\S+ )?(?:is |has been |was )?(?:temporarily |permanently )?(?:blocked|blacklisted|rejected due to)|traffic not accepted from this ip|not accepting (?:mail|messages|connections) from|envelope blocked/i,
+  },
+  {
+    name: 'routing-text',
+    category: 'routing',
+    text: /relay(?:ing)? (?:access )?denied|unable to relay|relay not permitted|open relay not allowed|mail loop|loops back to myself|hop count exceeded|too many hops|no route to (?:host|domain)/i,
+  },
+  {
+    name: 'content-text',
+    category: 'content',
+    text: /\bspam\b|unsolicited|virus|malware|phish|\bcontent\b|suspicious|attachment|\[PH\d+\]|\[CS\d+\]|message (?:was )?(?:rejected|refused) as/i,
+  },
+  {
+    name: 'policy-text',
     category: 'policy',
-    text: /\bspam\b|unsolicited|virus|malware|phish|\bcontent\b|reputation|prohibit|policy|relay(?:ing)? (?:access )?denied|unable to relay|relay not permitted|\bdenied\b|\bblocked\b|will not accept/i,
+    text: /prohibit|policy|\bdenied\b|\bblocked\b|will not accept|not allowed/i,
   },
 
   {
@@ -212,6 +235,7 @@ export const DEFAULT_BOUNCE_RULES: readonly BounceRule[] = [
   },
   { name: 'protocol-code', category: 'protocol', codes: [500, 501, 502, 503, 504, 555] },
   { name: 'protocol-enhanced', category: 'protocol', enhanced: ['*.5.*'] },
+  { name: 'routing-code', category: 'routing', enhanced: ['*.4.3', '*.4.4', '*.4.6', '*.4.14'] },
   { name: 'policy-code', category: 'policy', enhanced: ['*.7.*'] },
   { name: 'network-code', category: 'connection', enhanced: ['*.4.1', '*.4.2'] },
 
