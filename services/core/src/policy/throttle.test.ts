@@ -32,8 +32,8 @@ function rateSignal(now: number, measured: number, extra: Partial<ThrottleSignal
   };
 }
 
-function near(actual: number, expected: number): void {
-  assert.ok(Math.abs(actual - expected) < 1e-9, `${actual} is not ${expected}`);
+function near(actual: number, expected: number, why = ''): void {
+  assert.ok(Math.abs(actual - expected) < 1e-9, `${actual} is not ${expected} ${why}`);
 }
 
 /** A receiver allowing 60 a minute, believed 300: three cuts bounded by the factor. */
@@ -105,13 +105,30 @@ test('a receiver that relents is found: a clean step past the ceiling forgets it
   const state = learned();
   const cut = T0 + 2000;
   // Throttled again at 240 after the ceiling was passed cleanly: the new count is believed.
-  const t = cut + 80 * SECOND + 3 * STEP + 1;
-  const inForce = learnedRate(state, t);
+  const t = cut + 80 * SECOND + 4 * STEP + 1;
+  const inForce = Math.min(300, learnedRate(state, t));
   const clean = learnedRate(state, t - STEP);
   assert.ok(inForce > 200 && clean > 61);
   const next = onThrottleSignal(state, rateSignal(t, 200), SETTINGS);
-  assert.equal(next.ceiling, 200);
-  near(next.rate, Math.max(0.5 * inForce, clean - 0.02 * 200));
+  assert.equal(next.ceiling, inForce, 'refused at the probing rate');
+  near(next.rate, clean - 0.02 * inForce, 'a refused probe goes back under the clean rate');
+});
+
+test('refused at a rate that ran clean: one step down, and the clean rate is forgotten', () => {
+  const state = learned();
+  const cut = T0 + 2000;
+  const probing = cut + 80 * SECOND + 2 * STEP + 1;
+  const back = onThrottleSignal(state, rateSignal(probing, 61), SETTINGS);
+  const holding = probing + 1000;
+  const again = onThrottleSignal(back, rateSignal(holding, 30), SETTINGS);
+  near(again.rate, back.rate - 0.02 * back.rate);
+  assert.equal(again.clean, 0);
+  // Bunched arrivals once more, with a partly drained window: a small step, not a collapse.
+  const third = onThrottleSignal(again, rateSignal(holding + 1000, 30), SETTINGS);
+  near(third.rate, 0.95 * again.rate);
+  // Refused at full rate with nothing clean known: a margin under the known ceiling.
+  const full = onThrottleSignal(third, rateSignal(holding + 2000, 200), SETTINGS);
+  assert.ok(full.rate < third.rate && full.rate >= 0.9 * third.rate, `${full.rate}`);
 });
 
 test('only a pair refused at the lowest rate pauses, for `pause`', () => {
@@ -154,6 +171,14 @@ test('connection limits are learned apart from the rate: cut, held, one back per
   assert.equal(onThrottleSignal(third, late, SETTINGS), third);
   assert.equal(throttleStatus(third, T0 + 2000), 'Throttled');
   assert.equal(learnedConnections(third, 10, T0 + 2000 + 80 * SECOND), 2);
+  // The probe to two connections is refused: back to one, not cut by the factor again.
+  const probe = {
+    ...signal,
+    now: T0 + 2000 + 80 * SECOND + 1,
+    dispatchedAt: T0 + 2000 + 80 * SECOND,
+  };
+  const back = onThrottleSignal(third, probe, SETTINGS);
+  assert.equal(learnedConnections(back, 10, probe.now), 1);
   assert.equal(learnedConnections(third, 10, T0 + 2000 + 80 * SECOND + 8 * STEP), 10);
   assert.equal(throttleRecoveredAt(third), T0 + 2000 + 80 * SECOND + 8 * STEP);
 });

@@ -16,7 +16,9 @@
  * `recoverAfter / PROBE_STEPS_PER_HOLD`: additively (PROBE_STEP of the ceiling) up to the
  * ceiling, where the next signal is expected; a step past the ceiling that runs clean
  * means the receiver relented, and from there each step multiplies the rate by
- * PROBE_GROWTH until the declared one. So a pair near its limit pays about one refused message per probing
+ * PROBE_GROWTH until the declared one. A probe that is refused goes straight back under
+ * the last clean rate, however far it had grown: `factor` bounds cuts of a rate that ran
+ * clean, not of a probe. So a pair near its limit pays about one refused message per probing
  * cycle, and a receiver that stopped throttling gets the declared rate back within
  * `recoverAfter` plus a handful of steps.
  *
@@ -184,7 +186,7 @@ function probeStep(ceiling: number): number {
 
 function rateAtStep(state: ThrottleState, k: number): number {
   const step = probeStep(state.ceiling);
-  // Additive steps until one passes the ceiling; from there the receiver has relented.
+  // Additive steps until one passes the ceiling; once that one ran clean, fast growth.
   const additive =
     state.rate >= state.ceiling ? 0 : Math.floor((state.ceiling - state.rate) / step) + 1;
   if (k <= additive) return state.rate + k * step;
@@ -243,7 +245,11 @@ export function onThrottleSignal(
       return state as ThrottleState;
     }
     const inForce = learnedConnections(state, signal.declaredConnections, now);
-    const limit = Math.max(1, Math.min(inForce - 1, Math.floor(inForce * settings.factor)));
+    // A refused probe goes back one; otherwise cut by `factor`, at least one fewer.
+    const limit =
+      c !== undefined && inForce > c.limit
+        ? Math.max(1, inForce - 1)
+        : Math.max(1, Math.min(inForce - 1, Math.floor(inForce * settings.factor)));
     const base: ThrottleState = state ?? {
       rate: declared,
       since: now,
@@ -271,22 +277,40 @@ export function onThrottleSignal(
   if (state !== undefined && now < state.pausedUntil) return state;
   const inForce = Math.min(declared, learnedRate(state, now));
   const clean = state ? cleanAt(state, now) : 0;
+  const seen = Math.max(MIN_MESSAGES_PER_MINUTE, signal.measured);
   // The pair's own log counts refused dispatches too; while probing has not passed the
   // last ceiling cleanly, that ceiling is the better bound of what the receiver takes.
-  const seen = Math.max(MIN_MESSAGES_PER_MINUTE, signal.measured);
-  const measured = state && clean < state.ceiling ? Math.min(seen, state.ceiling) : seen;
-  // Just under the last clean rate (one probing step) when one is known below the
-  // ceiling; otherwise a margin under what the receiver counted.
-  const under =
-    clean > 0 && clean < measured ? clean - probeStep(measured) : (1 - CUT_MARGIN) * measured;
-  const rate = Math.max(MIN_MESSAGES_PER_MINUTE, inForce * settings.factor, under);
+  const known = state && clean < state.ceiling ? state.ceiling : Number.POSITIVE_INFINITY;
+  const ceiling = state ? Math.min(known, Math.max(seen, inForce)) : seen;
+  const step = probeStep(ceiling);
+  let target: number;
+  let nextClean = clean;
+  if (clean > 0 && inForce > clean) {
+    // A probe went too far: back to just under the last rate that ran clean.
+    target = clean - step;
+  } else if (clean > 0) {
+    // Refused at a rate that ran clean before: the receiver lowered its limit, or its
+    // clock bunched our mail. One step down, and what was clean is no longer known.
+    target = inForce - step;
+    nextClean = 0;
+  } else {
+    // Nothing clean known yet: a margin under what the receiver counted.
+    target = (1 - CUT_MARGIN) * ceiling;
+  }
+  const probeRefused = clean > 0 && inForce > clean;
+  const rate = probeRefused
+    ? Math.max(MIN_MESSAGES_PER_MINUTE, target)
+    : Math.max(
+        MIN_MESSAGES_PER_MINUTE,
+        inForce * settings.factor,
+        Math.min(target, inForce - step),
+      );
   const atFloor = inForce <= MIN_MESSAGES_PER_MINUTE;
   const next: ThrottleState = {
     rate: Math.min(rate, inForce),
     since: now,
-    ceiling: measured,
-    // A clean rate above the new ceiling is no longer true: the receiver lowered its limit.
-    clean: clean > 0 && clean < measured ? clean : 0,
+    ceiling,
+    clean: nextClean > 0 && nextClean < ceiling ? nextClean : 0,
     declared,
     pausedUntil: atFloor ? now + settings.pause : 0,
     recoverAfter: settings.recoverAfter,
