@@ -113,6 +113,7 @@ export {
   type ThrottleSignal,
   type ThrottleState,
   type ThrottleStatus,
+  TRUSTED_COUNT,
   throttleRecoveredAt,
   throttleSettledAt,
   throttleStatus,

@@ -36,11 +36,9 @@ function near(actual: number, expected: number, why = ''): void {
   assert.ok(Math.abs(actual - expected) < 1e-9, `${actual} is not ${expected} ${why}`);
 }
 
-/** A receiver allowing 60 a minute, believed 300: three cuts bounded by the factor. */
+/** A receiver allowing 60 a minute, believed 300, refused the 61st of the minute. */
 function learned(): ThrottleState {
-  let state = onThrottleSignal(undefined, rateSignal(T0, 61), SETTINGS);
-  state = onThrottleSignal(state, rateSignal(T0 + 1000, 62), SETTINGS);
-  return onThrottleSignal(state, rateSignal(T0 + 2000, 63), SETTINGS);
+  return onThrottleSignal(undefined, rateSignal(T0, 61), SETTINGS);
 }
 
 test('nothing learned: the declared rate and connections', () => {
@@ -49,16 +47,20 @@ test('nothing learned: the declared rate and connections', () => {
   assert.equal(learnedConnections(undefined, 10, T0), 10);
 });
 
-test('a signal cuts to just under what the receiver counted, at most by the factor, without pause', () => {
-  const first = onThrottleSignal(undefined, rateSignal(T0, 61), SETTINGS);
-  assert.equal(first.rate, 150, 'a single cut never goes deeper than factor');
-  assert.equal(first.ceiling, 61);
-  assert.deepEqual(effectiveRate(first, 300, T0 + 1), { messagesPerMinute: 150 });
+test('a signal cuts to just under what the receiver counted, without pause', () => {
   const state = learned();
-  // The later counts include refused dispatches: the first ceiling stays the bound.
   assert.equal(state.ceiling, 61);
-  near(effectiveRate(state, 300, T0 + 2001).messagesPerMinute, 0.95 * 61);
-  assert.equal(throttleStatus(state, T0 + 2001), 'Throttled');
+  near(effectiveRate(state, 300, T0 + 1).messagesPerMinute, 0.95 * 61);
+  assert.equal(effectiveRate(state, 300, T0 + 1).pausedUntil, undefined);
+  assert.equal(throttleStatus(state, T0 + 1), 'Throttled');
+});
+
+test('a refusal after a small count may be stray: the cut is at most the factor', () => {
+  const stray = onThrottleSignal(undefined, rateSignal(T0, 3), SETTINGS);
+  assert.equal(stray.rate, 150);
+  // A second one, from a job sent after the cut, cuts by the factor again.
+  const again = onThrottleSignal(stray, rateSignal(T0 + 5000, 4), SETTINGS);
+  assert.equal(again.rate, 75);
 });
 
 test('replies to jobs dispatched before the cut belong to its episode and change nothing', () => {
@@ -72,7 +74,7 @@ test('replies to jobs dispatched before the cut belong to its episode and change
 test('held for recoverAfter, then additive steps to the ceiling, then fast growth to the declared rate', () => {
   const state = learned();
   const at = (t: number) => effectiveRate(state, 300, t).messagesPerMinute;
-  const cut = T0 + 2000;
+  const cut = T0;
   const held = 0.95 * 61;
   near(at(cut + 80 * SECOND - 1), held);
   const step = 0.02 * 61;
@@ -90,7 +92,7 @@ test('held for recoverAfter, then additive steps to the ceiling, then fast growt
 
 test('a refused probe goes just under the last rate that ran clean', () => {
   const state = learned();
-  const cut = T0 + 2000;
+  const cut = T0;
   const probing = cut + 80 * SECOND + 2 * STEP + 1; // third step, past the ceiling
   const inForce = learnedRate(state, probing);
   const clean = learnedRate(state, probing - STEP);
@@ -103,7 +105,7 @@ test('a refused probe goes just under the last rate that ran clean', () => {
 
 test('a receiver that relents is found: a clean step past the ceiling forgets it', () => {
   const state = learned();
-  const cut = T0 + 2000;
+  const cut = T0;
   // Throttled again at 240 after the ceiling was passed cleanly: the new count is believed.
   const t = cut + 80 * SECOND + 4 * STEP + 1;
   const inForce = Math.min(300, learnedRate(state, t));
@@ -116,7 +118,7 @@ test('a receiver that relents is found: a clean step past the ceiling forgets it
 
 test('refused at a rate that ran clean: one step down, and the clean rate is forgotten', () => {
   const state = learned();
-  const cut = T0 + 2000;
+  const cut = T0;
   const probing = cut + 80 * SECOND + 2 * STEP + 1;
   const back = onThrottleSignal(state, rateSignal(probing, 61), SETTINGS);
   const holding = probing + 1000;

@@ -8,8 +8,10 @@
  * receiver began to refuse (measured by the caller: dispatches of the pair in the last
  * rate window, which is what the receiver counted), and, from the probing history, the
  * last rate that ran **clean**. It goes one probing step under the clean rate, or, before
- * one is known, CUT_MARGIN under the ceiling, never cutting deeper than `factor` at once, so a spurious reply cannot throw a fast pair
- * down to a trickle. There is no pause: the rate window (reserve.ts) already holds the
+ * one is known, CUT_MARGIN under the ceiling. Unless the receiver refused after a count
+ * that says something (TRUSTED_COUNT), the cut is never deeper than `factor` at once, so
+ * a stray reply cannot throw a pair down to a trickle. There is no pause: the rate window
+ * (reserve.ts) already holds the
  * pair back until the receiver's minute has room again.
  *
  * After `recoverAfter` without a signal the pair probes upward, one step every
@@ -50,6 +52,8 @@ export const PROBE_STEP = 0.02;
 export const PROBE_GROWTH = 4;
 /** Probing steps fit this many times into one `recoverAfter`. */
 export const PROBE_STEPS_PER_HOLD = 8;
+/** A refusal after at least this many dispatches in the window tells the receiver's limit. */
+export const TRUSTED_COUNT = 10;
 /** A learned state is kept this long after it last mattered, so a restart keeps it. */
 export const LEARNED_KEEP_MS = 24 * 60 * MINUTE;
 
@@ -298,13 +302,17 @@ export function onThrottleSignal(
     target = (1 - CUT_MARGIN) * ceiling;
   }
   const probeRefused = clean > 0 && inForce > clean;
-  const rate = probeRefused
-    ? Math.max(MIN_MESSAGES_PER_MINUTE, target)
-    : Math.max(
-        MIN_MESSAGES_PER_MINUTE,
-        inForce * settings.factor,
-        Math.min(target, inForce - step),
-      );
+  // A count of TRUSTED_COUNT or more is the receiver's limit, however far below the rate
+  // in force; a smaller one may be a stray refusal, so `factor` bounds the cut.
+  const trusted = clean === 0 && seen >= TRUSTED_COUNT;
+  const rate =
+    probeRefused || trusted
+      ? Math.max(MIN_MESSAGES_PER_MINUTE, Math.min(target, inForce - step))
+      : Math.max(
+          MIN_MESSAGES_PER_MINUTE,
+          inForce * settings.factor,
+          Math.min(target, inForce - step),
+        );
   const atFloor = inForce <= MIN_MESSAGES_PER_MINUTE;
   const next: ThrottleState = {
     rate: Math.min(rate, inForce),
