@@ -14,6 +14,9 @@ commands:
   sender         run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)
   suppressions <add|remove|lookup|list> --redis URL --pool POOL [ADDRESS...]
                  manage a pool's suppression list (--help for details)
+  shaping --nats URL --redis URL --pool POOL [--json]
+                 each IP's warm-up day, cap, sent today and waiting mail, and the
+                 destinations that take less than declared (learned rates)
   operator       run the Kubernetes operator (docs/operator.md)
 `;
 
@@ -43,6 +46,15 @@ async function main(argv: string[]): Promise<void> {
     case 'suppressions': {
       const { runSuppressionsCli } = await import('../services/scheduler/src/cli/suppressions.ts');
       process.exitCode = await runSuppressionsCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+      });
+      return;
+    }
+    case 'shaping': {
+      const { runShapingCli } = await import('../services/scheduler/src/cli/shaping.ts');
+      process.exitCode = await runShapingCli(rest, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
         env: process.env,

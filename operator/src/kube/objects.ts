@@ -38,6 +38,17 @@ export interface IpStatusRow {
   dailyLimit?: number;
   sentToday?: number;
   state: IpState;
+  /** Destinations that take less from this IP than declared (what shaping learned). */
+  throttled?: ThrottledSiteRow[];
+}
+
+export interface ThrottledSiteRow {
+  site: string;
+  state: 'Paused' | 'Throttled';
+  reason: 'rate' | 'connections';
+  messagesPerMinute: number;
+  ceiling: number;
+  connections?: number;
 }
 
 export interface RelayPoolStatus {

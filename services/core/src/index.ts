@@ -6,6 +6,7 @@ export * from './data-plane.ts';
 export * from './errors.ts';
 export * from './host-port.ts';
 export * from './http.ts';
+export * from './ip-status.ts';
 export * from './lifecycle.ts';
 export * from './log.ts';
 export * from './metrics.ts';
