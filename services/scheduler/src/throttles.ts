@@ -66,10 +66,13 @@ export function createThrottleStore(redis: Redis): ThrottleStore {
       const key = REDIS_KEYS.throttle(pool);
       const field = throttleField(ip, site);
       const { windowMs, ...rest } = input;
+      // Counted up to the refused job's own dispatch: what the receiver had taken when it
+      // said no, without the dispatches still under way behind it.
+      const end = input.dispatchedAt ?? input.now;
       const measured = await redis.zcount(
         REDIS_KEYS.rateLog(pool, ip, site),
-        `(${input.now - windowMs}`,
-        '+inf',
+        `(${end - windowMs}`,
+        String(end),
       );
       for (let i = 0; i < CAS_ATTEMPTS; i++) {
         const raw = (await redis.hget(key, field)) ?? '';
