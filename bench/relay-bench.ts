@@ -15,17 +15,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createTransport } from 'nodemailer';
-import { codecs, connectNats, type NatsCredentials, SUBJECTS } from '../services/core/src/index.ts';
-import { freePort, sleep } from '../services/local/src/ports.ts';
-import { startSmtpSink } from '../services/local/src/smtp-sink.ts';
-import { startLocalStack } from '../services/local/src/stack.ts';
+import { codecs, connectNats, type NatsCredentials, SUBJECTS } from '@hikyaku/core';
 import {
   assertStackRunning,
   DEFAULT_STACK_FILE,
   NoRunningStackError,
   readStackFile,
-} from '../services/local/src/stack-file.ts';
+  startLocalStack,
+} from '@hikyaku/local';
+import { freePort, sleep, startSmtpSink } from '@hikyaku/testing';
+import { createTransport } from 'nodemailer';
 
 /** `--attach` takes an optional path, which parseArgs cannot express: a bare flag gets the default. */
 function withAttachDefault(args: string[]): string[] {

@@ -24,27 +24,27 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'ingress': {
-      const { runIngress } = await import('../services/ingress/src/main.ts');
+      const { runIngress } = await import('@hikyaku/ingress');
       await runIngress(process.env);
       return;
     }
     case 'scheduler': {
-      const { runScheduler } = await import('../services/scheduler/src/main.ts');
+      const { runScheduler } = await import('@hikyaku/scheduler');
       await runScheduler(process.env);
       return;
     }
     case 'sender': {
-      const { runSender } = await import('../services/sender/src/main.ts');
+      const { runSender } = await import('@hikyaku/sender');
       await runSender(process.env);
       return;
     }
     case 'operator': {
-      const { runOperator } = await import('../operator/src/main.ts');
+      const { runOperator } = await import('@hikyaku/operator');
       await runOperator(process.env);
       return;
     }
     case 'suppressions': {
-      const { runSuppressionsCli } = await import('../services/scheduler/src/cli/suppressions.ts');
+      const { runSuppressionsCli } = await import('@hikyaku/scheduler');
       process.exitCode = await runSuppressionsCli(rest, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
@@ -53,7 +53,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'shaping': {
-      const { runShapingCli } = await import('../services/scheduler/src/cli/shaping.ts');
+      const { runShapingCli } = await import('@hikyaku/scheduler');
       process.exitCode = await runShapingCli(rest, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
@@ -70,7 +70,7 @@ async function main(argv: string[]): Promise<void> {
           verbose: { type: 'boolean', default: false },
         },
       });
-      const { DEMO_POOL_FILE, runLocal } = await import('../services/local/src/local.ts');
+      const { DEMO_POOL_FILE, runLocal } = await import('@hikyaku/local');
       const local = await runLocal({
         poolFile: values.pool ?? DEMO_POOL_FILE,
         dataDir: values['data-dir'] ?? '.hikyaku',

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type Env, EnvReader } from '../../services/core/src/config.ts';
+import { type Env, EnvReader } from '@hikyaku/core';
 
 export interface SenderResources {
   requests: Record<string, string>;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { METRICS } from '../../services/core/src/contract/metrics.ts';
+import { METRICS } from '@hikyaku/core';
 import { ACCESS } from './access.ts';
 import { REASONS } from './errors.ts';
 import { EVENT_REASONS } from './events.ts';

@@ -3,7 +3,7 @@
  * reason it is reported under. docs/operator.md documents every reason; a test keeps the
  * two in step.
  */
-import { HikyakuError } from '../../services/core/src/errors.ts';
+import { HikyakuError } from '@hikyaku/core';
 
 /** Condition reasons, as they appear in RelayPool status and in Events. */
 export const REASONS = {

@@ -5,13 +5,9 @@
  * fails a reconcile, as client-go's recorder never does.
  */
 import { randomBytes } from 'node:crypto';
+import type { Logger } from '@hikyaku/core';
+import { RELAYPOOL_GROUP, RELAYPOOL_KIND, RELAYPOOL_VERSION } from '@hikyaku/core';
 import { V1MicroTime } from '@kubernetes/client-node';
-import type { Logger } from '../../services/core/src/log.ts';
-import {
-  RELAYPOOL_GROUP,
-  RELAYPOOL_KIND,
-  RELAYPOOL_VERSION,
-} from '../../services/core/src/pool/spec.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { PoolMetadata } from './kube/objects.ts';
 

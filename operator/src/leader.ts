@@ -7,9 +7,10 @@
  * anyone else may start. `isLeader()` checks that deadline itself, so a replica whose
  * renewals hang stops writing on time even while a renewal is still in flight.
  */
+
+import type { Logger } from '@hikyaku/core';
+import { withTimeout } from '@hikyaku/core';
 import { type V1Lease, V1MicroTime } from '@kubernetes/client-node';
-import type { Logger } from '../../services/core/src/log.ts';
-import { withTimeout } from '../../services/core/src/timeout.ts';
 import { KubeApiError } from './errors.ts';
 import type { KubeClient } from './kube/client.ts';
 

@@ -5,11 +5,11 @@
  * (services/core/src/service.ts), in which the operator stops reconciling and hands the
  * Lease over before NATS is drained.
  */
+
+import type { Env } from '@hikyaku/core';
+import { readIpStatus, runService, type ServiceContext } from '@hikyaku/core';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import type { Env } from '../../services/core/src/config.ts';
-import { readIpStatus } from '../../services/core/src/ip-status.ts';
-import { runService, type ServiceContext } from '../../services/core/src/service.ts';
 import { readOperatorConfig } from './config.ts';
 import { createOperator } from './operator.ts';
 

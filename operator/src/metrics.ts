@@ -4,8 +4,9 @@
  * leadership and watch restarts. Labels are bounded: pool (its key), ip (the pool's own
  * addresses), condition, status, reason (the fixed set in errors.ts), result, resource.
  */
+
+import { METRICS } from '@hikyaku/core';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { METRICS } from '../../services/core/src/contract/metrics.ts';
 import type { IpStatusRow, PoolCondition } from './kube/objects.ts';
 import type { QueueOutcome } from './queue.ts';
 

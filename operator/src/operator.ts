@@ -10,13 +10,12 @@
  * await operator.stop({ release: true });
  * ```
  */
+
+import type { Logger } from '@hikyaku/core';
+import { openPoolBucket, openSourceReports, poolKey } from '@hikyaku/core';
 import type { KubeConfig, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
-import { poolKey } from '../../services/core/src/contract/subjects.ts';
-import type { Logger } from '../../services/core/src/log.ts';
-import { openPoolBucket } from '../../services/core/src/pool/directory.ts';
-import { openSourceReports } from '../../services/core/src/source-reports.ts';
 import type { OperatorConfig } from './config.ts';
 import { LABELS, SENDER_SELECTOR } from './desired/labels.ts';
 import { controllingPool } from './desired/ownership.ts';

@@ -5,12 +5,11 @@
  * a person with the nats CLI, a KV restored from backup) is reported so that the pool is
  * reconciled and the entry put right.
  */
+
+import type { CompiledPool, Logger } from '@hikyaku/core';
+import { KV_KEYS, removePool, STREAMS, SUBJECTS } from '@hikyaku/core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { KV_KEYS, STREAMS, SUBJECTS } from '../../services/core/src/contract/subjects.ts';
-import type { Logger } from '../../services/core/src/log.ts';
-import type { CompiledPool } from '../../services/core/src/pool/compile.ts';
-import { removePool } from '../../services/core/src/pool/directory.ts';
 import { NotLeaderError, PublishError } from './errors.ts';
 
 export interface PublishedPolicy {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger } from '../../services/core/src/log.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
+import { createLogger } from '@hikyaku/core';
+import { waitFor } from '@hikyaku/testing';
 import { backoffDelay, createWorkQueue, type ProcessResult } from './queue.ts';
 
 const log = createLogger({ name: 'queue-test', level: 'silent' });

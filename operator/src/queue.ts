@@ -6,7 +6,7 @@
  * success resets its back-off. Processing runs only while the queue is started, which the
  * operator ties to holding the leader Lease.
  */
-import type { Logger } from '../../services/core/src/log.ts';
+import type { Logger } from '@hikyaku/core';
 
 export interface ProcessResult {
   /** Process the key again after this long (e.g. while an IP drains). */

@@ -9,10 +9,10 @@
  * user must fix (a missing Secret, an invalid key) are reported in the status and wait for
  * a change; anything else is reported and thrown, for the queue to retry with back-off.
  */
+
+import type { Logger, SourceAbsentReport } from '@hikyaku/core';
+import { poolKey } from '@hikyaku/core';
 import type { V1Secret, V1StatefulSet } from '@kubernetes/client-node';
-import { poolKey } from '../../services/core/src/contract/subjects.ts';
-import type { Logger } from '../../services/core/src/log.ts';
-import type { SourceAbsentReport } from '../../services/core/src/source-reports.ts';
 import type { SenderSettings } from './config.ts';
 import { connectionSecretName } from './desired/connection-secret.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';

@@ -9,9 +9,9 @@
  * policy, and NATS KV is not rewritten for nothing.
  */
 import { createHash, createPrivateKey } from 'node:crypto';
+import type { CompiledPool } from '@hikyaku/core';
+import { hashPassword, verifyPassword } from '@hikyaku/core';
 import type { V1Secret } from '@kubernetes/client-node';
-import { hashPassword, verifyPassword } from '../../services/core/src/credentials.ts';
-import type { CompiledPool } from '../../services/core/src/pool/compile.ts';
 import {
   DkimKeyInvalidError,
   PasswordEmptyError,

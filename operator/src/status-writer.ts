@@ -3,11 +3,10 @@
  * conditions built from the last sync and the live StatefulSet, written only when something
  * changed, with an Event when Ready or Degraded turns.
  */
+
+import type { CompiledPool, Logger, SourceAbsentReport } from '@hikyaku/core';
+import { poolKey } from '@hikyaku/core';
 import type { V1StatefulSet } from '@kubernetes/client-node';
-import { poolKey } from '../../services/core/src/contract/subjects.ts';
-import type { Logger } from '../../services/core/src/log.ts';
-import type { CompiledPool } from '../../services/core/src/pool/compile.ts';
-import type { SourceAbsentReport } from '../../services/core/src/source-reports.ts';
 import { buildIpRows, type IpCounters } from './desired/ip-rows.ts';
 import { senderStatefulSetName } from './desired/statefulset.ts';
 import { buildPoolStatus, conditionOf } from './desired/status.ts';

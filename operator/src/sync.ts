@@ -7,13 +7,9 @@
  * jobs are gone, and only then leaves the policy and, if its pod is no longer needed, the
  * StatefulSet.
  */
-import { poolKey } from '../../services/core/src/contract/subjects.ts';
-import {
-  type CompiledIp,
-  type CompiledPool,
-  compilePool,
-} from '../../services/core/src/pool/compile.ts';
-import type { IpSpec } from '../../services/core/src/pool/spec.ts';
+
+import type { IpSpec } from '@hikyaku/core';
+import { type CompiledIp, type CompiledPool, compilePool, poolKey } from '@hikyaku/core';
 import { planAssignment } from './desired/assignment.ts';
 import { MAX_POOL_NAME_LENGTH, senderStatefulSetName } from './desired/statefulset.ts';
 import type { DrainingIp, UnassignableIp } from './desired/status.ts';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ACCESS } from '../../operator/src/access.ts';
+import { ACCESS } from '@hikyaku/operator';
 import {
   ALL_FEATURES_VALUES,
   find,

@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import type { RelayPoolObject } from '@hikyaku/operator';
+import { buildSenderStatefulSet, readOperatorConfig } from '@hikyaku/operator';
 import { parse } from 'yaml';
-import { readOperatorConfig } from '../../operator/src/config.ts';
-import { buildSenderStatefulSet } from '../../operator/src/desired/statefulset.ts';
-import type { RelayPoolObject } from '../../operator/src/kube/objects.ts';
 import {
   ALL_FEATURES_VALUES,
   find,

@@ -8,10 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { type SmtpSink, startSmtpSink, waitFor } from '@hikyaku/testing';
 import { simpleParser } from 'mailparser';
 import { createTransport } from 'nodemailer';
-import { waitFor } from '../../services/local/src/ports.ts';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
 import { type RelayFixture, startRelayFixture } from '../harness/relay.ts';
 import { message, session } from '../ingress/smtp-client.ts';
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { sleep, waitFor } from '../../services/local/src/ports.ts';
+import { sleep, waitFor } from '@hikyaku/testing';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
 let relay: RelayFixture;

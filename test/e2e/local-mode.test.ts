@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
-import { readStackFile } from '../../services/local/src/stack-file.ts';
+import { readStackFile } from '@hikyaku/local';
+import { freePort, waitFor } from '@hikyaku/testing';
 
 const run = promisify(execFile);
 const BENCH = resolve('bench/relay-bench.ts');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { waitFor } from '../../services/local/src/ports.ts';
+import { waitFor } from '@hikyaku/testing';
 import {
   type RelayFixture,
   rawMessage,

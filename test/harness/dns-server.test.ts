@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
 import { after, before, describe, it } from 'node:test';
-import { startDnsServer, type TestDnsServer } from './dns-server.ts';
+import { startDnsServer, type TestDnsServer } from '@hikyaku/testing';
 
 function resolverFor(server: TestDnsServer, timeoutMs = 200): Resolver {
   const resolver = new Resolver({ timeout: timeoutMs, tries: 1 });

@@ -7,17 +7,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DeliveryEvent, RelayPoolResource, RelayPoolSpec } from '@hikyaku/core';
+import { codecs, SUBJECTS } from '@hikyaku/core';
+import { type LocalStack, startLocalStack } from '@hikyaku/local';
+import { freePort, type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createTransport } from 'nodemailer';
-import type {
-  DeliveryEvent,
-  RelayPoolResource,
-  RelayPoolSpec,
-} from '../../services/core/src/index.ts';
-import { codecs, SUBJECTS } from '../../services/core/src/index.ts';
-import { freePort } from '../../services/local/src/ports.ts';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
-import { type LocalStack, startLocalStack } from '../../services/local/src/stack.ts';
 
 export interface RelayFixture {
   stack: LocalStack;

@@ -5,12 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { METRICS, REDIS_KEYS } from '@hikyaku/core';
+import { createIngressMetrics, createSharedAuthThrottle } from '@hikyaku/ingress';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { METRICS, REDIS_KEYS } from '../../services/core/src/index.ts';
-import { createSharedAuthThrottle } from '../../services/ingress/src/auth-throttle-redis.ts';
-import { createIngressMetrics } from '../../services/ingress/src/metrics.ts';
 import { makeCertificate, type TestCertificate } from './certs.ts';
 import {
   type Infra,

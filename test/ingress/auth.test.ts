@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { METRICS } from '@hikyaku/core';
 import { createTransport } from 'nodemailer';
-import { METRICS } from '../../services/core/src/index.ts';
 import { makeCertificate, type TestCertificate } from './certs.ts';
 import {
   type Infra,

@@ -6,10 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { createSuppressionList, METRICS, STREAMS } from '@hikyaku/core';
+import { waitFor } from '@hikyaku/testing';
 import { DiscardPolicy } from '@nats-io/jetstream';
-import { METRICS, STREAMS } from '../../services/core/src/index.ts';
-import { createSuppressionList } from '../../services/core/src/suppression.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
 import {
   type Infra,
   type IngressUnderTest,

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { type Envelope, METRICS } from '@hikyaku/core';
 import { createTransport } from 'nodemailer';
-import { type Envelope, METRICS } from '../../services/core/src/index.ts';
 import {
   type Infra,
   type IngressUnderTest,

@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { createSuppressionList, METRICS } from '@hikyaku/core';
 import { createTransport } from 'nodemailer';
-import { METRICS } from '../../services/core/src/index.ts';
-import { createSuppressionList } from '../../services/core/src/suppression.ts';
 import {
   type Infra,
   type IngressUnderTest,

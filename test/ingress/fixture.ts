@@ -8,10 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
-import { hashPassword } from '../../services/core/src/credentials.ts';
 import {
   type BodyStore,
   type CompiledPool,
@@ -22,6 +18,7 @@ import {
   DEFAULT_LAYOUT,
   type Envelope,
   ensureStreams,
+  hashPassword,
   type NatsHandles,
   openPoolBucket,
   type PoolDirectory,
@@ -29,15 +26,18 @@ import {
   type RelayPoolSpec,
   STREAMS,
   watchPools,
-} from '../../services/core/src/index.ts';
-import { readIngressConfig } from '../../services/ingress/src/config.ts';
-import { type Ingress, startIngress } from '../../services/ingress/src/server.ts';
+} from '@hikyaku/core';
+import { type Ingress, readIngressConfig, startIngress } from '@hikyaku/ingress';
 import {
   type ChildServer,
+  freePort,
   startNatsServer,
   startRedisServer,
-} from '../../services/local/src/child-servers.ts';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
+  waitFor,
+} from '@hikyaku/testing';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
 
 export interface Infra {
   readonly dir: string;

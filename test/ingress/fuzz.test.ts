@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
+import { METRICS } from '@hikyaku/core';
+import { waitFor } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
-import { METRICS } from '../../services/core/src/index.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
 import {
   type Infra,
   type IngressUnderTest,

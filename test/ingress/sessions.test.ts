@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
-import { runIngress } from '../../services/ingress/src/main.ts';
-import { freePort, sleep, waitFor } from '../../services/local/src/ports.ts';
+import { runIngress } from '@hikyaku/ingress';
+import { freePort, sleep, waitFor } from '@hikyaku/testing';
 import {
   type Infra,
   type IngressUnderTest,

@@ -9,9 +9,9 @@ import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { METRICS } from '@hikyaku/core';
+import { waitFor } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
-import { METRICS } from '../../services/core/src/index.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
 import { makeCertificate, type TestCertificate } from './certs.ts';
 import {
   type Infra,

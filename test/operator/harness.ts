@@ -14,6 +14,26 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CompiledPool, RelayPoolSpec } from '@hikyaku/core';
+import {
+  connectNats,
+  createLogger,
+  createRegistry,
+  ensureStreams,
+  KV_KEYS,
+  type NatsHandles,
+  openPoolBucket,
+  readIpStatus,
+} from '@hikyaku/core';
+import type { PoolCondition, RelayPoolObject } from '@hikyaku/operator';
+import { createOperator, type Operator, readOperatorConfig } from '@hikyaku/operator';
+import {
+  type ChildServer,
+  freePort,
+  startNatsServer,
+  startRedisServer,
+  waitFor,
+} from '@hikyaku/testing';
 import {
   ApiException,
   AppsV1Api,
@@ -26,23 +46,6 @@ import {
 } from '@kubernetes/client-node';
 import type { KV } from '@nats-io/kv';
 import { Redis } from 'ioredis';
-import { readOperatorConfig } from '../../operator/src/config.ts';
-import type { PoolCondition, RelayPoolObject } from '../../operator/src/kube/objects.ts';
-import { createOperator, type Operator } from '../../operator/src/operator.ts';
-import { KV_KEYS } from '../../services/core/src/contract/subjects.ts';
-import { readIpStatus } from '../../services/core/src/ip-status.ts';
-import { createLogger } from '../../services/core/src/log.ts';
-import { createRegistry } from '../../services/core/src/metrics.ts';
-import { connectNats, ensureStreams, type NatsHandles } from '../../services/core/src/nats.ts';
-import type { CompiledPool } from '../../services/core/src/pool/compile.ts';
-import { openPoolBucket } from '../../services/core/src/pool/directory.ts';
-import type { RelayPoolSpec } from '../../services/core/src/pool/spec.ts';
-import {
-  type ChildServer,
-  startNatsServer,
-  startRedisServer,
-} from '../../services/local/src/child-servers.ts';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
 import { type KubeStandin, startKubeStandin } from '../kube/index.ts';
 import { makeKubeConfig } from '../kube/kubeconfig.ts';
 

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { requestAccess } from '@hikyaku/operator';
+import { waitFor } from '@hikyaku/testing';
 import { CoordinationV1Api } from '@kubernetes/client-node';
-import { requestAccess } from '../../operator/src/access.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
 import {
   basicSpec,
   type OperatorFixture,

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ACCESS, requestAccess } from '../../operator/src/access.ts';
-import { FINALIZER } from '../../operator/src/reconcile.ts';
-import { SUBJECTS } from '../../services/core/src/contract/subjects.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
+import { SUBJECTS } from '@hikyaku/core';
+import { ACCESS, FINALIZER, requestAccess } from '@hikyaku/operator';
+import { waitFor } from '@hikyaku/testing';
 import {
   basicSpec,
   type OperatorFixture,

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type ServiceProcess, serviceProcess } from '@hikyaku/local';
+import { freePort, waitFor } from '@hikyaku/testing';
 import { CoordinationV1Api } from '@kubernetes/client-node';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
-import { type ServiceProcess, serviceProcess } from '../../services/local/src/service-process.ts';
 import {
   basicSpec,
   type OperatorFixture,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { verifyPassword } from '@hikyaku/core';
+import { waitFor } from '@hikyaku/testing';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { verifyPassword } from '../../services/core/src/credentials.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
 import {
   basicSpec,
   type OperatorFixture,

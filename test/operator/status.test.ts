@@ -6,15 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { REDIS_KEYS } from '../../services/core/src/contract/redis-keys.ts';
-import { readIpStatus } from '../../services/core/src/ip-status.ts';
-import {
-  calendarDayKey,
-  dailyLimitForDay,
-  warmupCap,
-} from '../../services/core/src/policy/warmup.ts';
-import { openSourceReports } from '../../services/core/src/source-reports.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
+import { openSourceReports, REDIS_KEYS, readIpStatus } from '@hikyaku/core';
+import { calendarDayKey, dailyLimitForDay, warmupCap } from '@hikyaku/core/policy';
+import { waitFor } from '@hikyaku/testing';
 import { type OperatorFixture, type RunningOperator, startOperatorFixture } from './harness.ts';
 
 let fx: OperatorFixture;

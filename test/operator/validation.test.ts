@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { RelayPoolSpec } from '@hikyaku/core';
 import { ApiException } from '@kubernetes/client-node';
-import type { RelayPoolSpec } from '../../services/core/src/pool/spec.ts';
 import { basicSpec, type OperatorFixture, startOperatorFixture } from './harness.ts';
 
 let fx: OperatorFixture;

@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
+import { readThrottleStates, throttledSite } from '@hikyaku/core';
+import { createTestClock } from '@hikyaku/scheduler';
 import { SMTPServer } from 'smtp-server';
-import { readThrottleStates, throttledSite } from '../../services/core/src/ip-status.ts';
-import { createTestClock } from '../../services/scheduler/src/clock.ts';
 import { IP1, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
 
 const ALLOWED = 2;

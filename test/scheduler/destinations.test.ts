@@ -6,10 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { compilePool } from '../../services/core/src/index.ts';
-import { createDestinations } from '../../services/scheduler/src/destinations.ts';
-import { createMxLookup, type MxLookup } from '../../services/scheduler/src/mx-hosts.ts';
-import { startDnsServer, type TestDnsServer } from '../harness/dns-server.ts';
+import { compilePool } from '@hikyaku/core';
+import { createDestinations, createMxLookup, type MxLookup } from '@hikyaku/scheduler';
+import { startDnsServer, type TestDnsServer } from '@hikyaku/testing';
 
 let dns: TestDnsServer;
 let mx: MxLookup;

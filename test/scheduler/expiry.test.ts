@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
-import { createTestClock } from '../../services/scheduler/src/clock.ts';
+import { createTestClock } from '@hikyaku/scheduler';
+import { type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import { type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
 
 const HOUR = 3600_000;

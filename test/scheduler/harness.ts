@@ -10,8 +10,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Subscription } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
 import {
   type BodyStore,
   type CompiledPool,
@@ -30,16 +28,19 @@ import {
   type RelayPoolSpec,
   type ServiceContext,
   SUBJECTS,
-} from '../../services/core/src/index.ts';
+} from '@hikyaku/core';
+import type { TestClock } from '@hikyaku/scheduler';
+import { runScheduler } from '@hikyaku/scheduler';
+import { runSender } from '@hikyaku/sender';
 import {
   type ChildServer,
+  freePort,
   startNatsServer,
   startRedisServer,
-} from '../../services/local/src/child-servers.ts';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
-import type { TestClock } from '../../services/scheduler/src/clock.ts';
-import { runScheduler } from '../../services/scheduler/src/main.ts';
-import { runSender } from '../../services/sender/src/main.ts';
+  waitFor,
+} from '@hikyaku/testing';
+import type { Subscription } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
 
 export const SENDER_POD = 'shaping-sender-0';
 export const IP1 = { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' };

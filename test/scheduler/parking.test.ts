@@ -12,7 +12,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { headers } from '@nats-io/transport-node';
 import {
   CONSUMERS,
   codecs,
@@ -21,13 +20,12 @@ import {
   REDIS_KEYS,
   STREAMS,
   SUBJECTS,
-} from '../../services/core/src/index.ts';
-import { throttleField } from '../../services/core/src/ip-status.ts';
-import { freePort } from '../../services/local/src/ports.ts';
-import { type ServiceProcess, serviceProcess } from '../../services/local/src/service-process.ts';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
-import { createTestClock } from '../../services/scheduler/src/clock.ts';
-import { createMessageTracker } from '../../services/scheduler/src/tracker.ts';
+  throttleField,
+} from '@hikyaku/core';
+import { type ServiceProcess, serviceProcess } from '@hikyaku/local';
+import { createMessageTracker, createTestClock } from '@hikyaku/scheduler';
+import { freePort, type SmtpSink, startSmtpSink } from '@hikyaku/testing';
+import { headers } from '@nats-io/transport-node';
 import { IP1, IP2, message, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
 
 const BACKLOG = 100_000;

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
-import { createTestClock } from '../../services/scheduler/src/clock.ts';
+import { createTestClock } from '@hikyaku/scheduler';
+import { type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import { IP1, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
 
 const SLOW = 6;

@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { readThrottleStates } from '../../services/core/src/ip-status.ts';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
-import { createTestClock } from '../../services/scheduler/src/clock.ts';
+import { readThrottleStates } from '@hikyaku/core';
+import { createTestClock } from '@hikyaku/scheduler';
+import { type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import { IP1, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
 
 const DECLARED = 60;

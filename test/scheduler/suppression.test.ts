@@ -9,8 +9,8 @@ import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { waitFor } from '../../services/local/src/ports.ts';
-import { runSuppressionsCli } from '../../services/scheduler/src/cli/suppressions.ts';
+import { runSuppressionsCli } from '@hikyaku/scheduler';
+import { waitFor } from '@hikyaku/testing';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/hikyaku.ts', import.meta.url));

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { RelayPoolSpec } from '../../services/core/src/index.ts';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
-import { createTestClock } from '../../services/scheduler/src/clock.ts';
+import type { RelayPoolSpec } from '@hikyaku/core';
+import { createTestClock } from '@hikyaku/scheduler';
+import { type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import { IP2, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
 
 const DAY1 = Date.parse('2026-11-01T00:00:00Z');

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, before, test } from 'node:test';
-import { waitFor } from '../../services/local/src/ports.ts';
-import { runShapingCli } from '../../services/scheduler/src/cli/shaping.ts';
+import { runShapingCli } from '@hikyaku/scheduler';
+import { waitFor } from '@hikyaku/testing';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
 const WARM = '127.0.0.2';

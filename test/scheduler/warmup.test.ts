@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import type { RelayPoolSpec } from '../../services/core/src/index.ts';
-import { readIpStatus } from '../../services/core/src/ip-status.ts';
-import { type SmtpSink, startSmtpSink } from '../../services/local/src/smtp-sink.ts';
-import { createTestClock, type TestClock } from '../../services/scheduler/src/clock.ts';
+import type { RelayPoolSpec } from '@hikyaku/core';
+import { readIpStatus } from '@hikyaku/core';
+import { createTestClock, type TestClock } from '@hikyaku/scheduler';
+import { type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import { countBy, IP1, IP2, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
 
 const DAY = 86_400_000;

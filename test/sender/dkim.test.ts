@@ -10,15 +10,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  compilePool,
-  openPoolBucket,
-  publishPool,
-  type RelayPoolSpec,
-} from '../../services/core/src/index.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
-import { dkimVerify } from '../../services/sender/src/dkim/mailauth.ts';
-import { startDnsServer, type TestDnsServer } from '../harness/dns-server.ts';
+import { compilePool, openPoolBucket, publishPool, type RelayPoolSpec } from '@hikyaku/core';
+import { dkimVerify } from '@hikyaku/sender';
+import { startDnsServer, type TestDnsServer, waitFor } from '@hikyaku/testing';
 import {
   IP1,
   IP2,

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { CONSUMERS, STREAMS } from '../../services/core/src/index.ts';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
-import { type ServiceProcess, serviceProcess } from '../../services/local/src/service-process.ts';
+import { CONSUMERS, STREAMS } from '@hikyaku/core';
+import { type ServiceProcess, serviceProcess } from '@hikyaku/local';
+import { freePort, waitFor } from '@hikyaku/testing';
 import { IP1, type SenderFixture, startSenderFixture, testMessage } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 

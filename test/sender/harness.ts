@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Subscription } from '@nats-io/transport-node';
 import {
   type BodyStore,
   type CompiledPool,
@@ -26,10 +25,10 @@ import {
   type RelayPoolSpec,
   type ServiceContext,
   SUBJECTS,
-} from '../../services/core/src/index.ts';
-import { type ChildServer, startNatsServer } from '../../services/local/src/child-servers.ts';
-import { freePort, waitFor } from '../../services/local/src/ports.ts';
-import { runSender } from '../../services/sender/src/main.ts';
+} from '@hikyaku/core';
+import { runSender } from '@hikyaku/sender';
+import { type ChildServer, freePort, startNatsServer, waitFor } from '@hikyaku/testing';
+import type { Subscription } from '@nats-io/transport-node';
 
 export const SENDER_POD = 'test-sender-0';
 export const IP1 = { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' };

@@ -5,8 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openSourceReports } from '../../services/core/src/source-reports.ts';
-import { waitFor } from '../../services/local/src/ports.ts';
+import { openSourceReports } from '@hikyaku/core';
+import { waitFor } from '@hikyaku/testing';
 import { IP1, IP2, metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startDnsServer, type TestDnsServer } from '../harness/dns-server.ts';
+import { startDnsServer, type TestDnsServer } from '@hikyaku/testing';
 import { IP1, type SenderFixture, startSenderFixture } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 

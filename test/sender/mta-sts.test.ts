@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rootCertificates } from 'node:tls';
 import {
+  createDnsCache,
+  createDnsClient,
   createMtaStsDiscovery,
   type DiscoveryFailure,
-} from '../../services/sender/src/mta-sts/discovery.ts';
-import { createDnsCache } from '../../services/sender/src/routing/dns-cache.ts';
-import { createDnsClient } from '../../services/sender/src/routing/dns-client.ts';
-import { type DnsRecords, startDnsServer, type TestDnsServer } from '../harness/dns-server.ts';
+} from '@hikyaku/sender';
+import { type DnsRecords, startDnsServer, type TestDnsServer } from '@hikyaku/testing';
 import { makeCertificateAuthority, type TestCertificateAuthority } from '../ingress/certs.ts';
 import { metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
 import { type PolicyServer, policyText, startPolicyServer } from './policy-server.ts';

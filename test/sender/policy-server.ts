@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
-import { freePort } from '../../services/local/src/ports.ts';
+import { freePort } from '@hikyaku/testing';
 
 export interface PolicyResponse {
   body: string;

@@ -7,9 +7,8 @@
  */
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { freePort, type ReceivedDsn, receivedDsn } from '@hikyaku/testing';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
-import { freePort } from '../../services/local/src/ports.ts';
-import { type ReceivedDsn, receivedDsn } from '../../services/local/src/smtp-sink.ts';
 
 export interface Reply {
   code: number;

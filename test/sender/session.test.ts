@@ -5,9 +5,13 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../services/local/src/ports.ts';
-import { outcomesForFailure, shouldTryNextTarget } from '../../services/sender/src/outcomes.ts';
-import { openSession, type SmtpFailure } from '../../services/sender/src/smtp-session.ts';
+import {
+  openSession,
+  outcomesForFailure,
+  type SmtpFailure,
+  shouldTryNextTarget,
+} from '@hikyaku/sender';
+import { freePort } from '@hikyaku/testing';
 import { IP1 } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../../services/local/src/ports.ts';
+import { waitFor } from '@hikyaku/testing';
 import { type SenderFixture, startSenderFixture, testMessage } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { assignIps } from '../../../services/core/src/pool/compile.ts';
+import { assignIps } from '@hikyaku/core';
 import { planAssignment } from './assignment.ts';
 
 const ips = (...last: number[]) => last.map((n) => `192.0.2.${n}`);

@@ -13,7 +13,7 @@
  * So adding an IP never moves another, and removing one moves only the IPs of pods that
  * are no longer needed once the drain is over.
  */
-import { senderReplicas } from '../../../services/core/src/pool/compile.ts';
+import { senderReplicas } from '@hikyaku/core';
 
 export interface AssignmentInput {
   poolName: string;

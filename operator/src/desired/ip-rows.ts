@@ -4,8 +4,7 @@
  * destinations that take less than declared (what adaptive shaping learned), and a state. The operator's own knowledge wins over the scheduler's state: an IP with no pod
  * is Unassigned, one being drained is Paused.
  */
-import type { IpStatus } from '../../../services/core/src/ip-status.ts';
-import type { CompiledPool } from '../../../services/core/src/pool/compile.ts';
+import type { CompiledPool, IpStatus } from '@hikyaku/core';
 import type { IpState, IpStatusRow } from '../kube/objects.ts';
 
 /** One IP as the scheduler enforces it (readIpStatus in services/core/src/ip-status.ts). */

@@ -3,12 +3,9 @@
  * selected by, and the controller owner reference that lets Kubernetes garbage-collect it
  * with the pool and lets the operator tell its own objects from someone else's.
  */
+
+import { RELAYPOOL_GROUP, RELAYPOOL_KIND, RELAYPOOL_VERSION } from '@hikyaku/core';
 import type { V1OwnerReference } from '@kubernetes/client-node';
-import {
-  RELAYPOOL_GROUP,
-  RELAYPOOL_KIND,
-  RELAYPOOL_VERSION,
-} from '../../../services/core/src/pool/spec.ts';
 import type { RelayPoolObject } from '../kube/objects.ts';
 import { LABELS, MANAGED_BY } from './labels.ts';
 

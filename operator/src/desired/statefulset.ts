@@ -6,6 +6,7 @@
  * (selector labels, the container's pool environment), so an override cannot break them.
  */
 import { createHash } from 'node:crypto';
+import { DKIM_MOUNT_ROOT, poolKey } from '@hikyaku/core';
 import type {
   V1Container,
   V1EnvVar,
@@ -14,8 +15,6 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { poolKey } from '../../../services/core/src/contract/subjects.ts';
-import { DKIM_MOUNT_ROOT } from '../../../services/core/src/pool/compile.ts';
 import type { SenderSettings } from '../config.ts';
 import type { RelayPoolObject } from '../kube/objects.ts';
 import { connectionSecretName, connectionVersion } from './connection-secret.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CompiledPool } from '../../../services/core/src/pool/compile.ts';
+import type { CompiledPool } from '@hikyaku/core';
 import { REASONS } from '../errors.ts';
 import type { RelayPoolStatus } from '../kube/objects.ts';
 import { buildIpRows } from './ip-rows.ts';

@@ -5,6 +5,8 @@
  * reconcile that was in flight when it lost the Lease. Failures come back as KubeApiError
  * carrying the HTTP status and the Status reason.
  */
+
+import { RELAYPOOL_GROUP, RELAYPOOL_PLURAL, RELAYPOOL_VERSION } from '@hikyaku/core';
 import {
   ApiException,
   AppsV1Api,
@@ -21,11 +23,6 @@ import {
   type V1StatefulSet,
   Watch,
 } from '@kubernetes/client-node';
-import {
-  RELAYPOOL_GROUP,
-  RELAYPOOL_PLURAL,
-  RELAYPOOL_VERSION,
-} from '../../../services/core/src/pool/spec.ts';
 import { requireAccess, type Verb } from '../access.ts';
 import { KubeApiError, NotLeaderError } from '../errors.ts';
 import type { ObjectLike, RelayPoolObject } from './objects.ts';

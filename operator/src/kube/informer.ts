@@ -5,7 +5,7 @@
  * cuts a stream that outlives that (a half-open connection delivers nothing and never
  * ends), and re-lists periodically so that an event lost on the way is made up for.
  */
-import type { Logger } from '../../../services/core/src/log.ts';
+import type { Logger } from '@hikyaku/core';
 import { backoffDelay } from '../queue.ts';
 import type { WatchedResource } from './client.ts';
 import { type ObjectLike, objectKey } from './objects.ts';

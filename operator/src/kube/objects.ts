@@ -3,7 +3,7 @@
  * operator reads) and the status it writes, mirroring the status schema in
  * crds/relaypools.hikyaku.io.yaml.
  */
-import type { RelayPoolSpec } from '../../../services/core/src/pool/spec.ts';
+import type { RelayPoolSpec } from '@hikyaku/core';
 
 export interface PoolMetadata {
   name: string;

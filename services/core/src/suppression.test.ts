@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { type ChildServer, freePort, startRedisServer } from '@hikyaku/testing';
 import { Redis } from 'ioredis';
-import { type ChildServer, startRedisServer } from '../../local/src/child-servers.ts';
-import { freePort } from '../../local/src/ports.ts';
 import { REDIS_KEYS } from './contract/redis-keys.ts';
 import {
   createSuppressionList,

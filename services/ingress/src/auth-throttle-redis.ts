@@ -12,9 +12,9 @@
  * before the outage. That count is not cleared by a success on another replica, so in an
  * outage it may lock a client out a little early; it never lets one in early.
  */
+
+import { HikyakuError, type Logger, REDIS_KEYS, redisScript, withTimeout } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
-import { HikyakuError, type Logger, REDIS_KEYS, withTimeout } from '../../core/src/index.ts';
-import { redisScript } from '../../core/src/redis-script.ts';
 import {
   type AuthThrottle,
   type AuthThrottleOptions,

@@ -11,7 +11,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { HikyakuError, type Logger } from '../../core/src/index.ts';
+import { HikyakuError, type Logger } from '@hikyaku/core';
 
 export interface CertificatePair {
   key: Buffer;

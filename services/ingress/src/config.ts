@@ -2,7 +2,7 @@
  * The ingress' configuration, read once from the environment. docs/ingress.md lists every
  * variable with its default.
  */
-import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '../../core/src/index.ts';
+import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '@hikyaku/core';
 import type { LineEndPolicy } from './line-ends.ts';
 
 /** relay: port 25 (AUTH or allowedNetworks); submission: 587 (STARTTLS, AUTH required);

@@ -8,15 +8,16 @@
  * being encoded again), and must keep to the RFC's lengths once encoded, so that the
  * sender can pass every value on to a next hop as it came.
  */
-import type { SMTPServerAddressArgs, SMTPServerRecipientDSN } from 'smtp-server';
+
 import {
   type DsnNotify,
   ENVID_MAX,
   type EnvelopeDsn,
   ORCPT_MAX,
   type RecipientDsn,
-} from '../../core/src/index.ts';
-import { encodeOrcpt, encodeXtext } from '../../core/src/policy/index.ts';
+} from '@hikyaku/core';
+import { encodeOrcpt, encodeXtext } from '@hikyaku/core/policy';
+import type { SMTPServerAddressArgs, SMTPServerRecipientDSN } from 'smtp-server';
 
 export type Checked<T> = { ok: true; value: T | undefined } | { ok: false; problem: string };
 

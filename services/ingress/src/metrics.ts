@@ -2,8 +2,9 @@
  * The ingress' metrics. Labels stay bounded: pool (from the pool policies), listener
  * (three values), reason (the keys of smtp-errors.ts) and a few fixed results.
  */
+
+import { METRICS } from '@hikyaku/core';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { METRICS } from '../../core/src/index.ts';
 
 export type AuthResult = 'success' | 'failure' | 'throttled' | 'conflict';
 

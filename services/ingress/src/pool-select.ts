@@ -4,7 +4,7 @@
  * relay (there is no open relay mode).
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import type { CompiledPool } from '../../core/src/index.ts';
+import type { CompiledPool } from '@hikyaku/core';
 
 export function networkList(cidrs: string[]): BlockList {
   const list = new BlockList();

@@ -6,9 +6,9 @@
  * client send up to twice the rate across a minute boundary; the scheduler's own pacing
  * is what protects the destinations.
  */
+
+import { REDIS_KEYS, redisScript } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
-import { REDIS_KEYS } from '../../core/src/index.ts';
-import { redisScript } from '../../core/src/redis-script.ts';
 
 const WINDOW_MS = 60_000;
 

@@ -5,17 +5,17 @@
  * and relays only for clients that a pool allows.
  */
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
-import type { Registry } from 'prom-client';
-import type { SMTPServerOptions } from 'smtp-server';
 import {
   type BodyStore,
+  createSuppressionList,
   type Logger,
   type NatsHandles,
   POOL_DEFAULTS,
   type PoolDirectory,
-} from '../../core/src/index.ts';
-import { createSuppressionList } from '../../core/src/suppression.ts';
+} from '@hikyaku/core';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { SMTPServerOptions } from 'smtp-server';
 import { createSharedAuthThrottle } from './auth-throttle-redis.ts';
 import { type CertificateWatcher, watchCertificate } from './certificates.ts';
 import type { IngressConfig, ListenerName } from './config.ts';

@@ -4,8 +4,8 @@
  * envelope is acceptable, and what happens to the message. Every refusal is a reason of
  * smtp-errors.ts and is counted under that reason.
  */
-import { nuid } from '@nats-io/transport-node';
-import type { SMTPServerOptions, SMTPServerRecipientDSN, SMTPServerSession } from 'smtp-server';
+
+import type { SuppressionList } from '@hikyaku/core';
 import {
   type CompiledPool,
   type CompiledSubmitter,
@@ -14,8 +14,9 @@ import {
   type Logger,
   type PoolDirectory,
   withTimeout,
-} from '../../core/src/index.ts';
-import type { SuppressionList } from '../../core/src/suppression.ts';
+} from '@hikyaku/core';
+import { nuid } from '@nats-io/transport-node';
+import type { SMTPServerOptions, SMTPServerRecipientDSN, SMTPServerSession } from 'smtp-server';
 import { checkAddress } from './address.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import type { IngressConfig, ListenerName } from './config.ts';

@@ -3,7 +3,7 @@
  * code and the text a client sees, keyed by a stable reason that also labels the refusal
  * metric. docs/ingress.md lists the same table; a test keeps the two in step.
  */
-import { HikyakuError } from '../../core/src/index.ts';
+import { HikyakuError } from '@hikyaku/core';
 
 export const REPLIES = {
   authRequired: { code: 530, text: '5.7.0 Authentication required' },

@@ -12,8 +12,8 @@ import {
   type NatsHandles,
   StoreUnavailableError,
   SUBJECTS,
-} from '../../core/src/index.ts';
-import { withTimeout } from '../../core/src/timeout.ts';
+  withTimeout,
+} from '@hikyaku/core';
 
 export interface MessageStore {
   /** False while NATS is disconnected: answer 451 at once instead of waiting. */

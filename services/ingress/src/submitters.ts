@@ -5,8 +5,8 @@
  * resolved.
  */
 
-import { hashPassword, verifyPassword } from '../../core/src/credentials.ts';
-import type { CompiledPool, CompiledSubmitter, PoolDirectory } from '../../core/src/index.ts';
+import type { CompiledPool, CompiledSubmitter, PoolDirectory } from '@hikyaku/core';
+import { hashPassword, verifyPassword } from '@hikyaku/core';
 
 export interface SubmitterEntry {
   pool: CompiledPool;

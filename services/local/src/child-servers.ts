@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { requireBinary } from './binaries.ts';
+import { requireBinary } from '@hikyaku/testing';
 
 export interface ChildServer {
   readonly url: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RelayPoolResource } from '../../core/src/index.ts';
+import type { RelayPoolResource } from '@hikyaku/core';
 import { captureRoute } from './local.ts';
 
 function pool(routes: NonNullable<RelayPoolResource['spec']['routes']>): RelayPoolResource {

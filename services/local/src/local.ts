@@ -6,15 +6,15 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hashPasswordFiles } from '../../core/src/credentials.ts';
 import {
   ConfigError,
   type Env,
   EnvReader,
+  hashPasswordFiles,
+  parseRelayPoolYaml,
   type RelayPoolResource,
   splitHostPort,
-} from '../../core/src/index.ts';
-import { parseRelayPoolYaml } from '../../core/src/pool/schema.ts';
+} from '@hikyaku/core';
 import { startCaptureSink } from './capture.ts';
 import { startLocalStack } from './stack.ts';
 import { removeStackFile, STACK_FILE_NAME, writeStackFile } from './stack-file.ts';

@@ -6,8 +6,8 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { HikyakuError } from '@hikyaku/core';
 import { Ajv, type JSONSchemaType } from 'ajv';
-import { HikyakuError } from '../../core/src/index.ts';
 
 export const STACK_FILE_NAME = 'stack.json';
 

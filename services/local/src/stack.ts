@@ -16,9 +16,8 @@ import {
   openPoolBucket,
   publishPool,
   type RelayPoolResource,
-} from '../../core/src/index.ts';
-import { type ChildServer, startNatsServer, startRedisServer } from './child-servers.ts';
-import { freePort } from './ports.ts';
+} from '@hikyaku/core';
+import { type ChildServer, freePort, startNatsServer, startRedisServer } from '@hikyaku/testing';
 import { type ServiceProcess, serviceProcess } from './service-process.ts';
 
 export const LOCAL_NAMESPACE = 'local';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { compilePool, type QueueItem } from '@hikyaku/core';
 import { Redis } from 'ioredis';
-import { compilePool, type QueueItem } from '../../core/src/index.ts';
 import { createShapingAdmission } from './admission.ts';
 import { createDestinations } from './destinations.ts';
 import { createMxLookup } from './mx-hosts.ts';

@@ -11,9 +11,10 @@
  * "spill" sends from any IP with room. Rate limits never make mail wait while another IP
  * has room.
  */
+
+import { activeIps, type CompiledPool, type QueueItem } from '@hikyaku/core';
+import { effectiveRate, learnedConnections, nextDayStart } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
-import { activeIps, type CompiledPool, type QueueItem } from '../../core/src/index.ts';
-import { effectiveRate, learnedConnections, nextDayStart } from '../../core/src/policy/index.ts';
 import type { Destinations } from './destinations.ts';
 import type { Parking } from './parking.ts';
 import { type ReserveResult, reserve } from './reserve.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError } from '../../core/src/index.ts';
+import { ConfigError } from '@hikyaku/core';
 import { readSchedulerConfig } from './config.ts';
 
 test('shaping settings have documented defaults', () => {

@@ -5,7 +5,7 @@ import {
   EnvReader,
   readCommonConfig,
   readDnsServers,
-} from '../../core/src/index.ts';
+} from '@hikyaku/core';
 
 export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   /** Messages handled at once per consumer (envelopes, queue items, results). */

@@ -5,14 +5,14 @@
  * gives each destination domain a budget of its own, so unrelated receivers never share
  * a limit. Counters, throttle state and parking lanes are kept per (IP, site).
  */
-import type { CompiledPool } from '../../core/src/index.ts';
+import type { CompiledPool } from '@hikyaku/core';
 import {
   createRatePolicyMatcher,
   DEFAULT_RATE_POLICY_NAME,
   type RatePolicyMatcher,
   type ResolvedRatePolicy,
   resolveRatePolicies,
-} from '../../core/src/policy/index.ts';
+} from '@hikyaku/core/policy';
 import type { MxLookup } from './mx-hosts.ts';
 
 export interface Destination {

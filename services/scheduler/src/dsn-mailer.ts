@@ -10,7 +10,6 @@
  * for exactly that, and RET=FULL or no RET get it too (a 25 MiB message is not mailed back).
  */
 import { createHash } from 'node:crypto';
-import type { JetStreamClient } from '@nats-io/jetstream';
 import {
   type BodyRef,
   type BodyStore,
@@ -20,13 +19,9 @@ import {
   type Logger,
   MSG_IDS,
   SUBJECTS,
-} from '../../core/src/index.ts';
-import {
-  buildDsn,
-  type DsnRecipient,
-  type DsnRefusal,
-  shouldSendDsn,
-} from '../../core/src/policy/index.ts';
+} from '@hikyaku/core';
+import { buildDsn, type DsnRecipient, type DsnRefusal, shouldSendDsn } from '@hikyaku/core/policy';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { reportable } from './dsn-params.ts';
 
 /** What the DSN is about: the original message, with its DSN parameters. */

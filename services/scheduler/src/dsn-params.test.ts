@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { DsnParameters } from '../../core/src/index.ts';
-import type { DsnRecipient } from '../../core/src/policy/index.ts';
+import type { DsnParameters } from '@hikyaku/core';
+import type { DsnRecipient } from '@hikyaku/core/policy';
 import { dsnFor, reportable } from './dsn-params.ts';
 
 const message: DsnParameters = {

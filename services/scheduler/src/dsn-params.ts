@@ -3,8 +3,8 @@
  * the recipients of each queue item, job and retry, and applied when a report is written —
  * who asked for which report (NOTIFY) and what it quotes back (ORCPT).
  */
-import type { DsnParameters } from '../../core/src/index.ts';
-import { type DsnRecipient, notifyWants } from '../../core/src/policy/index.ts';
+import type { DsnParameters } from '@hikyaku/core';
+import { type DsnRecipient, notifyWants } from '@hikyaku/core/policy';
 
 /** The parameters that belong to these recipients: the message's own, and theirs. */
 export function dsnFor(source: DsnParameters, rcpts: readonly string[]): DsnParameters {

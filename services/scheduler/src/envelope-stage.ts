@@ -3,15 +3,16 @@
  * dropped (with a `suppressed` event), the rest are grouped by destination domain and cut
  * into parts of at most the rate policy's recipients per message, one queue item each.
  */
-import type { JsMsg } from '@nats-io/jetstream';
+
 import {
   codecs,
   type DeliveryEvent,
   type Envelope,
   type QueueItem,
   SchemaError,
-} from '../../core/src/index.ts';
-import { suppressionAddress } from '../../core/src/suppression.ts';
+  suppressionAddress,
+} from '@hikyaku/core';
+import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey } from './admission.ts';
 import { dsnFor } from './dsn-params.ts';
 import { deliveryEvent } from './events.ts';

@@ -2,7 +2,7 @@
  * The scheduler's own failures, each with a stable code. A handler that throws one has
  * its message handed back to JetStream (nak with delay) by the consumer loop.
  */
-import { HikyakuError } from '../../core/src/index.ts';
+import { HikyakuError } from '@hikyaku/core';
 
 export const SCHEDULER_ERROR_CODES = {
   HIKYAKU_REDIS_REPLY: 'A Redis script answered something this version does not understand.',

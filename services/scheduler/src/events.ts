@@ -1,10 +1,5 @@
+import { codecs, type DeliveryEvent, type RecipientOutcome, SUBJECTS } from '@hikyaku/core';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import {
-  codecs,
-  type DeliveryEvent,
-  type RecipientOutcome,
-  SUBJECTS,
-} from '../../core/src/index.ts';
 
 /** Publishes delivery events; awaited, so an outcome is acknowledged only after its event. */
 export function createEventPublisher(js: JetStreamClient) {

@@ -1,4 +1,4 @@
-import { redisScript } from '../../core/src/redis-script.ts';
+import { redisScript } from '@hikyaku/core';
 
 /**
  * Compare-and-set of one hash field: writes `next` (or deletes the field when `next` is

@@ -1,5 +1,5 @@
+import { type Env, openDataPlane, runService, type ServiceContext } from '@hikyaku/core';
 import { Redis } from 'ioredis';
-import { type Env, openDataPlane, runService, type ServiceContext } from '../../core/src/index.ts';
 import type { Clock } from './clock.ts';
 import { readSchedulerConfig } from './config.ts';
 import { startScheduler } from './scheduler.ts';

@@ -5,17 +5,20 @@
  * shared state and nothing is kept in this process. Labels are bounded: pool, IP, rate
  * policy, reason, state; the catch-all policy's per-domain throttle states are counted.
  */
-import type { Redis } from 'ioredis';
-import { Counter, Gauge, type Registry } from 'prom-client';
-import { METRICS, type PoolDirectory, REDIS_KEYS } from '../../core/src/index.ts';
+
 import {
   type IpStatus,
+  METRICS,
+  type PoolDirectory,
+  REDIS_KEYS,
   readIpStatus,
   readThrottleStates,
   type ThrottledSite,
   throttledSite,
-} from '../../core/src/ip-status.ts';
-import { throttleStatus } from '../../core/src/policy/index.ts';
+} from '@hikyaku/core';
+import { throttleStatus } from '@hikyaku/core/policy';
+import type { Redis } from 'ioredis';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { type Destinations, policyOfSite } from './destinations.ts';
 
 export function createSchedulerMetrics(deps: {

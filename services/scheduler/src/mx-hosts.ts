@@ -6,7 +6,7 @@
  * reports the routing failure when it tries.
  */
 import { Resolver } from 'node:dns/promises';
-import type { CompiledRoute } from '../../core/src/index.ts';
+import type { CompiledRoute } from '@hikyaku/core';
 
 export interface MxLookup {
   /** Host names, most preferred first; [] when the domain has none or DNS did not answer. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RecipientOutcome } from '../../core/src/index.ts';
-import { createBounceClassifier } from '../../core/src/policy/index.ts';
+import type { RecipientOutcome } from '@hikyaku/core';
+import { createBounceClassifier } from '@hikyaku/core/policy';
 import { judgeOutcomes } from './outcomes.ts';
 
 const classify = createBounceClassifier({ throttlePatterns: ['TS04'] });

@@ -12,12 +12,8 @@
  * connections, and connections refused or reset, are about how many connections the IP
  * holds, so they lower that instead of the rate.
  */
-import type { RecipientOutcome } from '../../core/src/index.ts';
-import type {
-  BounceClassification,
-  BounceClassifier,
-  ThrottleReason,
-} from '../../core/src/policy/index.ts';
+import type { RecipientOutcome } from '@hikyaku/core';
+import type { BounceClassification, BounceClassifier, ThrottleReason } from '@hikyaku/core/policy';
 
 /** Connection failures (sender error codes) that count as "slow down", and about what. */
 export const THROTTLE_CONNECTION_ERRORS: ReadonlyMap<string, ThrottleReason> = new Map([

@@ -26,9 +26,9 @@
  * Beside the lanes, an index per rate policy (score = receivedAt) gives queue depth and
  * the age of the oldest waiting item for metrics.
  */
+
+import { REDIS_KEYS, redisScript } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
-import { REDIS_KEYS } from '../../core/src/index.ts';
-import { redisScript } from '../../core/src/redis-script.ts';
 
 // KEYS: the item's lanes (site lane first), then its policy's index, then the site lane's
 // planned spacing, then for each further lane (warm-up lanes) the pool plan it was planned

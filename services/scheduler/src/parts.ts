@@ -2,7 +2,8 @@
  * What the scheduler's three stages (envelopes, queue, results) share: the connections,
  * the shaping state and the helpers that publish. Built once by startScheduler.
  */
-import type { Redis } from 'ioredis';
+
+import type { SuppressionList } from '@hikyaku/core';
 import {
   type BodyStore,
   codecs,
@@ -12,8 +13,8 @@ import {
   type PoolDirectory,
   type QueueItem,
   SUBJECTS,
-} from '../../core/src/index.ts';
-import type { SuppressionList } from '../../core/src/suppression.ts';
+} from '@hikyaku/core';
+import type { Redis } from 'ioredis';
 import type { Admission } from './admission.ts';
 import type { Clock } from './clock.ts';
 import type { SchedulerConfig } from './config.ts';

@@ -4,7 +4,7 @@
  * server, not in this process, and never hold up items for other destinations. Their turn
  * is kept in Redis (parking.ts). An item still waiting past its maximum age expires here.
  */
-import type { JsMsg } from '@nats-io/jetstream';
+
 import {
   type CompiledPool,
   codecs,
@@ -12,8 +12,9 @@ import {
   MSG_IDS,
   type QueueItem,
   SUBJECTS,
-} from '../../core/src/index.ts';
-import { EXPIRED_STATUS } from '../../core/src/policy/index.ts';
+} from '@hikyaku/core';
+import { EXPIRED_STATUS } from '@hikyaku/core/policy';
+import type { JsMsg } from '@nats-io/jetstream';
 import type { AdmissionDecision } from './admission.ts';
 import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';

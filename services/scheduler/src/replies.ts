@@ -3,12 +3,8 @@
  * retry as the recipient's last reply (so a message that expires while it waits still
  * tells its sender what the receiver said).
  */
-import {
-  LAST_REPLY_TEXT_MAX,
-  type LastReply,
-  type RecipientOutcome,
-} from '../../core/src/index.ts';
-import { type DsnRecipient, EXPIRED_STATUS, parseSmtpReply } from '../../core/src/policy/index.ts';
+import { LAST_REPLY_TEXT_MAX, type LastReply, type RecipientOutcome } from '@hikyaku/core';
+import { type DsnRecipient, EXPIRED_STATUS, parseSmtpReply } from '@hikyaku/core/policy';
 
 type Reply = Pick<RecipientOutcome, 'code' | 'enhanced' | 'text'>;
 

@@ -13,9 +13,9 @@
  * was and wake-up jitter neither wastes slots nor lowers the rate. After a longer gap the
  * grid starts again from now. The window stays the hard limit.
  */
+
+import { REDIS_KEYS, redisScript } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
-import { REDIS_KEYS } from '../../core/src/index.ts';
-import { redisScript } from '../../core/src/redis-script.ts';
 import { SchedulerError } from './errors.ts';
 
 const RESERVE = redisScript(`

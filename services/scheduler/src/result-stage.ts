@@ -8,16 +8,16 @@
  * unless their NOTIFY says otherwise; recipients that asked NOTIFY=SUCCESS and went to a
  * next hop without DSN get a "relayed" report (RFC 3461 §6.2.1).
  */
-import type { JsMsg } from '@nats-io/jetstream';
+
 import {
   type CompiledPool,
   codecs,
   type DeliveryEvent,
   type Job,
   type JobResult,
+  outcomeField,
   REDIS_KEYS,
-} from '../../core/src/index.ts';
-import { outcomeField } from '../../core/src/ip-status.ts';
+} from '@hikyaku/core';
 import {
   type BounceClassifier,
   calendarDayKey,
@@ -25,7 +25,8 @@ import {
   type DsnRecipient,
   EXPIRED_STATUS,
   type ResolvedRatePolicy,
-} from '../../core/src/policy/index.ts';
+} from '@hikyaku/core/policy';
+import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey } from './admission.ts';
 import { rateWindowMs } from './config.ts';
 import { siteOf } from './destinations.ts';

@@ -2,8 +2,8 @@
  * When a deferred group is tried next, or that it expired: the pool's retry schedule and
  * maximum age applied to a job's attempt and age.
  */
-import type { CompiledPool, Job } from '../../core/src/index.ts';
-import { nextRetry, type RetryDecision } from '../../core/src/policy/index.ts';
+import type { CompiledPool, Job } from '@hikyaku/core';
+import { nextRetry, type RetryDecision } from '@hikyaku/core/policy';
 
 export function planRetry(input: {
   job: Job;

@@ -5,21 +5,22 @@
  * suppressions and DSNs. Three durable consumers, shared by every replica; all shared
  * limits live in Redis and change only inside atomic scripts.
  */
-import type { JsMsg } from '@nats-io/jetstream';
-import type { Redis } from 'ioredis';
-import type { Registry } from 'prom-client';
+
 import {
   type BodyStore,
   CONSUMERS,
   type ConsumerLoop,
+  createSuppressionList,
   ensureConsumer,
   type Logger,
   type NatsHandles,
   type PoolDirectory,
   STREAMS,
   startConsumerLoop,
-} from '../../core/src/index.ts';
-import { createSuppressionList } from '../../core/src/suppression.ts';
+} from '@hikyaku/core';
+import type { JsMsg } from '@nats-io/jetstream';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import { type Admission, createShapingAdmission } from './admission.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
 import { rateWindowMs, type SchedulerConfig } from './config.ts';

@@ -7,9 +7,8 @@
  * count) is read here from the reserve script's log. States are removed a day after they
  * stopped slowing anything.
  */
-import type { Redis } from 'ioredis';
-import { REDIS_KEYS } from '../../core/src/index.ts';
-import { throttleField } from '../../core/src/ip-status.ts';
+
+import { REDIS_KEYS, throttleField } from '@hikyaku/core';
 import {
   isThrottleState,
   onThrottleSignal,
@@ -17,7 +16,8 @@ import {
   type ThrottleSignal,
   type ThrottleState,
   throttleSettledAt,
-} from '../../core/src/policy/index.ts';
+} from '@hikyaku/core/policy';
+import type { Redis } from 'ioredis';
 import { SchedulerError } from './errors.ts';
 import { HASH_CAS } from './hash-cas.ts';
 

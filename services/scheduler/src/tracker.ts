@@ -3,8 +3,9 @@
  * outcome the body is no longer needed and is removed; the body stream's max age is the
  * backstop if this bookkeeping is ever lost.
  */
+
+import { redisScript } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
-import { redisScript } from '../../core/src/redis-script.ts';
 
 const FINISH_SCRIPT = redisScript(`
 redis.call('SREM', KEYS[1], ARGV[1])

@@ -6,10 +6,10 @@
  * the reserve script refuses a slot when the stored state differs from the one a cap was
  * computed from ('stale'), and the cache is then dropped.
  */
+
+import { type CompiledPool, REDIS_KEYS, readWarmup } from '@hikyaku/core';
+import { dayKeyFormatter } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
-import { type CompiledPool, REDIS_KEYS } from '../../core/src/index.ts';
-import { readWarmup } from '../../core/src/ip-status.ts';
-import { dayKeyFormatter } from '../../core/src/policy/index.ts';
 import { SchedulerError } from './errors.ts';
 import { HASH_CAS } from './hash-cas.ts';
 

@@ -5,7 +5,7 @@ import {
   EnvReader,
   readCommonConfig,
   readDnsServers,
-} from '../../core/src/index.ts';
+} from '@hikyaku/core';
 
 export interface SenderConfig extends CommonConfig {
   /** This pod's name: the pool's IP assignment names the pod that owns each IP. */

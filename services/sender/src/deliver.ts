@@ -7,7 +7,7 @@
  * sender is draining before any recipient got one, so that the job goes back to JetStream
  * whole.
  */
-import type { Job, MtaStsAppliedMode, RecipientOutcome } from '../../core/src/index.ts';
+import type { Job, MtaStsAppliedMode, RecipientOutcome } from '@hikyaku/core';
 import type { Connections, SourceIp } from './connections.ts';
 import { HandBackError, MtaStsError, TlsRequiredError } from './errors.ts';
 import type { SendLimits } from './limits.ts';

@@ -3,7 +3,7 @@
  * sender reports for the recipients it affects; all of them are temporary, so the mail
  * waits instead of bouncing for a fault on our side.
  */
-import { HikyakuError } from '../../core/src/errors.ts';
+import { HikyakuError } from '@hikyaku/core';
 
 export interface LocalReply {
   code: number;

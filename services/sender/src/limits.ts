@@ -5,13 +5,13 @@
  * resolves the name against the pool with the same resolver, so defaults and inheritance
  * from the `default` policy are the scheduler's.
  */
-import type { CompiledPool } from '../../core/src/index.ts';
+import type { CompiledPool } from '@hikyaku/core';
 import {
   DEFAULT_PER_IP_RATE,
   DEFAULT_RATE_POLICY_NAME,
   type ResolvedRatePolicy,
   resolveRatePolicies,
-} from '../../core/src/policy/rate-policy.ts';
+} from '@hikyaku/core/policy';
 
 export interface SendLimits {
   /** The policy the limits came from (a metric label). */

@@ -4,7 +4,7 @@ import {
   openSourceReports,
   runService,
   type ServiceContext,
-} from '../../core/src/index.ts';
+} from '@hikyaku/core';
 import { readSenderConfig } from './config.ts';
 import { startSender } from './sender.ts';
 

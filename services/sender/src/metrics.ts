@@ -2,8 +2,9 @@
  * The sender's metrics. Labels are bounded: pool, IP, rate policy, outcome status, reply
  * class, the TLS version and cipher a connection negotiated, and MTA-STS modes and results.
  */
+
+import { METRICS, type RecipientOutcome } from '@hikyaku/core';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { METRICS, type RecipientOutcome } from '../../core/src/index.ts';
 import type { MtaStsResult } from './deliver.ts';
 import type { TlsInfo } from './smtp-session.ts';
 

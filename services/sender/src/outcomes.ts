@@ -8,7 +8,7 @@
  * wording and status codes, naming the host; so does anything that goes wrong on our side.
  * Only a 5xx reply, a domain that does not exist or a null MX fails a recipient.
  */
-import type { RecipientOutcome } from '../../core/src/index.ts';
+import type { RecipientOutcome } from '@hikyaku/core';
 import { SenderError } from './errors.ts';
 import { parseReply, remoteQueueId } from './reply.ts';
 import { AllTargetsFailedError, RoutingError } from './routing/errors.ts';

@@ -9,8 +9,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { rootCertificates } from 'node:tls';
-import type { JsMsg } from '@nats-io/jetstream';
-import type { Registry } from 'prom-client';
+import type { SourceReports } from '@hikyaku/core';
 import {
   type BodyStore,
   CONSUMERS,
@@ -29,8 +28,9 @@ import {
   STREAMS,
   SUBJECTS,
   startConsumerLoop,
-} from '../../core/src/index.ts';
-import type { SourceReports } from '../../core/src/source-reports.ts';
+} from '@hikyaku/core';
+import type { JsMsg } from '@nats-io/jetstream';
+import type { Registry } from 'prom-client';
 import type { SenderConfig } from './config.ts';
 import { createConnections } from './connections.ts';
 import { type DeliveryReport, deliverMessage, type MtaStsCheck } from './deliver.ts';

@@ -12,9 +12,9 @@ import { isAscii } from 'node:buffer';
 import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { Readable } from 'node:stream';
 import { checkServerIdentity, TLSSocket } from 'node:tls';
+import type { EnvelopeDsn, RecipientDsn } from '@hikyaku/core';
+import { encodeOrcpt } from '@hikyaku/core/policy';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import type { EnvelopeDsn, RecipientDsn } from '../../core/src/index.ts';
-import { encodeOrcpt } from '../../core/src/policy/index.ts';
 
 export interface SessionTimeouts {
   connectTimeoutMs: number;

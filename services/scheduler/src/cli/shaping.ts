@@ -12,7 +12,6 @@
  * pool is unknown, 2 the command line is wrong.
  */
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import {
   type CompiledPool,
   connectNats,
@@ -22,7 +21,8 @@ import {
   poolKey,
   REDIS_KEYS,
   readIpStatus,
-} from '../../../core/src/index.ts';
+} from '@hikyaku/core';
+import { Redis } from 'ioredis';
 import type { CliIo } from './suppressions.ts';
 
 export const SHAPING_USAGE = `usage: hikyaku shaping --nats URL --redis URL --pool POOL [--json]

@@ -11,13 +11,13 @@
  * line. Exit status: 0 done, 1 Redis failed, 2 the command line is wrong.
  */
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import { poolKey } from '../../../core/src/index.ts';
 import {
   createSuppressionList,
+  poolKey,
   type SuppressionEntry,
   suppressionAddress,
-} from '../../../core/src/suppression.ts';
+} from '@hikyaku/core';
+import { Redis } from 'ioredis';
 
 export const SUPPRESSIONS_USAGE = `usage: hikyaku suppressions <add|remove|lookup|list> --redis URL --pool POOL [options] [ADDRESS...]
 

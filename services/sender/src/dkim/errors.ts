@@ -4,7 +4,7 @@
  * DMARC. A signing failure on one message is reported so that the message is retried rather
  * than sent unsigned.
  */
-import { HikyakuError } from '../../../core/src/errors.ts';
+import { HikyakuError } from '@hikyaku/core';
 
 export class DkimKeyError extends HikyakuError {
   readonly domain: string;

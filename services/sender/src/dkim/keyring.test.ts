@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createLogger } from '../../../core/src/log.ts';
+import { createLogger } from '@hikyaku/core';
 import { SigningUnavailableError } from '../errors.ts';
 import { createDkimKeyring, DKIM_RELOAD_INTERVAL_MS } from './keyring.ts';
 

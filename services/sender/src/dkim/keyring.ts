@@ -6,8 +6,7 @@
  * on later messages, since a Secret update can reach the pod after the pool change does.
  */
 import { readFile as readFileFromDisk } from 'node:fs/promises';
-import type { Logger } from '../../../core/src/log.ts';
-import type { CompiledDkimKey } from '../../../core/src/pool/compile.ts';
+import type { CompiledDkimKey, Logger } from '@hikyaku/core';
 import { SigningUnavailableError } from '../errors.ts';
 import { normaliseDomain } from '../routing/domain.ts';
 import { domainOfAddress, parseFromDomain } from './from-domain.ts';

@@ -6,7 +6,7 @@
  * as having no policy. A failed fetch is not repeated for every message: the same id is
  * tried again after FETCH_RETRY_MS.
  */
-import type { Logger } from '../../../core/src/index.ts';
+import type { Logger } from '@hikyaku/core';
 import type { Clock } from '../routing/dns-cache.ts';
 import type { DnsClient } from '../routing/dns-client.ts';
 import { normaliseDomain } from '../routing/domain.ts';

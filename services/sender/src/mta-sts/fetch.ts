@@ -8,7 +8,7 @@
 import type { LookupAddress } from 'node:dns';
 import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
-import { HikyakuError } from '../../../core/src/errors.ts';
+import { HikyakuError } from '@hikyaku/core';
 import type { DnsAnswer, DnsClient } from '../routing/dns-client.ts';
 
 export const POLICY_PATH = '/.well-known/mta-sts.txt';

@@ -3,7 +3,7 @@
  * and its id (§3.1), the policy file served over HTTPS (§3.2), and the match of an MX host
  * against the policy's `mx` patterns (§4.1). Pure: no I/O, so every rule is tested on its own.
  */
-import { HikyakuError } from '../../../core/src/errors.ts';
+import { HikyakuError } from '@hikyaku/core';
 import { normaliseDomain } from '../routing/domain.ts';
 
 export type MtaStsMode = 'enforce' | 'testing' | 'none';

@@ -12,7 +12,7 @@
  * come back without a TTL and the cache keeps them for a fixed time instead (see dns-cache.ts).
  */
 import { Resolver } from 'node:dns/promises';
-import { ConfigError } from '../../../core/src/errors.ts';
+import { ConfigError } from '@hikyaku/core';
 import { DnsLookupError } from './errors.ts';
 import type { MxRecord } from './mx-order.ts';
 

@@ -3,7 +3,7 @@
  * for every recipient of the domain, and whether retrying later can help: permanent ones
  * bounce, temporary ones are deferred by the scheduler.
  */
-import { HikyakuError } from '../../../core/src/errors.ts';
+import { HikyakuError } from '@hikyaku/core';
 
 /**
  * A DNS query that got no usable answer (SERVFAIL, REFUSED, timeout, ...). Raised by the

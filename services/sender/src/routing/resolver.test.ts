@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { startDnsServer, type TestDnsServer } from '../../../../test/harness/dns-server.ts';
+import { startDnsServer, type TestDnsServer } from '@hikyaku/testing';
 import {
   AddressFamilyError,
   DnsTemporaryError,

@@ -2,7 +2,7 @@
  * Static routes: destinations whose next hop is configured rather than looked up in MX
  * (an internal domain, a partner's gateway, or "*" for a smarthost that takes everything).
  */
-import { splitHostPort } from '../../../core/src/host-port.ts';
+import { splitHostPort } from '@hikyaku/core';
 import { normaliseDomain } from './domain.ts';
 
 /** Structurally both the RelayPool's RouteSpec and the compiled pool's route. */
