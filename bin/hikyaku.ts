@@ -25,6 +25,9 @@ commands:
                  a message's timeline: accepted, planned, every attempt, the end
   status [--nats URL --redis URL] [--pool POOL]
                  pools, IPs with state and warm-up use today, learned throttles, mail held
+  shaping --nats URL --redis URL --pool POOL [--json]
+                 each IP's warm-up day, cap, sent today and waiting mail, and the
+                 destinations that take less than declared (learned rates)
   operator       run the Kubernetes operator (docs/operator.md)
   remove-pools   delete every RelayPool and wait for the operator to finalize them
                  (what the chart runs before helm uninstall)
@@ -206,6 +209,15 @@ async function main(argv: string[]): Promise<void> {
     case 'holds': {
       const { runHoldsCli } = await import('@hikyaku/scheduler');
       process.exitCode = await runHoldsCli(rest, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: process.env,
+      });
+      return;
+    }
+    case 'shaping': {
+      const { runShapingCli } = await import('@hikyaku/scheduler');
+      process.exitCode = await runShapingCli(rest, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
         env: process.env,

@@ -198,7 +198,16 @@ test('status shows the pool, its IPs with state and warm-up use, learned throttl
     await redis.hset(
       REDIS_KEYS.throttle(relay.stack.pool.key),
       '127.0.0.3|default:slow.test',
-      JSON.stringify({ factor: 0.5, pausedUntil: now + 600_000, recoverAfter: 600_000 }),
+      JSON.stringify({
+        rate: 30,
+        since: now,
+        ceiling: 40,
+        clean: 30,
+        declared: 60,
+        pausedUntil: now + 600_000,
+        recoverAfter: 600_000,
+        reason: 'rate',
+      }),
     );
   } finally {
     redis.disconnect();
@@ -221,7 +230,7 @@ test('status shows the pool, its IPs with state and warm-up use, learned throttl
   assert.match(text, /^ {2}127\.0\.0\.3\s+Paused\s+-\s+\d+\s+-\s+local-sender-0$/m);
   assert.match(
     text,
-    /127\.0\.0\.3 → default:slow\.test: paused until \S+Z, then 50% of the declared rate/,
+    /127\.0\.0\.3 → default:slow\.test: paused until \S+Z, then 30\/min \(declared 60, refused from 40\)/,
   );
   // The deferred message waits for its next attempt.
   assert.match(text, /mail held: \d+ accepted to split, [1-9]\d* delivery items waiting/);

@@ -121,6 +121,7 @@ test('defer: overflow waits for the next day; a poor day holds the schedule', as
     dailyLimit: 50,
     sentToday: 50,
     state: 'Warming',
+    throttled: [],
   });
 
   // Day 2: the IP moved on (day 1 was all delivered); half its mail is now refused.

@@ -1,7 +1,7 @@
 /**
  * The per-IP rows of a pool's status: the pod from the published assignment, the warm-up
- * day, today's cap and today's count from where the scheduler keeps them (Redis), and a
- * state. The operator's own knowledge wins over the scheduler's state: an IP with no pod
+ * day, today's cap and today's count from where the scheduler keeps them (Redis), the
+ * destinations that take less than declared (what adaptive shaping learned), and a state. The operator's own knowledge wins over the scheduler's state: an IP with no pod
  * is Unassigned, one being drained is Paused, and so is one the reputation guard paused; one
  * whose node cannot run its sender is NodeUnavailable.
  */
@@ -14,7 +14,11 @@ import { reputationRow } from '../reputation.ts';
 export type IpCounters = Pick<
   IpStatus,
   'address' | 'warmupDay' | 'dailyLimit' | 'sentToday' | 'state'
->;
+> &
+  Partial<Pick<IpStatus, 'throttled'>>;
+
+/** Status rows list at most this many throttled sites per IP (the slowest), to stay small. */
+export const MAX_THROTTLED_SITES = 10;
 
 export function buildIpRows(
   compiled: CompiledPool,
@@ -40,6 +44,20 @@ export function buildIpRows(
       ...(c ? { sentToday: c.sentToday } : {}),
       state,
       ...(rep ? { reputation: reputationRow(rep) } : {}),
+      ...(c?.throttled?.length
+        ? {
+            throttled: c.throttled
+              .slice(0, MAX_THROTTLED_SITES)
+              .map(({ site, state, reason, messagesPerMinute, ceiling, connections }) => ({
+                site,
+                state,
+                reason,
+                messagesPerMinute,
+                ceiling,
+                ...(connections !== undefined ? { connections } : {}),
+              })),
+          }
+        : {}),
     };
   });
 }

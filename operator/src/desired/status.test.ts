@@ -195,6 +195,31 @@ describe('buildIpRows', () => {
     ]);
   });
 
+  it('lists the sites that take less from an IP, as the scheduler learned them', () => {
+    const site = (n: number) => ({
+      site: `default:d${n}.example`,
+      state: 'Throttled' as const,
+      reason: 'rate' as const,
+      messagesPerMinute: n,
+      ceiling: n + 2,
+    });
+    const [row] = buildIpRows(compiled, [
+      {
+        address: '192.0.2.1',
+        warmupDay: null,
+        dailyLimit: null,
+        sentToday: 1,
+        state: 'Throttled',
+        throttled: [
+          { ...site(38), connections: 2, pausedUntil: 0 },
+          ...Array.from({ length: 12 }, (_, i) => site(40 + i)),
+        ],
+      },
+    ]);
+    assert.equal(row?.throttled?.length, 10, 'the slowest ten, to keep the status small');
+    assert.deepEqual(row?.throttled?.[0], { ...site(38), connections: 2 });
+  });
+
   it('without counters, says only what the assignment knows', () => {
     assert.deepEqual(
       buildIpRows(compiled, undefined).map((r) => `${r.address} ${r.state}`),

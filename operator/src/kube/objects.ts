@@ -55,6 +55,17 @@ export interface IpStatusRow {
   sentToday?: number;
   state: IpState;
   reputation?: IpReputationRow;
+  /** Destinations that take less from this IP than declared (what shaping learned). */
+  throttled?: ThrottledSiteRow[];
+}
+
+export interface ThrottledSiteRow {
+  site: string;
+  state: 'Paused' | 'Throttled';
+  reason: 'rate' | 'connections';
+  messagesPerMinute: number;
+  ceiling: number;
+  connections?: number;
 }
 
 export interface RelayPoolStatus {

@@ -69,6 +69,7 @@ test('with nothing stored, the calendar decides the day and nothing was sent', a
       dailyLimit: null,
       sentToday: 0,
       state: 'Active',
+      throttled: [],
     },
     {
       address: '203.0.113.11',
@@ -77,8 +78,16 @@ test('with nothing stored, the calendar decides the day and nothing was sent', a
       dailyLimit: 100,
       sentToday: 0,
       state: 'Warming',
+      throttled: [],
     },
-    { address: '203.0.113.12', warmupDay: 0, dailyLimit: 0, sentToday: 0, state: 'Warming' },
+    {
+      address: '203.0.113.12',
+      warmupDay: 0,
+      dailyLimit: 0,
+      sentToday: 0,
+      state: 'Warming',
+      throttled: [],
+    },
   ]);
 });
 
@@ -122,20 +131,56 @@ test('a stored day is advanced, or held, by the last day delivered ratio', async
   assert.equal(reading?.stored, JSON.stringify({ day: 1, lastDayKey: '2026-11-01' }));
 });
 
-test('throttle states decide Paused and Throttled; recovered ones are ignored', async () => {
+test('learned states decide Paused and Throttled and are listed per IP; recovered ones are ignored', async () => {
   const key = REDIS_KEYS.throttle(pool.key);
+  const learned = (over: object) =>
+    JSON.stringify({
+      rate: 38,
+      since: NOW - 10_000,
+      ceiling: 40,
+      clean: 0,
+      declared: 300,
+      pausedUntil: 0,
+      recoverAfter: 90_000,
+      reason: 'rate',
+      ...over,
+    });
   await redis.hset(
     key,
     throttleField('203.0.113.10', 'yahoo'),
-    JSON.stringify({ factor: 0.5, pausedUntil: NOW + 60_000, recoverAfter: 3600_000 }),
+    learned({ rate: 1, ceiling: 1, pausedUntil: NOW + 60_000 }),
     throttleField('203.0.113.11', 'default:example.jp'),
-    JSON.stringify({ factor: 0.5, pausedUntil: NOW - 60_000, recoverAfter: 3600_000 }),
+    learned({
+      connections: { limit: 2, since: NOW - 10_000, declared: 10 },
+      reason: 'connections',
+    }),
     throttleField('203.0.113.12', 'google'),
-    JSON.stringify({ factor: 0.5, pausedUntil: NOW - 7200_000, recoverAfter: 3600_000 }),
+    learned({ since: NOW - 7200_000 }),
   );
   const rows = await readIpStatus(redis, pool, NOW);
   assert.deepEqual(
     rows.map((r) => r.state),
     ['Paused', 'Throttled', 'Warming'],
   );
+  assert.deepEqual(rows[0]?.throttled, [
+    {
+      site: 'yahoo',
+      state: 'Paused',
+      reason: 'rate',
+      messagesPerMinute: 1,
+      ceiling: 1,
+      pausedUntil: NOW + 60_000,
+    },
+  ]);
+  assert.deepEqual(rows[1]?.throttled, [
+    {
+      site: 'default:example.jp',
+      state: 'Throttled',
+      reason: 'connections',
+      messagesPerMinute: 38,
+      ceiling: 40,
+      connections: 2,
+    },
+  ]);
+  assert.deepEqual(rows[2]?.throttled, []);
 });

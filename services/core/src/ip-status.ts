@@ -7,7 +7,14 @@
  */
 import type { Redis } from 'ioredis';
 import { REDIS_KEYS } from './contract/redis-keys.ts';
-import { isThrottleState, type ThrottleState, throttleStatus } from './policy/throttle.ts';
+import {
+  isThrottleState,
+  learnedConnections,
+  learnedRate,
+  type ThrottleReason,
+  type ThrottleState,
+  throttleStatus,
+} from './policy/throttle.ts';
 import {
   calendarDayKey,
   type WarmupState,
@@ -17,6 +24,23 @@ import {
 import type { CompiledPool } from './pool/compile.ts';
 
 export type IpState = 'Active' | 'Warming' | 'Throttled' | 'Paused';
+
+/** A destination (site) that takes less from an IP than its rate policy declares. */
+export interface ThrottledSite {
+  /** The site: a named rate policy, or "default:<domain>". */
+  site: string;
+  state: 'Paused' | 'Throttled';
+  /** What the last signal was about: the rate, or the number of connections. */
+  reason: ThrottleReason;
+  /** Messages a minute the IP sends to the site now (learned, probing upward). */
+  messagesPerMinute: number;
+  /** Messages a minute at which the site last began to refuse. */
+  ceiling: number;
+  /** Concurrent connections learned, when fewer than declared. */
+  connections?: number;
+  /** Epoch ms a pause ends, when paused. */
+  pausedUntil?: number;
+}
 
 export interface IpStatus {
   address: string;
@@ -32,6 +56,8 @@ export interface IpStatus {
    * rate; Warming: it has a daily cap; Active: none of these.
    */
   state: IpState;
+  /** Sites that slow the IP now, the slowest first. */
+  throttled: ThrottledSite[];
 }
 
 export interface WarmupReading {
@@ -45,6 +71,25 @@ export interface WarmupReading {
 /** Field of the throttle hash: one (IP, site) pair. */
 export function throttleField(ip: string, site: string): string {
   return `${ip}|${site}`;
+}
+
+/** How a learned state reads in status, metrics and the CLI at `now`. */
+export function throttledSite(site: string, state: ThrottleState, now: number): ThrottledSite {
+  const paused = now < state.pausedUntil;
+  const c = state.connections;
+  const connections = c ? learnedConnections(state, c.declared, now) : undefined;
+  return {
+    site,
+    state: paused ? 'Paused' : 'Throttled',
+    reason: state.reason,
+    messagesPerMinute:
+      Math.round(
+        100 * Math.min(state.declared, learnedRate(state, paused ? state.pausedUntil : now)),
+      ) / 100,
+    ceiling: Math.round(100 * state.ceiling) / 100,
+    ...(c && connections !== undefined && connections < c.declared ? { connections } : {}),
+    ...(paused ? { pausedUntil: state.pausedUntil } : {}),
+  };
 }
 
 /** Field of the per-day outcome counters. */
@@ -158,9 +203,10 @@ export async function readIpStatus(
   ]);
   return pool.ips.map((ip) => {
     const reading = warmup.get(ip.address);
-    const statuses = [...(throttles.get(ip.address)?.values() ?? [])].map((s) =>
-      throttleStatus(s, now),
-    );
+    const sites = [...(throttles.get(ip.address)?.entries() ?? [])]
+      .map(([site, s]) => throttledSite(site, s, now))
+      .sort((a, b) => a.messagesPerMinute - b.messagesPerMinute);
+    const statuses = sites.map((s) => s.state);
     const state: IpState = statuses.includes('Paused')
       ? 'Paused'
       : statuses.includes('Throttled')
@@ -175,6 +221,7 @@ export async function readIpStatus(
       dailyLimit: reading ? reading.today.dailyLimit : null,
       sentToday: Number(sent[ip.address] ?? 0),
       state,
+      throttled: sites,
     };
   });
 }

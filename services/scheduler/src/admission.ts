@@ -13,7 +13,7 @@
  */
 
 import { activeIps, type CompiledPool, type QueueItem } from '@hikyaku/core';
-import { effectiveRate, nextDayStart } from '@hikyaku/core/policy';
+import { effectiveRate, learnedConnections, nextDayStart } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
 import type { Destinations } from './destinations.ts';
 import type { Parking } from './parking.ts';
@@ -33,7 +33,16 @@ export type WaitReason =
   | 'warmup-cap';
 
 export type AdmissionDecision =
-  | { kind: 'send'; ip: string; policy: string; site: string }
+  | {
+      kind: 'send';
+      ip: string;
+      policy: string;
+      site: string;
+      /** Learned concurrent connections, when fewer than the policy declares. */
+      connections?: number;
+      /** The home IP whose warm-up cap was used up, when the item spilled from it. */
+      spilledFrom?: string;
+    }
   | { kind: 'wait'; until: number; reason: WaitReason };
 
 export interface Admission {
@@ -158,6 +167,7 @@ export function createShapingAdmission(deps: {
       let earliest = Number.POSITIVE_INFINITY;
       let reason: WaitReason = 'rate';
       let capped = 0;
+      let homeCapped = false;
       const releaseKeys = parking.releaseKeys(pool.key, policy.name, lanes);
       for (const [i, ip] of order.entries()) {
         const rate = effectiveRate(states[i], declared, now);
@@ -187,9 +197,20 @@ export function createShapingAdmission(deps: {
             releaseKeys,
           });
         }
-        if (result.kind === 'ok')
-          return { kind: 'send', ip: ip.address, policy: policy.name, site };
+        if (result.kind === 'ok') {
+          const declaredConnections = policy.perIp.connections;
+          const connections = learnedConnections(states[i], declaredConnections, now);
+          return {
+            kind: 'send',
+            ip: ip.address,
+            policy: policy.name,
+            site,
+            ...(connections < declaredConnections ? { connections } : {}),
+            ...(homeCapped && i > 0 ? { spilledFrom: order[0]?.address as string } : {}),
+          };
+        }
         if (result.kind === 'cap') {
+          if (i === 0) homeCapped = true;
           if (i === 0 && pool.warmup.overflow !== 'spill') {
             return park(
               capLane,

@@ -68,3 +68,8 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     logRecipients: r.oneOf('HIKYAKU_LOG_RECIPIENTS', RECIPIENT_LOG_MODES, 'full'),
   });
 }
+
+/** The window of "messages per minute": a minute plus the slack (see reserve.ts). */
+export function rateWindowMs(config: Pick<SchedulerConfig, 'rateSlackMs'>): number {
+  return 60_000 + config.rateSlackMs;
+}

@@ -2,6 +2,7 @@
 
 export * from './cli/holds.ts';
 export * from './cli/reputation.ts';
+export * from './cli/shaping.ts';
 export * from './cli/status.ts';
 export * from './cli/suppressions.ts';
 export * from './cli/trace.ts';

@@ -7,11 +7,14 @@
  */
 
 import {
+  type IpStatus,
   METRICS,
   type PoolDirectory,
   REDIS_KEYS,
   readIpStatus,
   readThrottleStates,
+  type ThrottledSite,
+  throttledSite,
 } from '@hikyaku/core';
 import { throttleStatus } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
@@ -62,38 +65,96 @@ export function createSchedulerMetrics(deps: {
     registers,
   });
 
-  const warmupDay = new Gauge({
-    name: METRICS.schedulerWarmupDay,
-    help: 'Warm-up day of each warming IP (0 before its start date)',
-    labelNames: ['pool', 'ip'],
-    registers,
-    async collect() {
-      warmupDay.reset();
-      warmupLimit.reset();
-      sentToday.reset();
-      const t = now();
-      for (const pool of pools.all()) {
-        for (const row of await readIpStatus(redis, pool, t)) {
-          const labels = { pool: pool.key, ip: row.address };
-          sentToday.set(labels, row.sentToday);
-          if (row.warmupDay !== null) warmupDay.set(labels, row.warmupDay);
-          if (row.dailyLimit !== null) warmupLimit.set(labels, row.dailyLimit);
+  // Each gauge reads Redis in its own collect: the registry collects gauges concurrently,
+  // so one collect filling another gauge would fill it after that gauge was already read.
+  const warmupGauge = (name: string, help: string, value: (row: IpStatus) => number | null) => {
+    const gauge: Gauge<'pool' | 'ip'> = new Gauge({
+      name,
+      help,
+      labelNames: ['pool', 'ip'],
+      registers,
+      async collect() {
+        const t = now();
+        const rows = await Promise.all(
+          pools.all().map(async (pool) => ({ pool, rows: await readIpStatus(redis, pool, t) })),
+        );
+        gauge.reset();
+        for (const { pool, rows: ips } of rows) {
+          for (const row of ips) {
+            const v = value(row);
+            if (v !== null) gauge.set({ pool: pool.key, ip: row.address }, v);
+          }
         }
-      }
-    },
-  });
-  const warmupLimit = new Gauge({
-    name: METRICS.schedulerWarmupLimit,
-    help: "Today's warm-up cap of each warming IP",
-    labelNames: ['pool', 'ip'],
-    registers,
-  });
-  const sentToday = new Gauge({
-    name: METRICS.schedulerSentToday,
-    help: 'Messages dispatched from each IP today (pool time zone)',
-    labelNames: ['pool', 'ip'],
-    registers,
-  });
+      },
+    });
+    return gauge;
+  };
+  warmupGauge(
+    METRICS.schedulerWarmupDay,
+    'Warm-up day of each warming IP (0 before its start date)',
+    (row) => row.warmupDay,
+  );
+  warmupGauge(
+    METRICS.schedulerWarmupLimit,
+    "Today's warm-up cap of each warming IP",
+    (row) => row.dailyLimit,
+  );
+  warmupGauge(
+    METRICS.schedulerSentToday,
+    'Messages dispatched from each IP today (pool time zone)',
+    (row) => row.sentToday,
+  );
+
+  // The slowest site of each (IP, policy): the catch-all's sites are one per domain, and a
+  // domain is never a label.
+  const learned = (
+    name: string,
+    help: string,
+    value: (site: ThrottledSite) => number | undefined,
+  ) => {
+    const gauge: Gauge<'pool' | 'ip' | 'policy' | 'reason'> = new Gauge({
+      name,
+      help,
+      labelNames: ['pool', 'ip', 'policy', 'reason'],
+      registers,
+      async collect() {
+        const t = now();
+        const read = await Promise.all(
+          pools.all().map(async (pool) => ({
+            pool,
+            states: await readThrottleStates(redis, pool.key, t),
+          })),
+        );
+        gauge.reset();
+        for (const { pool, states } of read) {
+          for (const [ip, sites] of states) {
+            const lowest = new Map<string, { v: number; reason: string }>();
+            for (const [site, state] of sites) {
+              const v = value(throttledSite(site, state, t));
+              if (v === undefined) continue;
+              const policy = policyOfSite(site);
+              const seen = lowest.get(policy);
+              if (!seen || v < seen.v) lowest.set(policy, { v, reason: state.reason });
+            }
+            for (const [policy, { v, reason }] of lowest) {
+              gauge.set({ pool: pool.key, ip, policy, reason }, v);
+            }
+          }
+        }
+      },
+    });
+    return gauge;
+  };
+  learned(
+    METRICS.schedulerLearnedRate,
+    'Messages a minute an IP sends to the slowest throttled site of a rate policy (learned)',
+    (site) => site.messagesPerMinute,
+  );
+  learned(
+    METRICS.schedulerLearnedConnections,
+    'Concurrent connections learned for the slowest site of a rate policy, when fewer than declared',
+    (site) => site.connections,
+  );
 
   const throttleState = new Gauge({
     name: METRICS.schedulerThrottleState,
@@ -139,8 +200,14 @@ export function createSchedulerMetrics(deps: {
     }),
     throttleSignals: new Counter({
       name: METRICS.schedulerThrottleSignals,
-      help: '"Slow down" signals recorded (throttled replies, resets, timeouts)',
-      labelNames: ['pool', 'ip', 'policy'],
+      help: '"Slow down" signals recorded (throttled replies, resets, timeouts), by what they slow',
+      labelNames: ['pool', 'ip', 'policy', 'reason'],
+      registers,
+    }),
+    spilled: new Counter({
+      name: METRICS.schedulerWarmupSpilled,
+      help: "Messages sent from another IP because their home IP's warm-up cap was used up (overflow: spill)",
+      labelNames: ['pool', 'ip'],
       registers,
     }),
     suppressionsAdded: new Counter({

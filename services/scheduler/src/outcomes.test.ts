@@ -48,16 +48,35 @@ test('"slow down" replies are deferred and signal, even as 5xx; greylisting does
   assert.equal(grey.throttled, false);
 });
 
-test('resets and timeouts signal; a refused connection does not', () => {
+test('timeouts signal the rate; resets, refusals and connection limits signal connections', () => {
   const reset = outcome({
     code: 451,
     enhanced: '4.4.2',
     text: 'lost connection',
     errorCode: 'ECONNRESET',
   });
-  assert.equal(judgeOutcomes([reset], classify).throttled, true);
+  assert.equal(judgeOutcomes([reset], classify).signal, 'connections');
   const timeout = { ...reset, errorCode: 'ETIMEDOUT' };
-  assert.equal(judgeOutcomes([timeout], classify).throttled, true);
+  assert.equal(judgeOutcomes([timeout], classify).signal, 'rate');
   const refused = { ...reset, enhanced: '4.4.1', errorCode: 'ECONNREFUSED' };
-  assert.equal(judgeOutcomes([refused], classify).throttled, false);
+  assert.equal(judgeOutcomes([refused], classify).signal, 'connections');
+  const limit = outcome({ code: 421, text: '4.7.0 Too many connections from your IP' });
+  assert.equal(judgeOutcomes([limit], classify).signal, 'connections');
+  // A rate reply in the same result wins: the rate is what must come down first.
+  assert.equal(
+    judgeOutcomes([limit, outcome({ code: 421, text: '[TS04]' })], classify).signal,
+    'rate',
+  );
+});
+
+test('one busy mailbox is retried alone and slows nothing', () => {
+  const busy = outcome({
+    code: 450,
+    enhanced: '4.2.1',
+    text: '4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered.',
+  });
+  const j = judgeOutcomes([busy], classify);
+  assert.equal(j.deferred.length, 1);
+  assert.equal(j.throttled, false);
+  assert.equal(j.signal, undefined);
 });

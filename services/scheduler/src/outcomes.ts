@@ -5,19 +5,23 @@
  * policy's throttle patterns) is passed in.
  *
  * The classifier's action decides, not the sender's status: a 5xx that means "slow down"
- * (docomo's "552 too many recipients") is retried, not bounced. A reset or timed-out
- * connection counts as a throttle signal too: receivers that dislike a sender's pace
- * often just hang up. A refused connection does not (the server is down, not annoyed).
+ * (docomo's "552 too many recipients") is retried, not bounced. A reply about one busy
+ * mailbox (4.2.1 "receiving mail too quickly") is retried for that recipient alone and
+ * slows nothing else. A reset or timed-out connection counts as a throttle signal too:
+ * receivers that dislike a sender's pace often just hang up. Replies that name
+ * connections, and connections refused or reset, are about how many connections the IP
+ * holds, so they lower that instead of the rate.
  */
 import type { RecipientOutcome } from '@hikyaku/core';
-import type { BounceClassification, BounceClassifier } from '@hikyaku/core/policy';
+import type { BounceClassification, BounceClassifier, ThrottleReason } from '@hikyaku/core/policy';
 
-/** Connection failures (sender error codes) that count as "slow down". */
-export const THROTTLE_CONNECTION_ERRORS: ReadonlySet<string> = new Set([
-  'ECONNRESET',
-  'ECONNECTION',
-  'ETIMEDOUT',
-  'EPIPE',
+/** Connection failures (sender error codes) that count as "slow down", and about what. */
+export const THROTTLE_CONNECTION_ERRORS: ReadonlyMap<string, ThrottleReason> = new Map([
+  ['ECONNRESET', 'connections'],
+  ['ECONNREFUSED', 'connections'],
+  ['EPIPE', 'connections'],
+  ['ECONNECTION', 'rate'],
+  ['ETIMEDOUT', 'rate'],
 ]);
 
 export interface Judged {
@@ -31,6 +35,15 @@ export interface Judgement {
   deferred: Judged[];
   /** The receiver asked to slow down (one signal per result, however many said so). */
   throttled: boolean;
+  /** What it asked to slow down: the rate, or the connections ('rate' wins when both). */
+  signal?: ThrottleReason;
+}
+
+function signalOf(judged: Judged): ThrottleReason | undefined {
+  const { outcome, classification } = judged;
+  if (classification.category === 'connections') return 'connections';
+  if (classification.action === 'retry-throttled') return 'rate';
+  return THROTTLE_CONNECTION_ERRORS.get(outcome.errorCode ?? '');
 }
 
 export function judgeOutcomes(
@@ -55,11 +68,10 @@ export function judgeOutcomes(
       continue;
     }
     judgement.deferred.push(judged);
-    if (
-      classification.action === 'retry-throttled' ||
-      THROTTLE_CONNECTION_ERRORS.has(outcome.errorCode ?? '')
-    ) {
+    const signal = signalOf(judged);
+    if (signal !== undefined) {
       judgement.throttled = true;
+      if (judgement.signal !== 'rate') judgement.signal = signal;
     }
   }
   return judgement;

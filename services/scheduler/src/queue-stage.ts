@@ -81,6 +81,8 @@ export function createQueueHandler(parts: SchedulerParts) {
       attempt: item.attempt,
       ...(item.part !== undefined ? { part: item.part } : {}),
       ...(item.messageId ? { messageId: item.messageId } : {}),
+      dispatchedAt: now,
+      ...(decision.connections !== undefined ? { connections: decision.connections } : {}),
       ...(item.dsn ? { dsn: item.dsn } : {}),
       ...(item.rcptDsn ? { rcptDsn: item.rcptDsn } : {}),
       ...(item.bulk ? { bulk: true } : {}),
@@ -91,6 +93,9 @@ export function createQueueHandler(parts: SchedulerParts) {
       msgID: job.jobId,
     });
     metrics.scheduled.inc({ pool: pool.key, ip: decision.ip, policy: decision.policy });
+    if (decision.spilledFrom !== undefined) {
+      metrics.spilled.inc({ pool: pool.key, ip: decision.spilledFrom });
+    }
     await events.publish(
       item.rcpts.map((rcpt) => deliveryEvent('scheduled', { ...item, ip: decision.ip }, rcpt, now)),
     );

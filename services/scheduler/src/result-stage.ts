@@ -3,7 +3,7 @@
  * classified (the bounce rules plus the rate policy's throttle patterns): a bounce is
  * final and, when the address is dead, suppressed; anything else is retried on the pool's
  * schedule until its maximum age, then expires with 4.4.7. A "slow down" from the
- * receiver pauses the (IP, site) pair for every replica. Recipients that failed for good
+ * receiver teaches the (IP, site) pair its limit, for every replica (throttles.ts). Recipients that failed for good
  * are reported to the envelope sender in one DSN per result when the pool asks for it,
  * unless their NOTIFY says otherwise; recipients that asked NOTIFY=SUCCESS and went to a
  * next hop without DSN get a "relayed" report (RFC 3461 §6.2.1).
@@ -29,6 +29,7 @@ import {
 } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey } from './admission.ts';
+import { rateWindowMs } from './config.ts';
 import { siteOf } from './destinations.ts';
 import { dsnFor, reportable } from './dsn-params.ts';
 import { rejectMalformed } from './envelope-stage.ts';
@@ -130,19 +131,33 @@ export function createResultHandler(parts: SchedulerParts) {
       out.push(deliveryEvent('deferred', job, outcome.rcpt, now, outcome, tls));
     }
 
-    if (judgement.throttled && pool && policy) {
-      const state = await parts.throttles.signal(
+    if (judgement.signal && pool && policy) {
+      const { state, changed } = await parts.throttles.signal(
         pool.key,
         job.ip,
         siteOf(policy.name, job.domain),
         policy.onThrottle,
-        now,
+        {
+          now,
+          reason: judgement.signal,
+          declared: policy.perIp.messagesPerMinute,
+          declaredConnections: policy.perIp.connections,
+          windowMs: rateWindowMs(parts.config),
+          ...(job.dispatchedAt !== undefined ? { dispatchedAt: job.dispatchedAt } : {}),
+        },
       );
-      metrics.throttleSignals.inc({ pool: pool.key, ip: job.ip, policy: policy.name });
-      log.info(
-        { pool: pool.key, ip: job.ip, policy: policy.name, domain: job.domain, state },
-        'destination asked to slow down',
-      );
+      metrics.throttleSignals.inc({
+        pool: pool.key,
+        ip: job.ip,
+        policy: policy.name,
+        reason: judgement.signal,
+      });
+      if (changed) {
+        log.info(
+          { pool: pool.key, ip: job.ip, policy: policy.name, domain: job.domain, state },
+          'destination asked to slow down',
+        );
+      }
     }
     if (pool) {
       await countOutcomes(pool, job, judgement.delivered.length, result.outcomes.length);

@@ -29,7 +29,7 @@ import { type Admission, createShapingAdmission } from './admission.ts';
 import { withAttemptLog } from './attempt-log.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
 import { createComplaintHolds } from './complaint-holds.ts';
-import type { SchedulerConfig } from './config.ts';
+import { rateWindowMs, type SchedulerConfig } from './config.ts';
 import { createDestinations } from './destinations.ts';
 import { createDsnMailer } from './dsn-mailer.ts';
 import { createEnvelopeHandler } from './envelope-stage.ts';
@@ -96,7 +96,7 @@ export async function startScheduler(deps: {
       throttles,
       caps: createWarmupCaps(redis, () => performance.now()),
       parking,
-      windowMs: 60_000 + config.rateSlackMs,
+      windowMs: rateWindowMs(config),
       rng,
     });
   const parts: SchedulerParts = {

@@ -1,8 +1,11 @@
 /**
- * Adaptive throttling state per (IP, site), shared by every replica in one Redis hash per
- * pool and surviving restarts. The transitions are the pure policy's (onThrottleSignal);
- * they are applied with compare-and-set, so two replicas recording the same episode at
- * once halve the rate once, not twice. States that no longer slow anything are removed.
+ * What adaptive shaping learned per (IP, site), shared by every replica in one Redis hash
+ * per pool and surviving restarts. The transitions are the pure policy's
+ * (onThrottleSignal); they are applied with compare-and-set, so two replicas recording
+ * the same episode at once cut the rate once, not twice. What the signal needs to know
+ * of the pair's recent sending (its dispatches in the last rate window, the receiver's
+ * count) is read here from the reserve script's log. States are removed a day after they
+ * stopped slowing anything.
  */
 
 import { REDIS_KEYS, throttleField } from '@hikyaku/core';
@@ -10,6 +13,7 @@ import {
   isThrottleState,
   onThrottleSignal,
   type ThrottleSettings,
+  type ThrottleSignal,
   type ThrottleState,
   throttleSettledAt,
 } from '@hikyaku/core/policy';
@@ -32,14 +36,17 @@ function parse(raw: string | null | undefined): ThrottleState | undefined {
 export interface ThrottleStore {
   /** The states of one site for these IPs (undefined: never throttled, or settled). */
   read(pool: string, site: string, ips: readonly string[]): Promise<(ThrottleState | undefined)[]>;
-  /** Records a "slow down" signal; returns the state now in force. */
+  /**
+   * Records a "slow down" signal; returns the state now in force and whether the signal
+   * changed it (false: it belonged to an episode already recorded).
+   */
   signal(
     pool: string,
     ip: string,
     site: string,
     settings: ThrottleSettings,
-    now: number,
-  ): Promise<ThrottleState>;
+    signal: Omit<ThrottleSignal, 'measured'> & { windowMs: number },
+  ): Promise<{ state: ThrottleState; changed: boolean }>;
   /** Removes states that have fully recovered by `now`. */
   sweep(pool: string, now: number): Promise<void>;
 }
@@ -55,16 +62,25 @@ export function createThrottleStore(redis: Redis): ThrottleStore {
       return raw.map(parse);
     },
 
-    async signal(pool, ip, site, settings, now) {
+    async signal(pool, ip, site, settings, input) {
       const key = REDIS_KEYS.throttle(pool);
       const field = throttleField(ip, site);
+      const { windowMs, ...rest } = input;
+      // Counted up to the refused job's own dispatch: what the receiver had taken when it
+      // said no, without the dispatches still under way behind it.
+      const end = input.dispatchedAt ?? input.now;
+      const measured = await redis.zcount(
+        REDIS_KEYS.rateLog(pool, ip, site),
+        `(${end - windowMs}`,
+        String(end),
+      );
       for (let i = 0; i < CAS_ATTEMPTS; i++) {
         const raw = (await redis.hget(key, field)) ?? '';
         const current = parse(raw);
-        const next = onThrottleSignal(current, now, settings);
-        if (next === current) return next;
+        const next = onThrottleSignal(current, { ...rest, measured }, settings);
+        if (next === current) return { state: next, changed: false };
         if ((await HASH_CAS.run(redis, [key], [field, raw, JSON.stringify(next)])) === 1) {
-          return next;
+          return { state: next, changed: true };
         }
       }
       throw new SchedulerError('HIKYAKU_STATE_CONTENDED', `throttle state ${field} kept changing`);

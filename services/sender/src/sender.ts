@@ -239,7 +239,12 @@ export async function startSender(deps: {
     signal: AbortSignal,
   ): Promise<DeliveryReport> {
     const labels = { pool: pool.key, ip: ip.address };
-    const limits = limitsOf(pool)(job.policy);
+    const declared = limitsOf(pool)(job.policy);
+    // The scheduler learned that this destination takes fewer connections from the IP.
+    const limits =
+      job.connections !== undefined && job.connections < declared.connections
+        ? { ...declared, connections: job.connections }
+        : declared;
     try {
       const binds = bindsSourceAddress(pool);
       if (binds && !sourcePresent(labels)) {

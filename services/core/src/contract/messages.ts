@@ -137,6 +137,13 @@ export interface Job extends DsnParameters {
   returnPath?: string;
   /** The message's Message-ID (see Envelope.messageId), for logs and traces. */
   messageId?: string;
+  /** When the scheduler released the job (its clock): tells a late reply from a new one. */
+  dispatchedAt?: number;
+  /**
+   * Concurrent connections the sender may hold for this (IP, destination), when adaptive
+   * shaping learned fewer than the rate policy declares; absent: the policy's.
+   */
+  connections?: number;
 }
 
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
@@ -334,6 +341,8 @@ const jobSchema: JSONSchemaType<Job> = {
     attempt: { type: 'integer', minimum: 0 },
     part: { type: 'integer', minimum: 0, nullable: true },
     messageId: { type: 'string', maxLength: MESSAGE_ID_MAX, nullable: true },
+    dispatchedAt: { type: 'number', nullable: true },
+    connections: { type: 'integer', minimum: 1, nullable: true },
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
     bulk: { type: 'boolean', nullable: true },

@@ -29,6 +29,9 @@ export const METRICS = {
   schedulerWarmupDay: 'hikyaku_scheduler_warmup_day',
   schedulerWarmupLimit: 'hikyaku_scheduler_warmup_daily_limit',
   schedulerSentToday: 'hikyaku_scheduler_sent_today',
+  schedulerWarmupSpilled: 'hikyaku_scheduler_warmup_spilled_total',
+  schedulerLearnedRate: 'hikyaku_scheduler_learned_rate',
+  schedulerLearnedConnections: 'hikyaku_scheduler_learned_connections',
   schedulerSuppressionsAdded: 'hikyaku_scheduler_suppressions_added_total',
   schedulerDsns: 'hikyaku_scheduler_dsns_total',
   // reputation guard (run by the scheduler): labels pool, ip, zone, reason, check

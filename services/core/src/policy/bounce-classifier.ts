@@ -112,7 +112,8 @@ export function ruleMatches(rule: BounceRule, failure: NormalisedFailure): boole
 
 /** The action for a category at a reply class; see the module comment. */
 export function actionFor(category: BounceCategory, replyClass: 4 | 5): BounceAction {
-  if (category === 'throttled') return 'retry-throttled';
+  if (category === 'throttled' || category === 'connections') return 'retry-throttled';
+  if (category === 'recipient-rate') return 'retry';
   return replyClass === 5 ? 'bounce' : 'retry';
 }
 

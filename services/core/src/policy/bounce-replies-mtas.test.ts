@@ -19,7 +19,12 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   // au (KDDI)
   ['au user unknown', '550 <someone@ezweb.ne.jp>: User unknown', 'hard', 'bounce'],
   ['au.com user unknown (filtered)', '550 : User unknown', 'hard', 'bounce'],
-  ['au relay access denied', '554 <someone@@ezweb.ne.jp>: Relay access denied', 'policy', 'bounce'],
+  [
+    'au relay access denied',
+    '554 <someone@@ezweb.ne.jp>: Relay access denied',
+    'routing',
+    'bounce',
+  ],
 
   // SoftBank
   [
@@ -57,13 +62,13 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'postfix too many connections',
     '421 4.7.0 mx.example.net Error: too many connections from 203.0.113.10',
-    'throttled',
+    'connections',
     'retry-throttled',
   ],
   [
     'postfix zen blocked',
     '554 5.7.1 Service unavailable; Client host [203.0.113.10] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/203.0.113.10',
-    'policy',
+    'block',
     'bounce',
   ],
   [
@@ -82,7 +87,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'postfix relay denied',
     '554 5.7.1 <someone@example.net>: Relay access denied',
-    'policy',
+    'routing',
     'bounce',
   ],
   ['postfix system storage', '452 4.3.1 Insufficient system storage', 'soft', 'retry'],
@@ -106,7 +111,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'exim concurrent connections',
     '421 Too many concurrent SMTP connections; please try again later.',
-    'throttled',
+    'connections',
     'retry-throttled',
   ],
   [
@@ -134,7 +139,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'sendmail connection rate',
     '421 4.3.2 Connection rate limit exceeded.',
-    'throttled',
+    'connections',
     'retry-throttled',
   ],
   [
@@ -147,7 +152,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'sendmail relaying denied',
     '550 5.7.1 <someone@example.org>... Relaying denied',
-    'policy',
+    'routing',
     'bounce',
   ],
 

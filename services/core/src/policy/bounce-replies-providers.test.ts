@@ -44,13 +44,13 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'gmail recipient receiving too fast',
     '450-4.2.1 The user you are trying to contact is receiving mail at a rate that\r\n450-4.2.1 prevents additional messages from being delivered. Please resend your\r\n450 4.2.1 message at a later time. - gsmtp',
-    'throttled',
-    'retry-throttled',
+    'recipient-rate',
+    'retry',
   ],
   [
     'gmail likely unsolicited',
     '550-5.7.1 [203.0.113.10] Our system has detected that this message is\r\n550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail,\r\n550 5.7.1 this message has been blocked. - gsmtp',
-    'policy',
+    'content',
     'bounce',
   ],
   [
@@ -118,7 +118,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'outlook block list S3150',
     "550 5.7.1 Unfortunately, messages from [203.0.113.10] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150). You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors.",
-    'policy',
+    'block',
     'bounce',
   ],
   [
@@ -136,7 +136,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'office365 banned sending IP',
     '550 5.7.606 Access denied, banned sending IP [203.0.113.10]. To request removal from this list please visit https://sender.office.com/ and follow the directions.',
-    'policy',
+    'block',
     'bounce',
   ],
   [
@@ -187,7 +187,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'yahoo TSS09 permanent block',
     '553 5.7.2 [TSS09] All messages from 203.0.113.10 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes',
-    'policy',
+    'block',
     'bounce',
   ],
   [
@@ -205,7 +205,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'yahoo spamhaus',
     "553 5.7.1 [BL21] Connections will not be accepted from 203.0.113.10, because the ip is in Spamhaus's list; see https://postmaster.yahooinc.com/error-codes",
-    'policy',
+    'block',
     'bounce',
   ],
   [
@@ -255,7 +255,7 @@ const REPLIES: ReadonlyArray<readonly [string, string, BounceCategory, BounceAct
   [
     'icloud local policy CS01',
     '550 5.7.1 [CS01] Message rejected due to local policy. Please visit https://support.apple.com/en-us/HT204137',
-    'policy',
+    'content',
     'bounce',
   ],
   [

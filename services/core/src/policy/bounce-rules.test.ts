@@ -10,6 +10,13 @@ import { BOUNCE_CATEGORIES, DEFAULT_BOUNCE_RULES } from './bounce-rules.ts';
  */
 const EXAMPLES: Record<string, SmtpFailure> = {
   greylisted: { text: '451 4.7.1 Greylisting in action, please come back later' },
+  // One busy mailbox: its words about rates must not slow the whole destination.
+  'recipient-receiving-too-fast': {
+    text: '450 4.2.1 The user you are trying to contact is receiving mail too quickly',
+  },
+  'recipient-rate-code': { text: '452 4.2.1 Rate limit exceeded, try again later' },
+  // Connection limits: fewer connections, not a lower rate.
+  'too-many-connections': { text: '421 4.7.0 Too many concurrent SMTP connections from you' },
   'yahoo-permanently-deferred': {
     text: '553 5.7.2 [TSS11] All messages will be permanently deferred',
   },
@@ -18,7 +25,7 @@ const EXAMPLES: Record<string, SmtpFailure> = {
   // Gmail's rate limiting speaks of unsolicited mail; it must win over the spam rules.
   'unusual-rate': { text: '550 5.7.1 Our system has detected an unusual rate of unsolicited mail' },
   'outlook-ip-rate-limited': { code: 451, enhancedCode: '4.7.650', text: 'see postmaster' },
-  'rate-limit': { text: '452 4.3.2 Connection rate limit exceeded.' },
+  'rate-limit': { text: '452 4.3.2 Message rate limit exceeded.' },
   'policy-try-again-later': { text: '451 4.7.1 Please try again later' },
   'closing-try-again-later': { text: '421 Service is busy' },
   // A socket error is never anything but a connection failure, whatever its text says.
@@ -33,7 +40,12 @@ const EXAMPLES: Record<string, SmtpFailure> = {
   // Authentication is named before policy words like "blocked" are.
   'auth-text': { text: '550 5.7.1 Message blocked: DMARC policy of the sender is reject' },
   'block-list': { text: '554 5.7.1 Client host blocked using zen.spamhaus.org' },
-  'spam-or-content': { text: '550 5.7.1 Message rejected as spam' },
+  // Reputation is about the sender, before the content words a reply may also use.
+  reputation: { text: '550 5.7.1 Sender IP reputation is too low' },
+  // Relay denied is a routing failure although it comes with 5.7.1.
+  'routing-text': { text: '554 5.7.1 <a@example.org>: Relay access denied' },
+  'content-text': { text: '550 5.7.1 Message rejected as spam' },
+  'policy-text': { text: '550 5.7.1 Message refused for policy reasons' },
   'mailbox-full-text': { text: '552 5.2.2 <a@example.org>: Mailbox full' },
   'message-too-big-text': { text: '552 Message size exceeds maximum permitted' },
   // Text names a dead mailbox even when the server chose a policy code for it.
@@ -46,6 +58,7 @@ const EXAMPLES: Record<string, SmtpFailure> = {
   'protocol-text': { text: '530 5.7.0 Must issue a STARTTLS command first' },
   'protocol-code': { text: '501 Bad address syntax' },
   'protocol-enhanced': { text: '550 5.5.2 Requested action not taken' },
+  'routing-code': { text: '554 5.4.6 Requested action not taken' },
   'policy-code': { text: '550 5.7.0 Requested action not taken' },
   'network-code': { text: '451 4.4.1 No answer from host' },
   temporary: { text: '451 Requested action aborted: local error in processing' },

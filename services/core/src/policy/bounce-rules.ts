@@ -11,11 +11,20 @@
  *   message-too-big  this message exceeds a size limit; it will not shrink by retrying.
  *   auth             the receiver could not authenticate the sender: SPF, DKIM, DMARC,
  *                    reverse DNS of the sending IP, SMTP AUTH to a smarthost.
- *   policy           refused by the receiver's policy: spam or content filters, block
- *                    lists, IP or domain reputation, relay denied, sender address refused.
- *   throttled        the receiver asks us to slow down (rate limits, too many connections
+ *   block            the sending IP or domain is refused: block lists, reputation, bans,
+ *                    Yahoo's TSS09/TSS11. About us, not the recipient or the message.
+ *   content          this message was judged: spam, phishing, virus, content filters.
+ *   routing          the receiver is the wrong place for this mail: relay denied, mail
+ *                    loops, hop counts, unroutable destinations.
+ *   policy           refused by any other policy of the receiver: sender address refused,
+ *                    allowed-senders lists, "policy reasons".
+ *   throttled        the receiver asks us to slow down (rate limits, too many messages
  *                    or recipients, "try again later" with 421 or 4.7.x, Yahoo TSS0x,
  *                    Gmail 4.7.28, Outlook 4.7.650, docomo "552 too many recipients").
+ *   connections      the receiver refuses another connection from this IP ("too many
+ *                    connections"): fewer connections, not a lower rate.
+ *   recipient-rate   one mailbox receives mail too fast (Gmail 4.2.1): only that
+ *                    recipient waits; the destination is not slowed.
  *   protocol         the SMTP conversation itself failed: syntax, sequence, line length,
  *                    STARTTLS required.
  *   connection       no usable reply at all: refused, reset, timed out, TLS broke, or an
@@ -23,7 +32,8 @@
  *   soft             any other temporary failure (greylisting, 4.3.x system trouble).
  *   rejected         any other permanent failure the table does not recognise.
  *
- * Order matters and is part of the design: throttling first (Gmail's rate-limit reply
+ * Order matters and is part of the design: one busy mailbox and connection limits before
+ * any rate rule (their text speaks of rates too); throttling next (Gmail's rate-limit reply
  * talks about "unsolicited mail", which must not read as a spam block); connection
  * failures next (so a socket error never becomes a hard bounce); replies about our
  * sender address before replies about the recipient (Exim's "Unrouteable address ...
@@ -37,8 +47,13 @@ export const BOUNCE_CATEGORIES = [
   'mailbox-full',
   'message-too-big',
   'auth',
+  'block',
+  'content',
+  'routing',
   'policy',
   'throttled',
+  'connections',
+  'recipient-rate',
   'protocol',
   'connection',
   'soft',
@@ -88,8 +103,26 @@ export const DEFAULT_BOUNCE_RULES: readonly BounceRule[] = [
   // would punish a server for working as designed.
   { name: 'greylisted', category: 'soft', replyClass: 4, text: /gr[ae]y-?list/i },
 
+  {
+    name: 'recipient-receiving-too-fast',
+    category: 'recipient-rate',
+    text: /(?:user|recipient|mailbox|account)\b[^.]{0,60}\breceiving (?:mail|messages|e-?mails?) (?:too (?:fast|quickly)|at a rate)|(?:recipient|mailbox) (?:is )?(?:rate.?limited|receiving too many)|too many (?:messages|mails?) (?:for|to) (?:this|the) (?:user|recipient|mailbox)|per.?recipient (?:rate|limit)/i,
+  },
+  {
+    name: 'recipient-rate-code',
+    category: 'recipient-rate',
+    replyClass: 4,
+    enhanced: ['4.2.1'],
+    text: RATE_LIMIT_TEXT,
+  },
+  {
+    name: 'too-many-connections',
+    category: 'connections',
+    text: /too many (?:concurrent |simultaneous |parallel |open )?(?:smtp )?(?:connections|sessions)|(?:sessions|connections) (?:are |were )?opened|(?:concurrent |simultaneous )?connection (?:limit|count) (?:exceeded|reached)|max(?:imum)? (?:number of )?(?:concurrent |simultaneous )?(?:server )?connections|connection rate limit|trop de connexions/i,
+  },
+
   // Yahoo/AOL: TS01-TS03 and TSS04 are volume deferrals; TSS09/TSS11 are blocks.
-  { name: 'yahoo-permanently-deferred', category: 'policy', text: /will be permanently deferred/i },
+  { name: 'yahoo-permanently-deferred', category: 'block', text: /will be permanently deferred/i },
   {
     name: 'yahoo-volume-deferral',
     category: 'throttled',
@@ -144,13 +177,28 @@ export const DEFAULT_BOUNCE_RULES: readonly BounceRule[] = [
 
   {
     name: 'block-list',
-    category: 'policy',
-    text: /spamhaus|spamcop|barracuda|block ?list|black ?list|deny ?list|\bRBL\b|DNSBL|blocked using|listed (?:at|in|on|by)|\(S3150\)|\[BL\d+\]|banned sending ip|banned sender/i,
+    category: 'block',
+    text: /spamhaus|spamcop|barracuda|block ?list|black ?list|deny ?list|\bRBL\b|DNSBL|blocked using|listed (?:at|in|on|by)|\(S3150\)|\[BL\d+\]|banned sending ip|banned sender|ipcheck\.proofpoint/i,
   },
   {
-    name: 'spam-or-content',
+    name: 'reputation',
+    category: 'block',
+    text: /reputation|banned|(?:ip|sender|address|host|domain) (?:\S+ )?(?:is |has been |was )?(?:temporarily |permanently )?(?:blocked|blacklisted|rejected due to)|traffic not accepted from this ip|not accepting (?:mail|messages|connections) from|envelope blocked/i,
+  },
+  {
+    name: 'routing-text',
+    category: 'routing',
+    text: /relay(?:ing)? (?:access )?denied|unable to relay|relay not permitted|open relay not allowed|mail loop|loops back to myself|hop count exceeded|too many hops|no route to (?:host|domain)/i,
+  },
+  {
+    name: 'content-text',
+    category: 'content',
+    text: /\bspam\b|unsolicited|virus|malware|phish|\bcontent\b|suspicious|attachment|\[PH\d+\]|\[CS\d+\]|message (?:was )?(?:rejected|refused) as/i,
+  },
+  {
+    name: 'policy-text',
     category: 'policy',
-    text: /\bspam\b|unsolicited|virus|malware|phish|\bcontent\b|reputation|prohibit|policy|relay(?:ing)? (?:access )?denied|unable to relay|relay not permitted|\bdenied\b|\bblocked\b|will not accept/i,
+    text: /prohibit|policy|\bdenied\b|\bblocked\b|will not accept|not allowed/i,
   },
 
   {
@@ -187,6 +235,7 @@ export const DEFAULT_BOUNCE_RULES: readonly BounceRule[] = [
   },
   { name: 'protocol-code', category: 'protocol', codes: [500, 501, 502, 503, 504, 555] },
   { name: 'protocol-enhanced', category: 'protocol', enhanced: ['*.5.*'] },
+  { name: 'routing-code', category: 'routing', enhanced: ['*.4.3', '*.4.4', '*.4.6', '*.4.14'] },
   { name: 'policy-code', category: 'policy', enhanced: ['*.7.*'] },
   { name: 'network-code', category: 'connection', enhanced: ['*.4.1', '*.4.2'] },
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RatePolicySpec } from '../pool/spec.ts';
-import { HOUR, MINUTE } from './duration.ts';
+import { MINUTE, SECOND } from './duration.ts';
 import { PolicyError } from './errors.ts';
 import {
   createRatePolicyMatcher,
@@ -45,7 +45,7 @@ test('with no policies there is only the default, with the documented defaults',
       recipientsPerMessage: 100,
     },
     poolMessagesPerMinute: null,
-    onThrottle: { pause: 10 * MINUTE, factor: 0.5, recoverAfter: HOUR, patterns: [] },
+    onThrottle: { pause: MINUTE, factor: 0.5, recoverAfter: 90 * SECOND, patterns: [] },
     tls: 'opportunistic',
   });
   assert.deepEqual(only?.perIp, DEFAULT_PER_IP_RATE);
@@ -93,7 +93,7 @@ test('a declared default changes the defaults every other policy falls back on',
   assert.deepEqual(docomo?.onThrottle, {
     pause: 5 * MINUTE,
     factor: 0.5,
-    recoverAfter: HOUR,
+    recoverAfter: 90 * SECOND,
     patterns: ['slow ?down'],
   });
   assert.equal(docomo?.tls, 'required');
@@ -107,7 +107,7 @@ test('a policy overrides single throttle fields and keeps the rest from the defa
   assert.deepEqual(own?.onThrottle, {
     pause: MINUTE,
     factor: 0.25,
-    recoverAfter: HOUR,
+    recoverAfter: 90 * SECOND,
     patterns: [],
   });
 });

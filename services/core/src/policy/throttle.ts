@@ -1,50 +1,93 @@
 /**
- * Adaptive throttling of one (sending IP, rate policy) pair, as a small JSON state that
- * replicas share through Redis.
+ * Adaptive shaping of one (sending IP, site) pair: finding the rate and the number of
+ * connections a receiver really takes, and holding just under it. The state is a small
+ * JSON object that replicas share through Redis; every rate in it is absolute (messages a
+ * minute), so it stays true when the pool's declared rate changes.
  *
- * On a throttle signal (a reply classified retry-throttled) sending pauses for `pause`,
- * then resumes at `factor` times the rate it had (0.5: halved). Recovery is by doubling:
- * each full `recoverAfter` window after the pause ends, with no further signal, doubles
- * the factor until the declared rate is reached again. Halving on a complaint and
- * doubling per quiet window keeps the two symmetric: one complaint costs one window at
- * reduced speed, and repeated complaints compound.
+ * On a throttle signal the pair learns two things: the **ceiling**, the rate at which the
+ * receiver began to refuse (measured by the caller: dispatches of the pair in the last
+ * rate window, which is what the receiver counted), and, from the probing history, the
+ * last rate that ran **clean**. It goes one probing step under the clean rate, or, before
+ * one is known, CUT_MARGIN under the ceiling. Unless the receiver refused after a count
+ * that says something (TRUSTED_COUNT), the cut is never deeper than `factor` at once, so
+ * a stray reply cannot throw a pair down to a trickle. There is no pause: the rate window
+ * (reserve.ts) already holds the
+ * pair back until the receiver's minute has room again.
  *
- * Signals that arrive while paused belong to the episode that caused the pause (deliveries
- * already in flight answering the same way) and change nothing, so a burst of 50
- * throttled replies halves the rate once, not 50 times. The factor never falls below
- * MIN_THROTTLE_FACTOR (six halvings), so recovery from the worst day takes at most six
- * quiet windows; and the rate never falls below MIN_MESSAGES_PER_MINUTE.
+ * After `recoverAfter` without a signal the pair probes upward, one step every
+ * `recoverAfter / PROBE_STEPS_PER_HOLD`: additively (PROBE_STEP of the ceiling) up to the
+ * ceiling, where the next signal is expected; a step past the ceiling that runs clean
+ * means the receiver relented, and from there each step multiplies the rate by
+ * PROBE_GROWTH until the declared one. A probe that is refused goes straight back under
+ * the last clean rate, however far it had grown: `factor` bounds cuts of a rate that ran
+ * clean, not of a probe. So a pair near its limit pays about one refused message per probing
+ * cycle, and a receiver that stopped throttling gets the declared rate back within
+ * `recoverAfter` plus a handful of steps.
  *
- * No state (undefined) means never throttled; a state becomes equivalent to none at
- * throttleSettledAt(state), when the key may expire.
+ * Signals from jobs dispatched before the last cut belong to the episode that caused it
+ * (deliveries already in flight answering the same way) and change nothing, so fifty
+ * refusals cut once. Only a pair already at MIN_MESSAGES_PER_MINUTE that is refused again
+ * pauses, for `pause`: the receiver is not counting, it is refusing.
+ *
+ * Connections are learned the same way from replies that name connections and from
+ * refused or reset connections: the pair's concurrent connections drop by `factor` (at
+ * least one fewer, never below one), then come back one per probing step after the hold.
+ *
+ * No state (undefined) means nothing learned: the declared rate and connections apply.
  */
 
 import type { ThrottleSpec } from '../pool/spec.ts';
-import { durationOr, HOUR, MINUTE } from './duration.ts';
+import { durationOr, MINUTE, SECOND } from './duration.ts';
 import { BadThrottleError, PolicyArgumentError } from './errors.ts';
 
-export const DEFAULT_THROTTLE_PAUSE = 10 * MINUTE;
+export const DEFAULT_THROTTLE_PAUSE = 1 * MINUTE;
 export const DEFAULT_THROTTLE_FACTOR = 0.5;
-export const DEFAULT_THROTTLE_RECOVER_AFTER = 1 * HOUR;
-export const MIN_THROTTLE_FACTOR = 1 / 64;
+export const DEFAULT_THROTTLE_RECOVER_AFTER = 90 * SECOND;
 export const MIN_MESSAGES_PER_MINUTE = 1;
+/** A cut goes this far under the measured ceiling or the last clean rate. */
+export const CUT_MARGIN = 0.05;
+/** Probing steps below the ceiling add this share of it (at least one message a minute). */
+export const PROBE_STEP = 0.02;
+/** Once a step past the ceiling ran clean, each further step multiplies the rate by this. */
+export const PROBE_GROWTH = 4;
+/** Probing steps fit this many times into one `recoverAfter`. */
+export const PROBE_STEPS_PER_HOLD = 8;
+/** A refusal after at least this many dispatches in the window tells the receiver's limit. */
+export const TRUSTED_COUNT = 10;
+/** A learned state is kept this long after it last mattered, so a restart keeps it. */
+export const LEARNED_KEEP_MS = 24 * 60 * MINUTE;
 
 export interface ThrottleSettings {
-  /** ms to send nothing after a signal. */
+  /** ms a pair already at the lowest rate stops sending after a further signal. */
   readonly pause: number;
-  /** Multiplier applied to the current rate on a signal, in (0, 1). */
+  /** The deepest single cut: the new rate is at least `factor` times the one in force. */
   readonly factor: number;
-  /** ms of quiet sending after which the rate doubles. */
+  /** ms a learned rate is held without a signal before probing upward. */
   readonly recoverAfter: number;
 }
 
+/** What kind of "slow down" a signal was. */
+export type ThrottleReason = 'rate' | 'connections';
+
 export interface ThrottleState {
-  /** Fraction of the declared rate in force when the pause ends, in [MIN_THROTTLE_FACTOR, 1]. */
-  factor: number;
-  /** Epoch ms before which nothing is sent. */
+  /** Messages a minute in force from `since`, before probing. */
+  rate: number;
+  /** Epoch ms of the last cut: probing counts from here. */
+  since: number;
+  /** Messages a minute at which the receiver last began to refuse. */
+  ceiling: number;
+  /** The last rate that ran a whole step (or the hold) without a signal; 0: none yet. */
+  clean: number;
+  /** The declared rate when the state was made (when it is reached, the state may go). */
+  declared: number;
+  /** Epoch ms before which nothing is sent; 0: not paused. */
   pausedUntil: number;
-  /** ms per recovery window, kept from the settings of the last signal. */
+  /** ms of hold before probing, kept from the settings of the last signal. */
   recoverAfter: number;
+  /** What the last signal was about. */
+  reason: ThrottleReason;
+  /** Learned concurrent connections and when they were cut; absent: the declared ones. */
+  connections?: { limit: number; since: number; declared: number };
 }
 
 export type ThrottleStatus = 'Active' | 'Throttled' | 'Paused';
@@ -54,6 +97,20 @@ export interface EffectiveRate {
   pausedUntil?: number;
   /** The rate that applies now or, while paused, once the pause ends. */
   messagesPerMinute: number;
+}
+
+/** What the caller saw when a signal came. */
+export interface ThrottleSignal {
+  now: number;
+  reason: ThrottleReason;
+  /** The declared messages per minute of the pair's rate policy. */
+  declared: number;
+  /** The declared concurrent connections of the pair's rate policy. */
+  declaredConnections: number;
+  /** Dispatches of the pair in the last rate window: what the receiver had counted. */
+  measured: number;
+  /** When the refused job was dispatched; absent: unknown (counted as a new episode). */
+  dispatchedAt?: number;
 }
 
 export const DEFAULT_THROTTLE_SETTINGS: ThrottleSettings = Object.freeze({
@@ -90,44 +147,185 @@ export function resolveThrottleSettings(
   return Object.freeze({ pause, factor, recoverAfter });
 }
 
+const positive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
+const time = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
 /** Whether a value read back from storage is a usable throttle state. */
 export function isThrottleState(value: unknown): value is ThrottleState {
   if (typeof value !== 'object' || value === null) return false;
-  const { factor, pausedUntil, recoverAfter } = value as Record<string, unknown>;
+  const s = value as Record<string, unknown>;
+  const c = s.connections as Record<string, unknown> | undefined;
   return (
-    typeof factor === 'number' &&
-    factor >= MIN_THROTTLE_FACTOR &&
-    factor <= 1 &&
-    typeof pausedUntil === 'number' &&
-    Number.isFinite(pausedUntil) &&
-    typeof recoverAfter === 'number' &&
-    recoverAfter > 0 &&
-    Number.isFinite(recoverAfter)
+    positive(s.rate) &&
+    time(s.since) &&
+    positive(s.ceiling) &&
+    time(s.clean) &&
+    positive(s.declared) &&
+    time(s.pausedUntil) &&
+    positive(s.recoverAfter) &&
+    (s.reason === 'rate' || s.reason === 'connections') &&
+    (c === undefined ||
+      (typeof c === 'object' &&
+        c !== null &&
+        positive(c.limit) &&
+        time(c.since) &&
+        positive(c.declared)))
   );
 }
 
-/** The fraction of the declared rate in force at `now` (1 when unthrottled). */
-export function currentFactor(state: ThrottleState | undefined, now: number): number {
-  if (state === undefined) return 1;
-  if (now < state.pausedUntil) return state.factor;
-  const windows = Math.floor((now - state.pausedUntil) / state.recoverAfter);
-  // Past ~6 windows the factor is 1 whatever it was; capping the exponent avoids 2**1e9.
-  return Math.min(1, state.factor * 2 ** Math.min(windows, 64));
+function stepMs(recoverAfter: number): number {
+  return Math.max(SECOND, recoverAfter / PROBE_STEPS_PER_HOLD);
 }
 
-/** The state after a throttle signal at `now`. */
+/** The probing step at `now`: 0 during the hold, then 1, 2, ... */
+function stepAt(since: number, recoverAfter: number, now: number): number {
+  const probing = now - since - recoverAfter;
+  return probing < 0 ? 0 : Math.floor(probing / stepMs(recoverAfter)) + 1;
+}
+
+/** The learned rate `k` steps after the cut (uncapped by the declared rate). */
+function probeStep(ceiling: number): number {
+  return Math.max(1, PROBE_STEP * ceiling);
+}
+
+function rateAtStep(state: ThrottleState, k: number): number {
+  const step = probeStep(state.ceiling);
+  // Additive steps until one passes the ceiling; once that one ran clean, fast growth.
+  const additive =
+    state.rate >= state.ceiling ? 0 : Math.floor((state.ceiling - state.rate) / step) + 1;
+  if (k <= additive) return state.rate + k * step;
+  const past = state.rate + additive * step;
+  return past * PROBE_GROWTH ** Math.min(k - additive, 32);
+}
+
+/** The learned messages per minute at `now` (Infinity: nothing learned limits it). */
+export function learnedRate(state: ThrottleState | undefined, now: number): number {
+  if (state === undefined) return Number.POSITIVE_INFINITY;
+  return rateAtStep(state, stepAt(state.since, state.recoverAfter, now));
+}
+
+/** The last rate that ran clean by `now`: the step before the current one, or the stored one. */
+function cleanAt(state: ThrottleState, now: number): number {
+  const k = stepAt(state.since, state.recoverAfter, now);
+  return k === 0 ? state.clean : Math.max(state.clean, rateAtStep(state, k - 1));
+}
+
+function checkSignal(signal: ThrottleSignal): void {
+  if (!Number.isFinite(signal.now)) {
+    throw new PolicyArgumentError(`now must be epoch ms, got ${signal.now}`);
+  }
+  if (!(signal.declared > 0)) {
+    throw new PolicyArgumentError(`declared rate must be > 0, got ${signal.declared}`);
+  }
+  if (!(signal.declaredConnections >= 1)) {
+    throw new PolicyArgumentError(
+      `declared connections must be >= 1, got ${signal.declaredConnections}`,
+    );
+  }
+}
+
+/** The learned connections at `now`: one back per probing step after the hold. */
+export function learnedConnections(
+  state: ThrottleState | undefined,
+  declared: number,
+  now: number,
+): number {
+  const c = state?.connections;
+  if (c === undefined || state === undefined) return declared;
+  return Math.min(declared, c.limit + stepAt(c.since, state.recoverAfter, now));
+}
+
+/** The state after a "slow down" signal; the same object when it changes nothing. */
 export function onThrottleSignal(
   state: ThrottleState | undefined,
-  now: number,
+  signal: ThrottleSignal,
   settings: ThrottleSettings,
 ): ThrottleState {
-  if (!Number.isFinite(now)) throw new PolicyArgumentError(`now must be epoch ms, got ${now}`);
+  checkSignal(signal);
+  const { now, declared } = signal;
+  if (signal.reason === 'connections') {
+    const c = state?.connections;
+    if (c !== undefined && signal.dispatchedAt !== undefined && signal.dispatchedAt < c.since) {
+      return state as ThrottleState;
+    }
+    const inForce = learnedConnections(state, signal.declaredConnections, now);
+    // A refused probe goes back one; otherwise cut by `factor`, at least one fewer.
+    const limit =
+      c !== undefined && inForce > c.limit
+        ? Math.max(1, inForce - 1)
+        : Math.max(1, Math.min(inForce - 1, Math.floor(inForce * settings.factor)));
+    const base: ThrottleState = state ?? {
+      rate: declared,
+      since: now,
+      ceiling: declared,
+      clean: 0,
+      declared,
+      pausedUntil: 0,
+      recoverAfter: settings.recoverAfter,
+      reason: 'connections',
+    };
+    return {
+      ...base,
+      reason: 'connections',
+      recoverAfter: settings.recoverAfter,
+      connections: { limit, since: now, declared: signal.declaredConnections },
+    };
+  }
+  if (
+    state !== undefined &&
+    signal.dispatchedAt !== undefined &&
+    signal.dispatchedAt < state.since
+  ) {
+    return state;
+  }
   if (state !== undefined && now < state.pausedUntil) return state;
-  return {
-    factor: Math.max(MIN_THROTTLE_FACTOR, currentFactor(state, now) * settings.factor),
-    pausedUntil: now + settings.pause,
+  const inForce = Math.min(declared, learnedRate(state, now));
+  const clean = state ? cleanAt(state, now) : 0;
+  const seen = Math.max(MIN_MESSAGES_PER_MINUTE, signal.measured);
+  // The pair's own log counts refused dispatches too; while probing has not passed the
+  // last ceiling cleanly, that ceiling is the better bound of what the receiver takes.
+  const known = state && clean < state.ceiling ? state.ceiling : Number.POSITIVE_INFINITY;
+  const ceiling = state ? Math.min(known, Math.max(seen, inForce)) : seen;
+  const step = probeStep(ceiling);
+  let target: number;
+  let nextClean = clean;
+  if (clean > 0 && inForce > clean) {
+    // A probe went too far: back to just under the last rate that ran clean.
+    target = clean - step;
+  } else if (clean > 0) {
+    // Refused at a rate that ran clean before: the receiver lowered its limit, or its
+    // clock bunched our mail. One step down, and what was clean is no longer known.
+    target = inForce - step;
+    nextClean = 0;
+  } else {
+    // Nothing clean known yet: a margin under what the receiver counted.
+    target = (1 - CUT_MARGIN) * ceiling;
+  }
+  const probeRefused = clean > 0 && inForce > clean;
+  // A count of TRUSTED_COUNT or more is the receiver's limit, however far below the rate
+  // in force; a smaller one may be a stray refusal, so `factor` bounds the cut.
+  const trusted = clean === 0 && seen >= TRUSTED_COUNT;
+  const rate =
+    probeRefused || trusted
+      ? Math.max(MIN_MESSAGES_PER_MINUTE, Math.min(target, inForce - step))
+      : Math.max(
+          MIN_MESSAGES_PER_MINUTE,
+          inForce * settings.factor,
+          Math.min(target, inForce - step),
+        );
+  const atFloor = inForce <= MIN_MESSAGES_PER_MINUTE;
+  const next: ThrottleState = {
+    rate: Math.min(rate, inForce),
+    since: now,
+    ceiling,
+    clean: nextClean > 0 && nextClean < ceiling ? nextClean : 0,
+    declared,
+    pausedUntil: atFloor ? now + settings.pause : 0,
     recoverAfter: settings.recoverAfter,
+    reason: 'rate',
   };
+  if (state?.connections) next.connections = state.connections;
+  return next;
 }
 
 /** The rate to send at, given the rate policy's declared messages per minute. */
@@ -140,23 +338,41 @@ export function effectiveRate(
     throw new PolicyArgumentError(`declared rate must be > 0, got ${declaredRate}`);
   }
   const paused = state !== undefined && now < state.pausedUntil;
-  const factor = currentFactor(state, paused ? state.pausedUntil : now);
   const messagesPerMinute = Math.min(
     declaredRate,
-    Math.max(MIN_MESSAGES_PER_MINUTE, declaredRate * factor),
+    Math.max(MIN_MESSAGES_PER_MINUTE, learnedRate(state, paused ? state.pausedUntil : now)),
   );
   return paused ? { pausedUntil: state.pausedUntil, messagesPerMinute } : { messagesPerMinute };
 }
 
-/** What RelayPool status shows for the pair: Paused, Throttled (reduced rate) or Active. */
+/** What RelayPool status shows for the pair: Paused, Throttled (reduced rate or connections) or Active. */
 export function throttleStatus(state: ThrottleState | undefined, now: number): ThrottleStatus {
   if (state === undefined) return 'Active';
   if (now < state.pausedUntil) return 'Paused';
-  return currentFactor(state, now) < 1 ? 'Throttled' : 'Active';
+  const slowed = learnedRate(state, now) < state.declared;
+  const fewer =
+    state.connections !== undefined &&
+    learnedConnections(state, state.connections.declared, now) < state.connections.declared;
+  return slowed || fewer ? 'Throttled' : 'Active';
 }
 
-/** Epoch ms from which the state is equivalent to no state: a Redis key may expire then. */
+/** Epoch ms from which the state no longer slows anything (rate and connections back). */
+export function throttleRecoveredAt(state: ThrottleState): number {
+  const step = stepMs(state.recoverAfter);
+  let k = 0;
+  while (rateAtStep(state, k) < state.declared && k < 10_000) k++;
+  let at = k === 0 ? state.since : state.since + state.recoverAfter + (k - 1) * step;
+  const c = state.connections;
+  if (c !== undefined && c.limit < c.declared) {
+    at = Math.max(at, c.since + state.recoverAfter + (c.declared - c.limit - 1) * step);
+  }
+  return Math.max(at, state.pausedUntil);
+}
+
+/**
+ * Epoch ms from which the state may be dropped: a day after it stopped slowing anything,
+ * so what was learned survives restarts and guides the next episode.
+ */
 export function throttleSettledAt(state: ThrottleState): number {
-  const doublings = Math.max(0, Math.ceil(Math.log2(1 / state.factor) - 1e-9));
-  return state.pausedUntil + doublings * state.recoverAfter;
+  return throttleRecoveredAt(state) + LEARNED_KEEP_MS;
 }

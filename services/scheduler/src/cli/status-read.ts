@@ -13,7 +13,7 @@ import {
   STREAMS,
   SUBJECTS,
 } from '@hikyaku/core';
-import { currentFactor, type ThrottleState } from '@hikyaku/core/policy';
+import { learnedRate, type ThrottleState } from '@hikyaku/core/policy';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Redis } from 'ioredis';
@@ -23,8 +23,12 @@ export interface ThrottleRow {
   /** A rate policy's name, or "default:<domain>". */
   site: string;
   pausedUntil?: number;
-  /** Share of the declared rate in force now (or when the pause ends). */
-  factor: number;
+  /** Messages a minute in force now (or when the pause ends), as adaptive shaping learned. */
+  messagesPerMinute: number;
+  /** The rate the policy declares for the pair. */
+  declared: number;
+  /** The rate at which the receiver last began to refuse. */
+  ceiling: number;
 }
 
 export interface PoolStatus {
@@ -71,7 +75,9 @@ export async function readPoolStatus(
         ip,
         site,
         ...(state.pausedUntil > now ? { pausedUntil: state.pausedUntil } : {}),
-        factor: currentFactor(state, Math.max(now, state.pausedUntil)),
+        messagesPerMinute: Math.round(learnedRate(state, Math.max(now, state.pausedUntil))),
+        declared: state.declared,
+        ceiling: Math.round(state.ceiling),
       });
     }
   }
@@ -111,7 +117,7 @@ export function formatPoolStatus(status: PoolStatus): string[] {
   } else {
     lines.push('  learned throttles:');
     for (const t of status.throttles) {
-      const rate = `${Math.round(t.factor * 100)}% of the declared rate`;
+      const rate = `${t.messagesPerMinute}/min (declared ${t.declared}, refused from ${t.ceiling})`;
       lines.push(
         t.pausedUntil
           ? `    ${t.ip} → ${t.site}: paused until ${new Date(t.pausedUntil).toISOString()}, then ${rate}`
