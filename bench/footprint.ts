@@ -92,7 +92,12 @@ async function localMode(mode: Mode, dataDir: string) {
   // measures the services rather than the default rate policy.
   writeFileSync(
     pool,
-    `${readFileSync('examples/local-demo.yaml', 'utf8').replace(/2626/g, String(sinkPort))}` +
+    `${readFileSync('examples/local-demo.yaml', 'utf8')
+      .replace(/2626/g, String(sinkPort))
+      .replace(
+        /signingKeyFile: local-demo-return-path\.key/,
+        `signingKeyFile: ${resolve('examples/local-demo-return-path.key')}`,
+      )}` +
       '  ratePolicies:\n    - name: default\n' +
       '      perIp: { messagesPerMinute: 1000000, connections: 20, messagesPerConnection: 1000 }\n',
   );

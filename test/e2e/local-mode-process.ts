@@ -5,8 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { readStackFile, type StackFile } from '@hikyaku/local';
+import { join, resolve } from 'node:path';
+import { cliInvocation, readStackFile, type StackFile } from '@hikyaku/local';
 import { freePort, waitFor } from '@hikyaku/testing';
 
 export interface LocalModeProcess {
@@ -25,10 +25,17 @@ export interface LocalModeProcess {
 /** The demo pool under another name; `extraRoutes` (YAML list items) follow its route. */
 export async function demoPoolText(name = 'local-demo', extraRoutes = ''): Promise<string> {
   const sinkPort = await freePort();
-  return readFileSync('examples/local-demo.yaml', 'utf8')
-    .replace(/port: 2626\n/, `port: ${sinkPort}\n${extraRoutes}`)
-    .replace(/2626/g, String(sinkPort))
-    .replace(/name: local-demo/, `name: ${name}`);
+  return (
+    readFileSync('examples/local-demo.yaml', 'utf8')
+      .replace(/port: 2626\n/, `port: ${sinkPort}\n${extraRoutes}`)
+      .replace(/2626/g, String(sinkPort))
+      .replace(/name: local-demo/, `name: ${name}`)
+      // The copy is written elsewhere: its key file stays where the demo pool keeps it.
+      .replace(
+        /signingKeyFile: local-demo-return-path\.key/,
+        `signingKeyFile: ${resolve('examples/local-demo-return-path.key')}`,
+      )
+  );
 }
 
 export async function spawnLocalMode(
@@ -41,7 +48,7 @@ export async function spawnLocalMode(
   const output: string[] = [];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'bin/hikyaku.ts', 'local', '--pool', poolFile, '--data-dir', dataDir],
+    [...cliInvocation(), 'local', '--pool', poolFile, '--data-dir', dataDir],
     {
       env: { ...process.env, HIKYAKU_SMTP_PORT: String(smtpPort), ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { cliInvocation } from '@hikyaku/local';
 import { freePort, waitFor } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 import { demoPoolText, spawnLocalMode } from './local-mode-process.ts';
@@ -18,7 +19,7 @@ function hikyaku(
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'bin/hikyaku.ts', ...args], {
+    const proc = spawn(process.execPath, [...cliInvocation(), ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -64,7 +65,7 @@ test('a mistyped option prints the usage and exits 2', async () => {
   const { code, stderr } = await hikyaku(['local', '--pol', 'x.yaml']);
   assert.equal(code, 2);
   assert.match(stderr, /Unknown option '--pol'/);
-  assert.match(stderr, /usage: hikyaku <command>/);
+  assert.match(stderr, /usage: hikyaku local/);
 });
 
 async function send(port: number, rcpt: string): Promise<string> {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { dnsblQueryName } from '@hikyaku/core/policy';
+import { cliInvocation } from '@hikyaku/local';
 import { freePort, startDnsServer, type TestDnsServer, waitFor } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 
@@ -69,7 +70,7 @@ spec:
   const output: string[] = [];
   child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'bin/hikyaku.ts', 'local', '--pool', poolFile, '--data-dir', dataDir],
+    [...cliInvocation(), 'local', '--pool', poolFile, '--data-dir', dataDir],
     {
       env: {
         ...process.env,

@@ -205,7 +205,8 @@ test('status shows the pool, its IPs with state and warm-up use, learned throttl
         clean: 30,
         declared: 60,
         pausedUntil: now + 600_000,
-        recoverAfter: 600_000,
+        // Held past the pause, so the rate shown for its end is the learned one, unprobed.
+        recoverAfter: 3_600_000,
         reason: 'rate',
       }),
     );

@@ -37,12 +37,12 @@ import {
   type RelayPoolSpec,
   SUBJECTS,
 } from '@hikyaku/core';
+import { cliInvocation } from '@hikyaku/local';
 import { type ChildServer, freePort, startNatsServer, waitFor } from '@hikyaku/testing';
 import { publishJob, type Seen, startReceiverProcess } from './jobs.ts';
 import { createNetns, type Netns, netnsUnavailable } from './netns.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'bin/hikyaku.ts');
 const RECEIVER = fileURLToPath(new URL('./receiver-main.ts', import.meta.url));
 const unavailable = netnsUnavailable();
 
@@ -114,7 +114,7 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
       HIKYAKU_HTTP_PORT: '9103',
       HIKYAKU_LOG_LEVEL: process.env.HIKYAKU_TEST_LOG_LEVEL ?? 'silent',
     };
-    const [bin, ...args] = net.exec(s.ns, [process.execPath, '--import', 'tsx', CLI, 'sender']);
+    const [bin, ...args] = net.exec(s.ns, [process.execPath, ...cliInvocation(), 'sender']);
     const child = spawn(bin as string, args, {
       cwd: ROOT,
       env,

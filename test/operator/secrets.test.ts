@@ -206,7 +206,7 @@ describe('the return path signing key', () => {
       bounceDomain: 'bounces.example.com',
       signingKeySecretRef: { name: 'return-path', key: 'secret' },
     };
-    await fx.createPool('fb', basicSpec(40, { feedback }));
+    await fx.createPool('fb', basicSpec(50, { feedback }));
     const blocked = await fx.waitForCondition(
       'fb',
       'Ready',

@@ -56,6 +56,8 @@ before(async () => {
         {
           name: 'busy',
           match: { domains: ['busy.test'] },
+          // At the lowest rate already, so a signal pauses the pair instead of cutting it.
+          perIp: { messagesPerMinute: 1 },
           onThrottle: { pause: '100h', factor: 0.5, recoverAfter: '1h' },
         },
       ],

@@ -21,7 +21,7 @@ export function countVerdicts(judgement: Judgement): ReceiverCounts {
   const category = (c: string) => failed.filter((f) => f.classification.category === c).length;
   return {
     attempted: judgement.delivered.length + failed.length,
-    blocked: category('policy') + category('auth'),
+    blocked: category('block') + category('policy') + category('auth'),
     hard: category('hard'),
     throttled: failed.filter((f) => f.classification.action === 'retry-throttled').length,
   };
