@@ -52,6 +52,16 @@ before(async () => {
     const replicas = (await sentinelClient.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as string[][];
     return replicas.length === 1;
   });
+  // The first sync waits for Redis' diskless-sync delay (5 s): until it is done, the replica
+  // holds nothing, and a failover would lose what the test wrote.
+  const replicaClient = new Redis(replica.url);
+  try {
+    await waitFor('the replica in sync', async () =>
+      /master_link_status:up/.test(await replicaClient.info('replication')),
+    );
+  } finally {
+    replicaClient.disconnect();
+  }
   const url = `redis-sentinel://127.0.0.1:${sentinel.port}/${MASTER_NAME}`;
   relay = await startRelayFixture({ redisUrl: url, env: { HIKYAKU_STORE_TIMEOUT_MS: '5000' } });
 });

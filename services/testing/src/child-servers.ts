@@ -62,9 +62,10 @@ function stopper(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): 
       clearTimeout(timer);
       resolve();
     });
-    // Ending the tie makes its watcher send SIGTERM, once; SIGKILL is sent here.
-    untie(child);
+    // A kill is a kill: SIGKILL first, so the process never sees the SIGTERM the tie's
+    // watcher sends when the tie ends. A stop ends the tie, which sends SIGTERM once.
     if (signal !== 'SIGTERM') child.kill(signal);
+    untie(child);
   });
 }
 
