@@ -6,8 +6,9 @@
  *
  * The bound is 256 MiB, not the 128 MiB aimed at: a Node process that only imports
  * @kubernetes/client-node is already ~125 MiB resident (its entry point loads every
- * generated API and model), and the operator runs here through tsx. Caching every Secret
- * took this same run to ~790 MiB, so the bound still fails if that comes back.
+ * generated API and model). The operator runs compiled, as the image runs it (`npm ci`
+ * builds dist/; tsx would add its compiler and the transformed sources). Caching every
+ * Secret took this same run to ~790 MiB, so the bound still fails if that comes back.
  * docs/operator.md records the figures.
  */
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type ServiceProcess, serviceProcess } from '@hikyaku/local';
 import { freePort } from '@hikyaku/testing';
 import {
@@ -28,6 +30,7 @@ import {
 const UNRELATED_SECRETS = 10_000;
 const SECRET_BYTES = 10 * 1024;
 const LIMIT_BYTES = 256 * 1024 * 1024;
+const COMPILED_CLI = fileURLToPath(new URL('../../dist/bin/hikyaku.js', import.meta.url));
 const HAS_PROC = (() => {
   try {
     readFileSync('/proc/self/status');
@@ -81,6 +84,7 @@ before(async () => {
   proc = serviceProcess({
     name: 'operator',
     command: 'operator',
+    invocation: ['--enable-source-maps', COMPILED_CLI],
     opsPort: await freePort(),
     env: {
       ...testEnv(fx.namespace, fx.natsUrl),

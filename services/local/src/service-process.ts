@@ -59,6 +59,8 @@ export function serviceProcess(options: {
   onOutput?: (name: string, line: string) => void;
   /** Start it again when it exits unexpectedly, reporting each exit and restart here. */
   supervise?: (event: RestartEvent) => void;
+  /** Node arguments that start the command (default: cliInvocation(), this build's). */
+  invocation?: string[];
 }): ServiceProcess {
   let child: ChildProcess | undefined;
   const supervise = options.supervise;
@@ -82,7 +84,8 @@ export function serviceProcess(options: {
 
   async function launch(): Promise<void> {
     if (child) untie(child);
-    const proc = spawnTied(process.execPath, [...cliInvocation(), options.command], {
+    const invocation = options.invocation ?? cliInvocation();
+    const proc = spawnTied(process.execPath, [...invocation, options.command], {
       env: {
         ...process.env,
         ...options.env,
