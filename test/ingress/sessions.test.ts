@@ -52,6 +52,8 @@ before(async () => {
       // The default session limit (50) on both; the rate apart per listener.
       HIKYAKU_CLIENT_MAX_CONNECTIONS_PER_MINUTE_RELAY: '1000',
       HIKYAKU_CLIENT_MAX_CONNECTIONS_PER_MINUTE_SUBMISSION: '3',
+      // Long enough that a command written with the connection surely arrives within it.
+      HIKYAKU_EARLY_TALKER_PAUSE_MS: '1000',
     },
   });
 });
@@ -173,6 +175,39 @@ test('new connections per minute are limited per client and listener; AUTH lifts
   assert.equal((await first.authPlain('app', 'app-password')).code, 235);
   for (let i = 0; i < 5; i++) await (await session({ port, localAddress: '127.0.1.4' })).quit();
   await first.quit();
+});
+
+test('only untrusted clients of the relay listener are paused before the greeting', async () => {
+  const early = 'EHLO early.hikyaku.test\r\n';
+  // Inside allowedNetworks: greeted at once, so a command sent with the connection is
+  // answered as if the client had waited.
+  const trusted = await SmtpClient.open({
+    port: perClient.ports.relay as number,
+    localAddress: '127.0.0.8',
+    beforeGreeting: early,
+  });
+  assert.equal(trusted.greeting.code, 220);
+  assert.equal((await trusted.client.read()).code, 250);
+  assert.equal((await trusted.client.command('QUIT')).code, 221);
+
+  // Any client of the submission listener must authenticate before it can relay.
+  const submitter = await SmtpClient.open({
+    port: perClient.ports.submission as number,
+    localAddress: '127.0.1.5',
+    beforeGreeting: early,
+  });
+  assert.equal(submitter.greeting.code, 220);
+  assert.equal((await submitter.client.read()).code, 250);
+  assert.equal((await submitter.client.command('QUIT')).code, 221);
+
+  // A stranger on the relay listener that talks before the greeting is refused.
+  const stranger = await SmtpClient.open({
+    port: perClient.ports.relay as number,
+    localAddress: '127.0.1.6',
+    beforeGreeting: early,
+  });
+  assert.match(stranger.greeting.line, /^421 .*You talk too soon/);
+  stranger.client.close();
 });
 
 test('a client trickling its message is cut off without a 250 and nothing is stored', async () => {

@@ -23,6 +23,8 @@ export interface ClientOptions {
   tls?: boolean;
   /** Trust anchor for TLS; without it any certificate is accepted. */
   ca?: Buffer;
+  /** Written as soon as the connection is up, before the greeting is read (early talkers). */
+  beforeGreeting?: string;
 }
 
 export class SmtpClient {
@@ -63,6 +65,7 @@ export class SmtpClient {
       socket.once('error', reject);
     });
     const client = new SmtpClient(socket);
+    if (options.beforeGreeting !== undefined) client.write(options.beforeGreeting);
     const greeting = await client.read();
     return { client, greeting };
   }

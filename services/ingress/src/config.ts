@@ -29,6 +29,11 @@ export interface IngressConfig extends Omit<CommonConfig, 'pool'> {
   clientLimits: Partial<Record<ListenerName, ListenerClientLimits>>;
   /** A session that sends nothing for this long is closed (421 4.4.2). */
   socketTimeoutMs: number;
+  /**
+   * The pause before greeting a client of the relay listener that no pool trusts; a
+   * command sent during it is answered 421 (greeting.ts). 0: greet everyone at once.
+   */
+  earlyTalkerPauseMs: number;
   /** A session is closed after this long whatever it does (slow senders). */
   sessionTimeoutMs: number;
   streamReplicas: number;
@@ -157,6 +162,7 @@ export function readIngressConfig(env: Env): Readonly<IngressConfig> {
       Object.keys(listeners).map((name) => [name, readClientLimits(r, name as ListenerName)]),
     ),
     socketTimeoutMs: r.int('HIKYAKU_SOCKET_TIMEOUT_MS', 60_000, { min: 1000 }),
+    earlyTalkerPauseMs: r.int('HIKYAKU_EARLY_TALKER_PAUSE_MS', 100, { min: 0, max: 10_000 }),
     sessionTimeoutMs: r.int('HIKYAKU_SESSION_TIMEOUT_MS', 600_000, { min: 1000 }),
     streamReplicas: r.int('HIKYAKU_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     storeTimeoutMs: r.int('HIKYAKU_STORE_TIMEOUT_MS', 5000, { min: 100 }),

@@ -6,6 +6,7 @@ import {
   type ServiceContext,
 } from '@hikyaku/core';
 import { readIngressConfig } from './config.ts';
+import { checkSmtpServerHooks } from './relay-server.ts';
 import { startIngress } from './server.ts';
 
 export async function runIngress(
@@ -13,6 +14,7 @@ export async function runIngress(
   options: { handleSignals?: boolean } = {},
 ): Promise<ServiceContext> {
   const config = readIngressConfig(env);
+  checkSmtpServerHooks();
   return runService({
     name: 'ingress',
     config,

@@ -13,12 +13,21 @@
  *   parameter.
  * - NOOP is not activity: a session whose only commands for the idle timeout were NOOPs
  *   is ended at its next NOOP instead of being kept until the total session time limit.
+ * - The pause before the greeting is the ingress's choice per connection. smtp-server
+ *   always waits 100 ms to catch clients that talk before the greeting (spam bots), with
+ *   no option; for an application that opens a connection per message, that pause alone
+ *   caps 20 sessions near 180 messages a second. So trusted clients are greeted at once,
+ *   and the early-talker pause stays where it serves (greeting.ts).
+ *
+ * smtp-server is pinned to an exact version; `checkSmtpServerHooks` refuses to start on
+ * one whose internals these overrides lean on have changed.
  *
  * The subclass also gives the ingress the connection behind a session, to answer 421 to
  * sessions it ends itself.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { HikyakuError } from '@hikyaku/core';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 
@@ -38,6 +47,39 @@ export interface ConnectionHooks {
   onAddressCommand(line: string, session: SMTPServerSession): Refusal | undefined;
   /** The reply that ends a session kept open by NOOPs alone (a 421). */
   onNoopIdle(session: SMTPServerSession): Refusal;
+  /** How long to wait before greeting a client from this address (0: greet at once). */
+  greetingPauseMs(remoteAddress: string): number;
+}
+
+/** The smtp-server internals the connection overrides rely on, checked at start-up. */
+const SMTP_SERVER_HOOKS = ['init', 'connectionReady', '_setListeners', 'send'] as const;
+
+export class SmtpServerHookMissingError extends HikyakuError {
+  constructor(hook: string) {
+    super(
+      'HIKYAKU_SMTP_SERVER_HOOK_MISSING',
+      `smtp-server no longer has ${hook} as the ingress expects; check relay-server.ts against this smtp-server version`,
+    );
+    this.name = 'SmtpServerHookMissingError';
+  }
+}
+
+/**
+ * The ingress's start-up self-check of the smtp-server internals RelayConnection replaces.
+ * `init` is replaced whole, so it must still be the one that only sets the listeners,
+ * checks maxClients and greets after a timer: a new step in it would be skipped silently.
+ */
+export function checkSmtpServerHooks(): void {
+  const proto = SMTPConnection.prototype as unknown as Record<string, unknown>;
+  for (const hook of SMTP_SERVER_HOOKS) {
+    if (typeof proto[hook] !== 'function') throw new SmtpServerHookMissingError(hook);
+  }
+  const init = String(proto.init).replace(/\/\/.*$/gm, '');
+  const calls = [...init.matchAll(/(?:this\.|\b)([A-Za-z_]+)\(/g)].map((m) => m[1]);
+  const expected = ['init', '_setListeners', 'send', 'setTimeout', 'connectionReady', 'unref'];
+  if (calls.join(',') !== expected.join(',')) {
+    throw new SmtpServerHookMissingError(`the init() it replaces (calls: ${calls.join(', ')})`);
+  }
 }
 
 class RelayConnection extends SMTPConnection {
@@ -53,6 +95,24 @@ class RelayConnection extends SMTPConnection {
     private readonly idleMs: number,
   ) {
     super(server, socket, options);
+  }
+
+  /** smtp-server's init() with the greeting pause chosen per client instead of 100 ms. */
+  override init(): void {
+    const pauseMs = this.hooks.greetingPauseMs(this.remoteAddress);
+    this._setListeners(() => {
+      const { maxClients } = this._server.options;
+      if (maxClients && this._server.connections.size > maxClients) {
+        this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
+        return;
+      }
+      if (pauseMs <= 0) {
+        this.connectionReady();
+        return;
+      }
+      // Commands sent before the greeting are answered 421 "You talk too soon".
+      setTimeout(() => this.connectionReady(), pauseMs).unref();
+    });
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
@@ -133,6 +193,7 @@ export class RelaySmtpServer extends SMTPServer {
       onHelo: options.onHelo,
       onAddressCommand: options.onAddressCommand,
       onNoopIdle: options.onNoopIdle,
+      greetingPauseMs: options.greetingPauseMs,
     };
   }
 

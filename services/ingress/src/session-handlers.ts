@@ -27,6 +27,7 @@ import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn } from './dsn-params.ts';
 import type { FeedbackIntake, FeedbackTarget } from './feedback-intake.ts';
 import { feedbackSteps } from './feedback-session.ts';
+import { greetingPause } from './greeting.ts';
 import { acceptableHelo } from './helo.ts';
 import type { InflightBudget, Reservation } from './inflight.ts';
 import { readMessage } from './message-reader.ts';
@@ -315,6 +316,14 @@ export function sessionHandlers(
   }
 
   return {
+    greetingPauseMs(address) {
+      return greetingPause({
+        listener,
+        trusted: ctx.selector.byNetwork(ctx.pools.all(), address) !== undefined,
+        earlyTalkerPauseMs: ctx.config.earlyTalkerPauseMs,
+      });
+    },
+
     onConnect(session, callback) {
       const handle = handleOf(session);
       const trusted = ctx.selector.byNetwork(ctx.pools.all(), session.remoteAddress) !== undefined;
