@@ -34,7 +34,7 @@ interface ScaledObjectSpec {
   cooldownPeriod: number;
   minReplicaCount: number;
   maxReplicaCount: number;
-  triggers: { type: string; metadata: Record<string, unknown> }[];
+  triggers: { type: string; metadata: Record<string, string> }[];
 }
 
 let dir: string;
@@ -95,7 +95,7 @@ describe('KEDA ScaledObject for the scheduler', () => {
       },
     ]);
     assert.ok(
-      !spec.triggers.some((t) => t.metadata.consumer === CONSUMERS.schedulerQueue),
+      !spec.triggers.some((t) => t.metadata.consumer === (CONSUMERS.schedulerQueue as string)),
       'parked mail is no backlog',
     );
   });
