@@ -109,7 +109,9 @@ async function send(marker: string): Promise<{ code: number; response: string; c
 }
 
 describe('the relay with JetStream out of space', { skip: cannotMount ?? false }, () => {
-  it('refuses new mail until space is back, delivers nothing more than twice, resumes', async (t) => {
+  it('refuses new mail until space is back, delivers nothing more than twice, resumes', {
+    timeout: 600_000,
+  }, async (t) => {
     // Jobs ready and waiting for a sender, so the sender meets the full disk mid-work.
     await relay.stack.services.sender.stop();
     const accepted: string[] = [];

@@ -185,7 +185,7 @@ async function suppressedReply(): Promise<number | undefined> {
 }
 
 test('master killed under load: the replica takes over, nothing accepted is lost', {
-  timeout: 300_000,
+  timeout: 600_000,
 }, async (t) => {
   const admin = new Redis(master.url);
   await createSuppressionList(admin).add(relay.stack.pool.key, 'gone@example.test', {
