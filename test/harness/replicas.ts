@@ -59,10 +59,11 @@ export function counterSum(text: string, name: string): number {
 }
 
 export async function startReplicaSet(options: {
+  /** Each IP of the spec gets a sender pod of its own. */
   spec: RelayPoolSpec;
   ingress: number;
   schedulers: number;
-  /** One sender pod per IP of the spec, in order. */
+  /** Extra environment for every service. */
   env?: Record<string, string>;
   onOutput?: (name: string, line: string) => void;
 }): Promise<ReplicaSet> {
