@@ -15,6 +15,7 @@ import { addedHeaders, messageHead, messageIdOf } from './headers.ts';
 import type { Reservation } from './inflight.ts';
 import type { IngressContext } from './session-handlers.ts';
 import type { RefusalReason, SmtpReplyError } from './smtp-errors.ts';
+import { StoreFullError } from './store.ts';
 
 export interface ReadTransaction {
   session: SMTPServerSession;
@@ -84,8 +85,9 @@ export async function acceptMessage(
       () => tx.reservation.release(),
     );
   } catch (err) {
-    log.warn({ err, id, pool: pool.key }, 'could not store message; answering 451');
-    return { error: refuse('storeUnavailable', pool) };
+    const full = err instanceof StoreFullError;
+    log.warn({ err, id, pool: pool.key }, `could not store message; answering ${full ? 452 : 451}`);
+    return { error: refuse(full ? 'storeFull' : 'storeUnavailable', pool) };
   }
   log.info(
     {

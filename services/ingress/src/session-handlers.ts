@@ -194,6 +194,8 @@ export function sessionHandlers(
     ) {
       return refuse('senderNotAllowed', pool);
     }
+    // JetStream said a moment ago it has no room: the data would only be refused (store.ts).
+    if (pool && ctx.store.full()) return refuse('storeFull', pool);
     if (pool) {
       // The message is held from its first byte: it must fit in what is left (inflight.ts).
       const reservation = ctx.inflight.reserve();

@@ -27,6 +27,7 @@ export const REPLIES = {
     code: 554,
     text: '5.6.0 Message contains a line longer than 998 characters, encode it',
   },
+  storeFull: { code: 452, text: '4.3.1 Mail system full, try again later' },
   storeUnavailable: { code: 451, text: '4.3.0 Temporary storage failure, try again later' },
   internalError: { code: 451, text: '4.3.0 Internal error, try again later' },
   authFailed: { code: 535, text: '5.7.8 Authentication credentials invalid' },
