@@ -1,8 +1,8 @@
 /**
  * The complaint-rate alerts as Prometheus reads them: promtool checks the rendered rules,
- * then runs them over level gauges shaped like the scheduler's complaint guard (one sender
- * domain over its warning line, one over its stop line, one back to normal) and expects
- * the warning, the critical alert and silence respectively.
+ * then runs them over level gauges shaped like the scheduler's complaint guard (sender
+ * domains and submitters over their warning line, over their stop line, back to normal) and
+ * expects the warning, the critical alert and silence respectively.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -59,12 +59,16 @@ test('promtool accepts the rendered rules with the complaint alerts', async () =
   assert.equal(code, 0, output);
   assert.ok(annotations.has('HikyakuComplaintRateHigh'));
   assert.ok(annotations.has('HikyakuComplaintRateOverStop'));
+  assert.ok(annotations.has('HikyakuSubmitterComplaintRateHigh'));
+  assert.ok(annotations.has('HikyakuSubmitterComplaintRateOverStop'));
 });
 
-test('a sender domain over its warning line warns, over its stop line pages, under it is quiet', async () => {
+test('a sender domain or submitter over its warning line warns, over its stop line pages, under it is quiet', async () => {
   const pool = 'mail_news';
   const level = (domain: string) =>
     `hikyaku_scheduler_sender_domain_complaint_level{pool="${pool}",sender_domain="${domain}"}`;
+  const submitter = (name: string) =>
+    `hikyaku_scheduler_submitter_complaint_level{pool="${pool}",submitter="${name}"}`;
   const tests = {
     rule_files: [rulesFile],
     evaluation_interval: '1m',
@@ -76,6 +80,9 @@ test('a sender domain over its warning line warns, over its stop line pages, und
           { series: level('stop.example'), values: '2x30' },
           // Back under the warning line after a while: the alert must not stay.
           { series: level('calm.example'), values: '1x3 0x27' },
+          { series: submitter('campaigns'), values: '2x30' },
+          { series: submitter('billing'), values: '1x30' },
+          { series: submitter('alerts'), values: '0x30' },
         ],
         alert_rule_test: [
           {
@@ -95,6 +102,23 @@ test('a sender domain over its warning line warns, over its stop line pages, und
               alert('HikyakuComplaintRateOverStop', 'critical', {
                 pool,
                 sender_domain: 'stop.example',
+              }),
+            ],
+          },
+          {
+            eval_time: '20m',
+            alertname: 'HikyakuSubmitterComplaintRateHigh',
+            exp_alerts: [
+              alert('HikyakuSubmitterComplaintRateHigh', 'warning', { pool, submitter: 'billing' }),
+            ],
+          },
+          {
+            eval_time: '20m',
+            alertname: 'HikyakuSubmitterComplaintRateOverStop',
+            exp_alerts: [
+              alert('HikyakuSubmitterComplaintRateOverStop', 'critical', {
+                pool,
+                submitter: 'campaigns',
               }),
             ],
           },
