@@ -261,6 +261,7 @@ export function createOperator(deps: OperatorDeps): Operator {
             log.info({ pool: compiled.key, ips: resumed }, 'resumed by annotation');
         },
         complaints: (key) => reports.listComplaints(key),
+        submitterComplaints: (key) => reports.listSubmitterComplaints(key),
         events: createEventRecorder({
           client,
           instance: config.leaderElection.identity,

@@ -10,7 +10,13 @@
  * a change; anything else is reported and thrown, for the queue to retry with back-off.
  */
 
-import type { CompiledPool, ComplaintReport, Logger, SourceAbsentReport } from '@hikyaku/core';
+import type {
+  CompiledPool,
+  ComplaintReport,
+  Logger,
+  SourceAbsentReport,
+  SubmitterComplaintReport,
+} from '@hikyaku/core';
 import { poolKey } from '@hikyaku/core';
 import type { IpReputation } from '@hikyaku/core/policy';
 import type { V1Node, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
@@ -54,6 +60,8 @@ export interface ReconcilerDeps {
   resume?: (pool: RelayPoolObject, compiled: CompiledPool) => Promise<void>;
   /** Sender domains the scheduler reported over their complaint guard's lines. */
   complaints?: (pool: string) => Promise<ComplaintReport[]>;
+  /** Submitters the scheduler reported over their complaint guard's lines. */
+  submitterComplaints?: (pool: string) => Promise<SubmitterComplaintReport[]>;
   events: EventRecorder;
   metrics: OperatorMetrics;
   log: Logger;
@@ -109,6 +117,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     ...(deps.absentSources ? { absentSources: deps.absentSources } : {}),
     ...(deps.reputation ? { reputation: deps.reputation } : {}),
     ...(deps.complaints ? { complaints: deps.complaints } : {}),
+    ...(deps.submitterComplaints ? { submitterComplaints: deps.submitterComplaints } : {}),
     metrics: deps.metrics,
     log: deps.log,
     sendersReadyTimeoutMs: deps.sendersReadyTimeoutMs,

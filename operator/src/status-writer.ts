@@ -4,7 +4,13 @@
  * changed, with an Event when Ready or Degraded turns.
  */
 
-import type { CompiledPool, ComplaintReport, Logger, SourceAbsentReport } from '@hikyaku/core';
+import type {
+  CompiledPool,
+  ComplaintReport,
+  Logger,
+  SourceAbsentReport,
+  SubmitterComplaintReport,
+} from '@hikyaku/core';
 import { poolKey } from '@hikyaku/core';
 import type { IpReputation } from '@hikyaku/core/policy';
 import type { V1StatefulSet } from '@kubernetes/client-node';
@@ -34,6 +40,8 @@ export interface StatusWriterDeps {
   reputation?: (pool: string) => Promise<IpReputation[]>;
   /** Sender domains the scheduler reported over their complaint guard's lines. */
   complaints?: (pool: string) => Promise<ComplaintReport[]>;
+  /** Submitters the scheduler reported over their complaint guard's lines. */
+  submitterComplaints?: (pool: string) => Promise<SubmitterComplaintReport[]>;
   metrics: OperatorMetrics;
   log: Logger;
   sendersReadyTimeoutMs: number;
@@ -207,9 +215,11 @@ export async function writeStatus(
     }
   }
   let complaints: ComplaintReport[] = [];
+  let submitterComplaints: SubmitterComplaintReport[] = [];
   if (deps.complaints && sync.compiled?.feedback) {
     try {
       complaints = await deps.complaints(sync.compiled.key);
+      submitterComplaints = (await deps.submitterComplaints?.(sync.compiled.key)) ?? [];
     } catch (err) {
       deps.log.warn({ err, pool: sync.compiled.key }, "cannot read the scheduler's reports");
     }
@@ -226,6 +236,7 @@ export async function writeStatus(
     unassignable: sync.unassignable,
     absentSources,
     complaints,
+    submitterComplaints,
     rows,
     ...(redisError !== undefined ? { redisUnreachable: redisError } : {}),
     totalIps: pool.spec.ips.length,

@@ -9,9 +9,11 @@
  * 127.0.7.9, a "mail server on the Internet" that may not relay.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import {
   createSuppressionList,
   deriveReturnPathKey,
@@ -21,6 +23,7 @@ import {
   returnPathAddress,
   verifyReturnPath,
 } from '@hikyaku/core';
+import { cliInvocation } from '@hikyaku/local';
 import { runHoldsCli } from '@hikyaku/scheduler';
 import type { ReceivedMessage } from '@hikyaku/testing';
 import { waitFor } from '@hikyaku/testing';
@@ -109,6 +112,12 @@ async function delivered(marker: string, count = 1): Promise<ReceivedMessage[]> 
     const found = relay.sink.messages.filter((m) => m.raw.includes(`Subject: ${marker}`));
     return found.length >= count ? found : undefined;
   });
+}
+
+/** The hikyaku command as an admin runs it, in its own process; its output. */
+async function hikyaku(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [...cliInvocation(), ...args]);
+  return stdout;
 }
 
 /** A report handed in by a server outside the pool's networks. */
@@ -205,6 +214,28 @@ describe('feedback by mail', () => {
     ).get('gone@example.test');
     assert.equal(entry?.reason, 'hard-bounce');
     assert.equal(entry?.source, 'feedback');
+
+    // What an admin sees: the message's timeline ends with the late bounce, and the
+    // suppression list names the report as the source.
+    const trace = await hikyaku('trace', '--nats', relay.stack.natsUrl, 'gone@example.test');
+    assert.match(trace, new RegExp(`^queue id ${event.id} `, 'm'));
+    assert.match(trace, /^ {2}\S+ +delivered +gone@example\.test +attempt 1 /m);
+    assert.match(
+      trace,
+      /^ {2}\S+ +bounced +gone@example\.test +late, reported by mail(?: +to \S+)?: 550 5\.1\.1 /m,
+    );
+    const listed = await hikyaku(
+      'suppressions',
+      'lookup',
+      '--nats',
+      relay.stack.natsUrl,
+      '--redis',
+      relay.stack.redisUrl,
+      '--pool',
+      relay.stack.pool.key,
+      'gone@example.test',
+    );
+    assert.match(listed, /^gone@example\.test\s+suppressed\s+hard-bounce\s.*\sfeedback\s/m);
 
     const client = await session({ port: relay.stack.smtpPort });
     await client.command('MAIL FROM:<app@news.test>');

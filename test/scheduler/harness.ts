@@ -64,6 +64,8 @@ export interface ShapingFixture {
     subject?: string;
     /** Bulk mail, as the ingress marks it (List-Unsubscribe, Precedence: bulk). */
     bulk?: boolean;
+    /** The username the client authenticated as, as the ingress records it. */
+    submitter?: string;
   }): Promise<string>;
   /** Writes a changed pool spec to NATS KV (the schedulers follow it live). */
   updatePool(spec: Partial<RelayPoolSpec>): Promise<CompiledPool>;
@@ -205,6 +207,7 @@ export async function startShapingFixture(options: {
           rcpts: o.to,
           body: await bodies.put(id, raw),
           ...(o.bulk ? { bulk: true } : {}),
+          ...(o.submitter ? { submitter: o.submitter } : {}),
         };
         await admin.js.publish(SUBJECTS.envelope(pool.key), codecs.envelope.encode(envelope), {
           msgID: MSG_IDS.envelope(id),

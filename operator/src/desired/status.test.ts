@@ -137,6 +137,29 @@ describe('buildPoolStatus', () => {
     assert.match(s.conditions[2]!.message, /shop\.example 0\.42 % \(bulk mail held until released/);
   });
 
+  it('a submitter over its complaint rate makes the pool Degraded, naming it and how to release it', () => {
+    const s = buildPoolStatus(
+      input({
+        submitterComplaints: [{ submitter: 'campaigns', level: 'stop', rate: 0.005, held: true }],
+      }),
+    );
+    assert.equal(summary(s).Degraded, `True/${REASONS.ComplaintRateHigh}`);
+    assert.match(
+      s.conditions[2]!.message,
+      /^complaint rate of submitters: campaigns 0\.50 % \(bulk mail held until released: hikyaku holds release --submitter\)$/,
+    );
+    const both = buildPoolStatus(
+      input({
+        complaints: [{ domain: 'news.example', level: 'warn', rate: 0.0015, held: false }],
+        submitterComplaints: [{ submitter: 'billing', level: 'warn', rate: 0.002, held: false }],
+      }),
+    );
+    assert.match(
+      both.conditions[2]!.message,
+      /sender domains: news\.example .*; complaint rate of submitters: billing 0\.20 % \(over the warn line\)/,
+    );
+  });
+
   it('Redis out of reach makes the pool Degraded, saying that mail waits', () => {
     const s = buildPoolStatus(input({ redisUnreachable: 'connect ECONNREFUSED 10.0.0.5:6379' }));
     assert.deepEqual(summary(s), {

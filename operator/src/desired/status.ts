@@ -57,6 +57,13 @@ export interface StatusInput {
     rate: number;
     held: boolean;
   }[];
+  /** Submitters over their complaint guard's warning or stop line, or held. */
+  submitterComplaints?: readonly {
+    submitter: string;
+    level: 'warn' | 'stop';
+    rate: number;
+    held: boolean;
+  }[];
   /** Why the IP counters could not be read from Redis, when they could not. */
   redisUnreachable?: string;
   rows: readonly IpStatusRow[];
@@ -166,12 +173,17 @@ function conditions(input: StatusInput): PoolCondition[] {
     const what = input.rows.map((r) => `${r.address} (${r.reputation?.reason})`);
     const message = `every IP is paused by the reputation guard: ${list(what)}; mail is deferred, not bounced, until one resumes (docs/reputation.md)`;
     out.push(condition(input, 'Degraded', 'True', REASONS.AllIpsPaused, message));
-  } else if ((input.complaints ?? []).length > 0) {
-    const what = (input.complaints ?? []).map(
-      (c) =>
-        `${c.domain} ${(c.rate * 100).toFixed(2)} % (${c.held ? 'bulk mail held until released: hikyaku holds release' : `over the ${c.level} line`})`,
+  } else if ((input.complaints ?? []).length + (input.submitterComplaints ?? []).length > 0) {
+    const state = (c: { rate: number; held: boolean; level: string }, release: string) =>
+      `${(c.rate * 100).toFixed(2)} % (${c.held ? `bulk mail held until released: hikyaku holds release${release}` : `over the ${c.level} line`})`;
+    const parts: string[] = [];
+    const domains = (input.complaints ?? []).map((c) => `${c.domain} ${state(c, '')}`);
+    if (domains.length > 0) parts.push(`complaint rate of sender domains: ${list(domains)}`);
+    const submitters = (input.submitterComplaints ?? []).map(
+      (c) => `${c.submitter} ${state(c, ' --submitter')}`,
     );
-    const message = `complaint rate of sender domains: ${list(what)}`;
+    if (submitters.length > 0) parts.push(`complaint rate of submitters: ${list(submitters)}`);
+    const message = parts.join('; ');
     out.push(condition(input, 'Degraded', 'True', REASONS.ComplaintRateHigh, message));
   } else if (input.redisUnreachable !== undefined) {
     const message = `Redis is unreachable (${input.redisUnreachable}): the scheduler releases no mail until it is back; the IP rows show the last counters read`;

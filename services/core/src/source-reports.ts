@@ -2,7 +2,8 @@
  * Senders report an assigned source address that is not present on their pod here (NATS
  * KV), and the operator shows it on the pool's status: sending from another address
  * instead would be a silent fallback, so the pool says what is wrong where a human looks.
- * The scheduler reports sender domains over their complaint guard's lines here too.
+ * The scheduler reports sender domains and submitters over their complaint guard's lines
+ * here too.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
@@ -26,6 +27,11 @@ export interface ComplaintReport {
   held: boolean;
 }
 
+/** The same for a submitter (the username mail was handed in under). */
+export interface SubmitterComplaintReport extends Omit<ComplaintReport, 'domain'> {
+  submitter: string;
+}
+
 export interface SourceReports {
   reportAbsent(pool: string, report: SourceAbsentReport): Promise<void>;
   clearAbsent(pool: string, address: string): Promise<void>;
@@ -33,11 +39,38 @@ export interface SourceReports {
   /** Makes the pool's complaint reports exactly `reports`. */
   syncComplaints(pool: string, reports: readonly ComplaintReport[]): Promise<void>;
   listComplaints(pool: string): Promise<ComplaintReport[]>;
+  /** Makes the pool's submitter complaint reports exactly `reports`. */
+  syncSubmitterComplaints(
+    pool: string,
+    reports: readonly SubmitterComplaintReport[],
+  ): Promise<void>;
+  listSubmitterComplaints(pool: string): Promise<SubmitterComplaintReport[]>;
 }
 
 export async function openSourceReports(js: JetStreamClient, replicas = 1): Promise<SourceReports> {
   const kv: KV = await new Kvm(js).create(KV_BUCKETS.senderReports, { history: 1, replicas });
   const prefix = (pool: string): string => KV_KEYS.sourceAbsent(pool, '').replace(/\.$/, '');
+  /** Makes the keys under `under` (a key ending in '.') exactly those of `reports`. */
+  async function sync<T>(under: string, reports: readonly T[], keyOf: (r: T) => string) {
+    const current = new Set(reports.map(keyOf));
+    for await (const key of await kv.keys(`${under}>`)) {
+      if (!current.has(key)) await kv.delete(key);
+    }
+    for (const report of reports) {
+      const key = keyOf(report);
+      const entry = await kv.get(key);
+      const value = JSON.stringify(report);
+      if (entry?.operation !== 'PUT' || entry.string() !== value) await kv.put(key, value);
+    }
+  }
+  async function list<T>(under: string): Promise<T[]> {
+    const reports: T[] = [];
+    for await (const key of await kv.keys(`${under}>`)) {
+      const entry = await kv.get(key);
+      if (entry && entry.operation === 'PUT') reports.push(entry.json<T>());
+    }
+    return reports;
+  }
   return {
     async reportAbsent(pool, report) {
       await kv.put(KV_KEYS.sourceAbsent(pool, report.address), JSON.stringify(report));
@@ -53,25 +86,19 @@ export async function openSourceReports(js: JetStreamClient, replicas = 1): Prom
       }
       return reports.sort((a, b) => a.address.localeCompare(b.address));
     },
-    async syncComplaints(pool, reports) {
-      const current = new Set(reports.map((r) => KV_KEYS.complaint(pool, r.domain)));
-      for await (const key of await kv.keys(`${KV_KEYS.complaint(pool, '')}>`)) {
-        if (!current.has(key)) await kv.delete(key);
-      }
-      for (const report of reports) {
-        const key = KV_KEYS.complaint(pool, report.domain);
-        const entry = await kv.get(key);
-        const value = JSON.stringify(report);
-        if (entry?.operation !== 'PUT' || entry.string() !== value) await kv.put(key, value);
-      }
-    },
+    syncComplaints: (pool, reports) =>
+      sync(KV_KEYS.complaint(pool, ''), reports, (r) => KV_KEYS.complaint(pool, r.domain)),
     async listComplaints(pool) {
-      const reports: ComplaintReport[] = [];
-      for await (const key of await kv.keys(`${KV_KEYS.complaint(pool, '')}>`)) {
-        const entry = await kv.get(key);
-        if (entry && entry.operation === 'PUT') reports.push(entry.json<ComplaintReport>());
-      }
+      const reports = await list<ComplaintReport>(KV_KEYS.complaint(pool, ''));
       return reports.sort((a, b) => a.domain.localeCompare(b.domain));
+    },
+    syncSubmitterComplaints: (pool, reports) =>
+      sync(KV_KEYS.submitterComplaint(pool, ''), reports, (r) =>
+        KV_KEYS.submitterComplaint(pool, r.submitter),
+      ),
+    async listSubmitterComplaints(pool) {
+      const reports = await list<SubmitterComplaintReport>(KV_KEYS.submitterComplaint(pool, ''));
+      return reports.sort((a, b) => a.submitter.localeCompare(b.submitter));
     },
   };
 }

@@ -1,8 +1,9 @@
 /**
- * The complaint guard's state in Redis, shared by every replica: per sender domain and
- * calendar day, how much of its mail was delivered and complained about; and the domains
- * whose bulk mail is held until an admin releases them (`hikyaku feedback release`). The
- * verdict itself is the pure judgeComplaintRate.
+ * The complaint guard's state in Redis, shared by every replica: per sender domain (or per
+ * submitter: the same guard, another scope) and calendar day, how much of its mail was
+ * delivered and complained about; and the domains or submitters whose bulk mail is held
+ * until an admin releases them (`hikyaku holds release`). The verdict itself is the pure
+ * judgeComplaintRate.
  */
 
 import { type CompiledPool, type ComplaintReport, REDIS_KEYS } from '@hikyaku/core';
@@ -13,6 +14,32 @@ import {
   judgeComplaintRate,
 } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
+
+/**
+ * Where one scope of the guard keeps its counts, levels and holds. The functions below
+ * name what they judge `domain`; in the submitter scope it is the submitter's username.
+ */
+export interface ComplaintScope {
+  day(pool: string, dayKey: string): string;
+  holds(pool: string): string;
+  levels(pool: string): string;
+  /** How an admin's spelling of a name is matched: domains case-blind, usernames exactly. */
+  normalize(name: string): string;
+}
+
+export const SENDER_DOMAIN_SCOPE: ComplaintScope = {
+  day: REDIS_KEYS.senderDomainDay,
+  holds: REDIS_KEYS.complaintHolds,
+  levels: REDIS_KEYS.complaintLevels,
+  normalize: (domain) => domain.toLowerCase(),
+};
+
+export const SUBMITTER_SCOPE: ComplaintScope = {
+  day: REDIS_KEYS.submitterDay,
+  holds: REDIS_KEYS.submitterHolds,
+  levels: REDIS_KEYS.submitterLevels,
+  normalize: (username) => username,
+};
 
 export interface ComplaintHold {
   /** The rate that crossed the stop line. */
@@ -37,14 +64,14 @@ function dayKeys(pool: CompiledPool, now: number, days: number): string[] {
   return [...keys];
 }
 
-export function createComplaintHolds(redis: Redis) {
+export function createComplaintHolds(redis: Redis, scope: ComplaintScope = SENDER_DOMAIN_SCOPE) {
   /** Keeps (or forgets) a domain over the warning line, so its rate is reviewed as mail flows. */
   async function remember(
     pool: string,
     domain: string,
     over: (ComplaintVerdict & { delivered: number; complaints: number }) | undefined,
   ) {
-    const key = REDIS_KEYS.complaintLevels(pool);
+    const key = scope.levels(pool);
     if (over) await redis.hset(key, domain, JSON.stringify(over));
     else await redis.hdel(key, domain);
   }
@@ -52,7 +79,7 @@ export function createComplaintHolds(redis: Redis) {
   async function count(pool: CompiledPool, domain: string, what: string, n: number, now: number) {
     const guard = pool.feedback?.complaints;
     if (!guard || domain === '' || n <= 0) return;
-    const key = REDIS_KEYS.senderDomainDay(pool.key, calendarDayKey(now, pool.timeZone));
+    const key = scope.day(pool.key, calendarDayKey(now, pool.timeZone));
     await redis
       .multi()
       .hincrby(key, `${domain}|${what}`, n)
@@ -64,11 +91,7 @@ export function createComplaintHolds(redis: Redis) {
     const keys = dayKeys(pool, now, days);
     const pipeline = redis.pipeline();
     for (const day of keys) {
-      pipeline.hmget(
-        REDIS_KEYS.senderDomainDay(pool.key, day),
-        `${domain}|delivered`,
-        `${domain}|complaints`,
-      );
+      pipeline.hmget(scope.day(pool.key, day), `${domain}|delivered`, `${domain}|complaints`);
     }
     let delivered = 0;
     let complaints = 0;
@@ -106,12 +129,7 @@ export function createComplaintHolds(redis: Redis) {
       let heldNow = false;
       if (verdict.hold) {
         const hold: ComplaintHold = { rate: verdict.rate, ...counts, at: now };
-        heldNow =
-          (await redis.hsetnx(
-            REDIS_KEYS.complaintHolds(pool.key),
-            domain,
-            JSON.stringify(hold),
-          )) === 1;
+        heldNow = (await redis.hsetnx(scope.holds(pool.key), domain, JSON.stringify(hold))) === 1;
       }
       return { domain, ...counts, ...verdict, heldNow };
     },
@@ -122,8 +140,8 @@ export function createComplaintHolds(redis: Redis) {
      */
     async review(pool: CompiledPool, now: number): Promise<ComplaintReport[]> {
       const guard = pool.feedback?.complaints;
-      const over = await redis.hkeys(REDIS_KEYS.complaintLevels(pool.key));
-      const held = await redis.hkeys(REDIS_KEYS.complaintHolds(pool.key));
+      const over = await redis.hkeys(scope.levels(pool.key));
+      const held = await redis.hkeys(scope.holds(pool.key));
       const reports: ComplaintReport[] = [];
       for (const domain of new Set([...over, ...held])) {
         const counts = guard
@@ -150,11 +168,11 @@ export function createComplaintHolds(redis: Redis) {
     },
 
     isHeld(pool: string, domain: string): Promise<boolean> {
-      return redis.hexists(REDIS_KEYS.complaintHolds(pool), domain).then((n) => n === 1);
+      return redis.hexists(scope.holds(pool), domain).then((n) => n === 1);
     },
 
     async list(pool: string): Promise<Map<string, ComplaintHold>> {
-      const all = await redis.hgetall(REDIS_KEYS.complaintHolds(pool));
+      const all = await redis.hgetall(scope.holds(pool));
       return new Map(
         Object.entries(all).map(([domain, value]) => [domain, JSON.parse(value) as ComplaintHold]),
       );
@@ -162,7 +180,7 @@ export function createComplaintHolds(redis: Redis) {
 
     /** Lifts a hold; true when the domain was held. */
     async release(pool: string, domain: string): Promise<boolean> {
-      return (await redis.hdel(REDIS_KEYS.complaintHolds(pool), domain.toLowerCase())) > 0;
+      return (await redis.hdel(scope.holds(pool), scope.normalize(domain))) > 0;
     },
   };
 }

@@ -92,6 +92,7 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
             ...(shares.length > 1 ? { part } : {}),
             ...(envelope.bulk ? { bulk: true } : {}),
             ...(envelope.messageId ? { messageId: envelope.messageId } : {}),
+            ...(envelope.submitter ? { submitter: envelope.submitter } : {}),
             ...dsnFor(envelope, share),
           },
         });

@@ -3,8 +3,8 @@
  * synchronous outcome would have: a late hard bounce suppresses its recipient (when the
  * pool suppresses hard bounces) and is a `bounced` event with `late: true`; a complaint
  * suppresses its recipient (reason `complaint`), is a `complained` event, counts against
- * the IP that sent the message and the sender domain's complaint rate, and may hold that
- * domain's bulk mail. Only reports whose return path token verifies do anything; every
+ * the IP that sent the message and the complaint rates of its sender domain and of its
+ * submitter, and may hold that domain's or that submitter's bulk mail. Only reports whose return path token verifies do anything; every
  * message is counted by what it was, and its body is removed once it has been read.
  */
 
@@ -20,15 +20,17 @@ import {
 } from '@hikyaku/core';
 import { createBounceClassifier } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
+import type { ComplaintWindow } from './complaint-holds.ts';
+import { COMPLAINT_LEVELS } from './complaint-review.ts';
 import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, type SchedulerParts } from './parts.ts';
 
 const UNKNOWN_POOL_DELAY_MS = 5000;
-const LEVELS = { ok: 0, warn: 1, stop: 2 } as const;
 
 export function createFeedbackHandler(parts: SchedulerParts) {
   const { pools, metrics, events, clock, log, suppressions, holds } = parts;
+  const { submitterHolds, messageSubmitters } = parts;
   const classify = createBounceClassifier();
 
   async function complaint(
@@ -44,21 +46,36 @@ export function createFeedbackHandler(parts: SchedulerParts) {
     metrics.suppressionsAdded.inc({ pool: pool.key });
     const ours = pool.ips.some((ip) => ip.address === verdict.sourceIp);
     metrics.complaints.inc({ pool: pool.key, ip: ours ? (verdict.sourceIp as string) : 'other' });
-    if (!verdict.senderDomain) return;
-    const window = await holds.complained(pool, verdict.senderDomain, now);
-    if (!window) return;
-    const labels = { pool: pool.key, sender_domain: window.domain };
-    metrics.complaintRate.set(labels, window.rate);
-    metrics.complaintLevel.set(labels, LEVELS[window.level]);
+    if (verdict.senderDomain) {
+      const window = await holds.complained(pool, verdict.senderDomain, now);
+      if (window) {
+        const labels = { pool: pool.key, sender_domain: window.domain };
+        metrics.complaintRate.set(labels, window.rate);
+        metrics.complaintLevel.set(labels, COMPLAINT_LEVELS[window.level]);
+        tell(window, { pool: pool.key, senderDomain: window.domain }, 'domain');
+      }
+    }
+    const submitter = await messageSubmitters.of(pool.key, verdict.id);
+    if (submitter) {
+      const window = await submitterHolds.complained(pool, submitter, now);
+      if (window) {
+        const labels = { pool: pool.key, submitter };
+        metrics.submitterComplaintRate.set(labels, window.rate);
+        metrics.submitterComplaintLevel.set(labels, COMPLAINT_LEVELS[window.level]);
+        tell(window, { pool: pool.key, submitter }, 'submitter');
+      }
+    }
+  }
+
+  function tell(window: ComplaintWindow, who: Record<string, string>, what: string): void {
     const fields = {
-      pool: pool.key,
-      senderDomain: window.domain,
+      ...who,
       rate: window.rate,
       delivered: window.delivered,
       complaints: window.complaints,
     };
     if (window.heldNow) {
-      log.error(fields, "complaint rate over the stop line: holding the domain's bulk mail");
+      log.error(fields, `complaint rate over the stop line: holding the ${what}'s bulk mail`);
     } else if (window.level !== 'ok') {
       log.warn(fields, `complaint rate over the ${window.level} line`);
     }

@@ -246,6 +246,18 @@ export function createSchedulerMetrics(deps: {
       labelNames: ['pool', 'sender_domain'],
       registers,
     }),
+    submitterComplaintRate: new Gauge({
+      name: METRICS.schedulerSubmitterComplaintRate,
+      help: 'Complaints per delivered message of a submitter over the guard window, as of its last complaint',
+      labelNames: ['pool', 'submitter'],
+      registers,
+    }),
+    submitterComplaintLevel: new Gauge({
+      name: METRICS.schedulerSubmitterComplaintLevel,
+      help: 'Complaint guard level of a submitter as of its last complaint: 0 ok, 1 warn, 2 stop',
+      labelNames: ['pool', 'submitter'],
+      registers,
+    }),
   };
 }
 

@@ -22,6 +22,7 @@ import type { SchedulerConfig } from './config.ts';
 import type { Destinations } from './destinations.ts';
 import type { DsnMailer } from './dsn-mailer.ts';
 import type { EventPublisher } from './events.ts';
+import type { MessageSubmitters } from './message-submitters.ts';
 import type { SchedulerMetrics } from './metrics.ts';
 import type { Parking } from './parking.ts';
 import type { VerdictCounter } from './reputation/verdicts.ts';
@@ -49,6 +50,9 @@ export interface SchedulerParts {
   /** Receivers' verdicts per IP, for the reputation guard. */
   verdicts?: VerdictCounter;
   holds: ComplaintHolds;
+  /** The same guard per submitter (the username mail was handed in under). */
+  submitterHolds: ComplaintHolds;
+  messageSubmitters: MessageSubmitters;
 }
 
 /** How long a message's last try (due at its maximum age) may wait for shaping. */

@@ -86,6 +86,7 @@ export function createQueueHandler(parts: SchedulerParts) {
       ...(item.dsn ? { dsn: item.dsn } : {}),
       ...(item.rcptDsn ? { rcptDsn: item.rcptDsn } : {}),
       ...(item.bulk ? { bulk: true } : {}),
+      ...(item.submitter ? { submitter: item.submitter } : {}),
     };
     const returnPath = returnPathFor(pool, item);
     if (returnPath) job.returnPath = returnPath;
@@ -99,6 +100,18 @@ export function createQueueHandler(parts: SchedulerParts) {
     await events.publish(
       item.rcpts.map((rcpt) => deliveryEvent('scheduled', { ...item, ip: decision.ip }, rcpt, now)),
     );
+  }
+
+  /** What holds a bulk item back: its sender domain's complaint rate, or its submitter's. */
+  async function heldFor(
+    item: QueueItem,
+    pool: CompiledPool,
+  ): Promise<'sender domain' | 'submitter' | undefined> {
+    if (await parts.holds.isHeld(pool.key, senderDomain(item.from))) return 'sender domain';
+    if (item.submitter && (await parts.submitterHolds.isHeld(pool.key, item.submitter))) {
+      return 'submitter';
+    }
+    return undefined;
   }
 
   return async function handleQueueItem(msg: JsMsg): Promise<void> {
@@ -129,17 +142,17 @@ export function createQueueHandler(parts: SchedulerParts) {
       msg.ack();
       return;
     }
-    if (
-      item.bulk &&
-      pool.feedback &&
-      (await parts.holds.isHeld(pool.key, senderDomain(item.from)))
-    ) {
+    const held = item.bulk && pool.feedback ? await heldFor(item, pool) : undefined;
+    if (held) {
       if (now >= deadline) {
-        await expire(item, pool, now, 'while its sender domain was held for complaints');
+        await expire(item, pool, now, `while its ${held} was held for complaints`);
         msg.ack();
         return;
       }
-      metrics.deferred.inc({ pool: pool.key, reason: 'complaint-hold' });
+      metrics.deferred.inc({
+        pool: pool.key,
+        reason: held === 'submitter' ? 'submitter-complaint-hold' : 'complaint-hold',
+      });
       msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
       return;
     }

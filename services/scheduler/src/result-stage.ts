@@ -162,8 +162,14 @@ export function createResultHandler(parts: SchedulerParts) {
     if (pool) {
       await countOutcomes(pool, job, judgement.delivered.length, result.outcomes.length);
       await parts.verdicts?.record(pool, job.ip, judgement, now);
-      // The complaint guard's denominator, per sender domain.
+      // The complaint guard's denominator, per sender domain and per submitter.
       await parts.holds.delivered(pool, senderDomain(job.from), judgement.delivered.length, now);
+      if (job.submitter) {
+        await parts.submitterHolds.delivered(pool, job.submitter, judgement.delivered.length, now);
+        if (job.returnPath && judgement.delivered.length > 0) {
+          await parts.messageSubmitters.remember(pool, job.id, job.submitter);
+        }
+      }
     }
 
     let groupOpen = false;
@@ -188,6 +194,7 @@ export function createResultHandler(parts: SchedulerParts) {
           ...(job.part !== undefined ? { part: job.part } : {}),
           ...(job.bulk ? { bulk: true } : {}),
           ...(job.messageId ? { messageId: job.messageId } : {}),
+          ...(job.submitter ? { submitter: job.submitter } : {}),
           ...dsnFor(job, rcpts),
         };
         if (pool && policy) {

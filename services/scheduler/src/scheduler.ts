@@ -10,7 +10,6 @@
 import {
   type BodyStore,
   CONSUMERS,
-  type CompiledPool,
   type ConsumerLoop,
   createSuppressionList,
   ensureConsumer,
@@ -28,13 +27,15 @@ import type { Registry } from 'prom-client';
 import { type Admission, createShapingAdmission } from './admission.ts';
 import { withAttemptLog } from './attempt-log.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
-import { createComplaintHolds } from './complaint-holds.ts';
+import { createComplaintHolds, SUBMITTER_SCOPE } from './complaint-holds.ts';
+import { createComplaintReview } from './complaint-review.ts';
 import { rateWindowMs, type SchedulerConfig } from './config.ts';
 import { createDestinations } from './destinations.ts';
 import { createDsnMailer } from './dsn-mailer.ts';
 import { createEnvelopeHandler } from './envelope-stage.ts';
 import { createEventPublisher } from './events.ts';
 import { createFeedbackHandler } from './feedback-stage.ts';
+import { createMessageSubmitters } from './message-submitters.ts';
 import { createSchedulerMetrics } from './metrics.ts';
 import { createMxLookup, type MxLookup } from './mx-hosts.ts';
 import { createParking } from './parking.ts';
@@ -123,6 +124,8 @@ export async function startScheduler(deps: {
     events: withAttemptLog(createEventPublisher(nats.js), log, config.logRecipients),
     tracker: createMessageTracker(redis),
     holds: createComplaintHolds(redis),
+    submitterHolds: createComplaintHolds(redis, SUBMITTER_SCOPE),
+    messageSubmitters: createMessageSubmitters(redis),
     metrics: createSchedulerMetrics({
       registry: deps.registry,
       redis,
@@ -185,26 +188,13 @@ export async function startScheduler(deps: {
   ]);
 
   const reports = await openSourceReports(nats.js, config.streamReplicas);
-  /** The complaint guard's domains, judged again for the gauges and the pool's status. */
-  const reviewed = new Map<string, Set<string>>();
-  async function reviewComplaints(pool: CompiledPool): Promise<void> {
-    const found = await parts.holds.review(pool, clock.now());
-    const domains = new Set(found.map((r) => r.domain));
-    for (const domain of reviewed.get(pool.key) ?? []) {
-      if (domains.has(domain)) continue;
-      // Back under the warning line: its series go until its next complaint.
-      const labels = { pool: pool.key, sender_domain: domain };
-      parts.metrics.complaintRate.remove(labels);
-      parts.metrics.complaintLevel.remove(labels);
-    }
-    reviewed.set(pool.key, domains);
-    for (const r of found) {
-      const labels = { pool: pool.key, sender_domain: r.domain };
-      parts.metrics.complaintRate.set(labels, r.rate);
-      parts.metrics.complaintLevel.set(labels, r.level === 'stop' ? 2 : 1);
-    }
-    await reports.syncComplaints(pool.key, found);
-  }
+  const reviewComplaints = createComplaintReview({
+    holds: parts.holds,
+    submitterHolds: parts.submitterHolds,
+    metrics: parts.metrics,
+    reports,
+    clock,
+  });
   const sweeper = setInterval(() => {
     for (const pool of pools.all()) {
       throttles.sweep(pool.key, clock.now()).catch((err: unknown) => {

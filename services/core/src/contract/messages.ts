@@ -111,6 +111,8 @@ export interface QueueItem extends DsnParameters {
   bulk?: boolean;
   /** The message's Message-ID (see Envelope.messageId), for logs and traces. */
   messageId?: string;
+  /** See Envelope.submitter: the complaint guard holds a submitter's bulk mail too. */
+  submitter?: string;
 }
 
 export interface Job extends DsnParameters {
@@ -130,6 +132,8 @@ export interface Job extends DsnParameters {
   part?: number;
   /** See Envelope.bulk. */
   bulk?: boolean;
+  /** See Envelope.submitter: the complaint guard's denominator per submitter. */
+  submitter?: string;
   /**
    * MAIL FROM for this delivery when the pool writes its own return path (one recipient,
    * a signed token); `from` stays the client's sender, for DSNs and events.
@@ -308,6 +312,7 @@ const queueItemSchema: JSONSchemaType<QueueItem> = {
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
     bulk: { type: 'boolean', nullable: true },
+    submitter: { type: 'string', maxLength: 512, nullable: true },
   },
   required: [
     'v',
@@ -346,6 +351,7 @@ const jobSchema: JSONSchemaType<Job> = {
     dsn: envelopeDsnSchema,
     rcptDsn: recipientDsnList,
     bulk: { type: 'boolean', nullable: true },
+    submitter: { type: 'string', maxLength: 512, nullable: true },
     returnPath: { type: 'string', maxLength: 512, nullable: true },
   },
   required: [

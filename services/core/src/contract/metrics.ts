@@ -45,6 +45,8 @@ export const METRICS = {
   schedulerComplaints: 'hikyaku_scheduler_complaints_total',
   schedulerComplaintRate: 'hikyaku_scheduler_sender_domain_complaint_rate',
   schedulerComplaintLevel: 'hikyaku_scheduler_sender_domain_complaint_level',
+  schedulerSubmitterComplaintRate: 'hikyaku_scheduler_submitter_complaint_rate',
+  schedulerSubmitterComplaintLevel: 'hikyaku_scheduler_submitter_complaint_level',
   // sender
   senderAttempts: 'hikyaku_sender_attempts_total',
   senderOutcomes: 'hikyaku_sender_recipient_outcomes_total',

@@ -30,6 +30,18 @@ export const REDIS_KEYS = {
   complaintHolds: (pool: string): string => `hikyaku:{${pool}}:complaint-holds`,
   /** Sender domains over the complaint guard's warning line: hash domain -> JSON. */
   complaintLevels: (pool: string): string => `hikyaku:{${pool}}:complaint-levels`,
+  /** The same per submitter (the username it authenticated as): "<submitter>|delivered" etc. */
+  submitterDay: (pool: string, dayKey: string): string => `hikyaku:{${pool}}:submitters:${dayKey}`,
+  /** Submitters whose bulk mail is held by the complaint guard: hash submitter -> JSON. */
+  submitterHolds: (pool: string): string => `hikyaku:{${pool}}:submitter-complaint-holds`,
+  /** Submitters over the complaint guard's warning line: hash submitter -> JSON. */
+  submitterLevels: (pool: string): string => `hikyaku:{${pool}}:submitter-complaint-levels`,
+  /**
+   * Who submitted a message sent with the pool's return path (string; expires after the
+   * complaint window): a complaint names the message, and this names its submitter.
+   */
+  messageSubmitter: (pool: string, id: string): string =>
+    `hikyaku:{${pool}}:message-submitter:${id}`,
   // scheduler: shaping state shared by every replica (see docs/shaping.md). A "site" is
   // what one rate budget covers: a named rate policy, or "default:<domain>".
   /** Warm-up progress: hash IP -> JSON {day, lastDayKey}. */

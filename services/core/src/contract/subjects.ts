@@ -99,6 +99,12 @@ export const KV_KEYS = {
   ipReputationAll: 'rep.>',
   /** A sender domain over its complaint guard's warning line (the domain's dots are key tokens). */
   complaint: (pool: string, domain: string): string => `complaint.${pool}.${domain}`,
+  /**
+   * A submitter over its complaint guard's warning line. Usernames may hold characters a
+   * KV key may not (`@`, `+`), so the name is base64url-encoded.
+   */
+  submitterComplaint: (pool: string, submitter: string): string =>
+    `complaint-submitter.${pool}.${Buffer.from(submitter, 'utf8').toString('base64url')}`,
 } as const;
 
 /** Pool key and IP token of a reputation key (`rep.<pool>.<ip-token>`); undefined for others. */

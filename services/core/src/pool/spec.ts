@@ -144,7 +144,7 @@ export interface BounceSpec {
   notifySender?: boolean;
 }
 
-/** Complaint-rate guard of one sender domain (docs/feedback.md). */
+/** Complaint-rate guard of each sender domain and each submitter (docs/feedback.md). */
 export interface ComplaintGuardSpec {
   /** Rate (0..1) above which the pool warns; default 0.001 (0.1 %). */
   warnRate?: number;

@@ -47,6 +47,8 @@ export function timelineLine(event: DeliveryEvent): string {
     parts.push(`attempt ${event.attempt + 1}`);
   }
   if (event.ip) parts.push(`from ${event.ip}`);
+  // A bounce reported by mail after the delivery was accepted, not a reply in the session.
+  if (event.late) parts.push('late, reported by mail');
   const reply = event.reply;
   if (reply?.remoteHost) {
     const address = reply.remoteAddress ? `[${reply.remoteAddress}]` : '';
