@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,86 +15,17 @@ import {
   METRICS,
   SUBJECTS,
   verifyWebhookSignature,
-  WEBHOOK_HEADERS,
-  type WebhookBatch,
 } from '@hikyaku/core';
 import { freePort, waitFor } from '@hikyaku/testing';
-import { makeCertificate, type TestCertificate } from '../ingress/certs.ts';
+import { type Received, WebhookReceiver } from '../harness/webhook-receiver.ts';
+import { makeCertificate } from '../ingress/certs.ts';
 import { metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
 
 const SECRET = 'whsec-test-7f3a9c';
 
-interface Received {
-  batch: WebhookBatch;
-  /** Why the signature or timestamp is refused; undefined when both are good. */
-  refused: string | undefined;
-  status: number;
-  body: Buffer;
-  timestamp: string | undefined;
-  signature: string | undefined;
-}
-
-/** A webhook endpoint: verifies each request as a receiver should, answers as told. */
-class Receiver {
-  readonly requests: Received[] = [];
-  answer = 200;
-  private server: Server | undefined;
-
-  constructor(
-    private readonly cert: TestCertificate,
-    readonly port: number,
-  ) {}
-
-  async start(): Promise<void> {
-    const server = createServer({ cert: this.cert.cert, key: this.cert.key }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const timestamp = req.headers[WEBHOOK_HEADERS.timestamp] as string | undefined;
-        const signature = req.headers[WEBHOOK_HEADERS.signature] as string | undefined;
-        const refused = verifyWebhookSignature({
-          secret: SECRET,
-          body,
-          timestamp,
-          signature,
-          nowS: Math.floor(Date.now() / 1000),
-          toleranceS: 300,
-        });
-        const batch = JSON.parse(body.toString('utf8')) as WebhookBatch;
-        assert.equal(req.headers[WEBHOOK_HEADERS.batch], batch.batch);
-        const status = refused ? 401 : this.answer;
-        this.requests.push({ batch, refused, status, body, timestamp, signature });
-        res.writeHead(status).end();
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-  }
-
-  /** Down: the port refuses connections until start() again. */
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  /** Recipients of the events of the batches it took (answered 2xx). */
-  taken(): string[] {
-    return this.requests
-      .filter((r) => r.status === 200)
-      .flatMap((r) => r.batch.events.map((e) => e.rcpt));
-  }
-}
-
 describe('webhooks', () => {
   let dir: string;
-  let receiver: Receiver;
+  let receiver: WebhookReceiver;
   let fixture: SenderFixture;
   let seq = 0;
 
@@ -104,7 +34,7 @@ describe('webhooks', () => {
     const cert = makeCertificate(dir, 'hooks');
     const secretFile = join(dir, 'hook.secret');
     writeFileSync(secretFile, `${SECRET}\n`);
-    receiver = new Receiver(cert, await freePort());
+    receiver = new WebhookReceiver(cert, await freePort(), SECRET);
     await receiver.start();
     const nobody = await freePort();
     fixture = await startSenderFixture({
