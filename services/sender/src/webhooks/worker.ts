@@ -98,7 +98,7 @@ export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<Webho
   const durable = CONSUMERS.webhook(deps.pool, webhook.name);
   const types = new Set<string>(webhook.events);
   await ensureWebhookConsumer(deps, durable);
-  const consumer = await deps.nats.js.consumers.get(STREAMS.events, durable);
+  let consumer = await deps.nats.js.consumers.get(STREAMS.events, durable);
   let stopping = false;
   let fetching: ConsumerMessages | undefined;
   let wake: (() => void) | undefined;
@@ -275,6 +275,14 @@ export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<Webho
         if (stopping) break;
         log.warn({ err, webhook: webhook.name }, 'webhook fetch interrupted; resuming');
         await new Promise((resolve) => setTimeout(resolve, 1000));
+        // Removed behind its back (by hand, or idle past its threshold): made again.
+        if (/not found/i.test(String((err as Error).message))) {
+          await ensureWebhookConsumer(deps, durable)
+            .then(async () => {
+              consumer = await deps.nats.js.consumers.get(STREAMS.events, durable);
+            })
+            .catch((e: unknown) => log.warn({ err: e }, 'webhook consumer not made again yet'));
+        }
       }
       await refreshBacklog();
       if (stopping) {
