@@ -2,7 +2,8 @@
  * Webhooks against a real HTTPS receiver on loopback, with a certificate made for the test
  * and trusted through HIKYAKU_WEBHOOK_CA_FILE: batches are signed over timestamp and body,
  * bounded in size, retried while the receiver fails or is down, and no event is lost; an
- * event past its maximum age is given up and counted.
+ * event past its maximum age is given up and counted; an endpoint whose certificate the
+ * senders do not trust gets nothing.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ const SECRET = 'whsec-test-7f3a9c';
 describe('webhooks', () => {
   let dir: string;
   let receiver: WebhookReceiver;
+  let impostor: WebhookReceiver;
   let fixture: SenderFixture;
   let seq = 0;
 
@@ -37,6 +39,9 @@ describe('webhooks', () => {
     receiver = new WebhookReceiver(cert, await freePort(), SECRET);
     await receiver.start();
     const nobody = await freePort();
+    // Same names, another self-signed certificate: one the senders were not told to trust.
+    impostor = new WebhookReceiver(makeCertificate(dir, 'impostor'), await freePort(), SECRET);
+    await impostor.start();
     fixture = await startSenderFixture({
       spec: {
         webhooks: [
@@ -47,6 +52,13 @@ describe('webhooks', () => {
             secretFile,
             maxBatchEvents: 5,
             maxBatchWait: '1s',
+          },
+          {
+            name: 'impostor',
+            url: `https://127.0.0.1:${impostor.port}/hooks`,
+            events: ['suppressed'],
+            secretFile,
+            maxAge: '3s',
           },
           {
             name: 'lost',
@@ -68,6 +80,7 @@ describe('webhooks', () => {
   after(async () => {
     await fixture?.stop();
     await receiver?.stop();
+    await impostor?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -193,5 +206,15 @@ describe('webhooks', () => {
       (await metric(METRICS.webhookFailures, { webhook: 'lost', reason: 'connection' })) >= 1,
     );
     assert.ok(receiver.requests.every((r) => r.batch.webhook === 'ops'));
+  });
+
+  it('verifies the endpoint certificate: one the senders do not trust gets nothing', async () => {
+    await publish('suppressed', 2);
+    await waitFor(
+      'a TLS failure',
+      async () =>
+        (await metric(METRICS.webhookFailures, { webhook: 'impostor', reason: 'tls' })) >= 1,
+    );
+    assert.equal(impostor.requests.length, 0);
   });
 });

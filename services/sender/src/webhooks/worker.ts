@@ -121,6 +121,8 @@ export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<Webho
     const until = now() + ms;
     while (!stopping && now() < until) {
       for (const m of batch) m.working();
+      // New events wait in JetStream meanwhile: the backlog gauge shows them growing.
+      await refreshBacklog();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(HEARTBEAT_MS, until - now()));
         wake = () => {
