@@ -31,6 +31,11 @@ export interface ResolvedSecrets {
   dkimVersion: string;
   /** The secret of feedback.signingKeySecretRef, when the pool has one. */
   feedbackSecret?: string;
+  /**
+   * Names of the Secrets holding webhook signing secrets, sorted; mounted into the sender
+   * pods, which read the secret before each batch (so a changed value needs no restart).
+   */
+  webhookSecrets?: string[];
 }
 
 export interface SecretResolver {
@@ -119,6 +124,9 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
       }
       const signing = pool.spec.feedback?.signingKeySecretRef;
       if (signing) names.add(signing.name);
+      for (const w of pool.spec.webhooks ?? []) {
+        if (w.secretKeyRef) names.add(w.secretKeyRef.name);
+      }
       return [...names].sort();
     },
 
@@ -192,6 +200,21 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
         else feedbackSecret = got.value;
       }
 
+      const webhookSecrets = new Set<string>();
+      for (const [i, w] of (pool.spec.webhooks ?? []).entries()) {
+        if (!w.secretKeyRef) continue;
+        const field = `spec.webhooks[${i}].secretKeyRef`;
+        const got = read(namespace, w.secretKeyRef, `signing secret of webhook ${w.name}`, field);
+        if (got instanceof PoolError) problems.push(got);
+        else if (got.value.replace(/\r?\n$/, '') === '') {
+          problems.push(
+            new SecretKeyMissingError(
+              `the signing secret of webhook ${w.name} in Secret ${namespace}/${w.secretKeyRef.name} (key "${w.secretKeyRef.key}") is empty`,
+            ),
+          );
+        } else webhookSecrets.add(w.secretKeyRef.name);
+      }
+
       if (problems.length > 0) throw combine(problems);
       const names = [...dkimSecrets.keys()].sort();
       const dkimVersion =
@@ -206,6 +229,7 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
         dkimSecrets: names,
         dkimVersion,
         ...(feedbackSecret !== undefined ? { feedbackSecret } : {}),
+        ...(webhookSecrets.size > 0 ? { webhookSecrets: [...webhookSecrets].sort() } : {}),
       };
     },
 

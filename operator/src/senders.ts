@@ -93,6 +93,7 @@ export async function applySenders(
     sender: deps.sender,
     dkimSecrets: secrets.dkimSecrets,
     dkimVersion: secrets.dkimVersion,
+    webhookSecrets: secrets.webhookSecrets ?? [],
   });
   const name = senderStatefulSetName(pool.metadata.name);
   const events = await applyStatefulSet(deps, pool, desired, replicas);
@@ -190,6 +191,7 @@ export async function applySlots(
       sender: deps.sender,
       dkimSecrets: secrets.dkimSecrets,
       dkimVersion: secrets.dkimVersion,
+      webhookSecrets: secrets.webhookSecrets ?? [],
       slot: slotShape(pool, slot, hostPort),
     });
     events.push(...(await applyStatefulSet(deps, pool, desired, 1)));

@@ -227,3 +227,40 @@ describe('the return path signing key', () => {
     assert.ok(!JSON.stringify(published).includes('rp-secret'), 'never the secret');
   });
 });
+
+describe('webhook signing secrets', () => {
+  it('are mounted into the sender pods where the policy reads them, never published', async () => {
+    const webhooks = [
+      {
+        name: 'ops',
+        url: 'https://hooks.example.com/in',
+        events: ['bounced', 'complained'],
+        secretKeyRef: { name: 'hook-secret', key: 'secret' },
+      },
+    ];
+    await fx.createPool('hooked', basicSpec(60, { webhooks }));
+    const blocked = await fx.waitForCondition(
+      'hooked',
+      'Ready',
+      (c) => c.status === 'False' && c.reason === 'SecretMissing',
+      'Ready=False SecretMissing',
+    );
+    const ready = blocked.status!.conditions!.find((c) => c.type === 'Ready')!;
+    assert.match(ready.message, /signing secret of webhook ops.*spec\.webhooks\[0\]\.secretKeyRef/);
+
+    await putSecret('hook-secret', { secret: 'whsec-operator\n' });
+    await fx.waitForCondition('hooked', 'Ready', (c) => c.status === 'True', 'recovery');
+    const sts = await fx.statefulSet('hooked');
+    const volume = sts?.spec?.template.spec?.volumes?.find(
+      (v) => v.secret?.secretName === 'hook-secret',
+    );
+    assert.ok(volume, 'the Secret is a volume of the sender pods');
+    const mount = sts?.spec?.template.spec?.containers[0]?.volumeMounts?.find(
+      (m) => m.name === volume.name,
+    );
+    const published = await fx.published('hooked');
+    assert.equal(published?.webhooks?.[0]?.secretFile, `${mount?.mountPath}/secret`);
+    assert.deepEqual(published?.webhooks?.[0]?.events, ['bounced', 'complained']);
+    assert.ok(!JSON.stringify(published).includes('whsec-operator'), 'never the secret');
+  });
+});

@@ -118,6 +118,24 @@ describe('buildSenderStatefulSet', () => {
     assert.equal(sts.spec?.template.metadata?.annotations?.[ANNOTATIONS.dkimVersion], 'v1');
   });
 
+  it('mounts each webhook Secret where the compiled policy looks for it', () => {
+    const sts = buildSenderStatefulSet(
+      input({ dkimSecrets: ['dkim-a'], dkimVersion: 'v1', webhookSecrets: ['hooks'] }),
+    );
+    const spec = sts.spec?.template.spec;
+    assert.deepEqual(
+      spec?.volumes?.filter((v) => v.secret).map((v) => [v.name, v.secret?.secretName]),
+      [
+        ['dkim-0', 'dkim-a'],
+        ['webhook-0', 'hooks'],
+      ],
+    );
+    assert.deepEqual(
+      spec?.containers[0]?.volumeMounts?.slice(2).map((m) => [m.name, m.mountPath, m.readOnly]),
+      [['webhook-0', '/etc/hikyaku/webhooks/hooks', true]],
+    );
+  });
+
   it('runs sender pods hardened: non-root, read-only root file system, a scratch /tmp', () => {
     const spec = buildSenderStatefulSet(input({})).spec?.template.spec;
     assert.equal(spec?.securityContext?.runAsNonRoot, true);

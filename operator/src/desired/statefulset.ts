@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DKIM_MOUNT_ROOT, poolKey } from '@hikyaku/core';
+import { WEBHOOK_SECRET_ROOT } from '@hikyaku/core/policy';
 import type {
   V1Container,
   V1EnvVar,
@@ -51,6 +52,8 @@ export interface SenderStatefulSetInput {
   dkimSecrets: readonly string[];
   /** Identifies the DKIM Secrets' contents; '' when there are none. */
   dkimVersion: string;
+  /** Secret names holding webhook signing secrets; each is mounted at WEBHOOK_SECRET_ROOT/<name>. */
+  webhookSecrets?: readonly string[];
   /** In an egress mode: the slot this StatefulSet runs (slots.ts) and what its mode sets. */
   slot?: SlotShape;
 }
@@ -73,23 +76,32 @@ function senderEnv(input: SenderStatefulSetInput): V1EnvVar[] {
   ];
 }
 
-function dkimVolumes(secrets: readonly string[]): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+function secretVolumes(
+  secrets: readonly string[],
+  prefix: string,
+  root: string,
+): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const volumes: V1Volume[] = [];
   const mounts: V1VolumeMount[] = [];
   secrets.forEach((secretName, i) => {
-    const name = `dkim-${i}`;
+    const name = `${prefix}-${i}`;
     volumes.push({ name, secret: { secretName, defaultMode: 0o440 } });
-    mounts.push({ name, mountPath: `${DKIM_MOUNT_ROOT}/${secretName}`, readOnly: true });
+    mounts.push({ name, mountPath: `${root}/${secretName}`, readOnly: true });
   });
   return { volumes, mounts };
 }
 
 function baseTemplate(input: SenderStatefulSetInput): V1PodTemplateSpec {
   const { sender, pool } = input;
-  const dkim = dkimVolumes(input.dkimSecrets);
+  const dkim = secretVolumes(input.dkimSecrets, 'dkim', DKIM_MOUNT_ROOT);
+  const hooks = secretVolumes(input.webhookSecrets ?? [], 'webhook', WEBHOOK_SECRET_ROOT);
   // The root file system is read-only; Node and TLS libraries still want a scratch /tmp.
-  const volumes: V1Volume[] = [{ name: 'tmp', emptyDir: {} }, ...dkim.volumes];
-  const mounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }, ...dkim.mounts];
+  const volumes: V1Volume[] = [{ name: 'tmp', emptyDir: {} }, ...dkim.volumes, ...hooks.volumes];
+  const mounts: V1VolumeMount[] = [
+    { name: 'tmp', mountPath: '/tmp' },
+    ...dkim.mounts,
+    ...hooks.mounts,
+  ];
   const container: V1Container = {
     name: SENDER_CONTAINER,
     image: sender.image,

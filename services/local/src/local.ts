@@ -181,6 +181,7 @@ export async function runLocal(options: LocalOptions): Promise<{ stop: () => Pro
       pool,
       passwordHashes: await hashPasswordFiles(pool.spec.submitters ?? [], dirname(poolFile)),
       ...feedbackSecretOf(pool, dirname(poolFile)),
+      poolFileDir: dirname(poolFile),
       dataDir,
       smtpHost,
       smtpPort: config.smtpPort,

@@ -40,6 +40,8 @@ export interface LocalStackOptions {
   passwordHashes?: Record<string, string>;
   /** The secret of the pool's feedback.signingKeyFile, as read. */
   feedbackSecret?: string;
+  /** The pool file's directory: webhooks' secretFile paths are read relative to it. */
+  poolFileDir?: string;
   onOutput?: (name: string, line: string) => void;
   /** Start again whatever exits unexpectedly (local mode), reporting exits and restarts. */
   supervise?: (event: RestartEvent) => void;
@@ -66,6 +68,7 @@ export function compileLocalPool(
   resource: RelayPoolResource,
   passwordHashes: Record<string, string> = {},
   feedbackSecret?: string,
+  poolFileDir?: string,
 ): CompiledPool {
   const withNamespace: RelayPoolResource = {
     ...resource,
@@ -82,6 +85,7 @@ export function compileLocalPool(
     assignment,
     passwordHashes,
     ...(feedbackSecret !== undefined ? { feedbackSecret } : {}),
+    ...(poolFileDir !== undefined ? { fileDir: poolFileDir } : {}),
   });
 }
 
@@ -120,7 +124,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const natsUrl = options.natsUrl ?? (nats as ChildServer).url;
     const redisUrl = options.redisUrl ?? (redis as ChildServer).url;
 
-    const pool = compileLocalPool(options.pool, options.passwordHashes, options.feedbackSecret);
+    const pool = compileLocalPool(
+      options.pool,
+      options.passwordHashes,
+      options.feedbackSecret,
+      options.poolFileDir,
+    );
     const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
     const replicas = options.streamReplicas ?? 1;
     await ensureStreams(admin.jsm, { ...DEFAULT_LAYOUT, replicas });

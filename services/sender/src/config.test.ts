@@ -47,6 +47,17 @@ describe('readSenderConfig', () => {
     );
   });
 
+  it('delivers webhooks with a 10 s timeout and waits up to 5 minutes between tries', () => {
+    const config = readSenderConfig(base);
+    assert.equal(config.webhookCaFile, undefined);
+    assert.equal(config.webhookTimeoutMs, 10_000);
+    assert.equal(config.webhookMaxBackoffMs, 300_000);
+    assert.throws(
+      () => readSenderConfig({ ...base, HIKYAKU_WEBHOOK_MAX_BACKOFF_MS: '10' }),
+      /HIKYAKU_WEBHOOK_MAX_BACKOFF_MS/,
+    );
+  });
+
   it('turns MTA-STS off, and refuses anything but on or off', () => {
     assert.equal(readSenderConfig({ ...base, HIKYAKU_MTA_STS: 'off' }).mtaSts, false);
     assert.throws(
@@ -67,6 +78,10 @@ describe('readSenderConfig', () => {
       assert.throws(
         () => readSenderConfig({ ...base, HIKYAKU_TLS_CA_FILE: empty }),
         /HIKYAKU_TLS_CA_FILE: .* holds no PEM certificate/,
+      );
+      assert.throws(
+        () => readSenderConfig({ ...base, HIKYAKU_WEBHOOK_CA_FILE: empty }),
+        /HIKYAKU_WEBHOOK_CA_FILE: .* holds no PEM certificate/,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -42,6 +42,12 @@ export interface SenderConfig extends CommonConfig {
   mtaStsPort: number;
   /** Bounds fetching one policy: resolving, connecting, TLS and the body. */
   mtaStsTimeoutMs: number;
+  /** A PEM bundle of CAs trusted besides Node's default store for webhook endpoints. */
+  webhookCaFile: string | undefined;
+  /** Bounds one webhook POST: connecting, TLS, sending the batch and the reply. */
+  webhookTimeoutMs: number;
+  /** The longest wait between two tries of a webhook batch (the wait doubles from 1 s). */
+  webhookMaxBackoffMs: number;
 }
 
 /** The file's certificates, or a problem with it for the configuration error. */
@@ -87,5 +93,11 @@ export function readSenderConfig(env: Env): Readonly<SenderConfig> {
     mtaSts: r.oneOf('HIKYAKU_MTA_STS', ['on', 'off'], 'on') === 'on',
     mtaStsPort: r.int('HIKYAKU_MTA_STS_PORT', 443, { min: 1, max: 65535 }),
     mtaStsTimeoutMs: r.int('HIKYAKU_MTA_STS_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
+    webhookCaFile: readCaFile(r, 'HIKYAKU_WEBHOOK_CA_FILE'),
+    webhookTimeoutMs: r.int('HIKYAKU_WEBHOOK_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
+    webhookMaxBackoffMs: r.int('HIKYAKU_WEBHOOK_MAX_BACKOFF_MS', 300_000, {
+      min: 1000,
+      max: 3_600_000,
+    }),
   });
 }

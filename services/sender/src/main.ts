@@ -8,6 +8,7 @@ import {
 import { readSenderConfig } from './config.ts';
 import { startSender } from './sender.ts';
 import { checkSmtpClientHooks } from './smtp-session.ts';
+import { startWebhooks } from './webhooks/webhooks.ts';
 
 /** The part of the grace period jobs in progress may use; the rest is kept for hand-back. */
 export function finishWindowMs(graceMs: number): number {
@@ -37,9 +38,21 @@ export async function runSender(
       });
       // Transactions in progress may run until the grace period is nearly over; the rest of
       // it is left for handing back unfinished jobs and draining NATS.
+      const webhooks = await startWebhooks({
+        nats: ctx.nats,
+        pools,
+        pool: config.pool,
+        log: ctx.log,
+        registry: ctx.registry,
+        caFile: config.webhookCaFile,
+        timeoutMs: config.webhookTimeoutMs,
+        maxBackoffMs: config.webhookMaxBackoffMs,
+      });
       ctx.lifecycle.onShutdown('finish jobs', () =>
         sender.stop(Date.now() + finishWindowMs(config.shutdownGraceMs)),
       );
+      // A batch in hand is handed back (nak), so another pod sends it without waiting.
+      ctx.lifecycle.onShutdown('stop webhooks', () => webhooks.stop());
       ctx.lifecycle.onShutdown('stop pool watch', async () => pools.stop());
     },
   });

@@ -4,3 +4,4 @@ export * from './metrics.ts';
 export * from './redis-keys.ts';
 export * from './subjects.ts';
 export * from './trace.ts';
+export * from './webhooks.ts';

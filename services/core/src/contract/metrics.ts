@@ -58,6 +58,13 @@ export const METRICS = {
   senderResultStoreFailures: 'hikyaku_sender_result_store_failures_total',
   senderSourceIpAbsent: 'hikyaku_sender_source_ip_absent',
   senderMtaSts: 'hikyaku_sender_mta_sts_total',
+  // webhooks (run by each pool's senders): labels pool, webhook, reason
+  webhookBatches: 'hikyaku_webhook_batches_delivered_total',
+  webhookEvents: 'hikyaku_webhook_events_delivered_total',
+  webhookFailures: 'hikyaku_webhook_failures_total',
+  webhookDropped: 'hikyaku_webhook_events_dropped_total',
+  webhookBacklog: 'hikyaku_webhook_backlog_events',
+  webhookOldestAge: 'hikyaku_webhook_oldest_event_age_seconds',
   // operator
   operatorReconciles: 'hikyaku_operator_reconcile_total',
   operatorReconcileDuration: 'hikyaku_operator_reconcile_duration_seconds',

@@ -42,6 +42,8 @@ export const CONSUMERS = {
   schedulerFeedback: 'scheduler-feedback',
   /** One durable per sending IP, so a job is only ever taken by the IP's owner. */
   senderJobs: (pool: string, address: string): string => `sender-${pool}-${ipToken(address)}`,
+  /** One durable per webhook of a pool, shared by the pool's sender pods. */
+  webhook: (pool: string, webhook: string): string => `webhook-${pool}-${webhook}`,
 } as const;
 
 export const SUBJECTS = {
@@ -58,6 +60,8 @@ export const SUBJECTS = {
   result: (pool: string): string => `hikyaku.result.${pool}`,
   resultAll: 'hikyaku.result.>',
   event: (pool: string, type: string): string => `hikyaku.event.${pool}.${type}`,
+  /** Every event of one pool, whatever its type. */
+  eventsOfPool: (pool: string): string => `hikyaku.event.${pool}.*`,
   eventAll: 'hikyaku.event.>',
   feedback: (pool: string): string => `hikyaku.feedback.${pool}`,
   feedbackAll: 'hikyaku.feedback.>',

@@ -17,6 +17,7 @@ export const POLICY_ERROR_CODES = {
   HIKYAKU_BAD_REPUTATION: 'A reputation setting is out of range or a DNSBL zone is not a DNS name.',
   HIKYAKU_BAD_FEEDBACK:
     'A feedback setting (return path, complaint guard) is missing or out of range.',
+  HIKYAKU_BAD_WEBHOOK: 'A webhook is not https, has no secret, or a batch setting is out of range.',
   HIKYAKU_BAD_POLICY_ARGUMENT: 'A caller passed a value the policy cannot work with.',
 } as const;
 
@@ -71,6 +72,13 @@ export class BadFeedbackError extends PolicyError {
   constructor(reason: string) {
     super('HIKYAKU_BAD_FEEDBACK', `bad feedback settings: ${reason}`);
     this.name = 'BadFeedbackError';
+  }
+}
+
+export class BadWebhookError extends PolicyError {
+  constructor(reason: string) {
+    super('HIKYAKU_BAD_WEBHOOK', `bad webhook: ${reason}`);
+    this.name = 'BadWebhookError';
   }
 }
 

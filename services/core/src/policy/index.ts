@@ -73,6 +73,7 @@ export {
   BadThrottleError,
   BadTimeZoneError,
   BadWarmupScheduleError,
+  BadWebhookError,
   POLICY_ERROR_CODES,
   PolicyArgumentError,
   PolicyError,
@@ -189,3 +190,12 @@ export {
   warmupDayNumber,
   warmupToday,
 } from './warmup.ts';
+export {
+  type CompiledWebhook,
+  cutBatches,
+  resolveWebhook,
+  WEBHOOK_DEFAULTS,
+  WEBHOOK_SECRET_ROOT,
+  webhookBackoffMs,
+  webhookEventExpired,
+} from './webhooks.ts';

@@ -161,3 +161,34 @@ test('senders bind to their IPs in every egress mode but gateway', () => {
   assert.equal(bindsSourceAddress({ egress: 'multus' }), true);
   assert.equal(bindsSourceAddress({ egress: 'gateway' }), false);
 });
+
+test('webhooks compile with the mounted path of their Secret, or a local file beside the pool file', () => {
+  const hook = { name: 'crm', url: 'https://crm.example.com/in', events: ['bounced'] };
+  const withHooks: RelayPoolResource = {
+    ...pool,
+    spec: {
+      ...pool.spec,
+      webhooks: [
+        { ...hook, secretKeyRef: { name: 'crm-hook', key: 'secret' } },
+        { ...hook, name: 'dev', secretFile: 'dev.secret' },
+      ],
+    },
+  };
+  const compiled = compilePool(withHooks, { assignment: {}, fileDir: '/srv/pools' });
+  assert.deepEqual(
+    compiled.webhooks?.map((w) => [w.name, w.secretFile]),
+    [
+      ['crm', '/etc/hikyaku/webhooks/crm-hook/secret'],
+      ['dev', '/srv/pools/dev.secret'],
+    ],
+  );
+  assert.equal(compilePool(pool, { assignment: {} }).webhooks, undefined);
+  const plain = {
+    ...withHooks,
+    spec: { ...pool.spec, webhooks: [{ ...hook, url: 'http://x.test/', secretFile: 's' }] },
+  };
+  assert.throws(
+    () => compilePool(plain as RelayPoolResource, { assignment: {} }),
+    (err: unknown) => err instanceof PolicyError && err.code === 'HIKYAKU_BAD_WEBHOOK',
+  );
+});

@@ -16,6 +16,7 @@ import {
 } from '../policy/reputation-settings.ts';
 import { resolveRetryPolicy } from '../policy/retry.ts';
 import { checkWarmupSchedule, dayKeyFormatter } from '../policy/warmup.ts';
+import { type CompiledWebhook, resolveWebhook } from '../policy/webhooks.ts';
 import type {
   BounceSpec,
   EgressMode,
@@ -134,6 +135,8 @@ export interface CompiledPool {
   reputation?: ReputationSettings;
   /** Absent: the pool keeps the client's envelope sender and takes no feedback by mail. */
   feedback?: CompiledFeedback;
+  /** HTTPS endpoints its senders deliver the pool's events to; absent: none. */
+  webhooks?: CompiledWebhook[];
 }
 
 export interface CompileInputs {
@@ -149,6 +152,10 @@ export interface CompileInputs {
   dkimMountRoot?: string;
   /** The secret of feedback.signingKeySecretRef (or signingKeyFile), as read. */
   feedbackSecret?: string;
+  /** Where webhook Secrets are mounted in sender pods (default WEBHOOK_SECRET_ROOT). */
+  webhookSecretRoot?: string;
+  /** Local mode: the pool file's directory, against which a relative secretFile is read. */
+  fileDir?: string;
 }
 
 export const DKIM_MOUNT_ROOT = '/etc/hikyaku/dkim';
@@ -239,6 +246,12 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
   const mountRoot = inputs.dkimMountRoot ?? DKIM_MOUNT_ROOT;
   const key = poolKey(namespace, metadata.name);
   const feedback = compileFeedback(spec.feedback, key, inputs.feedbackSecret);
+  const webhooks = (spec.webhooks ?? []).map((w, i) =>
+    resolveWebhook(w, i, {
+      ...(inputs.webhookSecretRoot ? { secretRoot: inputs.webhookSecretRoot } : {}),
+      ...(inputs.fileDir ? { fileDir: inputs.fileDir } : {}),
+    }),
+  );
   return {
     v: 1,
     key,
@@ -293,6 +306,7 @@ export function compilePool(resource: RelayPoolResource, inputs: CompileInputs):
     maxRecipients: spec.maxRecipients ?? POOL_DEFAULTS.maxRecipients,
     reputation,
     ...(feedback ? { feedback } : {}),
+    ...(webhooks.length > 0 ? { webhooks } : {}),
   };
 }
 

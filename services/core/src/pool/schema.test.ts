@@ -35,6 +35,7 @@ import type {
   ThrottleSpec,
   WarmupSpec,
   WarmupStepSpec,
+  WebhookSpec,
 } from './spec.ts';
 
 const EXAMPLES = new URL('../../../../examples/', import.meta.url);
@@ -62,6 +63,19 @@ function validPool(): Record<string, unknown> {
     dkim: [{ domain: 'example.com', selector: 's1', privateKeyFile: 'dkim.pem' }],
     routes: [{ domains: ['example.test'], host: '127.0.0.1', port: 2626 }],
   };
+}
+
+/** A valid webhook with some fields changed (undefined: removed). */
+function hook(change: Record<string, unknown>): Record<string, unknown> {
+  const webhook: Record<string, unknown> = {
+    name: 'ops',
+    url: 'https://hooks.example.com/in',
+    events: ['bounced', 'complained'],
+    secretKeyRef: { name: 'hooks', key: 'secret' },
+    ...change,
+  };
+  for (const [k, v] of Object.entries(webhook)) if (v === undefined) delete webhook[k];
+  return webhook;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the edits below write deliberately invalid shapes
@@ -166,6 +180,7 @@ describe('the spec schema mirrors spec.ts', () => {
         maxMessageSize: true,
         maxRecipients: true,
         reputation: true,
+        webhooks: true,
       },
     ),
     'submitters[]': shape<SubmitterSpec>(
@@ -249,6 +264,18 @@ describe('the spec schema mirrors spec.ts', () => {
       },
     ),
     'feedback.signingKeySecretRef': ref,
+    'webhooks[]': shape<WebhookSpec>(
+      { name: true, url: true, events: true },
+      {
+        secretKeyRef: true,
+        secretFile: true,
+        maxBatchEvents: true,
+        maxBatchBytes: true,
+        maxBatchWait: true,
+        maxAge: true,
+      },
+    ),
+    'webhooks[].secretKeyRef': ref,
     'feedback.complaints': shape<ComplaintGuardSpec>(
       {},
       { warnRate: true, stopRate: true, action: true, window: true, minDelivered: true },
@@ -419,6 +446,42 @@ describe('validateRelayPoolSpec', () => {
     ],
     ['duplicate usernames', (p) => p.submitters.push({ username: 'app' }), 'spec.submitters'],
     ['an unknown field', (p) => (p.ips[0].ptr = 'x'), 'spec.ips[0].ptr'],
+    [
+      'a webhook over plain http',
+      (p) => (p.webhooks = [hook({ url: 'http://hooks.example.com/in' })]),
+      'spec.webhooks[0]',
+    ],
+    [
+      'a webhook without events',
+      (p) => (p.webhooks = [hook({ events: [] })]),
+      'spec.webhooks[0].events',
+    ],
+    [
+      'an unknown webhook event type',
+      (p) => (p.webhooks = [hook({ events: ['opened'] })]),
+      'spec.webhooks[0].events[0]',
+    ],
+    [
+      'a webhook with no secret',
+      (p) => (p.webhooks = [hook({ secretKeyRef: undefined })]),
+      'spec.webhooks[0]',
+    ],
+    [
+      'a webhook with two secret sources',
+      (p) => (p.webhooks = [hook({ secretFile: 'hook.secret' })]),
+      'spec.webhooks[0]',
+    ],
+    ['two webhooks of one name', (p) => (p.webhooks = [hook({}), hook({})]), 'spec.webhooks'],
+    [
+      'a zero webhook maximum age',
+      (p) => (p.webhooks = [hook({ maxAge: '0h' })]),
+      'spec.webhooks[0].maxAge',
+    ],
+    [
+      'a webhook batch of no events',
+      (p) => (p.webhooks = [hook({ maxBatchEvents: 0 })]),
+      'spec.webhooks[0].maxBatchEvents',
+    ],
     ['a negative size', (p) => (p.maxMessageSize = -1), 'spec.maxMessageSize'],
     ['a string for a number', (p) => (p.maxRecipients = '10'), 'spec.maxRecipients'],
   ];

@@ -223,6 +223,28 @@ export interface ReputationSpec {
   checkPrivateAddresses?: boolean;
 }
 
+/** An HTTPS endpoint that receives the pool's events in signed batches (docs/webhooks.md). */
+export interface WebhookSpec {
+  /** Names the webhook in metrics, headers and its durable consumer (a DNS label). */
+  name: string;
+  /** https:// URL the batches are POSTed to. */
+  url: string;
+  /** Event types sent: delivered, deferred, bounced, expired, suppressed, complained. */
+  events: string[];
+  /** Secret in the pool's namespace holding the signing secret. */
+  secretKeyRef?: SecretKeyRef;
+  /** Local mode only: a file holding the signing secret. */
+  secretFile?: string;
+  /** Most events in one POST (default 100). */
+  maxBatchEvents?: number;
+  /** Largest body of one POST, in bytes (default 256 KiB). */
+  maxBatchBytes?: number;
+  /** How long a batch waits for more events before it is sent (default 2s). */
+  maxBatchWait?: string;
+  /** How long an event is retried before it is dropped and counted (default 24h). */
+  maxAge?: string;
+}
+
 export interface RelayPoolSpec {
   submitters?: SubmitterSpec[];
   allowedNetworks?: string[];
@@ -243,6 +265,8 @@ export interface RelayPoolSpec {
   maxRecipients?: number;
   /** Blocklist, reverse DNS and block-reply checks of the sending IPs (docs/reputation.md). */
   reputation?: ReputationSpec;
+  /** HTTPS endpoints the pool's events are delivered to (docs/webhooks.md). */
+  webhooks?: WebhookSpec[];
 }
 
 export interface RelayPoolResource {
