@@ -217,6 +217,12 @@ const COMMANDS: readonly Command[] = [
     run: schedulerCli((m) => m.runTraceCli),
   },
   {
+    name: 'queue',
+    usage: '[--pool POOL] [--domain DOMAIN] [--hold|--release|--flush DOMAIN]',
+    about: 'what waits per destination and why; hold, release or flush a destination',
+    run: schedulerCli((m) => m.runQueueCli),
+  },
+  {
     name: 'status',
     usage: '[--nats URL --redis URL] [--pool POOL]',
     about: 'pools, IPs with state and warm-up use today, learned throttles, mail held',

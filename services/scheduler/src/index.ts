@@ -2,6 +2,7 @@
 
 export * from './cli/common.ts';
 export * from './cli/holds.ts';
+export * from './cli/queue.ts';
 export * from './cli/reputation.ts';
 export * from './cli/shaping.ts';
 export * from './cli/status.ts';

@@ -30,6 +30,7 @@ import { withAttemptLog } from './attempt-log.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
 import { createComplaintHolds } from './complaint-holds.ts';
 import { rateWindowMs, type SchedulerConfig } from './config.ts';
+import { createDestinationHolds } from './destination-holds.ts';
 import { createDestinations } from './destinations.ts';
 import { createDsnMailer } from './dsn-mailer.ts';
 import { createEnvelopeHandler } from './envelope-stage.ts';
@@ -123,6 +124,7 @@ export async function startScheduler(deps: {
     events: withAttemptLog(createEventPublisher(nats.js), log, config.logRecipients),
     tracker: createMessageTracker(redis),
     holds: createComplaintHolds(redis),
+    destinationHolds: createDestinationHolds(redis),
     metrics: createSchedulerMetrics({
       registry: deps.registry,
       redis,

@@ -38,6 +38,7 @@ const WORD: Record<DeliveryEvent['type'], string> = {
   expired: 'expired',
   suppressed: 'suppressed',
   complained: 'complained',
+  flushed: 'flushed',
 };
 
 /** One line of a timeline: time, what happened, to whom, and where and why. */
