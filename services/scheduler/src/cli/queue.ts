@@ -34,7 +34,7 @@ import {
 import { formatQueueView, readQueueView } from './queue-read.ts';
 
 export const QUEUE_USAGE = `usage: hikyaku queue [--nats URL --redis URL | --data-dir DIR] [--pool POOL] [--domain DOMAIN] [--json]
-       hikyaku queue [...] --pool POOL (--hold DOMAIN | --release DOMAIN | --flush DOMAIN)
+       hikyaku queue [...] [--pool POOL] (--hold DOMAIN | --release DOMAIN | --flush DOMAIN)
 
   shows the mail waiting in each pool (or POOL) per destination: items, the oldest, and
   why they wait (held, retry wait and its time, throttled with the learned rate, warm-up
