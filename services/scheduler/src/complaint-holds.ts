@@ -1,7 +1,8 @@
 /**
  * The complaint guard's state in Redis, shared by every replica: per sender domain and
  * calendar day, how much of its mail was delivered and complained about; and the domains
- * whose bulk mail is held until an admin releases them (`hikyaku feedback release`). The
+ * whose bulk mail is held until an admin releases them (`hikyaku holds release`), in a
+ * hold table (hold-table.ts) like the destinations an admin holds. The
  * verdict itself is the pure judgeComplaintRate.
  */
 
@@ -13,6 +14,7 @@ import {
   judgeComplaintRate,
 } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
+import { createHoldTable } from './hold-table.ts';
 
 export interface ComplaintHold {
   /** The rate that crossed the stop line. */
@@ -38,6 +40,8 @@ function dayKeys(pool: CompiledPool, now: number, days: number): string[] {
 }
 
 export function createComplaintHolds(redis: Redis) {
+  const held = createHoldTable<ComplaintHold>(redis, REDIS_KEYS.complaintHolds);
+
   /** Keeps (or forgets) a domain over the warning line, so its rate is reviewed as mail flows. */
   async function remember(
     pool: string,
@@ -106,12 +110,7 @@ export function createComplaintHolds(redis: Redis) {
       let heldNow = false;
       if (verdict.hold) {
         const hold: ComplaintHold = { rate: verdict.rate, ...counts, at: now };
-        heldNow =
-          (await redis.hsetnx(
-            REDIS_KEYS.complaintHolds(pool.key),
-            domain,
-            JSON.stringify(hold),
-          )) === 1;
+        heldNow = await held.hold(pool.key, domain, hold);
       }
       return { domain, ...counts, ...verdict, heldNow };
     },
@@ -123,9 +122,9 @@ export function createComplaintHolds(redis: Redis) {
     async review(pool: CompiledPool, now: number): Promise<ComplaintReport[]> {
       const guard = pool.feedback?.complaints;
       const over = await redis.hkeys(REDIS_KEYS.complaintLevels(pool.key));
-      const held = await redis.hkeys(REDIS_KEYS.complaintHolds(pool.key));
+      const heldNow = [...(await held.list(pool.key)).keys()];
       const reports: ComplaintReport[] = [];
-      for (const domain of new Set([...over, ...held])) {
+      for (const domain of new Set([...over, ...heldNow])) {
         const counts = guard
           ? await windowCounts(pool, domain, guard.windowDays, now)
           : { delivered: 0, complaints: 0 };
@@ -136,7 +135,7 @@ export function createComplaintHolds(redis: Redis) {
           domain,
           verdict && level !== 'ok' ? { ...counts, ...verdict } : undefined,
         );
-        const isHeld = held.includes(domain);
+        const isHeld = heldNow.includes(domain);
         if (level === 'ok' && !isHeld) continue;
         reports.push({
           domain,
@@ -149,21 +148,9 @@ export function createComplaintHolds(redis: Redis) {
       return reports.sort((a, b) => a.domain.localeCompare(b.domain));
     },
 
-    isHeld(pool: string, domain: string): Promise<boolean> {
-      return redis.hexists(REDIS_KEYS.complaintHolds(pool), domain).then((n) => n === 1);
-    },
-
-    async list(pool: string): Promise<Map<string, ComplaintHold>> {
-      const all = await redis.hgetall(REDIS_KEYS.complaintHolds(pool));
-      return new Map(
-        Object.entries(all).map(([domain, value]) => [domain, JSON.parse(value) as ComplaintHold]),
-      );
-    },
-
-    /** Lifts a hold; true when the domain was held. */
-    async release(pool: string, domain: string): Promise<boolean> {
-      return (await redis.hdel(REDIS_KEYS.complaintHolds(pool), domain.toLowerCase())) > 0;
-    },
+    isHeld: held.isHeld,
+    list: held.list,
+    release: held.release,
   };
 }
 

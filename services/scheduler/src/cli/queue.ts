@@ -181,7 +181,7 @@ async function act(
   };
   const base = { v: 1 as const, pool: pool.key, domain, at: now };
   if (action.kind === 'hold') {
-    const fresh = await holds.hold(pool.key, domain, now);
+    const fresh = await holds.hold(pool.key, domain, { at: now });
     if (fresh) await record({ ...base, type: 'held' });
     const since = (await holds.list(pool.key)).get(domain)?.at ?? now;
     return {
