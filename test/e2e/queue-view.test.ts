@@ -168,3 +168,21 @@ test('queue refuses a bad command line with exit 2 and an unknown pool with exit
   const noRelay = await runQueueCli([], { out: () => undefined, err: () => undefined, env: {} });
   assert.equal(noRelay, 2);
 });
+
+test('queue names the sender domains the complaint guard holds', async () => {
+  const redis = new Redis(relay.stack.redisUrl);
+  try {
+    const key = REDIS_KEYS.complaintHolds(relay.stack.pool.key);
+    await redis.hset(
+      key,
+      'shop.test',
+      JSON.stringify({ rate: 0.5, delivered: 2, complaints: 1, at: Date.now() }),
+    );
+    const view = await queue('--domain', 'capped.test');
+    assert.equal(view.code, 0, view.err);
+    assert.match(view.out, /held for complaints \(hikyaku holds\), shown as due: shop\.test$/m);
+    await redis.hdel(key, 'shop.test');
+  } finally {
+    redis.disconnect();
+  }
+});

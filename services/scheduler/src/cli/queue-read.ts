@@ -19,6 +19,7 @@ import {
 } from '@hikyaku/core';
 import { nextDayStart, resolveRatePolicies } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
+import { createComplaintHolds } from '../complaint-holds.ts';
 import { createDestinationHolds } from '../destination-holds.ts';
 import { siteOf } from '../destinations.ts';
 import { readRetryWaits } from '../retry-waits.ts';
@@ -67,6 +68,11 @@ export interface QueueView {
   destinations: QueueDestination[];
   /** Destinations held by an admin, whether or not mail waits for them. */
   held: { domain: string; since: number }[];
+  /**
+   * Sender domains whose bulk mail the complaint guard holds (`hikyaku holds`): their
+   * items wait without a mark the view can see, so they count as `due` below.
+   */
+  senderHolds: string[];
 }
 
 function domainOf(item: string): string {
@@ -91,11 +97,12 @@ export async function readQueueView(
   const { redis } = deps;
   const { limit } = options;
   const policies = pool.resolvedRatePolicies ?? resolveRatePolicies(pool.ratePolicies);
-  const [statusRows, throttles, reputation, heldMap] = await Promise.all([
+  const [statusRows, throttles, reputation, heldMap, senderHolds] = await Promise.all([
     readIpStatus(redis, pool, now),
     readThrottleStates(redis, pool.key, now),
     openReputationStore(deps.nats.js).then((store) => store.list(pool.key)),
     createDestinationHolds(redis).list(pool.key),
+    createComplaintHolds(redis).list(pool.key),
   ]);
   const paused = new Map(
     reputation.filter((r) => r.paused).map((r) => [r.address, r.paused?.reason ?? '']),
@@ -204,7 +211,15 @@ export async function readQueueView(
     .filter(([domain]) => !options.domain || domain === options.domain)
     .map(([domain, hold]) => ({ domain, since: hold.at }))
     .sort((a, b) => a.domain.localeCompare(b.domain));
-  return { pool: pool.key, total, read, ips, destinations, held };
+  return {
+    pool: pool.key,
+    total,
+    read,
+    ips,
+    destinations,
+    held,
+    senderHolds: [...senderHolds.keys()].sort(),
+  };
 }
 
 /** "1h02m", "3m05s", "12s": an age at a glance. */
@@ -291,6 +306,11 @@ export function formatQueueView(view: QueueView, pool: CompiledPool, now: number
       for (const more of rest) rows.push(['', '', '', more]);
     }
     lines.push(...pad(rows));
+  }
+  if (view.senderHolds.length > 0) {
+    lines.push(
+      `  bulk mail of these sender domains is held for complaints (hikyaku holds), shown as due: ${view.senderHolds.join(', ')}`,
+    );
   }
   for (const h of view.held) {
     if (!view.destinations.some((d) => d.domain === h.domain)) {
