@@ -22,7 +22,7 @@ environment: HIKYAKU_SMTP_PORT (default 2525), NATS_URL, REDIS_URL
 `;
 
 /** What each component reads; they take no options, only the environment. */
-const COMPONENT_USAGE: Record<string, string> = {
+const COMPONENT_USAGE = {
   ingress:
     'usage: hikyaku ingress\n\nRuns the SMTP ingress, configured from the environment (docs/ingress.md).\n',
   scheduler:
@@ -31,7 +31,7 @@ const COMPONENT_USAGE: Record<string, string> = {
     'usage: hikyaku sender\n\nRuns a sender for HIKYAKU_POOL as pod HIKYAKU_POD_NAME (docs/sender.md).\n',
   operator:
     'usage: hikyaku operator\n\nRuns the Kubernetes operator, configured from the environment (docs/operator.md).\n',
-};
+} as const;
 
 /**
  * The tools that read the relay find it through --nats / NATS_URL, or else through the
@@ -62,40 +62,22 @@ function parsed<T>(usage: string, parser: () => T): T {
   }
 }
 
-async function runComponent(
-  command: 'ingress' | 'scheduler' | 'sender' | 'operator',
-  rest: string[],
-): Promise<void> {
-  const usage = COMPONENT_USAGE[command] as string;
-  const { values } = parsed(usage, () =>
-    parseArgs({ args: rest, options: { help: { type: 'boolean', short: 'h' } }, strict: true }),
-  );
-  if (values.help) {
-    process.stdout.write(usage);
-    return;
-  }
-  switch (command) {
-    case 'ingress': {
-      const { runIngress } = await import('@hikyaku/ingress');
-      await runIngress(process.env);
+/** A component takes no options, only the environment: `--help` or it runs. */
+function component(
+  name: keyof typeof COMPONENT_USAGE,
+  start: () => Promise<unknown>,
+): (rest: string[]) => Promise<void> {
+  return async (rest) => {
+    const usage = COMPONENT_USAGE[name];
+    const { values } = parsed(usage, () =>
+      parseArgs({ args: rest, options: { help: { type: 'boolean', short: 'h' } }, strict: true }),
+    );
+    if (values.help) {
+      process.stdout.write(usage);
       return;
     }
-    case 'scheduler': {
-      const { runScheduler } = await import('@hikyaku/scheduler');
-      await runScheduler(process.env);
-      return;
-    }
-    case 'sender': {
-      const { runSender } = await import('@hikyaku/sender');
-      await runSender(process.env);
-      return;
-    }
-    case 'operator': {
-      const { runOperator } = await import('@hikyaku/operator');
-      await runOperator(process.env);
-      return;
-    }
-  }
+    await start();
+  };
 }
 
 async function runLocalCommand(rest: string[]): Promise<void> {
@@ -178,19 +160,23 @@ const COMMANDS: readonly Command[] = [
     name: 'ingress',
     usage: '',
     about: 'run the SMTP ingress (configured from the environment)',
-    run: (rest) => runComponent('ingress', rest),
+    run: component('ingress', async () =>
+      (await import('@hikyaku/ingress')).runIngress(process.env),
+    ),
   },
   {
     name: 'scheduler',
     usage: '',
     about: 'run the scheduler',
-    run: (rest) => runComponent('scheduler', rest),
+    run: component('scheduler', async () =>
+      (await import('@hikyaku/scheduler')).runScheduler(process.env),
+    ),
   },
   {
     name: 'sender',
     usage: '',
     about: 'run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)',
-    run: (rest) => runComponent('sender', rest),
+    run: component('sender', async () => (await import('@hikyaku/sender')).runSender(process.env)),
   },
   {
     name: 'suppressions',
@@ -239,7 +225,9 @@ destinations that take less than declared (learned rates)`,
     name: 'operator',
     usage: '',
     about: 'run the Kubernetes operator (docs/operator.md)',
-    run: (rest) => runComponent('operator', rest),
+    run: component('operator', async () =>
+      (await import('@hikyaku/operator')).runOperator(process.env),
+    ),
   },
   {
     name: 'remove-pools',
