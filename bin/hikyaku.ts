@@ -7,34 +7,6 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const USAGE = `usage: hikyaku <command> [options]
-
-commands:
-  local [--pool FILE] [--data-dir DIR] [--verbose]
-                 run the whole relay on this machine (what npm start runs)
-  ingress        run the SMTP ingress (configured from the environment)
-  scheduler      run the scheduler
-  sender         run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)
-  suppressions <add|remove|lookup|list> --pool POOL [--redis URL --nats URL] [ADDRESS...]
-                 manage a pool's suppression list (--help for details)
-  reputation <list|resume> --nats URL --pool POOL [IP...]
-                 show the sending IPs' reputation standing, resume paused IPs
-  holds <list|release> --redis URL --pool POOL [DOMAIN...]
-                 sender domains held by the complaint guard, and their release
-  trace [--nats URL] <queue-id | Message-ID | recipient>
-                 a message's timeline: accepted, planned, every attempt, the end
-  status [--nats URL --redis URL] [--pool POOL]
-                 pools, IPs with state and warm-up use today, learned throttles, mail held
-  shaping --nats URL --redis URL --pool POOL [--json]
-                 each IP's warm-up day, cap, sent today and waiting mail, and the
-                 destinations that take less than declared (learned rates)
-  operator       run the Kubernetes operator (docs/operator.md)
-  remove-pools   delete every RelayPool and wait for the operator to finalize them
-                 (what the chart runs before helm uninstall)
-
-hikyaku <command> --help shows a command's options.
-`;
-
 const LOCAL_USAGE = `usage: hikyaku local [--pool FILE] [--data-dir DIR] [--verbose]
 
 Runs the whole relay on this machine: nats-server and redis-server (unless NATS_URL and
@@ -50,7 +22,7 @@ environment: HIKYAKU_SMTP_PORT (default 2525), NATS_URL, REDIS_URL
 `;
 
 /** What each component reads; they take no options, only the environment. */
-const COMPONENT_USAGE: Record<string, string> = {
+const COMPONENT_USAGE = {
   ingress:
     'usage: hikyaku ingress\n\nRuns the SMTP ingress, configured from the environment (docs/ingress.md).\n',
   scheduler:
@@ -59,7 +31,7 @@ const COMPONENT_USAGE: Record<string, string> = {
     'usage: hikyaku sender\n\nRuns a sender for HIKYAKU_POOL as pod HIKYAKU_POD_NAME (docs/sender.md).\n',
   operator:
     'usage: hikyaku operator\n\nRuns the Kubernetes operator, configured from the environment (docs/operator.md).\n',
-};
+} as const;
 
 /**
  * The tools that read the relay find it through --nats / NATS_URL, or else through the
@@ -90,37 +62,22 @@ function parsed<T>(usage: string, parser: () => T): T {
   }
 }
 
-async function runComponent(command: string, rest: string[]): Promise<void> {
-  const usage = COMPONENT_USAGE[command] as string;
-  const { values } = parsed(usage, () =>
-    parseArgs({ args: rest, options: { help: { type: 'boolean', short: 'h' } }, strict: true }),
-  );
-  if (values.help) {
-    process.stdout.write(usage);
-    return;
-  }
-  switch (command) {
-    case 'ingress': {
-      const { runIngress } = await import('@hikyaku/ingress');
-      await runIngress(process.env);
+/** A component takes no options, only the environment: `--help` or it runs. */
+function component(
+  name: keyof typeof COMPONENT_USAGE,
+  start: () => Promise<unknown>,
+): (rest: string[]) => Promise<void> {
+  return async (rest) => {
+    const usage = COMPONENT_USAGE[name];
+    const { values } = parsed(usage, () =>
+      parseArgs({ args: rest, options: { help: { type: 'boolean', short: 'h' } }, strict: true }),
+    );
+    if (values.help) {
+      process.stdout.write(usage);
       return;
     }
-    case 'scheduler': {
-      const { runScheduler } = await import('@hikyaku/scheduler');
-      await runScheduler(process.env);
-      return;
-    }
-    case 'sender': {
-      const { runSender } = await import('@hikyaku/sender');
-      await runSender(process.env);
-      return;
-    }
-    case 'operator': {
-      const { runOperator } = await import('@hikyaku/operator');
-      await runOperator(process.env);
-      return;
-    }
-  }
+    await start();
+  };
 }
 
 async function runLocalCommand(rest: string[]): Promise<void> {
@@ -162,88 +119,155 @@ async function runLocalCommand(rest: string[]): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'ingress':
-    case 'scheduler':
-    case 'sender':
-    case 'operator':
-      await runComponent(command, rest);
-      return;
-    case 'remove-pools': {
+/** What a scheduler command line gets: lines out, the environment, the local stack. */
+function cliIo() {
+  return {
+    out: (line: string) => console.log(line),
+    err: (line: string) => console.error(line),
+    env: process.env,
+    localStack,
+  };
+}
+
+type SchedulerModule = typeof import('@hikyaku/scheduler');
+
+/** A command served by the scheduler package; its exit status becomes the process's. */
+function schedulerCli(
+  pick: (m: SchedulerModule) => (argv: string[], io: ReturnType<typeof cliIo>) => Promise<number>,
+): (rest: string[]) => Promise<void> {
+  return async (rest) => {
+    process.exitCode = await pick(await import('@hikyaku/scheduler'))(rest, cliIo());
+  };
+}
+
+interface Command {
+  name: string;
+  /** Its arguments as `hikyaku --help` lists them ('' for none). */
+  usage: string;
+  /** What it does, a line or two. */
+  about: string;
+  run(rest: string[]): Promise<void>;
+}
+
+const COMMANDS: readonly Command[] = [
+  {
+    name: 'local',
+    usage: '[--pool FILE] [--data-dir DIR] [--verbose]',
+    about: 'run the whole relay on this machine (what npm start runs)',
+    run: runLocalCommand,
+  },
+  {
+    name: 'ingress',
+    usage: '',
+    about: 'run the SMTP ingress (configured from the environment)',
+    run: component('ingress', async () =>
+      (await import('@hikyaku/ingress')).runIngress(process.env),
+    ),
+  },
+  {
+    name: 'scheduler',
+    usage: '',
+    about: 'run the scheduler',
+    run: component('scheduler', async () =>
+      (await import('@hikyaku/scheduler')).runScheduler(process.env),
+    ),
+  },
+  {
+    name: 'sender',
+    usage: '',
+    about: 'run a sender (HIKYAKU_POOL, HIKYAKU_POD_NAME)',
+    run: component('sender', async () => (await import('@hikyaku/sender')).runSender(process.env)),
+  },
+  {
+    name: 'suppressions',
+    usage: '<add|remove|lookup|list> --pool POOL [--redis URL --nats URL] [ADDRESS...]',
+    about: "manage a pool's suppression list (--help for details)",
+    run: schedulerCli((m) => m.runSuppressionsCli),
+  },
+  {
+    name: 'reputation',
+    usage: '<list|resume> --nats URL --pool POOL [IP...]',
+    about: "show the sending IPs' reputation standing, resume paused IPs",
+    run: schedulerCli((m) => m.runReputationCli),
+  },
+  {
+    name: 'holds',
+    usage: '<list|release> --redis URL --pool POOL [DOMAIN...]',
+    about: 'sender domains held by the complaint guard, and their release',
+    run: schedulerCli((m) => m.runHoldsCli),
+  },
+  {
+    name: 'trace',
+    usage: '[--nats URL] <queue-id | Message-ID | recipient>',
+    about: "a message's timeline: accepted, planned, every attempt, the end",
+    run: schedulerCli((m) => m.runTraceCli),
+  },
+  {
+    name: 'queue',
+    usage: '[--pool POOL] [--domain DOMAIN] [--hold|--release|--flush DOMAIN]',
+    about: 'what waits per destination and why; hold, release or flush a destination',
+    run: schedulerCli((m) => m.runQueueCli),
+  },
+  {
+    name: 'status',
+    usage: '[--nats URL --redis URL] [--pool POOL]',
+    about: 'pools, IPs with state and warm-up use today, learned throttles, mail held',
+    run: schedulerCli((m) => m.runStatusCli),
+  },
+  {
+    name: 'shaping',
+    usage: '--nats URL --redis URL --pool POOL [--json]',
+    about: `each IP's warm-up day, cap, sent today and waiting mail, and the
+destinations that take less than declared (learned rates)`,
+    run: schedulerCli((m) => m.runShapingCli),
+  },
+  {
+    name: 'operator',
+    usage: '',
+    about: 'run the Kubernetes operator (docs/operator.md)',
+    run: component('operator', async () =>
+      (await import('@hikyaku/operator')).runOperator(process.env),
+    ),
+  },
+  {
+    name: 'remove-pools',
+    usage: '',
+    about: `delete every RelayPool and wait for the operator to finalize them
+(what the chart runs before helm uninstall)`,
+    run: async () => {
       const { removePoolsCommand } = await import('@hikyaku/operator');
       process.exitCode = await removePoolsCommand(process.env);
-      return;
-    }
-    case 'suppressions': {
-      const { runSuppressionsCli } = await import('@hikyaku/scheduler');
-      process.exitCode = await runSuppressionsCli(rest, {
-        out: (line) => console.log(line),
-        err: (line) => console.error(line),
-        env: process.env,
-        localStack,
-      });
-      return;
-    }
-    case 'trace': {
-      const { runTraceCli } = await import('@hikyaku/scheduler');
-      process.exitCode = await runTraceCli(rest, {
-        out: (line) => console.log(line),
-        err: (line) => console.error(line),
-        env: process.env,
-        localStack,
-      });
-      return;
-    }
-    case 'status': {
-      const { runStatusCli } = await import('@hikyaku/scheduler');
-      process.exitCode = await runStatusCli(rest, {
-        out: (line) => console.log(line),
-        err: (line) => console.error(line),
-        env: process.env,
-        localStack,
-      });
-      return;
-    }
-    case 'holds': {
-      const { runHoldsCli } = await import('@hikyaku/scheduler');
-      process.exitCode = await runHoldsCli(rest, {
-        out: (line) => console.log(line),
-        err: (line) => console.error(line),
-        env: process.env,
-      });
-      return;
-    }
-    case 'shaping': {
-      const { runShapingCli } = await import('@hikyaku/scheduler');
-      process.exitCode = await runShapingCli(rest, {
-        out: (line) => console.log(line),
-        err: (line) => console.error(line),
-        env: process.env,
-      });
-      return;
-    }
-    case 'reputation': {
-      const { runReputationCli } = await import('@hikyaku/scheduler');
-      process.exitCode = await runReputationCli(rest, {
-        out: (line) => console.log(line),
-        err: (line) => console.error(line),
-        env: process.env,
-      });
-      return;
-    }
-    case 'local':
-      await runLocalCommand(rest);
-      return;
-    case undefined:
-    case '-h':
-    case '--help':
-      process.stdout.write(USAGE);
-      return;
-    default:
-      throw new UsageError(`unknown command "${command}"`, USAGE);
+    },
+  },
+];
+
+/** A command's entry in the overview: name and arguments, what it does indented below. */
+function overview(command: Command): string {
+  const indent = ' '.repeat(17);
+  const about = command.about.split('\n');
+  const head = command.usage
+    ? `  ${command.name} ${command.usage}\n${indent}${about[0]}`
+    : `  ${command.name}`.padEnd(indent.length) + about[0];
+  return [head, ...about.slice(1).map((line) => indent + line)].join('\n');
+}
+
+const USAGE = `usage: hikyaku <command> [options]
+
+commands:
+${COMMANDS.map(overview).join('\n')}
+
+hikyaku <command> --help shows a command's options.
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help') {
+    process.stdout.write(USAGE);
+    return;
   }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) throw new UsageError(`unknown command "${name}"`, USAGE);
+  await command.run(rest);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

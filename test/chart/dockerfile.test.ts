@@ -171,7 +171,8 @@ function runtimeImports(source: string): string[] {
 function commands(): Map<string, string> {
   const cli = readFileSync(join(REPO_ROOT, 'bin/hikyaku.ts'), 'utf8');
   const found = new Map<string, string>();
-  for (const m of cli.matchAll(/case '([a-z]+)':\s*\{(?:(?!case ')[\s\S])*?import\('([^']+)'\)/g)) {
+  // Each entry of the command table: its name, then the first package its run imports.
+  for (const m of cli.matchAll(/name: '([a-z-]+)',(?:(?!name: ')[\s\S])*?import\('([^']+)'\)/g)) {
     found.set(m[1] as string, m[2] as string);
   }
   return found;

@@ -19,7 +19,15 @@ describe('hikyaku command line', () => {
   it('--help lists every command', () => {
     const { status, stdout } = hikyaku('--help');
     assert.equal(status, 0);
-    for (const command of ['local', 'ingress', 'scheduler', 'sender', 'suppressions', 'operator']) {
+    for (const command of [
+      'local',
+      'ingress',
+      'scheduler',
+      'sender',
+      'suppressions',
+      'queue',
+      'operator',
+    ]) {
       assert.match(stdout, new RegExp(`^  ${command}\\b`, 'm'));
     }
   });

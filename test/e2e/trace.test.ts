@@ -242,5 +242,5 @@ test('status shows the pool, its IPs with state and warm-up use, learned throttl
     env: { NATS_URL: relay.stack.natsUrl, REDIS_URL: relay.stack.redisUrl },
   });
   assert.equal(unknown, 1);
-  assert.match(err.join('\n'), /no pool local_nope is known/);
+  assert.match(err.join('\n'), /no pool "local\/nope" is known/);
 });

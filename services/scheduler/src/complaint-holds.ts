@@ -3,7 +3,8 @@
  * submitter: the same guard, another scope) and calendar day, how much of its mail was
  * delivered and complained about; and the domains or submitters whose bulk mail is held
  * until an admin releases them (`hikyaku holds release`). The verdict itself is the pure
- * judgeComplaintRate.
+ * judgeComplaintRate. Holds are kept in a hold table (hold-table.ts) like the destinations
+ * an admin holds.
  */
 
 import { type CompiledPool, type ComplaintReport, REDIS_KEYS } from '@hikyaku/core';
@@ -14,6 +15,7 @@ import {
   judgeComplaintRate,
 } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
+import { createHoldTable } from './hold-table.ts';
 
 /**
  * Where one scope of the guard keeps its counts, levels and holds. The functions below
@@ -65,6 +67,8 @@ function dayKeys(pool: CompiledPool, now: number, days: number): string[] {
 }
 
 export function createComplaintHolds(redis: Redis, scope: ComplaintScope = SENDER_DOMAIN_SCOPE) {
+  const held = createHoldTable<ComplaintHold>(redis, scope.holds, scope.normalize);
+
   /** Keeps (or forgets) a domain over the warning line, so its rate is reviewed as mail flows. */
   async function remember(
     pool: string,
@@ -129,7 +133,7 @@ export function createComplaintHolds(redis: Redis, scope: ComplaintScope = SENDE
       let heldNow = false;
       if (verdict.hold) {
         const hold: ComplaintHold = { rate: verdict.rate, ...counts, at: now };
-        heldNow = (await redis.hsetnx(scope.holds(pool.key), domain, JSON.stringify(hold))) === 1;
+        heldNow = await held.hold(pool.key, domain, hold);
       }
       return { domain, ...counts, ...verdict, heldNow };
     },
@@ -141,9 +145,9 @@ export function createComplaintHolds(redis: Redis, scope: ComplaintScope = SENDE
     async review(pool: CompiledPool, now: number): Promise<ComplaintReport[]> {
       const guard = pool.feedback?.complaints;
       const over = await redis.hkeys(scope.levels(pool.key));
-      const held = await redis.hkeys(scope.holds(pool.key));
+      const heldNow = [...(await held.list(pool.key)).keys()];
       const reports: ComplaintReport[] = [];
-      for (const domain of new Set([...over, ...held])) {
+      for (const domain of new Set([...over, ...heldNow])) {
         const counts = guard
           ? await windowCounts(pool, domain, guard.windowDays, now)
           : { delivered: 0, complaints: 0 };
@@ -154,7 +158,7 @@ export function createComplaintHolds(redis: Redis, scope: ComplaintScope = SENDE
           domain,
           verdict && level !== 'ok' ? { ...counts, ...verdict } : undefined,
         );
-        const isHeld = held.includes(domain);
+        const isHeld = heldNow.includes(domain);
         if (level === 'ok' && !isHeld) continue;
         reports.push({
           domain,
@@ -167,21 +171,9 @@ export function createComplaintHolds(redis: Redis, scope: ComplaintScope = SENDE
       return reports.sort((a, b) => a.domain.localeCompare(b.domain));
     },
 
-    isHeld(pool: string, domain: string): Promise<boolean> {
-      return redis.hexists(scope.holds(pool), domain).then((n) => n === 1);
-    },
-
-    async list(pool: string): Promise<Map<string, ComplaintHold>> {
-      const all = await redis.hgetall(scope.holds(pool));
-      return new Map(
-        Object.entries(all).map(([domain, value]) => [domain, JSON.parse(value) as ComplaintHold]),
-      );
-    },
-
-    /** Lifts a hold; true when the domain was held. */
-    async release(pool: string, domain: string): Promise<boolean> {
-      return (await redis.hdel(scope.holds(pool), scope.normalize(domain))) > 0;
-    },
+    isHeld: held.isHeld,
+    list: held.list,
+    release: held.release,
   };
 }
 

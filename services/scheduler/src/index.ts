@@ -1,6 +1,8 @@
-/** The scheduler's public surface: run it, drive its clock in tests, the suppressions CLI. */
+/** The scheduler's public surface: run it, drive its clock in tests, its command lines. */
 
+export * from './cli/common.ts';
 export * from './cli/holds.ts';
+export * from './cli/queue.ts';
 export * from './cli/reputation.ts';
 export * from './cli/shaping.ts';
 export * from './cli/status.ts';

@@ -19,6 +19,7 @@ import type { Admission } from './admission.ts';
 import type { Clock } from './clock.ts';
 import type { ComplaintHolds } from './complaint-holds.ts';
 import type { SchedulerConfig } from './config.ts';
+import type { DestinationHolds } from './destination-holds.ts';
 import type { Destinations } from './destinations.ts';
 import type { DsnMailer } from './dsn-mailer.ts';
 import type { EventPublisher } from './events.ts';
@@ -53,15 +54,23 @@ export interface SchedulerParts {
   /** The same guard per submitter (the username mail was handed in under). */
   submitterHolds: ComplaintHolds;
   messageSubmitters: MessageSubmitters;
+  /** Destinations an admin holds (`hikyaku queue --hold`). */
+  destinationHolds: DestinationHolds;
 }
 
 /** How long a message's last try (due at its maximum age) may wait for shaping. */
 export const EXPIRY_GRACE_MS = 60_000;
 
-export async function publishItem(parts: SchedulerParts, item: QueueItem): Promise<void> {
-  await parts.nats.js.publish(SUBJECTS.queue(item.pool), codecs.queueItem.encode(item), {
-    msgID: MSG_IDS.queueItem(item.id, item.domain, item.attempt, item.part ?? 0),
-  });
+/** Publishes a queue item; returns its sequence in the queue stream. */
+export async function publishItem(parts: SchedulerParts, item: QueueItem): Promise<number> {
+  const ack = await parts.nats.js.publish(
+    SUBJECTS.queue(item.pool),
+    codecs.queueItem.encode(item),
+    {
+      msgID: MSG_IDS.queueItem(item.id, item.domain, item.attempt, item.part ?? 0),
+    },
+  );
+  return ack.seq;
 }
 
 /**

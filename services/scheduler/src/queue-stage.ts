@@ -25,7 +25,7 @@ import { expiredRecipient, expiryText } from './replies.ts';
 import { groupKey } from './split.ts';
 
 const UNKNOWN_POOL_DELAY_MS = 5000;
-/** How often bulk mail held by the complaint guard looks whether it was released. */
+/** How often held mail (complaint guard, or a held destination) looks whether it was released. */
 const HOLD_RECHECK_MS = 60_000;
 
 export function createQueueHandler(parts: SchedulerParts) {
@@ -153,6 +153,16 @@ export function createQueueHandler(parts: SchedulerParts) {
         pool: pool.key,
         reason: held === 'submitter' ? 'submitter-complaint-hold' : 'complaint-hold',
       });
+      msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
+      return;
+    }
+    if (await parts.destinationHolds.isHeld(pool.key, item.domain)) {
+      if (now >= deadline) {
+        await expire(item, pool, now, 'while its destination was held');
+        msg.ack();
+        return;
+      }
+      metrics.deferred.inc({ pool: pool.key, reason: 'held' });
       msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
       return;
     }

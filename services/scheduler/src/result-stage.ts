@@ -44,6 +44,7 @@ import {
   relayedRecipient,
 } from './replies.ts';
 import { planRetry } from './retry-plan.ts';
+import { recordRetryWait } from './retry-waits.ts';
 import { groupKey } from './split.ts';
 
 const DAY_COUNTER_TTL_S = 8 * 86_400;
@@ -200,7 +201,8 @@ export function createResultHandler(parts: SchedulerParts) {
         if (pool && policy) {
           await parts.parking.track(pool.key, itemKey(item), policy.name, item.receivedAt);
         }
-        await publishItem(parts, item);
+        const seq = await publishItem(parts, item);
+        if (pool) await recordRetryWait(redis, item, seq, now, pool.retry.maxAgeMs);
       } else {
         for (const { outcome } of judgement.deferred) {
           const last = lastReplyOf(outcome, result.finishedAt);

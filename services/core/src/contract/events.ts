@@ -10,7 +10,9 @@ export type EventType =
   | 'bounced'
   | 'expired'
   | 'suppressed'
-  | 'complained';
+  | 'complained'
+  /** An admin made the waiting recipient due now (`hikyaku queue --flush`). */
+  | 'flushed';
 
 /**
  * One event about one recipient of one message. Fields beyond the first version's (`v` 1:
@@ -47,4 +49,19 @@ export interface DeliveryEvent {
   late?: true;
   /** A `complained` event's report: ARF Feedback-Type and Source-IP. */
   complaint?: { feedbackType: string; sourceIp?: string };
+}
+
+/**
+ * What an admin did to a destination's waiting mail (`hikyaku queue --hold/--release/
+ * --flush`), published beside the delivery events under the same pool and type tokens.
+ */
+export interface QueueActionEvent {
+  v: 1;
+  type: 'held' | 'released' | 'flushed';
+  pool: string;
+  /** The destination domain. */
+  domain: string;
+  at: number;
+  /** Delivery items the action moved (flush: made due; release: none are counted). */
+  items?: number;
 }

@@ -5,7 +5,7 @@
  */
 import { Ajv, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { SchemaError } from '../errors.ts';
-import type { DeliveryEvent } from './events.ts';
+import type { DeliveryEvent, QueueActionEvent } from './events.ts';
 import type { TraceIndexEntry } from './trace.ts';
 
 /** Where a body is kept: inline in the bodies stream, or chunked in the object store. */
@@ -478,4 +478,9 @@ export const codecs = {
     decode: (data: Uint8Array): DeliveryEvent =>
       JSON.parse(Buffer.from(data).toString('utf8')) as DeliveryEvent,
   } satisfies Codec<DeliveryEvent>,
+  queueAction: {
+    encode: (value: QueueActionEvent): Uint8Array => Buffer.from(JSON.stringify(value)),
+    decode: (data: Uint8Array): QueueActionEvent =>
+      JSON.parse(Buffer.from(data).toString('utf8')) as QueueActionEvent,
+  } satisfies Codec<QueueActionEvent>,
 } as const;

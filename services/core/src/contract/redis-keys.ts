@@ -70,6 +70,17 @@ export const REDIS_KEYS = {
    * "<IP>|attempted", "<IP>|blocked", "<IP>|hard", "<IP>|throttled" -> recipients.
    */
   verdicts: (pool: string, bucket: number): string => `hikyaku:{${pool}}:verdicts:${bucket}`,
+  /**
+   * Destinations an admin holds (`hikyaku queue --hold`): hash domain -> JSON {at}. Nothing
+   * is sent to a held domain; its mail waits.
+   */
+  destinationHolds: (pool: string): string => `hikyaku:{${pool}}:destination-holds`,
+  /**
+   * Deferred items of one destination waiting for their retry: sorted set, member =
+   * "<queue item key>#<queue stream sequence>", score = the retry's time (ms). What the queue
+   * view shows as "retry wait" and what a flush makes due now.
+   */
+  retryWaits: (pool: string, domain: string): string => `hikyaku:{${pool}}:retry-waits:${domain}`,
   /** Items held back per rate policy: sorted set, member = queue item key, score = receivedAt. */
   queued: (pool: string, policy: string): string => `hikyaku:{${pool}}:queued:${policy}`,
 } as const;

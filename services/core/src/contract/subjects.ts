@@ -62,6 +62,8 @@ export const SUBJECTS = {
   event: (pool: string, type: string): string => `hikyaku.event.${pool}.${type}`,
   /** Every event of one pool, whatever its type. */
   eventsOfPool: (pool: string): string => `hikyaku.event.${pool}.*`,
+  /** What an admin did to a destination's queue (held, released, flushed): not a delivery event. */
+  queueAction: (pool: string, action: string): string => `hikyaku.event.${pool}.queue.${action}`,
   eventAll: 'hikyaku.event.>',
   feedback: (pool: string): string => `hikyaku.feedback.${pool}`,
   feedbackAll: 'hikyaku.feedback.>',
@@ -82,6 +84,8 @@ export const MSG_IDS = {
   job: (messageId: string, domain: string, attempt: number, part = 0): string =>
     `job:${messageId}:${domain}:${attempt}${part > 0 ? `:${part}` : ''}`,
   result: (jobId: string): string => `res:${jobId}`,
+  /** The due copy a flush publishes of the waiting item at that queue stream sequence. */
+  flushedItem: (seq: number): string => `flush:${seq}`,
   feedback: (messageId: string): string => `fb:${messageId}`,
 } as const;
 

@@ -6,46 +6,43 @@
  *   hikyaku reputation list   --nats URL --pool POOL [--json]
  *   hikyaku reputation resume --nats URL --pool POOL IP...
  *
- * POOL is the pool key (namespace_name) or namespace/name. Exit status: 0 done, 1 NATS
- * failed or an IP has no standing yet, 2 the command line is wrong.
+ * POOL is the pool key (namespace_name), namespace/name, or its name alone. Exit status as
+ * every command (common.ts); an IP with no standing yet is 1.
  */
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
-import {
-  type CompiledPool,
-  connectNats,
-  KV_KEYS,
-  type NatsHandles,
-  openPoolBucket,
-  openReputationStore,
-  poolKey,
-} from '@hikyaku/core';
+import { openReputationStore } from '@hikyaku/core';
 import {
   type IpReputation,
   reputationCondition,
   resolveReputationSettings,
   resumeByHand,
 } from '@hikyaku/core/policy';
-import type { CliIo } from './trace.ts';
+import {
+  type CliCommand,
+  CliError,
+  type CliIo,
+  choosePoolOf,
+  connectCliNats,
+  HELP,
+  natsFailed,
+  parseCommandLine,
+  relayUrls,
+  runCommand,
+  usageError,
+} from './common.ts';
 
-export const REPUTATION_USAGE = `usage: hikyaku reputation <list|resume> --nats URL --pool POOL [IP...]
+export const REPUTATION_USAGE = `usage: hikyaku reputation <list|resume> [--nats URL | --data-dir DIR] --pool POOL [IP...]
 
   list                show each IP's standing: Ok, Listed, PtrMismatch or Paused, and why
   resume IP...        resume paused IPs now (a cause they were paused for pauses again
                       only after it clears and comes back)
 
-  --nats URL          NATS server (default: $NATS_URL, then nats://127.0.0.1:4222);
+  --nats URL          NATS server (default: $NATS_URL, else the local mode running from
+                      --data-dir, default .hikyaku, else nats://127.0.0.1:4222);
                       NATS_TOKEN or NATS_USER/NATS_PASSWORD from the environment
-  --pool POOL         pool key (namespace_name) or namespace/name
+  --pool POOL         pool key (namespace_name), namespace/name, or its name alone
   --json              one JSON object per line
 `;
-
-class UsageError extends Error {}
-
-function poolOf(value: string): string {
-  const slash = value.indexOf('/');
-  return slash < 0 ? value : poolKey(value.slice(0, slash), value.slice(slash + 1));
-}
 
 /** One line of `list`: address, condition, then what explains it. */
 export function describeReputation(state: IpReputation): string {
@@ -70,91 +67,85 @@ export function describeReputation(state: IpReputation): string {
   return parts.join('\t');
 }
 
-function parse(argv: string[], io: CliIo) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      nats: { type: 'string' },
-      pool: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) return 'help' as const;
-  const [action, ...ips] = positionals;
-  if (action === undefined) throw new UsageError('name an action: list or resume');
-  if (action !== 'list' && action !== 'resume') throw new UsageError(`unknown action "${action}"`);
-  if (!values.pool) throw new UsageError('--pool is required');
-  if (action === 'list' && ips.length > 0) throw new UsageError('list takes no IPs');
-  if (action === 'resume' && ips.length === 0) throw new UsageError('resume needs at least one IP');
-  for (const ip of ips) if (isIP(ip) === 0) throw new UsageError(`"${ip}" is not an IP address`);
-  return {
-    action,
-    natsUrl: values.nats ?? io.env.NATS_URL ?? 'nats://127.0.0.1:4222',
-    pool: poolOf(values.pool),
-    ips,
-    json: values.json ?? false,
-  };
+interface ReputationArgs {
+  action: 'list' | 'resume';
+  nats: string | undefined;
+  dataDir: string;
+  pool: string;
+  ips: string[];
+  json: boolean;
 }
 
-/** Runs the command; returns the exit status. */
-export async function runReputationCli(argv: string[], io: CliIo): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv, io);
-  } catch (err) {
-    io.err(`hikyaku reputation: ${(err as Error).message}`);
-    io.err(REPUTATION_USAGE);
-    return 2;
-  }
-  if (parsed === 'help') {
-    io.out(REPUTATION_USAGE);
-    return 0;
-  }
-  const { action, natsUrl, pool, ips, json } = parsed;
-  let nats: NatsHandles | undefined;
-  try {
-    nats = await connectNats({
-      url: natsUrl,
-      name: 'hikyaku-reputation-cli',
-      maxReconnectAttempts: 0,
-      credentials: {
-        ...(io.env.NATS_TOKEN ? { token: io.env.NATS_TOKEN } : {}),
-        ...(io.env.NATS_USER ? { user: io.env.NATS_USER, pass: io.env.NATS_PASSWORD ?? '' } : {}),
-      },
+/** Without any other way to the relay, the NATS a machine runs by default. */
+const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+export const reputationCommand: CliCommand<ReputationArgs> = {
+  name: 'reputation',
+  usage: REPUTATION_USAGE,
+  parse(argv) {
+    const { values, positionals } = parseCommandLine(argv, {
+      nats: { type: 'string' },
+      'data-dir': { type: 'string', default: '.hikyaku' },
+      pool: { type: 'string' },
+      json: { type: 'boolean', default: false },
     });
-    const store = await openReputationStore(nats.js);
-    if (action === 'list') {
-      const states = await store.list(pool);
-      if (states.length === 0) io.err(`no IP of pool ${pool} has been checked yet`);
-      for (const s of states) io.out(json ? JSON.stringify(s) : describeReputation(s));
-      return 0;
-    }
-    const entry = await (await openPoolBucket(nats.js)).get(KV_KEYS.pool(pool));
-    const compiled = entry?.operation === 'PUT' ? entry.json<CompiledPool>() : undefined;
-    const settings = compiled?.reputation ?? resolveReputationSettings(undefined);
-    let status = 0;
-    for (const ip of ips) {
-      const now = Date.now();
-      const next = await store.update(pool, ip, (state) =>
-        state ? resumeByHand(state, settings, now) : undefined,
-      );
-      if (!next) {
-        io.err(`hikyaku reputation: ${ip} has no standing in pool ${pool} (not checked yet?)`);
-        status = 1;
-        continue;
-      }
-      io.out(json ? JSON.stringify(next) : `resumed ${ip}`);
-    }
-    return status;
-  } catch (err) {
-    io.err(
-      `hikyaku reputation: [HIKYAKU_NATS_UNAVAILABLE] NATS at ${natsUrl} failed: ${(err as Error).message}`,
+    if (values.help) return HELP;
+    const [action, ...ips] = positionals;
+    if (action === undefined) throw usageError('name an action: list or resume');
+    if (action !== 'list' && action !== 'resume') throw usageError(`unknown action "${action}"`);
+    if (!values.pool) throw usageError('--pool is required');
+    if (action === 'list' && ips.length > 0) throw usageError('list takes no IPs');
+    if (action === 'resume' && ips.length === 0) throw usageError('resume needs at least one IP');
+    for (const ip of ips) if (isIP(ip) === 0) throw usageError(`"${ip}" is not an IP address`);
+    return {
+      action,
+      nats: values.nats,
+      dataDir: values['data-dir'] ?? '.hikyaku',
+      pool: values.pool,
+      ips,
+      json: values.json ?? false,
+    };
+  },
+  async run({ action, ips, json, ...given }, io) {
+    const natsUrl = await relayUrls(given, io, { nats: true, redis: false }).then(
+      (urls) => urls.natsUrl,
+      () => DEFAULT_NATS_URL,
     );
-    return 1;
-  } finally {
-    await nats?.nc.close();
-  }
+    const nats = await connectCliNats(natsUrl, 'reputation', io);
+    try {
+      const compiled = await choosePoolOf(nats, given.pool);
+      const pool = compiled.key;
+      const store = await openReputationStore(nats.js);
+      if (action === 'list') {
+        const states = await store.list(pool);
+        if (states.length === 0) io.err(`no IP of pool ${pool} has been checked yet`);
+        for (const s of states) io.out(json ? JSON.stringify(s) : describeReputation(s));
+        return 0;
+      }
+      const settings = compiled.reputation ?? resolveReputationSettings(undefined);
+      let status = 0;
+      for (const ip of ips) {
+        const now = Date.now();
+        const next = await store.update(pool, ip, (state) =>
+          state ? resumeByHand(state, settings, now) : undefined,
+        );
+        if (!next) {
+          io.err(`hikyaku reputation: ${ip} has no standing in pool ${pool} (not checked yet?)`);
+          status = 1;
+          continue;
+        }
+        io.out(json ? JSON.stringify(next) : `resumed ${ip}`);
+      }
+      return status;
+    } catch (err) {
+      throw err instanceof CliError ? err : natsFailed(natsUrl, err);
+    } finally {
+      await nats.nc.close().catch(() => undefined);
+    }
+  },
+};
+
+/** Runs the command; returns the exit status. */
+export function runReputationCli(argv: string[], io: CliIo): Promise<number> {
+  return runCommand(reputationCommand, argv, io);
 }

@@ -8,24 +8,27 @@
  *   hikyaku shaping --nats URL --redis URL --pool POOL [--json]
  *
  * The compiled pool (its IPs and warm-up schedule) is read from NATS KV, where the
- * operator or local mode published it. Exit status: 0 done, 1 NATS or Redis failed or the
- * pool is unknown, 2 the command line is wrong.
+ * operator or local mode published it. Exit status as every command (common.ts).
  */
-import { parseArgs } from 'node:util';
+import { type CompiledPool, type IpStatus, REDIS_KEYS, readIpStatus } from '@hikyaku/core';
+import type { Redis } from 'ioredis';
 import {
-  type CompiledPool,
-  connectNats,
-  type IpStatus,
-  KV_KEYS,
-  openPoolBucket,
-  poolKey,
-  REDIS_KEYS,
-  readIpStatus,
-} from '@hikyaku/core';
-import { Redis } from 'ioredis';
-import type { CliIo } from './trace.ts';
+  type CliCommand,
+  CliError,
+  type CliIo,
+  choosePoolOf,
+  connectCliNats,
+  connectCliRedis,
+  HELP,
+  natsFailed,
+  parseCommandLine,
+  redisFailed,
+  relayUrls,
+  runCommand,
+  usageError,
+} from './common.ts';
 
-export const SHAPING_USAGE = `usage: hikyaku shaping --nats URL --redis URL --pool POOL [--json]
+export const SHAPING_USAGE = `usage: hikyaku shaping [--nats URL --redis URL | --data-dir DIR] --pool POOL [--json]
 
   Shows each IP of the pool: warm-up day, today's cap, sent today, mail waiting for
   tomorrow, and the destinations that take less than declared (learned rate, ceiling,
@@ -33,21 +36,15 @@ export const SHAPING_USAGE = `usage: hikyaku shaping --nats URL --redis URL --po
 
   --nats URL          NATS holding the compiled pool (default: $NATS_URL)
   --redis URL         Redis holding the shaping state (default: $REDIS_URL)
-  --pool POOL         pool key (namespace_name) or namespace/name
+                      (both default to the local mode running from --data-dir, .hikyaku)
+  --pool POOL         pool key (namespace_name), namespace/name, or its name alone
   --json              one JSON object per IP
 `;
-
-class UsageError extends Error {}
 
 /** One IP as the command prints it. */
 export interface ShapingView extends IpStatus {
   /** Mail parked for this IP's next day (overflow: defer); null for an IP that does not warm up. */
   waitingForTomorrow: number | null;
-}
-
-function poolOf(value: string): string {
-  const slash = value.indexOf('/');
-  return slash < 0 ? value : poolKey(value.slice(0, slash), value.slice(slash + 1));
 }
 
 /** What the command shows, from the compiled pool and Redis at `now`. */
@@ -87,89 +84,67 @@ function describe(view: ShapingView): string[] {
   return lines;
 }
 
-/** Runs the command; returns the exit status. */
-export async function runShapingCli(argv: string[], io: CliIo): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv, io);
-  } catch (err) {
-    io.err(`hikyaku shaping: ${(err as Error).message}`);
-    io.err(SHAPING_USAGE);
-    return 2;
-  }
-  if (parsed === 'help') {
-    io.out(SHAPING_USAGE);
-    return 0;
-  }
-  const { natsUrl, redisUrl, pool: key, json } = parsed;
-  let pool: CompiledPool | undefined;
-  try {
-    const nats = await connectNats({ url: natsUrl, name: 'hikyaku-shaping-cli' });
-    try {
-      const entry = await (await openPoolBucket(nats.js)).get(KV_KEYS.pool(key));
-      pool = entry && entry.operation === 'PUT' ? entry.json<CompiledPool>() : undefined;
-    } finally {
-      await nats.nc.close();
-    }
-  } catch (err) {
-    io.err(
-      `hikyaku shaping: [HIKYAKU_NATS_UNAVAILABLE] NATS at ${natsUrl} failed: ${(err as Error).message}`,
-    );
-    return 1;
-  }
-  if (!pool) {
-    io.err(`hikyaku shaping: [HIKYAKU_UNKNOWN_POOL] no pool ${key} in NATS KV`);
-    return 1;
-  }
-  const redis = new Redis(redisUrl, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5000,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {
-    // Reported by the command that fails.
-  });
-  try {
-    await redis.connect();
-    const view = await readShapingView(redis, pool, Date.now());
-    for (const ip of view.ips) {
-      if (json) io.out(JSON.stringify(ip));
-      else for (const line of describe(ip)) io.out(line);
-    }
-    if (!json && pool.warmup.overflow === 'spill') {
-      io.out(`every IP capped: ${view.spillWaiting} waiting for tomorrow`);
-    }
-    return 0;
-  } catch (err) {
-    io.err(
-      `hikyaku shaping: [HIKYAKU_REDIS_UNAVAILABLE] Redis at ${redisUrl} failed: ${(err as Error).message}`,
-    );
-    return 1;
-  } finally {
-    redis.disconnect();
-  }
+interface ShapingArgs {
+  nats: string | undefined;
+  redis: string | undefined;
+  dataDir: string;
+  pool: string;
+  json: boolean;
 }
 
-function parse(argv: string[], io: CliIo) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
+export const shapingCommand: CliCommand<ShapingArgs> = {
+  name: 'shaping',
+  usage: SHAPING_USAGE,
+  parse(argv) {
+    const { values, positionals } = parseCommandLine(argv, {
       nats: { type: 'string' },
       redis: { type: 'string' },
+      'data-dir': { type: 'string', default: '.hikyaku' },
       pool: { type: 'string' },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) return 'help' as const;
-  if (positionals.length > 0) throw new UsageError(`unexpected "${positionals[0]}"`);
-  const natsUrl = values.nats ?? io.env.NATS_URL;
-  if (!natsUrl) throw new UsageError('--nats URL is required (or set NATS_URL)');
-  const redisUrl = values.redis ?? io.env.REDIS_URL;
-  if (!redisUrl) throw new UsageError('--redis URL is required (or set REDIS_URL)');
-  if (!values.pool) throw new UsageError('--pool is required');
-  return { natsUrl, redisUrl, pool: poolOf(values.pool), json: values.json ?? false };
+    });
+    if (values.help) return HELP;
+    if (positionals.length > 0) throw usageError(`unexpected "${positionals[0]}"`);
+    if (!values.pool) throw usageError('--pool is required');
+    return {
+      nats: values.nats,
+      redis: values.redis,
+      dataDir: values['data-dir'] ?? '.hikyaku',
+      pool: values.pool,
+      json: values.json ?? false,
+    };
+  },
+  async run({ json, ...given }, io) {
+    const { natsUrl, redisUrl } = await relayUrls(given, io, { nats: true, redis: true });
+    const nats = await connectCliNats(natsUrl, 'shaping', io);
+    let pool: CompiledPool;
+    try {
+      pool = await choosePoolOf(nats, given.pool);
+    } catch (err) {
+      throw err instanceof CliError ? err : natsFailed(natsUrl, err);
+    } finally {
+      await nats.nc.close().catch(() => undefined);
+    }
+    const redis = await connectCliRedis(redisUrl);
+    try {
+      const view = await readShapingView(redis, pool, Date.now());
+      for (const ip of view.ips) {
+        if (json) io.out(JSON.stringify(ip));
+        else for (const line of describe(ip)) io.out(line);
+      }
+      if (!json && pool.warmup.overflow === 'spill') {
+        io.out(`every IP capped: ${view.spillWaiting} waiting for tomorrow`);
+      }
+      return 0;
+    } catch (err) {
+      throw redisFailed(redisUrl, err);
+    } finally {
+      redis.disconnect();
+    }
+  },
+};
+
+/** Runs the command; returns the exit status. */
+export function runShapingCli(argv: string[], io: CliIo): Promise<number> {
+  return runCommand(shapingCommand, argv, io);
 }

@@ -68,9 +68,22 @@ export async function readPoolStatus(
     countFiled(deps.jsm, STREAMS.jobs, SUBJECTS.jobsOfPool(pool.key)),
     countFiled(deps.jsm, STREAMS.results, SUBJECTS.result(pool.key)),
   ]);
+  return {
+    pool,
+    ips,
+    throttles: throttleRows(throttles, now),
+    queue: { envelopes, items, jobs, results },
+  };
+}
+
+/** The learned throttles as rows: the rate in force now (or when a pause ends). */
+export function throttleRows(
+  throttles: Map<string, Map<string, ThrottleState>>,
+  now: number,
+): ThrottleRow[] {
   const rows: ThrottleRow[] = [];
   for (const [ip, sites] of throttles) {
-    for (const [site, state] of sites as Map<string, ThrottleState>) {
+    for (const [site, state] of sites) {
       rows.push({
         ip,
         site,
@@ -81,7 +94,7 @@ export async function readPoolStatus(
       });
     }
   }
-  return { pool, ips, throttles: rows, queue: { envelopes, items, jobs, results } };
+  return rows;
 }
 
 function pad(cells: string[][]): string[] {

@@ -9,22 +9,25 @@
  *
  * POOL is the pool key (namespace_name), namespace/name, or the name alone when it is
  * unique; it must be a pool the relay knows (read from NATS), so that a typo does not fill
- * a list nobody reads. --json prints one JSON object a line. Exit status: 0 done, 1 Redis
- * or NATS failed or the pool is unknown, 2 the command line is wrong.
+ * a list nobody reads. --json prints one JSON object a line. Exit status as every command
+ * (common.ts).
  */
-import { parseArgs } from 'node:util';
+import { createSuppressionList, type SuppressionEntry, suppressionAddress } from '@hikyaku/core';
 import {
-  createSuppressionList,
-  openPoolBucket,
-  type SuppressionEntry,
-  suppressionAddress,
-} from '@hikyaku/core';
-import { jetstream } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
-import { choosePool } from './pool-name.ts';
-import { readPools } from './status-read.ts';
-import type { CliIo } from './trace.ts';
+  type CliCommand,
+  CliError,
+  type CliIo,
+  choosePoolOf,
+  connectCliNats,
+  connectCliRedis,
+  HELP,
+  natsFailed,
+  parseCommandLine,
+  redisFailed,
+  relayUrls,
+  runCommand,
+  usageError,
+} from './common.ts';
 
 export const SUPPRESSIONS_USAGE = `usage: hikyaku suppressions <add|remove|lookup|list> --redis URL --pool POOL [options] [ADDRESS...]
 
@@ -40,144 +43,32 @@ export const SUPPRESSIONS_USAGE = `usage: hikyaku suppressions <add|remove|looku
   --json              one JSON object per line
 `;
 
-class UsageError extends Error {}
-
-/** The relay's pools, read from its NATS; undefined (with the error said) when it fails. */
-async function knownPools(natsUrl: string, io: CliIo) {
-  let nc: Awaited<ReturnType<typeof connect>> | undefined;
-  try {
-    nc = await connect({
-      servers: natsUrl.split(','),
-      name: 'hikyaku-suppressions',
-      timeout: 5000,
-    });
-    return await readPools(await openPoolBucket(jetstream(nc)));
-  } catch (err) {
-    io.err(
-      `hikyaku suppressions: [HIKYAKU_NATS_UNAVAILABLE] NATS at ${natsUrl}: ${(err as Error).message}`,
-    );
-    return undefined;
-  } finally {
-    await nc?.close().catch(() => undefined);
-  }
-}
-
 function describe(address: string, entry: SuppressionEntry): string {
   const reply = entry.reply ? `\t${entry.reply.code} ${entry.reply.text}` : '';
   return `${address}\tsuppressed\t${entry.reason}\t${new Date(entry.at).toISOString()}\t${entry.source}${reply}`;
 }
 
-/** Runs the command; returns the exit status. */
-export async function runSuppressionsCli(argv: string[], io: CliIo): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv, io);
-  } catch (err) {
-    io.err(`hikyaku suppressions: ${(err as Error).message}`);
-    io.err(SUPPRESSIONS_USAGE);
-    return 2;
-  }
-  if (parsed === 'help') {
-    io.out(SUPPRESSIONS_USAGE);
-    return 0;
-  }
-  const { action, addresses, values } = parsed;
-  let { redisUrl, natsUrl } = parsed;
-  if (!redisUrl || !natsUrl) {
-    const local = await io.localStack?.(parsed.dataDir).catch(() => undefined);
-    redisUrl ??= local?.redisUrl;
-    natsUrl ??= local?.natsUrl;
-  }
-  if (!redisUrl || !natsUrl) {
-    const missing = [redisUrl ? '' : '--redis URL', natsUrl ? '' : '--nats URL'].filter(Boolean);
-    io.err(
-      `hikyaku suppressions: ${missing.join(' and ')} needed (or set REDIS_URL and NATS_URL, or run it beside a local mode)`,
-    );
-    io.err(SUPPRESSIONS_USAGE);
-    return 2;
-  }
-  const pools = await knownPools(natsUrl, io);
-  if (!pools) return 1;
-  const choice = choosePool(parsed.pool, pools);
-  if (choice.kind === 'unknown') {
-    io.err(
-      `hikyaku suppressions: no pool "${parsed.pool}" is known to the relay; known: ${choice.known.join(', ') || 'none'}`,
-    );
-    return 1;
-  }
-  if (choice.kind === 'ambiguous') {
-    io.err(
-      `hikyaku suppressions: "${parsed.pool}" names more than one pool: ${choice.candidates.join(', ')}; give namespace/name`,
-    );
-    return 2;
-  }
-  const pool = choice.key;
-  const redis = new Redis(redisUrl, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5000,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {
-    // Reported by the command that fails.
-  });
-  const list = createSuppressionList(redis);
-  const print = (json: object, text: string) => io.out(values.json ? JSON.stringify(json) : text);
-  try {
-    await redis.connect();
-    if (action === 'add') {
-      const entry: SuppressionEntry = {
-        reason: values.reason ?? 'manual',
-        at: Date.now(),
-        source: 'cli',
-      };
-      for (const address of addresses) {
-        await list.add(pool, address, entry);
-        print({ address: suppressionAddress(address), ...entry }, `suppressed ${address}`);
-      }
-    } else if (action === 'remove') {
-      for (const address of addresses) {
-        const removed = await list.remove(pool, address);
-        print({ address, removed }, removed ? `removed ${address}` : `not on the list: ${address}`);
-      }
-    } else if (action === 'lookup') {
-      const found = await list.lookup(pool, addresses);
-      for (const address of addresses) {
-        const entry = found.get(suppressionAddress(address));
-        print(
-          { address, suppressed: entry !== undefined, ...(entry ? { entry } : {}) },
-          entry ? describe(address, entry) : `${address}\tnot suppressed`,
-        );
-      }
-    } else {
-      let cursor = values.cursor ?? '0';
-      const count = Number(values.count ?? 100);
-      do {
-        const page = await list.list(pool, { cursor, count });
-        for (const { address, entry } of page.entries) {
-          print({ address, ...entry }, describe(address, entry));
-        }
-        cursor = page.cursor;
-      } while (values.all && cursor !== '0');
-      if (cursor !== '0') io.err(`more: --cursor ${cursor}`);
-    }
-    return 0;
-  } catch (err) {
-    io.err(
-      `hikyaku suppressions: [HIKYAKU_REDIS_UNAVAILABLE] Redis at ${redisUrl} failed: ${(err as Error).message}`,
-    );
-    return 1;
-  } finally {
-    redis.disconnect();
-  }
+type Action = 'add' | 'remove' | 'lookup' | 'list';
+
+interface SuppressionsArgs {
+  action: Action;
+  redis: string | undefined;
+  nats: string | undefined;
+  dataDir: string;
+  pool: string;
+  addresses: string[];
+  reason: string | undefined;
+  count: number;
+  cursor: string;
+  all: boolean;
+  json: boolean;
 }
 
-function parse(argv: string[], io: CliIo) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
+export const suppressionsCommand: CliCommand<SuppressionsArgs> = {
+  name: 'suppressions',
+  usage: SUPPRESSIONS_USAGE,
+  parse(argv) {
+    const { values, positionals } = parseCommandLine(argv, {
       redis: { type: 'string' },
       nats: { type: 'string' },
       'data-dir': { type: 'string', default: '.hikyaku' },
@@ -187,38 +78,107 @@ function parse(argv: string[], io: CliIo) {
       cursor: { type: 'string' },
       all: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) return 'help' as const;
-  const [action, ...addresses] = positionals;
-  if (action === undefined) throw new UsageError('name an action: add, remove, lookup or list');
-  if (!['add', 'remove', 'lookup', 'list'].includes(action)) {
-    throw new UsageError(`unknown action "${action}"`);
-  }
-  if (!values.pool) throw new UsageError('--pool is required');
-  if (action === 'list' && addresses.length > 0) {
-    throw new UsageError('list takes no addresses');
-  }
-  if (action !== 'list' && addresses.length === 0) {
-    throw new UsageError(`${action} needs at least one address`);
-  }
-  for (const address of addresses) {
-    if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UsageError(`"${address}" is not an address`);
-  }
-  if (values.count !== undefined && !/^[1-9]\d*$/.test(values.count)) {
-    throw new UsageError(`--count must be a whole number, got "${values.count}"`);
-  }
-  if (values.reason !== undefined && action !== 'add') {
-    throw new UsageError('--reason goes with add');
-  }
-  return {
-    action: action as 'add' | 'remove' | 'lookup' | 'list',
-    redisUrl: values.redis ?? io.env.REDIS_URL,
-    natsUrl: values.nats ?? io.env.NATS_URL,
-    dataDir: values['data-dir'] ?? '.hikyaku',
-    pool: values.pool,
-    addresses,
-    values,
-  };
+    });
+    if (values.help) return HELP;
+    const [action, ...addresses] = positionals;
+    if (action === undefined) throw usageError('name an action: add, remove, lookup or list');
+    if (!['add', 'remove', 'lookup', 'list'].includes(action)) {
+      throw usageError(`unknown action "${action}"`);
+    }
+    if (!values.pool) throw usageError('--pool is required');
+    if (action === 'list' && addresses.length > 0) {
+      throw usageError('list takes no addresses');
+    }
+    if (action !== 'list' && addresses.length === 0) {
+      throw usageError(`${action} needs at least one address`);
+    }
+    for (const address of addresses) {
+      if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw usageError(`"${address}" is not an address`);
+    }
+    if (values.count !== undefined && !/^[1-9]\d*$/.test(values.count)) {
+      throw usageError(`--count must be a whole number, got "${values.count}"`);
+    }
+    if (values.reason !== undefined && action !== 'add') {
+      throw usageError('--reason goes with add');
+    }
+    return {
+      action: action as Action,
+      redis: values.redis,
+      nats: values.nats,
+      dataDir: values['data-dir'] ?? '.hikyaku',
+      pool: values.pool,
+      addresses,
+      reason: values.reason,
+      count: Number(values.count ?? 100),
+      cursor: values.cursor ?? '0',
+      all: values.all ?? false,
+      json: values.json ?? false,
+    };
+  },
+  async run(args, io) {
+    const { action, addresses } = args;
+    const { natsUrl, redisUrl } = await relayUrls(args, io, { nats: true, redis: true });
+    const nats = await connectCliNats(natsUrl, 'suppressions', io);
+    let pool: string;
+    try {
+      pool = (await choosePoolOf(nats, args.pool)).key;
+    } catch (err) {
+      throw err instanceof CliError ? err : natsFailed(natsUrl, err);
+    } finally {
+      await nats.nc.close().catch(() => undefined);
+    }
+    const redis = await connectCliRedis(redisUrl);
+    const list = createSuppressionList(redis);
+    const print = (json: object, text: string) => io.out(args.json ? JSON.stringify(json) : text);
+    try {
+      if (action === 'add') {
+        const entry: SuppressionEntry = {
+          reason: args.reason ?? 'manual',
+          at: Date.now(),
+          source: 'cli',
+        };
+        for (const address of addresses) {
+          await list.add(pool, address, entry);
+          print({ address: suppressionAddress(address), ...entry }, `suppressed ${address}`);
+        }
+      } else if (action === 'remove') {
+        for (const address of addresses) {
+          const removed = await list.remove(pool, address);
+          print(
+            { address, removed },
+            removed ? `removed ${address}` : `not on the list: ${address}`,
+          );
+        }
+      } else if (action === 'lookup') {
+        const found = await list.lookup(pool, addresses);
+        for (const address of addresses) {
+          const entry = found.get(suppressionAddress(address));
+          print(
+            { address, suppressed: entry !== undefined, ...(entry ? { entry } : {}) },
+            entry ? describe(address, entry) : `${address}\tnot suppressed`,
+          );
+        }
+      } else {
+        let cursor = args.cursor;
+        do {
+          const page = await list.list(pool, { cursor, count: args.count });
+          for (const { address, entry } of page.entries) {
+            print({ address, ...entry }, describe(address, entry));
+          }
+          cursor = page.cursor;
+        } while (args.all && cursor !== '0');
+        if (cursor !== '0') io.err(`more: --cursor ${cursor}`);
+      }
+      return 0;
+    } catch (err) {
+      throw redisFailed(redisUrl, err);
+    } finally {
+      redis.disconnect();
+    }
+  },
+};
+
+/** Runs the command; returns the exit status. */
+export function runSuppressionsCli(argv: string[], io: CliIo): Promise<number> {
+  return runCommand(suppressionsCommand, argv, io);
 }

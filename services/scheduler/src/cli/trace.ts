@@ -2,12 +2,20 @@
  * `hikyaku trace <queue-id | Message-ID | recipient>`: a message's timeline from the trace
  * stream (accepted → planned → each attempt with its IP, next hop and reply → …).
  *
- * Exit status: 0 found, 1 nothing found or NATS failed, 2 the command line is wrong.
+ * Exit status as every command (common.ts): nothing found is 1.
  */
-import { parseArgs } from 'node:util';
 import type { DeliveryEvent } from '@hikyaku/core';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import {
+  type CliCommand,
+  CliError,
+  type CliIo,
+  connectCliNats,
+  HELP,
+  parseCommandLine,
+  relayUrls,
+  runCommand,
+  usageError,
+} from './common.ts';
 import { findTrace, type TracedMessage } from './trace-read.ts';
 
 export const TRACE_USAGE = `usage: hikyaku trace [--nats URL | --data-dir DIR] [--json] <queue-id | Message-ID | recipient>
@@ -21,14 +29,6 @@ export const TRACE_USAGE = `usage: hikyaku trace [--nats URL | --data-dir DIR] [
   --json              the events, one JSON object per line
 `;
 
-export interface CliIo {
-  out(line: string): void;
-  err(line: string): void;
-  env: Record<string, string | undefined>;
-  /** The running local mode of a data folder (throws when there is none). */
-  localStack?: (dataDir: string) => Promise<{ natsUrl: string; redisUrl: string }>;
-}
-
 const WORD: Record<DeliveryEvent['type'], string> = {
   accepted: 'accepted',
   scheduled: 'planned',
@@ -38,6 +38,7 @@ const WORD: Record<DeliveryEvent['type'], string> = {
   expired: 'expired',
   suppressed: 'suppressed',
   complained: 'complained',
+  flushed: 'flushed',
 };
 
 /** One line of a timeline: time, what happened, to whom, and where and why. */
@@ -78,91 +79,63 @@ export function formatTrace(message: TracedMessage, onlyRcpt?: string): string[]
   return [head.join('  '), ...events.map((e) => `  ${timelineLine(e)}`)];
 }
 
-class UsageError extends Error {}
+interface TraceArgs {
+  key: string;
+  nats: string | undefined;
+  dataDir: string;
+  json: boolean;
+}
 
-function parse(argv: string[], io: CliIo) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
+export const traceCommand: CliCommand<TraceArgs> = {
+  name: 'trace',
+  usage: TRACE_USAGE,
+  parse(argv) {
+    const { values, positionals } = parseCommandLine(argv, {
       nats: { type: 'string' },
       'data-dir': { type: 'string', default: '.hikyaku' },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) return 'help' as const;
-  if (positionals.length !== 1) {
-    throw new UsageError('name one queue id, Message-ID or recipient');
-  }
-  return {
-    key: positionals[0] as string,
-    natsUrl: values.nats ?? io.env.NATS_URL,
-    dataDir: values['data-dir'] ?? '.hikyaku',
-    json: values.json ?? false,
-  };
-}
+    });
+    if (values.help) return HELP;
+    if (positionals.length !== 1) {
+      throw usageError('name one queue id, Message-ID or recipient');
+    }
+    return {
+      key: positionals[0] as string,
+      nats: values.nats,
+      dataDir: values['data-dir'] ?? '.hikyaku',
+      json: values.json ?? false,
+    };
+  },
+  async run({ key, json, ...given }, io) {
+    const { natsUrl } = await relayUrls(given, io, { nats: true, redis: false });
+    const nats = await connectCliNats(natsUrl, 'trace', io);
+    try {
+      const result = await findTrace(nats.jsm, key).catch((err: unknown) => {
+        throw new Error(`reading the trace from ${natsUrl} failed: ${(err as Error).message}`);
+      });
+      if (result.messages.length === 0) {
+        throw new CliError(
+          'HIKYAKU_NOT_FOUND',
+          `nothing found for "${key}": no queue id, Message-ID or recipient of the last 7 days matches`,
+        );
+      }
+      const onlyRcpt =
+        result.matchedBy.length === 1 && result.matchedBy[0] === 'recipient' ? key : undefined;
+      for (const message of result.messages) {
+        if (json) {
+          for (const event of message.events) io.out(JSON.stringify(event));
+          continue;
+        }
+        for (const line of formatTrace(message, onlyRcpt)) io.out(line);
+      }
+      return 0;
+    } finally {
+      await nats.nc.close().catch(() => undefined);
+    }
+  },
+};
 
 /** Runs the command; returns the exit status. */
-export async function runTraceCli(argv: string[], io: CliIo): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv, io);
-  } catch (err) {
-    io.err(`hikyaku trace: ${(err as Error).message}`);
-    io.err(TRACE_USAGE);
-    return 2;
-  }
-  if (parsed === 'help') {
-    io.out(TRACE_USAGE);
-    return 0;
-  }
-  const { key, json } = parsed;
-  let natsUrl = parsed.natsUrl;
-  if (!natsUrl) {
-    try {
-      natsUrl = (await io.localStack?.(parsed.dataDir))?.natsUrl;
-    } catch (err) {
-      io.err(`hikyaku trace: give --nats URL or set NATS_URL; ${(err as Error).message}`);
-      return 1;
-    }
-    if (!natsUrl) {
-      io.err('hikyaku trace: give --nats URL or set NATS_URL');
-      return 2;
-    }
-  }
-  let nc: Awaited<ReturnType<typeof connect>>;
-  try {
-    nc = await connect({ servers: natsUrl.split(','), name: 'hikyaku-trace', timeout: 5000 });
-  } catch (err) {
-    io.err(
-      `hikyaku trace: [HIKYAKU_NATS_UNAVAILABLE] NATS at ${natsUrl}: ${(err as Error).message}`,
-    );
-    return 1;
-  }
-  try {
-    const result = await findTrace(await jetstreamManager(nc), key);
-    if (result.messages.length === 0) {
-      io.err(
-        `hikyaku trace: nothing found for "${key}": no queue id, Message-ID or recipient of the last 7 days matches`,
-      );
-      return 1;
-    }
-    const onlyRcpt =
-      result.matchedBy.length === 1 && result.matchedBy[0] === 'recipient' ? key : undefined;
-    for (const message of result.messages) {
-      if (json) {
-        for (const event of message.events) io.out(JSON.stringify(event));
-        continue;
-      }
-      for (const line of formatTrace(message, onlyRcpt)) io.out(line);
-    }
-    return 0;
-  } catch (err) {
-    io.err(`hikyaku trace: reading the trace from ${natsUrl} failed: ${(err as Error).message}`);
-    return 1;
-  } finally {
-    await nc.close().catch(() => undefined);
-  }
+export function runTraceCli(argv: string[], io: CliIo): Promise<number> {
+  return runCommand(traceCommand, argv, io);
 }
