@@ -12,6 +12,10 @@
  * With --attach [FILE] it starts nothing and measures the local stack `npm start` runs,
  * found through its stack file (.hikyaku/stack.json by default): it sends to that stack's
  * capture domain and counts the scheduler's delivered events on NATS.
+ *
+ * With --against postfix it compares hikyaku with a Postfix relay on this machine
+ * (against-postfix.ts): Postfix's smtp-source and smtp-sink, both connection modes,
+ * --rounds interleaved pairs.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,6 +32,8 @@ import {
 } from '@hikyaku/local';
 import { freePort, sleep, startSmtpSink } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
+import { compareWithPostfix } from './against-postfix.ts';
+import { PostfixMissingError } from './postfix-tools.ts';
 
 /** `--attach` takes an optional path, which parseArgs cannot express: a bare flag gets the default. */
 function withAttachDefault(args: string[]): string[] {
@@ -48,6 +54,8 @@ const { values } = parseArgs({
     'timeout-s': { type: 'string', default: '900' },
     attach: { type: 'string' },
     retry: { type: 'boolean', default: false },
+    against: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 
@@ -361,6 +369,20 @@ async function attached(path: string) {
 }
 
 async function main(): Promise<void> {
+  if (values.against !== undefined) {
+    if (values.against !== 'postfix') {
+      process.stderr.write(`bench: --against takes "postfix", got "${values.against}"\n`);
+      process.exit(2);
+    }
+    await compareWithPostfix({
+      messages,
+      size,
+      sessions,
+      rounds: positive('rounds', values.rounds),
+      timeoutMs,
+    });
+    return;
+  }
   const result =
     values.attach !== undefined
       ? await attached(values.attach || DEFAULT_STACK_FILE)
@@ -370,7 +392,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof NoRunningStackError) {
+  if (err instanceof NoRunningStackError || err instanceof PostfixMissingError) {
     process.stderr.write(`bench: ${err.message}\n`);
     process.exit(1);
   }

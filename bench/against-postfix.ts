@@ -1,0 +1,263 @@
+/**
+ * `npm run bench -- --against postfix`: the same smtp-source client and the same counting
+ * smtp-sink, with a private Postfix relay and a hikyaku local stack side by side on this
+ * machine. Runs are interleaved (Postfix, hikyaku, Postfix, hikyaku, …) in both connection
+ * modes, so a change in the machine's load falls on both; the ratio of each pair is
+ * printed, and the median of the pairs per mode.
+ *
+ * End-to-end rate: from smtp-source's first connection until the sink has received every
+ * message of the run. Both relays keep running between runs, warm, as in production.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectNats, type NatsHandles } from '@hikyaku/core';
+import { startLocalStack } from '@hikyaku/local';
+import { freePort, sleep } from '@hikyaku/testing';
+import {
+  checkPostfixAvailable,
+  postfixVersion,
+  runSmtpSource,
+  startCountingSink,
+  startPostfixRelay,
+} from './postfix-tools.ts';
+
+const SINK_HOST = '127.0.0.10';
+const MODES = ['connection-per-message', 'reused-connections'] as const;
+type Mode = (typeof MODES)[number];
+
+export interface ComparisonOptions {
+  messages: number;
+  size: number;
+  sessions: number;
+  rounds: number;
+  timeoutMs: number;
+}
+
+interface Run {
+  relay: 'postfix' | 'hikyaku';
+  mode: Mode;
+  round: number;
+  messages: number;
+  received: number;
+  lost: number;
+  seconds: number;
+  messagesPerSecond: number;
+  /** CPU milliseconds per relayed message, per process (Postfix: all its processes). */
+  cpuMsPerMessage: Record<string, number>;
+  /** Stored JetStream writes, Redis commands per message (hikyaku). */
+  storedWritesPerMessage?: number;
+  redisCommandsPerMessage?: number;
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const fields =
+      execFileSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' })
+        .split(') ')[1]
+        ?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+function rssMiB(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const status = execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' });
+    return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 102.4) / 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** Every stream's last sequence summed: how many messages JetStream has stored so far. */
+async function storedWrites(nats: NatsHandles): Promise<number> {
+  let total = 0;
+  for await (const stream of nats.jsm.streams.list()) total += stream.state.last_seq;
+  return total;
+}
+
+function redisCommands(url: string): number {
+  const { hostname, port } = new URL(url);
+  const info = execFileSync('redis-cli', ['-h', hostname, '-p', port, 'info', 'stats'], {
+    encoding: 'utf8',
+  });
+  // The INFO command itself counts once.
+  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+async function waitForSink(count: () => number, target: number, deadline: number): Promise<void> {
+  while (count() < target && Date.now() < deadline) await sleep(20);
+}
+
+export async function compareWithPostfix(options: ComparisonOptions): Promise<void> {
+  checkPostfixAvailable();
+  const dir = mkdtempSync(join(tmpdir(), 'hikyaku-vs-postfix-'));
+  const cleanup: (() => unknown)[] = [() => rmSync(dir, { recursive: true, force: true })];
+  try {
+    await compare(options, dir, cleanup);
+  } finally {
+    for (const step of cleanup.reverse()) await step();
+  }
+}
+
+async function compare(
+  options: ComparisonOptions,
+  dir: string,
+  cleanup: (() => unknown)[],
+): Promise<void> {
+  const sink = await startCountingSink(SINK_HOST, await freePort());
+  cleanup.push(() => sink.stop());
+  const postfix = await startPostfixRelay({
+    dir: join(dir, 'postfix'),
+    host: '127.0.0.1',
+    port: await freePort(),
+    relayHost: SINK_HOST,
+    relayPort: sink.port,
+  });
+  cleanup.push(() => postfix.stop());
+  const stack = await startLocalStack({
+    pool: {
+      apiVersion: 'hikyaku.io/v1alpha1',
+      kind: 'RelayPool',
+      metadata: { name: 'bench', namespace: 'local' },
+      spec: {
+        allowedNetworks: ['127.0.0.0/8'],
+        ips: [
+          { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' },
+          { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' },
+        ],
+        routes: [{ domains: ['example.test'], host: `${SINK_HOST}:${sink.port}` }],
+        ratePolicies: [
+          {
+            name: 'default',
+            perIp: { messagesPerMinute: 1_000_000, connections: 20, messagesPerConnection: 1000 },
+          },
+        ],
+      },
+    },
+    dataDir: join(dir, 'hikyaku'),
+    smtpPort: await freePort(),
+    env: { HIKYAKU_LOG_LEVEL: 'warn' },
+    onOutput: (name, line) => {
+      if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+    },
+  });
+  cleanup.push(() => stack.stop());
+  const nats = await connectNats({ url: stack.natsUrl, name: 'bench-vs-postfix' });
+  cleanup.push(() => nats.nc.close());
+  const pids = {
+    ingress: stack.services.ingress.pid,
+    scheduler: stack.services.scheduler.pid,
+    sender: stack.services.sender.pid,
+    natsServer: stack.nats?.process.pid,
+    redisServer: stack.redis?.process.pid,
+  };
+  const runs: Run[] = [];
+  process.stderr.write(
+    `bench: Postfix ${postfixVersion()} and hikyaku, ${options.rounds} interleaved pairs per mode, ${options.messages} messages of ${options.size} bytes over ${options.sessions} sessions\n`,
+  );
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const mode of MODES) {
+      for (const relay of ['postfix', 'hikyaku'] as const) {
+        const target =
+          relay === 'postfix' ? postfix : { host: stack.smtpHost, port: stack.smtpPort };
+        const cpuBefore =
+          relay === 'postfix'
+            ? { postfix: postfix.cpuSeconds() }
+            : Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+        const writesBefore = relay === 'hikyaku' ? await storedWrites(nats) : 0;
+        const redisBefore = relay === 'hikyaku' ? redisCommands(stack.redisUrl) : 0;
+        const base = sink.count();
+        const started = Date.now();
+        await runSmtpSource({
+          host: target.host,
+          port: target.port,
+          sessions: options.sessions,
+          messages: options.messages,
+          size: options.size,
+          reuse: mode === 'reused-connections',
+          to: `${relay}-${round}@example.test`,
+        });
+        await waitForSink(sink.count, base + options.messages, started + options.timeoutMs);
+        const seconds = (Date.now() - started) / 1000;
+        const received = sink.count() - base;
+        const cpuMsPerMessage: Record<string, number> = {};
+        if (relay === 'postfix') {
+          cpuMsPerMessage.postfix = round2(
+            ((postfix.cpuSeconds() - cpuBefore.postfix!) * 1000) / options.messages,
+          );
+        } else {
+          for (const [name, pid] of Object.entries(pids)) {
+            cpuMsPerMessage[name] = round2(
+              ((cpuSeconds(pid) - (cpuBefore[name] ?? 0)) * 1000) / options.messages,
+            );
+          }
+        }
+        const run: Run = {
+          relay,
+          mode,
+          round,
+          messages: options.messages,
+          received,
+          lost: Math.max(0, options.messages - received),
+          seconds: round2(seconds),
+          messagesPerSecond: round2(received / seconds),
+          cpuMsPerMessage,
+          ...(relay === 'hikyaku'
+            ? {
+                storedWritesPerMessage: round2(
+                  ((await storedWrites(nats)) - writesBefore) / options.messages,
+                ),
+                redisCommandsPerMessage: round2(
+                  (redisCommands(stack.redisUrl) - redisBefore - 1) / options.messages,
+                ),
+              }
+            : {}),
+        };
+        runs.push(run);
+        process.stdout.write(`${JSON.stringify(run)}\n`);
+        // Let each relay finish what it does after the last delivery (results, cleanup).
+        await sleep(2000);
+      }
+    }
+  }
+  const summary = Object.fromEntries(
+    MODES.map((mode) => {
+      const pairs = runs.filter((r) => r.mode === mode);
+      const ratios: number[] = [];
+      for (let round = 1; round <= options.rounds; round++) {
+        const p = pairs.find((r) => r.relay === 'postfix' && r.round === round);
+        const h = pairs.find((r) => r.relay === 'hikyaku' && r.round === round);
+        if (p && h) ratios.push(round2(h.messagesPerSecond / p.messagesPerSecond));
+      }
+      return [mode, { ratios, medianRatio: median(ratios) }];
+    }),
+  );
+  const rss = {
+    ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, rssMiB(pid)])),
+    postfixNow: postfix.rssMiB(),
+  };
+  const lost = runs.reduce((sum, r) => sum + r.lost, 0);
+  process.stdout.write(`${JSON.stringify({ summary, peakRssMiB: rss, lost })}\n`);
+  for (const [mode, s] of Object.entries(summary)) {
+    process.stderr.write(
+      `bench: ${mode}: hikyaku/Postfix ${s.ratios.join(', ')} (median ${s.medianRatio})\n`,
+    );
+  }
+  process.exitCode = lost === 0 ? 0 : 1;
+}
