@@ -9,7 +9,7 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Compile every workspace package (and the command) to dist/, and bundle the command for the
-# operator into dist/operator/ (the chart's operator container runs it: docs/operator.md#memory).
+# operator into dist/operator/ (the chart's operator container runs it: docs/operator.md#footprint).
 # Install scripts stay off: the
 # image brings its own Node, so the `node` devDependency that pins Node 24 for development
 # is not needed here.

@@ -57,7 +57,9 @@ async function chartInvocation(): Promise<{ node: string[]; command: string }> {
   const deployment = objects.find(
     (o) =>
       o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/component'] === 'operator',
-  ) as { spec: { template: { spec: { containers: { command?: string[]; args?: string[] }[] } } } };
+  ) as
+    | { spec: { template: { spec: { containers: { command?: string[]; args?: string[] }[] } } } }
+    | undefined;
   assert.ok(deployment, 'the chart renders the operator Deployment');
   const container = deployment.spec.template.spec.containers[0];
   const [node, ...nodeArgs] = container?.command ?? [];
