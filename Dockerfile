@@ -8,7 +8,9 @@
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# Compile every workspace package (and the command) to dist/. Install scripts stay off: the
+# Compile every workspace package (and the command) to dist/, and bundle the command for the
+# operator into dist/operator/ (the chart's operator container runs it: docs/operator.md#footprint).
+# Install scripts stay off: the
 # image brings its own Node, so the `node` devDependency that pins Node 24 for development
 # is not needed here.
 FROM ${NODE_IMAGE} AS build
@@ -19,6 +21,7 @@ COPY services ./services
 COPY operator ./operator
 RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npx tsc -b tsconfig.build.json \
+ && npm run build:operator \
  && find services operator -maxdepth 2 \( -name src -o -name 'tsconfig.build.json' -o -name '*.tsbuildinfo' \) -prune -exec rm -rf {} + \
  && find dist services operator -name '*.tsbuildinfo' -delete
 

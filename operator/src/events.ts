@@ -7,9 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@hikyaku/core';
 import { RELAYPOOL_GROUP, RELAYPOOL_KIND, RELAYPOOL_VERSION } from '@hikyaku/core';
-import { V1MicroTime } from '@kubernetes/client-node';
 import type { KubeClient } from './kube/client.ts';
-import type { PoolMetadata } from './kube/objects.ts';
+import { microTime, type PoolMetadata } from './kube/objects.ts';
 
 export const REPORTING_CONTROLLER = 'hikyaku.io/operator';
 
@@ -54,7 +53,7 @@ export function createEventRecorder(options: {
       try {
         await options.client.createEvent(pool.namespace, {
           metadata: { name, namespace: pool.namespace },
-          eventTime: new V1MicroTime(),
+          eventTime: microTime(),
           reportingController: REPORTING_CONTROLLER,
           reportingInstance: options.instance,
           action: event.action,

@@ -10,9 +10,10 @@
 
 import type { Logger } from '@hikyaku/core';
 import { withTimeout } from '@hikyaku/core';
-import { type V1Lease, V1MicroTime } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
 import { KubeApiError } from './errors.ts';
 import type { KubeClient } from './kube/client.ts';
+import { microTime } from './kube/objects.ts';
 
 export interface LeaderElectorOptions {
   client: Pick<KubeClient, 'readLease' | 'createLease' | 'replaceLease'>;
@@ -62,7 +63,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
 
   /** One attempt; true when this replica holds the Lease afterwards. */
   async function tryAcquireOrRenew(): Promise<boolean> {
-    const now = new V1MicroTime();
+    const now = microTime();
     const current = await client.readLease(namespace, name);
     if (!current) {
       const created = await client.createLease(namespace, {
@@ -89,7 +90,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       spec: {
         holderIdentity: identity,
         leaseDurationSeconds: durationSeconds,
-        acquireTime: mine && spec.acquireTime ? new V1MicroTime(spec.acquireTime) : now,
+        acquireTime: mine && spec.acquireTime ? microTime(spec.acquireTime) : now,
         renewTime: now,
         leaseTransitions: mine ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
       },
@@ -147,7 +148,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
 
   async function release(): Promise<void> {
     if (!lease || lease.spec?.holderIdentity !== identity) return;
-    const now = new V1MicroTime();
+    const now = microTime();
     try {
       await withTimeout(
         client.replaceLease(namespace, name, {

@@ -75,6 +75,7 @@ interface PackageJson {
   exports?: Record<string, Record<string, string>>;
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
+  scripts?: Record<string, string>;
 }
 
 const readJson = (path: string): PackageJson =>
@@ -143,6 +144,28 @@ test('runs as a fixed non-root user, one entrypoint for every component', () => 
       `the runtime does not take ${folder} from the build stage`,
     );
   }
+});
+
+test('the operator container runs the bundle the build stage makes, and it is shipped', async () => {
+  assert.equal(pkg.scripts?.['build:operator'], 'node bin/bundle-operator.mjs');
+  const bundler = readFileSync(join(REPO_ROOT, 'bin/bundle-operator.mjs'), 'utf8');
+  const outfile = /outfile: `\$\{OUT\}\/(\S+)`/.exec(bundler)?.[1];
+  const out = /const OUT = '([^']+)'/.exec(bundler)?.[1];
+  assert.ok(out && outfile, 'bin/bundle-operator.mjs names no output file');
+  assert.ok(
+    built[0]?.some((i) => i.keyword === 'RUN' && /npm run build:operator\b/.test(i.args)),
+    'the build stage does not bundle the operator',
+  );
+  const objects = await render();
+  const operator = objects.find(
+    (o) =>
+      o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/component'] === 'operator',
+  ) as { spec: { template: { spec: { containers: { command?: string[] }[] } } } } | undefined;
+  const command = operator?.spec.template.spec.containers[0]?.command ?? [];
+  assert.equal(command[0], 'node');
+  assert.ok(!command.includes('--enable-source-maps'), 'the bundle has no source maps to enable');
+  assert.equal(command.at(-1), `${out}/${outfile}`, 'the chart runs the file the bundle makes');
+  assert.ok(existsSync(join(REPO_ROOT, command.at(-1) ?? '')), 'npm run build made the bundle');
 });
 
 test('copies only what exists, and nothing the build context leaves out', () => {

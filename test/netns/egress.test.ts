@@ -7,8 +7,9 @@
  *   Multus gives a pod); two pods, one IP each.
  * - hostNetwork: one namespace holds several addresses (a node with its IPs); the sender
  *   must bind each job to the job's IP.
- * - gateway: the sender's namespace does not hold the IP; its traffic leaves through a
- *   gateway namespace, which translates it to the IP where the kernel can (tc action nat).
+ * - gateway: the senders' namespaces hold only pod addresses; their traffic leaves through a
+ *   gateway namespace that holds the pool's IPs and translates each pod's address to its own
+ *   IP with nftables source NAT, as Cilium's or Calico's egress gateways do.
  *
  * Control traffic (NATS) runs over a bridge between the test and the sender namespaces; all
  * addresses are private 10.231.0.0/16 ones on links the test creates and removes.
@@ -31,6 +32,7 @@ import {
   ensureStreams,
   type Job,
   type JobResult,
+  METRICS,
   type NatsHandles,
   openPoolBucket,
   publishPool,
@@ -40,11 +42,12 @@ import {
 import { cliInvocation } from '@hikyaku/local';
 import { type ChildServer, freePort, startNatsServer, waitFor } from '@hikyaku/testing';
 import { publishJob, type Seen, startReceiverProcess } from './jobs.ts';
-import { createNetns, type Netns, netnsUnavailable } from './netns.ts';
+import { createNetns, type Netns, netnsUnavailable, snatUnavailable } from './netns.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RECEIVER = fileURLToPath(new URL('./receiver-main.ts', import.meta.url));
 const unavailable = netnsUnavailable();
+const snatMissing = unavailable ? undefined : snatUnavailable();
 
 const id = String(process.pid % 10_000);
 const ns = (role: string) => `hk${id}${role}`;
@@ -54,10 +57,18 @@ const RECEIVER_ADDRESS = '10.231.10.1';
 const RECEIVER_PORT = 2525;
 
 interface Sender {
+  /** The sender namespace's index: its control address is `${CONTROL}.${10 + index}`. */
+  index: number;
   ns: string;
   pool: string;
   pod: string;
 }
+
+/** The pod addresses of the gateway case and the pool IP the gateway translates each to. */
+const GATEWAY_PODS = [
+  { index: 4, role: 'g', pod: 'gateway-s0-0', address: '10.231.20.2', ip: '10.231.10.41' },
+  { index: 5, role: 'k', pod: 'gateway-s1-0', address: '10.231.20.3', ip: '10.231.10.42' },
+];
 
 describe('egress data path in network namespaces', { skip: unavailable }, () => {
   let net: Netns;
@@ -66,7 +77,6 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
   let admin: NatsHandles;
   let bodies: BodyStore;
   let receiver: ChildProcess;
-  let translated = false;
   const children: ChildProcess[] = [];
   const seen: Seen[] = [];
   const results: JobResult[] = [];
@@ -86,6 +96,50 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
       net.ip(['link', 'set', `p${index}`, 'master', 'br0'], ns('r'));
     }
     return name;
+  }
+
+  /**
+   * Gateway mode: the pod namespaces hold only their pod addresses, on a bridge in the
+   * gateway namespace; the gateway holds the pool's IPs on its link to the receiver and
+   * translates each pod's address to its own IP. The receiver has no route back to the pod
+   * network, so only a translated connection can be answered.
+   */
+  function gatewayNetwork(): void {
+    const gateway = ns('w');
+    net.addNamespace(gateway);
+    net.ip(['link', 'add', 'br0', 'type', 'bridge'], gateway);
+    net.ip(['addr', 'add', '10.231.20.1/24', 'dev', 'br0'], gateway);
+    net.ip(['link', 'set', 'br0', 'up'], gateway);
+    for (const pod of GATEWAY_PODS) {
+      const name = senderNamespace(pod.index, pod.role, []);
+      net.addVeth(
+        { ns: name, name: 'e0', addresses: [`${pod.address}/24`] },
+        { ns: gateway, name: `g${pod.index}` },
+      );
+      net.ip(['link', 'set', `g${pod.index}`, 'master', 'br0'], gateway);
+      net.ip(['route', 'add', '10.231.10.0/24', 'via', '10.231.20.1'], name);
+    }
+    net.addVeth(
+      { ns: gateway, name: 'x0', addresses: GATEWAY_PODS.map((p) => `${p.ip}/24`) },
+      { ns: ns('r'), name: 'p4' },
+    );
+    net.ip(['link', 'set', 'p4', 'master', 'br0'], ns('r'));
+    const [bin, ...args] = net.exec(gateway, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    const forwarding = spawnSync(bin as string, args, { encoding: 'utf8' });
+    if (forwarding.status !== 0) throw new Error(`sysctl: ${forwarding.stderr.trim()}`);
+    const snat = GATEWAY_PODS.map(
+      (p) => `    oifname "x0" ip saddr ${p.address} snat to ${p.ip}`,
+    ).join('\n');
+    net.nft(
+      gateway,
+      `table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+${snat}
+  }
+}
+`,
+    );
   }
 
   function compile(name: string, spec: RelayPoolSpec, assignment: Record<string, string>) {
@@ -110,7 +164,8 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
       NATS_URL: nats.url,
       HIKYAKU_POOL: pool.key,
       HIKYAKU_POD_NAME: s.pod,
-      HIKYAKU_HTTP_HOST: '127.0.0.1',
+      // On the control link, where the test reads the sender's metrics.
+      HIKYAKU_HTTP_HOST: `${CONTROL}.${10 + s.index}`,
       HIKYAKU_HTTP_PORT: '9103',
       HIKYAKU_LOG_LEVEL: process.env.HIKYAKU_TEST_LOG_LEVEL ?? 'silent',
     };
@@ -121,6 +176,16 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     children.push(child);
+  }
+
+  /** The sender's `hikyaku_sender_source_ip_absent` value for `ip`, undefined without one. */
+  async function sourceAbsentGauge(index: number, ip: string): Promise<string | undefined> {
+    const response = await fetch(`http://${CONTROL}.${10 + index}:9103/metrics`);
+    assert.equal(response.status, 200);
+    const line = (await response.text())
+      .split('\n')
+      .find((l) => l.startsWith(`${METRICS.senderSourceIpAbsent}{`) && l.includes(`ip="${ip}"`));
+    return line?.split(' ').at(-1);
   }
 
   const submit = (pool: CompiledPool, ip: string, rcpt: string) =>
@@ -164,78 +229,7 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
       senderNamespace(1, 'a', ['10.231.10.11/24']);
       senderNamespace(2, 'b', ['10.231.10.12/24']);
       senderNamespace(3, 'h', ['10.231.10.21/24', '10.231.10.22/24']);
-      // Gateway: the pod has only 10.231.20.2; the gateway namespace forwards (and
-      // translates to 10.231.10.41 where the kernel has tc action nat).
-      senderNamespace(4, 'g', []);
-      net.addNamespace(ns('w'));
-      net.addVeth(
-        { ns: ns('g'), name: 'e0', addresses: ['10.231.20.2/24'] },
-        { ns: ns('w'), name: 'w0', addresses: ['10.231.20.1/24'] },
-      );
-      net.addVeth(
-        { ns: ns('w'), name: 'x0', addresses: ['10.231.10.41/24'] },
-        { ns: ns('r'), name: 'p4' },
-      );
-      net.ip(['link', 'set', 'p4', 'master', 'br0'], ns('r'));
-      net.ip(['route', 'add', '10.231.10.0/24', 'via', '10.231.20.1'], ns('g'));
-      spawnSync('/usr/sbin/ip', [
-        'netns',
-        'exec',
-        ns('w'),
-        'sysctl',
-        '-qw',
-        'net.ipv4.ip_forward=1',
-      ]);
-      try {
-        net.ip(['route', 'add', '10.231.20.0/24', 'via', '10.231.10.41'], ns('r'));
-        net.ip(['link', 'set', 'x0', 'up'], ns('w'));
-        const tc = (args: string[]) => {
-          const r = spawnSync('tc', ['-n', ns('w'), ...args], { encoding: 'utf8' });
-          if (r.status !== 0) throw new Error(r.stderr.trim());
-        };
-        tc(['qdisc', 'add', 'dev', 'x0', 'clsact']);
-        tc([
-          'filter',
-          'add',
-          'dev',
-          'x0',
-          'egress',
-          'protocol',
-          'ip',
-          'u32',
-          'match',
-          'u32',
-          '0',
-          '0',
-          'action',
-          'nat',
-          'egress',
-          '10.231.20.2/32',
-          '10.231.10.41',
-        ]);
-        tc([
-          'filter',
-          'add',
-          'dev',
-          'x0',
-          'ingress',
-          'protocol',
-          'ip',
-          'u32',
-          'match',
-          'u32',
-          '0',
-          '0',
-          'action',
-          'nat',
-          'ingress',
-          '10.231.10.41/32',
-          '10.231.20.2',
-        ]);
-        translated = true;
-      } catch {
-        translated = false;
-      }
+      if (!snatMissing) gatewayNetwork();
 
       nats = await startNatsServer({
         port: await freePort(`${CONTROL}.1`),
@@ -278,16 +272,21 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
           },
           { '10.231.10.21': 'hostnet-s0-0', '10.231.10.22': 'hostnet-s0-0' },
         ],
-        [
+      ];
+      if (!snatMissing) {
+        specs.push([
           'gateway',
           {
             egress: { mode: 'gateway' },
-            ips: [{ address: '10.231.10.41', hostname: 'mta41.netns.test' }],
+            ips: GATEWAY_PODS.map((p) => ({
+              address: p.ip,
+              hostname: `mta${p.ip.split('.')[3]}.netns.test`,
+            })),
             routes,
           },
-          { '10.231.10.41': 'gateway-s0-0' },
-        ],
-      ];
+          Object.fromEntries(GATEWAY_PODS.map((p) => [p.ip, p.pod])),
+        ]);
+      }
       for (const [name, spec, assignment] of specs) {
         const pool = compile(name, spec, assignment);
         await publishPool(kv, pool);
@@ -312,11 +311,15 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
       children.push(receiver);
 
       const senders: Sender[] = [
-        { ns: ns('a'), pool: 'multus', pod: 'multus-s0-0' },
-        { ns: ns('b'), pool: 'multus', pod: 'multus-s1-0' },
-        { ns: ns('h'), pool: 'hostnet', pod: 'hostnet-s0-0' },
-        { ns: ns('g'), pool: 'gateway', pod: 'gateway-s0-0' },
+        { index: 1, ns: ns('a'), pool: 'multus', pod: 'multus-s0-0' },
+        { index: 2, ns: ns('b'), pool: 'multus', pod: 'multus-s1-0' },
+        { index: 3, ns: ns('h'), pool: 'hostnet', pod: 'hostnet-s0-0' },
       ];
+      if (!snatMissing) {
+        for (const p of GATEWAY_PODS) {
+          senders.push({ index: p.index, ns: ns(p.role), pool: 'gateway', pod: p.pod });
+        }
+      }
       for (const s of senders) startSender(s);
     } catch (err) {
       for (const child of children) child.kill('SIGKILL');
@@ -378,18 +381,37 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
     );
   });
 
-  it('gateway: the sender does not bind, introduces itself with the IP name, leaves through the gateway', async (t) => {
+  it('gateway: each pod leaves through the gateway translated to its own IP, named after it', {
+    skip: snatMissing,
+  }, async () => {
     const pool = pools.get('gateway') as CompiledPool;
-    const view = await delivered(await submit(pool, '10.231.10.41', 'g41@dest.test'));
-    assert.equal(view.ehlo, 'mta41.netns.test');
-    if (translated) {
-      assert.equal(view.peer, '10.231.10.41');
-    } else {
-      // Without tc action nat the gateway only forwards: the receiver sees the pod's own
-      // address, which shows the connection was not bound to the pool's IP (not on the pod).
-      t.diagnostic('this kernel has no tc action nat: the translation itself is not exercised');
-      assert.equal(view.peer, '10.231.20.2');
-    }
+    const jobs = await Promise.all([
+      submit(pool, '10.231.10.41', 'g41a@dest.test'),
+      submit(pool, '10.231.10.42', 'g42a@dest.test'),
+      submit(pool, '10.231.10.41', 'g41b@dest.test'),
+      submit(pool, '10.231.10.42', 'g42b@dest.test'),
+    ]);
+    const views = await Promise.all(jobs.map(delivered));
+    assert.deepEqual(
+      views.map((v) => [v.rcpts[0], v.peer, v.ehlo]),
+      [
+        ['g41a@dest.test', '10.231.10.41', 'mta41.netns.test'],
+        ['g42a@dest.test', '10.231.10.42', 'mta42.netns.test'],
+        ['g41b@dest.test', '10.231.10.41', 'mta41.netns.test'],
+        ['g42b@dest.test', '10.231.10.42', 'mta42.netns.test'],
+      ],
+    );
+  });
+
+  it('source check: a binding sender reports its address present; behind a gateway it claims nothing', {
+    skip: snatMissing,
+  }, async () => {
+    // The multus pod holds its address and says so; the gateway pod does not hold its IP
+    // (the gateway does), and a sender there cannot see what the receiver sees, so it
+    // reports neither present nor absent rather than a false SourceAddressAbsent.
+    assert.equal(await sourceAbsentGauge(1, '10.231.10.11'), '0');
+    assert.equal(await sourceAbsentGauge(4, '10.231.10.41'), undefined);
+    assert.equal(await sourceAbsentGauge(5, '10.231.10.42'), undefined);
   });
 
   it('no message left the namespaces from any other address', () => {
@@ -399,7 +421,7 @@ describe('egress data path in network namespaces', { skip: unavailable }, () => 
       '10.231.10.21',
       '10.231.10.22',
       '10.231.10.41',
-      '10.231.20.2',
+      '10.231.10.42',
     ]);
     for (const s of seen) assert.ok(allowed.has(s.peer), s.peer);
   });

@@ -7,13 +7,26 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 
 const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'];
+const NFT = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft', '/bin/nft'];
 
-function ipBinary(): string | undefined {
-  for (const candidate of IP) {
-    if (spawnSync(candidate, ['-V']).status === 0) return candidate;
+function binary(candidates: string[], versionFlag: string): string | undefined {
+  for (const candidate of candidates) {
+    if (spawnSync(candidate, [versionFlag]).status === 0) return candidate;
   }
   return undefined;
 }
+
+const ipBinary = () => binary(IP, '-V');
+const nftBinary = () => binary(NFT, '--version');
+
+/** The smallest ruleset that translates source addresses: what a gateway namespace needs. */
+const SNAT_PROBE = `table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr 10.231.255.2 snat to 10.231.255.1
+  }
+}
+`;
 
 /** Why namespaces cannot be used here, or undefined when they can. */
 export function netnsUnavailable(): string | undefined {
@@ -39,6 +52,30 @@ export function netnsUnavailable(): string | undefined {
   }
 }
 
+/**
+ * Why a namespace cannot translate source addresses with nftables here (the gateway case),
+ * or undefined when it can. Call only when `netnsUnavailable()` is undefined.
+ */
+export function snatUnavailable(): string | undefined {
+  const ip = ipBinary();
+  const nft = nftBinary();
+  if (!ip) return 'the ip command (iproute2) is not installed';
+  if (!nft) return 'the nft command (nftables) is not installed';
+  const probe = `hkprobe${process.pid}`;
+  const made = spawnSync(ip, ['netns', 'add', probe], { encoding: 'utf8' });
+  if (made.status !== 0) return `ip netns add failed: ${made.stderr.trim()}`;
+  try {
+    const r = spawnSync(ip, ['netns', 'exec', probe, nft, '-f', '-'], {
+      input: SNAT_PROBE,
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) return `nft cannot set up source NAT here: ${r.stderr.trim()}`;
+    return undefined;
+  } finally {
+    spawnSync(ip, ['netns', 'del', probe]);
+  }
+}
+
 export interface Netns {
   /** Runs `ip ARGS` (in namespace `ns` when given); throws with ip's message on failure. */
   ip(args: string[], ns?: string): void;
@@ -52,6 +89,8 @@ export interface Netns {
     a: { ns?: string; name: string; addresses?: string[] },
     b: { ns?: string; name: string; addresses?: string[] },
   ): void;
+  /** Loads an nftables ruleset (`nft -f`) into namespace `ns`; throws with nft's message. */
+  nft(ns: string, ruleset: string): void;
   /** The command line to run `argv` inside a namespace. */
   exec(ns: string, argv: string[]): string[];
   destroy(): void;
@@ -90,6 +129,15 @@ export function createNetns(): Netns {
       if (b.ns) run(['link', 'set', b.name, 'netns', b.ns]);
       up(a.name, a.ns, a.addresses);
       up(b.name, b.ns, b.addresses);
+    },
+    nft(ns, ruleset) {
+      const nft = nftBinary();
+      if (!nft) throw new Error('the nft command (nftables) is not installed');
+      const r = spawnSync(ip, ['netns', 'exec', ns, nft, '-f', '-'], {
+        input: ruleset,
+        encoding: 'utf8',
+      });
+      if (r.status !== 0) throw new Error(`nft -f in ${ns}: ${r.stderr.trim()}`);
     },
     exec(ns, argv) {
       return [ip, 'netns', 'exec', ns, ...argv];

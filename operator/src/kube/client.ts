@@ -8,16 +8,8 @@
 
 import { RELAYPOOL_GROUP, RELAYPOOL_PLURAL, RELAYPOOL_VERSION } from '@hikyaku/core';
 import {
-  ApiException,
-  AppsV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  EventsV1Api,
   type EventsV1Event,
   type KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
   type V1Lease,
   type V1Node,
   type V1Secret,
@@ -28,6 +20,7 @@ import { requireAccess, type Verb } from '../access.ts';
 import { CILIUM_POLICY, type CiliumEgressGatewayPolicy } from '../desired/egress.ts';
 import { KubeApiError, NotLeaderError } from '../errors.ts';
 import type { ObjectLike, RelayPoolObject } from './objects.ts';
+import { createRest, MERGE_PATCH, type Rest, seg } from './rest.ts';
 
 export interface ObjectList<T> {
   items: T[];
@@ -91,48 +84,9 @@ export interface KubeClientOptions {
   isLeader: () => boolean;
 }
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-/** The Status body of a failed call, when the server sent one. */
-function statusBody(err: ApiException<unknown>): { reason?: string; message?: string } {
-  const body = err.body;
-  if (typeof body === 'string') {
-    try {
-      return JSON.parse(body) as { reason?: string; message?: string };
-    } catch {
-      return { message: body.slice(0, 200) };
-    }
-  }
-  return typeof body === 'object' && body !== null ? (body as { reason?: string }) : {};
-}
-
-function kubeError(what: string, err: unknown): KubeApiError {
-  if (err instanceof ApiException) {
-    const status = statusBody(err);
-    const detail = status.message ?? `HTTP ${err.code}`;
-    return new KubeApiError(`${what}: ${detail}`, err.code, status.reason, err);
-  }
-  const e = err as { statusCode?: number; message?: string };
-  return new KubeApiError(
-    `${what}: ${e?.message ?? String(err)}`,
-    e?.statusCode ?? 0,
-    undefined,
-    err,
-  );
-}
-
-/** Plain JSON, as a watch delivers it: typed list results carry Date objects instead. */
-function plain<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value)) as T;
-}
-
 export function createKubeClient(options: KubeClientOptions): KubeClient {
   const kc = options.kubeConfig;
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const events = kc.makeApiClient(EventsV1Api);
-  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const rest: Rest = createRest(kc);
   const watcher = new Watch(kc);
   const ns = options.namespace;
 
@@ -149,7 +103,13 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
     try {
       return await run();
     } catch (err) {
-      throw kubeError(what, err);
+      // The server's Status (or the network's error), named after the call that failed.
+      const detail = (err as Error)?.message ?? String(err);
+      if (err instanceof KubeApiError) {
+        throw new KubeApiError(`${what}: ${detail}`, err.status, err.apiReason, err);
+      }
+      const status = (err as { statusCode?: number })?.statusCode ?? 0;
+      throw new KubeApiError(`${what}: ${detail}`, status, undefined, err);
     }
   }
 
@@ -157,15 +117,16 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
     group: string,
     resource: string,
     path: string,
-    list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>,
     selectors: { labelSelector?: string; fieldSelector?: string } = {},
   ): WatchedResource<T> {
     return {
       name: resource,
       async list() {
-        const result = await call(group, resource, 'list', `list ${resource}`, list);
+        const result = await call(group, resource, 'list', `list ${resource}`, () =>
+          rest.get<{ items?: T[]; metadata?: { resourceVersion?: string } }>(path, selectors),
+        );
         return {
-          items: plain(result.items),
+          items: result.items ?? [],
           resourceVersion: result.metadata?.resourceVersion ?? '',
         };
       },
@@ -177,59 +138,59 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
     };
   }
 
-  const poolsPath = ns
-    ? `/apis/${RELAYPOOL_GROUP}/${RELAYPOOL_VERSION}/namespaces/${ns}/${RELAYPOOL_PLURAL}`
-    : `/apis/${RELAYPOOL_GROUP}/${RELAYPOOL_VERSION}/${RELAYPOOL_PLURAL}`;
-  const poolRef = { group: RELAYPOOL_GROUP, version: RELAYPOOL_VERSION, plural: RELAYPOOL_PLURAL };
-  const labelSelector = options.managedSelector;
+  /** Where a resource's objects are: namespaced or cluster-wide, by API group. */
+  const api = (group: string, version: string) =>
+    group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
+  const collection = (prefix: string, plural: string, namespace?: string) =>
+    namespace ? `${prefix}/namespaces/${seg(namespace)}/${plural}` : `${prefix}/${plural}`;
+  const item = (prefix: string, plural: string, namespace: string, name: string) =>
+    `${collection(prefix, plural, namespace)}/${seg(name)}`;
+
+  const POOLS = api(RELAYPOOL_GROUP, RELAYPOOL_VERSION);
+  const CORE = api('', 'v1');
+  const APPS = api('apps', 'v1');
+  const EVENTS = api('events.k8s.io', 'v1');
+  const LEASES = api('coordination.k8s.io', 'v1');
   const CILIUM = CILIUM_POLICY.group;
-  const ciliumRef = { group: CILIUM, version: CILIUM_POLICY.version, plural: CILIUM_POLICY.plural };
+  const CILIUM_API = api(CILIUM, CILIUM_POLICY.version);
+  const ciliumItem = (name: string) => `${CILIUM_API}/${CILIUM_POLICY.plural}/${seg(name)}`;
+  const labelSelector = options.managedSelector;
+
+  /** A read that finds nothing: undefined instead of a 404. */
+  async function orAbsent<T>(read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await read();
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
 
   return {
-    pools: watched<RelayPoolObject>(RELAYPOOL_GROUP, RELAYPOOL_PLURAL, poolsPath, () =>
-      ns
-        ? custom.listNamespacedCustomObject({ ...poolRef, namespace: ns })
-        : custom.listCustomObjectForAllNamespaces({
-            group: poolRef.group,
-            version: poolRef.version,
-            resourcePlural: poolRef.plural,
-          }),
+    pools: watched<RelayPoolObject>(
+      RELAYPOOL_GROUP,
+      RELAYPOOL_PLURAL,
+      collection(POOLS, RELAYPOOL_PLURAL, ns || undefined),
     ),
-    ownedSecrets: watched<V1Secret>(
-      '',
-      'secrets',
-      ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets',
-      () =>
-        ns
-          ? core.listNamespacedSecret({ namespace: ns, labelSelector })
-          : core.listSecretForAllNamespaces({ labelSelector }),
-      { labelSelector },
-    ),
+    ownedSecrets: watched<V1Secret>('', 'secrets', collection(CORE, 'secrets', ns || undefined), {
+      labelSelector,
+    }),
     namedSecret(namespace, name) {
-      const fieldSelector = `metadata.name=${name}`;
-      return watched<V1Secret>(
-        '',
-        'secrets',
-        `/api/v1/namespaces/${namespace}/secrets`,
-        () => core.listNamespacedSecret({ namespace, fieldSelector }),
-        { fieldSelector },
-      );
+      return watched<V1Secret>('', 'secrets', collection(CORE, 'secrets', namespace), {
+        fieldSelector: `metadata.name=${name}`,
+      });
     },
     statefulSets: watched<V1StatefulSet>(
       'apps',
       'statefulsets',
-      ns ? `/apis/apps/v1/namespaces/${ns}/statefulsets` : '/apis/apps/v1/statefulsets',
-      () =>
-        ns
-          ? apps.listNamespacedStatefulSet({ namespace: ns, labelSelector })
-          : apps.listStatefulSetForAllNamespaces({ labelSelector }),
+      collection(APPS, 'statefulsets', ns || undefined),
       { labelSelector },
     ),
-    nodes: watched<V1Node>('', 'nodes', '/api/v1/nodes', () => core.listNode()),
+    nodes: watched<V1Node>('', 'nodes', collection(CORE, 'nodes')),
 
     async deletePool(namespace, name) {
       await call(RELAYPOOL_GROUP, RELAYPOOL_PLURAL, 'delete', `delete ${namespace}/${name}`, () =>
-        custom.deleteNamespacedCustomObject({ ...poolRef, namespace, name }),
+        rest.delete(item(POOLS, RELAYPOOL_PLURAL, namespace, name)),
       );
     },
     setPoolFinalizers(pool, finalizers) {
@@ -240,16 +201,12 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
         'patch',
         `update finalizers of ${namespace}/${name}`,
         () =>
-          custom.patchNamespacedCustomObject(
-            {
-              ...poolRef,
-              namespace: namespace!,
-              name: name!,
-              body: { metadata: { finalizers, resourceVersion } },
-            },
-            mergePatch,
+          rest.patch<RelayPoolObject>(
+            item(POOLS, RELAYPOOL_PLURAL, namespace!, name!),
+            { metadata: { finalizers, resourceVersion } },
+            MERGE_PATCH,
           ),
-      ) as Promise<RelayPoolObject>;
+      );
     },
     patchPoolStatus(namespace, name, status) {
       return call(
@@ -258,130 +215,101 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
         'patch',
         `write status of ${namespace}/${name}`,
         () =>
-          custom.patchNamespacedCustomObjectStatus(
-            { ...poolRef, namespace, name, body: { status } },
-            mergePatch,
+          rest.patch<RelayPoolObject>(
+            `${item(POOLS, RELAYPOOL_PLURAL, namespace, name)}/status`,
+            { status },
+            MERGE_PATCH,
           ),
-      ) as Promise<RelayPoolObject>;
+      );
     },
-    async readStatefulSet(namespace, name) {
-      try {
-        return await call(
-          'apps',
-          'statefulsets',
-          'get',
-          `read StatefulSet ${namespace}/${name}`,
-          () => apps.readNamespacedStatefulSet({ namespace, name }),
-        );
-      } catch (err) {
-        if (err instanceof KubeApiError && err.status === 404) return undefined;
-        throw err;
-      }
+    readStatefulSet(namespace, name) {
+      return orAbsent(() =>
+        call('apps', 'statefulsets', 'get', `read StatefulSet ${namespace}/${name}`, () =>
+          rest.get<V1StatefulSet>(item(APPS, 'statefulsets', namespace, name)),
+        ),
+      );
     },
     createStatefulSet(namespace, body) {
       const what = `create StatefulSet ${namespace}/${body.metadata?.name}`;
       return call('apps', 'statefulsets', 'create', what, () =>
-        apps.createNamespacedStatefulSet({ namespace, body }),
+        rest.post<V1StatefulSet>(collection(APPS, 'statefulsets', namespace), body),
       );
     },
     replaceStatefulSet(namespace, name, body) {
       return call('apps', 'statefulsets', 'update', `update StatefulSet ${namespace}/${name}`, () =>
-        apps.replaceNamespacedStatefulSet({ namespace, name, body }),
+        rest.put<V1StatefulSet>(item(APPS, 'statefulsets', namespace, name), body),
       );
     },
     async deleteStatefulSet(namespace, name, resourceVersion) {
-      try {
-        await call(
-          'apps',
-          'statefulsets',
-          'delete',
-          `delete StatefulSet ${namespace}/${name}`,
-          () =>
-            apps.deleteNamespacedStatefulSet({
-              namespace,
-              name,
-              body: resourceVersion ? { preconditions: { resourceVersion } } : {},
-            }),
-        );
-      } catch (err) {
-        if (err instanceof KubeApiError && err.status === 404) return;
-        throw err;
-      }
+      await orAbsent(() =>
+        call('apps', 'statefulsets', 'delete', `delete StatefulSet ${namespace}/${name}`, () =>
+          rest.delete(
+            item(APPS, 'statefulsets', namespace, name),
+            resourceVersion ? { preconditions: { resourceVersion } } : {},
+          ),
+        ),
+      );
     },
-    async listCiliumPolicies(labelSelector) {
-      try {
-        const list = (await call(
-          CILIUM,
-          CILIUM_POLICY.plural,
-          'list',
-          'list CiliumEgressGatewayPolicies',
-          () => custom.listClusterCustomObject({ ...ciliumRef, labelSelector }),
-        )) as { items?: CiliumEgressGatewayPolicy[] };
-        return list.items ?? [];
-      } catch (err) {
-        if (err instanceof KubeApiError && err.status === 404) return undefined;
-        throw err;
-      }
+    async listCiliumPolicies(selector) {
+      const list = await orAbsent(() =>
+        call(CILIUM, CILIUM_POLICY.plural, 'list', 'list CiliumEgressGatewayPolicies', () =>
+          rest.get<{ items?: CiliumEgressGatewayPolicy[] }>(
+            `${CILIUM_API}/${CILIUM_POLICY.plural}`,
+            { labelSelector: selector },
+          ),
+        ),
+      );
+      return list && (list.items ?? []);
     },
     async createCiliumPolicy(body) {
       const what = `create CiliumEgressGatewayPolicy ${body.metadata.name}`;
       await call(CILIUM, CILIUM_POLICY.plural, 'create', what, () =>
-        custom.createClusterCustomObject({ ...ciliumRef, body }),
+        rest.post(`${CILIUM_API}/${CILIUM_POLICY.plural}`, body),
       );
     },
     async replaceCiliumPolicy(body) {
       const what = `update CiliumEgressGatewayPolicy ${body.metadata.name}`;
       await call(CILIUM, CILIUM_POLICY.plural, 'update', what, () =>
-        custom.replaceClusterCustomObject({ ...ciliumRef, name: body.metadata.name, body }),
+        rest.put(ciliumItem(body.metadata.name), body),
       );
     },
     async deleteCiliumPolicy(name) {
-      try {
-        await call(
+      await orAbsent(() =>
+        call(
           CILIUM,
           CILIUM_POLICY.plural,
           'delete',
           `delete CiliumEgressGatewayPolicy ${name}`,
-          () => custom.deleteClusterCustomObject({ ...ciliumRef, name }),
-        );
-      } catch (err) {
-        if (err instanceof KubeApiError && err.status === 404) return;
-        throw err;
-      }
+          () => rest.delete(ciliumItem(name)),
+        ),
+      );
     },
     createSecret(namespace, body) {
       const what = `create Secret ${namespace}/${body.metadata?.name}`;
       return call('', 'secrets', 'create', what, () =>
-        core.createNamespacedSecret({ namespace, body }),
+        rest.post<V1Secret>(collection(CORE, 'secrets', namespace), body),
       );
     },
     replaceSecret(namespace, name, body) {
       return call('', 'secrets', 'update', `update Secret ${namespace}/${name}`, () =>
-        core.replaceNamespacedSecret({ namespace, name, body }),
+        rest.put<V1Secret>(item(CORE, 'secrets', namespace, name), body),
       );
     },
     async createEvent(namespace, body) {
       await call('events.k8s.io', 'events', 'create', `record an Event in ${namespace}`, () =>
-        events.createNamespacedEvent({ namespace, body }),
+        rest.post(collection(EVENTS, 'events', namespace), body),
       );
     },
-    async readLease(namespace, name) {
-      try {
-        return await call(
-          'coordination.k8s.io',
-          'leases',
-          'get',
-          `read Lease ${namespace}/${name}`,
-          () => coordination.readNamespacedLease({ namespace, name }),
-        );
-      } catch (err) {
-        if (err instanceof KubeApiError && err.status === 404) return undefined;
-        throw err;
-      }
+    readLease(namespace, name) {
+      return orAbsent(() =>
+        call('coordination.k8s.io', 'leases', 'get', `read Lease ${namespace}/${name}`, () =>
+          rest.get<V1Lease>(item(LEASES, 'leases', namespace, name)),
+        ),
+      );
     },
     createLease(namespace, body) {
       return call('coordination.k8s.io', 'leases', 'create', `create Lease ${namespace}`, () =>
-        coordination.createNamespacedLease({ namespace, body }),
+        rest.post<V1Lease>(collection(LEASES, 'leases', namespace), body),
       );
     },
     replaceLease(namespace, name, body) {
@@ -390,7 +318,7 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
         'leases',
         'update',
         `renew Lease ${namespace}/${name}`,
-        () => coordination.replaceNamespacedLease({ namespace, name, body }),
+        () => rest.put<V1Lease>(item(LEASES, 'leases', namespace, name), body),
       );
     },
   };

@@ -4,6 +4,7 @@
  * crds/relaypools.hikyaku.io.yaml.
  */
 import type { RelayPoolSpec } from '@hikyaku/core';
+import type { V1MicroTime } from '@kubernetes/client-node';
 
 export interface PoolMetadata {
   name: string;
@@ -100,4 +101,14 @@ export function objectKey(namespace: string | undefined, name: string | undefine
 export function splitKey(key: string): { namespace: string; name: string } {
   const slash = key.indexOf('/');
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+/**
+ * A MicroTime field as the API expects it (RFC 3339 with six fraction digits). client-node's
+ * types say V1MicroTime, a Date its generated deserializer makes; the operator sends and
+ * receives the API's JSON as it is, where the field is this string.
+ */
+export function microTime(at: Date | string = new Date()): V1MicroTime {
+  const iso = new Date(at).toISOString();
+  return iso.replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as V1MicroTime;
 }

@@ -320,8 +320,25 @@ describe('examples/', () => {
     const modes = files.map(
       (f) => parseRelayPoolYaml(readFileSync(new URL(f, EXAMPLES), 'utf8'), f).spec.egress?.mode,
     );
-    assert.deepEqual(modes.filter(Boolean).sort(), ['gateway', 'hostNetwork', 'multus']);
+    assert.deepEqual([...new Set(modes.filter(Boolean))].sort(), [
+      'gateway',
+      'hostNetwork',
+      'multus',
+    ]);
   });
+
+  // Without egress nothing pins a pod to the node of its IPs: a cluster example declares its
+  // mode and leaves hostNetwork to it. local-demo.yaml is for local mode, which has no pods.
+  for (const file of files.filter((f) => f !== 'local-demo.yaml')) {
+    it(`${file} declares its egress mode and sets no hostNetwork in its template`, () => {
+      const pool = parseRelayPoolYaml(readFileSync(new URL(file, EXAMPLES), 'utf8'), file);
+      assert.ok(pool.spec.egress?.mode, `${file} has no spec.egress.mode`);
+      const template = pool.spec.senders?.template as
+        | { spec?: Record<string, unknown> }
+        | undefined;
+      assert.equal(template?.spec?.hostNetwork, undefined);
+    });
+  }
 
   for (const file of files) {
     it(`${file} is a valid RelayPool`, () => {
