@@ -5,40 +5,22 @@
  * expects the warning, the critical alert and silence respectively.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { find, MONITORING_API, render } from './helm.ts';
+import { promtoolIn, type RenderedRules, renderRules } from './promtool.ts';
 
-const run = promisify(execFile);
 let dir: string;
 let rulesFile: string;
-const annotations = new Map<string, { summary: string; description: string }>();
+let annotations: RenderedRules['annotations'];
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-promtool-complaints-'));
-  const rule = find(await render({ apiVersions: [MONITORING_API] }), 'PrometheusRule');
-  rulesFile = join(dir, 'rules.yaml');
-  const groups = (rule.spec as { groups: { rules: { alert: string; annotations: never }[] }[] })
-    .groups;
-  for (const r of groups.flatMap((g) => g.rules)) annotations.set(r.alert, r.annotations);
-  writeFileSync(rulesFile, stringify({ groups }));
+  ({ dir, rulesFile, annotations } = await renderRules('hikyaku-promtool-complaints-'));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function promtool(args: string[]): Promise<{ code: number; output: string }> {
-  try {
-    const { stdout, stderr } = await run('promtool', args, { cwd: dir });
-    return { code: 0, output: stdout + stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? 1, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
-}
+const promtool = (args: string[]) => promtoolIn(dir, args);
 
 /** One alert as promtool expects it: its labels and its annotations expanded for them. */
 function alert(alertname: string, severity: string, labels: Record<string, string>) {
