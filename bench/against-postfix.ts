@@ -48,6 +48,7 @@ interface Run {
   cpuMsPerMessage: Record<string, number>;
   /** Stored JetStream writes, Redis commands per message (hikyaku). */
   storedWritesPerMessage?: number;
+  storedWritesPerStream?: Record<string, number>;
   redisCommandsPerMessage?: number;
 }
 
@@ -84,11 +85,29 @@ function rssMiB(pid: number | undefined): number {
   }
 }
 
-/** Every stream's last sequence summed: how many messages JetStream has stored so far. */
-async function storedWrites(nats: NatsHandles): Promise<number> {
+/** Every stream's last sequence: how many messages JetStream has stored in it so far. */
+async function storedWrites(nats: NatsHandles): Promise<Map<string, number>> {
+  const writes = new Map<string, number>();
+  for await (const stream of nats.jsm.streams.list()) {
+    writes.set(stream.config.name, stream.state.last_seq);
+  }
+  return writes;
+}
+
+/** Writes per message since `before`, per stream that grew, and in all. */
+function writesPerMessage(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  messages: number,
+) {
+  const perStream: Record<string, number> = {};
   let total = 0;
-  for await (const stream of nats.jsm.streams.list()) total += stream.state.last_seq;
-  return total;
+  for (const [name, seq] of after) {
+    const grown = seq - (before.get(name) ?? 0);
+    if (grown > 0) perStream[name] = round2(grown / messages);
+    total += grown;
+  }
+  return { storedWritesPerMessage: round2(total / messages), storedWritesPerStream: perStream };
 }
 
 function redisCommands(url: string): number {
@@ -180,7 +199,7 @@ async function compare(
           relay === 'postfix'
             ? { postfix: postfix.cpuSeconds() }
             : Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
-        const writesBefore = relay === 'hikyaku' ? await storedWrites(nats) : 0;
+        const writesBefore = relay === 'hikyaku' ? await storedWrites(nats) : new Map();
         const redisBefore = relay === 'hikyaku' ? redisCommands(stack.redisUrl) : 0;
         const base = sink.count();
         const started = Date.now();
@@ -220,9 +239,7 @@ async function compare(
           cpuMsPerMessage,
           ...(relay === 'hikyaku'
             ? {
-                storedWritesPerMessage: round2(
-                  ((await storedWrites(nats)) - writesBefore) / options.messages,
-                ),
+                ...writesPerMessage(writesBefore, await storedWrites(nats), options.messages),
                 redisCommandsPerMessage: round2(
                   (redisCommands(stack.redisUrl) - redisBefore - 1) / options.messages,
                 ),
