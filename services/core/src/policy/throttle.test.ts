@@ -71,66 +71,83 @@ test('replies to jobs dispatched before the cut belong to its episode and change
   }
 });
 
-test('held for recoverAfter, then additive steps to the ceiling, then fast growth to the declared rate', () => {
+test('a reply to an earlier refused dispatch of the same episode tells the ceiling better', () => {
+  // Replies come back out of order: the first one read may not be the first refused,
+  // and a later refused dispatch's count includes the refused ones before it.
+  const state = onThrottleSignal(undefined, rateSignal(T0, 64), SETTINGS);
+  assert.equal(state.ceiling, 64);
+  const earlier = rateSignal(T0 + 200, 61, { dispatchedAt: T0 - 150 });
+  const better = onThrottleSignal(state, earlier, SETTINGS);
+  assert.equal(better.ceiling, 61);
+  near(better.rate, 0.95 * 61);
+  assert.equal(better.since, state.since, 'the hold is not restarted');
+  const later = rateSignal(T0 + 300, 63, { dispatchedAt: T0 - 120 });
+  assert.equal(onThrottleSignal(better, later, SETTINGS), better);
+});
+
+/** Hold, probe and growth of learned(): ceiling 61, held at 57.95 (57 a window). */
+const HOLD = 80 * SECOND; // recoverAfter; 64 messages at 57.95 a minute take less
+const PROBE = 61 * 1.15;
+const PROBE_MS = ((61 + 2 - 57) / (Math.floor(PROBE) - 57)) * 72 * SECOND;
+
+test('held for recoverAfter, then one probe past the ceiling, then fast growth to the declared rate', () => {
   const state = learned();
   const at = (t: number) => effectiveRate(state, 300, t).messagesPerMinute;
   const cut = T0;
-  const held = 0.95 * 61;
-  near(at(cut + 80 * SECOND - 1), held);
-  const step = 0.02 * 61;
-  near(at(cut + 80 * SECOND), held + step);
-  near(at(cut + 80 * SECOND + STEP), held + 2 * step);
-  const past = held + 3 * step; // the first step past the ceiling of 61
-  near(at(cut + 80 * SECOND + 2 * STEP), past);
-  near(at(cut + 80 * SECOND + 3 * STEP), 4 * past);
-  assert.equal(at(cut + 80 * SECOND + 4 * STEP), 300);
-  assert.equal(throttleRecoveredAt(state), cut + 80 * SECOND + 4 * STEP);
-  assert.equal(throttleStatus(state, cut + 80 * SECOND + 4 * STEP), 'Active');
+  near(at(cut + HOLD - 1), 0.95 * 61);
+  near(at(cut + HOLD), PROBE);
+  near(at(cut + HOLD + PROBE_MS - 1), PROBE);
+  near(at(cut + HOLD + PROBE_MS), 4 * PROBE, 'the probe ran clean: the receiver relented');
+  assert.equal(at(cut + HOLD + PROBE_MS + STEP), 300);
+  assert.equal(throttleRecoveredAt(state), cut + HOLD + PROBE_MS + STEP);
+  assert.equal(throttleStatus(state, cut + HOLD + PROBE_MS + STEP), 'Active');
   // Kept a day longer, so a restart or another replica still knows the ceiling.
   assert.equal(throttleSettledAt(state), throttleRecoveredAt(state) + 24 * 3600 * SECOND);
 });
 
-test('a refused probe goes just under the last rate that ran clean', () => {
-  const state = learned();
-  const cut = T0;
-  const probing = cut + 80 * SECOND + 2 * STEP + 1; // third step, past the ceiling
-  const inForce = learnedRate(state, probing);
-  const clean = learnedRate(state, probing - STEP);
-  assert.ok(inForce > 61 && clean < 61);
-  const next = onThrottleSignal(state, rateSignal(probing, 61), SETTINGS);
-  near(next.rate, clean - 0.02 * 61);
-  near(next.clean, clean);
-  assert.equal(next.ceiling, 61);
+test('at a low rate the hold lasts as long as 64 messages take, so probes stay rare', () => {
+  const slow = onThrottleSignal(undefined, rateSignal(T0, 11), SETTINGS);
+  near(slow.rate, 0.95 * 11);
+  const hold = (64 / (0.95 * 11)) * 60 * SECOND;
+  near(learnedRate(slow, T0 + hold - 1), 0.95 * 11);
+  near(learnedRate(slow, T0 + hold + 1), 14);
 });
 
-test('a receiver that relents is found: a clean step past the ceiling forgets it', () => {
+test('a refused probe goes back to just under the count the receiver refused at, and holds again', () => {
   const state = learned();
-  const cut = T0;
-  // Throttled again at 240 after the ceiling was passed cleanly: the new count is believed.
-  const t = cut + 80 * SECOND + 4 * STEP + 1;
-  const inForce = Math.min(300, learnedRate(state, t));
-  const clean = learnedRate(state, t - STEP);
-  assert.ok(inForce > 200 && clean > 61);
+  const probing = T0 + HOLD + 5 * SECOND;
+  assert.ok(learnedRate(state, probing) > 61);
+  const next = onThrottleSignal(state, rateSignal(probing, 62), SETTINGS);
+  assert.equal(next.ceiling, 62);
+  near(next.rate, 0.95 * 62);
+  near(next.clean, 0.95 * 61, 'the held rate ran clean');
+  assert.equal(next.since, probing);
+  near(learnedRate(next, probing + HOLD - 1), 0.95 * 62);
+  // Too few dispatches to read a limit from: back to the rate held before the probe.
+  const few = onThrottleSignal(state, rateSignal(probing, 4), SETTINGS);
+  assert.equal(few.ceiling, 61);
+  near(few.rate, 0.95 * 61);
+});
+
+test('a receiver that relented and limits higher is learned again from its count', () => {
+  const state = learned();
+  const t = T0 + HOLD + PROBE_MS + 1;
+  assert.ok(learnedRate(state, t) > 200);
   const next = onThrottleSignal(state, rateSignal(t, 200), SETTINGS);
-  assert.equal(next.ceiling, inForce, 'refused at the probing rate');
-  near(next.rate, clean - 0.02 * inForce, 'a refused probe goes back under the clean rate');
+  assert.equal(next.ceiling, 200);
+  near(next.rate, 0.95 * 200);
 });
 
-test('refused at a rate that ran clean: one step down, and the clean rate is forgotten', () => {
+test('refused at the held rate: a margin lower each time, following the receiver down', () => {
   const state = learned();
-  const cut = T0;
-  const probing = cut + 80 * SECOND + 2 * STEP + 1;
-  const back = onThrottleSignal(state, rateSignal(probing, 61), SETTINGS);
-  const holding = probing + 1000;
-  const again = onThrottleSignal(back, rateSignal(holding, 30), SETTINGS);
-  near(again.rate, back.rate - 0.02 * back.rate);
+  const holding = T0 + 10 * SECOND;
+  const again = onThrottleSignal(state, rateSignal(holding, 58), SETTINGS);
+  near(again.rate, 0.95 * 0.95 * 61);
   assert.equal(again.clean, 0);
-  // Bunched arrivals once more, with a partly drained window: a small step, not a collapse.
-  const third = onThrottleSignal(again, rateSignal(holding + 1000, 30), SETTINGS);
-  near(third.rate, 0.95 * again.rate);
-  // Refused at full rate with nothing clean known: a margin under the known ceiling.
-  const full = onThrottleSignal(third, rateSignal(holding + 2000, 200), SETTINGS);
-  assert.ok(full.rate < third.rate && full.rate >= 0.9 * third.rate, `${full.rate}`);
+  // The receiver now takes 40: one refusal after a count of 41 says so.
+  const lower = onThrottleSignal(again, rateSignal(holding + 1000, 41), SETTINGS);
+  near(lower.rate, 0.95 * 41);
+  assert.equal(lower.ceiling, 41);
 });
 
 test('only a pair refused at the lowest rate pauses, for `pause`', () => {

@@ -46,11 +46,16 @@ export const DEFAULT_THROTTLE_RECOVER_AFTER = 90 * SECOND;
 export const MIN_MESSAGES_PER_MINUTE = 1;
 /** A cut goes this far under the measured ceiling or the last clean rate. */
 export const CUT_MARGIN = 0.05;
-/** Probing steps below the ceiling add this share of it (at least one message a minute). */
-export const PROBE_STEP = 0.02;
-/** Once a step past the ceiling ran clean, each further step multiplies the rate by this. */
+/** The probe goes this share past the ceiling (at least PROBE_MIN_OVER messages a minute). */
+export const PROBE_OVER = 0.15;
+const PROBE_MIN_OVER = 3;
+/** The probe lasts this long per unit of climb it needs (see probeMs): a window and a bit. */
+const PROBE_CLIMB_MS = 1.2 * MINUTE;
+/** A hold lasts at least as long as this many messages take at the held rate. */
+export const PROBE_EVERY = 64;
+/** Once the probe ran clean, each further step multiplies the rate by this. */
 export const PROBE_GROWTH = 4;
-/** Probing steps fit this many times into one `recoverAfter`. */
+/** Growth steps (and connection steps) fit this many times into one `recoverAfter`. */
 export const PROBE_STEPS_PER_HOLD = 8;
 /** A refusal after at least this many dispatches in the window tells the receiver's limit. */
 export const TRUSTED_COUNT = 10;
@@ -86,6 +91,8 @@ export interface ThrottleState {
   recoverAfter: number;
   /** What the last signal was about. */
   reason: ThrottleReason;
+  /** When the refused dispatch the ceiling was read from left (epoch ms). */
+  refusedAt?: number;
   /** Learned concurrent connections and when they were cut; absent: the declared ones. */
   connections?: { limit: number; since: number; declared: number };
 }
@@ -164,6 +171,7 @@ export function isThrottleState(value: unknown): value is ThrottleState {
     time(s.pausedUntil) &&
     positive(s.recoverAfter) &&
     (s.reason === 'rate' || s.reason === 'connections') &&
+    (s.refusedAt === undefined || time(s.refusedAt)) &&
     (c === undefined ||
       (typeof c === 'object' &&
         c !== null &&
@@ -177,37 +185,54 @@ function stepMs(recoverAfter: number): number {
   return Math.max(SECOND, recoverAfter / PROBE_STEPS_PER_HOLD);
 }
 
-/** The probing step at `now`: 0 during the hold, then 1, 2, ... */
+/** The probing step at `now`: 0 during the hold, then 1, 2, ... (connections). */
 function stepAt(since: number, recoverAfter: number, now: number): number {
   const probing = now - since - recoverAfter;
   return probing < 0 ? 0 : Math.floor(probing / stepMs(recoverAfter)) + 1;
 }
 
-/** The learned rate `k` steps after the cut (uncapped by the declared rate). */
-function probeStep(ceiling: number): number {
-  return Math.max(1, PROBE_STEP * ceiling);
+/**
+ * How long the learned rate is held before the probe: `recoverAfter`, and at least the
+ * time PROBE_EVERY messages take at that rate, because each probe of a receiver that
+ * still limits costs a refused message.
+ */
+function holdMs(state: ThrottleState): number {
+  return Math.max(state.recoverAfter, (PROBE_EVERY / state.rate) * MINUTE);
 }
 
-function rateAtStep(state: ThrottleState, k: number): number {
-  const step = probeStep(state.ceiling);
-  // Additive steps until one passes the ceiling; once that one ran clean, fast growth.
-  const additive =
-    state.rate >= state.ceiling ? 0 : Math.floor((state.ceiling - state.rate) / step) + 1;
-  if (k <= additive) return state.rate + k * step;
-  const past = state.rate + additive * step;
-  return past * PROBE_GROWTH ** Math.min(k - additive, 32);
+/** The probe's rate: a little past the ceiling, so the pair's count can pass it. */
+function probeRate(state: ThrottleState): number {
+  return Math.max(state.ceiling + PROBE_MIN_OVER, state.ceiling * (1 + PROBE_OVER));
+}
+
+/**
+ * How long the probe runs. The pair's count in the window climbs from the held rate by
+ * the difference of the two rates per minute; the probe lasts until a backlog would have
+ * taken it two past the ceiling, so a probe that ran clean means the receiver took more
+ * than it refused at: it relented. With no backlog nothing is proven, and a receiver
+ * still limiting refuses the next burst after a count that tells the ceiling again.
+ */
+function probeMs(state: ThrottleState): number {
+  const held = Math.max(MIN_MESSAGES_PER_MINUTE, Math.floor(state.rate));
+  const probe = Math.floor(probeRate(state));
+  const climb = Math.max(0, state.ceiling + 2 - held) / Math.max(1, probe - held);
+  return Math.min(MINUTE, Math.max(stepMs(state.recoverAfter), climb * PROBE_CLIMB_MS));
+}
+
+function rateAt(state: ThrottleState, now: number): number {
+  const t = now - state.since;
+  const hold = holdMs(state);
+  if (t < hold) return state.rate;
+  const probe = probeMs(state);
+  if (t < hold + probe) return probeRate(state);
+  const k = Math.floor((t - hold - probe) / stepMs(state.recoverAfter)) + 1;
+  return probeRate(state) * PROBE_GROWTH ** Math.min(k, 32);
 }
 
 /** The learned messages per minute at `now` (Infinity: nothing learned limits it). */
 export function learnedRate(state: ThrottleState | undefined, now: number): number {
   if (state === undefined) return Number.POSITIVE_INFINITY;
-  return rateAtStep(state, stepAt(state.since, state.recoverAfter, now));
-}
-
-/** The last rate that ran clean by `now`: the step before the current one, or the stored one. */
-function cleanAt(state: ThrottleState, now: number): number {
-  const k = stepAt(state.since, state.recoverAfter, now);
-  return k === 0 ? state.clean : Math.max(state.clean, rateAtStep(state, k - 1));
+  return rateAt(state, now);
 }
 
 function checkSignal(signal: ThrottleSignal): void {
@@ -276,53 +301,64 @@ export function onThrottleSignal(
     signal.dispatchedAt !== undefined &&
     signal.dispatchedAt < state.since
   ) {
-    return state;
+    // Replies come back in any order. The count of the first refused dispatch is the
+    // receiver's (those after it also count refused ones); a reply of the same episode
+    // to an earlier dispatch than the one learned from tells the limit better.
+    const seen = signal.measured;
+    const from = state.refusedAt;
+    if (
+      state.reason !== 'rate' ||
+      from === undefined ||
+      seen < TRUSTED_COUNT ||
+      signal.dispatchedAt >= from
+    ) {
+      return state;
+    }
+    return {
+      ...state,
+      ceiling: seen,
+      rate: (1 - CUT_MARGIN) * seen,
+      refusedAt: signal.dispatchedAt,
+    };
   }
   if (state !== undefined && now < state.pausedUntil) return state;
   const inForce = Math.min(declared, learnedRate(state, now));
-  const clean = state ? cleanAt(state, now) : 0;
   const seen = Math.max(MIN_MESSAGES_PER_MINUTE, signal.measured);
-  // The pair's own log counts refused dispatches too; while probing has not passed the
-  // last ceiling cleanly, that ceiling is the better bound of what the receiver takes.
-  const known = state && clean < state.ceiling ? state.ceiling : Number.POSITIVE_INFINITY;
-  const ceiling = state ? Math.min(known, Math.max(seen, inForce)) : seen;
-  const step = probeStep(ceiling);
-  let target: number;
-  let nextClean = clean;
-  if (clean > 0 && inForce > clean) {
-    // A probe went too far: back to just under the last rate that ran clean.
-    target = clean - step;
-  } else if (clean > 0) {
-    // Refused at a rate that ran clean before: the receiver lowered its limit, or its
-    // clock bunched our mail. One step down, and what was clean is no longer known.
-    target = inForce - step;
-    nextClean = 0;
+  // Refused above the held rate: a probe, or the growth after one, went too far.
+  const probing = state !== undefined && inForce > state.rate;
+  let ceiling: number;
+  let rate: number;
+  if (seen >= TRUSTED_COUNT) {
+    // The count is what the receiver took: the ceiling, with a margin under it. Refused
+    // at the held rate, the pair goes at least a margin lower, so a receiver that lowered
+    // its limit (or bunches arrivals) is followed down a margin per refusal.
+    ceiling = seen;
+    rate = (1 - CUT_MARGIN) * Math.min(seen, inForce);
+  } else if (probing) {
+    // Too few dispatches to read a limit from: back to the rate that ran clean.
+    ceiling = (state as ThrottleState).ceiling;
+    rate = (state as ThrottleState).rate;
   } else {
-    // Nothing clean known yet: a margin under what the receiver counted.
-    target = (1 - CUT_MARGIN) * ceiling;
+    // Maybe a stray reply: `factor` bounds the cut.
+    ceiling = inForce;
+    rate = Math.min(
+      (1 - CUT_MARGIN) * inForce,
+      Math.max(inForce * settings.factor, (1 - CUT_MARGIN) * seen),
+    );
   }
-  const probeRefused = clean > 0 && inForce > clean;
-  // A count of TRUSTED_COUNT or more is the receiver's limit, however far below the rate
-  // in force; a smaller one may be a stray refusal, so `factor` bounds the cut.
-  const trusted = clean === 0 && seen >= TRUSTED_COUNT;
-  const rate =
-    probeRefused || trusted
-      ? Math.max(MIN_MESSAGES_PER_MINUTE, Math.min(target, inForce - step))
-      : Math.max(
-          MIN_MESSAGES_PER_MINUTE,
-          inForce * settings.factor,
-          Math.min(target, inForce - step),
-        );
   const atFloor = inForce <= MIN_MESSAGES_PER_MINUTE;
   const next: ThrottleState = {
-    rate: Math.min(rate, inForce),
+    rate: Math.max(MIN_MESSAGES_PER_MINUTE, Math.min(rate, inForce)),
     since: now,
     ceiling,
-    clean: nextClean > 0 && nextClean < ceiling ? nextClean : 0,
+    clean: probing ? (state as ThrottleState).rate : 0,
     declared,
     pausedUntil: atFloor ? now + settings.pause : 0,
     recoverAfter: settings.recoverAfter,
     reason: 'rate',
+    ...(seen >= TRUSTED_COUNT && signal.dispatchedAt !== undefined
+      ? { refusedAt: signal.dispatchedAt }
+      : {}),
   };
   if (state?.connections) next.connections = state.connections;
   return next;
@@ -358,12 +394,18 @@ export function throttleStatus(state: ThrottleState | undefined, now: number): T
 
 /** Epoch ms from which the state no longer slows anything (rate and connections back). */
 export function throttleRecoveredAt(state: ThrottleState): number {
-  const step = stepMs(state.recoverAfter);
-  let k = 0;
-  while (rateAtStep(state, k) < state.declared && k < 10_000) k++;
-  let at = k === 0 ? state.since : state.since + state.recoverAfter + (k - 1) * step;
+  let at = state.since;
+  if (state.rate < state.declared) {
+    at += holdMs(state);
+    const probe = probeRate(state);
+    if (probe < state.declared) {
+      const k = Math.ceil(Math.log(state.declared / probe) / Math.log(PROBE_GROWTH));
+      at += probeMs(state) + (Math.min(k, 32) - 1) * stepMs(state.recoverAfter);
+    }
+  }
   const c = state.connections;
   if (c !== undefined && c.limit < c.declared) {
+    const step = stepMs(state.recoverAfter);
     at = Math.max(at, c.since + state.recoverAfter + (c.declared - c.limit - 1) * step);
   }
   return Math.max(at, state.pausedUntil);
