@@ -4,25 +4,28 @@
  * JSON object that replicas share through Redis; every rate in it is absolute (messages a
  * minute), so it stays true when the pool's declared rate changes.
  *
- * On a throttle signal the pair learns two things: the **ceiling**, the rate at which the
- * receiver began to refuse (measured by the caller: dispatches of the pair in the last
- * rate window, which is what the receiver counted), and, from the probing history, the
- * last rate that ran **clean**. It goes one probing step under the clean rate, or, before
- * one is known, CUT_MARGIN under the ceiling. Unless the receiver refused after a count
- * that says something (TRUSTED_COUNT), the cut is never deeper than `factor` at once, so
- * a stray reply cannot throw a pair down to a trickle. There is no pause: the rate window
- * (reserve.ts) already holds the
- * pair back until the receiver's minute has room again.
+ * On a throttle signal the pair learns the **ceiling**: what the receiver had counted when
+ * it refused (measured by the caller: dispatches of the pair in the last rate window up
+ * to the refused one). Replies come back in any order, so a later reply to an earlier
+ * refused dispatch of the same episode replaces it. The pair goes CUT_MARGIN under the
+ * ceiling (and at least that far under the rate in force). Unless the receiver refused
+ * after a count that says something (TRUSTED_COUNT), the cut is never deeper than
+ * `factor` at once, so a stray reply cannot throw a pair down to a trickle. There is no
+ * pause: the rate window (reserve.ts) already holds the pair back until the receiver's
+ * minute has room again.
  *
- * After `recoverAfter` without a signal the pair probes upward, one step every
- * `recoverAfter / PROBE_STEPS_PER_HOLD`: additively (PROBE_STEP of the ceiling) up to the
- * ceiling, where the next signal is expected; a step past the ceiling that runs clean
- * means the receiver relented, and from there each step multiplies the rate by
- * PROBE_GROWTH until the declared one. A probe that is refused goes straight back under
- * the last clean rate, however far it had grown: `factor` bounds cuts of a rate that ran
- * clean, not of a probe. So a pair near its limit pays about one refused message per probing
- * cycle, and a receiver that stopped throttling gets the declared rate back within
- * `recoverAfter` plus a handful of steps.
+ * The learned rate is held for `recoverAfter`, and at least as long as PROBE_EVERY
+ * messages take at it. Then one **probe**: a rate PROBE_OVER past the ceiling, for as long
+ * as a backlog needs to take the pair's count two past it (the count climbs by the
+ * difference of the two rates per window, not at once). A receiver that still limits
+ * refuses the probe: back under the count it refused at, and hold again, so a pair at its
+ * limit pays about one refused message per hold. A probe that ran clean means the
+ * receiver took more than it had refused at, so it relented: each further step
+ * (`recoverAfter / PROBE_STEPS_PER_HOLD`) multiplies the rate by PROBE_GROWTH up to the
+ * declared one; a refusal on the way is read like the first one. Probing in small steps
+ * under the ceiling would gain nothing: the ceiling was measured, and steps shorter than a
+ * window "run clean" before the receiver has seen them, which makes later refusals come
+ * at rates believed clean, several at a time.
  *
  * Signals from jobs dispatched before the last cut belong to the episode that caused it
  * (deliveries already in flight answering the same way) and change nothing, so fifty
@@ -44,7 +47,7 @@ export const DEFAULT_THROTTLE_PAUSE = 1 * MINUTE;
 export const DEFAULT_THROTTLE_FACTOR = 0.5;
 export const DEFAULT_THROTTLE_RECOVER_AFTER = 90 * SECOND;
 export const MIN_MESSAGES_PER_MINUTE = 1;
-/** A cut goes this far under the measured ceiling or the last clean rate. */
+/** A cut goes this far under the measured ceiling (and under the rate in force). */
 export const CUT_MARGIN = 0.05;
 /** The probe goes this share past the ceiling (at least PROBE_MIN_OVER messages a minute). */
 export const PROBE_OVER = 0.15;
@@ -81,7 +84,7 @@ export interface ThrottleState {
   since: number;
   /** Messages a minute at which the receiver last began to refuse. */
   ceiling: number;
-  /** The last rate that ran a whole step (or the hold) without a signal; 0: none yet. */
+  /** The rate held through the last hold when its probe was refused; 0: not known. */
   clean: number;
   /** The declared rate when the state was made (when it is reached, the state may go). */
   declared: number;
