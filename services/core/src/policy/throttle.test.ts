@@ -63,26 +63,45 @@ test('a refusal after a small count may be stray: the cut is at most the factor'
   assert.equal(again.rate, 75);
 });
 
-test('replies to jobs dispatched before the cut belong to its episode and change nothing', () => {
+test('replies to jobs dispatched before the cut belong to its episode and cut nothing more', () => {
   const state = onThrottleSignal(undefined, rateSignal(T0, 61), SETTINGS);
+  let now = state;
   for (let i = 1; i <= 50; i++) {
-    const late = rateSignal(T0 + i * 100, 61, { dispatchedAt: T0 - 1 });
-    assert.equal(onThrottleSignal(state, late, SETTINGS), state);
+    // Each later refused dispatch counted the refused ones before it in its window.
+    const late = rateSignal(T0 + i * 100, 61 + i, { dispatchedAt: T0 - 1 });
+    now = onThrottleSignal(now, late, SETTINGS);
+    assert.equal(now.since, T0, 'the hold is not restarted');
+    assert.equal(now.ceiling, 61);
+    near(now.rate, 0.95 * 61);
   }
+  const small = rateSignal(T0 + 9000, 3, { dispatchedAt: T0 - 1 });
+  assert.equal(onThrottleSignal(state, small, SETTINGS), state, 'a small count tells nothing');
 });
 
-test('a reply to an earlier refused dispatch of the same episode tells the ceiling better', () => {
-  // Replies come back out of order: the first one read may not be the first refused,
-  // and a later refused dispatch's count includes the refused ones before it.
-  const state = onThrottleSignal(undefined, rateSignal(T0, 64), SETTINGS);
-  assert.equal(state.ceiling, 64);
-  const earlier = rateSignal(T0 + 200, 61, { dispatchedAt: T0 - 150 });
-  const better = onThrottleSignal(state, earlier, SETTINGS);
-  assert.equal(better.ceiling, 61);
-  near(better.rate, 0.95 * 61);
-  assert.equal(better.since, state.since, 'the hold is not restarted');
-  const later = rateSignal(T0 + 300, 63, { dispatchedAt: T0 - 120 });
-  assert.equal(onThrottleSignal(better, later, SETTINGS), better);
+test("replies read in any order give the receiver's count: the highest, less the refusals under it", () => {
+  // The receiver took 60; refused dispatches counted 61, 62 and 63 (each counts the ones
+  // before it), and one overtaken delivery was refused at a count of 55. The replies
+  // come back out of order.
+  let state = onThrottleSignal(undefined, rateSignal(T0, 63), SETTINGS);
+  assert.equal(state.ceiling, 63);
+  for (const count of [55, 61, 62]) {
+    state = onThrottleSignal(
+      state,
+      rateSignal(T0 + 200, count, { dispatchedAt: T0 - 50 }),
+      SETTINGS,
+    );
+  }
+  assert.equal(state.ceiling, 60);
+  near(state.rate, 0.95 * 60);
+  assert.equal(state.since, T0, 'the hold is not restarted');
+  // The cut never rises above a margin under the rate it was refused at.
+  const held = onThrottleSignal(state, rateSignal(T0 + 10_000, 58), SETTINGS);
+  const late = onThrottleSignal(
+    held,
+    rateSignal(T0 + 10_100, 70, { dispatchedAt: T0 + 9000 }),
+    SETTINGS,
+  );
+  assert.ok(late.rate <= 0.95 * learnedRate(state, T0 + 10_000) + 1e-9, `${late.rate}`);
 });
 
 /** Hold, probe and growth of learned(): ceiling 61, held at 57.95 (57 a window). */

@@ -6,8 +6,9 @@
  *
  * On a throttle signal the pair learns the **ceiling**: what the receiver had counted when
  * it refused (measured by the caller: dispatches of the pair in the last rate window up
- * to the refused one). Replies come back in any order, so a later reply to an earlier
- * refused dispatch of the same episode replaces it. The pair goes CUT_MARGIN under the
+ * to the refused one). Replies come back in any order and a refused dispatch's count
+ * includes the refused ones before it, so each reply of the same episode refines it
+ * (episodeCeiling) without cutting again. The pair goes CUT_MARGIN under the
  * ceiling (and at least that far under the rate in force). Unless the receiver refused
  * after a count that says something (TRUSTED_COUNT), the cut is never deeper than
  * `factor` at once, so a stray reply cannot throw a pair down to a trickle. There is no
@@ -28,9 +29,10 @@
  * at rates believed clean, several at a time.
  *
  * Signals from jobs dispatched before the last cut belong to the episode that caused it
- * (deliveries already in flight answering the same way) and change nothing, so fifty
- * refusals cut once. Only a pair already at MIN_MESSAGES_PER_MINUTE that is refused again
- * pauses, for `pause`: the receiver is not counting, it is refusing.
+ * (deliveries already in flight answering the same way): they refine its ceiling and cut
+ * nothing more, so fifty refusals cut once. Only a pair already at
+ * MIN_MESSAGES_PER_MINUTE that is refused again pauses, for `pause`: the receiver is not
+ * counting, it is refusing.
  *
  * Connections are learned the same way from replies that name connections and from
  * refused or reset connections: the pair's concurrent connections drop by `factor` (at
@@ -42,26 +44,34 @@
 import type { ThrottleSpec } from '../pool/spec.ts';
 import { durationOr, MINUTE, SECOND } from './duration.ts';
 import { BadThrottleError, PolicyArgumentError } from './errors.ts';
+import {
+  holdMs,
+  MIN_MESSAGES_PER_MINUTE,
+  PROBE_GROWTH,
+  probeMs,
+  probeRate,
+  rateAt,
+  stepAt,
+  stepMs,
+} from './throttle-probing.ts';
+
+export {
+  MIN_MESSAGES_PER_MINUTE,
+  PROBE_EVERY,
+  PROBE_GROWTH,
+  PROBE_OVER,
+  PROBE_STEPS_PER_HOLD,
+} from './throttle-probing.ts';
 
 export const DEFAULT_THROTTLE_PAUSE = 1 * MINUTE;
 export const DEFAULT_THROTTLE_FACTOR = 0.5;
 export const DEFAULT_THROTTLE_RECOVER_AFTER = 90 * SECOND;
-export const MIN_MESSAGES_PER_MINUTE = 1;
 /** A cut goes this far under the measured ceiling (and under the rate in force). */
 export const CUT_MARGIN = 0.05;
-/** The probe goes this share past the ceiling (at least PROBE_MIN_OVER messages a minute). */
-export const PROBE_OVER = 0.15;
-const PROBE_MIN_OVER = 3;
-/** The probe lasts this long per unit of climb it needs (see probeMs): a window and a bit. */
-const PROBE_CLIMB_MS = 1.2 * MINUTE;
-/** A hold lasts at least as long as this many messages take at the held rate. */
-export const PROBE_EVERY = 64;
-/** Once the probe ran clean, each further step multiplies the rate by this. */
-export const PROBE_GROWTH = 4;
-/** Growth steps (and connection steps) fit this many times into one `recoverAfter`. */
-export const PROBE_STEPS_PER_HOLD = 8;
 /** A refusal after at least this many dispatches in the window tells the receiver's limit. */
 export const TRUSTED_COUNT = 10;
+/** Refusals of one episode read for its ceiling; later ones change nothing. */
+const EPISODE_COUNTS = 64;
 /** A learned state is kept this long after it last mattered, so a restart keeps it. */
 export const LEARNED_KEEP_MS = 24 * 60 * MINUTE;
 
@@ -94,8 +104,11 @@ export interface ThrottleState {
   recoverAfter: number;
   /** What the last signal was about. */
   reason: ThrottleReason;
-  /** When the refused dispatch the ceiling was read from left (epoch ms). */
-  refusedAt?: number;
+  /**
+   * The episode that set the ceiling: the counts its refusals were read at (ascending),
+   * and the highest rate it may hold (a margin under the rate it was refused at).
+   */
+  episode?: { counts: number[]; cap: number };
   /** Learned concurrent connections and when they were cut; absent: the declared ones. */
   connections?: { limit: number; since: number; declared: number };
 }
@@ -174,7 +187,12 @@ export function isThrottleState(value: unknown): value is ThrottleState {
     time(s.pausedUntil) &&
     positive(s.recoverAfter) &&
     (s.reason === 'rate' || s.reason === 'connections') &&
-    (s.refusedAt === undefined || time(s.refusedAt)) &&
+    (s.episode === undefined ||
+      (typeof s.episode === 'object' &&
+        s.episode !== null &&
+        Array.isArray((s.episode as Record<string, unknown>).counts) &&
+        ((s.episode as Record<string, unknown>).counts as unknown[]).every(positive) &&
+        positive((s.episode as Record<string, unknown>).cap))) &&
     (c === undefined ||
       (typeof c === 'object' &&
         c !== null &&
@@ -184,58 +202,21 @@ export function isThrottleState(value: unknown): value is ThrottleState {
   );
 }
 
-function stepMs(recoverAfter: number): number {
-  return Math.max(SECOND, recoverAfter / PROBE_STEPS_PER_HOLD);
-}
-
-/** The probing step at `now`: 0 during the hold, then 1, 2, ... (connections). */
-function stepAt(since: number, recoverAfter: number, now: number): number {
-  const probing = now - since - recoverAfter;
-  return probing < 0 ? 0 : Math.floor(probing / stepMs(recoverAfter)) + 1;
-}
-
-/**
- * How long the learned rate is held before the probe: `recoverAfter`, and at least the
- * time PROBE_EVERY messages take at that rate, because each probe of a receiver that
- * still limits costs a refused message.
- */
-function holdMs(state: ThrottleState): number {
-  return Math.max(state.recoverAfter, (PROBE_EVERY / state.rate) * MINUTE);
-}
-
-/** The probe's rate: a little past the ceiling, so the pair's count can pass it. */
-function probeRate(state: ThrottleState): number {
-  return Math.max(state.ceiling + PROBE_MIN_OVER, state.ceiling * (1 + PROBE_OVER));
-}
-
-/**
- * How long the probe runs. The pair's count in the window climbs from the held rate by
- * the difference of the two rates per minute; the probe lasts until a backlog would have
- * taken it two past the ceiling, so a probe that ran clean means the receiver took more
- * than it refused at: it relented. With no backlog nothing is proven, and a receiver
- * still limiting refuses the next burst after a count that tells the ceiling again.
- */
-function probeMs(state: ThrottleState): number {
-  const held = Math.max(MIN_MESSAGES_PER_MINUTE, Math.floor(state.rate));
-  const probe = Math.floor(probeRate(state));
-  const climb = Math.max(0, state.ceiling + 2 - held) / Math.max(1, probe - held);
-  return Math.min(MINUTE, Math.max(stepMs(state.recoverAfter), climb * PROBE_CLIMB_MS));
-}
-
-function rateAt(state: ThrottleState, now: number): number {
-  const t = now - state.since;
-  const hold = holdMs(state);
-  if (t < hold) return state.rate;
-  const probe = probeMs(state);
-  if (t < hold + probe) return probeRate(state);
-  const k = Math.floor((t - hold - probe) / stepMs(state.recoverAfter)) + 1;
-  return probeRate(state) * PROBE_GROWTH ** Math.min(k, 32);
-}
-
 /** The learned messages per minute at `now` (Infinity: nothing learned limits it). */
 export function learnedRate(state: ThrottleState | undefined, now: number): number {
   if (state === undefined) return Number.POSITIVE_INFINITY;
   return rateAt(state, now);
+}
+
+/**
+ * The receiver's count from the counts of an episode's refusals (ascending): the j-th
+ * refusal's window held at least j - 1 refused dispatches the receiver did not take. A
+ * delivery that was overtaken and refused early reads low and is outweighed.
+ */
+function episodeCeiling(counts: readonly number[]): number {
+  let best = 0;
+  for (const [j, count] of counts.entries()) best = Math.max(best, count - j);
+  return best;
 }
 
 function checkSignal(signal: ThrottleSignal): void {
@@ -304,24 +285,25 @@ export function onThrottleSignal(
     signal.dispatchedAt !== undefined &&
     signal.dispatchedAt < state.since
   ) {
-    // Replies come back in any order. The count of the first refused dispatch is the
-    // receiver's (those after it also count refused ones); a reply of the same episode
-    // to an earlier dispatch than the one learned from tells the limit better.
-    const seen = signal.measured;
-    const from = state.refusedAt;
+    // Replies come back in any order, and deliveries overtake each other on parallel
+    // connections, so one refused dispatch's count is not the receiver's: each refused
+    // dispatch before it in the window is counted too, and the receiver took none of them.
+    const episode = state.episode;
     if (
       state.reason !== 'rate' ||
-      from === undefined ||
-      seen < TRUSTED_COUNT ||
-      signal.dispatchedAt >= from
+      episode === undefined ||
+      signal.measured < TRUSTED_COUNT ||
+      episode.counts.length >= EPISODE_COUNTS
     ) {
       return state;
     }
+    const counts = [...episode.counts, signal.measured].sort((x, y) => x - y);
+    const ceiling = Math.max(TRUSTED_COUNT, episodeCeiling(counts));
     return {
       ...state,
-      ceiling: seen,
-      rate: (1 - CUT_MARGIN) * seen,
-      refusedAt: signal.dispatchedAt,
+      ceiling,
+      rate: Math.max(MIN_MESSAGES_PER_MINUTE, Math.min(episode.cap, (1 - CUT_MARGIN) * ceiling)),
+      episode: { ...episode, counts },
     };
   }
   if (state !== undefined && now < state.pausedUntil) return state;
@@ -360,7 +342,7 @@ export function onThrottleSignal(
     recoverAfter: settings.recoverAfter,
     reason: 'rate',
     ...(seen >= TRUSTED_COUNT && signal.dispatchedAt !== undefined
-      ? { refusedAt: signal.dispatchedAt }
+      ? { episode: { counts: [seen], cap: (1 - CUT_MARGIN) * inForce } }
       : {}),
   };
   if (state?.connections) next.connections = state.connections;
