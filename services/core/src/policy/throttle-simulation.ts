@@ -79,6 +79,8 @@ export function simulateShaping(run: ShapingRun): ShapingResult {
   let nextAt = 0;
   let recoveryMs = -1;
   let first = -1;
+  /** The first dispatch still in the window (they only age out). */
+  let oldest = 0;
   for (let now = start; now < start + run.durationMs; now += tick) {
     // Replies that reached the scheduler teach the policy, in the order they came.
     const due = signals.filter((s) => s.at <= now).sort((a, b) => a.at - b.at);
@@ -120,7 +122,10 @@ export function simulateShaping(run: ShapingRun): ShapingResult {
     const limit = Math.max(1, Math.floor(rate.messagesPerMinute));
     const interval = Math.floor(windowMs / limit);
     if (nextAt - now > interval / 2) continue;
-    if (countIn(dispatched, now - windowMs, now) >= limit) continue;
+    while (oldest < dispatched.length && (dispatched[oldest] as number) <= now - windowMs) {
+      oldest++;
+    }
+    if (dispatched.length - oldest >= limit) continue;
     dispatched.push(now);
     nextAt = now - nextAt >= interval ? now + interval : nextAt + interval;
     arrivals.push({ at: now + rand() * maxDelay, dispatchedAt: now });
