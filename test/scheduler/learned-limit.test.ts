@@ -2,9 +2,8 @@
  * A limit nobody told the relay: the pool believes a receiver takes 200 a minute per IP;
  * it takes R = 40 and answers Yahoo's "421 4.7.0 [TS04] ... deferred due to unexpected
  * volume" to an IP that already sent it R in the last minute. From the second minute on
- * each IP must hold at least 90 % of R on average (and no minute under 80 %), with few of
- * its attempts refused (the aim is under 2 %; see the assertion), and never more than R
- * in any 60 s. Then the receiver relents, and the declared rate must be back
+ * each IP must hold at least 90 % of R on average (and no minute under 80 %), with under
+ * 2 % of its attempts refused, and never more than R in any 60 s. Then the receiver relents, and the declared rate must be back
  * within 3 minutes. What the relay learned is read where status, metrics and the CLI read
  * it.
  */
@@ -192,9 +191,7 @@ test('an unknown limit is found and held near it, and the declared rate comes ba
       for (const m of steady) {
         assert.ok(inMinute(ok, m) >= 0.8 * R, `${ip}: only ${inMinute(ok, m)} in minute ${m}`);
       }
-      // The aim is under 2 %; runs measured 1.0–3.2 % (one refused probe per cycle, and now
-      // and then a burst of three to five), so this bounds what the relay does today.
-      assert.ok(share < 0.04, `${ip}: ${(100 * share).toFixed(2)}% of attempts refused`);
+      assert.ok(share < 0.02, `${ip}: ${(100 * share).toFixed(2)}% of attempts refused`);
       // The receiver's own count: it refuses past R, so it never took more.
       assert.ok(busiestMinute(ok) <= R, `${ip}: ${busiestMinute(ok)} in one 60 s window`);
       assert.ok(inMinute(no, 0) > 0, `${ip}: the receiver did refuse in the first minute`);

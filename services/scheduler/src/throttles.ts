@@ -38,7 +38,8 @@ export interface ThrottleStore {
   read(pool: string, site: string, ips: readonly string[]): Promise<(ThrottleState | undefined)[]>;
   /**
    * Records a "slow down" signal; returns the state now in force and whether the signal
-   * changed it (false: it belonged to an episode already recorded).
+   * changed it (false: it told nothing new; a reply of an episode already recorded only
+   * refines that episode's ceiling).
    */
   signal(
     pool: string,

@@ -4,30 +4,35 @@
  * JSON object that replicas share through Redis; every rate in it is absolute (messages a
  * minute), so it stays true when the pool's declared rate changes.
  *
- * On a throttle signal the pair learns two things: the **ceiling**, the rate at which the
- * receiver began to refuse (measured by the caller: dispatches of the pair in the last
- * rate window, which is what the receiver counted), and, from the probing history, the
- * last rate that ran **clean**. It goes one probing step under the clean rate, or, before
- * one is known, CUT_MARGIN under the ceiling. Unless the receiver refused after a count
- * that says something (TRUSTED_COUNT), the cut is never deeper than `factor` at once, so
- * a stray reply cannot throw a pair down to a trickle. There is no pause: the rate window
- * (reserve.ts) already holds the
- * pair back until the receiver's minute has room again.
+ * On a throttle signal the pair learns the **ceiling**: what the receiver had counted when
+ * it refused (measured by the caller: dispatches of the pair in the last rate window up
+ * to the refused one). Replies come back in any order and a refused dispatch's count
+ * includes the refused ones before it, so each reply of the same episode refines it
+ * (episodeCeiling) without cutting again. The pair goes CUT_MARGIN under the
+ * ceiling (and at least that far under the rate in force). Unless the receiver refused
+ * after a count that says something (TRUSTED_COUNT), the cut is never deeper than
+ * `factor` at once, so a stray reply cannot throw a pair down to a trickle. There is no
+ * pause: the rate window (reserve.ts) already holds the pair back until the receiver's
+ * minute has room again.
  *
- * After `recoverAfter` without a signal the pair probes upward, one step every
- * `recoverAfter / PROBE_STEPS_PER_HOLD`: additively (PROBE_STEP of the ceiling) up to the
- * ceiling, where the next signal is expected; a step past the ceiling that runs clean
- * means the receiver relented, and from there each step multiplies the rate by
- * PROBE_GROWTH until the declared one. A probe that is refused goes straight back under
- * the last clean rate, however far it had grown: `factor` bounds cuts of a rate that ran
- * clean, not of a probe. So a pair near its limit pays about one refused message per probing
- * cycle, and a receiver that stopped throttling gets the declared rate back within
- * `recoverAfter` plus a handful of steps.
+ * The learned rate is held for `recoverAfter`, and at least as long as PROBE_EVERY
+ * messages take at it. Then one **probe**: a rate PROBE_OVER past the ceiling, for as long
+ * as a backlog needs to take the pair's count two past it (the count climbs by the
+ * difference of the two rates per window, not at once). A receiver that still limits
+ * refuses the probe: back under the count it refused at, and hold again, so a pair at its
+ * limit pays about one refused message per hold. A probe that ran clean means the
+ * receiver took more than it had refused at, so it relented: each further step
+ * (`recoverAfter / PROBE_STEPS_PER_HOLD`) multiplies the rate by PROBE_GROWTH up to the
+ * declared one; a refusal on the way is read like the first one. Probing in small steps
+ * under the ceiling would gain nothing: the ceiling was measured, and steps shorter than a
+ * window "run clean" before the receiver has seen them, which makes later refusals come
+ * at rates believed clean, several at a time.
  *
  * Signals from jobs dispatched before the last cut belong to the episode that caused it
- * (deliveries already in flight answering the same way) and change nothing, so fifty
- * refusals cut once. Only a pair already at MIN_MESSAGES_PER_MINUTE that is refused again
- * pauses, for `pause`: the receiver is not counting, it is refusing.
+ * (deliveries already in flight answering the same way): they refine its ceiling and cut
+ * nothing more, so fifty refusals cut once. Only a pair already at
+ * MIN_MESSAGES_PER_MINUTE that is refused again pauses, for `pause`: the receiver is not
+ * counting, it is refusing.
  *
  * Connections are learned the same way from replies that name connections and from
  * refused or reset connections: the pair's concurrent connections drop by `factor` (at
@@ -39,21 +44,34 @@
 import type { ThrottleSpec } from '../pool/spec.ts';
 import { durationOr, MINUTE, SECOND } from './duration.ts';
 import { BadThrottleError, PolicyArgumentError } from './errors.ts';
+import {
+  holdMs,
+  MIN_MESSAGES_PER_MINUTE,
+  PROBE_GROWTH,
+  probeMs,
+  probeRate,
+  rateAt,
+  stepAt,
+  stepMs,
+} from './throttle-probing.ts';
+
+export {
+  MIN_MESSAGES_PER_MINUTE,
+  PROBE_EVERY,
+  PROBE_GROWTH,
+  PROBE_OVER,
+  PROBE_STEPS_PER_HOLD,
+} from './throttle-probing.ts';
 
 export const DEFAULT_THROTTLE_PAUSE = 1 * MINUTE;
 export const DEFAULT_THROTTLE_FACTOR = 0.5;
 export const DEFAULT_THROTTLE_RECOVER_AFTER = 90 * SECOND;
-export const MIN_MESSAGES_PER_MINUTE = 1;
-/** A cut goes this far under the measured ceiling or the last clean rate. */
+/** A cut goes this far under the measured ceiling (and under the rate in force). */
 export const CUT_MARGIN = 0.05;
-/** Probing steps below the ceiling add this share of it (at least one message a minute). */
-export const PROBE_STEP = 0.02;
-/** Once a step past the ceiling ran clean, each further step multiplies the rate by this. */
-export const PROBE_GROWTH = 4;
-/** Probing steps fit this many times into one `recoverAfter`. */
-export const PROBE_STEPS_PER_HOLD = 8;
 /** A refusal after at least this many dispatches in the window tells the receiver's limit. */
 export const TRUSTED_COUNT = 10;
+/** Refusals of one episode read for its ceiling; later ones change nothing. */
+const EPISODE_COUNTS = 64;
 /** A learned state is kept this long after it last mattered, so a restart keeps it. */
 export const LEARNED_KEEP_MS = 24 * 60 * MINUTE;
 
@@ -76,7 +94,7 @@ export interface ThrottleState {
   since: number;
   /** Messages a minute at which the receiver last began to refuse. */
   ceiling: number;
-  /** The last rate that ran a whole step (or the hold) without a signal; 0: none yet. */
+  /** The rate held through the last hold when its probe was refused; 0: not known. */
   clean: number;
   /** The declared rate when the state was made (when it is reached, the state may go). */
   declared: number;
@@ -86,6 +104,11 @@ export interface ThrottleState {
   recoverAfter: number;
   /** What the last signal was about. */
   reason: ThrottleReason;
+  /**
+   * The episode that set the ceiling: the counts its refusals were read at (ascending),
+   * and the highest rate it may hold (a margin under the rate it was refused at).
+   */
+  episode?: { counts: number[]; cap: number };
   /** Learned concurrent connections and when they were cut; absent: the declared ones. */
   connections?: { limit: number; since: number; declared: number };
 }
@@ -164,6 +187,12 @@ export function isThrottleState(value: unknown): value is ThrottleState {
     time(s.pausedUntil) &&
     positive(s.recoverAfter) &&
     (s.reason === 'rate' || s.reason === 'connections') &&
+    (s.episode === undefined ||
+      (typeof s.episode === 'object' &&
+        s.episode !== null &&
+        Array.isArray((s.episode as Record<string, unknown>).counts) &&
+        ((s.episode as Record<string, unknown>).counts as unknown[]).every(positive) &&
+        positive((s.episode as Record<string, unknown>).cap))) &&
     (c === undefined ||
       (typeof c === 'object' &&
         c !== null &&
@@ -173,41 +202,21 @@ export function isThrottleState(value: unknown): value is ThrottleState {
   );
 }
 
-function stepMs(recoverAfter: number): number {
-  return Math.max(SECOND, recoverAfter / PROBE_STEPS_PER_HOLD);
-}
-
-/** The probing step at `now`: 0 during the hold, then 1, 2, ... */
-function stepAt(since: number, recoverAfter: number, now: number): number {
-  const probing = now - since - recoverAfter;
-  return probing < 0 ? 0 : Math.floor(probing / stepMs(recoverAfter)) + 1;
-}
-
-/** The learned rate `k` steps after the cut (uncapped by the declared rate). */
-function probeStep(ceiling: number): number {
-  return Math.max(1, PROBE_STEP * ceiling);
-}
-
-function rateAtStep(state: ThrottleState, k: number): number {
-  const step = probeStep(state.ceiling);
-  // Additive steps until one passes the ceiling; once that one ran clean, fast growth.
-  const additive =
-    state.rate >= state.ceiling ? 0 : Math.floor((state.ceiling - state.rate) / step) + 1;
-  if (k <= additive) return state.rate + k * step;
-  const past = state.rate + additive * step;
-  return past * PROBE_GROWTH ** Math.min(k - additive, 32);
-}
-
 /** The learned messages per minute at `now` (Infinity: nothing learned limits it). */
 export function learnedRate(state: ThrottleState | undefined, now: number): number {
   if (state === undefined) return Number.POSITIVE_INFINITY;
-  return rateAtStep(state, stepAt(state.since, state.recoverAfter, now));
+  return rateAt(state, now);
 }
 
-/** The last rate that ran clean by `now`: the step before the current one, or the stored one. */
-function cleanAt(state: ThrottleState, now: number): number {
-  const k = stepAt(state.since, state.recoverAfter, now);
-  return k === 0 ? state.clean : Math.max(state.clean, rateAtStep(state, k - 1));
+/**
+ * The receiver's count from the counts of an episode's refusals (ascending): the j-th
+ * refusal's window held at least j - 1 refused dispatches the receiver did not take. A
+ * delivery that was overtaken and refused early reads low and is outweighed.
+ */
+function episodeCeiling(counts: readonly number[]): number {
+  let best = 0;
+  for (const [j, count] of counts.entries()) best = Math.max(best, count - j);
+  return best;
 }
 
 function checkSignal(signal: ThrottleSignal): void {
@@ -276,53 +285,65 @@ export function onThrottleSignal(
     signal.dispatchedAt !== undefined &&
     signal.dispatchedAt < state.since
   ) {
-    return state;
+    // Replies come back in any order, and deliveries overtake each other on parallel
+    // connections, so one refused dispatch's count is not the receiver's: each refused
+    // dispatch before it in the window is counted too, and the receiver took none of them.
+    const episode = state.episode;
+    if (
+      state.reason !== 'rate' ||
+      episode === undefined ||
+      signal.measured < TRUSTED_COUNT ||
+      episode.counts.length >= EPISODE_COUNTS
+    ) {
+      return state;
+    }
+    const counts = [...episode.counts, signal.measured].sort((x, y) => x - y);
+    const ceiling = Math.max(TRUSTED_COUNT, episodeCeiling(counts));
+    return {
+      ...state,
+      ceiling,
+      rate: Math.max(MIN_MESSAGES_PER_MINUTE, Math.min(episode.cap, (1 - CUT_MARGIN) * ceiling)),
+      episode: { ...episode, counts },
+    };
   }
   if (state !== undefined && now < state.pausedUntil) return state;
   const inForce = Math.min(declared, learnedRate(state, now));
-  const clean = state ? cleanAt(state, now) : 0;
   const seen = Math.max(MIN_MESSAGES_PER_MINUTE, signal.measured);
-  // The pair's own log counts refused dispatches too; while probing has not passed the
-  // last ceiling cleanly, that ceiling is the better bound of what the receiver takes.
-  const known = state && clean < state.ceiling ? state.ceiling : Number.POSITIVE_INFINITY;
-  const ceiling = state ? Math.min(known, Math.max(seen, inForce)) : seen;
-  const step = probeStep(ceiling);
-  let target: number;
-  let nextClean = clean;
-  if (clean > 0 && inForce > clean) {
-    // A probe went too far: back to just under the last rate that ran clean.
-    target = clean - step;
-  } else if (clean > 0) {
-    // Refused at a rate that ran clean before: the receiver lowered its limit, or its
-    // clock bunched our mail. One step down, and what was clean is no longer known.
-    target = inForce - step;
-    nextClean = 0;
+  // Refused above the held rate: a probe, or the growth after one, went too far.
+  const probing = state !== undefined && inForce > state.rate;
+  let ceiling: number;
+  let rate: number;
+  if (seen >= TRUSTED_COUNT) {
+    // The count is what the receiver took: the ceiling, with a margin under it. Refused
+    // at the held rate, the pair goes at least a margin lower, so a receiver that lowered
+    // its limit (or bunches arrivals) is followed down a margin per refusal.
+    ceiling = seen;
+    rate = (1 - CUT_MARGIN) * Math.min(seen, inForce);
+  } else if (probing) {
+    // Too few dispatches to read a limit from: back to the rate that ran clean.
+    ceiling = (state as ThrottleState).ceiling;
+    rate = (state as ThrottleState).rate;
   } else {
-    // Nothing clean known yet: a margin under what the receiver counted.
-    target = (1 - CUT_MARGIN) * ceiling;
+    // Maybe a stray reply: `factor` bounds the cut.
+    ceiling = inForce;
+    rate = Math.min(
+      (1 - CUT_MARGIN) * inForce,
+      Math.max(inForce * settings.factor, (1 - CUT_MARGIN) * seen),
+    );
   }
-  const probeRefused = clean > 0 && inForce > clean;
-  // A count of TRUSTED_COUNT or more is the receiver's limit, however far below the rate
-  // in force; a smaller one may be a stray refusal, so `factor` bounds the cut.
-  const trusted = clean === 0 && seen >= TRUSTED_COUNT;
-  const rate =
-    probeRefused || trusted
-      ? Math.max(MIN_MESSAGES_PER_MINUTE, Math.min(target, inForce - step))
-      : Math.max(
-          MIN_MESSAGES_PER_MINUTE,
-          inForce * settings.factor,
-          Math.min(target, inForce - step),
-        );
   const atFloor = inForce <= MIN_MESSAGES_PER_MINUTE;
   const next: ThrottleState = {
-    rate: Math.min(rate, inForce),
+    rate: Math.max(MIN_MESSAGES_PER_MINUTE, Math.min(rate, inForce)),
     since: now,
     ceiling,
-    clean: nextClean > 0 && nextClean < ceiling ? nextClean : 0,
+    clean: probing ? (state as ThrottleState).rate : 0,
     declared,
     pausedUntil: atFloor ? now + settings.pause : 0,
     recoverAfter: settings.recoverAfter,
     reason: 'rate',
+    ...(seen >= TRUSTED_COUNT && signal.dispatchedAt !== undefined
+      ? { episode: { counts: [seen], cap: (1 - CUT_MARGIN) * inForce } }
+      : {}),
   };
   if (state?.connections) next.connections = state.connections;
   return next;
@@ -358,12 +379,18 @@ export function throttleStatus(state: ThrottleState | undefined, now: number): T
 
 /** Epoch ms from which the state no longer slows anything (rate and connections back). */
 export function throttleRecoveredAt(state: ThrottleState): number {
-  const step = stepMs(state.recoverAfter);
-  let k = 0;
-  while (rateAtStep(state, k) < state.declared && k < 10_000) k++;
-  let at = k === 0 ? state.since : state.since + state.recoverAfter + (k - 1) * step;
+  let at = state.since;
+  if (state.rate < state.declared) {
+    at += holdMs(state);
+    const probe = probeRate(state);
+    if (probe < state.declared) {
+      const k = Math.ceil(Math.log(state.declared / probe) / Math.log(PROBE_GROWTH));
+      at += probeMs(state) + (Math.min(k, 32) - 1) * stepMs(state.recoverAfter);
+    }
+  }
   const c = state.connections;
   if (c !== undefined && c.limit < c.declared) {
+    const step = stepMs(state.recoverAfter);
     at = Math.max(at, c.since + state.recoverAfter + (c.declared - c.limit - 1) * step);
   }
   return Math.max(at, state.pausedUntil);
