@@ -39,7 +39,10 @@ test('more replicas than a single server can hold is a stream set-up error namin
       (err: unknown) => {
         assert.ok(err instanceof HikyakuError);
         assert.equal(err.code, 'HIKYAKU_STREAM_SETUP');
-        assert.match(err.message, new RegExp(`^stream ${STREAMS.envelopes}: .*replicas 3`));
+        assert.match(
+          err.message,
+          new RegExp(`^stream ${STREAMS.envelopes}: .*; asked for 3 replicas$`),
+        );
         return true;
       },
     );

@@ -137,9 +137,13 @@ export async function ensureStreams(
       } catch (err) {
         const reason = describeJetStreamError(err);
         if (!isPassingJetStreamError(err)) {
-          throw new StreamSetupError(config.name, `${reason} (replicas ${layout.replicas})`, {
-            cause: err,
-          });
+          throw new StreamSetupError(
+            config.name,
+            `${reason}; asked for ${layout.replicas} replicas`,
+            {
+              cause: err,
+            },
+          );
         }
         if (Date.now() > deadline) {
           throw new StreamSetupError(config.name, `JetStream did not answer: ${reason}`, {
