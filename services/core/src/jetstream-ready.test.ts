@@ -51,6 +51,31 @@ test('more replicas than a single server can hold is a stream set-up error namin
   }
 });
 
+test('set-up logs each stream it creates or updates, and leaves unchanged ones alone', async () => {
+  const server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'steps') });
+  servers.push(server);
+  const nats = await connectNats({ url: server.url, name: 'steps-test' });
+  try {
+    await waitForJetStream(nats.nc);
+    const steps = async (layout: typeof DEFAULT_LAYOUT) => {
+      const { log, lines } = capturingLogger();
+      await ensureStreams(nats.jsm, layout, { log });
+      return lines.map((l) => l.msg);
+    };
+    const created = await steps(DEFAULT_LAYOUT);
+    assert.equal(created.length, Object.keys(STREAMS).length);
+    assert.ok(created.every((msg) => msg === 'stream created'));
+    assert.deepEqual(await steps(DEFAULT_LAYOUT), []);
+    // The events and trace streams keep events for eventMaxAgeMs; nothing else changes.
+    assert.deepEqual(await steps({ ...DEFAULT_LAYOUT, eventMaxAgeMs: 3600_000 }), [
+      'stream updated',
+      'stream updated',
+    ]);
+  } finally {
+    await nats.nc.close();
+  }
+});
+
 test('set-up waits, saying so, while a cluster has no metadata leader, and goes on once it has', async () => {
   const host = '127.0.0.1';
   const nodes = await Promise.all(
