@@ -54,9 +54,13 @@ export async function createBodyStore(options: {
 
     async get(messageId, ref) {
       if (ref.store === 'stream') {
-        const stored = await jsm.direct.getMessage(STREAMS.bodies, {
-          last_by_subj: SUBJECTS.body(messageId),
-        });
+        const query = { last_by_subj: SUBJECTS.body(messageId) };
+        // A direct get may be answered by any replica, also one still catching up after a
+        // restart, which does not have the body yet; the stream's leader has every body it
+        // acknowledged, so only its "not found" means the body is gone.
+        const stored =
+          (await jsm.direct.getMessage(STREAMS.bodies, query)) ??
+          (await jsm.streams.getMessage(STREAMS.bodies, query));
         if (!stored) throw new BodyMissingError(messageId);
         return stored.data;
       }

@@ -42,3 +42,22 @@ export class BodyMissingError extends HikyakuError {
     this.name = 'BodyMissingError';
   }
 }
+
+/** JetStream did not answer at start-up (no cluster metadata leader) or is not enabled. */
+export class JetStreamUnavailableError extends HikyakuError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('HIKYAKU_JETSTREAM_UNAVAILABLE', message, options);
+    this.name = 'JetStreamUnavailableError';
+  }
+}
+
+/** JetStream refused a stream or bucket as configured (e.g. more replicas than servers). */
+export class StreamSetupError extends HikyakuError {
+  readonly stream: string;
+
+  constructor(stream: string, message: string, options?: { cause?: unknown }) {
+    super('HIKYAKU_STREAM_SETUP', `stream ${stream}: ${message}`, options);
+    this.name = 'StreamSetupError';
+    this.stream = stream;
+  }
+}

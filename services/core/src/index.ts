@@ -10,6 +10,7 @@ export * from './host-port.ts';
 export * from './http.ts';
 export * from './ip-reputation.ts';
 export * from './ip-status.ts';
+export * from './jetstream-ready.ts';
 export * from './lifecycle.ts';
 export * from './log.ts';
 export * from './metrics.ts';

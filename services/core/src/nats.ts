@@ -3,6 +3,8 @@
  * Streams are declared here once; each service ensures them at start so any start order
  * works. Only features of nats-server 2.9 are used.
  */
+
+import { isDeepStrictEqual } from 'node:util';
 import {
   AckPolicy,
   DiscardPolicy,
@@ -16,6 +18,13 @@ import {
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { STREAMS, SUBJECTS } from './contract/subjects.ts';
+import { StreamSetupError } from './errors.ts';
+import {
+  describeJetStreamError,
+  isPassingJetStreamError,
+  JETSTREAM_READY_TIMEOUT_MS,
+} from './jetstream-ready.ts';
+import type { Logger } from './log.ts';
 
 export interface JetStreamLayout {
   /** Stream replicas: 3 in production clusters, 1 locally. */
@@ -104,26 +113,83 @@ export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
   ];
 }
 
-/** Creates the streams, or updates them when their configuration changed. */
+/**
+ * Creates the streams, or updates those whose configuration changed; one log line per
+ * stream created or updated. A request the cluster leaves unanswered or answers with
+ * "temporarily unavailable" (a stream or metadata leader being elected) is sent again
+ * until `timeoutMs`; anything else JetStream refuses is a StreamSetupError naming the
+ * stream and the server's reason.
+ */
 export async function ensureStreams(
   jsm: JetStreamManager,
   layout: JetStreamLayout = DEFAULT_LAYOUT,
+  options: { log?: Logger; timeoutMs?: number } = {},
 ): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? JETSTREAM_READY_TIMEOUT_MS);
   for (const config of streamConfigs(layout)) {
-    const name = config.name;
-    try {
-      await jsm.streams.info(name);
-      await jsm.streams.update(name, config);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+    for (let attempt = 1; ; attempt++) {
       try {
-        await jsm.streams.add(config);
-      } catch (addErr) {
-        // Another service created it between our info and add.
-        if (!/already in use|exists/i.test(String(addErr))) throw addErr;
+        const step = await createOrUpdateStream(jsm, config);
+        if (step !== 'unchanged') {
+          options.log?.info({ stream: config.name, replicas: layout.replicas }, `stream ${step}`);
+        }
+        break;
+      } catch (err) {
+        const reason = describeJetStreamError(err);
+        if (!isPassingJetStreamError(err)) {
+          throw new StreamSetupError(
+            config.name,
+            `${reason}; asked for ${layout.replicas} replicas`,
+            {
+              cause: err,
+            },
+          );
+        }
+        if (Date.now() > deadline) {
+          throw new StreamSetupError(config.name, `JetStream did not answer: ${reason}`, {
+            cause: err,
+          });
+        }
+        options.log?.warn(
+          { stream: config.name, attempt, reason },
+          'stream set-up not answered (a cluster electing a leader); retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
   }
+}
+
+async function createOrUpdateStream(
+  jsm: JetStreamManager,
+  config: NamedStreamConfig,
+): Promise<'created' | 'updated' | 'unchanged'> {
+  let current: StreamConfig | undefined;
+  try {
+    current = (await jsm.streams.info(config.name)).config;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  if (!current) {
+    try {
+      await jsm.streams.add(config);
+      return 'created';
+    } catch (err) {
+      // Another service created it between our info and add, or an add of ours that timed
+      // out was carried out after all.
+      if (!/already in use|exists/i.test(String(err))) throw err;
+      current = (await jsm.streams.info(config.name)).config;
+    }
+  }
+  // An update at three replicas is a round of the cluster's consensus: skip it when
+  // nothing this layout sets differs.
+  const stored = current as unknown as Record<string, unknown>;
+  const changed = Object.entries(config).some(([key, value]) => {
+    return !isDeepStrictEqual(stored[key], value);
+  });
+  if (!changed) return 'unchanged';
+  await jsm.streams.update(config.name, config);
+  return 'updated';
 }
 
 /** Creates a durable pull consumer if missing; an existing one is left as it is. */
@@ -190,7 +256,9 @@ export async function connectNats(options: {
     // than the rest of the publish; errors still carry their own stack.
     noAsyncTraces: true,
   });
-  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+  // JetStream is not asked at connect time: a just-formed cluster leaves its first requests
+  // unanswered, and waitForJetStream waits for it with a log line per attempt.
+  const jsm = await jetstreamManager(nc, { timeout: 10_000, checkAPI: false });
   const js = jetstream(nc, { timeout: 10_000 });
   return { nc, js, jsm };
 }

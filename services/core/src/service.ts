@@ -5,6 +5,7 @@
  */
 import type { Registry } from 'prom-client';
 import { startOpsServer } from './http.ts';
+import { waitForJetStream } from './jetstream-ready.ts';
 import { createLifecycle, exitOnSignals, type Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createRegistry } from './metrics.ts';
@@ -59,7 +60,12 @@ export async function runService(options: {
     name: options.name,
     ...(config.natsCredentials ? { credentials: config.natsCredentials } : {}),
   });
-  await ensureStreams(nats.jsm, { ...DEFAULT_LAYOUT, replicas: config.streamReplicas ?? 1 });
+  await waitForJetStream(nats.nc, { log });
+  await ensureStreams(
+    nats.jsm,
+    { ...DEFAULT_LAYOUT, replicas: config.streamReplicas ?? 1 },
+    { log },
+  );
   const ops = await startOpsServer({
     host: config.httpHost,
     port: config.httpPort,

@@ -16,6 +16,7 @@ import {
   openPoolBucket,
   publishPool,
   type RelayPoolResource,
+  waitForJetStream,
 } from '@hikyaku/core';
 import type { RestartEvent } from '@hikyaku/testing';
 import { type ChildServer, freePort, startNatsServer, startRedisServer } from '@hikyaku/testing';
@@ -132,6 +133,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
     const replicas = options.streamReplicas ?? 1;
+    await waitForJetStream(admin.nc);
     await ensureStreams(admin.jsm, { ...DEFAULT_LAYOUT, replicas });
     const bucket = await openPoolBucket(admin.js, replicas);
     await publishPool(bucket, pool);

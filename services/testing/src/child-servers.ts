@@ -129,6 +129,8 @@ export async function startNatsServer(options: {
   token?: string;
   /** Join a cluster: this server's name, its cluster port and the routes to the others. */
   cluster?: { name: string; serverName: string; port: number; routes: string[] };
+  /** Serve nats-server's monitoring endpoints (/healthz, /jsz) on this port. */
+  monitorPort?: number;
   log?: (line: string) => void;
   /** Start it again when it exits unexpectedly (local mode). */
   supervise?: (event: RestartEvent) => void;
@@ -153,6 +155,7 @@ export async function startNatsServer(options: {
       '-sd',
       options.dataDir,
       ...(options.token ? ['--auth', options.token] : []),
+      ...(options.monitorPort ? ['-m', String(options.monitorPort)] : []),
       ...(cluster
         ? [
             '--server_name',
@@ -169,10 +172,20 @@ export async function startNatsServer(options: {
   });
 }
 
+export interface NatsClusterNode extends ChildServer {
+  readonly name: string;
+  /**
+   * Whether the node answers its /healthz with 200: it runs, has a metadata leader, and
+   * every stream and consumer replica it holds has caught up. A rolling restart waits for
+   * this before it takes the next node down, as the NATS chart's startup probe does.
+   */
+  healthy(): Promise<boolean>;
+}
+
 export interface NatsCluster {
   /** Every node's client URL, comma-separated: what NATS_URL takes. */
   readonly url: string;
-  readonly nodes: readonly (ChildServer & { readonly name: string })[];
+  readonly nodes: readonly NatsClusterNode[];
   stop(): Promise<void>;
 }
 
@@ -185,7 +198,7 @@ export async function startNatsCluster(options: {
   dataDir: string;
   host?: string;
   /** Ports to use (client and cluster port per node); free ones by default. */
-  ports?: { client: number; cluster: number }[];
+  ports?: { client: number; cluster: number; monitor?: number }[];
   log?: (node: string, line: string) => void;
 }): Promise<NatsCluster> {
   const host = options.host ?? '127.0.0.1';
@@ -195,6 +208,7 @@ export async function startNatsCluster(options: {
       Array.from({ length: options.size }, async () => ({
         client: await freePort(host),
         cluster: await freePort(host),
+        monitor: await freePort(host),
       })),
     ));
   const routes = ports.map((p) => `nats://${host}:${p.cluster}`);
@@ -206,9 +220,22 @@ export async function startNatsCluster(options: {
         host,
         dataDir: join(options.dataDir, name),
         cluster: { name: 'hikyaku', serverName: name, port: p.cluster, routes },
+        ...(p.monitor ? { monitorPort: p.monitor } : {}),
         ...(options.log ? { log: (line: string) => options.log?.(name, line) } : {}),
       });
-      return Object.assign(server, { name });
+      const healthy = async (): Promise<boolean> => {
+        if (!p.monitor) throw new Error(`node ${name} has no monitoring port`);
+        try {
+          const res = await fetch(`http://${host}:${p.monitor}/healthz`, {
+            signal: AbortSignal.timeout(5000),
+          });
+          await res.body?.cancel();
+          return res.ok;
+        } catch {
+          return false;
+        }
+      };
+      return Object.assign(server, { name, healthy });
     }),
   );
   return {

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { pino } from 'pino';
+import { STREAMS } from './contract/subjects.ts';
+import { HikyakuError } from './errors.ts';
+import { waitForJetStream } from './jetstream-ready.ts';
+import { connectNats, DEFAULT_LAYOUT, ensureStreams } from './nats.ts';
+
+let dir: string;
+const servers: ChildServer[] = [];
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hikyaku-js-ready-'));
+});
+
+after(async () => {
+  for (const server of servers) await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function capturingLogger() {
+  const lines: { msg: string; reason?: string }[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  return { log, lines };
+}
+
+test('more replicas than a single server can hold is a stream set-up error naming the stream', async () => {
+  const server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'single') });
+  servers.push(server);
+  const nats = await connectNats({ url: server.url, name: 'replicas-test' });
+  try {
+    await waitForJetStream(nats.nc);
+    await assert.rejects(
+      ensureStreams(nats.jsm, { ...DEFAULT_LAYOUT, replicas: 3 }),
+      (err: unknown) => {
+        assert.ok(err instanceof HikyakuError);
+        assert.equal(err.code, 'HIKYAKU_STREAM_SETUP');
+        assert.match(
+          err.message,
+          new RegExp(`^stream ${STREAMS.envelopes}: .*; asked for 3 replicas$`),
+        );
+        return true;
+      },
+    );
+  } finally {
+    await nats.nc.close();
+  }
+});
+
+test('set-up logs each stream it creates or updates, and leaves unchanged ones alone', async () => {
+  const server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'steps') });
+  servers.push(server);
+  const nats = await connectNats({ url: server.url, name: 'steps-test' });
+  try {
+    await waitForJetStream(nats.nc);
+    const steps = async (layout: typeof DEFAULT_LAYOUT) => {
+      const { log, lines } = capturingLogger();
+      await ensureStreams(nats.jsm, layout, { log });
+      return lines.map((l) => l.msg);
+    };
+    const created = await steps(DEFAULT_LAYOUT);
+    assert.equal(created.length, Object.keys(STREAMS).length);
+    assert.ok(created.every((msg) => msg === 'stream created'));
+    assert.deepEqual(await steps(DEFAULT_LAYOUT), []);
+    // The events and trace streams keep events for eventMaxAgeMs; nothing else changes.
+    assert.deepEqual(await steps({ ...DEFAULT_LAYOUT, eventMaxAgeMs: 3600_000 }), [
+      'stream updated',
+      'stream updated',
+    ]);
+  } finally {
+    await nats.nc.close();
+  }
+});
+
+test('set-up waits, saying so, while a cluster has no metadata leader, and goes on once it has', async () => {
+  const host = '127.0.0.1';
+  const nodes = await Promise.all(
+    ['a', 'b', 'c'].map(async (name) => ({
+      name,
+      client: await freePort(host),
+      cluster: await freePort(host),
+    })),
+  );
+  const routes = nodes.map((n) => `nats://${host}:${n.cluster}`);
+  const start = (n: (typeof nodes)[number]) =>
+    startNatsServer({
+      port: n.client,
+      host,
+      dataDir: join(dir, n.name),
+      cluster: { name: 'ready', serverName: n.name, port: n.cluster, routes },
+    });
+  // One server of three: no quorum, so no metadata leader and no JetStream answers.
+  const first = await start(nodes[0] as (typeof nodes)[number]);
+  servers.push(first);
+  const nats = await connectNats({ url: first.url, name: 'ready-test' });
+  try {
+    const alone = capturingLogger();
+    await assert.rejects(
+      waitForJetStream(nats.nc, { log: alone.log, timeoutMs: 3000, probeTimeoutMs: 500 }),
+      (err: unknown) => err instanceof HikyakuError && err.code === 'HIKYAKU_JETSTREAM_UNAVAILABLE',
+    );
+    assert.ok(
+      alone.lines.some((l) => /jetstream not answering yet/.test(l.msg)),
+      'each unanswered attempt is logged',
+    );
+
+    const waiting = capturingLogger();
+    const ready = waitForJetStream(nats.nc, { log: waiting.log, probeTimeoutMs: 500 });
+    servers.push(await start(nodes[1] as (typeof nodes)[number]));
+    await ready;
+    assert.ok(waiting.lines.some((l) => l.msg === 'jetstream answering'));
+    await ensureStreams(nats.jsm, { ...DEFAULT_LAYOUT, replicas: 2 });
+    const info = await nats.jsm.streams.info(STREAMS.envelopes);
+    assert.equal(info.config.num_replicas, 2);
+  } finally {
+    await nats.nc.close();
+  }
+});
