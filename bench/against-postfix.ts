@@ -267,7 +267,8 @@ async function compare(
   );
   const rss = {
     ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, rssMiB(pid)])),
-    postfixNow: postfix.rssMiB(),
+    // Summed over its processes alive now: pages they share are counted in each.
+    postfixSummed: postfix.rssMiB(),
   };
   const lost = runs.reduce((sum, r) => sum + r.lost, 0);
   process.stdout.write(`${JSON.stringify({ summary, peakRssMiB: rss, lost })}\n`);
