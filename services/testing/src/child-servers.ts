@@ -3,11 +3,10 @@
  * its data in a folder the caller names, so a restart finds what was stored.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { requireBinary } from './binaries.ts';
-import { freePort } from './ports.ts';
 import { keepRunning, type RestartEvent } from './restart-policy.ts';
 import { spawnTied, untie } from './tied-spawn.ts';
 
@@ -70,7 +69,7 @@ function stopper(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): 
 }
 
 /** Spawns a server, forwards its output, and resolves once it listens on its port. */
-async function startChildServer(options: {
+export async function startChildServer(options: {
   bin: string;
   args: string[];
   host: string;
@@ -172,81 +171,6 @@ export async function startNatsServer(options: {
   });
 }
 
-export interface NatsClusterNode extends ChildServer {
-  readonly name: string;
-  /**
-   * Whether the node answers its /healthz with 200: it runs, has a metadata leader, and
-   * every stream and consumer replica it holds has caught up. A rolling restart waits for
-   * this before it takes the next node down, as the NATS chart's startup probe does.
-   */
-  healthy(): Promise<boolean>;
-}
-
-export interface NatsCluster {
-  /** Every node's client URL, comma-separated: what NATS_URL takes. */
-  readonly url: string;
-  readonly nodes: readonly NatsClusterNode[];
-  stop(): Promise<void>;
-}
-
-/**
- * A JetStream cluster of `size` nats-servers on one host (each with its own ports and data
- * folder), for tests of replicated streams: nodes can be killed and restarted one by one.
- */
-export async function startNatsCluster(options: {
-  size: number;
-  dataDir: string;
-  host?: string;
-  /** Ports to use (client and cluster port per node); free ones by default. */
-  ports?: { client: number; cluster: number; monitor?: number }[];
-  log?: (node: string, line: string) => void;
-}): Promise<NatsCluster> {
-  const host = options.host ?? '127.0.0.1';
-  const ports =
-    options.ports ??
-    (await Promise.all(
-      Array.from({ length: options.size }, async () => ({
-        client: await freePort(host),
-        cluster: await freePort(host),
-        monitor: await freePort(host),
-      })),
-    ));
-  const routes = ports.map((p) => `nats://${host}:${p.cluster}`);
-  const nodes = await Promise.all(
-    ports.map(async (p, i) => {
-      const name = `n${i + 1}`;
-      const server = await startNatsServer({
-        port: p.client,
-        host,
-        dataDir: join(options.dataDir, name),
-        cluster: { name: 'hikyaku', serverName: name, port: p.cluster, routes },
-        ...(p.monitor ? { monitorPort: p.monitor } : {}),
-        ...(options.log ? { log: (line: string) => options.log?.(name, line) } : {}),
-      });
-      const healthy = async (): Promise<boolean> => {
-        if (!p.monitor) throw new Error(`node ${name} has no monitoring port`);
-        try {
-          const res = await fetch(`http://${host}:${p.monitor}/healthz`, {
-            signal: AbortSignal.timeout(5000),
-          });
-          await res.body?.cancel();
-          return res.ok;
-        } catch {
-          return false;
-        }
-      };
-      return Object.assign(server, { name, healthy });
-    }),
-  );
-  return {
-    url: nodes.map((n) => n.url).join(','),
-    nodes,
-    async stop() {
-      await Promise.all(nodes.map((n) => n.stop()));
-    },
-  };
-}
-
 export async function startRedisServer(options: {
   port: number;
   dataDir: string;
@@ -287,48 +211,6 @@ export async function startRedisServer(options: {
         ? ['--replicaof', options.replicaOf.host, String(options.replicaOf.port)]
         : []),
     ],
-  });
-}
-
-/**
- * A Redis Sentinel watching one master (quorum 1: a single sentinel decides, which is
- * enough for tests of a failover), declaring it down after `downAfterMs`.
- */
-export async function startRedisSentinel(options: {
-  port: number;
-  dataDir: string;
-  masterName: string;
-  master: { host: string; port: number };
-  downAfterMs?: number;
-  host?: string;
-  log?: (line: string) => void;
-}): Promise<ChildServer> {
-  const bin = requireBinary('redis-sentinel', 'redis-sentinel');
-  const host = options.host ?? '127.0.0.1';
-  mkdirSync(options.dataDir, { recursive: true });
-  // Sentinel rewrites its configuration file as it learns; it must be its own, writable.
-  const configFile = join(options.dataDir, 'sentinel.conf');
-  const { masterName, master } = options;
-  writeFileSync(
-    configFile,
-    [
-      `port ${options.port}`,
-      `bind ${host}`,
-      `dir ${options.dataDir}`,
-      `logfile ${join(options.dataDir, 'sentinel.log')}`,
-      `sentinel monitor ${masterName} ${master.host} ${master.port} 1`,
-      `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
-      `sentinel failover-timeout ${masterName} 10000`,
-      '',
-    ].join('\n'),
-  );
-  return startChildServer({
-    bin,
-    host,
-    port: options.port,
-    url: `redis://${host}:${options.port}`,
-    ...(options.log ? { log: options.log } : {}),
-    args: [configFile],
   });
 }
 
