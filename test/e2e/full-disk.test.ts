@@ -6,41 +6,26 @@
  * again: every message answered 250 arrives, none more than twice.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectNats, type NatsHandles } from '@hikyaku/core';
 import { type ChildServer, freePort, sleep, startNatsServer, waitFor } from '@hikyaku/testing';
+import { FILLER_STREAM, fillJetStream, mountSmallDisk } from '../harness/full-disk.ts';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
 const CONCURRENCY = 3;
 const IPS = 2;
 const MESSAGES = 24;
-const FILLER = 'TEST_FILLER';
 
-const mountPoint = mkdtempSync(join(tmpdir(), 'hikyaku-relay-full-'));
-/** Why the tmpfs could not be mounted (the test is skipped then), or undefined. */
-const cannotMount = ((): string | undefined => {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', mountPoint], {
-      stdio: 'pipe',
-    });
-    return undefined;
-  } catch (err) {
-    rmSync(mountPoint, { recursive: true, force: true });
-    return `a tmpfs cannot be mounted here (needs root): ${(err as Error).message.split('\n')[0]}`;
-  }
-})();
+const disk = mountSmallDisk('hikyaku-relay-full-');
 
 let nats: ChildServer;
 let admin: NatsHandles;
 let relay: RelayFixture;
 
 before(async () => {
-  if (cannotMount) return;
-  nats = await startNatsServer({ port: await freePort(), dataDir: join(mountPoint, 'nats') });
+  if (disk.skip) return;
+  nats = await startNatsServer({ port: await freePort(), dataDir: join(disk.dir, 'nats') });
   relay = await startRelayFixture({
     natsUrl: nats.url,
     env: {
@@ -55,27 +40,8 @@ after(async () => {
   await admin?.nc.close();
   await relay?.stop();
   await nats?.stop();
-  if (!cannotMount) {
-    execFileSync('umount', [mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
-  }
+  disk.unmount();
 });
-
-/** Publishes to a stream of its own, in ever smaller pieces, until not even 512 bytes fit. */
-async function fillJetStream(): Promise<void> {
-  await admin.jsm.streams.add({ name: FILLER, subjects: ['test-filler.>'] });
-  for (const size of [256 * 1024, 16 * 1024, 512]) {
-    const chunk = new Uint8Array(size);
-    for (;;) {
-      try {
-        await admin.js.publish('test-filler.x', chunk);
-      } catch (err) {
-        assert.match(String(err), /insufficient resources/);
-        break;
-      }
-    }
-  }
-}
 
 function copies(prefix: string): Map<string, number> {
   const counts = new Map<string, number>();
@@ -108,7 +74,7 @@ async function send(marker: string): Promise<{ code: number; response: string; c
   }
 }
 
-describe('the relay with JetStream out of space', { skip: cannotMount ?? false }, () => {
+describe('the relay with JetStream out of space', { skip: disk.skip }, () => {
   it('refuses new mail until space is back, delivers nothing more than twice, resumes', {
     timeout: 600_000,
   }, async (t) => {
@@ -126,7 +92,7 @@ describe('the relay with JetStream out of space', { skip: cannotMount ?? false }
       { timeoutMs: 60_000 },
     );
 
-    await fillJetStream();
+    await fillJetStream(admin, [256 * 1024, 16 * 1024, 512]);
     const refused = await send('while-full');
     assert.equal(refused.code, 452, refused.response);
     assert.match(refused.response, /4\.3\.1 Mail system full/);
@@ -152,7 +118,7 @@ describe('the relay with JetStream out of space', { skip: cannotMount ?? false }
       'nothing delivered again while results cannot be stored',
     );
 
-    await admin.jsm.streams.delete(FILLER);
+    await admin.jsm.streams.delete(FILLER_STREAM);
     const after = await waitFor(
       'new mail accepted again',
       async () => {

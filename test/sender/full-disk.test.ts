@@ -5,42 +5,27 @@
  * results are stored and the other jobs are delivered — each message exactly once.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { METRICS, STREAMS } from '@hikyaku/core';
 import { waitFor } from '@hikyaku/testing';
+import { FILLER_STREAM, fillJetStream, mountSmallDisk } from '../harness/full-disk.ts';
 import { metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 
 const CONCURRENCY = 4;
 const MESSAGES = 12;
-const FILLER = 'TEST_FILLER';
 
-const mountPoint = mkdtempSync(join(tmpdir(), 'hikyaku-full-disk-'));
-/** Why the tmpfs could not be mounted (the test is skipped then), or undefined. */
-const cannotMount = ((): string | undefined => {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', mountPoint], {
-      stdio: 'pipe',
-    });
-    return undefined;
-  } catch (err) {
-    rmSync(mountPoint, { recursive: true, force: true });
-    return `a tmpfs cannot be mounted here (needs root): ${(err as Error).message.split('\n')[0]}`;
-  }
-})();
+const disk = mountSmallDisk('hikyaku-full-disk-');
 
 let receiver: Receiver;
 let fixture: SenderFixture;
 
 before(async () => {
-  if (cannotMount) return;
+  if (disk.skip) return;
   [receiver] = (await startReceivers(['127.0.5.91'])) as [Receiver];
   fixture = await startSenderFixture({
-    natsDataDir: join(mountPoint, 'nats'),
+    natsDataDir: join(disk.dir, 'nats'),
     spec: { routes: [{ domains: ['full.test'], host: `${receiver.host}:${receiver.port}` }] },
     env: { HIKYAKU_SENDER_CONCURRENCY: String(CONCURRENCY) },
   });
@@ -49,25 +34,8 @@ before(async () => {
 after(async () => {
   await fixture?.stop();
   await receiver?.close();
-  if (!cannotMount) {
-    execFileSync('umount', [mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
-  }
+  disk.unmount();
 });
-
-/** Publishes to a stream of its own until JetStream refuses for want of space. */
-async function fillJetStream(): Promise<void> {
-  await fixture.admin.jsm.streams.add({ name: FILLER, subjects: ['test-filler.>'] });
-  const chunk = new Uint8Array(256 * 1024);
-  for (;;) {
-    try {
-      await fixture.admin.js.publish('test-filler.x', chunk);
-    } catch (err) {
-      assert.match(String(err), /insufficient resources/);
-      return;
-    }
-  }
-}
 
 /** Results in the results stream (nothing consumes them here). */
 async function storedResults(): Promise<number> {
@@ -79,7 +47,7 @@ async function storeFailures(): Promise<number> {
   return metricValue(text, METRICS.senderResultStoreFailures, { pool: fixture.pool.key }) ?? 0;
 }
 
-describe('JetStream out of space', { skip: cannotMount ?? false }, () => {
+describe('JetStream out of space', { skip: disk.skip }, () => {
   it('delivers each message once and resumes when space is freed', async () => {
     let release: () => void = () => undefined;
     receiver.setBehaviour({ holdReply: new Promise((resolve) => (release = resolve)) });
@@ -88,7 +56,7 @@ describe('JetStream out of space', { skip: cannotMount ?? false }, () => {
     }
     await waitFor('the first deliveries at the receiver', () => receiver.held === CONCURRENCY);
 
-    await fillJetStream();
+    await fillJetStream(fixture.admin, [256 * 1024]);
     release();
     // Several rounds of retries: a redelivery or a new delivery would have had its chance.
     await waitFor('results failing to be stored, retried', async () => {
@@ -97,7 +65,7 @@ describe('JetStream out of space', { skip: cannotMount ?? false }, () => {
     assert.equal(receiver.messages.length, CONCURRENCY, 'nothing new delivered meanwhile');
     assert.equal(await storedResults(), 0);
 
-    await fixture.admin.jsm.streams.delete(FILLER);
+    await fixture.admin.jsm.streams.delete(FILLER_STREAM);
     await waitFor(
       'a result stored for every job',
       async () => {
