@@ -22,6 +22,7 @@ import {
   startCountingSink,
   startPostfixRelay,
 } from './postfix-tools.ts';
+import { cpuSeconds, peakRssMiB } from './proc-stats.ts';
 
 const SINK_HOST = '127.0.0.10';
 const MODES = ['connection-per-message', 'reused-connections'] as const;
@@ -60,29 +61,6 @@ function median(values: number[]): number {
   return sorted.length % 2
     ? (sorted[mid] as number)
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const fields =
-      execFileSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' })
-        .split(') ')[1]
-        ?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-function rssMiB(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const status = execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' });
-    return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 102.4) / 10;
-  } catch {
-    return 0;
-  }
 }
 
 /** Every stream's last sequence: how many messages JetStream has stored in it so far. */
@@ -198,7 +176,7 @@ async function compare(
         const cpuBefore =
           relay === 'postfix'
             ? { postfix: postfix.cpuSeconds() }
-            : Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+            : Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid) ?? 0]));
         const writesBefore = relay === 'hikyaku' ? await storedWrites(nats) : new Map();
         const redisBefore = relay === 'hikyaku' ? redisCommands(stack.redisUrl) : 0;
         const base = sink.count();
@@ -223,7 +201,7 @@ async function compare(
         } else {
           for (const [name, pid] of Object.entries(pids)) {
             cpuMsPerMessage[name] = round2(
-              ((cpuSeconds(pid) - (cpuBefore[name] ?? 0)) * 1000) / options.messages,
+              (((cpuSeconds(pid) ?? 0) - (cpuBefore[name] ?? 0)) * 1000) / options.messages,
             );
           }
         }
@@ -266,7 +244,7 @@ async function compare(
     }),
   );
   const rss = {
-    ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, rssMiB(pid)])),
+    ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, peakRssMiB(pid)])),
     // Summed over its processes alive now: pages they share are counted in each.
     postfixSummed: postfix.rssMiB(),
   };

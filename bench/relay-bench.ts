@@ -18,7 +18,7 @@
  * --rounds interleaved pairs.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +34,7 @@ import { freePort, sleep, startSmtpSink } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 import { compareWithPostfix } from './against-postfix.ts';
 import { PostfixMissingError } from './postfix-tools.ts';
+import { cpuSeconds, peakRssMiB } from './proc-stats.ts';
 
 /** `--attach` takes an optional path, which parseArgs cannot express: a bare flag gets the default. */
 function withAttachDefault(args: string[]): string[] {
@@ -89,30 +90,6 @@ function percentile(sorted: number[], p: number): number {
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;
 
-/** Peak resident set size (VmHWM) of a process, in MiB. */
-function peakRssMiB(pid: number | undefined): number | null {
-  if (!pid) return null;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
-    return round1(kb / 1024);
-  } catch {
-    return null;
-  }
-}
-
-/** CPU time (user + system) a process has used so far, in seconds. */
-function cpuSeconds(pid: number | undefined): number | null {
-  if (!pid) return null;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return round1(ticks / 100);
-  } catch {
-    return null;
-  }
-}
-
 const PROCESSES = ['ingress', 'scheduler', 'sender', 'natsServer', 'redisServer'] as const;
 type Pids = Record<(typeof PROCESSES)[number], number | undefined>;
 type Figures = Record<(typeof PROCESSES)[number], number | null>;
@@ -122,7 +99,11 @@ function perProcess(read: (name: (typeof PROCESSES)[number]) => number | null): 
 }
 
 const peakRss = (pids: Pids): Figures => perProcess((name) => peakRssMiB(pids[name]));
-const cpu = (pids: Pids): Figures => perProcess((name) => cpuSeconds(pids[name]));
+const cpu = (pids: Pids): Figures =>
+  perProcess((name) => {
+    const seconds = cpuSeconds(pids[name]);
+    return seconds === null ? null : round1(seconds);
+  });
 
 /** What the processes used between two readings (null where either is unknown). */
 function cpuSince(before: Figures, after: Figures): Figures {
