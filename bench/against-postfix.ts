@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectNats, type NatsHandles } from '@hikyaku/core';
 import { startLocalStack } from '@hikyaku/local';
-import { freePort, sleep } from '@hikyaku/testing';
+import { freePort, sleep, startNatsServer } from '@hikyaku/testing';
 import {
   checkPostfixAvailable,
   postfixVersion,
@@ -51,6 +51,8 @@ interface Run {
   storedWritesPerMessage?: number;
   storedWritesPerStream?: Record<string, number>;
   redisCommandsPerMessage?: number;
+  /** NATS messages the server received from clients and sent to them, per relayed message. */
+  natsMessagesPerMessage?: { in: number; out: number };
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -97,6 +99,27 @@ function redisCommands(url: string): number {
   return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0);
 }
 
+/**
+ * Messages nats-server has received from and sent to its clients so far (its monitoring
+ * endpoint's /varz): every publish, pull request, delivery, ack and reply counts.
+ */
+async function natsMessages(monitorPort: number): Promise<{ in: number; out: number }> {
+  const response = await fetch(`http://127.0.0.1:${monitorPort}/varz`);
+  const varz = (await response.json()) as { in_msgs: number; out_msgs: number };
+  return { in: varz.in_msgs, out: varz.out_msgs };
+}
+
+function perMessage(
+  before: { in: number; out: number },
+  after: { in: number; out: number },
+  messages: number,
+): { in: number; out: number } {
+  return {
+    in: round2((after.in - before.in) / messages),
+    out: round2((after.out - before.out) / messages),
+  };
+}
+
 async function waitForSink(count: () => number, target: number, deadline: number): Promise<void> {
   while (count() < target && Date.now() < deadline) await sleep(20);
 }
@@ -127,7 +150,16 @@ async function compare(
     relayPort: sink.port,
   });
   cleanup.push(() => postfix.stop());
+  // Started here rather than by the stack, with its monitoring port, to count NATS messages.
+  const natsMonitorPort = await freePort();
+  const natsServer = await startNatsServer({
+    port: await freePort(),
+    dataDir: join(dir, 'nats'),
+    monitorPort: natsMonitorPort,
+  });
+  cleanup.push(() => natsServer.stop());
   const stack = await startLocalStack({
+    natsUrl: natsServer.url,
     pool: {
       apiVersion: 'hikyaku.io/v1alpha1',
       kind: 'RelayPool',
@@ -161,7 +193,7 @@ async function compare(
     ingress: stack.services.ingress.pid,
     scheduler: stack.services.scheduler.pid,
     sender: stack.services.sender.pid,
-    natsServer: stack.nats?.process.pid,
+    natsServer: natsServer.process.pid,
     redisServer: stack.redis?.process.pid,
   };
   const runs: Run[] = [];
@@ -179,6 +211,8 @@ async function compare(
             : Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid) ?? 0]));
         const writesBefore = relay === 'hikyaku' ? await storedWrites(nats) : new Map();
         const redisBefore = relay === 'hikyaku' ? redisCommands(stack.redisUrl) : 0;
+        const natsBefore =
+          relay === 'hikyaku' ? await natsMessages(natsMonitorPort) : { in: 0, out: 0 };
         const base = sink.count();
         const started = Date.now();
         await runSmtpSource({
@@ -220,6 +254,11 @@ async function compare(
                 ...writesPerMessage(writesBefore, await storedWrites(nats), options.messages),
                 redisCommandsPerMessage: round2(
                   (redisCommands(stack.redisUrl) - redisBefore - 1) / options.messages,
+                ),
+                natsMessagesPerMessage: perMessage(
+                  natsBefore,
+                  await natsMessages(natsMonitorPort),
+                  options.messages,
                 ),
               }
             : {}),
