@@ -43,8 +43,13 @@ export interface DeliveryEvent {
   domain?: string;
   /** TLS protocol version of the delivery attempt (e.g. "TLSv1.3"); absent: clear text. */
   tls?: string;
-  /** Milliseconds from acceptance to this event. */
+  /** Milliseconds from acceptance to this event: the acceptance is `at - delayMs`. */
   delayMs?: number;
+  /**
+   * When the scheduler chose the IP and handed this attempt to its sender (shown as
+   * "planned"): on `delivered`, `deferred` and `bounced` events of an attempt.
+   */
+  plannedAt?: number;
   /** A `bounced` event reported by mail after the delivery had been accepted. */
   late?: true;
   /** A `complained` event's report: ARF Feedback-Type and Source-IP. */

@@ -1,8 +1,13 @@
 /**
- * Reading a message's timeline back from the trace stream: by queue id directly, by
- * Message-ID or recipient through their index entries. Every read names one subject, which
- * JetStream finds through its subject index: a lookup costs the entries it returns, not
- * the size of the stream.
+ * Reading a message's timeline back from the events stream. A stored event's subject holds
+ * its queue id and the digests of its recipient and Message-ID, so a lookup is one subject
+ * filter: JetStream lists the matching subjects from its subject index, then each is read by
+ * direct get. A lookup costs the entries it returns and a walk of the subject index, never a
+ * read of the stream's messages.
+ *
+ * Acceptance and planning are not stored events: they are read from the outcome events
+ * that carry them (see timelineOf). Traces written by versions that kept a second copy in
+ * HIKYAKU_TRACE are read from there too until they age out.
  */
 
 import {
@@ -15,17 +20,30 @@ import {
 } from '@hikyaku/core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 
-/** Reads the entries of one subject in order, each found by the stream's subject index. */
-async function readSubject(jsm: JetStreamManager, subject: string): Promise<Uint8Array[]> {
-  const info = await jsm.streams.info(STREAMS.trace, { subjects_filter: subject });
-  const count = info.state.subjects?.[subject] ?? 0;
-  const out: Uint8Array[] = [];
-  let seq = 0;
-  while (out.length < count) {
-    const m = await jsm.direct.getMessage(STREAMS.trace, { seq: seq + 1, next_by_subj: subject });
-    if (!m) break;
-    out.push(m.data);
-    seq = m.seq;
+/** Reads every entry of the subjects matching `filter`, each subject in order. */
+async function readMatching(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+): Promise<{ subject: string; data: Uint8Array }[]> {
+  let subjects: Record<string, number>;
+  try {
+    const info = await jsm.streams.info(stream, { subjects_filter: filter });
+    subjects = info.state.subjects ?? {};
+  } catch (err) {
+    // The stream of the earlier trace copies is gone once nothing creates it any more.
+    if (stream === STREAMS.trace && /not found/i.test(String((err as Error).message))) return [];
+    throw err;
+  }
+  const out: { subject: string; data: Uint8Array }[] = [];
+  for (const [subject, count] of Object.entries(subjects)) {
+    let seq = 0;
+    for (let read = 0; read < count; read++) {
+      const m = await jsm.direct.getMessage(stream, { seq: seq + 1, next_by_subj: subject });
+      if (!m) break;
+      out.push({ subject, data: m.data });
+      seq = m.seq;
+    }
   }
   return out;
 }
@@ -43,34 +61,101 @@ export interface TraceResult {
   messages: TracedMessage[];
 }
 
+/**
+ * A message's timeline from its stored events: each recipient's acceptance (dated by the
+ * first event's `delayMs`) and each attempt's planning (`plannedAt`) are put back as the
+ * `accepted` and `scheduled` events earlier versions stored, unless such an event is
+ * already there (a trace of those versions). Sorted by time.
+ */
+export function timelineOf(stored: readonly DeliveryEvent[]): DeliveryEvent[] {
+  const events = [...stored];
+  const has = new Set(stored.map((e) => `${e.type}|${e.rcpt}|${e.attempt ?? ''}`));
+  const accepted = new Set(stored.filter((e) => e.type === 'accepted').map((e) => e.rcpt));
+  const byTime = [...stored].sort((a, b) => a.at - b.at);
+  for (const e of byTime) {
+    if (!accepted.has(e.rcpt) && e.delayMs !== undefined && e.type !== 'accepted') {
+      accepted.add(e.rcpt);
+      events.push({
+        v: 1,
+        type: 'accepted',
+        id: e.id,
+        pool: e.pool,
+        rcpt: e.rcpt,
+        at: e.at - e.delayMs,
+        ...(e.messageId ? { messageId: e.messageId } : {}),
+      });
+    }
+    const planned = `scheduled|${e.rcpt}|${e.attempt ?? ''}`;
+    if (e.plannedAt !== undefined && !has.has(planned)) {
+      has.add(planned);
+      events.push({
+        v: 1,
+        type: 'scheduled',
+        id: e.id,
+        pool: e.pool,
+        rcpt: e.rcpt,
+        at: e.plannedAt,
+        ...(e.ip ? { ip: e.ip } : {}),
+        ...(e.attempt !== undefined ? { attempt: e.attempt } : {}),
+        ...(e.messageId ? { messageId: e.messageId } : {}),
+        ...(e.domain ? { domain: e.domain } : {}),
+      });
+    }
+  }
+  // At equal times acceptance comes first, then planning (a coarse clock can tie them),
+  // then recipients in order: subjects are listed in no particular order.
+  const order = (e: DeliveryEvent) => (e.type === 'accepted' ? 0 : e.type === 'scheduled' ? 1 : 2);
+  return events.sort(
+    (a, b) =>
+      a.at - b.at || order(a) - order(b) || (a.rcpt < b.rcpt ? -1 : a.rcpt > b.rcpt ? 1 : 0),
+  );
+}
+
+/** The stored events of one message, from both streams. */
+async function eventsOf(jsm: JetStreamManager, id: string): Promise<DeliveryEvent[]> {
+  const stored = [
+    ...(await readMatching(jsm, STREAMS.events, SUBJECTS.eventsOfQueueId(id))),
+    ...(await readMatching(jsm, STREAMS.trace, SUBJECTS.traceMessage(id))),
+  ];
+  return stored.map((m) => codecs.event.decode(m.data));
+}
+
+/** Queue ids of the events, or earlier index entries, filed under a digest. */
+async function idsFiled(
+  jsm: JetStreamManager,
+  kind: 'mid' | 'rcpt',
+  digest: string,
+): Promise<string[]> {
+  const filter =
+    kind === 'mid' ? SUBJECTS.eventsOfMessageId(digest) : SUBJECTS.eventsOfRecipient(digest);
+  const events = await readMatching(jsm, STREAMS.events, filter);
+  const earlier = await readMatching(jsm, STREAMS.trace, SUBJECTS.traceIndex(kind, digest));
+  return [
+    ...events.map((m) => codecs.event.decode(m.data).id),
+    ...earlier.map((m) => codecs.traceIndex.decode(m.data).id),
+  ];
+}
+
 export async function findTrace(jsm: JetStreamManager, key: string): Promise<TraceResult> {
-  const ids = new Set<string>();
   const matchedBy: TraceMatch[] = [];
-  const events = new Map<string, DeliveryEvent[]>();
+  const found = new Map<string, DeliveryEvent[] | undefined>();
   if (isQueueId(key)) {
-    const found = (await readSubject(jsm, SUBJECTS.traceMessage(key))).map((d) =>
-      codecs.event.decode(d),
-    );
-    if (found.length > 0) {
-      ids.add(key);
-      events.set(key, found);
+    const events = await eventsOf(jsm, key);
+    if (events.length > 0) {
       matchedBy.push('queue id');
+      found.set(key, events);
     }
   }
   const indexes: [TraceMatch, 'mid' | 'rcpt'][] = [['Message-ID', 'mid']];
   if (key.includes('@')) indexes.push(['recipient', 'rcpt']);
   for (const [match, kind] of indexes) {
-    const entries = await readSubject(jsm, SUBJECTS.traceIndex(kind, traceDigest(kind, key)));
-    if (entries.length > 0) matchedBy.push(match);
-    for (const data of entries) ids.add(codecs.traceIndex.decode(data).id);
+    const ids = await idsFiled(jsm, kind, traceDigest(kind, key));
+    if (ids.length > 0) matchedBy.push(match);
+    for (const id of ids) if (!found.has(id)) found.set(id, undefined);
   }
   const messages: TracedMessage[] = [];
-  for (const id of ids) {
-    const list =
-      events.get(id) ??
-      (await readSubject(jsm, SUBJECTS.traceMessage(id))).map((d) => codecs.event.decode(d));
-    list.sort((a, b) => a.at - b.at);
-    messages.push({ id, events: list });
+  for (const [id, events] of found) {
+    messages.push({ id, events: timelineOf(events ?? (await eventsOf(jsm, id))) });
   }
   messages.sort((a, b) => (a.events[0]?.at ?? 0) - (b.events[0]?.at ?? 0));
   return { matchedBy, messages };
