@@ -44,6 +44,13 @@ export function createEventPublisher(js: JetStreamClient, nc: NatsConnection) {
       }
       await Promise.all(writes);
     },
+    /**
+     * Stores acceptance events, which publish does not: for recipients that wait before
+     * their first attempt, whom no outcome event names yet, so `hikyaku trace` finds them.
+     */
+    async storeAcceptance(events: DeliveryEvent[]): Promise<void> {
+      await Promise.all(events.map((e) => js.publish(eventSubject(e), codecs.event.encode(e))));
+    },
   };
 }
 
