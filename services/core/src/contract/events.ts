@@ -3,6 +3,11 @@
  * outside the path (webhooks, audit, `hikyaku trace`). Encoded by codecs.event.
  */
 export type EventType =
+  /**
+   * Acceptance and planning are published live (SUBJECTS.progress), not stored: the outcome
+   * event carries them. An acceptance is stored only for a message that waits before its
+   * first attempt, which no outcome names yet.
+   */
   | 'accepted'
   | 'scheduled'
   | 'delivered'
