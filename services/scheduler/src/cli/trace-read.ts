@@ -20,23 +20,31 @@ import {
 } from '@hikyaku/core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 
+/** Where a lookup reads: the events stream, and the earlier copies if any are left. */
+interface Streams {
+  jsm: JetStreamManager;
+  earlier: boolean;
+}
+
+/** Whether HIKYAKU_TRACE holds entries of earlier versions (it empties as they age out). */
+async function hasEarlierTraces(jsm: JetStreamManager): Promise<boolean> {
+  try {
+    return (await jsm.streams.info(STREAMS.trace)).state.messages > 0;
+  } catch (err) {
+    if (/not found/i.test(String((err as Error).message))) return false;
+    throw err;
+  }
+}
+
 /** Reads every entry of the subjects matching `filter`, each subject in order. */
 async function readMatching(
   jsm: JetStreamManager,
   stream: string,
   filter: string,
 ): Promise<{ subject: string; data: Uint8Array }[]> {
-  let subjects: Record<string, number>;
-  try {
-    const info = await jsm.streams.info(stream, { subjects_filter: filter });
-    subjects = info.state.subjects ?? {};
-  } catch (err) {
-    // The stream of the earlier trace copies is gone once nothing creates it any more.
-    if (stream === STREAMS.trace && /not found/i.test(String((err as Error).message))) return [];
-    throw err;
-  }
+  const info = await jsm.streams.info(stream, { subjects_filter: filter });
   const out: { subject: string; data: Uint8Array }[] = [];
-  for (const [subject, count] of Object.entries(subjects)) {
+  for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
     let seq = 0;
     for (let read = 0; read < count; read++) {
       const m = await jsm.direct.getMessage(stream, { seq: seq + 1, next_by_subj: subject });
@@ -46,6 +54,12 @@ async function readMatching(
     }
   }
   return out;
+}
+
+/** The entries of an earlier version's trace subject; none once they are gone. */
+async function readEarlier(at: Streams, subject: string): Promise<Uint8Array[]> {
+  if (!at.earlier) return [];
+  return (await readMatching(at.jsm, STREAMS.trace, subject)).map((m) => m.data);
 }
 
 export interface TracedMessage {
@@ -112,35 +126,30 @@ export function timelineOf(stored: readonly DeliveryEvent[]): DeliveryEvent[] {
 }
 
 /** The stored events of one message, from both streams. */
-async function eventsOf(jsm: JetStreamManager, id: string): Promise<DeliveryEvent[]> {
-  const stored = [
-    ...(await readMatching(jsm, STREAMS.events, SUBJECTS.eventsOfQueueId(id))),
-    ...(await readMatching(jsm, STREAMS.trace, SUBJECTS.traceMessage(id))),
-  ];
-  return stored.map((m) => codecs.event.decode(m.data));
+async function eventsOf(at: Streams, id: string): Promise<DeliveryEvent[]> {
+  const events = await readMatching(at.jsm, STREAMS.events, SUBJECTS.eventsOfQueueId(id));
+  const earlier = await readEarlier(at, SUBJECTS.traceMessage(id));
+  return [...events.map((m) => m.data), ...earlier].map((d) => codecs.event.decode(d));
 }
 
 /** Queue ids of the events, or earlier index entries, filed under a digest. */
-async function idsFiled(
-  jsm: JetStreamManager,
-  kind: 'mid' | 'rcpt',
-  digest: string,
-): Promise<string[]> {
+async function idsFiled(at: Streams, kind: 'mid' | 'rcpt', digest: string): Promise<string[]> {
   const filter =
     kind === 'mid' ? SUBJECTS.eventsOfMessageId(digest) : SUBJECTS.eventsOfRecipient(digest);
-  const events = await readMatching(jsm, STREAMS.events, filter);
-  const earlier = await readMatching(jsm, STREAMS.trace, SUBJECTS.traceIndex(kind, digest));
+  const events = await readMatching(at.jsm, STREAMS.events, filter);
+  const earlier = await readEarlier(at, SUBJECTS.traceIndex(kind, digest));
   return [
     ...events.map((m) => codecs.event.decode(m.data).id),
-    ...earlier.map((m) => codecs.traceIndex.decode(m.data).id),
+    ...earlier.map((d) => codecs.traceIndex.decode(d).id),
   ];
 }
 
 export async function findTrace(jsm: JetStreamManager, key: string): Promise<TraceResult> {
+  const at: Streams = { jsm, earlier: await hasEarlierTraces(jsm) };
   const matchedBy: TraceMatch[] = [];
   const found = new Map<string, DeliveryEvent[] | undefined>();
   if (isQueueId(key)) {
-    const events = await eventsOf(jsm, key);
+    const events = await eventsOf(at, key);
     if (events.length > 0) {
       matchedBy.push('queue id');
       found.set(key, events);
@@ -149,13 +158,13 @@ export async function findTrace(jsm: JetStreamManager, key: string): Promise<Tra
   const indexes: [TraceMatch, 'mid' | 'rcpt'][] = [['Message-ID', 'mid']];
   if (key.includes('@')) indexes.push(['recipient', 'rcpt']);
   for (const [match, kind] of indexes) {
-    const ids = await idsFiled(jsm, kind, traceDigest(kind, key));
+    const ids = await idsFiled(at, kind, traceDigest(kind, key));
     if (ids.length > 0) matchedBy.push(match);
     for (const id of ids) if (!found.has(id)) found.set(id, undefined);
   }
   const messages: TracedMessage[] = [];
   for (const [id, events] of found) {
-    messages.push({ id, events: timelineOf(events ?? (await eventsOf(jsm, id))) });
+    messages.push({ id, events: timelineOf(events ?? (await eventsOf(at, id))) });
   }
   messages.sort((a, b) => (a.events[0]?.at ?? 0) - (b.events[0]?.at ?? 0));
   return { matchedBy, messages };
