@@ -172,6 +172,15 @@ test('finds one message by queue id, Message-ID and recipient among many', async
   const types = json.out.map((l) => (JSON.parse(l) as DeliveryEvent).type);
   assert.deepEqual(types, ['accepted', 'scheduled', 'delivered']);
 
+  // A recipient's events only, of a message to two (read from the recipient's subjects).
+  const bob = (await trace('--json', 'bob@example.test')).out.map(
+    (l) => JSON.parse(l) as DeliveryEvent,
+  );
+  assert.deepEqual(
+    bob.map((e) => `${e.type} ${e.rcpt}`),
+    ['accepted bob@example.test', 'scheduled bob@example.test', 'deferred bob@example.test'],
+  );
+
   const none = await trace('nobody@example.test');
   assert.equal(none.code, 1);
 });

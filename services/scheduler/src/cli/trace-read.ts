@@ -132,21 +132,27 @@ async function eventsOf(at: Streams, id: string): Promise<DeliveryEvent[]> {
   return [...events.map((m) => m.data), ...earlier].map((d) => codecs.event.decode(d));
 }
 
-/** Queue ids of the events, or earlier index entries, filed under a digest. */
-async function idsFiled(at: Streams, kind: 'mid' | 'rcpt', digest: string): Promise<string[]> {
+/** The events filed under a digest, and the queue ids of earlier index entries there. */
+async function filed(
+  at: Streams,
+  kind: 'mid' | 'rcpt',
+  digest: string,
+): Promise<{ events: DeliveryEvent[]; earlierIds: string[] }> {
   const filter =
     kind === 'mid' ? SUBJECTS.eventsOfMessageId(digest) : SUBJECTS.eventsOfRecipient(digest);
   const events = await readMatching(at.jsm, STREAMS.events, filter);
   const earlier = await readEarlier(at, SUBJECTS.traceIndex(kind, digest));
-  return [
-    ...events.map((m) => codecs.event.decode(m.data).id),
-    ...earlier.map((d) => codecs.traceIndex.decode(d).id),
-  ];
+  return {
+    events: events.map((m) => codecs.event.decode(m.data)),
+    earlierIds: earlier.map((d) => codecs.traceIndex.decode(d).id),
+  };
 }
 
 export async function findTrace(jsm: JetStreamManager, key: string): Promise<TraceResult> {
   const at: Streams = { jsm, earlier: await hasEarlierTraces(jsm) };
   const matchedBy: TraceMatch[] = [];
+  // A message's events when they are in hand: all of them, or (found by recipient) that
+  // recipient's, which is all a recipient's trace shows. Undefined: read them.
   const found = new Map<string, DeliveryEvent[] | undefined>();
   if (isQueueId(key)) {
     const events = await eventsOf(at, key);
@@ -158,9 +164,15 @@ export async function findTrace(jsm: JetStreamManager, key: string): Promise<Tra
   const indexes: [TraceMatch, 'mid' | 'rcpt'][] = [['Message-ID', 'mid']];
   if (key.includes('@')) indexes.push(['recipient', 'rcpt']);
   for (const [match, kind] of indexes) {
-    const ids = await idsFiled(at, kind, traceDigest(kind, key));
-    if (ids.length > 0) matchedBy.push(match);
-    for (const id of ids) if (!found.has(id)) found.set(id, undefined);
+    const { events, earlierIds } = await filed(at, kind, traceDigest(kind, key));
+    if (events.length > 0 || earlierIds.length > 0) matchedBy.push(match);
+    for (const id of earlierIds) if (!found.has(id)) found.set(id, undefined);
+    const byId = Map.groupBy(events, (e) => e.id);
+    for (const [id, own] of byId) {
+      if (found.has(id)) continue;
+      // Earlier copies of the same message would be missed: then all is read.
+      found.set(id, kind === 'rcpt' && !at.earlier ? own : undefined);
+    }
   }
   const messages: TracedMessage[] = [];
   for (const [id, events] of found) {
