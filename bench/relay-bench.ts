@@ -312,7 +312,7 @@ async function attached(path: string) {
     maxReconnectAttempts: 20,
   });
   try {
-    const sub = nats.nc.subscribe(SUBJECTS.event(stack.pool, 'delivered'), {
+    const sub = nats.nc.subscribe(SUBJECTS.deliveryEventsOfType(stack.pool, 'delivered'), {
       callback(err, msg) {
         if (err) return;
         let rcpt: string;

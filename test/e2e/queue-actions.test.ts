@@ -85,6 +85,17 @@ test('a held destination gets nothing while other mail flows; released, all of i
     return /held\.test\s+2\s+\S+\s+2 held since \S+Z/.test(view.out);
   });
   assert.equal(arrived(other, 'held-1') || arrived(other, 'held-2'), false);
+  // No outcome names a message that waits before its first attempt: the acceptance stored
+  // at its first wait is what the trace finds.
+  const waiting: string[] = [];
+  const found = await runTraceCli(['a@held.test'], {
+    out: (l) => waiting.push(l),
+    err: (l) => waiting.push(l),
+    env: { NATS_URL: relay.stack.natsUrl },
+  });
+  assert.equal(found, 0, waiting.join('\n'));
+  assert.match(waiting.join('\n'), /^ {2}\S+ {2}accepted {4}a@held\.test$/m);
+  assert.doesNotMatch(waiting.join('\n'), /planned/);
 
   const released = await queue('--release', 'held.test');
   assert.equal(released.code, 0, released.err);

@@ -117,10 +117,13 @@ export async function startRelayFixture(
     servers: stack.natsUrl.split(','),
     maxReconnectAttempts: -1,
   });
-  const sub = nc.subscribe(SUBJECTS.eventAll);
-  (async () => {
-    for await (const m of sub) events.push(codecs.event.decode(m.data));
-  })().catch(() => undefined);
+  // Stored events, and the acceptance and planning published for live watchers only.
+  for (const subject of [SUBJECTS.eventAll, SUBJECTS.progressAll]) {
+    const sub = nc.subscribe(subject);
+    (async () => {
+      for await (const m of sub) events.push(codecs.event.decode(m.data));
+    })().catch(() => undefined);
+  }
   return {
     stack,
     sink,

@@ -150,10 +150,15 @@ export async function startShapingFixture(options: {
     const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
     started.push({ stop: async () => void (await redis.quit()) });
     const events: DeliveryEvent[] = [];
-    const sub: Subscription = admin.nc.subscribe(SUBJECTS.eventAll);
-    (async () => {
-      for await (const m of sub) events.push(codecs.event.decode(m.data));
-    })().catch(() => undefined);
+    // Stored events, and the acceptance and planning published for live watchers only.
+    const subs: Subscription[] = [];
+    for (const subject of [SUBJECTS.eventAll, SUBJECTS.progressAll]) {
+      const sub = admin.nc.subscribe(subject);
+      subs.push(sub);
+      (async () => {
+        for await (const m of sub) events.push(codecs.event.decode(m.data));
+      })().catch(() => undefined);
+    }
 
     const env: Record<string, string> = {
       NATS_URL: nats.url,
@@ -225,7 +230,7 @@ export async function startShapingFixture(options: {
         return events.filter((e) => e.type === type);
       },
       async stop() {
-        sub.unsubscribe();
+        for (const sub of subs) sub.unsubscribe();
         await cleanup();
       },
     };

@@ -14,7 +14,9 @@ import {
   codecs,
   type DeliveryEvent,
   METRICS,
+  NO_DIGEST,
   SUBJECTS,
+  traceDigest,
   verifyWebhookSignature,
 } from '@hikyaku/core';
 import { freePort, waitFor } from '@hikyaku/testing';
@@ -84,7 +86,12 @@ describe('webhooks', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function publish(type: DeliveryEvent['type'], count: number): Promise<string[]> {
+  /** Publishes events in the keyed form, or in the form schedulers wrote before it. */
+  async function publish(
+    type: DeliveryEvent['type'],
+    count: number,
+    form: 'keyed' | 'first' = 'keyed',
+  ): Promise<string[]> {
     const rcpts: string[] = [];
     for (let i = 0; i < count; i++) {
       seq++;
@@ -101,10 +108,17 @@ describe('webhooks', () => {
         attempt: 0,
         reply: { code: 250, enhanced: '2.0.0', text: 'Ok: queued' },
       };
-      await fixture.admin.js.publish(
-        SUBJECTS.event(fixture.pool.key, type),
-        codecs.event.encode(event),
-      );
+      const subject =
+        form === 'first'
+          ? SUBJECTS.event(fixture.pool.key, type)
+          : SUBJECTS.deliveryEvent(
+              fixture.pool.key,
+              event.id,
+              traceDigest('rcpt', rcpt),
+              NO_DIGEST,
+              type,
+            );
+      await fixture.admin.js.publish(subject, codecs.event.encode(event));
     }
     return rcpts;
   }
@@ -117,7 +131,23 @@ describe('webhooks', () => {
     const from = receiver.requests.length;
     // Types the webhook did not ask for come first: they are skipped, not sent.
     await publish('accepted', 2);
-    const wanted = [...(await publish('delivered', 8)), ...(await publish('bounced', 4))];
+    // A queue action shares the pool's subjects and is never sent.
+    await fixture.admin.js.publish(
+      SUBJECTS.queueAction(fixture.pool.key, 'held'),
+      codecs.queueAction.encode({
+        v: 1,
+        type: 'held',
+        pool: fixture.pool.key,
+        domain: 'x.test',
+        at: 1,
+      }),
+    );
+    const wanted = [
+      ...(await publish('delivered', 6)),
+      // Written by a scheduler of the version before the keyed subjects, during an upgrade.
+      ...(await publish('delivered', 2, 'first')),
+      ...(await publish('bounced', 4)),
+    ];
     await waitFor('12 events at the receiver', () =>
       wanted.every((r) => receiver.taken().includes(r)),
     );

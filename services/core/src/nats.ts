@@ -92,6 +92,8 @@ export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
       retention: RetentionPolicy.Limits,
       max_age: nanos(layout.eventMaxAgeMs),
       discard: DiscardPolicy.Old,
+      // `hikyaku trace` reads a message's events by subject (direct get).
+      allow_direct: true,
     },
     {
       ...common,
@@ -99,6 +101,8 @@ export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
       subjects: [SUBJECTS.feedbackAll],
       retention: RetentionPolicy.Workqueue,
     },
+    // Where earlier versions kept a second copy of each event: still declared, so that
+    // copy ages out and `hikyaku trace` reads it meanwhile; nothing writes to it now.
     {
       ...common,
       name: STREAMS.trace,

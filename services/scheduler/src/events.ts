@@ -1,46 +1,55 @@
 import {
   codecs,
   type DeliveryEvent,
+  NO_DIGEST,
   type RecipientOutcome,
   SUBJECTS,
   traceDigest,
 } from '@hikyaku/core';
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 
 /**
- * Publishes delivery events, each twice: on its event subject for the relay's readers
- * (webhooks, audit), and under its queue id in the trace stream, where `hikyaku trace`
- * reads a message's timeline by subject. An `accepted` event also files index entries by
- * Message-ID (once per message) and by recipient. Awaited, so an outcome is acknowledged
- * only after its events.
+ * Facts that precede an outcome. They are not stored: the outcome event that follows
+ * carries them (`delayMs` dates the acceptance, `plannedAt`, `ip` and `attempt` the
+ * planning), so a message on the hot path costs one stored event per attempt outcome.
  */
-export function createEventPublisher(js: JetStreamClient) {
+const UNSTORED = new Set<DeliveryEvent['type']>(['accepted', 'scheduled']);
+
+/** The stored subject of an event: its pool, queue id, recipient and Message-ID digests, type. */
+export function eventSubject(event: DeliveryEvent): string {
+  return SUBJECTS.deliveryEvent(
+    event.pool,
+    event.id,
+    traceDigest('rcpt', event.rcpt),
+    event.messageId ? traceDigest('mid', event.messageId) : NO_DIGEST,
+    event.type,
+  );
+}
+
+/**
+ * Publishes delivery events. An outcome is stored once in the events stream, under a
+ * subject that webhooks filter by pool and type and `hikyaku trace` by queue id, recipient
+ * or Message-ID. Acceptance and planning only go to live watchers (SUBJECTS.progress).
+ * Awaited, so an outcome is acknowledged only after its events are stored.
+ */
+export function createEventPublisher(js: JetStreamClient, nc: NatsConnection) {
   return {
     async publish(events: DeliveryEvent[]): Promise<void> {
-      const indexed = new Set<string>();
       const writes: Promise<unknown>[] = [];
       for (const event of events) {
         const data = codecs.event.encode(event);
-        writes.push(js.publish(SUBJECTS.event(event.pool, event.type), data));
-        writes.push(js.publish(SUBJECTS.traceMessage(event.id), data));
-        if (event.type !== 'accepted') continue;
-        const entry = codecs.traceIndex.encode({
-          v: 1,
-          id: event.id,
-          pool: event.pool,
-          at: event.at,
-        });
-        const keys: ['mid' | 'rcpt', string][] = [['rcpt', event.rcpt]];
-        if (event.messageId) keys.push(['mid', event.messageId]);
-        for (const [kind, value] of keys) {
-          const subject = SUBJECTS.traceIndex(kind, traceDigest(kind, value));
-          if (indexed.has(subject)) continue;
-          indexed.add(subject);
-          // The message id makes a redelivered envelope's entries count once.
-          writes.push(js.publish(subject, entry, { msgID: `trace:${event.id}:${subject}` }));
-        }
+        if (UNSTORED.has(event.type)) nc.publish(SUBJECTS.progress(event.pool, event.type), data);
+        else writes.push(js.publish(eventSubject(event), data));
       }
       await Promise.all(writes);
+    },
+    /**
+     * Stores acceptance events, which publish does not: for recipients that wait before
+     * their first attempt, whom no outcome event names yet, so `hikyaku trace` finds them.
+     */
+    async storeAcceptance(events: DeliveryEvent[]): Promise<void> {
+      await Promise.all(events.map((e) => js.publish(eventSubject(e), codecs.event.encode(e))));
     },
   };
 }
@@ -56,6 +65,8 @@ export interface EventBase {
   messageId?: string;
   domain?: string;
   receivedAt?: number;
+  /** A job's: when the scheduler handed it to its sender. */
+  dispatchedAt?: number;
 }
 
 /** One event about one recipient of a message. */
@@ -91,5 +102,6 @@ export function deliveryEvent(
     ...(base.domain ? { domain: base.domain } : {}),
     ...(tls ? { tls } : {}),
     ...(base.receivedAt !== undefined ? { delayMs: Math.max(0, at - base.receivedAt) } : {}),
+    ...(base.dispatchedAt !== undefined ? { plannedAt: base.dispatchedAt } : {}),
   };
 }

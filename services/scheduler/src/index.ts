@@ -10,6 +10,7 @@ export * from './cli/suppressions.ts';
 export * from './cli/trace.ts';
 export * from './clock.ts';
 export * from './destinations.ts';
+export * from './events.ts';
 export * from './main.ts';
 export * from './mx-hosts.ts';
 export * from './reputation/dns-checks.ts';

@@ -114,6 +114,17 @@ export function createQueueHandler(parts: SchedulerParts) {
     return undefined;
   }
 
+  /**
+   * An item that waits at its first look has no outcome yet to carry its acceptance into
+   * the trace: the acceptance is stored now. Mail sent at once costs no such write.
+   */
+  async function firstWait(item: QueueItem, msg: JsMsg): Promise<void> {
+    if (item.attempt !== 0 || msg.info.deliveryCount !== 1) return;
+    await events.storeAcceptance(
+      item.rcpts.map((rcpt) => deliveryEvent('accepted', item, rcpt, item.receivedAt)),
+    );
+  }
+
   return async function handleQueueItem(msg: JsMsg): Promise<void> {
     let item: QueueItem;
     try {
@@ -153,6 +164,7 @@ export function createQueueHandler(parts: SchedulerParts) {
         pool: pool.key,
         reason: held === 'submitter' ? 'submitter-complaint-hold' : 'complaint-hold',
       });
+      await firstWait(item, msg);
       msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
       return;
     }
@@ -163,6 +175,7 @@ export function createQueueHandler(parts: SchedulerParts) {
         return;
       }
       metrics.deferred.inc({ pool: pool.key, reason: 'held' });
+      await firstWait(item, msg);
       msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
       return;
     }
@@ -177,6 +190,7 @@ export function createQueueHandler(parts: SchedulerParts) {
         metrics.deferred.inc({ pool: pool.key, reason: decision.reason });
       }
       const wake = lastTry ? decision.until : Math.min(decision.until, deadline);
+      await firstWait(item, msg);
       msg.nak(nakDelay(parts, wake - now));
       return;
     }

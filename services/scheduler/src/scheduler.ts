@@ -122,7 +122,7 @@ export async function startScheduler(deps: {
       rng,
       log,
     }),
-    events: withAttemptLog(createEventPublisher(nats.js), log, config.logRecipients),
+    events: withAttemptLog(createEventPublisher(nats.js, nats.nc), log, config.logRecipients),
     tracker: createMessageTracker(redis),
     holds: createComplaintHolds(redis),
     submitterHolds: createComplaintHolds(redis, SUBMITTER_SCOPE),

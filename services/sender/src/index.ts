@@ -6,3 +6,4 @@ export * from './outcomes.ts';
 export * from './routing/dns-cache.ts';
 export * from './routing/dns-client.ts';
 export * from './smtp-session.ts';
+export { ensureWebhookConsumer } from './webhooks/worker.ts';

@@ -3,6 +3,11 @@
  * outside the path (webhooks, audit, `hikyaku trace`). Encoded by codecs.event.
  */
 export type EventType =
+  /**
+   * Acceptance and planning are published live (SUBJECTS.progress), not stored: the outcome
+   * event carries them. An acceptance is stored only for a message that waits before its
+   * first attempt, which no outcome names yet.
+   */
   | 'accepted'
   | 'scheduled'
   | 'delivered'
@@ -43,8 +48,13 @@ export interface DeliveryEvent {
   domain?: string;
   /** TLS protocol version of the delivery attempt (e.g. "TLSv1.3"); absent: clear text. */
   tls?: string;
-  /** Milliseconds from acceptance to this event. */
+  /** Milliseconds from acceptance to this event: the acceptance is `at - delayMs`. */
   delayMs?: number;
+  /**
+   * When the scheduler chose the IP and handed this attempt to its sender (shown as
+   * "planned"): on `delivered`, `deferred` and `bounced` events of an attempt.
+   */
+  plannedAt?: number;
   /** A `bounced` event reported by mail after the delivery had been accepted. */
   late?: true;
   /** A `complained` event's report: ARF Feedback-Type and Source-IP. */

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SchemaError } from '../errors.ts';
 import { codecs, ENVID_MAX, type Envelope, ORCPT_MAX } from './messages.ts';
-import { ipToken, MSG_IDS, poolKey, SUBJECTS } from './subjects.ts';
-import { isQueueId, traceDigest } from './trace.ts';
+import { ipToken, MSG_IDS, parseEventSubject, poolKey, SUBJECTS } from './subjects.ts';
+import { isQueueId, NO_DIGEST, traceDigest } from './trace.ts';
 
 test('an envelope survives encode/decode; a malformed one is refused with the field named', () => {
   const envelope: Envelope = {
@@ -71,6 +71,44 @@ test('trace subjects: a queue id is one token, Message-IDs and addresses enter o
   assert.equal(traceDigest('rcpt', 'Ann@Example.com'), traceDigest('rcpt', 'ann@example.com'));
   assert.match(traceDigest('rcpt', 'ann@example.com'), /^[0-9a-f]{32}$/);
   assert.ok(!SUBJECTS.traceIndex('rcpt', traceDigest('rcpt', 'ann@example.com')).includes('ann'));
+});
+
+test('a keyed event subject: pool, queue id and digests as tokens, the type last', () => {
+  const rcpt = traceDigest('rcpt', 'ann@example.com');
+  const subject = SUBJECTS.deliveryEvent('mail_tx', 'Q1', rcpt, NO_DIGEST, 'delivered');
+  assert.equal(subject, `hikyaku.event.mail_tx.Q1.${rcpt}._.delivered`);
+  assert.deepEqual(parseEventSubject(subject), {
+    kind: 'delivery',
+    pool: 'mail_tx',
+    type: 'delivered',
+  });
+  assert.deepEqual(parseEventSubject(SUBJECTS.event('mail_tx', 'bounced')), {
+    kind: 'delivery',
+    pool: 'mail_tx',
+    type: 'bounced',
+  });
+  assert.deepEqual(parseEventSubject(SUBJECTS.queueAction('mail_tx', 'flushed')), {
+    kind: 'queue action',
+    pool: 'mail_tx',
+    type: 'flushed',
+  });
+  assert.equal(parseEventSubject('hikyaku.job.mail_tx.1-2-3-4'), undefined);
+  // Each trace filter puts its key where the subject holds it.
+  const tokens = subject.split('.');
+  for (const [filter, at] of [
+    [SUBJECTS.eventsOfQueueId('Q1'), 3],
+    [SUBJECTS.eventsOfRecipient(rcpt), 4],
+    [SUBJECTS.eventsOfMessageId(NO_DIGEST), 5],
+    [SUBJECTS.deliveryEventsOfType('mail_tx', 'delivered'), 6],
+  ] as const) {
+    const parts = filter.split('.');
+    assert.equal(parts.length, tokens.length, filter);
+    assert.ok(
+      parts.every((p, i) => p === '*' || p === tokens[i]),
+      filter,
+    );
+    assert.equal(parts[at], tokens[at], filter);
+  }
 });
 
 test('an event of the first version still decodes; the fields added since are optional', () => {

@@ -59,9 +59,33 @@ export const SUBJECTS = {
   jobsOfPool: (pool: string): string => `hikyaku.job.${pool}.*`,
   result: (pool: string): string => `hikyaku.result.${pool}`,
   resultAll: 'hikyaku.result.>',
+  /** A delivery event as versions before the keyed form published it (still read, never written). */
   event: (pool: string, type: string): string => `hikyaku.event.${pool}.${type}`,
-  /** Every event of one pool, whatever its type. */
+  /** Every event of one pool in the form before the keyed one. */
   eventsOfPool: (pool: string): string => `hikyaku.event.${pool}.*`,
+  /**
+   * A delivery event, stored once, keyed for `hikyaku trace`: the queue id and the digests
+   * of the recipient and the Message-ID (see traceDigest; NO_DIGEST without one) are
+   * subject tokens a filter can match. The type stays the last token, where readers of the
+   * first form looked for it.
+   */
+  deliveryEvent: (pool: string, queueId: string, rcpt: string, mid: string, type: string): string =>
+    `hikyaku.event.${pool}.${queueId}.${rcpt}.${mid}.${type}`,
+  /** Every event of one pool in either form, queue actions included (see parseEventSubject). */
+  allEventsOfPool: (pool: string): string => `hikyaku.event.${pool}.>`,
+  /** Keyed delivery events of one pool and type, e.g. every `delivered` (benchmarks, tests). */
+  deliveryEventsOfType: (pool: string, type: string): string =>
+    `hikyaku.event.${pool}.*.*.*.${type}`,
+  /** Keyed delivery events of one message, one recipient digest or one Message-ID digest. */
+  eventsOfQueueId: (queueId: string): string => `hikyaku.event.*.${queueId}.*.*.*`,
+  eventsOfRecipient: (digest: string): string => `hikyaku.event.*.*.${digest}.*.*`,
+  eventsOfMessageId: (digest: string): string => `hikyaku.event.*.*.*.${digest}.*`,
+  /**
+   * Progress a message makes between its outcomes (accepted, planned), published without
+   * being stored: for live watchers only. The outcome events carry these facts for the trace.
+   */
+  progress: (pool: string, type: string): string => `hikyaku.progress.${pool}.${type}`,
+  progressAll: 'hikyaku.progress.>',
   /** What an admin did to a destination's queue (held, released, flushed): not a delivery event. */
   queueAction: (pool: string, action: string): string => `hikyaku.event.${pool}.queue.${action}`,
   eventAll: 'hikyaku.event.>',
@@ -120,6 +144,22 @@ export function parseIpReputationKey(key: string): { pool: string; token: string
   const parts = key.split('.');
   if (parts.length !== 3 || parts[0] !== 'rep') return undefined;
   return { pool: parts[1] as string, token: parts[2] as string };
+}
+
+/**
+ * What an event subject names: a delivery event of either form (the type is its last
+ * token) or a queue action (`hikyaku.event.<pool>.queue.<action>`); undefined for others.
+ */
+export function parseEventSubject(
+  subject: string,
+): { kind: 'delivery' | 'queue action'; pool: string; type: string } | undefined {
+  const parts = subject.split('.');
+  if (parts[0] !== 'hikyaku' || parts[1] !== 'event') return undefined;
+  const pool = parts[2] as string;
+  const type = parts[parts.length - 1] as string;
+  if (parts.length === 4 || parts.length === 7) return { kind: 'delivery', pool, type };
+  if (parts.length === 5 && parts[3] === 'queue') return { kind: 'queue action', pool, type };
+  return undefined;
 }
 
 export const OBJECT_BUCKETS = {

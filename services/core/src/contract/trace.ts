@@ -14,6 +14,9 @@ export interface TraceIndexEntry {
   at: number;
 }
 
+/** The Message-ID token of an event whose message has no Message-ID (a digest is hex). */
+export const NO_DIGEST = '_';
+
 /** A queue id as the ingress makes them (NUID: letters and digits), safe as a subject token. */
 export function isQueueId(value: string): boolean {
   return /^[A-Za-z0-9_-]{1,64}$/.test(value);

@@ -202,7 +202,7 @@ async function act(
     };
   }
   const flushed = await flushRetryWaits(
-    { js: nats.js, jsm: nats.jsm, redis, events: createEventPublisher(nats.js) },
+    { js: nats.js, jsm: nats.jsm, redis, events: createEventPublisher(nats.js, nats.nc) },
     pool.key,
     domain,
     now,

@@ -14,6 +14,7 @@ import {
   codecs,
   type Logger,
   type NatsHandles,
+  parseEventSubject,
   STREAMS,
   SUBJECTS,
   WEBHOOK_HEADERS,
@@ -60,12 +61,32 @@ export interface WebhookWorker {
   stop(): Promise<void>;
 }
 
-async function ensureWebhookConsumer(deps: WebhookWorkerDeps, durable: string): Promise<void> {
+/**
+ * Makes the webhook's durable consumer, or moves one made by an earlier version to the
+ * filter of both event forms, starting from its first unacknowledged event.
+ */
+export async function ensureWebhookConsumer(
+  deps: Pick<WebhookWorkerDeps, 'nats' | 'pool' | 'log'> & {
+    webhook: Pick<CompiledWebhook, 'maxBatchEvents'>;
+  },
+  durable: string,
+): Promise<void> {
   const { jsm } = deps.nats;
   const maxAckPending = Math.max(1000, deps.webhook.maxBatchEvents * 4);
+  // Both forms of a pool's events (the keyed one and the one before it, which schedulers
+  // not yet upgraded still write); queue actions are told apart by parseEventSubject.
+  const filter = SUBJECTS.allEventsOfPool(deps.pool);
+  let startSeq: number | undefined;
   try {
-    await jsm.consumers.info(STREAMS.events, durable);
-    return;
+    const info = await jsm.consumers.info(STREAMS.events, durable);
+    if (info.config.filter_subject === filter) return;
+    // Made by a version that read the first form only. nats-server 2.9 cannot change a
+    // consumer's filter: the consumer is made again from its first unacknowledged event.
+    startSeq = info.ack_floor.stream_seq + 1;
+    await jsm.consumers.delete(STREAMS.events, durable).catch((err: unknown) => {
+      if (!/not found/i.test(String((err as Error).message))) throw err;
+    });
+    deps.log.info({ durable, filter, startSeq }, 'webhook consumer moved to the keyed events');
   } catch (err) {
     if (!/not found/i.test(String((err as Error).message))) throw err;
   }
@@ -77,8 +98,10 @@ async function ensureWebhookConsumer(deps: WebhookWorkerDeps, durable: string): 
       max_ack_pending: maxAckPending,
       max_deliver: -1,
       // A new webhook starts with the events that follow it, not the stream's last 7 days.
-      deliver_policy: DeliverPolicy.New,
-      filter_subject: SUBJECTS.eventsOfPool(deps.pool),
+      ...(startSeq === undefined
+        ? { deliver_policy: DeliverPolicy.New }
+        : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }),
+      filter_subject: filter,
       inactive_threshold: nanos(INACTIVE_MS),
     });
   } catch (err) {
@@ -234,8 +257,8 @@ export async function startWebhookWorker(deps: WebhookWorkerDeps): Promise<Webho
   async function handle(msgs: JsMsg[]): Promise<void> {
     const wanted: { msg: JsMsg; event: WebhookEvent }[] = [];
     for (const msg of msgs) {
-      const type = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
-      if (!types.has(type)) {
+      const named = parseEventSubject(msg.subject);
+      if (named?.kind !== 'delivery' || !types.has(named.type)) {
         msg.ack();
         continue;
       }
