@@ -5,3 +5,4 @@ export * from './redis-keys.ts';
 export * from './subjects.ts';
 export * from './trace.ts';
 export * from './webhooks.ts';
+export * from './delivery.ts';
