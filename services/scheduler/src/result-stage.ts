@@ -168,7 +168,12 @@ export function createResultHandler(parts: SchedulerParts) {
       await parts.verdicts?.record(pool, job.ip, judgement, now);
       // The complaint guard's denominator, per sender domain and per submitter.
       const { submitter } = delivery;
-      await parts.holds.delivered(pool, senderDomain(delivery.from), judgement.delivered.length, now);
+      await parts.holds.delivered(
+        pool,
+        senderDomain(delivery.from),
+        judgement.delivered.length,
+        now,
+      );
       if (submitter) {
         await parts.submitterHolds.delivered(pool, submitter, judgement.delivered.length, now);
         if (job.returnPath && judgement.delivered.length > 0) {

@@ -14,13 +14,7 @@
  */
 import type { JSONSchemaType, ValidateFunction } from 'ajv';
 import { SchemaError, WireVersionError } from '../errors.ts';
-import type {
-  BodyRef,
-  Codec,
-  DsnParameters,
-  LastReply,
-  RecipientOutcome,
-} from './messages.ts';
+import type { BodyRef, Codec, DsnParameters, LastReply, RecipientOutcome } from './messages.ts';
 import {
   addressList,
   ajv,

@@ -8,8 +8,8 @@ import { SchemaError } from '../errors.ts';
 import { jobCodec, queueItemCodec, resultCodec } from './delivery.ts';
 import type { DeliveryEvent, QueueActionEvent } from './events.ts';
 import {
-  ajv,
   addressList,
+  ajv,
   bodyRefSchema,
   envelopeDsnSchema,
   issuesOf,

@@ -2,10 +2,11 @@
  * Schema pieces shared by the message schemas of messages.ts and delivery.ts, with the one
  * Ajv instance that compiles them and the JSON parsing every decoder starts with.
  */
+
+import type { JSONSchemaType } from 'ajv';
 import { Ajv } from 'ajv';
 import { SchemaError } from '../errors.ts';
 import type { LastReply, RecipientOutcome } from './messages.ts';
-import type { JSONSchemaType } from 'ajv';
 
 /** Longest ENVID (RFC 3461 §4.4) and ORCPT (§4.2), in characters as sent (xtext). */
 export const ENVID_MAX = 100;
@@ -98,7 +99,6 @@ export const outcomeSchema: JSONSchemaType<RecipientOutcome> = {
   additionalProperties: true,
 };
 
-
 export const ajv = new Ajv({ allErrors: true });
 
 /** The JSON of a message, or a SchemaError naming what it should have been. */
@@ -111,6 +111,8 @@ export function parseJson(what: string, data: Uint8Array): unknown {
 }
 
 /** Ajv's complaints as the issues of a SchemaError. */
-export function issuesOf(errors: readonly { instancePath: string; message?: string }[] | null | undefined): string[] {
+export function issuesOf(
+  errors: readonly { instancePath: string; message?: string }[] | null | undefined,
+): string[] {
   return (errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
 }
