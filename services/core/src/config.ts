@@ -4,7 +4,7 @@
  * process.env.
  */
 import { isIP } from 'node:net';
-import { DEFAULT_WIRE_VERSION, WIRE_VERSIONS, type WireVersion } from './contract/delivery.ts';
+import { DEFAULT_WIRE_VERSION, WIRE_VERSIONS, type WireVersion } from './contract/wire-version.ts';
 import { ConfigError } from './errors.ts';
 import { splitHostPort } from './host-port.ts';
 import type { NatsCredentials } from './nats.ts';

@@ -6,3 +6,4 @@ export * from './redis-keys.ts';
 export * from './subjects.ts';
 export * from './trace.ts';
 export * from './webhooks.ts';
+export * from './wire-version.ts';
