@@ -162,33 +162,33 @@ type QueueItemV2 = { v: 2 } & QueueItem;
 type JobV2 = { v: 2 } & Job;
 type ResultOnWire<J> = Omit<JobResult, 'job'> & { v: J extends JobV1 ? 1 : 2; job: J };
 
-const queueItemV1Schema = {
+const queueItemV1Schema: JSONSchemaType<QueueItemV1> = {
   type: 'object',
   properties: { v: { type: 'integer', const: 1 }, ...deliveryProperties, ...itemProperties },
   required: ['v', ...deliveryRequired, 'attempt', 'notBefore'],
   additionalProperties: true,
-} as const;
+};
 
-const queueItemV2Schema = {
+const queueItemV2Schema: JSONSchemaType<QueueItemV2> = {
   type: 'object',
   properties: { v: { type: 'integer', const: 2 }, delivery: deliverySchema, ...itemProperties },
   required: ['v', 'delivery', 'attempt', 'notBefore'],
   additionalProperties: true,
-} as const;
+};
 
-const jobV1Schema = {
+const jobV1Schema: JSONSchemaType<JobV1> = {
   type: 'object',
   properties: { v: { type: 'integer', const: 1 }, ...deliveryProperties, ...jobProperties },
   required: ['v', 'jobId', ...deliveryRequired, 'ip', 'policy', 'attempt'],
   additionalProperties: true,
-} as const;
+};
 
-const jobV2Schema = {
+const jobV2Schema: JSONSchemaType<JobV2> = {
   type: 'object',
   properties: { v: { type: 'integer', const: 2 }, delivery: deliverySchema, ...jobProperties },
   required: ['v', 'jobId', 'delivery', 'ip', 'policy', 'attempt'],
   additionalProperties: true,
-} as const;
+};
 
 function resultSchema(v: WireVersion, job: object) {
   return {
