@@ -27,7 +27,10 @@ import {
   parseJson,
   recipientDsnList,
 } from './schema-parts.ts';
-import { DEFAULT_WIRE_VERSION, type WireVersion } from './wire-version.ts';
+import { DEFAULT_WIRE_VERSION, WIRE_VERSIONS, type WireVersion } from './wire-version.ts';
+
+/** The newest wire version this code reads. */
+const NEWEST_WIRE_VERSION = Math.max(...WIRE_VERSIONS);
 
 /** One delivery: the recipients of one message at one destination domain. */
 export interface Delivery extends DsnParameters {
@@ -96,7 +99,7 @@ export interface JobResult {
   tls?: { version: string; cipher: string };
 }
 
-/** The fields of a Delivery, in the order v1 writes them flat. */
+/** The fields of a Delivery: what a flat v1 record gives up to its nested delivery. */
 const DELIVERY_FIELDS = [
   'id',
   'pool',
@@ -281,8 +284,8 @@ function versionedCodec<T, W1, W2>(
         if (!validateV2(parsed)) throw new SchemaError(what, issuesOf(validateV2.errors));
         return v2.read(parsed);
       }
-      if (typeof v === 'number' && Number.isInteger(v) && v > 2) {
-        throw new WireVersionError(what, v, 2);
+      if (typeof v === 'number' && Number.isInteger(v) && v > NEWEST_WIRE_VERSION) {
+        throw new WireVersionError(what, v, NEWEST_WIRE_VERSION);
       }
       if (!validateV1(parsed)) throw new SchemaError(what, issuesOf(validateV1.errors));
       return v1.read(parsed);
