@@ -5,7 +5,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type Env, EnvReader } from '@hikyaku/core';
+import { type Env, EnvReader, readWireVersion, type WireVersion } from '@hikyaku/core';
 import { type PortRange, parsePortRange } from './desired/host-ports.ts';
 
 export interface SenderResources {
@@ -35,6 +35,8 @@ export interface SenderSettings {
   /** Service account of the sender pods; empty: the namespace default, with no token mounted. */
   serviceAccountName: string;
   terminationGracePeriodSeconds: number;
+  /** HIKYAKU_WIRE_VERSION for the sender pods, when set; absent: the sender's default. */
+  wireVersion?: WireVersion;
 }
 
 export interface LeaderElectionSettings {
@@ -181,6 +183,7 @@ export function readOperatorConfig(env: Env): Readonly<OperatorConfig> {
       hostPorts: hostPorts(r),
       serviceAccountName: r.string('HIKYAKU_SENDER_SERVICE_ACCOUNT', ''),
       terminationGracePeriodSeconds: r.int('HIKYAKU_SENDER_GRACE_SECONDS', 30, { min: 1 }),
+      ...(r.string('HIKYAKU_WIRE_VERSION') ? { wireVersion: readWireVersion(r) } : {}),
     },
     leaderElection: {
       enabled: leaderElection,

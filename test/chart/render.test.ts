@@ -283,6 +283,19 @@ test('the services read the NATS credentials the chart passes (NATS_USER, NATS_P
   for (const name of NATS_CREDENTIALS) assert.ok(read.has(name), name);
 });
 
+test('wireVersion reaches the scheduler, and the sender pods through the operator', async () => {
+  for (const [set, value] of [
+    [[], '1'],
+    [['wireVersion=2'], '2'],
+  ] as const) {
+    const objects = await render({ set: [...set] });
+    for (const component of ['-scheduler', '-operator']) {
+      const c = podSpec(find(objects, 'Deployment', component)).containers[0] as Container;
+      assert.equal(env(c).get('HIKYAKU_WIRE_VERSION')?.value, value, component);
+    }
+  }
+});
+
 describe('every feature on', () => {
   test('the ingress listens on 25, 587 and 465 with the certificate cert-manager writes', async () => {
     const objects = await render({ valuesFiles: [ALL_FEATURES_VALUES] });
@@ -551,6 +564,7 @@ describe('values the chart refuses', () => {
       ['networkPolicy.ingress.smtpFrom[0].ipBlock.cidr=10.0.0.1'],
       /smtpFrom\.0\.ipBlock\.cidr/,
     ],
+    ['a wire version this release does not write', ['wireVersion=3'], /wireVersion/],
   ];
   for (const [what, set, message] of refused) {
     test(what, async () => {

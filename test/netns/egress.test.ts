@@ -193,7 +193,7 @@ ${snat}
 
   async function delivered(job: Job): Promise<Seen> {
     const result = await waitFor(
-      `the result of the job for ${job.rcpts[0]} from ${job.ip}`,
+      `the result of the job for ${job.delivery.rcpts[0]} from ${job.ip}`,
       () => results.find((r) => r.job.jobId === job.jobId),
       { timeoutMs: 60_000 },
     );
@@ -202,8 +202,8 @@ ${snat}
       ['delivered'],
       JSON.stringify(result.outcomes),
     );
-    return waitFor(`the receiver to see ${job.rcpts[0]}`, () =>
-      seen.find((s) => s.rcpts.includes(job.rcpts[0] as string)),
+    return waitFor(`the receiver to see ${job.delivery.rcpts[0]}`, () =>
+      seen.find((s) => s.rcpts.includes(job.delivery.rcpts[0] as string)),
     );
   }
 

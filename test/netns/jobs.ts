@@ -37,17 +37,18 @@ export async function publishJob(
     `From: <app@shop.test>\r\nTo: <${rcpt}>\r\nSubject: egress\r\nMessage-ID: <${id}@shop.test>\r\n\r\nhello\r\n`,
   );
   const job: Job = {
-    v: 1,
     jobId: MSG_IDS.job(id, domain, 0),
-    id,
-    pool: pool.key,
-    domain,
+    delivery: {
+      id,
+      pool: pool.key,
+      domain,
+      from: 'app@shop.test',
+      rcpts: [rcpt],
+      body: await bodies.put(id, raw),
+      receivedAt: Date.now(),
+    },
     ip,
     policy: 'default',
-    from: 'app@shop.test',
-    rcpts: [rcpt],
-    body: await bodies.put(id, raw),
-    receivedAt: Date.now(),
     attempt: 0,
   };
   await admin.js.publish(SUBJECTS.job(pool.key, ip), codecs.job.encode(job), { msgID: job.jobId });

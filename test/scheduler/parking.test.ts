@@ -140,20 +140,21 @@ test(`${BACKLOG} parked items for a throttled destination hold up nothing else`,
   const stored = (await relay.admin.jsm.streams.info(STREAMS.queue)).state.messages;
   for (let part = 0; part < BACKLOG; part++) {
     const item: QueueItem = {
-      v: 1,
-      id: 'bulk',
-      pool: relay.pool.key,
-      domain: 'slow.test',
-      from: 'app@sender.test',
-      rcpts: [`user${part}@slow.test`],
-      body,
-      receivedAt: Date.now(),
+      delivery: {
+        id: 'bulk',
+        pool: relay.pool.key,
+        domain: 'slow.test',
+        from: 'app@sender.test',
+        rcpts: [`user${part}@slow.test`],
+        body,
+        receivedAt: Date.now(),
+        part,
+      },
       attempt: 0,
       notBefore: 0,
-      part,
     };
     const h = headers();
-    h.set('Nats-Msg-Id', MSG_IDS.queueItem(item.id, item.domain, 0, part));
+    h.set('Nats-Msg-Id', MSG_IDS.queueItem('bulk', 'slow.test', 0, part));
     relay.admin.nc.publish(SUBJECTS.queue(relay.pool.key), codecs.queueItem.encode(item), {
       headers: h,
     });

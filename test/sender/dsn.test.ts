@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Job } from '@hikyaku/core';
+import type { Delivery } from '@hikyaku/core';
 import { type SenderFixture, startSenderFixture } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 
@@ -14,7 +14,7 @@ let withDsn: Receiver;
 let without: Receiver;
 let fixture: SenderFixture;
 
-const dsn: Job['dsn'] = { ret: 'HDRS', envid: 'order 42+x=y' };
+const dsn: Delivery['dsn'] = { ret: 'HDRS', envid: 'order 42+x=y' };
 
 before(async () => {
   [withDsn] = (await startReceivers(['127.0.5.91'], { dsn: true })) as [Receiver];

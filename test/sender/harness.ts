@@ -15,6 +15,7 @@ import {
   connectNats,
   createBodyStore,
   DEFAULT_LAYOUT,
+  type Delivery,
   ensureStreams,
   type Job,
   type JobResult,
@@ -45,8 +46,8 @@ export interface SubmitOptions {
   attempt?: number;
   id?: string;
   /** DSN parameters (RFC 3461) as the scheduler carries them. */
-  dsn?: Job['dsn'];
-  rcptDsn?: Job['rcptDsn'];
+  dsn?: Delivery['dsn'];
+  rcptDsn?: Delivery['rcptDsn'];
 }
 
 export interface SenderFixture {
@@ -168,20 +169,21 @@ export async function startSenderFixture(
         const attempt = o.attempt ?? 0;
         const ip = o.ip ?? IP1.address;
         const job: Job = {
-          v: 1,
           jobId: MSG_IDS.job(id, domain, attempt),
-          id,
-          pool: pool.key,
-          domain,
+          delivery: {
+            id,
+            pool: pool.key,
+            domain,
+            from,
+            rcpts,
+            body: await bodies.put(id, raw),
+            receivedAt: Date.now(),
+            ...(o.dsn ? { dsn: o.dsn } : {}),
+            ...(o.rcptDsn ? { rcptDsn: o.rcptDsn } : {}),
+          },
           ip,
           policy: o.policy ?? 'default',
-          from,
-          rcpts,
-          body: await bodies.put(id, raw),
-          receivedAt: Date.now(),
           attempt,
-          ...(o.dsn ? { dsn: o.dsn } : {}),
-          ...(o.rcptDsn ? { rcptDsn: o.rcptDsn } : {}),
         };
         await handles.js.publish(SUBJECTS.job(pool.key, ip), codecs.job.encode(job), {
           msgID: job.jobId,

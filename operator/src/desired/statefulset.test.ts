@@ -95,6 +95,28 @@ describe('buildSenderStatefulSet', () => {
     assert.equal(sts.spec?.template.spec?.automountServiceAccountToken, false);
   });
 
+  it("passes the operator's HIKYAKU_WIRE_VERSION on to the sender pods", () => {
+    const two = readOperatorConfig({
+      HIKYAKU_SENDER_IMAGE: 'registry.example/hikyaku:1.2.3',
+      HIKYAKU_LEADER_ELECTION: 'false',
+      HIKYAKU_WIRE_VERSION: '2',
+    });
+    assert.equal(
+      env(buildSenderStatefulSet(input({ sender: two.sender }))).HIKYAKU_WIRE_VERSION,
+      '2',
+    );
+    assert.equal(env(buildSenderStatefulSet(input())).HIKYAKU_WIRE_VERSION, undefined);
+    assert.throws(
+      () =>
+        readOperatorConfig({
+          HIKYAKU_SENDER_IMAGE: 'registry.example/hikyaku:1.2.3',
+          HIKYAKU_LEADER_ELECTION: 'false',
+          HIKYAKU_WIRE_VERSION: '3',
+        }),
+      /HIKYAKU_WIRE_VERSION must be one of 1, 2, got "3"/,
+    );
+  });
+
   it('mounts each DKIM Secret where the compiled policy looks for it', () => {
     const sts = buildSenderStatefulSet(
       input({ dkimSecrets: ['dkim-a', 'dkim-b'], dkimVersion: 'v1' }),

@@ -73,6 +73,9 @@ function senderEnv(input: SenderStatefulSetInput): V1EnvVar[] {
     { name: 'HIKYAKU_LOG_LEVEL', value: sender.logLevel },
     { name: 'HIKYAKU_STREAM_REPLICAS', value: String(sender.streamReplicas) },
     { name: 'HIKYAKU_SHUTDOWN_GRACE_MS', value: String(graceMs) },
+    ...(sender.wireVersion
+      ? [{ name: 'HIKYAKU_WIRE_VERSION', value: String(sender.wireVersion) }]
+      : []),
   ];
 }
 

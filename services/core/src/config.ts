@@ -4,6 +4,7 @@
  * process.env.
  */
 import { isIP } from 'node:net';
+import { DEFAULT_WIRE_VERSION, WIRE_VERSIONS, type WireVersion } from './contract/wire-version.ts';
 import { ConfigError } from './errors.ts';
 import { splitHostPort } from './host-port.ts';
 import type { NatsCredentials } from './nats.ts';
@@ -117,6 +118,16 @@ export function readDnsServers(r: EnvReader, name = 'HIKYAKU_DNS_SERVERS'): stri
     }
   }
   return servers;
+}
+
+/**
+ * HIKYAKU_WIRE_VERSION: the shape queue items, jobs and results are written in (every
+ * release reads the versions it knows; see docs/operations.md, "Upgrading").
+ */
+export function readWireVersion(r: EnvReader): WireVersion {
+  const names = WIRE_VERSIONS.map(String);
+  const raw = r.oneOf('HIKYAKU_WIRE_VERSION', names, String(DEFAULT_WIRE_VERSION));
+  return WIRE_VERSIONS.find((v) => String(v) === raw) ?? DEFAULT_WIRE_VERSION;
 }
 
 /** Settings every service shares. */

@@ -29,6 +29,23 @@ export class SchemaError extends HikyakuError {
   }
 }
 
+/**
+ * A message written in a wire version newer than this code reads (a pod of a later
+ * release wrote it): not malformed, so it is handed back for a reader that knows it.
+ */
+export class WireVersionError extends HikyakuError {
+  readonly version: number;
+
+  constructor(what: string, version: number, newest: number) {
+    super(
+      'HIKYAKU_WIRE_VERSION_NEWER',
+      `${what} has wire version ${version}; this release reads up to ${newest}`,
+    );
+    this.name = 'WireVersionError';
+    this.version = version;
+  }
+}
+
 export class StoreUnavailableError extends HikyakuError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('HIKYAKU_STORE_UNAVAILABLE', message, options);

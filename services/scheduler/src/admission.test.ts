@@ -25,14 +25,15 @@ describe('admission without an IP that may send', () => {
     { assignment: {} },
   );
   const item: QueueItem = {
-    v: 1,
-    id: 'm1',
-    pool: pool.key,
-    domain: 'example.org',
-    from: 'app@example.com',
-    rcpts: ['a@example.org'],
-    body: { store: 'stream', size: 10, seq: 1 },
-    receivedAt: 0,
+    delivery: {
+      id: 'm1',
+      pool: pool.key,
+      domain: 'example.org',
+      from: 'app@example.com',
+      rcpts: ['a@example.org'],
+      body: { store: 'stream', size: 10, seq: 1 },
+      receivedAt: 0,
+    },
     attempt: 0,
     notBefore: 0,
   };
@@ -87,14 +88,15 @@ describe('admission when the node of every IP is unavailable', () => {
       rng: () => 0,
     });
     const item: QueueItem = {
-      v: 1,
-      id: 'm2',
-      pool: pool.key,
-      domain: 'example.org',
-      from: 'app@example.com',
-      rcpts: ['a@example.org'],
-      body: { store: 'stream', size: 10, seq: 1 },
-      receivedAt: 0,
+      delivery: {
+        id: 'm2',
+        pool: pool.key,
+        domain: 'example.org',
+        from: 'app@example.com',
+        rcpts: ['a@example.org'],
+        body: { store: 'stream', size: 10, seq: 1 },
+        receivedAt: 0,
+      },
       attempt: 0,
       notBefore: 0,
     };

@@ -59,7 +59,8 @@ const NO_IP_WAIT_MS = 30_000;
 
 /** The item's identity in lanes and logs: one per (message, domain, part, attempt). */
 export function itemKey(item: QueueItem): string {
-  return `${item.id}|${item.domain}|${item.part ?? 0}|${item.attempt}`;
+  const { id, domain, part } = item.delivery;
+  return `${id}|${domain}|${part ?? 0}|${item.attempt}`;
 }
 
 /** FNV-1a: a cheap stable hash, so every replica picks the same home IP for an item. */
@@ -73,7 +74,8 @@ function hash(text: string): number {
 }
 
 export function homeIndex(item: QueueItem, ipCount: number): number {
-  return (hash(`${item.id}|${item.domain}|${item.part ?? 0}`) + item.attempt) % ipCount;
+  const { id, domain, part } = item.delivery;
+  return (hash(`${id}|${domain}|${part ?? 0}`) + item.attempt) % ipCount;
 }
 
 export function createShapingAdmission(deps: {
@@ -104,7 +106,7 @@ export function createShapingAdmission(deps: {
         const wait = Math.ceil(NO_IP_WAIT_MS * (0.5 + 0.5 * rng()));
         return { kind: 'wait', until: now + wait, reason: 'no-active-ip' };
       }
-      const { policy, site } = await destinations.resolve(pool, item.domain);
+      const { policy, site } = await destinations.resolve(pool, item.delivery.domain);
       const start = homeIndex(item, ips.length);
       const order = ips.map((_, i) => ips[(start + i) % ips.length] as (typeof ips)[number]);
       const lanes = lanesOf(item, pool, site);
@@ -128,7 +130,7 @@ export function createShapingAdmission(deps: {
           pool: pool.key,
           item: key,
           policy: policy.name,
-          receivedAt: item.receivedAt,
+          receivedAt: item.delivery.receivedAt,
           lane,
           otherLanes: lanes,
           now,
@@ -143,7 +145,7 @@ export function createShapingAdmission(deps: {
         pool: pool.key,
         item: key,
         policy: policy.name,
-        receivedAt: item.receivedAt,
+        receivedAt: item.delivery.receivedAt,
         lanes,
         now,
         spacing: siteSpacing,
@@ -235,7 +237,7 @@ export function createShapingAdmission(deps: {
     },
 
     async forget(item, pool) {
-      const { policy, site } = await destinations.resolve(pool, item.domain);
+      const { policy, site } = await destinations.resolve(pool, item.delivery.domain);
       await parking.forget(pool.key, itemKey(item), policy.name, lanesOf(item, pool, site));
     },
   };

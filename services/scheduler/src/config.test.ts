@@ -36,3 +36,12 @@ test('attempt lines write recipients whole unless HIKYAKU_LOG_RECIPIENTS says ot
     /HIKYAKU_LOG_RECIPIENTS must be one of full, domain, hash, got "none"/,
   );
 });
+
+test('queue items and jobs are written in wire version 1 unless HIKYAKU_WIRE_VERSION says 2', () => {
+  assert.equal(readSchedulerConfig({}).wireVersion, 1);
+  assert.equal(readSchedulerConfig({ HIKYAKU_WIRE_VERSION: '2' }).wireVersion, 2);
+  assert.throws(
+    () => readSchedulerConfig({ HIKYAKU_WIRE_VERSION: '3' }),
+    /HIKYAKU_WIRE_VERSION must be one of 1, 2, got "3"/,
+  );
+});

@@ -5,6 +5,8 @@ import {
   EnvReader,
   readCommonConfig,
   readDnsServers,
+  readWireVersion,
+  type WireVersion,
 } from '@hikyaku/core';
 import { RECIPIENT_LOG_MODES, type RecipientLogMode } from './attempt-log.ts';
 
@@ -41,6 +43,8 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   sweepEveryMs: number;
   /** How delivery attempt lines write recipients: whole, domain only, or local part hashed. */
   logRecipients: RecipientLogMode;
+  /** The wire version queue items and jobs are written in (HIKYAKU_WIRE_VERSION). */
+  wireVersion: WireVersion;
 }
 
 export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
@@ -66,6 +70,7 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     reputationDnsServers: reputationDnsServers.length > 0 ? reputationDnsServers : dnsServers,
     sweepEveryMs: r.int('HIKYAKU_SCHEDULER_SWEEP_MS', 60_000, { min: 100 }),
     logRecipients: r.oneOf('HIKYAKU_LOG_RECIPIENTS', RECIPIENT_LOG_MODES, 'full'),
+    wireVersion: readWireVersion(r),
   });
 }
 

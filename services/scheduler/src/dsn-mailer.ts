@@ -11,10 +11,9 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  type BodyRef,
   type BodyStore,
   codecs,
-  type DsnParameters,
+  type Delivery,
   type Envelope,
   type Logger,
   MSG_IDS,
@@ -24,14 +23,11 @@ import { buildDsn, type DsnRecipient, type DsnRefusal, shouldSendDsn } from '@hi
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { reportable } from './dsn-params.ts';
 
-/** What the DSN is about: the original message, with its DSN parameters. */
-export interface DsnSubject extends DsnParameters {
-  id: string;
-  pool: string;
-  from: string;
-  body: BodyRef;
-  receivedAt: number;
-}
+/** What the DSN is about: the original message's delivery, with its DSN parameters. */
+export type DsnSubject = Pick<
+  Delivery,
+  'id' | 'pool' | 'from' | 'body' | 'receivedAt' | 'dsn' | 'rcptDsn'
+>;
 
 /** not-requested: no recipient of the report asked for it (NOTIFY). */
 export type DsnResult = 'sent' | DsnRefusal | 'no-body' | 'not-requested';

@@ -8,17 +8,19 @@ import {
   codecs,
   type DeliveryEvent,
   type Envelope,
-  type QueueItem,
+  NEWER_WIRE_VERSION_RETRY_MS,
   SchemaError,
   suppressionAddress,
   usesReturnPath,
+  WireVersionError,
 } from '@hikyaku/core';
+import type { ResolvedRatePolicy } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey } from './admission.ts';
-import { dsnFor } from './dsn-params.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, publishItem, type SchedulerParts } from './parts.ts';
-import { groupByDomain, groupKey, splitRecipients } from './split.ts';
+import { groupByDomain, groupKey } from './split.ts';
+import { firstItems } from './transitions.ts';
 
 /** How long an envelope waits when its pool's policy is not known yet (KV not written). */
 const UNKNOWN_POOL_DELAY_MS = 5000;
@@ -26,6 +28,12 @@ const UNKNOWN_POOL_DELAY_MS = 5000;
 const TRACKER_EXTRA_MS = 86_400_000;
 
 export function rejectMalformed(parts: SchedulerParts, msg: JsMsg, err: unknown): void {
+  if (err instanceof WireVersionError) {
+    // Written by a newer release: not malformed, and a pod of that release will take it.
+    parts.log.warn({ code: err.code, subject: msg.subject, seq: msg.seq }, err.message);
+    msg.nak(nakDelay(parts, NEWER_WIRE_VERSION_RETRY_MS));
+    return;
+  }
   parts.log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping malformed message');
   msg.term(err instanceof SchemaError ? err.message : 'malformed');
 }
@@ -68,49 +76,39 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
       );
     }
 
-    const items: { item: QueueItem; policy: string }[] = [];
     // The pool's return path names one recipient: such mail goes one recipient at a time.
     const onePerRecipient = usesReturnPath(pool, envelope.from);
-    for (const [domain, rcpts] of groupByDomain(keep)) {
-      const { policy } = await destinations.resolve(pool, domain);
-      const size = onePerRecipient ? 1 : policy.perIp.recipientsPerMessage;
-      const shares = splitRecipients(rcpts, size);
-      shares.forEach((share, part) => {
-        items.push({
-          policy: policy.name,
-          item: {
-            v: 1,
-            id: envelope.id,
-            pool: envelope.pool,
-            domain,
-            from: envelope.from,
-            rcpts: share,
-            body: envelope.body,
-            receivedAt: envelope.receivedAt,
-            attempt: 0,
-            notBefore: envelope.receivedAt,
-            ...(shares.length > 1 ? { part } : {}),
-            ...(envelope.bulk ? { bulk: true } : {}),
-            ...(envelope.messageId ? { messageId: envelope.messageId } : {}),
-            ...(envelope.submitter ? { submitter: envelope.submitter } : {}),
-            ...dsnFor(envelope, share),
-          },
-        });
-      });
+    const policies = new Map<string, ResolvedRatePolicy>();
+    for (const domain of groupByDomain(keep).keys()) {
+      policies.set(domain, (await destinations.resolve(pool, domain)).policy);
     }
+    // firstItems groups by the same domains, so every item's domain has its policy here.
+    const policyOf = (domain: string): ResolvedRatePolicy => {
+      const policy = policies.get(domain);
+      if (!policy) throw new Error(`no rate policy resolved for ${domain}`);
+      return policy;
+    };
+    const items = firstItems(envelope, keep, (domain) =>
+      onePerRecipient ? 1 : policyOf(domain).perIp.recipientsPerMessage,
+    );
     if (items.length > 0) {
       await tracker.open(
         pool.key,
         envelope.id,
-        items.map(({ item }) => groupKey(item)),
+        items.map((item) => groupKey(item.delivery)),
         pool.retry.maxAgeMs + TRACKER_EXTRA_MS,
       );
       await Promise.all(
-        items.map(({ item, policy }) =>
-          parking.track(pool.key, itemKey(item), policy, item.receivedAt),
+        items.map((item) =>
+          parking.track(
+            pool.key,
+            itemKey(item),
+            policyOf(item.delivery.domain).name,
+            item.delivery.receivedAt,
+          ),
         ),
       );
-      await Promise.all(items.map(({ item }) => publishItem(parts, item)));
+      await Promise.all(items.map((item) => publishItem(parts, item)));
     }
     for (const e of out)
       if (e.type === 'suppressed') metrics.outcomes.inc({ pool: pool.key, type: e.type });

@@ -8,7 +8,6 @@ import {
   type BodyStore,
   codecs,
   type Logger,
-  MSG_IDS,
   type NatsHandles,
   type PoolDirectory,
   type QueueItem,
@@ -29,6 +28,7 @@ import type { Parking } from './parking.ts';
 import type { VerdictCounter } from './reputation/verdicts.ts';
 import type { ThrottleStore } from './throttles.ts';
 import type { MessageTracker } from './tracker.ts';
+import { itemMsgId } from './transitions.ts';
 
 export interface SchedulerParts {
   config: SchedulerConfig;
@@ -64,11 +64,9 @@ export const EXPIRY_GRACE_MS = 60_000;
 /** Publishes a queue item; returns its sequence in the queue stream. */
 export async function publishItem(parts: SchedulerParts, item: QueueItem): Promise<number> {
   const ack = await parts.nats.js.publish(
-    SUBJECTS.queue(item.pool),
-    codecs.queueItem.encode(item),
-    {
-      msgID: MSG_IDS.queueItem(item.id, item.domain, item.attempt, item.part ?? 0),
-    },
+    SUBJECTS.queue(item.delivery.pool),
+    codecs.queueItem.encode(item, parts.config.wireVersion),
+    { msgID: itemMsgId(item) },
   );
   return ack.seq;
 }

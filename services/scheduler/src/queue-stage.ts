@@ -8,8 +8,6 @@
 import {
   type CompiledPool,
   codecs,
-  type Job,
-  MSG_IDS,
   type QueueItem,
   returnPathFor,
   SUBJECTS,
@@ -23,6 +21,7 @@ import { deliveryEvent } from './events.ts';
 import { EXPIRY_GRACE_MS, nakDelay, type SchedulerParts } from './parts.ts';
 import { expiredRecipient, expiryText } from './replies.ts';
 import { groupKey } from './split.ts';
+import { eventBaseOf, itemMsgId, jobFor } from './transitions.ts';
 
 const UNKNOWN_POOL_DELAY_MS = 5000;
 /** How often held mail (complaint guard, or a held destination) looks whether it was released. */
@@ -32,21 +31,23 @@ export function createQueueHandler(parts: SchedulerParts) {
   const { pools, admission, metrics, events, clock, nats } = parts;
 
   async function expire(item: QueueItem, pool: CompiledPool, now: number, why: string) {
+    const { delivery } = item;
     const lastReplies = new Map(item.lastReplies?.map((r) => [r.rcpt, r]));
     await admission.forget(item, pool);
     if (pool.bounces.notifySender) {
       const result = await parts.dsn.send(
-        item,
-        item.rcpts.map((rcpt) => expiredRecipient(rcpt, lastReplies.get(rcpt))),
-        `${MSG_IDS.queueItem(item.id, item.domain, item.attempt, item.part ?? 0)}:expired`,
+        delivery,
+        delivery.rcpts.map((rcpt) => expiredRecipient(rcpt, lastReplies.get(rcpt))),
+        `${itemMsgId(item)}:expired`,
         now,
       );
       metrics.dsns.inc({ pool: pool.key, result });
     }
+    const base = eventBaseOf(item);
     await events.publish(
-      item.rcpts.map((rcpt) => {
+      delivery.rcpts.map((rcpt) => {
         const last = lastReplies.get(rcpt);
-        return deliveryEvent('expired', item, rcpt, now, {
+        return deliveryEvent('expired', base, rcpt, now, {
           code: 550,
           enhanced: EXPIRED_STATUS,
           text: expiryText(item.attempt, why, last),
@@ -54,9 +55,9 @@ export function createQueueHandler(parts: SchedulerParts) {
         });
       }),
     );
-    metrics.outcomes.inc({ pool: pool.key, type: 'expired' }, item.rcpts.length);
-    const last = await parts.tracker.finish(pool.key, item.id, groupKey(item));
-    if (last) await parts.bodies.remove(item.id, item.body).catch(() => undefined);
+    metrics.outcomes.inc({ pool: pool.key, type: 'expired' }, delivery.rcpts.length);
+    const last = await parts.tracker.finish(pool.key, delivery.id, groupKey(delivery));
+    if (last) await parts.bodies.remove(delivery.id, delivery.body).catch(() => undefined);
   }
 
   async function dispatch(
@@ -65,40 +66,29 @@ export function createQueueHandler(parts: SchedulerParts) {
     decision: Extract<AdmissionDecision, { kind: 'send' }>,
     now: number,
   ): Promise<void> {
-    const part = item.part ?? 0;
-    const job: Job = {
-      v: 1,
-      jobId: MSG_IDS.job(item.id, item.domain, item.attempt, part),
-      id: item.id,
-      pool: item.pool,
-      domain: item.domain,
-      ip: decision.ip,
-      policy: decision.policy,
-      from: item.from,
-      rcpts: item.rcpts,
-      body: item.body,
-      receivedAt: item.receivedAt,
-      attempt: item.attempt,
-      ...(item.part !== undefined ? { part: item.part } : {}),
-      ...(item.messageId ? { messageId: item.messageId } : {}),
-      dispatchedAt: now,
-      ...(decision.connections !== undefined ? { connections: decision.connections } : {}),
-      ...(item.dsn ? { dsn: item.dsn } : {}),
-      ...(item.rcptDsn ? { rcptDsn: item.rcptDsn } : {}),
-      ...(item.bulk ? { bulk: true } : {}),
-      ...(item.submitter ? { submitter: item.submitter } : {}),
-    };
-    const returnPath = returnPathFor(pool, item);
-    if (returnPath) job.returnPath = returnPath;
-    await nats.js.publish(SUBJECTS.job(pool.key, decision.ip), codecs.job.encode(job), {
-      msgID: job.jobId,
-    });
+    const returnPath = returnPathFor(pool, item.delivery);
+    const job = jobFor(
+      item,
+      {
+        ip: decision.ip,
+        policy: decision.policy,
+        ...(decision.connections !== undefined ? { connections: decision.connections } : {}),
+        ...(returnPath ? { returnPath } : {}),
+      },
+      now,
+    );
+    await nats.js.publish(
+      SUBJECTS.job(pool.key, decision.ip),
+      codecs.job.encode(job, parts.config.wireVersion),
+      { msgID: job.jobId },
+    );
     metrics.scheduled.inc({ pool: pool.key, ip: decision.ip, policy: decision.policy });
     if (decision.spilledFrom !== undefined) {
       metrics.spilled.inc({ pool: pool.key, ip: decision.spilledFrom });
     }
+    const base = eventBaseOf(job);
     await events.publish(
-      item.rcpts.map((rcpt) => deliveryEvent('scheduled', { ...item, ip: decision.ip }, rcpt, now)),
+      job.delivery.rcpts.map((rcpt) => deliveryEvent('scheduled', base, rcpt, now)),
     );
   }
 
@@ -107,8 +97,9 @@ export function createQueueHandler(parts: SchedulerParts) {
     item: QueueItem,
     pool: CompiledPool,
   ): Promise<'sender domain' | 'submitter' | undefined> {
-    if (await parts.holds.isHeld(pool.key, senderDomain(item.from))) return 'sender domain';
-    if (item.submitter && (await parts.submitterHolds.isHeld(pool.key, item.submitter))) {
+    const { from, submitter } = item.delivery;
+    if (await parts.holds.isHeld(pool.key, senderDomain(from))) return 'sender domain';
+    if (submitter && (await parts.submitterHolds.isHeld(pool.key, submitter))) {
       return 'submitter';
     }
     return undefined;
@@ -138,22 +129,23 @@ export function createQueueHandler(parts: SchedulerParts) {
       msg.nak(nakDelay(parts, item.notBefore - now));
       return;
     }
-    const pool = pools.get(item.pool);
+    const { delivery } = item;
+    const pool = pools.get(delivery.pool);
     if (!pool) {
-      metrics.deferred.inc({ pool: item.pool, reason: 'unknown-pool' });
+      metrics.deferred.inc({ pool: delivery.pool, reason: 'unknown-pool' });
       msg.nak(nakDelay(parts, UNKNOWN_POOL_DELAY_MS));
       return;
     }
     // The retry policy puts a message's last try at its deadline; anything else still
     // waiting at the deadline expires, and the last try may wait only briefly.
-    const deadline = item.receivedAt + pool.retry.maxAgeMs;
+    const deadline = delivery.receivedAt + pool.retry.maxAgeMs;
     const lastTry = item.notBefore >= deadline;
     if (!lastTry && now >= deadline) {
       await expire(item, pool, now, 'while waiting to be sent');
       msg.ack();
       return;
     }
-    const held = item.bulk && pool.feedback ? await heldFor(item, pool) : undefined;
+    const held = delivery.bulk && pool.feedback ? await heldFor(item, pool) : undefined;
     if (held) {
       if (now >= deadline) {
         await expire(item, pool, now, `while its ${held} was held for complaints`);
@@ -168,7 +160,7 @@ export function createQueueHandler(parts: SchedulerParts) {
       msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
       return;
     }
-    if (await parts.destinationHolds.isHeld(pool.key, item.domain)) {
+    if (await parts.destinationHolds.isHeld(pool.key, delivery.domain)) {
       if (now >= deadline) {
         await expire(item, pool, now, 'while its destination was held');
         msg.ack();

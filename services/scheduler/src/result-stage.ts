@@ -31,7 +31,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey } from './admission.ts';
 import { rateWindowMs } from './config.ts';
 import { siteOf } from './destinations.ts';
-import { dsnFor, reportable } from './dsn-params.ts';
+import { reportable } from './dsn-params.ts';
 import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';
 import { judgeOutcomes } from './outcomes.ts';
@@ -46,6 +46,7 @@ import {
 import { planRetry } from './retry-plan.ts';
 import { recordRetryWait } from './retry-waits.ts';
 import { groupKey } from './split.ts';
+import { eventBaseOf, retryItem } from './transitions.ts';
 
 const DAY_COUNTER_TTL_S = 8 * 86_400;
 
@@ -64,11 +65,11 @@ export function createResultHandler(parts: SchedulerParts) {
     return classify;
   }
 
-  async function finishGroup(job: Job): Promise<void> {
-    const last = await parts.tracker.finish(job.pool, job.id, groupKey(job));
+  async function finishGroup({ delivery }: Job): Promise<void> {
+    const last = await parts.tracker.finish(delivery.pool, delivery.id, groupKey(delivery));
     if (last) {
-      await parts.bodies.remove(job.id, job.body).catch((err: unknown) => {
-        log.warn({ err, id: job.id }, 'could not remove body; max age will');
+      await parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
+        log.warn({ err, id: delivery.id }, 'could not remove body; max age will');
       });
     }
   }
@@ -93,8 +94,10 @@ export function createResultHandler(parts: SchedulerParts) {
       return;
     }
     const { job } = result;
+    const { delivery } = job;
+    const base = eventBaseOf(job);
     const now = clock.now();
-    const pool = pools.get(job.pool);
+    const pool = pools.get(delivery.pool);
     const policy = pool ? destinations.policy(pool, job.policy) : undefined;
     const judgement = judgeOutcomes(result.outcomes, classifierOf(policy));
     const out: DeliveryEvent[] = [];
@@ -102,10 +105,10 @@ export function createResultHandler(parts: SchedulerParts) {
     const tls = result.tls?.version;
 
     for (const outcome of judgement.delivered) {
-      out.push(deliveryEvent('delivered', job, outcome.rcpt, now, outcome, tls));
+      out.push(deliveryEvent('delivered', base, outcome.rcpt, now, outcome, tls));
     }
     for (const { outcome, classification } of judgement.bounced) {
-      out.push(deliveryEvent('bounced', job, outcome.rcpt, now, outcome, tls));
+      out.push(deliveryEvent('bounced', base, outcome.rcpt, now, outcome, tls));
       failed.push({
         recipient: outcome.rcpt,
         action: 'failed',
@@ -129,14 +132,14 @@ export function createResultHandler(parts: SchedulerParts) {
       }
     }
     for (const { outcome } of judgement.deferred) {
-      out.push(deliveryEvent('deferred', job, outcome.rcpt, now, outcome, tls));
+      out.push(deliveryEvent('deferred', base, outcome.rcpt, now, outcome, tls));
     }
 
     if (judgement.signal && pool && policy) {
       const { state, changed } = await parts.throttles.signal(
         pool.key,
         job.ip,
-        siteOf(policy.name, job.domain),
+        siteOf(policy.name, delivery.domain),
         policy.onThrottle,
         {
           now,
@@ -155,7 +158,7 @@ export function createResultHandler(parts: SchedulerParts) {
       });
       if (changed) {
         log.info(
-          { pool: pool.key, ip: job.ip, policy: policy.name, domain: job.domain, state },
+          { pool: pool.key, ip: job.ip, policy: policy.name, domain: delivery.domain, state },
           'destination asked to slow down',
         );
       }
@@ -164,11 +167,17 @@ export function createResultHandler(parts: SchedulerParts) {
       await countOutcomes(pool, job, judgement.delivered.length, result.outcomes.length);
       await parts.verdicts?.record(pool, job.ip, judgement, now);
       // The complaint guard's denominator, per sender domain and per submitter.
-      await parts.holds.delivered(pool, senderDomain(job.from), judgement.delivered.length, now);
-      if (job.submitter) {
-        await parts.submitterHolds.delivered(pool, job.submitter, judgement.delivered.length, now);
+      const { submitter } = delivery;
+      await parts.holds.delivered(
+        pool,
+        senderDomain(delivery.from),
+        judgement.delivered.length,
+        now,
+      );
+      if (submitter) {
+        await parts.submitterHolds.delivered(pool, submitter, judgement.delivered.length, now);
         if (job.returnPath && judgement.delivered.length > 0) {
-          await parts.messageSubmitters.remember(pool, job.id, job.submitter);
+          await parts.messageSubmitters.remember(pool, delivery.id, submitter);
         }
       }
     }
@@ -178,28 +187,14 @@ export function createResultHandler(parts: SchedulerParts) {
       const plan = planRetry({ job, pool, now, rng: parts.rng });
       if (plan.kind === 'retry') {
         groupOpen = true;
-        const rcpts = judgement.deferred.map((d) => d.outcome.rcpt);
-        const item = {
-          v: 1 as const,
-          id: job.id,
-          pool: job.pool,
-          domain: job.domain,
-          from: job.from,
-          rcpts,
-          body: job.body,
-          receivedAt: job.receivedAt,
-          attempt: job.attempt + 1,
-          notBefore: plan.at,
-          lastIp: job.ip,
-          lastReplies: judgement.deferred.map((d) => lastReplyOf(d.outcome, result.finishedAt)),
-          ...(job.part !== undefined ? { part: job.part } : {}),
-          ...(job.bulk ? { bulk: true } : {}),
-          ...(job.messageId ? { messageId: job.messageId } : {}),
-          ...(job.submitter ? { submitter: job.submitter } : {}),
-          ...dsnFor(job, rcpts),
-        };
+        const item = retryItem(
+          job,
+          judgement.deferred.map((d) => d.outcome),
+          plan.at,
+          result.finishedAt,
+        );
         if (pool && policy) {
-          await parts.parking.track(pool.key, itemKey(item), policy.name, item.receivedAt);
+          await parts.parking.track(pool.key, itemKey(item), policy.name, delivery.receivedAt);
         }
         const seq = await publishItem(parts, item);
         if (pool) await recordRetryWait(redis, item, seq, now, pool.retry.maxAgeMs);
@@ -209,7 +204,7 @@ export function createResultHandler(parts: SchedulerParts) {
           out.push(
             deliveryEvent(
               'expired',
-              job,
+              base,
               outcome.rcpt,
               now,
               {
@@ -227,24 +222,24 @@ export function createResultHandler(parts: SchedulerParts) {
     }
 
     if (failed.length > 0 && pool?.bounces.notifySender) {
-      const dsn = await parts.dsn.send(job, failed, `${job.jobId}:failed`, now);
+      const dsn = await parts.dsn.send(delivery, failed, `${job.jobId}:failed`, now);
       metrics.dsns.inc({ pool: pool.key, result: dsn });
     }
-    const wantsSuccess = job.rcptDsn?.some((r) => r.notify?.includes('SUCCESS')) === true;
+    const wantsSuccess = delivery.rcptDsn?.some((r) => r.notify?.includes('SUCCESS')) === true;
     if (wantsSuccess && pool?.bounces.notifySender) {
       // A next hop that advertised DSN was given the parameters and reports success itself.
       const relayed = reportable(
-        job,
+        delivery,
         judgement.delivered
           .filter((outcome) => outcome.remoteDsn !== true)
           .map((outcome) => relayedRecipient(outcome, result.finishedAt)),
       );
       if (relayed.length > 0) {
-        const dsn = await parts.dsn.send(job, relayed, `${job.jobId}:relayed`, now);
+        const dsn = await parts.dsn.send(delivery, relayed, `${job.jobId}:relayed`, now);
         metrics.dsns.inc({ pool: pool.key, result: dsn });
       }
     }
-    for (const e of out) metrics.outcomes.inc({ pool: job.pool, type: e.type });
+    for (const e of out) metrics.outcomes.inc({ pool: delivery.pool, type: e.type });
     await events.publish(out);
     if (!groupOpen) await finishGroup(job);
     msg.ack();

@@ -14,7 +14,7 @@ export function planRetry(input: {
   return nextRetry({
     // Job attempts count from 0; the policy counts attempts made, this one included.
     attempt: input.job.attempt + 1,
-    firstAttemptAt: input.job.receivedAt,
+    firstAttemptAt: input.job.delivery.receivedAt,
     now: input.now,
     rng: input.rng,
     ...(input.pool

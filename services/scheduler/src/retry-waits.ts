@@ -16,6 +16,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
 import { itemKey } from './admission.ts';
 import { deliveryEvent, type EventPublisher } from './events.ts';
+import { eventBaseOf } from './transitions.ts';
 
 export interface RetryWait {
   /** The queue item's key (admission.ts itemKey). */
@@ -43,7 +44,7 @@ export async function recordRetryWait(
   now: number,
   ttlMs: number,
 ): Promise<void> {
-  const key = REDIS_KEYS.retryWaits(item.pool, item.domain);
+  const key = REDIS_KEYS.retryWaits(item.delivery.pool, item.delivery.domain);
   await redis
     .multi()
     .zremrangebyscore(key, '-inf', now)
@@ -99,10 +100,10 @@ export async function flushRetryWaits(
       });
       await deps.jsm.streams.deleteMessage(STREAMS.queue, wait.seq, false);
       await deps.events.publish(
-        item.rcpts.map((rcpt) => deliveryEvent('flushed', item, rcpt, now)),
+        item.delivery.rcpts.map((rcpt) => deliveryEvent('flushed', eventBaseOf(item), rcpt, now)),
       );
       items++;
-      rcpts += item.rcpts.length;
+      rcpts += item.delivery.rcpts.length;
     }
     await deps.redis.zrem(key, flat[i] as string);
   }

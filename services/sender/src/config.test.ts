@@ -8,6 +8,15 @@ import { readSenderConfig } from './config.ts';
 const base = { HIKYAKU_POOL: 'mail_transactional', HIKYAKU_POD_NAME: 'transactional-sender-0' };
 
 describe('readSenderConfig', () => {
+  it('writes results in wire version 1 unless HIKYAKU_WIRE_VERSION says 2', () => {
+    assert.equal(readSenderConfig(base).wireVersion, 1);
+    assert.equal(readSenderConfig({ ...base, HIKYAKU_WIRE_VERSION: '2' }).wireVersion, 2);
+    assert.throws(
+      () => readSenderConfig({ ...base, HIKYAKU_WIRE_VERSION: 'v2' }),
+      /HIKYAKU_WIRE_VERSION must be one of 1, 2, got "v2"/,
+    );
+  });
+
   it("uses Postfix's timeouts and the system's DNS by default", () => {
     const config = readSenderConfig(base);
     assert.equal(config.connectTimeoutMs, 30_000);

@@ -5,6 +5,8 @@ import {
   EnvReader,
   readCommonConfig,
   readDnsServers,
+  readWireVersion,
+  type WireVersion,
 } from '@hikyaku/core';
 
 export interface SenderConfig extends CommonConfig {
@@ -48,6 +50,8 @@ export interface SenderConfig extends CommonConfig {
   webhookTimeoutMs: number;
   /** The longest wait between two tries of a webhook batch (the wait doubles from 1 s). */
   webhookMaxBackoffMs: number;
+  /** The wire version results are written in (HIKYAKU_WIRE_VERSION). */
+  wireVersion: WireVersion;
 }
 
 /** The file's certificates, or a problem with it for the configuration error. */
@@ -75,6 +79,7 @@ export function readSenderConfig(env: Env): Readonly<SenderConfig> {
   return r.done({
     ...common,
     podName: r.required('HIKYAKU_POD_NAME'),
+    wireVersion: readWireVersion(r),
     concurrencyPerIp: r.int('HIKYAKU_SENDER_CONCURRENCY', 32, { min: 1, max: 1024 }),
     streamReplicas: r.int('HIKYAKU_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     dnsServers,

@@ -51,7 +51,7 @@ export interface MtaStsReport {
 }
 
 export interface DeliveryInput {
-  job: Pick<Job, 'from' | 'rcpts' | 'dsn' | 'rcptDsn' | 'returnPath'>;
+  job: Pick<Job, 'delivery' | 'returnPath'>;
   source: SourceIp;
   /** The message as it goes out (signed). */
   message: Buffer;
@@ -174,11 +174,11 @@ async function transaction(
     }
     const started = input.now();
     try {
-      const { dsn, rcptDsn } = input.job;
+      const { dsn, rcptDsn } = input.job.delivery;
       const result = await session.send(
         {
           // The pool's return path when it has one: reports come back to the relay.
-          from: input.job.returnPath ?? input.job.from,
+          from: input.job.returnPath ?? input.job.delivery.from,
           to: rcpts,
           ...(dsn ? { dsn } : {}),
           ...(rcptDsn ? { rcptDsn } : {}),
@@ -258,7 +258,7 @@ export async function deliverMessage(input: DeliveryInput): Promise<DeliveryRepo
   } catch (err) {
     routeError = err;
   }
-  for (const rcpts of chunk(input.job.rcpts, input.limits.recipientsPerMessage)) {
+  for (const rcpts of chunk(input.job.delivery.rcpts, input.limits.recipientsPerMessage)) {
     let place: Target | undefined;
     try {
       if (!route) throw routeError;

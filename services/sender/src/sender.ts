@@ -25,10 +25,12 @@ import {
   type Logger,
   MSG_IDS,
   type NatsHandles,
+  NEWER_WIRE_VERSION_RETRY_MS,
   type PoolDirectory,
   STREAMS,
   SUBJECTS,
   startConsumerLoop,
+  WireVersionError,
 } from '@hikyaku/core';
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
@@ -153,11 +155,13 @@ export async function startSender(deps: {
   const outbox = createResultOutbox({
     log,
     publish: async (result) => {
-      await nats.js.publish(SUBJECTS.result(result.job.pool), codecs.result.encode(result), {
-        msgID: MSG_IDS.result(result.job.jobId),
-      });
+      await nats.js.publish(
+        SUBJECTS.result(result.job.delivery.pool),
+        codecs.result.encode(result, config.wireVersion),
+        { msgID: MSG_IDS.result(result.job.jobId) },
+      );
     },
-    onFailure: (result) => metrics.resultNotStored(result.job.pool),
+    onFailure: (result) => metrics.resultNotStored(result.job.delivery.pool),
   });
   const loops = new Map<string, ConsumerLoop>();
   const inFlight = new Set<AbortController>();
@@ -250,13 +254,14 @@ export async function startSender(deps: {
       if (binds && !sourcePresent(labels)) {
         throw new SourceAddressAbsentError(ip.address, config.podName);
       }
-      const body = await bodies.get(job.id, job.body);
+      const { delivery } = job;
+      const body = await bodies.get(delivery.id, delivery.body);
       const message = await dkim.sign(
         Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-        job.from,
+        delivery.from,
       );
       const family = isIP(ip.address) === 6 ? 6 : 4;
-      const route = await resolver.resolve(job.domain, {
+      const route = await resolver.resolve(delivery.domain, {
         routes: pool.routes,
         family,
         poolHasOtherFamily: pool.ips.some((other) => isIP(other.address) !== family),
@@ -279,7 +284,7 @@ export async function startSender(deps: {
     } catch (err) {
       if (err instanceof HandBackError) throw err;
       // Routing, signing, a missing body, an absent source address: one outcome per recipient.
-      return { outcomes: outcomesForFailure(job.rcpts, err) };
+      return { outcomes: outcomesForFailure(job.delivery.rcpts, err) };
     }
   }
 
@@ -291,11 +296,17 @@ export async function startSender(deps: {
     try {
       job = codecs.job.decode(msg.data);
     } catch (err) {
+      if (err instanceof WireVersionError) {
+        // Written by a newer release: a pod of that release will take it.
+        log.warn({ code: err.code, subject: msg.subject }, err.message);
+        msg.nak(NEWER_WIRE_VERSION_RETRY_MS);
+        return;
+      }
       log.error({ err, subject: msg.subject }, 'dropping malformed job');
       msg.term('malformed');
       return;
     }
-    const pool = pools.get(job.pool);
+    const pool = pools.get(job.delivery.pool);
     if (!pool) {
       msg.nak(UNKNOWN_POOL_DELAY_MS);
       return;
@@ -329,7 +340,6 @@ export async function startSender(deps: {
       metrics.attempt(labels, job.policy);
       const report = await attempt(job, pool, ip, abort.signal);
       const result: JobResult = {
-        v: 1,
         job,
         outcomes: report.outcomes,
         startedAt,

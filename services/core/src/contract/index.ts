@@ -1,3 +1,4 @@
+export * from './delivery.ts';
 export * from './events.ts';
 export * from './messages.ts';
 export * from './metrics.ts';
@@ -5,3 +6,4 @@ export * from './redis-keys.ts';
 export * from './subjects.ts';
 export * from './trace.ts';
 export * from './webhooks.ts';
+export * from './wire-version.ts';

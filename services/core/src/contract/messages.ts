@@ -3,9 +3,20 @@
  * enter a process: a malformed message is a bug in another process, and it must be named,
  * not half-processed.
  */
-import { Ajv, type JSONSchemaType, type ValidateFunction } from 'ajv';
+import type { JSONSchemaType, ValidateFunction } from 'ajv';
 import { SchemaError } from '../errors.ts';
+import { jobCodec, queueItemCodec, resultCodec } from './delivery.ts';
 import type { DeliveryEvent, QueueActionEvent } from './events.ts';
+import {
+  addressList,
+  ajv,
+  bodyRefSchema,
+  envelopeDsnSchema,
+  issuesOf,
+  MESSAGE_ID_MAX,
+  parseJson,
+  recipientDsnList,
+} from './schema-parts.ts';
 import type { TraceIndexEntry } from './trace.ts';
 
 /** Where a body is kept: inline in the bodies stream, or chunked in the object store. */
@@ -19,11 +30,7 @@ export interface BodyRef {
 /** NOTIFY values of RCPT TO (RFC 3461 §4.1); NEVER stands alone. */
 export type DsnNotify = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
 
-/** Longest ENVID (RFC 3461 §4.4) and ORCPT (§4.2), in characters as sent (xtext). */
-export const ENVID_MAX = 100;
-/** Longest Message-ID kept: RFC 5322 lines stop at 998 characters. */
-export const MESSAGE_ID_MAX = 998;
-export const ORCPT_MAX = 500;
+export { ENVID_MAX, LAST_REPLY_TEXT_MAX, MESSAGE_ID_MAX, ORCPT_MAX } from './schema-parts.ts';
 
 /**
  * The DSN parameters of MAIL FROM (RFC 3461 §4.3, §4.4). They travel with the message so
@@ -86,70 +93,6 @@ export interface LastReply {
   at: number;
 }
 
-/** One delivery item: the recipients of one message at one destination domain. */
-export interface QueueItem extends DsnParameters {
-  v: 1;
-  id: string;
-  pool: string;
-  domain: string;
-  from: string;
-  rcpts: string[];
-  body: BodyRef;
-  receivedAt: number;
-  attempt: number;
-  notBefore: number;
-  /** The IP of the previous attempt, if any (to spread retries). */
-  lastIp?: string;
-  /** What the previous attempt was answered, per recipient (absent before the first). */
-  lastReplies?: LastReply[];
-  /**
-   * Which share of the domain's recipients this is, when the rate policy's
-   * recipientsPerMessage split them (0..n-1); absent: the only one.
-   */
-  part?: number;
-  /** See Envelope.bulk. */
-  bulk?: boolean;
-  /** The message's Message-ID (see Envelope.messageId), for logs and traces. */
-  messageId?: string;
-  /** See Envelope.submitter: the complaint guard holds a submitter's bulk mail too. */
-  submitter?: string;
-}
-
-export interface Job extends DsnParameters {
-  v: 1;
-  jobId: string;
-  id: string;
-  pool: string;
-  domain: string;
-  ip: string;
-  policy: string;
-  from: string;
-  rcpts: string[];
-  body: BodyRef;
-  receivedAt: number;
-  attempt: number;
-  /** The queue item's part, when its recipients were split (see QueueItem.part). */
-  part?: number;
-  /** See Envelope.bulk. */
-  bulk?: boolean;
-  /** See Envelope.submitter: the complaint guard's denominator per submitter. */
-  submitter?: string;
-  /**
-   * MAIL FROM for this delivery when the pool writes its own return path (one recipient,
-   * a signed token); `from` stays the client's sender, for DSNs and events.
-   */
-  returnPath?: string;
-  /** The message's Message-ID (see Envelope.messageId), for logs and traces. */
-  messageId?: string;
-  /** When the scheduler released the job (its clock): tells a late reply from a new one. */
-  dispatchedAt?: number;
-  /**
-   * Concurrent connections the sender may hold for this (IP, destination), when adaptive
-   * shaping learned fewer than the rate policy declares; absent: the policy's.
-   */
-  connections?: number;
-}
-
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
 
 export interface RecipientOutcome {
@@ -182,15 +125,6 @@ export interface RecipientOutcome {
 /** MTA-STS modes that change what the sender does or reports; `none` is as no policy. */
 export type MtaStsAppliedMode = 'enforce' | 'testing';
 
-export interface JobResult {
-  v: 1;
-  job: Job;
-  outcomes: RecipientOutcome[];
-  startedAt: number;
-  finishedAt: number;
-  tls?: { version: string; cipher: string };
-}
-
 /** A feedback message the ingress accepted for a pool's bounce or complaint address. */
 export interface FeedbackEnvelope {
   v: 1;
@@ -204,55 +138,6 @@ export interface FeedbackEnvelope {
   clientAddress?: string;
   body: BodyRef;
 }
-
-const bodyRefSchema = {
-  type: 'object',
-  properties: {
-    store: { type: 'string', enum: ['stream', 'object'] },
-    size: { type: 'integer', minimum: 0 },
-    seq: { type: 'integer', minimum: 1, nullable: true },
-  },
-  required: ['store', 'size'],
-  additionalProperties: false,
-} as const;
-
-const addressList = {
-  type: 'array',
-  items: { type: 'string', maxLength: 512 },
-  minItems: 1,
-} as const;
-
-const envelopeDsnSchema = {
-  type: 'object',
-  properties: {
-    ret: { type: 'string', enum: ['FULL', 'HDRS'], nullable: true },
-    envid: { type: 'string', maxLength: ENVID_MAX, nullable: true },
-  },
-  additionalProperties: true,
-  nullable: true,
-} as const;
-
-const recipientDsnList = {
-  type: 'array',
-  items: {
-    type: 'object',
-    properties: {
-      rcpt: { type: 'string', maxLength: 512 },
-      notify: {
-        type: 'array',
-        items: { type: 'string', enum: ['NEVER', 'SUCCESS', 'FAILURE', 'DELAY'] },
-        minItems: 1,
-        maxItems: 3,
-        uniqueItems: true,
-        nullable: true,
-      },
-      orcpt: { type: 'string', maxLength: ORCPT_MAX, nullable: true },
-    },
-    required: ['rcpt'],
-    additionalProperties: true,
-  },
-  nullable: true,
-} as const;
 
 const envelopeSchema: JSONSchemaType<Envelope> = {
   type: 'object',
@@ -272,140 +157,6 @@ const envelopeSchema: JSONSchemaType<Envelope> = {
     bulk: { type: 'boolean', nullable: true },
   },
   required: ['v', 'id', 'pool', 'receivedAt', 'from', 'rcpts', 'body'],
-  additionalProperties: true,
-};
-
-/** Longest reply text kept on a queue item: enough for any real reply, bounded for the stream. */
-export const LAST_REPLY_TEXT_MAX = 1024;
-
-const lastReplySchema: JSONSchemaType<LastReply> = {
-  type: 'object',
-  properties: {
-    rcpt: { type: 'string' },
-    code: { type: 'integer' },
-    enhanced: { type: 'string', nullable: true },
-    text: { type: 'string', maxLength: LAST_REPLY_TEXT_MAX },
-    remoteHost: { type: 'string', nullable: true },
-    at: { type: 'number' },
-  },
-  required: ['rcpt', 'code', 'text', 'at'],
-  additionalProperties: true,
-};
-
-const queueItemSchema: JSONSchemaType<QueueItem> = {
-  type: 'object',
-  properties: {
-    v: { type: 'integer', const: 1 },
-    id: { type: 'string', minLength: 1 },
-    pool: { type: 'string', minLength: 1 },
-    domain: { type: 'string', minLength: 1 },
-    from: { type: 'string', maxLength: 512 },
-    rcpts: addressList,
-    body: bodyRefSchema,
-    receivedAt: { type: 'number' },
-    attempt: { type: 'integer', minimum: 0 },
-    notBefore: { type: 'number' },
-    lastIp: { type: 'string', nullable: true },
-    lastReplies: { type: 'array', items: lastReplySchema, nullable: true },
-    part: { type: 'integer', minimum: 0, nullable: true },
-    messageId: { type: 'string', maxLength: MESSAGE_ID_MAX, nullable: true },
-    dsn: envelopeDsnSchema,
-    rcptDsn: recipientDsnList,
-    bulk: { type: 'boolean', nullable: true },
-    submitter: { type: 'string', maxLength: 512, nullable: true },
-  },
-  required: [
-    'v',
-    'id',
-    'pool',
-    'domain',
-    'from',
-    'rcpts',
-    'body',
-    'receivedAt',
-    'attempt',
-    'notBefore',
-  ],
-  additionalProperties: true,
-};
-
-const jobSchema: JSONSchemaType<Job> = {
-  type: 'object',
-  properties: {
-    v: { type: 'integer', const: 1 },
-    jobId: { type: 'string', minLength: 1 },
-    id: { type: 'string', minLength: 1 },
-    pool: { type: 'string', minLength: 1 },
-    domain: { type: 'string', minLength: 1 },
-    ip: { type: 'string', minLength: 1 },
-    policy: { type: 'string' },
-    from: { type: 'string', maxLength: 512 },
-    rcpts: addressList,
-    body: bodyRefSchema,
-    receivedAt: { type: 'number' },
-    attempt: { type: 'integer', minimum: 0 },
-    part: { type: 'integer', minimum: 0, nullable: true },
-    messageId: { type: 'string', maxLength: MESSAGE_ID_MAX, nullable: true },
-    dispatchedAt: { type: 'number', nullable: true },
-    connections: { type: 'integer', minimum: 1, nullable: true },
-    dsn: envelopeDsnSchema,
-    rcptDsn: recipientDsnList,
-    bulk: { type: 'boolean', nullable: true },
-    submitter: { type: 'string', maxLength: 512, nullable: true },
-    returnPath: { type: 'string', maxLength: 512, nullable: true },
-  },
-  required: [
-    'v',
-    'jobId',
-    'id',
-    'pool',
-    'domain',
-    'ip',
-    'policy',
-    'from',
-    'rcpts',
-    'body',
-    'receivedAt',
-    'attempt',
-  ],
-  additionalProperties: true,
-};
-
-const outcomeSchema: JSONSchemaType<RecipientOutcome> = {
-  type: 'object',
-  properties: {
-    rcpt: { type: 'string' },
-    status: { type: 'string', enum: ['delivered', 'deferred', 'failed'] },
-    code: { type: 'integer' },
-    enhanced: { type: 'string', nullable: true },
-    text: { type: 'string' },
-    remoteHost: { type: 'string', nullable: true },
-    remoteAddress: { type: 'string', nullable: true },
-    remoteQueueId: { type: 'string', nullable: true },
-    errorCode: { type: 'string', nullable: true },
-    remoteDsn: { type: 'boolean', nullable: true },
-    mtaSts: { type: 'string', enum: ['enforce', 'testing'], nullable: true },
-  },
-  required: ['rcpt', 'status', 'code', 'text'],
-  additionalProperties: true,
-};
-
-const resultSchema: JSONSchemaType<JobResult> = {
-  type: 'object',
-  properties: {
-    v: { type: 'integer', const: 1 },
-    job: jobSchema,
-    outcomes: { type: 'array', items: outcomeSchema },
-    startedAt: { type: 'number' },
-    finishedAt: { type: 'number' },
-    tls: {
-      type: 'object',
-      properties: { version: { type: 'string' }, cipher: { type: 'string' } },
-      required: ['version', 'cipher'],
-      nullable: true,
-    },
-  },
-  required: ['v', 'job', 'outcomes', 'startedAt', 'finishedAt'],
   additionalProperties: true,
 };
 
@@ -437,8 +188,6 @@ const feedbackEnvelopeSchema: JSONSchemaType<FeedbackEnvelope> = {
   additionalProperties: true,
 };
 
-const ajv = new Ajv({ allErrors: true });
-
 export interface Codec<T> {
   encode(value: T): Uint8Array;
   decode(data: Uint8Array): T;
@@ -449,18 +198,8 @@ function codec<T>(what: string, schema: JSONSchemaType<T>): Codec<T> {
   return {
     encode: (value) => Buffer.from(JSON.stringify(value)),
     decode: (data) => {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(Buffer.from(data).toString('utf8'));
-      } catch (err) {
-        throw new SchemaError(what, [`not JSON: ${(err as Error).message}`]);
-      }
-      if (!validate(parsed)) {
-        throw new SchemaError(
-          what,
-          (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`),
-        );
-      }
+      const parsed = parseJson(what, data);
+      if (!validate(parsed)) throw new SchemaError(what, issuesOf(validate.errors));
       return parsed;
     },
   };
@@ -468,9 +207,9 @@ function codec<T>(what: string, schema: JSONSchemaType<T>): Codec<T> {
 
 export const codecs = {
   envelope: codec('envelope', envelopeSchema),
-  queueItem: codec('queue item', queueItemSchema),
-  job: codec('job', jobSchema),
-  result: codec('job result', resultSchema),
+  queueItem: queueItemCodec,
+  job: jobCodec,
+  result: resultCodec,
   feedback: codec('feedback envelope', feedbackEnvelopeSchema),
   traceIndex: codec('trace index entry', traceIndexSchema),
   event: {
