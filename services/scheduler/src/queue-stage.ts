@@ -111,8 +111,11 @@ export function createQueueHandler(parts: SchedulerParts) {
    */
   async function firstWait(item: QueueItem, msg: JsMsg): Promise<void> {
     if (item.attempt !== 0 || msg.info.deliveryCount !== 1) return;
+    const base = eventBaseOf(item);
     await events.storeAcceptance(
-      item.rcpts.map((rcpt) => deliveryEvent('accepted', item, rcpt, item.receivedAt)),
+      item.delivery.rcpts.map((rcpt) =>
+        deliveryEvent('accepted', base, rcpt, item.delivery.receivedAt),
+      ),
     );
   }
 

@@ -108,6 +108,9 @@ export function eventBaseOf(record: QueueItem | Job): EventBase {
     receivedAt: delivery.receivedAt,
     attempt: record.attempt,
     ...('ip' in record ? { ip: record.ip } : {}),
+    ...('dispatchedAt' in record && record.dispatchedAt !== undefined
+      ? { dispatchedAt: record.dispatchedAt }
+      : {}),
     ...(delivery.messageId ? { messageId: delivery.messageId } : {}),
   };
 }
