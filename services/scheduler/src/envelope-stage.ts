@@ -18,6 +18,7 @@ import { itemKey } from './admission.ts';
 import { dsnFor } from './dsn-params.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, publishItem, type SchedulerParts } from './parts.ts';
+import { RedisBatch } from './redis-batch.ts';
 import { groupByDomain, groupKey, splitRecipients } from './split.ts';
 
 /** How long an envelope waits when its pool's policy is not known yet (KV not written). */
@@ -99,17 +100,18 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
       });
     }
     if (items.length > 0) {
-      await tracker.open(
+      const writes = new RedisBatch();
+      tracker.openIn(
+        writes,
         pool.key,
         envelope.id,
         items.map(({ item }) => groupKey(item)),
         pool.retry.maxAgeMs + TRACKER_EXTRA_MS,
       );
-      await Promise.all(
-        items.map(({ item, policy }) =>
-          parking.track(pool.key, itemKey(item), policy, item.receivedAt),
-        ),
-      );
+      for (const { item, policy } of items) {
+        parking.trackIn(writes, pool.key, itemKey(item), policy, item.receivedAt);
+      }
+      await writes.run(parts.redis);
       await Promise.all(items.map(({ item }) => publishItem(parts, item)));
     }
     for (const e of out)

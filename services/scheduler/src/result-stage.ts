@@ -36,6 +36,7 @@ import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';
 import { judgeOutcomes } from './outcomes.ts';
 import { publishItem, type SchedulerParts } from './parts.ts';
+import { RedisBatch } from './redis-batch.ts';
 import {
   diagnosticOf,
   expiredRecipient,
@@ -64,24 +65,18 @@ export function createResultHandler(parts: SchedulerParts) {
     return classify;
   }
 
-  async function finishGroup(job: Job): Promise<void> {
-    const last = await parts.tracker.finish(job.pool, job.id, groupKey(job));
-    if (last) {
-      await parts.bodies.remove(job.id, job.body).catch((err: unknown) => {
-        log.warn({ err, id: job.id }, 'could not remove body; max age will');
-      });
-    }
-  }
-
   /** Per-day delivered/attempted counts per IP: the warm-up's delivered ratio. */
-  async function countOutcomes(pool: CompiledPool, job: Job, delivered: number, attempted: number) {
+  function countOutcomes(
+    writes: RedisBatch,
+    pool: CompiledPool,
+    job: Job,
+    delivered: number,
+    attempted: number,
+  ) {
     const key = REDIS_KEYS.outcomesOnDay(pool.key, calendarDayKey(clock.now(), pool.timeZone));
-    await redis
-      .multi()
-      .hincrby(key, outcomeField(job.ip, 'delivered'), delivered)
-      .hincrby(key, outcomeField(job.ip, 'attempted'), attempted)
-      .expire(key, DAY_COUNTER_TTL_S)
-      .exec();
+    writes
+      .count(key, outcomeField(job.ip, 'delivered'), delivered, DAY_COUNTER_TTL_S)
+      .count(key, outcomeField(job.ip, 'attempted'), attempted, DAY_COUNTER_TTL_S);
   }
 
   return async function handleResult(msg: JsMsg): Promise<void> {
@@ -100,6 +95,8 @@ export function createResultHandler(parts: SchedulerParts) {
     const out: DeliveryEvent[] = [];
     const failed: DsnRecipient[] = [];
     const tls = result.tls?.version;
+    // The counters, the retry index and the tracker: one round trip at the end.
+    const writes = new RedisBatch();
 
     for (const outcome of judgement.delivered) {
       out.push(deliveryEvent('delivered', job, outcome.rcpt, now, outcome, tls));
@@ -161,8 +158,8 @@ export function createResultHandler(parts: SchedulerParts) {
       }
     }
     if (pool) {
-      await countOutcomes(pool, job, judgement.delivered.length, result.outcomes.length);
-      await parts.verdicts?.record(pool, job.ip, judgement, now);
+      countOutcomes(writes, pool, job, judgement.delivered.length, result.outcomes.length);
+      parts.verdicts?.record(writes, pool, job.ip, judgement, now);
       // The complaint guard's denominator, per sender domain and per submitter.
       await parts.holds.delivered(pool, senderDomain(job.from), judgement.delivered.length, now);
       if (job.submitter) {
@@ -202,7 +199,7 @@ export function createResultHandler(parts: SchedulerParts) {
           await parts.parking.track(pool.key, itemKey(item), policy.name, item.receivedAt);
         }
         const seq = await publishItem(parts, item);
-        if (pool) await recordRetryWait(redis, item, seq, now, pool.retry.maxAgeMs);
+        if (pool) recordRetryWait(writes, item, seq, now, pool.retry.maxAgeMs);
       } else {
         for (const { outcome } of judgement.deferred) {
           const last = lastReplyOf(outcome, result.finishedAt);
@@ -246,7 +243,13 @@ export function createResultHandler(parts: SchedulerParts) {
     }
     for (const e of out) metrics.outcomes.inc({ pool: job.pool, type: e.type });
     await events.publish(out);
-    if (!groupOpen) await finishGroup(job);
+    if (!groupOpen) parts.tracker.finishIn(writes, job.pool, job.id, groupKey(job));
+    const groupsLeft = await writes.run(redis);
+    if (!groupOpen && groupsLeft === 0) {
+      await parts.bodies.remove(job.id, job.body).catch((err: unknown) => {
+        log.warn({ err, id: job.id }, 'could not remove body; max age will');
+      });
+    }
     msg.ack();
   };
 }
