@@ -59,7 +59,9 @@ export function cachedHoldTable<T extends { at: number }>(
     if (copy && elapsed() - copy.readAt < maxAgeMs) return copy.names;
     const read = table.list(pool).then((all) => new Set(all.keys()));
     // A failed read is not kept: the next item asks again.
-    read.catch(() => copies.delete(pool));
+    read.catch(() => {
+      if (copies.get(pool)?.names === read) copies.delete(pool);
+    });
     copies.set(pool, { readAt: elapsed(), names: read });
     return read;
   }

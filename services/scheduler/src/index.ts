@@ -12,5 +12,6 @@ export * from './clock.ts';
 export * from './destinations.ts';
 export * from './main.ts';
 export * from './mx-hosts.ts';
+export * from './redis-batch.ts';
 export * from './reputation/dns-checks.ts';
 export * from './tracker.ts';

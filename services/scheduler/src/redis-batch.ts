@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 //   c k field by ttlS          HINCRBY, EXPIRE (seconds)
 //   z k score member ttlMs     ZADD NX, PEXPIRE (0: none)
 //   r k before score member ttlMs   ZREMRANGEBYSCORE -inf..before, ZADD, PEXPIRE
-//   o k ttlMs member           SADD, PEXPIRE (the tracker's open groups)
+//   o k ttlMs n member…        SADD of n members, PEXPIRE (the tracker's open groups)
 //   f k member                 SREM; DEL when empty; the script returns the members left
 const SCRIPT = redisScript(`
 local i, left, expired = 1, -1, {}
@@ -41,9 +41,13 @@ while i <= #ARGV do
     expire(k, 'PEXPIRE', ARGV[i + 5])
     i = i + 6
   elseif op == 'o' then
-    redis.call('SADD', KEYS[k], ARGV[i + 3])
+    -- In slices: unpack has a stack limit, and a message may have 100,000 groups.
+    local n, first = tonumber(ARGV[i + 3]), i + 4
+    for s = first, first + n - 1, 1000 do
+      redis.call('SADD', KEYS[k], unpack(ARGV, s, math.min(s + 999, first + n - 1)))
+    end
     expire(k, 'PEXPIRE', ARGV[i + 2])
-    i = i + 4
+    i = first + n
   elseif op == 'f' then
     redis.call('SREM', KEYS[k], ARGV[i + 2])
     left = redis.call('SCARD', KEYS[k])
@@ -91,8 +95,10 @@ export class RedisBatch {
 
   /** Adds members to a set that expires `ttlMs` after this batch. */
   open(key: string, members: readonly string[], ttlMs: number): this {
-    const k = this.keyIndex(key);
-    for (const m of members) this.args.push('o', k, ttlMs, m);
+    if (members.length === 0) return this;
+    this.args.push('o', this.keyIndex(key), ttlMs, members.length);
+    // Not push(...members): a spread of 100,000 arguments overflows the stack.
+    for (const m of members) this.args.push(m);
     return this;
   }
 
