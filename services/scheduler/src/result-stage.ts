@@ -161,9 +161,21 @@ export function createResultHandler(parts: SchedulerParts) {
       countOutcomes(writes, pool, job, judgement.delivered.length, result.outcomes.length);
       parts.verdicts?.record(writes, pool, job.ip, judgement, now);
       // The complaint guard's denominator, per sender domain and per submitter.
-      await parts.holds.delivered(pool, senderDomain(job.from), judgement.delivered.length, now);
+      parts.holds.deliveredIn(
+        writes,
+        pool,
+        senderDomain(job.from),
+        judgement.delivered.length,
+        now,
+      );
       if (job.submitter) {
-        await parts.submitterHolds.delivered(pool, job.submitter, judgement.delivered.length, now);
+        parts.submitterHolds.deliveredIn(
+          writes,
+          pool,
+          job.submitter,
+          judgement.delivered.length,
+          now,
+        );
         if (job.returnPath && judgement.delivered.length > 0) {
           await parts.messageSubmitters.remember(pool, job.id, job.submitter);
         }
