@@ -150,22 +150,19 @@ export function createShapingAdmission(deps: {
         now,
         spacing: siteSpacing,
         plan: String(pool.generation),
+        read: throttles.where(
+          pool.key,
+          site,
+          order.map((ip) => ip.address),
+        ),
       });
       if (turn.kind === 'queued') return { kind: 'wait', until: turn.at, reason: 'queued' };
       if (turn.kind === 'own' && turn.at > now) {
         return { kind: 'wait', until: turn.at, reason: 'parked' };
       }
 
-      const loaded = await Promise.all([
-        caps.get(pool, now),
-        throttles.read(
-          pool.key,
-          site,
-          order.map((ip) => ip.address),
-        ),
-      ]);
-      let dayCaps = loaded[0];
-      const states = loaded[1];
+      let dayCaps = await caps.get(pool, now);
+      const states = throttles.parse(turn.read);
       let earliest = Number.POSITIVE_INFINITY;
       let reason: WaitReason = 'rate';
       let capped = 0;

@@ -16,6 +16,7 @@ import {
 } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
 import { createHoldTable } from './hold-table.ts';
+import type { RedisBatch } from './redis-batch.ts';
 
 /**
  * Where one scope of the guard keeps its counts, levels and holds. The functions below
@@ -109,9 +110,15 @@ export function createComplaintHolds(redis: Redis, scope: ComplaintScope = SENDE
   }
 
   return {
-    /** Counts delivered messages of a sender domain (pools with feedback only). */
-    delivered(pool: CompiledPool, domain: string, n: number, now: number): Promise<void> {
-      return count(pool, domain, 'delivered', n, now);
+    /**
+     * Counts delivered messages of a sender domain (pools with feedback only), in a stage's
+     * batch of Redis writes.
+     */
+    deliveredIn(batch: RedisBatch, pool: CompiledPool, domain: string, n: number, now: number) {
+      const guard = pool.feedback?.complaints;
+      if (!guard || domain === '' || n <= 0) return;
+      const key = scope.day(pool.key, calendarDayKey(now, pool.timeZone));
+      batch.count(key, `${domain}|delivered`, n, (guard.windowDays + 1) * 86_400);
     },
 
     /** Counts one complaint and judges the domain's window; holds it when the guard says so. */

@@ -19,6 +19,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey } from './admission.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, publishItem, type SchedulerParts } from './parts.ts';
+import { RedisBatch } from './redis-batch.ts';
 import { groupByDomain, groupKey } from './split.ts';
 import { firstItems } from './transitions.ts';
 
@@ -92,22 +93,24 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
       onePerRecipient ? 1 : policyOf(domain).perIp.recipientsPerMessage,
     );
     if (items.length > 0) {
-      await tracker.open(
+      const writes = new RedisBatch();
+      tracker.openIn(
+        writes,
         pool.key,
         envelope.id,
         items.map((item) => groupKey(item.delivery)),
         pool.retry.maxAgeMs + TRACKER_EXTRA_MS,
       );
-      await Promise.all(
-        items.map((item) =>
-          parking.track(
-            pool.key,
-            itemKey(item),
-            policyOf(item.delivery.domain).name,
-            item.delivery.receivedAt,
-          ),
-        ),
-      );
+      for (const item of items) {
+        parking.trackIn(
+          writes,
+          pool.key,
+          itemKey(item),
+          policyOf(item.delivery.domain).name,
+          item.delivery.receivedAt,
+        );
+      }
+      await writes.run(parts.redis);
       await Promise.all(items.map((item) => publishItem(parts, item)));
     }
     for (const e of out)

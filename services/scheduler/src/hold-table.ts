@@ -40,3 +40,43 @@ export function createHoldTable<T extends { at: number }>(
     },
   };
 }
+
+/**
+ * A hold table whose `isHeld` answers from a copy of the pool's table read at most once per
+ * `maxAgeMs` (real time), so the queue stage does not ask Redis once per item. A hold or a
+ * release made elsewhere (another replica, the CLI) is seen within `maxAgeMs`; one made
+ * through this table at once.
+ */
+export function cachedHoldTable<T extends { at: number }>(
+  table: HoldTable<T>,
+  maxAgeMs: number,
+  normalize: (name: string) => string = (name) => name.toLowerCase(),
+  elapsed: () => number = () => performance.now(),
+): HoldTable<T> {
+  const copies = new Map<string, { readAt: number; names: Promise<Set<string>> }>();
+  function names(pool: string): Promise<Set<string>> {
+    const copy = copies.get(pool);
+    if (copy && elapsed() - copy.readAt < maxAgeMs) return copy.names;
+    const read = table.list(pool).then((all) => new Set(all.keys()));
+    // A failed read is not kept: the next item asks again.
+    read.catch(() => {
+      if (copies.get(pool)?.names === read) copies.delete(pool);
+    });
+    copies.set(pool, { readAt: elapsed(), names: read });
+    return read;
+  }
+  return {
+    async isHeld(pool, domain) {
+      return (await names(pool)).has(normalize(domain));
+    },
+    async hold(pool, domain, hold) {
+      copies.delete(pool);
+      return table.hold(pool, domain, hold);
+    },
+    async release(pool, domain) {
+      copies.delete(pool);
+      return table.release(pool, domain);
+    },
+    list: (pool) => table.list(pool),
+  };
+}

@@ -13,5 +13,6 @@ export * from './destinations.ts';
 export * from './events.ts';
 export * from './main.ts';
 export * from './mx-hosts.ts';
+export * from './redis-batch.ts';
 export * from './reputation/dns-checks.ts';
 export * from './tracker.ts';

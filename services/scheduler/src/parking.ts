@@ -29,6 +29,7 @@
 
 import { REDIS_KEYS, redisScript } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
+import type { RedisBatch } from './redis-batch.ts';
 
 // KEYS: the item's lanes (site lane first), then its policy's index, then the site lane's
 // planned spacing, then for each further lane (warm-up lanes) the pool plan it was planned
@@ -39,9 +40,15 @@ import type { Redis } from 'ioredis';
 // nothing, as the rate window still holds every dispatch back. A warm-up lane planned
 // under another version of the pool is dropped: its turns wait for a day the new schedule
 // or overflow may not make anyone wait for, so its items try again and park anew if
-// they must.
+// they must. An item that may try to leave next needs its IPs' throttle states: when
+// one more key (the throttle hash) and fields (ARGV 9 on) are given, they are read in
+// the same call, so admission asks Redis once before its reservation.
 const CHECK = redisScript(`
 local lanes = tonumber(ARGV[7])
+local function states()
+  if #KEYS < lanes * 2 + 2 or #ARGV < 9 then return {} end
+  return redis.call('HMGET', KEYS[lanes * 2 + 2], unpack(ARGV, 9))
+end
 for i = 1, lanes do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[2]) end
 for i = 2, lanes do
   local planKey = KEYS[lanes + 1 + i]
@@ -74,9 +81,9 @@ end
 if planned ~= spacing then redis.call('SET', spacingKey, ARGV[4], 'PX', ARGV[6]) end
 for i = 1, lanes do
   local own = redis.call('ZSCORE', KEYS[i], ARGV[1])
-  if own then return {'own', own, i} end
+  if own then return {'own', own, i, states()} end
 end
-if redis.call('ZCARD', KEYS[1]) == 0 then return {'free', '0', 0} end
+if redis.call('ZCARD', KEYS[1]) == 0 then return {'free', '0', 0, states()} end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 local ticket = math.ceil(math.max(tonumber(ARGV[3]), tonumber(last[2]) + tonumber(ARGV[4])))
 redis.call('ZADD', KEYS[1], ticket, ARGV[1])
@@ -111,11 +118,11 @@ export const STALE_TURN_MS = 10 * 60_000;
 
 export type Turn =
   /** The item holds a turn at `at` in `lane`. */
-  | { kind: 'own'; at: number; lane: string }
+  | { kind: 'own'; at: number; lane: string; read: (string | null)[] }
   /** The item held no turn and others were waiting: it was queued behind them until `at`. */
   | { kind: 'queued'; at: number }
   /** No turn held and nobody waiting: the item may try to leave now. */
-  | { kind: 'free' };
+  | { kind: 'free'; read: (string | null)[] };
 
 export interface Parking {
   /**
@@ -133,6 +140,8 @@ export interface Parking {
     /** The version of the pool deciding now (its generation): warm-up lanes planned under
      * another one are dropped. */
     plan: string;
+    /** Hash fields read along, returned as `read` when the item may try to leave. */
+    read?: { key: string; fields: readonly string[] };
   }): Promise<Turn>;
   /**
    * Gives the item a turn at the end of `lane`, not before `earliest`, `spacing` after the
@@ -153,6 +162,8 @@ export interface Parking {
   }): Promise<number>;
   /** Counts an item as waiting for its policy (a retry published for later). */
   track(pool: string, item: string, policy: string, receivedAt: number): Promise<void>;
+  /** The same, added to a stage's batch of Redis writes. */
+  trackIn(batch: RedisBatch, pool: string, item: string, policy: string, receivedAt: number): void;
   /** Forgets the item everywhere (it expired or was dropped). */
   forget(pool: string, item: string, policy: string, lanes: readonly string[]): Promise<void>;
   /** Keys an item's dispatch removes it from: its lanes and its policy's index. */
@@ -167,8 +178,9 @@ export function createParking(redis: Redis): Parking {
         REDIS_KEYS.queued(input.pool, input.policy),
         REDIS_KEYS.laneSpacing(input.pool, input.lanes[0] as string),
         ...input.lanes.slice(1).map((l) => REDIS_KEYS.lanePlan(input.pool, l)),
+        ...(input.read && input.read.fields.length > 0 ? [input.read.key] : []),
       ];
-      const [kind, at, index] = (await CHECK.run(redis, keys, [
+      const [kind, at, index, read] = (await CHECK.run(redis, keys, [
         input.item,
         input.now - STALE_TURN_MS,
         input.now,
@@ -178,12 +190,18 @@ export function createParking(redis: Redis): Parking {
         LANE_SPACING_TTL_MS,
         input.lanes.length,
         input.plan,
-      ])) as [string, string, number];
+        ...(input.read?.fields ?? []),
+      ])) as [string, string, number, (string | null)[] | undefined];
       if (kind === 'own') {
-        return { kind, at: Number(at), lane: input.lanes[Number(index) - 1] as string };
+        return {
+          kind,
+          at: Number(at),
+          lane: input.lanes[Number(index) - 1] as string,
+          read: read ?? [],
+        };
       }
       if (kind === 'queued') return { kind, at: Number(at) };
-      return { kind: 'free' };
+      return { kind: 'free', read: read ?? [] };
     },
 
     async park(input) {
@@ -207,6 +225,10 @@ export function createParking(redis: Redis): Parking {
 
     async track(pool, item, policy, receivedAt) {
       await redis.zadd(REDIS_KEYS.queued(pool, policy), 'NX', receivedAt, item);
+    },
+
+    trackIn(batch, pool, item, policy, receivedAt) {
+      batch.addNew(REDIS_KEYS.queued(pool, policy), receivedAt, item);
     },
 
     async forget(pool, item, policy, lanes) {

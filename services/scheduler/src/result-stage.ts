@@ -36,6 +36,7 @@ import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';
 import { judgeOutcomes } from './outcomes.ts';
 import { publishItem, type SchedulerParts } from './parts.ts';
+import { RedisBatch } from './redis-batch.ts';
 import {
   diagnosticOf,
   expiredRecipient,
@@ -65,24 +66,18 @@ export function createResultHandler(parts: SchedulerParts) {
     return classify;
   }
 
-  async function finishGroup({ delivery }: Job): Promise<void> {
-    const last = await parts.tracker.finish(delivery.pool, delivery.id, groupKey(delivery));
-    if (last) {
-      await parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
-        log.warn({ err, id: delivery.id }, 'could not remove body; max age will');
-      });
-    }
-  }
-
   /** Per-day delivered/attempted counts per IP: the warm-up's delivered ratio. */
-  async function countOutcomes(pool: CompiledPool, job: Job, delivered: number, attempted: number) {
+  function countOutcomes(
+    writes: RedisBatch,
+    pool: CompiledPool,
+    job: Job,
+    delivered: number,
+    attempted: number,
+  ) {
     const key = REDIS_KEYS.outcomesOnDay(pool.key, calendarDayKey(clock.now(), pool.timeZone));
-    await redis
-      .multi()
-      .hincrby(key, outcomeField(job.ip, 'delivered'), delivered)
-      .hincrby(key, outcomeField(job.ip, 'attempted'), attempted)
-      .expire(key, DAY_COUNTER_TTL_S)
-      .exec();
+    writes
+      .count(key, outcomeField(job.ip, 'delivered'), delivered, DAY_COUNTER_TTL_S)
+      .count(key, outcomeField(job.ip, 'attempted'), attempted, DAY_COUNTER_TTL_S);
   }
 
   return async function handleResult(msg: JsMsg): Promise<void> {
@@ -103,6 +98,8 @@ export function createResultHandler(parts: SchedulerParts) {
     const out: DeliveryEvent[] = [];
     const failed: DsnRecipient[] = [];
     const tls = result.tls?.version;
+    // The counters, the retry index and the tracker: one round trip at the end.
+    const writes = new RedisBatch();
 
     for (const outcome of judgement.delivered) {
       out.push(deliveryEvent('delivered', base, outcome.rcpt, now, outcome, tls));
@@ -164,18 +161,19 @@ export function createResultHandler(parts: SchedulerParts) {
       }
     }
     if (pool) {
-      await countOutcomes(pool, job, judgement.delivered.length, result.outcomes.length);
-      await parts.verdicts?.record(pool, job.ip, judgement, now);
+      countOutcomes(writes, pool, job, judgement.delivered.length, result.outcomes.length);
+      parts.verdicts?.record(writes, pool, job.ip, judgement, now);
       // The complaint guard's denominator, per sender domain and per submitter.
       const { submitter } = delivery;
-      await parts.holds.delivered(
+      parts.holds.deliveredIn(
+        writes,
         pool,
         senderDomain(delivery.from),
         judgement.delivered.length,
         now,
       );
       if (submitter) {
-        await parts.submitterHolds.delivered(pool, submitter, judgement.delivered.length, now);
+        parts.submitterHolds.deliveredIn(writes, pool, submitter, judgement.delivered.length, now);
         if (job.returnPath && judgement.delivered.length > 0) {
           await parts.messageSubmitters.remember(pool, delivery.id, submitter);
         }
@@ -197,7 +195,7 @@ export function createResultHandler(parts: SchedulerParts) {
           await parts.parking.track(pool.key, itemKey(item), policy.name, delivery.receivedAt);
         }
         const seq = await publishItem(parts, item);
-        if (pool) await recordRetryWait(redis, item, seq, now, pool.retry.maxAgeMs);
+        if (pool) recordRetryWait(writes, item, seq, now, pool.retry.maxAgeMs);
       } else {
         for (const { outcome } of judgement.deferred) {
           const last = lastReplyOf(outcome, result.finishedAt);
@@ -241,7 +239,15 @@ export function createResultHandler(parts: SchedulerParts) {
     }
     for (const e of out) metrics.outcomes.inc({ pool: delivery.pool, type: e.type });
     await events.publish(out);
-    if (!groupOpen) await finishGroup(job);
+    if (!groupOpen) {
+      parts.tracker.finishIn(writes, delivery.pool, delivery.id, groupKey(delivery));
+    }
+    const groupsLeft = await writes.run(redis);
+    if (!groupOpen && groupsLeft === 0) {
+      await parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
+        log.warn({ err, id: delivery.id }, 'could not remove body; max age will');
+      });
+    }
     msg.ack();
   };
 }

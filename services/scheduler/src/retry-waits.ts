@@ -16,6 +16,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
 import { itemKey } from './admission.ts';
 import { deliveryEvent, type EventPublisher } from './events.ts';
+import type { RedisBatch } from './redis-batch.ts';
 import { eventBaseOf } from './transitions.ts';
 
 export interface RetryWait {
@@ -36,21 +37,19 @@ function parseMember(value: string, score: string): RetryWait {
   return { item: value.slice(0, hash), seq: Number(value.slice(hash + 1)), at: Number(score) };
 }
 
-/** Records a retry just published at `seq`; drops entries of the domain that fell due. */
-export async function recordRetryWait(
-  redis: Redis,
+/**
+ * Adds the record of a retry just published at `seq` to a stage's batch of Redis writes;
+ * entries of the domain that fell due are dropped with it.
+ */
+export function recordRetryWait(
+  batch: RedisBatch,
   item: QueueItem,
   seq: number,
   now: number,
   ttlMs: number,
-): Promise<void> {
+): void {
   const key = REDIS_KEYS.retryWaits(item.delivery.pool, item.delivery.domain);
-  await redis
-    .multi()
-    .zremrangebyscore(key, '-inf', now)
-    .zadd(key, item.notBefore, member(item, seq))
-    .pexpire(key, ttlMs)
-    .exec();
+  batch.replaceDue(key, now, item.notBefore, member(item, seq), ttlMs);
 }
 
 /** The destination's items still waiting for their retry at `now`, soonest first. */

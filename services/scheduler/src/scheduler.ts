@@ -30,7 +30,7 @@ import { type Clock, clockFrom, systemClock } from './clock.ts';
 import { createComplaintHolds, SUBMITTER_SCOPE } from './complaint-holds.ts';
 import { createComplaintReview } from './complaint-review.ts';
 import { rateWindowMs, type SchedulerConfig } from './config.ts';
-import { createDestinationHolds } from './destination-holds.ts';
+import { createCachedDestinationHolds } from './destination-holds.ts';
 import { createDestinations } from './destinations.ts';
 import { createDsnMailer } from './dsn-mailer.ts';
 import { createEnvelopeHandler } from './envelope-stage.ts';
@@ -127,7 +127,7 @@ export async function startScheduler(deps: {
     holds: createComplaintHolds(redis),
     submitterHolds: createComplaintHolds(redis, SUBMITTER_SCOPE),
     messageSubmitters: createMessageSubmitters(redis),
-    destinationHolds: createDestinationHolds(redis),
+    destinationHolds: createCachedDestinationHolds(redis),
     metrics: createSchedulerMetrics({
       registry: deps.registry,
       redis,

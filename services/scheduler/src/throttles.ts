@@ -36,6 +36,10 @@ function parse(raw: string | null | undefined): ThrottleState | undefined {
 export interface ThrottleStore {
   /** The states of one site for these IPs (undefined: never throttled, or settled). */
   read(pool: string, site: string, ips: readonly string[]): Promise<(ThrottleState | undefined)[]>;
+  /** Where those states are, for a caller that reads them along with something else. */
+  where(pool: string, site: string, ips: readonly string[]): { key: string; fields: string[] };
+  /** The states from what was read at `where`. */
+  parse(raw: readonly (string | null)[]): (ThrottleState | undefined)[];
   /**
    * Records a "slow down" signal; returns the state now in force and whether the signal
    * changed it (false: it told nothing new; a reply of an episode already recorded only
@@ -56,10 +60,15 @@ export function createThrottleStore(redis: Redis): ThrottleStore {
   return {
     async read(pool, site, ips) {
       if (ips.length === 0) return [];
-      const raw = await redis.hmget(
-        REDIS_KEYS.throttle(pool),
-        ...ips.map((ip) => throttleField(ip, site)),
-      );
+      const { key, fields } = this.where(pool, site, ips);
+      return (await redis.hmget(key, ...fields)).map(parse);
+    },
+
+    where(pool, site, ips) {
+      return { key: REDIS_KEYS.throttle(pool), fields: ips.map((ip) => throttleField(ip, site)) };
+    },
+
+    parse(raw) {
       return raw.map(parse);
     },
 

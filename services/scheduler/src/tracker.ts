@@ -4,38 +4,41 @@
  * backstop if this bookkeeping is ever lost.
  */
 
-import { redisScript } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
-
-const FINISH_SCRIPT = redisScript(`
-redis.call('SREM', KEYS[1], ARGV[1])
-local left = redis.call('SCARD', KEYS[1])
-if left == 0 then redis.call('DEL', KEYS[1]) end
-return left
-`);
+import { RedisBatch } from './redis-batch.ts';
 
 export function messageGroupsKey(pool: string, messageId: string): string {
   return `hikyaku:{${pool}}:msg:${messageId}:open`;
 }
 
 export function createMessageTracker(redis: Redis) {
+  /** Adds the opening of a message's groups to a stage's batch of Redis writes. */
+  function openIn(
+    batch: RedisBatch,
+    pool: string,
+    messageId: string,
+    groups: string[],
+    ttlMs: number,
+  ) {
+    batch.open(messageGroupsKey(pool, messageId), groups, ttlMs);
+  }
+  /** Adds a group's end to a batch; its run then returns 0 when it was the last one. */
+  function finishIn(batch: RedisBatch, pool: string, messageId: string, group: string) {
+    batch.finish(messageGroupsKey(pool, messageId), group);
+  }
   return {
-    async open(pool: string, messageId: string, domains: string[], ttlMs: number): Promise<void> {
-      const key = messageGroupsKey(pool, messageId);
-      await redis
-        .multi()
-        .sadd(key, ...domains)
-        .pexpire(key, ttlMs)
-        .exec();
+    openIn,
+    finishIn,
+    async open(pool: string, messageId: string, groups: string[], ttlMs: number): Promise<void> {
+      const batch = new RedisBatch();
+      openIn(batch, pool, messageId, groups, ttlMs);
+      await batch.run(redis);
     },
     /** Marks a group final; returns true when it was the message's last open group. */
-    async finish(pool: string, messageId: string, domain: string): Promise<boolean> {
-      const left = (await FINISH_SCRIPT.run(
-        redis,
-        [messageGroupsKey(pool, messageId)],
-        [domain],
-      )) as number;
-      return left === 0;
+    async finish(pool: string, messageId: string, group: string): Promise<boolean> {
+      const batch = new RedisBatch();
+      finishIn(batch, pool, messageId, group);
+      return (await batch.run(redis)) === 0;
     },
   };
 }

@@ -9,6 +9,7 @@ import { type CompiledPool, REDIS_KEYS } from '@hikyaku/core';
 import type { ReceiverCounts } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
 import type { Judgement } from '../outcomes.ts';
+import type { RedisBatch } from '../redis-batch.ts';
 
 export const VERDICT_BUCKET_MS = 5 * 60_000;
 /** Longer than the longest window a pool may declare (24 h). */
@@ -32,24 +33,28 @@ function field(ip: string, kind: (typeof KINDS)[number]): string {
 }
 
 export interface VerdictCounter {
-  record(pool: CompiledPool, ip: string, judgement: Judgement, now: number): Promise<void>;
+  /** Adds what one result says about its IP to the step's batch of Redis writes. */
+  record(
+    batch: RedisBatch,
+    pool: CompiledPool,
+    ip: string,
+    judgement: Judgement,
+    now: number,
+  ): void;
   /** Counts of every IP of the pool in buckets that start at or after `since`, up to now. */
   read(pool: CompiledPool, since: number, now: number): Promise<Map<string, ReceiverCounts>>;
 }
 
 export function createVerdictCounter(redis: Redis): VerdictCounter {
   return {
-    async record(pool, ip, judgement, now) {
+    record(batch, pool, ip, judgement, now) {
       const counts = countVerdicts(judgement);
       if (counts.attempted === 0) return;
       const key = REDIS_KEYS.verdicts(
         pool.key,
         Math.floor(now / VERDICT_BUCKET_MS) * VERDICT_BUCKET_MS,
       );
-      const multi = redis.multi();
-      for (const kind of KINDS)
-        if (counts[kind] > 0) multi.hincrby(key, field(ip, kind), counts[kind]);
-      await multi.expire(key, BUCKET_TTL_S).exec();
+      for (const kind of KINDS) batch.count(key, field(ip, kind), counts[kind], BUCKET_TTL_S);
     },
     async read(pool, since, now) {
       const first = Math.ceil(since / VERDICT_BUCKET_MS) * VERDICT_BUCKET_MS;

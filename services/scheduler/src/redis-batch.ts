@@ -1,0 +1,120 @@
+/**
+ * The Redis writes of one stage's step, sent as one script call: a result's day and
+ * verdict counters, the retry index entry and the message's open groups; an envelope's
+ * open groups and queued entries. One round trip per step, however many counters or
+ * items it touches, instead of a command (or a MULTI of several) for each. The script is
+ * atomic, which none of these writes needs but none minds, and every key of a pool
+ * carries the pool's hash tag, so a batch of one pool's keys also runs on Redis Cluster.
+ * A batch for keys of several pools is not allowed there (no caller builds one).
+ */
+
+import { redisScript } from '@hikyaku/core';
+import type { Redis } from 'ioredis';
+
+// Every op is a code and a fixed number of arguments. A key is named once in KEYS; an
+// expiry is set once per key and batch (the first op that names one wins).
+//   c k field by ttlS          HINCRBY, EXPIRE (seconds)
+//   z k score member ttlMs     ZADD NX, PEXPIRE (0: none)
+//   r k before score member ttlMs   ZREMRANGEBYSCORE -inf..before, ZADD, PEXPIRE
+//   o k ttlMs n member…        SADD of n members, PEXPIRE (the tracker's open groups)
+//   f k member                 SREM; DEL when empty; the script returns the members left
+const SCRIPT = redisScript(`
+local i, left, expired = 1, -1, {}
+local function expire(k, cmd, ttl)
+  if expired[k] or tonumber(ttl) <= 0 then return end
+  expired[k] = true
+  redis.call(cmd, KEYS[k], ttl)
+end
+while i <= #ARGV do
+  local op, k = ARGV[i], tonumber(ARGV[i + 1])
+  if op == 'c' then
+    redis.call('HINCRBY', KEYS[k], ARGV[i + 2], ARGV[i + 3])
+    expire(k, 'EXPIRE', ARGV[i + 4])
+    i = i + 5
+  elseif op == 'z' then
+    redis.call('ZADD', KEYS[k], 'NX', ARGV[i + 2], ARGV[i + 3])
+    expire(k, 'PEXPIRE', ARGV[i + 4])
+    i = i + 5
+  elseif op == 'r' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', ARGV[i + 2])
+    redis.call('ZADD', KEYS[k], ARGV[i + 3], ARGV[i + 4])
+    expire(k, 'PEXPIRE', ARGV[i + 5])
+    i = i + 6
+  elseif op == 'o' then
+    -- In slices: unpack has a stack limit, and a message may have 100,000 groups.
+    local n, first = tonumber(ARGV[i + 3]), i + 4
+    for s = first, first + n - 1, 1000 do
+      redis.call('SADD', KEYS[k], unpack(ARGV, s, math.min(s + 999, first + n - 1)))
+    end
+    expire(k, 'PEXPIRE', ARGV[i + 2])
+    i = first + n
+  elseif op == 'f' then
+    redis.call('SREM', KEYS[k], ARGV[i + 2])
+    left = redis.call('SCARD', KEYS[k])
+    if left == 0 then redis.call('DEL', KEYS[k]) end
+    i = i + 3
+  else
+    return redis.error_reply('unknown batch op ' .. tostring(op))
+  end
+end
+return left
+`);
+
+export class RedisBatch {
+  private readonly keys: string[] = [];
+  private readonly index = new Map<string, number>();
+  private readonly args: (string | number)[] = [];
+
+  private keyIndex(key: string): number {
+    let k = this.index.get(key);
+    if (k === undefined) {
+      this.keys.push(key);
+      k = this.keys.length;
+      this.index.set(key, k);
+    }
+    return k;
+  }
+
+  /** Adds `by` to a hash field; the key expires `ttlS` seconds after this batch. */
+  count(key: string, field: string, by: number, ttlS: number): this {
+    if (by !== 0) this.args.push('c', this.keyIndex(key), field, by, ttlS);
+    return this;
+  }
+
+  /** Adds a member to a sorted set unless it is there; `ttlMs` 0 leaves its expiry alone. */
+  addNew(key: string, score: number, member: string, ttlMs = 0): this {
+    this.args.push('z', this.keyIndex(key), score, member, ttlMs);
+    return this;
+  }
+
+  /** Sets a member's score after pruning every member scored at or before `prune`. */
+  replaceDue(key: string, prune: number, score: number, member: string, ttlMs: number): this {
+    this.args.push('r', this.keyIndex(key), prune, score, member, ttlMs);
+    return this;
+  }
+
+  /** Adds members to a set that expires `ttlMs` after this batch. */
+  open(key: string, members: readonly string[], ttlMs: number): this {
+    if (members.length === 0) return this;
+    this.args.push('o', this.keyIndex(key), ttlMs, members.length);
+    // Not push(...members): a spread of 100,000 arguments overflows the stack.
+    for (const m of members) this.args.push(m);
+    return this;
+  }
+
+  /** Removes a member from a set, the set when it is empty; at most one per batch. */
+  finish(key: string, member: string): this {
+    this.args.push('f', this.keyIndex(key), member);
+    return this;
+  }
+
+  get empty(): boolean {
+    return this.args.length === 0;
+  }
+
+  /** Runs the batch; the members left after `finish` (-1 when the batch had none). */
+  async run(redis: Redis): Promise<number> {
+    if (this.empty) return -1;
+    return Number(await SCRIPT.run(redis, this.keys, this.args));
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The Redis commands the relay sends per relayed message (one recipient, delivered at the
+ * first try), counted with MONITOR on the test's own redis-server: each stage folds its
+ * reads and writes into one script or one lookup, so the count stays at a handful and
+ * cannot creep back unseen. Commands a script runs inside Redis are counted apart: they
+ * cost no round trip. Whole-table reads (HGETALL) come from timers, not from messages: the
+ * queue stage's copy of the destination holds (at most once a second) and the throttle
+ * sweep (once a minute); they are bounded by the time the run took instead.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { waitFor } from '@hikyaku/testing';
+import { Redis } from 'ioredis';
+import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
+
+/** docs/performance.md: ingress 1, envelope stage 2, queue stage 2, result stage 1. */
+const MAX_SENT_PER_MESSAGE = 6;
+const MESSAGES = 100;
+
+let relay: RelayFixture;
+/** Looks whether the result stage is done; its own commands are not counted. */
+let poller: Redis | undefined;
+
+before(async () => {
+  relay = await startRelayFixture();
+});
+
+after(async () => {
+  poller?.disconnect();
+  await relay?.stop();
+});
+
+async function relayMessages(prefix: string, count: number): Promise<void> {
+  const client = relayClient(relay.stack, 5);
+  try {
+    await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const to = `${prefix}${i}@example.test`;
+        await client.sendMail({
+          envelope: { from: 'app@hikyaku.test', to: [to] },
+          raw: rawMessage({ from: 'app@hikyaku.test', to, marker: `${prefix}${i}` }),
+        });
+      }),
+    );
+  } finally {
+    client.close();
+  }
+  await waitFor(
+    `${count} ${prefix} messages delivered`,
+    () =>
+      relay.events.filter((e) => e.type === 'delivered' && e.rcpt.startsWith(prefix)).length >=
+      count,
+    { timeoutMs: 120_000 },
+  );
+  // The result stage writes to Redis after it published the delivered event; its last
+  // write closes the message's open groups.
+  await waitFor('every message closed', async () => {
+    const [, open] = await (poller as Redis).scan('0', 'MATCH', '*:msg:*:open', 'COUNT', 10_000);
+    return open.length === 0;
+  });
+}
+
+test(`a relayed message costs at most ${MAX_SENT_PER_MESSAGE} Redis commands`, async (t) => {
+  // Scripts are loaded, pools read and caches filled by the first messages.
+  poller = new Redis(relay.stack.redisUrl);
+  await relayMessages('warm', 10);
+  const own = `${poller.stream.localAddress}:${poller.stream.localPort}`;
+  const monitor = await poller.monitor();
+  const sent = new Map<string, number>();
+  let inScripts = 0;
+  let tableReads = 0;
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source === own) return;
+    if (source === 'lua') {
+      inScripts++;
+      return;
+    }
+    const name = String(args[0]).toLowerCase();
+    if (name === 'hgetall') {
+      tableReads++;
+      return;
+    }
+    sent.set(name, (sent.get(name) ?? 0) + 1);
+  });
+  const started = performance.now();
+  try {
+    await relayMessages('count', MESSAGES);
+  } finally {
+    monitor.disconnect();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const total = [...sent.values()].reduce((a, b) => a + b, 0);
+  t.diagnostic(
+    `per message: ${(total / MESSAGES).toFixed(2)} sent (${[...sent]
+      .map(([name, n]) => `${name} ${(n / MESSAGES).toFixed(2)}`)
+      .join(', ')}), ${(inScripts / MESSAGES).toFixed(2)} run inside scripts; ` +
+      `${tableReads} table reads in ${seconds.toFixed(1)} s`,
+  );
+  assert.ok(
+    tableReads <= Math.ceil(seconds) + 2,
+    `${tableReads} HGETALL in ${seconds.toFixed(1)} s: a table is read per message`,
+  );
+  assert.ok(
+    total <= MAX_SENT_PER_MESSAGE * MESSAGES,
+    `${total} commands for ${MESSAGES} messages: ${JSON.stringify([...sent])}`,
+  );
+});

@@ -1,0 +1,99 @@
+/**
+ * A stage's Redis writes in one script call, on a real redis-server: counters and their
+ * expiry, queued entries added once, the retry index pruned as it is written, and the
+ * message's open groups with what is left of them.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { RedisBatch } from '@hikyaku/scheduler';
+import { type ChildServer, freePort, startRedisServer } from '@hikyaku/testing';
+import { Redis } from 'ioredis';
+
+let server: ChildServer;
+let redis: Redis;
+let dataDir: string;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-batch-'));
+  server = await startRedisServer({ port: await freePort(), dataDir });
+  redis = new Redis(server.url);
+});
+
+after(async () => {
+  redis?.disconnect();
+  await server?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('counters add up and expire; zero adds nothing', async () => {
+  const key = 'hikyaku:{p}:outcomes:2026-12-05';
+  for (let i = 0; i < 2; i++) {
+    await new RedisBatch()
+      .count(key, '10.0.0.1|delivered', 1, 3600)
+      .count(key, '10.0.0.1|attempted', 2, 3600)
+      .count(key, '10.0.0.1|blocked', 0, 3600)
+      .run(redis);
+  }
+  assert.deepEqual(await redis.hgetall(key), {
+    '10.0.0.1|delivered': '2',
+    '10.0.0.1|attempted': '4',
+  });
+  const ttl = await redis.ttl(key);
+  assert.ok(ttl > 3500 && ttl <= 3600, String(ttl));
+});
+
+test('a queued entry keeps its first score and gets no expiry unless asked', async () => {
+  const key = 'hikyaku:{p}:queued:default';
+  await new RedisBatch().addNew(key, 100, 'item-a').run(redis);
+  await new RedisBatch().addNew(key, 200, 'item-a').addNew(key, 300, 'item-b').run(redis);
+  assert.deepEqual(await redis.zrange(key, 0, -1, 'WITHSCORES'), [
+    'item-a',
+    '100',
+    'item-b',
+    '300',
+  ]);
+  assert.equal(await redis.pttl(key), -1);
+});
+
+test('a retry wait drops the entries that fell due and expires with the pool maximum age', async () => {
+  const key = 'hikyaku:{p}:retry-waits:example.test';
+  await redis.zadd(key, 1000, 'old#1', 5000, 'later#2');
+  await new RedisBatch().replaceDue(key, 2000, 9000, 'new#3', 60_000).run(redis);
+  assert.deepEqual(await redis.zrange(key, 0, -1, 'WITHSCORES'), [
+    'later#2',
+    '5000',
+    'new#3',
+    '9000',
+  ]);
+  const pttl = await redis.pttl(key);
+  assert.ok(pttl > 50_000 && pttl <= 60_000, String(pttl));
+});
+
+test('open groups: the last one finished says so and removes the set', async () => {
+  const key = 'hikyaku:{p}:msg:M1:open';
+  assert.equal(await new RedisBatch().open(key, ['a.test', 'b.test'], 60_000).run(redis), -1);
+  assert.ok((await redis.pttl(key)) > 0);
+  assert.equal(await new RedisBatch().finish(key, 'a.test').run(redis), 1);
+  const counted = new RedisBatch().count('hikyaku:{p}:c', 'x', 1, 60).finish(key, 'b.test');
+  assert.equal(await counted.run(redis), 0);
+  assert.equal(await redis.exists(key), 0);
+  assert.equal(await redis.hget('hikyaku:{p}:c', 'x'), '1');
+});
+
+test('an empty batch sends nothing', async () => {
+  const processed = async () =>
+    Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1]);
+  const first = await processed();
+  assert.equal(await new RedisBatch().run(redis), -1);
+  assert.equal((await processed()) - first, 1, 'only the first INFO counted');
+});
+
+test('a message split into 100,000 groups opens them in one call', async () => {
+  const key = 'hikyaku:{p}:msg:BIG:open';
+  const groups = Array.from({ length: 100_000 }, (_, i) => `example.test#${i}`);
+  await new RedisBatch().open(key, groups, 60_000).run(redis);
+  assert.equal(await redis.scard(key), 100_000);
+});
