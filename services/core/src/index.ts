@@ -11,6 +11,7 @@ export * from './http.ts';
 export * from './ip-reputation.ts';
 export * from './ip-status.ts';
 export * from './jetstream-ready.ts';
+export * from './kv-list.ts';
 export * from './lifecycle.ts';
 export * from './log.ts';
 export * from './metrics.ts';

@@ -10,6 +10,7 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nat
 import { type KV, type KvEntry, Kvm } from '@nats-io/kv';
 import { KV_BUCKETS, KV_KEYS, parseIpReputationKey } from './contract/subjects.ts';
 import { HikyakuError } from './errors.ts';
+import { liveKvEntries } from './kv-list.ts';
 import { type IpReputation, isIpReputation } from './policy/reputation.ts';
 
 export interface StoredReputation {
@@ -74,6 +75,7 @@ export async function openReputationStore(
   replicas = 1,
 ): Promise<ReputationStore> {
   const kv: KV = await new Kvm(js).create(KV_BUCKETS.ipReputation, { history: 1, replicas });
+  const jsm = await js.jetstreamManager(false);
 
   async function get(pool: string, address: string): Promise<StoredReputation | undefined> {
     const entry = await kv.get(KV_KEYS.ipReputation(pool, address));
@@ -101,10 +103,15 @@ export async function openReputationStore(
 
   async function listStored(pool: string): Promise<StoredReputation[]> {
     const out: StoredReputation[] = [];
-    for await (const key of await kv.keys(KV_KEYS.ipReputationOfPool(pool))) {
-      const entry = await kv.get(key);
-      const state = entry ? decode(entry) : undefined;
-      if (entry && state) out.push({ pool, state, revision: entry.revision });
+    const entries = await liveKvEntries(
+      jsm,
+      kv,
+      KV_BUCKETS.ipReputation,
+      KV_KEYS.ipReputationOfPool(pool),
+    );
+    for (const entry of entries) {
+      const state = decode(entry);
+      if (state) out.push({ pool, state, revision: entry.revision });
     }
     return out.sort((a, b) => a.state.address.localeCompare(b.state.address));
   }

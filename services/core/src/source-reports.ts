@@ -8,6 +8,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { KV_BUCKETS, KV_KEYS } from './contract/subjects.ts';
+import { liveKvEntries } from './kv-list.ts';
 
 export interface SourceAbsentReport {
   address: string;
@@ -53,7 +54,7 @@ export async function openSourceReports(js: JetStreamClient, replicas = 1): Prom
   /** Makes the keys under `under` (a key ending in '.') exactly those of `reports`. */
   async function sync<T>(under: string, reports: readonly T[], keyOf: (r: T) => string) {
     const current = new Set(reports.map(keyOf));
-    for await (const key of await kv.keys(`${under}>`)) {
+    for (const { key } of await entriesUnder(`${under}>`)) {
       if (!current.has(key)) await kv.delete(key);
     }
     for (const report of reports) {
@@ -63,13 +64,10 @@ export async function openSourceReports(js: JetStreamClient, replicas = 1): Prom
       if (entry?.operation !== 'PUT' || entry.string() !== value) await kv.put(key, value);
     }
   }
+  const jsm = await js.jetstreamManager(false);
+  const entriesUnder = (filter: string) => liveKvEntries(jsm, kv, KV_BUCKETS.senderReports, filter);
   async function list<T>(under: string): Promise<T[]> {
-    const reports: T[] = [];
-    for await (const key of await kv.keys(`${under}>`)) {
-      const entry = await kv.get(key);
-      if (entry && entry.operation === 'PUT') reports.push(entry.json<T>());
-    }
-    return reports;
+    return (await entriesUnder(`${under}>`)).map((entry) => entry.json<T>());
   }
   return {
     async reportAbsent(pool, report) {
@@ -79,11 +77,9 @@ export async function openSourceReports(js: JetStreamClient, replicas = 1): Prom
       await kv.delete(KV_KEYS.sourceAbsent(pool, address));
     },
     async listAbsent(pool) {
-      const reports: SourceAbsentReport[] = [];
-      for await (const key of await kv.keys(`${prefix(pool)}.>`)) {
-        const entry = await kv.get(key);
-        if (entry && entry.operation === 'PUT') reports.push(entry.json<SourceAbsentReport>());
-      }
+      const reports = (await entriesUnder(`${prefix(pool)}.>`)).map((entry) =>
+        entry.json<SourceAbsentReport>(),
+      );
       return reports.sort((a, b) => a.address.localeCompare(b.address));
     },
     syncComplaints: (pool, reports) =>

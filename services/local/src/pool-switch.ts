@@ -6,7 +6,7 @@
  * is delivered when that pool file runs again.
  */
 
-import { KV_KEYS, removePool, STREAMS, SUBJECTS } from '@hikyaku/core';
+import { KV_BUCKETS, KV_KEYS, liveKvEntries, removePool, STREAMS, SUBJECTS } from '@hikyaku/core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 
@@ -29,7 +29,7 @@ export async function retireOtherPools(
 ): Promise<RetiredPool[]> {
   const prefix = KV_KEYS.pool('');
   const others: string[] = [];
-  for await (const key of await kv.keys(KV_KEYS.pool('>'))) {
+  for (const { key } of await liveKvEntries(jsm, kv, KV_BUCKETS.pools, KV_KEYS.pool('>'))) {
     const pool = key.slice(prefix.length);
     if (pool !== keep) others.push(pool);
   }

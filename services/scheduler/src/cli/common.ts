@@ -232,7 +232,7 @@ export async function connectCliRedis(url: string): Promise<Redis> {
  * usage error.
  */
 export async function choosePoolOf(nats: NatsHandles, value: string): Promise<CompiledPool> {
-  const pools = await readPools(await openPoolBucket(nats.js));
+  const pools = await readPools(nats.jsm, await openPoolBucket(nats.js));
   const choice = choosePool(value, pools);
   if (choice.kind === 'ambiguous') {
     throw new CliError(
@@ -251,7 +251,7 @@ export async function choosePoolOf(nats: NatsHandles, value: string): Promise<Co
 
 /** Every pool the relay knows; none is HIKYAKU_UNKNOWN_POOL. */
 export async function allPools(nats: NatsHandles): Promise<CompiledPool[]> {
-  const pools = await readPools(await openPoolBucket(nats.js));
+  const pools = await readPools(nats.jsm, await openPoolBucket(nats.js));
   if (pools.length === 0) throw new CliError('HIKYAKU_UNKNOWN_POOL', 'the relay knows no pool yet');
   return pools;
 }

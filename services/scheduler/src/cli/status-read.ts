@@ -7,7 +7,9 @@
 import {
   type CompiledPool,
   type IpStatus,
+  KV_BUCKETS,
   KV_KEYS,
+  liveKvEntries,
   readIpStatus,
   readThrottleStates,
   STREAMS,
@@ -44,15 +46,9 @@ async function countFiled(jsm: JetStreamManager, stream: string, filter: string)
   return Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
 }
 
-export async function readPools(kv: KV): Promise<CompiledPool[]> {
-  const keys: string[] = [];
-  for await (const key of await kv.keys(KV_KEYS.pool('>'))) keys.push(key);
-  const pools: CompiledPool[] = [];
-  for (const key of keys.sort()) {
-    const entry = await kv.get(key);
-    if (entry && entry.operation === 'PUT') pools.push(entry.json<CompiledPool>());
-  }
-  return pools;
+export async function readPools(jsm: JetStreamManager, kv: KV): Promise<CompiledPool[]> {
+  const entries = await liveKvEntries(jsm, kv, KV_BUCKETS.pools, KV_KEYS.pool('>'));
+  return entries.map((entry) => entry.json<CompiledPool>());
 }
 
 export async function readPoolStatus(
