@@ -39,7 +39,7 @@ import { freePort, sleep, startSmtpSink } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 import { compareWithPostfix } from './against-postfix.ts';
 import { PostfixMissingError } from './postfix-tools.ts';
-import { cpuSeconds, peakRssMiB } from './proc-stats.ts';
+import { cpuSeconds, peakRssMiB, writeCalls } from './proc-stats.ts';
 
 /** `--attach` takes an optional path, which parseArgs cannot express: a bare flag gets the default. */
 function withAttachDefault(args: string[]): string[] {
@@ -118,9 +118,10 @@ const cpu = (pids: Pids): Figures =>
   });
 
 const exactCpu = (pids: Pids): Figures => perProcess((name) => cpuSeconds(pids[name]));
+const writes = (pids: Pids): Figures => perProcess((name) => writeCalls(pids[name]));
 
 /** What the processes used between two readings (null where either is unknown). */
-function cpuSince(before: Figures, after: Figures, round = round1): Figures {
+function since(before: Figures, after: Figures, round = round1): Figures {
   return perProcess((name) => {
     const a = after[name];
     const b = before[name];
@@ -235,6 +236,7 @@ function report(
   peakRssMiB: Figures,
   cpuSeconds: Figures,
   runCpuSeconds: Figures,
+  runWrites: Figures,
 ) {
   run.latencies.sort((a, b) => a - b);
   return {
@@ -263,6 +265,11 @@ function report(
     cpuMsPerMessage: perProcess((name) => {
       const seconds = runCpuSeconds[name];
       return seconds === null || delivered === 0 ? null : round2((seconds * 1000) / delivered);
+    }),
+    // Write system calls per delivered message: each wakes the process that reads it.
+    writesPerMessage: perProcess((name) => {
+      const calls = runWrites[name];
+      return calls === null || delivered === 0 ? null : round1(calls / delivered);
     }),
   };
 }
@@ -329,10 +336,21 @@ async function ownStack() {
         await warmed.wait(warm.accepted, warm.started + timeoutMs);
       }
       const before = exactCpu(pids);
+      const writesBefore = writes(pids);
       const run = await submit(stack.smtpHost, stack.smtpPort, rcptFor);
       const finished = await counter.wait(run.accepted, run.started + timeoutMs);
-      const used = cpuSince(before, exactCpu(pids), (n) => n);
-      return report('own-stack', run, counter.count, finished, peakRss(pids), cpu(pids), used);
+      const used = since(before, exactCpu(pids), (n) => n);
+      const written = since(writesBefore, writes(pids), (n) => n);
+      return report(
+        'own-stack',
+        run,
+        counter.count,
+        finished,
+        peakRss(pids),
+        cpu(pids),
+        used,
+        written,
+      );
     } finally {
       await stack.stop();
     }
@@ -394,19 +412,22 @@ async function attached(path: string) {
     };
     // The stack ran before this run and runs on after it: count only what the run used.
     const cpuBefore = exactCpu(pids);
+    const writesBefore = writes(pids);
     const run = await submit(stack.smtp.host, stack.smtp.port, (id) => `${prefix}${id}@${domain}`);
     const finished = await counter.wait(run.accepted, run.started + timeoutMs);
     const cpuAfter = exactCpu(pids);
+    const written = since(writesBefore, writes(pids), (n) => n);
     sub.unsubscribe();
-    const used = cpuSince(cpuBefore, cpuAfter, (n) => n);
+    const used = since(cpuBefore, cpuAfter, (n) => n);
     return report(
       'attached',
       run,
       counter.count,
       finished,
       peakRss(pids),
-      cpuSince(cpuBefore, cpuAfter),
+      since(cpuBefore, cpuAfter),
       used,
+      written,
     );
   } finally {
     await nats.nc.close();
