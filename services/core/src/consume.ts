@@ -25,13 +25,13 @@ import type { Logger } from './log.ts';
 const PULL_EXPIRES_MS = 10_000;
 
 /** Acknowledgements queued during one turn of the event loop, written at its end. */
-export interface AckBatch {
+interface AckBatch {
   later(ack: () => void): void;
   /** Writes what is queued now (on stop, before the connection is drained). */
   flush(): void;
 }
 
-export function createAckBatch(): AckBatch {
+function createAckBatch(): AckBatch {
   let queued: Array<() => void> = [];
   let scheduled: NodeJS.Immediate | undefined;
   const flush = (): void => {
