@@ -23,3 +23,18 @@ export function cpuSeconds(pid: number | undefined): number | null {
     return null;
   }
 }
+
+/**
+ * Write system calls a process has made so far (syscw in /proc/PID/io: socket and file
+ * writes alike); null when unknown. Unlike CPU time it does not depend on the machine's load.
+ */
+export function writeCalls(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const calls = Number(/syscw:\s+(\d+)/.exec(io)?.[1]);
+    return Number.isFinite(calls) ? calls : null;
+  } catch {
+    return null;
+  }
+}

@@ -6,6 +6,11 @@
  *
  *   npm run bench -- --messages 20000 --size 10240 --sessions 20
  *
+ * With --rate R the messages are offered at R per second over all sessions together (a
+ * lightly loaded relay); without it each session sends as fast as it is answered. With
+ * --warmup W (own stack only) W messages are relayed unpaced first and left out of the
+ * counts and CPU figures (not of the peak memory).
+ *
  * With --retry a message answered with a temporary failure (4xx) is sent again after a
  * moment, as an MTA would, until it is accepted: `retried` counts those answers.
  *
@@ -34,7 +39,7 @@ import { freePort, sleep, startSmtpSink } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 import { compareWithPostfix } from './against-postfix.ts';
 import { PostfixMissingError } from './postfix-tools.ts';
-import { cpuSeconds, peakRssMiB } from './proc-stats.ts';
+import { cpuSeconds, peakRssMiB, writeCalls } from './proc-stats.ts';
 
 /** `--attach` takes an optional path, which parseArgs cannot express: a bare flag gets the default. */
 function withAttachDefault(args: string[]): string[] {
@@ -57,6 +62,8 @@ const { values } = parseArgs({
     retry: { type: 'boolean', default: false },
     against: { type: 'string' },
     rounds: { type: 'string', default: '3' },
+    rate: { type: 'string' },
+    warmup: { type: 'string', default: '0' },
   },
 });
 
@@ -73,6 +80,10 @@ const messages = positive('messages', values.messages);
 const size = positive('size', values.size);
 const sessions = positive('sessions', values.sessions);
 const timeoutMs = positive('timeout-s', values['timeout-s']) * 1000;
+/** Messages offered per second over all sessions together; unpaced when not given. */
+const rate = values.rate === undefined ? undefined : positive('rate', values.rate);
+/** Messages sent unpaced and delivered before the measured run, left out of every figure but the peaks. */
+const warmup = values.warmup === '0' ? 0 : positive('warmup', values.warmup);
 
 function message(id: number, rcpt: string): Buffer {
   const head =
@@ -89,6 +100,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;
+const round2 = (n: number): number => Math.round(n * 100) / 100;
 
 const PROCESSES = ['ingress', 'scheduler', 'sender', 'natsServer', 'redisServer'] as const;
 type Pids = Record<(typeof PROCESSES)[number], number | undefined>;
@@ -105,12 +117,15 @@ const cpu = (pids: Pids): Figures =>
     return seconds === null ? null : round1(seconds);
   });
 
+const exactCpu = (pids: Pids): Figures => perProcess((name) => cpuSeconds(pids[name]));
+const writes = (pids: Pids): Figures => perProcess((name) => writeCalls(pids[name]));
+
 /** What the processes used between two readings (null where either is unknown). */
-function cpuSince(before: Figures, after: Figures): Figures {
+function since(before: Figures, after: Figures, round = round1): Figures {
   return perProcess((name) => {
     const a = after[name];
     const b = before[name];
-    return a === null || b === null ? null : round1(a - b);
+    return a === null || b === null ? null : round(a - b);
   });
 }
 
@@ -146,8 +161,20 @@ interface Submission {
   acceptedAt: number;
 }
 
-/** Sends every message over `sessions` reused SMTP connections. */
-async function submit(host: string, port: number, rcptFor: (id: number) => string) {
+/**
+ * Sends `count` messages (ids from `firstId`) over `sessions` reused SMTP connections,
+ * offered at `pace` per second when given.
+ */
+async function submit(
+  host: string,
+  port: number,
+  rcptFor: (id: number) => string,
+  {
+    count = messages,
+    firstId = 0,
+    pace = rate,
+  }: { count?: number; firstId?: number; pace?: number } = {},
+) {
   const client = createTransport({
     host,
     port,
@@ -164,8 +191,14 @@ async function submit(host: string, port: number, rcptFor: (id: number) => strin
   const started = Date.now();
   await Promise.all(
     Array.from({ length: sessions }, async () => {
-      while (next < messages) {
-        const id = next++;
+      while (next < count) {
+        const n = next++;
+        const id = firstId + n;
+        if (pace !== undefined) {
+          // Message n is offered n/pace seconds after the start, whatever the sessions do.
+          const due = started + (n * 1000) / pace - Date.now();
+          if (due > 0) await sleep(due);
+        }
         const rcpt = rcptFor(id);
         const t0 = performance.now();
         for (;;) {
@@ -202,6 +235,8 @@ function report(
   finished: number,
   peakRssMiB: Figures,
   cpuSeconds: Figures,
+  runCpuSeconds: Figures,
+  runWrites: Figures,
 ) {
   run.latencies.sort((a, b) => a - b);
   return {
@@ -209,6 +244,8 @@ function report(
     messages,
     size,
     sessions,
+    rate: rate ?? null,
+    warmup,
     sent: messages,
     accepted: run.accepted,
     refused: run.refused,
@@ -224,19 +261,33 @@ function report(
     peakRssMiB,
     // CPU seconds each process spent: where the time goes, whatever else the machine does.
     cpuSeconds: { benchClient: Math.round(process.cpuUsage().user / 1e5) / 10, ...cpuSeconds },
+    // What each process spent during the run alone (start-up left out), per delivered message.
+    cpuMsPerMessage: perProcess((name) => {
+      const seconds = runCpuSeconds[name];
+      return seconds === null || delivered === 0 ? null : round2((seconds * 1000) / delivered);
+    }),
+    // Write system calls per delivered message: each wakes the process that reads it.
+    writesPerMessage: perProcess((name) => {
+      const calls = runWrites[name];
+      return calls === null || delivered === 0 ? null : round1(calls / delivered);
+    }),
   };
 }
 
 async function ownStack() {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-bench-'));
   const counter = deliveryCounter();
+  const warmed = deliveryCounter();
   const sink = await startSmtpSink({
     host: '127.0.0.10',
     port: 0,
     keep: false,
     onMessage(m) {
       const id = /X-Bench-Id: (\d+)/.exec(m.raw.subarray(0, 512).toString('latin1'))?.[1];
-      if (id !== undefined) counter.seen(Number(id));
+      if (id === undefined) return;
+      // Warm-up messages are numbered after the measured ones.
+      if (Number(id) >= messages) warmed.seen(Number(id));
+      else counter.seen(Number(id));
     },
   });
   try {
@@ -268,8 +319,6 @@ async function ownStack() {
       },
     });
     try {
-      const run = await submit(stack.smtpHost, stack.smtpPort, (id) => `rcpt${id}@example.test`);
-      const finished = await counter.wait(run.accepted, run.started + timeoutMs);
       const pids: Pids = {
         ingress: stack.services.ingress.pid,
         scheduler: stack.services.scheduler.pid,
@@ -277,7 +326,31 @@ async function ownStack() {
         natsServer: stack.nats?.process.pid,
         redisServer: stack.redis?.process.pid,
       };
-      return report('own-stack', run, counter.count, finished, peakRss(pids), cpu(pids));
+      const rcptFor = (id: number): string => `rcpt${id}@example.test`;
+      if (warmup > 0) {
+        const warm = await submit(stack.smtpHost, stack.smtpPort, rcptFor, {
+          count: warmup,
+          firstId: messages,
+          pace: undefined,
+        });
+        await warmed.wait(warm.accepted, warm.started + timeoutMs);
+      }
+      const before = exactCpu(pids);
+      const writesBefore = writes(pids);
+      const run = await submit(stack.smtpHost, stack.smtpPort, rcptFor);
+      const finished = await counter.wait(run.accepted, run.started + timeoutMs);
+      const used = since(before, exactCpu(pids), (n) => n);
+      const written = since(writesBefore, writes(pids), (n) => n);
+      return report(
+        'own-stack',
+        run,
+        counter.count,
+        finished,
+        peakRss(pids),
+        cpu(pids),
+        used,
+        written,
+      );
     } finally {
       await stack.stop();
     }
@@ -338,12 +411,24 @@ async function attached(path: string) {
       redisServer: stack.pids.redisServer,
     };
     // The stack ran before this run and runs on after it: count only what the run used.
-    const cpuBefore = cpu(pids);
+    const cpuBefore = exactCpu(pids);
+    const writesBefore = writes(pids);
     const run = await submit(stack.smtp.host, stack.smtp.port, (id) => `${prefix}${id}@${domain}`);
     const finished = await counter.wait(run.accepted, run.started + timeoutMs);
-    const cpuUsed = cpuSince(cpuBefore, cpu(pids));
+    const cpuAfter = exactCpu(pids);
+    const written = since(writesBefore, writes(pids), (n) => n);
     sub.unsubscribe();
-    return report('attached', run, counter.count, finished, peakRss(pids), cpuUsed);
+    const used = since(cpuBefore, cpuAfter, (n) => n);
+    return report(
+      'attached',
+      run,
+      counter.count,
+      finished,
+      peakRss(pids),
+      since(cpuBefore, cpuAfter),
+      used,
+      written,
+    );
   } finally {
     await nats.nc.close();
   }
@@ -363,6 +448,12 @@ async function main(): Promise<void> {
       timeoutMs,
     });
     return;
+  }
+  if (warmup > 0 && values.attach !== undefined) {
+    process.stderr.write(
+      'bench: --warmup needs a stack of its own; it does not go with --attach\n',
+    );
+    process.exit(2);
   }
   const result =
     values.attach !== undefined

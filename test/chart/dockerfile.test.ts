@@ -12,6 +12,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
+import { SERVICE_NODE_FLAGS } from '@hikyaku/local';
 import { REPO_ROOT, render } from './helm.ts';
 
 interface Instruction {
@@ -128,8 +129,10 @@ test('runs as a fixed non-root user, one entrypoint for every component', () => 
   assert.match(user, /^[1-9][0-9]*(:[1-9][0-9]*)?$/, 'USER must be a numeric non-root id');
   assert.equal(user.split(':')[0], '10001', 'the chart runs user 10001');
   const entrypoint = runtime.find((i) => i.keyword === 'ENTRYPOINT')?.args;
+  // The components run with the Node flags local mode gives them.
   assert.deepEqual(JSON.parse(entrypoint ?? 'null'), [
     'node',
+    ...SERVICE_NODE_FLAGS,
     '--enable-source-maps',
     'dist/bin/hikyaku.js',
   ]);

@@ -25,6 +25,7 @@ import {
   JETSTREAM_READY_TIMEOUT_MS,
 } from './jetstream-ready.ts';
 import type { Logger } from './log.ts';
+import { quietAnsweredRequests } from './nats-request.ts';
 
 export interface JetStreamLayout {
   /** Stream replicas: 3 in production clusters, 1 locally. */
@@ -246,6 +247,7 @@ export async function connectNats(options: {
   /** Keep trying to reconnect forever: NATS outages are survived, not fatal. */
   maxReconnectAttempts?: number;
 }): Promise<NatsHandles> {
+  quietAnsweredRequests();
   const nc = await connect({
     servers: options.url.split(','),
     name: options.name,

@@ -28,6 +28,17 @@ export function cliInvocation(): string[] {
   ];
 }
 
+/**
+ * The Node flags every service runs with, here as in the image's entrypoint (the Dockerfile
+ * repeats them; test/chart/dockerfile.test.ts keeps the two in step). V8 sizes its young
+ * generation from the machine's memory: on a host with a few GiB or more each of its two
+ * semi-spaces may grow to 32 MiB, and under load a service's short-lived per-message
+ * garbage fills them before every scavenge. Capped at 4 MiB, the scheduler's peak under the
+ * benchmark fell from ~340 to ~225 MiB and the sender's from ~245 to ~175 MiB, for CPU per
+ * message within the benchmark's noise (docs/performance.md).
+ */
+export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+
 export interface ServiceProcess {
   readonly name: string;
   readonly opsPort: number;
@@ -85,14 +96,18 @@ export function serviceProcess(options: {
   async function launch(): Promise<void> {
     if (child) untie(child);
     const invocation = options.invocation ?? cliInvocation();
-    const proc = spawnTied(process.execPath, [...invocation, options.command], {
-      env: {
-        ...process.env,
-        ...options.env,
-        HIKYAKU_HTTP_HOST: '127.0.0.1',
-        HIKYAKU_HTTP_PORT: String(options.opsPort),
+    const proc = spawnTied(
+      process.execPath,
+      [...SERVICE_NODE_FLAGS, ...invocation, options.command],
+      {
+        env: {
+          ...process.env,
+          ...options.env,
+          HIKYAKU_HTTP_HOST: '127.0.0.1',
+          HIKYAKU_HTTP_PORT: String(options.opsPort),
+        },
       },
-    });
+    );
     child = proc;
     const forward = (chunk: Buffer): void => {
       for (const line of chunk.toString().split('\n')) {

@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { type ChildServer, freePort, sleep, startNatsServer } from '@hikyaku/testing';
+import { startConsumerLoop } from './consume.ts';
+import { createLogger } from './log.ts';
+import { connectNats, ensureConsumer, type NatsHandles } from './nats.ts';
+
+const STREAM = 'consume_test';
+let dir: string;
+let server: ChildServer;
+let admin: NatsHandles;
+const log = createLogger({ level: 'silent', name: 'consume-test' });
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hikyaku-consume-'));
+  server = await startNatsServer({ port: await freePort(), dataDir: dir });
+  admin = await connectNats({ url: server.url, name: 'consume-admin', maxReconnectAttempts: 0 });
+  await admin.jsm.streams.add({ name: STREAM, subjects: [`${STREAM}.>`] });
+});
+
+after(async () => {
+  await admin?.nc.close();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Counts the socket writes of a connection that carry acks, forwarding each one unchanged. */
+function countAckWrites(nats: NatsHandles): { readonly writes: number; readonly acks: number } {
+  const transport = (
+    nats.nc as unknown as { protocol: { transport: { send(b: Uint8Array): void } } }
+  ).protocol.transport;
+  const send = transport.send.bind(transport);
+  const decoder = new TextDecoder();
+  let writes = 0;
+  let acks = 0;
+  transport.send = (frame) => {
+    const found = decoder.decode(frame).match(/\+ACK/g)?.length ?? 0;
+    if (found > 0) {
+      writes++;
+      acks += found;
+    }
+    send(frame);
+  };
+  return {
+    get writes() {
+      return writes;
+    },
+    get acks() {
+      return acks;
+    },
+  };
+}
+
+async function settled(durable: string): Promise<void> {
+  for (;;) {
+    const info = await admin.jsm.consumers.info(STREAM, durable);
+    if (info.num_ack_pending === 0 && info.num_pending === 0) return;
+    await sleep(20);
+  }
+}
+
+test('acks given by handlers in separate callbacks of one turn go to the server in one write', async () => {
+  const durable = 'batched_acks';
+  const n = 10;
+  await ensureConsumer(admin.jsm, STREAM, durable, {
+    filterSubject: `${STREAM}.acks`,
+    ackWaitMs: 30_000,
+    maxAckPending: n,
+  });
+  for (let i = 0; i < n; i++) await admin.js.publish(`${STREAM}.acks`, `m${i}`);
+
+  const nats = await connectNats({
+    url: server.url,
+    name: 'consume-acks',
+    maxReconnectAttempts: 0,
+  });
+  const counted = countAckWrites(nats);
+  let started = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const loop = await startConsumerLoop({
+    js: nats.js,
+    stream: STREAM,
+    durable,
+    concurrency: n,
+    log,
+    async handle(msg) {
+      if (++started === n) release();
+      await gate;
+      // Each handler acks from its own callback, as handlers do when their last reply comes.
+      await nextTurn();
+      msg.ack();
+    },
+  });
+  try {
+    await settled(durable);
+    assert.equal(started, n);
+    assert.equal(counted.acks, n);
+    assert.equal(counted.writes, 1);
+  } finally {
+    await loop.stop();
+    await nats.nc.close();
+  }
+});
+
+test('a message whose handler throws is handed back through the batch and handled again', async () => {
+  const durable = 'thrown';
+  await ensureConsumer(admin.jsm, STREAM, durable, {
+    filterSubject: `${STREAM}.thrown`,
+    ackWaitMs: 30_000,
+    maxAckPending: 4,
+  });
+  await admin.js.publish(`${STREAM}.thrown`, 'poison once');
+
+  const nats = await connectNats({ url: server.url, name: 'consume-nak', maxReconnectAttempts: 0 });
+  const deliveries: number[] = [];
+  const loop = await startConsumerLoop({
+    js: nats.js,
+    stream: STREAM,
+    durable,
+    concurrency: 4,
+    log,
+    errorDelayMs: 100,
+    async handle(msg) {
+      deliveries.push(msg.info.deliveryCount);
+      if (msg.info.deliveryCount === 1) throw new Error('first time fails');
+      msg.ack();
+    },
+  });
+  try {
+    await settled(durable);
+    assert.ok(deliveries.length >= 2, `delivered ${deliveries.length} time(s)`);
+    assert.deepEqual(deliveries.slice(0, 2), [1, 2]);
+  } finally {
+    await loop.stop();
+    await nats.nc.close();
+  }
+});
