@@ -4,6 +4,7 @@
  * process.env.
  */
 import { isIP } from 'node:net';
+import { CONSUMER_WATCHDOG_INTERVAL_MS } from './consumer-watchdog.ts';
 import { ConfigError } from './errors.ts';
 import { splitHostPort } from './host-port.ts';
 import type { NatsCredentials } from './nats.ts';
@@ -131,6 +132,8 @@ export interface CommonConfig {
   /** Pool this process serves (pool key, see poolKey()). */
   pool: string;
   shutdownGraceMs: number;
+  /** How often consumers of work-queue streams are checked for stranded messages. */
+  consumerWatchdogMs: number;
 }
 
 function readRedisUrl(r: EnvReader): string {
@@ -157,5 +160,8 @@ export function readCommonConfig(r: EnvReader, defaults: { httpPort: number }): 
     ),
     pool: r.required('HIKYAKU_POOL'),
     shutdownGraceMs: r.int('HIKYAKU_SHUTDOWN_GRACE_MS', 25_000, { min: 0 }),
+    consumerWatchdogMs: r.int('HIKYAKU_CONSUMER_WATCHDOG_MS', CONSUMER_WATCHDOG_INTERVAL_MS, {
+      min: 1000,
+    }),
   };
 }
