@@ -113,10 +113,15 @@ export async function startRelayFixture(
     throw err;
   }
   const events: DeliveryEvent[] = [];
-  const nc: NatsConnection = await connect({
-    servers: stack.natsUrl.split(','),
-    maxReconnectAttempts: -1,
-  });
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: stack.natsUrl.split(','), maxReconnectAttempts: -1 });
+  } catch (err) {
+    await stack.stop();
+    await sink.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const sub = nc.subscribe(SUBJECTS.eventAll);
   (async () => {
     for await (const m of sub) events.push(codecs.event.decode(m.data));

@@ -46,7 +46,7 @@ export async function startNatsCluster(options: {
       })),
     ));
   const routes = ports.map((p) => `nats://${host}:${p.cluster}`);
-  const nodes = await Promise.all(
+  const started = await Promise.allSettled(
     ports.map(async (p, i) => {
       const name = `n${i + 1}`;
       const server = await startNatsServer({
@@ -72,6 +72,13 @@ export async function startNatsCluster(options: {
       return Object.assign(server, { name, healthy });
     }),
   );
+  const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // The nodes that did start must not outlive the failure (nor keep the caller alive).
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw failed.reason;
+  }
   return {
     url: nodes.map((n) => n.url).join(','),
     nodes,
