@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connectNats, type NatsHandles, STREAMS, waitForJetStream } from '@hikyaku/core';
 import { type NatsCluster, sleep, startNatsCluster, waitFor } from '@hikyaku/testing';
+import type { ClusterInfo } from '@nats-io/jetstream';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 
 let dir: string | undefined;
@@ -138,21 +139,39 @@ function steadyLoad(prefix: string, sessions: number) {
  * NATS chart's probe asks before a rolling restart moves on), and every stream and durable
  * consumer is led with both other replicas current.
  */
+/** What kept the cluster from being healed at the last look, for the failure message. */
+let unhealed = '';
+
 async function healed(): Promise<boolean> {
   const { cluster, admin } = fixture();
-  for (const node of cluster.nodes) if (!(await node.healthy())) return false;
-  const groups = [];
-  for (const name of Object.values(STREAMS)) {
-    groups.push((await admin.jsm.streams.info(name)).cluster);
-    for await (const consumer of admin.jsm.consumers.list(name)) groups.push(consumer.cluster);
+  for (const node of cluster.nodes) {
+    if (!(await node.healthy())) {
+      unhealed = `${node.name} not healthy`;
+      return false;
+    }
   }
-  return groups.every(
-    (group) =>
-      group?.leader !== undefined &&
-      group.replicas?.length === 2 &&
-      group.replicas.every((r) => r.current && !r.offline),
+  const groups: { what: string; group: ClusterInfo | undefined }[] = [];
+  for (const name of Object.values(STREAMS)) {
+    groups.push({ what: name, group: (await admin.jsm.streams.info(name)).cluster });
+    for await (const consumer of admin.jsm.consumers.list(name)) {
+      groups.push({ what: `${name}/${consumer.name}`, group: consumer.cluster });
+    }
+  }
+  const behind = groups.find(
+    ({ group }) =>
+      group?.leader === undefined ||
+      group.replicas?.length !== 2 ||
+      !group.replicas.every((r) => r.current && !r.offline),
   );
+  unhealed = behind ? `${behind.what}: ${JSON.stringify(behind.group)}` : '';
+  return !behind;
 }
+
+const untilHealed = () =>
+  waitFor(() => `the cluster healed (${unhealed})`, healed, {
+    timeoutMs: 120_000,
+    intervalMs: 500,
+  });
 
 async function moreAccepted(load: { accepted: string[] }, n: number, what: string) {
   const target = load.accepted.length + n;
@@ -188,7 +207,7 @@ test('stream leader killed, two of three servers down, a rolling restart: nothin
       );
       await leader.restart();
       const back = Date.now();
-      await waitFor('the cluster healed', healed, { timeoutMs: 120_000, intervalMs: 500 });
+      await untilHealed();
       figures.push(`leader kill: healed ${seconds(Date.now() - back)} after its restart`);
     });
 
@@ -217,7 +236,7 @@ test('stream leader killed, two of three servers down, a rolling restart: nothin
         const firstAccepted =
           load.answered.find((a) => a.started >= restartedAt && a.reply === '250')?.at ??
           Date.now();
-        await waitFor('the cluster healed', healed, { timeoutMs: 120_000, intervalMs: 500 });
+        await untilHealed();
         const refused = load.answered.filter(
           (a) => a.started >= killedAt && a.started < restartedAt && a.reply !== '250',
         ).length;
@@ -236,7 +255,7 @@ test('stream leader killed, two of three servers down, a rolling restart: nothin
       for (const node of cluster.nodes) {
         await node.restart();
         await moreAccepted(load, 10, `mail accepted after restarting ${node.name}`);
-        await waitFor('the cluster healed', healed, { timeoutMs: 120_000, intervalMs: 500 });
+        await untilHealed();
       }
       figures.push(`rolling restart: ${seconds(Date.now() - began)}`);
     });

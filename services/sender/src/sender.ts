@@ -294,7 +294,8 @@ export async function startSender(deps: {
       job = codecs.job.decode(msg.data);
     } catch (err) {
       log.error({ err, subject: msg.subject }, 'dropping malformed job');
-      msg.term('malformed');
+      // Acknowledged, not terminated: see rejectMalformed in the scheduler.
+      msg.ack();
       return;
     }
     const pool = pools.get(job.pool);
