@@ -39,7 +39,7 @@ before(async () => {
       log: (node, line) => {
         const lines = nodeLog.get(node) ?? [];
         lines.push(line);
-        if (lines.length > 40) lines.shift();
+        if (lines.length > 60) lines.shift();
         nodeLog.set(node, lines);
       },
     });
@@ -56,12 +56,16 @@ before(async () => {
       },
     });
   } catch (err) {
-    for (const [node, lines] of nodeLog) {
-      process.stderr.write(`--- ${node}, last lines\n${lines.join('\n')}\n`);
-    }
+    printNodeLogs();
     throw err;
   }
 });
+
+function printNodeLogs(): void {
+  for (const [node, lines] of nodeLog) {
+    process.stderr.write(`--- ${node}, last lines\n${lines.join('\n')}\n`);
+  }
+}
 
 // Whatever failed in set-up, everything started is stopped, so the file always ends.
 after(async () => {
@@ -71,7 +75,7 @@ after(async () => {
     () => cluster?.stop(),
     () => dir && rmSync(dir, { recursive: true, force: true }),
   ];
-  for (const step of steps) await Promise.resolve(step()).catch(() => undefined);
+  for (const step of steps) await (async () => step())().catch(() => undefined);
 });
 
 function fixture(): { relay: RelayFixture; admin: NatsHandles; cluster: NatsCluster } {
@@ -171,6 +175,9 @@ const untilHealed = () =>
   waitFor(() => `the cluster healed (${unhealed})`, healed, {
     timeoutMs: 120_000,
     intervalMs: 500,
+  }).catch((err: unknown) => {
+    printNodeLogs();
+    throw err;
   });
 
 async function moreAccepted(load: { accepted: string[] }, n: number, what: string) {
