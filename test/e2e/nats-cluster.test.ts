@@ -19,7 +19,7 @@ import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '.
 
 /**
  * The rolling restart runs only when asked (HIKYAKU_TEST_NATS_ROLLING=1): on nats-server
- * 2.9.10, with the consumer watchdog, one run in 27 still lost mail answered 250 in it and
+ * 2.9.10, with the consumer watchdog, one run in 28 still lost mail answered 250 in it and
  * one did not heal within 2 minutes (docs/scaling.md has the figures). The leader kill and
  * two of three servers down always run.
  */
