@@ -113,10 +113,15 @@ export async function startRelayFixture(
     throw err;
   }
   const events: DeliveryEvent[] = [];
-  const nc: NatsConnection = await connect({
-    servers: stack.natsUrl.split(','),
-    maxReconnectAttempts: -1,
-  });
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: stack.natsUrl.split(','), maxReconnectAttempts: -1 });
+  } catch (err) {
+    await stack.stop();
+    await sink.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   // Stored events, and the acceptance and planning published for live watchers only.
   for (const subject of [SUBJECTS.eventAll, SUBJECTS.progressAll]) {
     const sub = nc.subscribe(subject);

@@ -4,6 +4,7 @@
  * process.env.
  */
 import { isIP } from 'node:net';
+import { CONSUMER_WATCHDOG_INTERVAL_MS } from './consumer-watchdog.ts';
 import { DEFAULT_WIRE_VERSION, WIRE_VERSIONS, type WireVersion } from './contract/wire-version.ts';
 import { ConfigError } from './errors.ts';
 import { splitHostPort } from './host-port.ts';
@@ -142,6 +143,8 @@ export interface CommonConfig {
   /** Pool this process serves (pool key, see poolKey()). */
   pool: string;
   shutdownGraceMs: number;
+  /** How often consumers of work-queue streams are checked for stranded messages. */
+  consumerWatchdogMs: number;
 }
 
 function readRedisUrl(r: EnvReader): string {
@@ -168,5 +171,8 @@ export function readCommonConfig(r: EnvReader, defaults: { httpPort: number }): 
     ),
     pool: r.required('HIKYAKU_POOL'),
     shutdownGraceMs: r.int('HIKYAKU_SHUTDOWN_GRACE_MS', 25_000, { min: 0 }),
+    consumerWatchdogMs: r.int('HIKYAKU_CONSUMER_WATCHDOG_MS', CONSUMER_WATCHDOG_INTERVAL_MS, {
+      min: 1000,
+    }),
   };
 }

@@ -11,7 +11,13 @@
  * outputs are stored, so deferring the ack to the end of the turn keeps that rule; a crash
  * in between leaves the message to redelivery, as a crash just before the ack would.
  */
-import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type {
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from '@nats-io/jetstream';
+import { type ConsumerWatchdog, startConsumerWatchdog } from './consumer-watchdog.ts';
 import type { Logger } from './log.ts';
 
 /**
@@ -76,6 +82,17 @@ export async function startConsumerLoop(options: {
   handle: (msg: JsMsg) => Promise<void>;
   /** Delay before a message whose handler threw is redelivered. */
   errorDelayMs?: number;
+  /**
+   * Watch the consumer for messages of its work-queue stream it has lost track of, and
+   * recreate it (consumer-watchdog.ts); `recreated` is called each time it was.
+   */
+  watchdog?: {
+    jsm: JetStreamManager;
+    /** The consumer's filter subject, or the stream's subjects. */
+    subject: string;
+    intervalMs: number;
+    recreated: () => void;
+  };
 }): Promise<ConsumerLoop> {
   const { log } = options;
   const consumer = await options.js.consumers.get(options.stream, options.durable);
@@ -120,12 +137,29 @@ export async function startConsumerLoop(options: {
     }
   })();
 
+  const watchdog: ConsumerWatchdog | undefined = options.watchdog
+    ? startConsumerWatchdog({
+        jsm: options.watchdog.jsm,
+        stream: options.stream,
+        durable: options.durable,
+        subject: options.watchdog.subject,
+        intervalMs: options.watchdog.intervalMs,
+        log,
+        onRecreated: () => {
+          options.watchdog?.recreated();
+          // The pull in progress belongs to the deleted consumer: pull again from the new one.
+          void messages?.close();
+        },
+      })
+    : undefined;
+
   return {
     get inFlight() {
       return inflight.size;
     },
     async stop() {
       stopping = true;
+      await watchdog?.stop();
       await messages?.close();
       await Promise.allSettled([...inflight]);
       await loop.catch(() => undefined);

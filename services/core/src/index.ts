@@ -1,6 +1,7 @@
 export * from './body-store.ts';
 export * from './config.ts';
 export * from './consume.ts';
+export * from './consumer-watchdog.ts';
 export * from './contract/index.ts';
 export * from './credentials.ts';
 export * from './data-plane.ts';
@@ -25,5 +26,6 @@ export * from './redis-script.ts';
 export * from './redis-target.ts';
 export * from './service.ts';
 export * from './source-reports.ts';
+export * from './stranded-consumer.ts';
 export * from './suppression.ts';
 export * from './timeout.ts';

@@ -132,6 +132,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       options.poolFileDir,
     );
     const admin = await connectNats({ url: natsUrl, name: 'local-supervisor' });
+    // A connection left open when set-up fails would keep reconnecting, and the caller's
+    // process alive, for ever.
+    started.push({ stop: () => admin.nc.close() });
     const replicas = options.streamReplicas ?? 1;
     await waitForJetStream(admin.nc);
     await ensureStreams(admin.jsm, { ...DEFAULT_LAYOUT, replicas });

@@ -28,6 +28,11 @@ const UNKNOWN_POOL_DELAY_MS = 5000;
 /** The tracker outlives the message's maximum age by this much. */
 const TRACKER_EXTRA_MS = 86_400_000;
 
+/**
+ * Drops a message no stage can read. Acknowledged, not terminated: nats-server 2.9 keeps a
+ * terminated message in a work-queue stream for ever, behind its consumer's floor, where
+ * the consumer watchdog would take it for a stranded one.
+ */
 export function rejectMalformed(parts: SchedulerParts, msg: JsMsg, err: unknown): void {
   if (err instanceof WireVersionError) {
     // Written by a newer release: not malformed, and a pod of that release will take it.
@@ -35,8 +40,16 @@ export function rejectMalformed(parts: SchedulerParts, msg: JsMsg, err: unknown)
     msg.nak(nakDelay(parts, NEWER_WIRE_VERSION_RETRY_MS));
     return;
   }
-  parts.log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping malformed message');
-  msg.term(err instanceof SchemaError ? err.message : 'malformed');
+  parts.log.error(
+    {
+      err,
+      subject: msg.subject,
+      seq: msg.seq,
+      reason: err instanceof SchemaError ? err.message : 'malformed',
+    },
+    'dropping malformed message',
+  );
+  msg.ack();
 }
 
 export function createEnvelopeHandler(parts: SchedulerParts) {

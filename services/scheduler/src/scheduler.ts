@@ -11,6 +11,7 @@ import {
   type BodyStore,
   CONSUMERS,
   type ConsumerLoop,
+  createConsumerWatchdogMetrics,
   createSuppressionList,
   ensureConsumer,
   type Logger,
@@ -19,6 +20,7 @@ import {
   openSourceReports,
   type PoolDirectory,
   STREAMS,
+  SUBJECTS,
   startConsumerLoop,
 } from '@hikyaku/core';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -173,7 +175,13 @@ export async function startScheduler(deps: {
     maxAckPending: config.concurrency * 4,
   });
 
-  const loop = (stream: string, durable: string, handle: (msg: JsMsg) => Promise<void>) =>
+  const watchdogMetrics = createConsumerWatchdogMetrics(deps.registry);
+  const loop = (
+    stream: string,
+    subject: string,
+    durable: string,
+    handle: (msg: JsMsg) => Promise<void>,
+  ) =>
     startConsumerLoop({
       js: nats.js,
       stream,
@@ -181,12 +189,33 @@ export async function startScheduler(deps: {
       concurrency: config.concurrency,
       log,
       handle,
+      watchdog: {
+        jsm: nats.jsm,
+        subject,
+        intervalMs: config.consumerWatchdogMs,
+        recreated: () => watchdogMetrics.recreated(stream, durable),
+      },
     });
   const loops: ConsumerLoop[] = await Promise.all([
-    loop(STREAMS.envelopes, CONSUMERS.schedulerEnvelopes, createEnvelopeHandler(parts)),
-    loop(STREAMS.queue, CONSUMERS.schedulerQueue, createQueueHandler(parts)),
-    loop(STREAMS.results, CONSUMERS.schedulerResults, createResultHandler(parts)),
-    loop(STREAMS.feedback, CONSUMERS.schedulerFeedback, createFeedbackHandler(parts)),
+    loop(
+      STREAMS.envelopes,
+      SUBJECTS.envelopeAll,
+      CONSUMERS.schedulerEnvelopes,
+      createEnvelopeHandler(parts),
+    ),
+    loop(STREAMS.queue, SUBJECTS.queueAll, CONSUMERS.schedulerQueue, createQueueHandler(parts)),
+    loop(
+      STREAMS.results,
+      SUBJECTS.resultAll,
+      CONSUMERS.schedulerResults,
+      createResultHandler(parts),
+    ),
+    loop(
+      STREAMS.feedback,
+      SUBJECTS.feedbackAll,
+      CONSUMERS.schedulerFeedback,
+      createFeedbackHandler(parts),
+    ),
   ]);
 
   const reports = await openSourceReports(nats.js, config.streamReplicas);

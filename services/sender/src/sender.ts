@@ -18,6 +18,7 @@ import {
   type CompiledPool,
   type ConsumerLoop,
   codecs,
+  createConsumerWatchdogMetrics,
   ensureConsumer,
   ipsOfPod,
   type Job,
@@ -104,6 +105,7 @@ export async function startSender(deps: {
     return interfacesCache.value;
   };
   const metrics = createSenderMetrics(deps.registry);
+  const watchdogMetrics = createConsumerWatchdogMetrics(deps.registry);
   // One cached DNS client for routing and MTA-STS alike, so HIKYAKU_DNS_SERVERS governs both.
   const dns = createDnsCache(
     createDnsClient({
@@ -303,7 +305,8 @@ export async function startSender(deps: {
         return;
       }
       log.error({ err, subject: msg.subject }, 'dropping malformed job');
-      msg.term('malformed');
+      // Acknowledged, not terminated: see rejectMalformed in the scheduler.
+      msg.ack();
       return;
     }
     const pool = pools.get(job.delivery.pool);
@@ -378,6 +381,12 @@ export async function startSender(deps: {
       concurrency: config.concurrencyPerIp,
       log: log.child({ ip: ip.address }),
       handle: (msg) => handleJob(msg, ip.address),
+      watchdog: {
+        jsm: nats.jsm,
+        subject: SUBJECTS.job(pool.key, ip.address),
+        intervalMs: config.consumerWatchdogMs,
+        recreated: () => watchdogMetrics.recreated(STREAMS.jobs, durable),
+      },
     });
     loops.set(ip.address, loop);
     log.info({ ip: ip.address, hostname: ip.hostname }, 'sending from ip');

@@ -46,7 +46,7 @@ export async function startNatsCluster(options: {
       })),
     ));
   const routes = ports.map((p) => `nats://${host}:${p.cluster}`);
-  const nodes = await Promise.all(
+  const started = await Promise.allSettled(
     ports.map(async (p, i) => {
       const name = `n${i + 1}`;
       const server = await startNatsServer({
@@ -72,6 +72,19 @@ export async function startNatsCluster(options: {
       return Object.assign(server, { name, healthy });
     }),
   );
+  const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // The nodes that did start must not outlive the failure (nor keep the caller alive).
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw failed.reason;
+  }
+  try {
+    if (ports.every((p) => p.monitor)) await untilHealthy(nodes);
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw err;
+  }
   return {
     url: nodes.map((n) => n.url).join(','),
     nodes,
@@ -79,4 +92,27 @@ export async function startNatsCluster(options: {
       await Promise.all(nodes.map((n) => n.stop()));
     },
   };
+}
+
+/**
+ * Waits until every node answers /healthz with 200 (it has a metadata leader), failing
+ * early with a clear reason when a node has exited: a server listens for clients before
+ * it opens its cluster port, so one that could not open it (taken meanwhile) dies only
+ * after it looked started, and the others then wait for it.
+ */
+async function untilHealthy(nodes: readonly NatsClusterNode[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const gone = nodes.find((n) => n.process.exitCode !== null || n.process.signalCode !== null);
+    if (gone) throw new Error(`nats-server ${gone.name} exited at start (see its log)`);
+    const health = await Promise.all(nodes.map((n) => n.healthy()));
+    if (health.every(Boolean)) return;
+    if (Date.now() > deadline) {
+      const sick = nodes.filter((_, i) => !health[i]).map((n) => n.name);
+      throw new Error(
+        `no JetStream metadata leader within ${timeoutMs} ms: ${sick.join(', ')} not healthy`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

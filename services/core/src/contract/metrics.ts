@@ -5,6 +5,8 @@
 export const METRICS = {
   // every service that uses Redis
   redisUp: 'hikyaku_redis_up',
+  // scheduler and sender (the owners of work-queue consumers): labels stream, consumer
+  consumerRecreated: 'hikyaku_consumer_recreated_total',
   // ingress
   ingressSessions: 'hikyaku_ingress_sessions_total',
   ingressActiveSessions: 'hikyaku_ingress_active_sessions',
