@@ -134,6 +134,30 @@ export interface RelayOptions {
 }
 
 /**
+ * The options naming the relay, for a command's parseCommandLine: spread the servers the
+ * command talks to (an option it would ignore stays a usage error) and always the data
+ * folder of the local mode.
+ */
+export const RELAY_OPTIONS = {
+  nats: { nats: { type: 'string' } },
+  redis: { redis: { type: 'string' } },
+  dataDir: { 'data-dir': { type: 'string', default: '.hikyaku' } },
+} as const satisfies Record<string, ParseArgsOptionsConfig>;
+
+/** The relay options of parsed values (those a command did not declare stay undefined). */
+export function relayOptionsOf(values: {
+  nats?: string | undefined;
+  redis?: string | undefined;
+  'data-dir'?: string | undefined;
+}): RelayOptions & { dataDir: string } {
+  return {
+    ...(values.nats !== undefined ? { nats: values.nats } : {}),
+    ...(values.redis !== undefined ? { redis: values.redis } : {}),
+    dataDir: values['data-dir'] ?? '.hikyaku',
+  };
+}
+
+/**
  * The relay's URLs: the options, else NATS_URL/REDIS_URL, else the local mode running
  * from the data folder. A needed URL found nowhere is a usage error naming the option.
  */

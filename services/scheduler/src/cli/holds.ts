@@ -17,7 +17,10 @@ import {
   HELP,
   parseCommandLine,
   poolKeyOf,
+  RELAY_OPTIONS,
+  type RelayOptions,
   redisFailed,
+  relayOptionsOf,
   relayUrls,
   runCommand,
   usageError,
@@ -40,10 +43,9 @@ export const HOLDS_USAGE = `usage: hikyaku holds <list|release> [--redis URL | -
 
 const DOMAIN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i;
 
-interface HoldsArgs {
-  action: 'list' | 'release';
-  redis: string | undefined;
+interface HoldsArgs extends RelayOptions {
   dataDir: string;
+  action: 'list' | 'release';
   pool: string;
   domains: string[];
   json: boolean;
@@ -55,8 +57,8 @@ export const holdsCommand: CliCommand<HoldsArgs> = {
   usage: HOLDS_USAGE,
   parse(argv) {
     const { values, positionals } = parseCommandLine(argv, {
-      redis: { type: 'string' },
-      'data-dir': { type: 'string', default: '.hikyaku' },
+      ...RELAY_OPTIONS.redis,
+      ...RELAY_OPTIONS.dataDir,
       pool: { type: 'string' },
       json: { type: 'boolean', default: false },
       submitter: { type: 'boolean', default: false },
@@ -79,8 +81,7 @@ export const holdsCommand: CliCommand<HoldsArgs> = {
     }
     return {
       action,
-      redis: values.redis,
-      dataDir: values['data-dir'] ?? '.hikyaku',
+      ...relayOptionsOf(values),
       pool: poolKeyOf(values.pool),
       domains,
       json: values.json ?? false,

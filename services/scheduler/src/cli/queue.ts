@@ -27,6 +27,9 @@ import {
   HELP,
   natsFailed,
   parseCommandLine,
+  RELAY_OPTIONS,
+  type RelayOptions,
+  relayOptionsOf,
   relayUrls,
   runCommand,
   usageError,
@@ -56,9 +59,7 @@ const DOMAIN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a
 
 type Action = { kind: 'hold' | 'release' | 'flush'; domain: string };
 
-interface QueueArgs {
-  nats: string | undefined;
-  redis: string | undefined;
+interface QueueArgs extends RelayOptions {
   dataDir: string;
   pool: string | undefined;
   domain: string | undefined;
@@ -79,9 +80,9 @@ export function queueCommand(now: () => number = Date.now): CliCommand<QueueArgs
     usage: QUEUE_USAGE,
     parse(argv) {
       const { values, positionals } = parseCommandLine(argv, {
-        nats: { type: 'string' },
-        redis: { type: 'string' },
-        'data-dir': { type: 'string', default: '.hikyaku' },
+        ...RELAY_OPTIONS.nats,
+        ...RELAY_OPTIONS.redis,
+        ...RELAY_OPTIONS.dataDir,
         pool: { type: 'string' },
         domain: { type: 'string' },
         limit: { type: 'string' },
@@ -106,9 +107,7 @@ export function queueCommand(now: () => number = Date.now): CliCommand<QueueArgs
         throw usageError(`--limit must be a whole number, got "${values.limit}"`);
       }
       return {
-        nats: values.nats,
-        redis: values.redis,
-        dataDir: values['data-dir'] ?? '.hikyaku',
+        ...relayOptionsOf(values),
         pool: values.pool,
         domain: values.domain === undefined ? undefined : checkedDomain('--domain', values.domain),
         limit: Number(values.limit ?? 10_000),

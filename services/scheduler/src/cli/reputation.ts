@@ -26,6 +26,9 @@ import {
   HELP,
   natsFailed,
   parseCommandLine,
+  RELAY_OPTIONS,
+  type RelayOptions,
+  relayOptionsOf,
   relayUrls,
   runCommand,
   usageError,
@@ -67,10 +70,9 @@ export function describeReputation(state: IpReputation): string {
   return parts.join('\t');
 }
 
-interface ReputationArgs {
-  action: 'list' | 'resume';
-  nats: string | undefined;
+interface ReputationArgs extends RelayOptions {
   dataDir: string;
+  action: 'list' | 'resume';
   pool: string;
   ips: string[];
   json: boolean;
@@ -84,8 +86,8 @@ export const reputationCommand: CliCommand<ReputationArgs> = {
   usage: REPUTATION_USAGE,
   parse(argv) {
     const { values, positionals } = parseCommandLine(argv, {
-      nats: { type: 'string' },
-      'data-dir': { type: 'string', default: '.hikyaku' },
+      ...RELAY_OPTIONS.nats,
+      ...RELAY_OPTIONS.dataDir,
       pool: { type: 'string' },
       json: { type: 'boolean', default: false },
     });
@@ -99,8 +101,7 @@ export const reputationCommand: CliCommand<ReputationArgs> = {
     for (const ip of ips) if (isIP(ip) === 0) throw usageError(`"${ip}" is not an IP address`);
     return {
       action,
-      nats: values.nats,
-      dataDir: values['data-dir'] ?? '.hikyaku',
+      ...relayOptionsOf(values),
       pool: values.pool,
       ips,
       json: values.json ?? false,

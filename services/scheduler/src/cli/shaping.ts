@@ -22,7 +22,10 @@ import {
   HELP,
   natsFailed,
   parseCommandLine,
+  RELAY_OPTIONS,
+  type RelayOptions,
   redisFailed,
+  relayOptionsOf,
   relayUrls,
   runCommand,
   usageError,
@@ -84,9 +87,7 @@ function describe(view: ShapingView): string[] {
   return lines;
 }
 
-interface ShapingArgs {
-  nats: string | undefined;
-  redis: string | undefined;
+interface ShapingArgs extends RelayOptions {
   dataDir: string;
   pool: string;
   json: boolean;
@@ -97,9 +98,9 @@ export const shapingCommand: CliCommand<ShapingArgs> = {
   usage: SHAPING_USAGE,
   parse(argv) {
     const { values, positionals } = parseCommandLine(argv, {
-      nats: { type: 'string' },
-      redis: { type: 'string' },
-      'data-dir': { type: 'string', default: '.hikyaku' },
+      ...RELAY_OPTIONS.nats,
+      ...RELAY_OPTIONS.redis,
+      ...RELAY_OPTIONS.dataDir,
       pool: { type: 'string' },
       json: { type: 'boolean', default: false },
     });
@@ -107,9 +108,7 @@ export const shapingCommand: CliCommand<ShapingArgs> = {
     if (positionals.length > 0) throw usageError(`unexpected "${positionals[0]}"`);
     if (!values.pool) throw usageError('--pool is required');
     return {
-      nats: values.nats,
-      redis: values.redis,
-      dataDir: values['data-dir'] ?? '.hikyaku',
+      ...relayOptionsOf(values),
       pool: values.pool,
       json: values.json ?? false,
     };

@@ -16,6 +16,9 @@ import {
   HELP,
   natsFailed,
   parseCommandLine,
+  RELAY_OPTIONS,
+  type RelayOptions,
+  relayOptionsOf,
   relayUrls,
   runCommand,
   usageError,
@@ -33,9 +36,7 @@ export const STATUS_USAGE = `usage: hikyaku status [--nats URL --redis URL | --d
   --json                    one JSON object per pool
 `;
 
-interface StatusArgs {
-  nats: string | undefined;
-  redis: string | undefined;
+interface StatusArgs extends RelayOptions {
   dataDir: string;
   pool: string | undefined;
   json: boolean;
@@ -48,18 +49,16 @@ export function statusCommand(now: () => number = Date.now): CliCommand<StatusAr
     usage: STATUS_USAGE,
     parse(argv) {
       const { values, positionals } = parseCommandLine(argv, {
-        nats: { type: 'string' },
-        redis: { type: 'string' },
-        'data-dir': { type: 'string', default: '.hikyaku' },
+        ...RELAY_OPTIONS.nats,
+        ...RELAY_OPTIONS.redis,
+        ...RELAY_OPTIONS.dataDir,
         pool: { type: 'string' },
         json: { type: 'boolean', default: false },
       });
       if (values.help) return HELP;
       if (positionals.length > 0) throw usageError(`unexpected "${positionals[0]}"`);
       return {
-        nats: values.nats,
-        redis: values.redis,
-        dataDir: values['data-dir'] ?? '.hikyaku',
+        ...relayOptionsOf(values),
         pool: values.pool,
         json: values.json ?? false,
       };

@@ -23,7 +23,10 @@ import {
   HELP,
   natsFailed,
   parseCommandLine,
+  RELAY_OPTIONS,
+  type RelayOptions,
   redisFailed,
+  relayOptionsOf,
   relayUrls,
   runCommand,
   usageError,
@@ -50,11 +53,9 @@ function describe(address: string, entry: SuppressionEntry): string {
 
 type Action = 'add' | 'remove' | 'lookup' | 'list';
 
-interface SuppressionsArgs {
-  action: Action;
-  redis: string | undefined;
-  nats: string | undefined;
+interface SuppressionsArgs extends RelayOptions {
   dataDir: string;
+  action: Action;
   pool: string;
   addresses: string[];
   reason: string | undefined;
@@ -69,9 +70,9 @@ export const suppressionsCommand: CliCommand<SuppressionsArgs> = {
   usage: SUPPRESSIONS_USAGE,
   parse(argv) {
     const { values, positionals } = parseCommandLine(argv, {
-      redis: { type: 'string' },
-      nats: { type: 'string' },
-      'data-dir': { type: 'string', default: '.hikyaku' },
+      ...RELAY_OPTIONS.nats,
+      ...RELAY_OPTIONS.redis,
+      ...RELAY_OPTIONS.dataDir,
       pool: { type: 'string' },
       reason: { type: 'string' },
       count: { type: 'string' },
@@ -103,9 +104,7 @@ export const suppressionsCommand: CliCommand<SuppressionsArgs> = {
     }
     return {
       action: action as Action,
-      redis: values.redis,
-      nats: values.nats,
-      dataDir: values['data-dir'] ?? '.hikyaku',
+      ...relayOptionsOf(values),
       pool: values.pool,
       addresses,
       reason: values.reason,

@@ -12,6 +12,9 @@ import {
   connectCliNats,
   HELP,
   parseCommandLine,
+  RELAY_OPTIONS,
+  type RelayOptions,
+  relayOptionsOf,
   relayUrls,
   runCommand,
   usageError,
@@ -79,10 +82,9 @@ export function formatTrace(message: TracedMessage, onlyRcpt?: string): string[]
   return [head.join('  '), ...events.map((e) => `  ${timelineLine(e)}`)];
 }
 
-interface TraceArgs {
-  key: string;
-  nats: string | undefined;
+interface TraceArgs extends RelayOptions {
   dataDir: string;
+  key: string;
   json: boolean;
 }
 
@@ -91,8 +93,8 @@ export const traceCommand: CliCommand<TraceArgs> = {
   usage: TRACE_USAGE,
   parse(argv) {
     const { values, positionals } = parseCommandLine(argv, {
-      nats: { type: 'string' },
-      'data-dir': { type: 'string', default: '.hikyaku' },
+      ...RELAY_OPTIONS.nats,
+      ...RELAY_OPTIONS.dataDir,
       json: { type: 'boolean', default: false },
     });
     if (values.help) return HELP;
@@ -101,8 +103,7 @@ export const traceCommand: CliCommand<TraceArgs> = {
     }
     return {
       key: positionals[0] as string,
-      nats: values.nats,
-      dataDir: values['data-dir'] ?? '.hikyaku',
+      ...relayOptionsOf(values),
       json: values.json ?? false,
     };
   },
