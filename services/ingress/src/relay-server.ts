@@ -47,8 +47,11 @@ export interface ConnectionHooks {
   onAddressCommand(line: string, session: SMTPServerSession): Refusal | undefined;
   /** The reply that ends a session kept open by NOOPs alone (a 421). */
   onNoopIdle(session: SMTPServerSession): Refusal;
-  /** How long to wait before greeting a client from this address (0: greet at once). */
-  greetingPauseMs(remoteAddress: string): number;
+  /**
+   * How long to wait before greeting the client of a session just opened from this address
+   * (0: greet at once). Called before onConnect, whose session it is.
+   */
+  greetingPauseMs(session: SMTPServerSession, remoteAddress: string): number;
 }
 
 /** The smtp-server internals the connection overrides rely on, checked at start-up. */
@@ -99,7 +102,7 @@ class RelayConnection extends SMTPConnection {
 
   /** smtp-server's init() with the greeting pause chosen per client instead of 100 ms. */
   override init(): void {
-    const pauseMs = this.hooks.greetingPauseMs(this.remoteAddress);
+    const pauseMs = this.hooks.greetingPauseMs(this.session, this.remoteAddress);
     this._setListeners(() => {
       const { maxClients } = this._server.options;
       if (maxClients && this._server.connections.size > maxClients) {

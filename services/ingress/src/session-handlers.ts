@@ -305,6 +305,20 @@ export function sessionHandlers(
     }
   }
 
+  /**
+   * Whether a session's client is inside some pool's allowedNetworks, decided once when the
+   * session opens: the greeting and onConnect both ask.
+   */
+  const trustedSessions = new WeakMap<SMTPServerSession, boolean>();
+  function trustedClient(session: SMTPServerSession, address: string): boolean {
+    let known = trustedSessions.get(session);
+    if (known === undefined) {
+      known = ctx.selector.byNetwork(ctx.pools.all(), address) !== undefined;
+      trustedSessions.set(session, known);
+    }
+    return known;
+  }
+
   /** A handler that throws is a bug: the client gets a temporary failure, the log the bug. */
   function settle<T>(
     work: Promise<T>,
@@ -318,17 +332,17 @@ export function sessionHandlers(
   }
 
   return {
-    greetingPauseMs(address) {
+    greetingPauseMs(session, address) {
       return greetingPause({
         listener,
-        trusted: ctx.selector.byNetwork(ctx.pools.all(), address) !== undefined,
+        trusted: trustedClient(session, address),
         earlyTalkerPauseMs: ctx.config.earlyTalkerPauseMs,
       });
     },
 
     onConnect(session, callback) {
       const handle = handleOf(session);
-      const trusted = ctx.selector.byNetwork(ctx.pools.all(), session.remoteAddress) !== undefined;
+      const trusted = trustedClient(session, session.remoteAddress);
       const refusal = handle
         ? (tracker.open(session, handle) ??
           ctx.clientLimits.open(session, {
