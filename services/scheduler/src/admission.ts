@@ -56,6 +56,11 @@ export interface Admission {
  * of it, at random, so a backlog does not wake all at once when an IP comes back.
  */
 const NO_IP_WAIT_MS = 30_000;
+/**
+ * How long an item waits when its home IP's warm-up standing kept changing under it (three
+ * 'stale' reservations, at the start of a day while replicas move IPs on).
+ */
+const STALE_CAP_WAIT_MS = 100;
 
 /** The item's identity in lanes and logs: one per (message, domain, part, attempt). */
 export function itemKey(item: QueueItem): string {
@@ -208,6 +213,11 @@ export function createShapingAdmission(deps: {
             ...(homeCapped && i > 0 ? { spilledFrom: order[0]?.address as string } : {}),
           };
         }
+        if (result.kind === 'stale' && i === 0 && pool.warmup.overflow !== 'spill') {
+          // The home IP's cap is unknown for a moment: another IP would be a spill the
+          // pool's overflow forbids, so the item tries its home again shortly.
+          return { kind: 'wait', until: now + STALE_CAP_WAIT_MS, reason: 'warmup-cap' };
+        }
         if (result.kind === 'cap') {
           if (i === 0) homeCapped = true;
           if (i === 0 && pool.warmup.overflow !== 'spill') {
@@ -223,7 +233,8 @@ export function createShapingAdmission(deps: {
           if (result.at < earliest) [earliest, reason] = [result.at, result.kind];
           if (result.kind === 'pool-rate') break;
         }
-        // 'stale' three times: another replica keeps moving the day; try the next IP.
+        // 'stale' three times: another replica keeps moving the day; try the next IP (spill
+        // mode, or an IP other than the home one).
       }
       if (capped === order.length) {
         return park(capLane, nextDayStart(now, pool.timeZone), windowMs / declared, 'warmup-cap');
