@@ -34,11 +34,12 @@ function parse(raw: string | null | undefined): ThrottleState | undefined {
 }
 
 export interface ThrottleStore {
-  /** The states of one site for these IPs (undefined: never throttled, or settled). */
-  read(pool: string, site: string, ips: readonly string[]): Promise<(ThrottleState | undefined)[]>;
-  /** Where those states are, for a caller that reads them along with something else. */
+  /**
+   * Where one site's states for these IPs are, for a caller that reads them along with
+   * something else (admission's turn script).
+   */
   where(pool: string, site: string, ips: readonly string[]): { key: string; fields: string[] };
-  /** The states from what was read at `where`. */
+  /** The states from what was read at `where` (undefined: never throttled, or settled). */
   parse(raw: readonly (string | null)[]): (ThrottleState | undefined)[];
   /**
    * Records a "slow down" signal; returns the state now in force and whether the signal
@@ -58,12 +59,6 @@ export interface ThrottleStore {
 
 export function createThrottleStore(redis: Redis): ThrottleStore {
   return {
-    async read(pool, site, ips) {
-      if (ips.length === 0) return [];
-      const { key, fields } = this.where(pool, site, ips);
-      return (await redis.hmget(key, ...fields)).map(parse);
-    },
-
     where(pool, site, ips) {
       return { key: REDIS_KEYS.throttle(pool), fields: ips.map((ip) => throttleField(ip, site)) };
     },
