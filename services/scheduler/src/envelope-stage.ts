@@ -1,14 +1,19 @@
 /**
  * Accepted envelopes become delivery items: recipients on the pool's suppression list are
  * dropped (with a `suppressed` event), the rest are grouped by destination domain and cut
- * into parts of at most the rate policy's recipients per message, one queue item each.
+ * into parts of at most the rate policy's recipients per message. Each item meets at once
+ * the checks the queue stage makes (holds, admission): one that may leave now is published
+ * as a job from here, and only one that must wait becomes a queue item, so mail due at
+ * once costs no queue write, no queue delivery and no second stage's ack.
  */
 
 import {
+  type CompiledPool,
   codecs,
   type DeliveryEvent,
   type Envelope,
   NEWER_WIRE_VERSION_RETRY_MS,
+  type QueueItem,
   SchemaError,
   suppressionAddress,
   usesReturnPath,
@@ -17,6 +22,7 @@ import {
 import type { ResolvedRatePolicy } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey } from './admission.ts';
+import { dispatch, holdOf, type SendDecision } from './dispatch.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, publishItem, type SchedulerParts } from './parts.ts';
 import { RedisBatch } from './redis-batch.ts';
@@ -52,28 +58,70 @@ export function rejectMalformed(parts: SchedulerParts, msg: JsMsg, err: unknown)
   msg.ack();
 }
 
-export function createEnvelopeHandler(parts: SchedulerParts) {
-  const { pools, destinations, suppressions, parking, tracker, events, metrics, clock } = parts;
+/** What became of an envelope: routed (acknowledge it), or to be tried again later. */
+export type EnvelopeOutcome = { kind: 'routed' } | { kind: 'retry'; delayMs: number };
 
-  return async function handleEnvelope(msg: JsMsg): Promise<void> {
-    let envelope: Envelope;
-    try {
-      envelope = codecs.envelope.decode(msg.data);
-    } catch (err) {
-      rejectMalformed(parts, msg, err);
-      return;
+/**
+ * Routes one decoded envelope: its items leave as jobs or wait as queue items, its events
+ * are published. It returns only when every job and queue item of the envelope is stored,
+ * so the caller acknowledges the envelope after that and never before (a crash in between
+ * redelivers it: see `sendsAtOnce` for why a second routing loses nothing).
+ */
+export function createEnvelopeRouter(parts: SchedulerParts) {
+  const { pools, destinations, suppressions, parking, tracker, events, metrics, clock } = parts;
+  const { admission } = parts;
+
+  /**
+   * The queue stage's checks at an item's first look, made here; the decision when the
+   * item may leave now, undefined when it must go through the queue. Why this is safe:
+   * - Lane order. `admission.decide` is the call the queue stage's first look makes, with
+   *   the same item key (itemKey: attempt 0). Its turn check queues a new item behind
+   *   anything waiting in its site lane, so `send` means no parked item of that lane was
+   *   passed, exactly as in the queue stage.
+   * - No second place in a lane. An item told to wait keeps the turn (or the ticket at the
+   *   end of the lane) it got under that key; when the queue stage looks at its item, the
+   *   turn check finds it as the item's own and waits for it instead of taking another,
+   *   and the dispatch that ends the wait removes it (the reservation's release keys).
+   *   A redelivered envelope finds the same turn the same way.
+   * - Redelivery. Jobs and queue items keep their message ids (job id, itemMsgId), so an
+   *   envelope routed twice within the duplicate window stores each once; an item that
+   *   left as a job the first time and waits the second gives at most a duplicate
+   *   delivery, never a loss.
+   * - Redis. The turn check and the reservation are the two commands the queue stage
+   *   spent on a due item; a sent item's queued-index entry (added in the envelope's batch)
+   *   goes in the reservation's script, so a message costs no more commands than before.
+   */
+  async function sendsAtOnce(
+    item: QueueItem,
+    pool: CompiledPool,
+    now: number,
+  ): Promise<SendDecision | undefined> {
+    // Due later (a clock behind the ingress's) or past its maximum age (the envelope
+    // waited that long for a scheduler): the queue stage waits for it or expires it.
+    if (item.notBefore > now || now >= item.delivery.receivedAt + pool.retry.maxAgeMs) {
+      return undefined;
     }
+    // Held mail is counted and rechecked by the queue stage, as at every look there.
+    if (await holdOf(parts, item, pool)) return undefined;
+    const decision = await admission.decide(item, pool, now);
+    if (decision.kind === 'send') return decision;
+    // This look made it wait, as the queue stage's first look would have: counted here.
+    // The queue stage's look then finds the turn and waits for it uncounted ('parked').
+    if (decision.reason !== 'parked') {
+      metrics.deferred.inc({ pool: pool.key, reason: decision.reason });
+    }
+    return undefined;
+  }
+
+  return async function routeEnvelope(envelope: Envelope): Promise<EnvelopeOutcome> {
     const pool = pools.get(envelope.pool);
     if (!pool) {
       metrics.deferred.inc({ pool: envelope.pool, reason: 'unknown-pool' });
-      msg.nak(nakDelay(parts, UNKNOWN_POOL_DELAY_MS));
-      return;
+      return { kind: 'retry', delayMs: UNKNOWN_POOL_DELAY_MS };
     }
     const now = clock.now();
     const suppressed = await suppressions.lookup(pool.key, envelope.rcpts);
-    const out: DeliveryEvent[] = envelope.rcpts.map((rcpt) =>
-      deliveryEvent('accepted', envelope, rcpt, now),
-    );
+    const out: DeliveryEvent[] = [];
     const keep: string[] = [];
     for (const rcpt of envelope.rcpts) {
       const entry = suppressed.get(suppressionAddress(rcpt));
@@ -105,7 +153,13 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
     const items = firstItems(envelope, keep, (domain) =>
       onePerRecipient ? 1 : policyOf(domain).perIp.recipientsPerMessage,
     );
+    // Live watchers see the message accepted before any of its items is scheduled.
+    await events.publish(
+      envelope.rcpts.map((rcpt) => deliveryEvent('accepted', envelope, rcpt, now)),
+    );
     if (items.length > 0) {
+      // The message's groups are open before any job exists: a result that came back
+      // first would otherwise find its message closed and remove the body.
       const writes = new RedisBatch();
       tracker.openIn(
         writes,
@@ -124,10 +178,22 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
         );
       }
       await writes.run(parts.redis);
-      await Promise.all(items.map((item) => publishItem(parts, item)));
+      // As many looks at once as the queue stage would make for these items.
+      const decisions: (SendDecision | undefined)[] = [];
+      for (let i = 0; i < items.length; i += parts.config.concurrency) {
+        const slice = items.slice(i, i + parts.config.concurrency);
+        for (const d of await Promise.all(slice.map((item) => sendsAtOnce(item, pool, now)))) {
+          decisions.push(d);
+        }
+      }
+      await Promise.all(
+        items.map((item, i) => {
+          const decision = decisions[i];
+          return decision ? dispatch(parts, item, pool, decision, now) : publishItem(parts, item);
+        }),
+      );
     }
-    for (const e of out)
-      if (e.type === 'suppressed') metrics.outcomes.inc({ pool: pool.key, type: e.type });
+    for (const e of out) metrics.outcomes.inc({ pool: pool.key, type: e.type });
     await events.publish(out);
     if (items.length === 0) {
       // Every recipient was suppressed: nothing will read the body again.
@@ -135,6 +201,22 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
         parts.log.warn({ err, id: envelope.id }, 'could not remove body; max age will');
       });
     }
-    msg.ack();
+    return { kind: 'routed' };
+  };
+}
+
+export function createEnvelopeHandler(parts: SchedulerParts) {
+  const route = createEnvelopeRouter(parts);
+  return async function handleEnvelope(msg: JsMsg): Promise<void> {
+    let envelope: Envelope;
+    try {
+      envelope = codecs.envelope.decode(msg.data);
+    } catch (err) {
+      rejectMalformed(parts, msg, err);
+      return;
+    }
+    const outcome = await route(envelope);
+    if (outcome.kind === 'retry') msg.nak(nakDelay(parts, outcome.delayMs));
+    else msg.ack();
   };
 }

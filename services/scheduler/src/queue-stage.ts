@@ -5,30 +5,23 @@
  * is kept in Redis (parking.ts). An item still waiting past its maximum age expires here.
  */
 
-import {
-  type CompiledPool,
-  codecs,
-  type QueueItem,
-  returnPathFor,
-  SUBJECTS,
-  senderDomain,
-} from '@hikyaku/core';
+import { type CompiledPool, codecs, type QueueItem } from '@hikyaku/core';
 import { EXPIRED_STATUS } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
-import type { AdmissionDecision } from './admission.ts';
+import { dispatch, holdOf } from './dispatch.ts';
 import { rejectMalformed } from './envelope-stage.ts';
 import { deliveryEvent } from './events.ts';
 import { EXPIRY_GRACE_MS, nakDelay, type SchedulerParts } from './parts.ts';
 import { expiredRecipient, expiryText } from './replies.ts';
 import { groupKey } from './split.ts';
-import { eventBaseOf, itemMsgId, jobFor } from './transitions.ts';
+import { eventBaseOf, itemMsgId } from './transitions.ts';
 
 const UNKNOWN_POOL_DELAY_MS = 5000;
 /** How often held mail (complaint guard, or a held destination) looks whether it was released. */
 const HOLD_RECHECK_MS = 60_000;
 
 export function createQueueHandler(parts: SchedulerParts) {
-  const { pools, admission, metrics, events, clock, nats } = parts;
+  const { pools, admission, metrics, events, clock } = parts;
 
   async function expire(item: QueueItem, pool: CompiledPool, now: number, why: string) {
     const { delivery } = item;
@@ -60,54 +53,13 @@ export function createQueueHandler(parts: SchedulerParts) {
     if (last) await parts.bodies.remove(delivery.id, delivery.body).catch(() => undefined);
   }
 
-  async function dispatch(
-    item: QueueItem,
-    pool: CompiledPool,
-    decision: Extract<AdmissionDecision, { kind: 'send' }>,
-    now: number,
-  ): Promise<void> {
-    const returnPath = returnPathFor(pool, item.delivery);
-    const job = jobFor(
-      item,
-      {
-        ip: decision.ip,
-        policy: decision.policy,
-        ...(decision.connections !== undefined ? { connections: decision.connections } : {}),
-        ...(returnPath ? { returnPath } : {}),
-      },
-      now,
-    );
-    await nats.js.publish(
-      SUBJECTS.job(pool.key, decision.ip),
-      codecs.job.encode(job, parts.config.wireVersion),
-      { msgID: job.jobId },
-    );
-    metrics.scheduled.inc({ pool: pool.key, ip: decision.ip, policy: decision.policy });
-    if (decision.spilledFrom !== undefined) {
-      metrics.spilled.inc({ pool: pool.key, ip: decision.spilledFrom });
-    }
-    const base = eventBaseOf(job);
-    await events.publish(
-      job.delivery.rcpts.map((rcpt) => deliveryEvent('scheduled', base, rcpt, now)),
-    );
-  }
-
-  /** What holds a bulk item back: its sender domain's complaint rate, or its submitter's. */
-  async function heldFor(
-    item: QueueItem,
-    pool: CompiledPool,
-  ): Promise<'sender domain' | 'submitter' | undefined> {
-    const { from, submitter } = item.delivery;
-    if (await parts.holds.isHeld(pool.key, senderDomain(from))) return 'sender domain';
-    if (submitter && (await parts.submitterHolds.isHeld(pool.key, submitter))) {
-      return 'submitter';
-    }
-    return undefined;
-  }
-
   /**
    * An item that waits at its first look has no outcome yet to carry its acceptance into
-   * the trace: the acceptance is stored now. Mail sent at once costs no such write.
+   * the trace: the acceptance is stored now, once (first delivery of a first attempt's
+   * item). Mail the envelope stage sent at once never comes here and costs no such write.
+   * An item the envelope stage saw waiting is published due and looked at here again at
+   * once: it is stored here if it still waits; if its wait was over by then, it leaves now
+   * and its outcome event dates its acceptance like any mail sent at once.
    */
   async function firstWait(item: QueueItem, msg: JsMsg): Promise<void> {
     if (item.attempt !== 0 || msg.info.deliveryCount !== 1) return;
@@ -148,28 +100,14 @@ export function createQueueHandler(parts: SchedulerParts) {
       msg.ack();
       return;
     }
-    const held = delivery.bulk && pool.feedback ? await heldFor(item, pool) : undefined;
-    if (held) {
+    const hold = await holdOf(parts, item, pool);
+    if (hold) {
       if (now >= deadline) {
-        await expire(item, pool, now, `while its ${held} was held for complaints`);
+        await expire(item, pool, now, hold.why);
         msg.ack();
         return;
       }
-      metrics.deferred.inc({
-        pool: pool.key,
-        reason: held === 'submitter' ? 'submitter-complaint-hold' : 'complaint-hold',
-      });
-      await firstWait(item, msg);
-      msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
-      return;
-    }
-    if (await parts.destinationHolds.isHeld(pool.key, delivery.domain)) {
-      if (now >= deadline) {
-        await expire(item, pool, now, 'while its destination was held');
-        msg.ack();
-        return;
-      }
-      metrics.deferred.inc({ pool: pool.key, reason: 'held' });
+      metrics.deferred.inc({ pool: pool.key, reason: hold.reason });
       await firstWait(item, msg);
       msg.nak(nakDelay(parts, Math.min(HOLD_RECHECK_MS, deadline - now)));
       return;
@@ -189,7 +127,7 @@ export function createQueueHandler(parts: SchedulerParts) {
       msg.nak(nakDelay(parts, wake - now));
       return;
     }
-    await dispatch(item, pool, decision, now);
+    await dispatch(parts, item, pool, decision, now);
     msg.ack();
   };
 }
