@@ -88,8 +88,8 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
    *   left as a job the first time and waits the second gives at most a duplicate
    *   delivery, never a loss.
    * - Redis. The turn check and the reservation are the two commands the queue stage
-   *   spent on a due item; a sent item's queued-index entry (added in the envelope's batch)
-   *   goes in the reservation's script, so a message costs no more commands than before.
+   *   spent on a due item, now spent here instead; a queued-index entry written for an
+   *   item that then leaves is removed by its reservation's script, as before.
    */
   async function sendsAtOnce(
     item: QueueItem,
@@ -158,17 +158,7 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
       envelope.rcpts.map((rcpt) => deliveryEvent('accepted', envelope, rcpt, now)),
     );
     if (items.length > 0) {
-      // The message's groups are open before any job exists: a result that came back
-      // first would otherwise find its message closed and remove the body.
-      const writes = new RedisBatch();
-      tracker.openIn(
-        writes,
-        pool.key,
-        envelope.id,
-        items.map((item) => groupKey(item.delivery)),
-        pool.retry.maxAgeMs + TRACKER_EXTRA_MS,
-      );
-      for (const item of items) {
+      const trackIn = (writes: RedisBatch, item: QueueItem) =>
         parking.trackIn(
           writes,
           pool.key,
@@ -176,8 +166,26 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
           policyOf(item.delivery.domain).name,
           item.delivery.receivedAt,
         );
+      // A message of several items keeps the set of its open groups, so that the result
+      // finishing the last one removes the body; it is written before any job exists, or a
+      // result that came back first would find its message closed. A message of one item
+      // needs no set: finishing its only group finds none, which reads as "none left", the
+      // answer the set would give. Its queued-index entry is written only if it waits
+      // (below), so mail sent at once costs the suppression lookup, the turn check and the
+      // reservation, nothing more.
+      const several = items.length > 1;
+      if (several) {
+        const writes = new RedisBatch();
+        tracker.openIn(
+          writes,
+          pool.key,
+          envelope.id,
+          items.map((item) => groupKey(item.delivery)),
+          pool.retry.maxAgeMs + TRACKER_EXTRA_MS,
+        );
+        for (const item of items) trackIn(writes, item);
+        await writes.run(parts.redis);
       }
-      await writes.run(parts.redis);
       // As many looks at once as the queue stage would make for these items.
       const decisions: (SendDecision | undefined)[] = [];
       for (let i = 0; i < items.length; i += parts.config.concurrency) {
@@ -185,6 +193,13 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
         for (const d of await Promise.all(slice.map((item) => sendsAtOnce(item, pool, now)))) {
           decisions.push(d);
         }
+      }
+      const [only] = items;
+      if (!several && only && !decisions[0]) {
+        // Counted as waiting before its queue item exists, as the queue stage expects.
+        const writes = new RedisBatch();
+        trackIn(writes, only);
+        await writes.run(parts.redis);
       }
       await Promise.all(
         items.map((item, i) => {
