@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import {
   CONSUMERS,
   codecs,
+  handoffReplies,
   type Job,
   METRICS,
   MSG_IDS,
@@ -175,6 +176,16 @@ test('a hand-off answered too late is recorded again from the stream, once', asy
     outcomeField('127.0.0.3', 'delivered'),
   );
   assert.equal(Number(counters ?? 0) + Number(other ?? 0), 2);
+});
+
+test('a hand-off the scheduler cannot read is answered with its code, not dropped', async () => {
+  const subject = SUBJECTS.resultHandoff(relay.pool.key);
+  const garbage = await relay.admin.nc.request(subject, Buffer.from('not a result'));
+  const bad = handoffReplies.decode(garbage.data);
+  assert.equal(bad.ok ? 'ok' : bad.code, 'HIKYAKU_BAD_MESSAGE');
+  const newer = await relay.admin.nc.request(subject, Buffer.from(JSON.stringify({ v: 99 })));
+  const answer = handoffReplies.decode(newer.data);
+  assert.equal(answer.ok ? 'ok' : answer.code, 'HIKYAKU_WIRE_VERSION_NEWER');
 });
 
 test('with no scheduler subscribed, results go to the stream', async () => {
