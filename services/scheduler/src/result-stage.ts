@@ -279,7 +279,11 @@ export function createResultProcessor(parts: SchedulerParts) {
     const groupsLeft = await writes.run(redis);
     if (!groupOpen && groupsLeft === 0) {
       await parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
-        log.warn({ err, id: delivery.id }, 'could not remove body; max age will');
+        // A repeat most likely finds it removed by the first recording.
+        log[repeat ? 'debug' : 'warn'](
+          { err, id: delivery.id },
+          'could not remove body; max age will',
+        );
       });
     }
     return { repeat };
