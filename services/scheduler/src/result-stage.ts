@@ -111,7 +111,6 @@ export function createResultProcessor(parts: SchedulerParts) {
         ...(job.dispatchedAt !== undefined ? { dispatchedAt: job.dispatchedAt } : {}),
       },
     );
-    metrics.throttleSignals.inc({ pool: pool.key, ip: job.ip, policy: policy.name, reason });
     if (changed) {
       log.info(
         { pool: pool.key, ip: job.ip, policy: policy.name, domain: delivery.domain, state },
@@ -125,9 +124,9 @@ export function createResultProcessor(parts: SchedulerParts) {
    * its destination group, the body removed when that was the message's last. Resolves
    * once every output is stored. Recording the same result again stores nothing twice:
    * the retry item, the DSNs and the events carry JetStream message ids derived from the
-   * job, a suppression or a group's end written again changes nothing, and the counters,
-   * the throttle signal and the metrics are skipped when every event turned out to be
-   * stored already (`repeat`).
+   * job, a suppression, a throttle signal of an episode already recorded or a group's end
+   * written again changes nothing, and the counters and the metrics are skipped when
+   * every event turned out to be stored already (`repeat`).
    */
   return async function processResult(
     result: JobResult,
@@ -177,6 +176,20 @@ export function createResultProcessor(parts: SchedulerParts) {
     }
     for (const { outcome } of judgement.deferred) {
       out.push(deliveryEvent('deferred', base, outcome.rcpt, now, outcome, tls));
+    }
+    // Before the retry is published, so it meets the learned limit. Given again by a
+    // repeat, it changes nothing: the episode it reports is recorded already.
+    const { signal } = judgement;
+    if (signal && pool && policy) {
+      await signalThrottle(pool, policy, job, signal, now);
+      counted.push(() =>
+        metrics.throttleSignals.inc({
+          pool: pool.key,
+          ip: job.ip,
+          policy: policy.name,
+          reason: signal,
+        }),
+      );
     }
     if (pool && job.returnPath && delivery.submitter && judgement.delivered.length > 0) {
       await parts.messageSubmitters.remember(pool, delivery.id, delivery.submitter);
@@ -247,8 +260,6 @@ export function createResultProcessor(parts: SchedulerParts) {
     if (!repeat) {
       for (const count of counted) count();
       for (const e of out) metrics.outcomes.inc({ pool: delivery.pool, type: e.type });
-      if (judgement.signal && pool && policy)
-        await signalThrottle(pool, policy, job, judgement.signal, now);
       if (pool) {
         countOutcomes(writes, pool, job, judgement.delivered.length, result.outcomes.length);
         parts.verdicts?.record(writes, pool, job.ip, judgement, now);
