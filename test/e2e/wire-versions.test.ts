@@ -48,6 +48,8 @@ before(async () => {
     ['queue', SUBJECTS.queueAll],
     ['job', SUBJECTS.jobAll],
     ['result', SUBJECTS.resultAll],
+    // Results handed to the scheduler directly, as their senders wrote them.
+    ['result', SUBJECTS.resultHandoffAll],
   ] as const) {
     const sub = admin.nc.subscribe(subject);
     subs.push(sub);

@@ -76,23 +76,31 @@ export function attemptLine(event: DeliveryEvent, mode: RecipientLogMode): Attem
   };
 }
 
+type Publish = (
+  events: DeliveryEvent[],
+  msgIdOf?: (event: DeliveryEvent) => string,
+) => Promise<boolean>;
+
 /**
  * Events published through `publisher` whose type ends an attempt are logged once they are
- * stored: a line in the log then always has its event.
+ * stored: a line in the log then always has its event. Events that were all stored before
+ * (publish resolves true) were logged then.
  */
-export function withAttemptLog<P extends { publish(events: DeliveryEvent[]): Promise<void> }>(
+export function withAttemptLog<P extends { publish: Publish }>(
   publisher: P,
   log: Pick<Logger, 'info'>,
   mode: RecipientLogMode,
 ): P {
   return {
     ...publisher,
-    async publish(events: DeliveryEvent[]): Promise<void> {
-      await publisher.publish(events);
+    async publish(events, msgIdOf) {
+      const repeat = await publisher.publish(events, msgIdOf);
+      if (repeat) return repeat;
       for (const event of events) {
         const line = attemptLine(event, mode);
         if (line) log.info(line, 'delivery attempt');
       }
+      return false;
     },
   };
 }

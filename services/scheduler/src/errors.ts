@@ -7,6 +7,10 @@ import { HikyakuError } from '@hikyaku/core';
 export const SCHEDULER_ERROR_CODES = {
   HIKYAKU_REDIS_REPLY: 'A Redis script answered something this version does not understand.',
   HIKYAKU_STATE_CONTENDED: 'A shared state kept changing under a compare-and-set.',
+  HIKYAKU_HANDOFF_BUSY:
+    'A scheduler has enough handed-off results waiting; the sender stores this one in HIKYAKU_RESULTS.',
+  HIKYAKU_RESULT_NOT_RECORDED:
+    'A handed-off result could not be recorded (NATS or Redis failed); its sender stores it in HIKYAKU_RESULTS.',
 } as const;
 
 export type SchedulerErrorCode = keyof typeof SCHEDULER_ERROR_CODES;

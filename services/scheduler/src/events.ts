@@ -6,7 +6,7 @@ import {
   SUBJECTS,
   traceDigest,
 } from '@hikyaku/core';
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 
 /**
@@ -35,14 +35,27 @@ export function eventSubject(event: DeliveryEvent): string {
  */
 export function createEventPublisher(js: JetStreamClient, nc: NatsConnection) {
   return {
-    async publish(events: DeliveryEvent[]): Promise<void> {
-      const writes: Promise<unknown>[] = [];
+    /**
+     * With `msgIdOf`, JetStream stores each event once per id within the stream's duplicate
+     * window. Resolves true when events were stored and every one of them had been stored
+     * before: the same outputs published a second time (a result recorded twice).
+     */
+    async publish(
+      events: DeliveryEvent[],
+      msgIdOf?: (event: DeliveryEvent) => string,
+    ): Promise<boolean> {
+      const writes: Promise<PubAck>[] = [];
       for (const event of events) {
         const data = codecs.event.encode(event);
         if (UNSTORED.has(event.type)) nc.publish(SUBJECTS.progress(event.pool, event.type), data);
-        else writes.push(js.publish(eventSubject(event), data));
+        else {
+          writes.push(
+            js.publish(eventSubject(event), data, msgIdOf ? { msgID: msgIdOf(event) } : undefined),
+          );
+        }
       }
-      await Promise.all(writes);
+      const acks = await Promise.all(writes);
+      return acks.length > 0 && acks.every((ack) => ack.duplicate);
     },
     /**
      * Stores acceptance events, which publish does not: for recipients that wait before

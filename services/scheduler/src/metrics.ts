@@ -222,6 +222,14 @@ export function createSchedulerMetrics(deps: {
       labelNames: ['pool', 'result'],
       registers,
     }),
+    resultsRecorded: new Counter({
+      name: METRICS.schedulerResults,
+      help:
+        'Delivery results recorded, by how they came (handoff: from the sender directly; ' +
+        'stream: from HIKYAKU_RESULTS) and whether they had been recorded before (repeat)',
+      labelNames: ['pool', 'path', 'repeat'],
+      registers,
+    }),
     feedback: new Counter({
       name: METRICS.schedulerFeedback,
       help: 'Feedback messages read, by what they were (bounce, complaint, notice, forged, unattributed, other)',

@@ -13,11 +13,16 @@ import {
   type CompiledPool,
   codecs,
   type DeliveryEvent,
+  HikyakuError,
+  handoffReplies,
   type Job,
   type JobResult,
+  MSG_IDS,
   outcomeField,
   REDIS_KEYS,
+  SchemaError,
   senderDomain,
+  WireVersionError,
 } from '@hikyaku/core';
 import {
   type BounceClassifier,
@@ -26,13 +31,16 @@ import {
   type DsnRecipient,
   EXPIRED_STATUS,
   type ResolvedRatePolicy,
+  type ThrottleReason,
 } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
+import type { Msg } from '@nats-io/transport-node';
 import { itemKey } from './admission.ts';
 import { rateWindowMs } from './config.ts';
 import { siteOf } from './destinations.ts';
 import { reportable } from './dsn-params.ts';
 import { rejectMalformed } from './envelope-stage.ts';
+import { SchedulerError } from './errors.ts';
 import { deliveryEvent } from './events.ts';
 import { judgeOutcomes } from './outcomes.ts';
 import { publishItem, type SchedulerParts } from './parts.ts';
@@ -51,7 +59,8 @@ import { eventBaseOf, retryItem } from './transitions.ts';
 
 const DAY_COUNTER_TTL_S = 8 * 86_400;
 
-export function createResultHandler(parts: SchedulerParts) {
+/** What a result leaves behind is built here; where it came from is its adapters' business. */
+export function createResultProcessor(parts: SchedulerParts) {
   const { pools, destinations, metrics, events, clock, redis, log } = parts;
   const classifiers = new WeakMap<ResolvedRatePolicy, BounceClassifier>();
   const plainClassifier = createBounceClassifier();
@@ -80,14 +89,49 @@ export function createResultHandler(parts: SchedulerParts) {
       .count(key, outcomeField(job.ip, 'attempted'), attempted, DAY_COUNTER_TTL_S);
   }
 
-  return async function handleResult(msg: JsMsg): Promise<void> {
-    let result: JobResult;
-    try {
-      result = codecs.result.decode(msg.data);
-    } catch (err) {
-      rejectMalformed(parts, msg, err);
-      return;
+  async function signalThrottle(
+    pool: CompiledPool,
+    policy: ResolvedRatePolicy,
+    job: Job,
+    reason: ThrottleReason,
+    now: number,
+  ): Promise<void> {
+    const { delivery } = job;
+    const { state, changed } = await parts.throttles.signal(
+      pool.key,
+      job.ip,
+      siteOf(policy.name, delivery.domain),
+      policy.onThrottle,
+      {
+        now,
+        reason,
+        declared: policy.perIp.messagesPerMinute,
+        declaredConnections: policy.perIp.connections,
+        windowMs: rateWindowMs(parts.config),
+        ...(job.dispatchedAt !== undefined ? { dispatchedAt: job.dispatchedAt } : {}),
+      },
+    );
+    if (changed) {
+      log.info(
+        { pool: pool.key, ip: job.ip, policy: policy.name, domain: delivery.domain, state },
+        'destination asked to slow down',
+      );
     }
+  }
+
+  /**
+   * Records a result: its events, suppressions, retry item, DSNs, counters and the end of
+   * its destination group, the body removed when that was the message's last. Resolves
+   * once every output is stored. Recording the same result again stores nothing twice:
+   * the retry item, the DSNs and the events carry JetStream message ids derived from the
+   * job, a suppression, a throttle signal of an episode already recorded or a group's end
+   * written again changes nothing, and the counters and the metrics are skipped when
+   * every event turned out to be stored already (`repeat`).
+   */
+  return async function processResult(
+    result: JobResult,
+    path: ResultPath,
+  ): Promise<{ repeat: boolean }> {
     const { job } = result;
     const { delivery } = job;
     const base = eventBaseOf(job);
@@ -98,6 +142,8 @@ export function createResultHandler(parts: SchedulerParts) {
     const out: DeliveryEvent[] = [];
     const failed: DsnRecipient[] = [];
     const tls = result.tls?.version;
+    /** Counted only when this result was not recorded before. */
+    const counted: Array<() => void> = [];
     // The counters, the retry index and the tracker: one round trip at the end.
     const writes = new RedisBatch();
 
@@ -125,59 +171,28 @@ export function createResultHandler(parts: SchedulerParts) {
           },
           source: 'scheduler',
         });
-        metrics.suppressionsAdded.inc({ pool: pool.key });
+        counted.push(() => metrics.suppressionsAdded.inc({ pool: pool.key }));
       }
     }
     for (const { outcome } of judgement.deferred) {
       out.push(deliveryEvent('deferred', base, outcome.rcpt, now, outcome, tls));
     }
-
-    if (judgement.signal && pool && policy) {
-      const { state, changed } = await parts.throttles.signal(
-        pool.key,
-        job.ip,
-        siteOf(policy.name, delivery.domain),
-        policy.onThrottle,
-        {
-          now,
-          reason: judgement.signal,
-          declared: policy.perIp.messagesPerMinute,
-          declaredConnections: policy.perIp.connections,
-          windowMs: rateWindowMs(parts.config),
-          ...(job.dispatchedAt !== undefined ? { dispatchedAt: job.dispatchedAt } : {}),
-        },
+    // Before the retry is published, so it meets the learned limit. Given again by a
+    // repeat, it changes nothing: the episode it reports is recorded already.
+    const { signal } = judgement;
+    if (signal && pool && policy) {
+      await signalThrottle(pool, policy, job, signal, now);
+      counted.push(() =>
+        metrics.throttleSignals.inc({
+          pool: pool.key,
+          ip: job.ip,
+          policy: policy.name,
+          reason: signal,
+        }),
       );
-      metrics.throttleSignals.inc({
-        pool: pool.key,
-        ip: job.ip,
-        policy: policy.name,
-        reason: judgement.signal,
-      });
-      if (changed) {
-        log.info(
-          { pool: pool.key, ip: job.ip, policy: policy.name, domain: delivery.domain, state },
-          'destination asked to slow down',
-        );
-      }
     }
-    if (pool) {
-      countOutcomes(writes, pool, job, judgement.delivered.length, result.outcomes.length);
-      parts.verdicts?.record(writes, pool, job.ip, judgement, now);
-      // The complaint guard's denominator, per sender domain and per submitter.
-      const { submitter } = delivery;
-      parts.holds.deliveredIn(
-        writes,
-        pool,
-        senderDomain(delivery.from),
-        judgement.delivered.length,
-        now,
-      );
-      if (submitter) {
-        parts.submitterHolds.deliveredIn(writes, pool, submitter, judgement.delivered.length, now);
-        if (job.returnPath && judgement.delivered.length > 0) {
-          await parts.messageSubmitters.remember(pool, delivery.id, submitter);
-        }
-      }
+    if (pool && job.returnPath && delivery.submitter && judgement.delivered.length > 0) {
+      await parts.messageSubmitters.remember(pool, delivery.id, delivery.submitter);
     }
 
     let groupOpen = false;
@@ -194,6 +209,7 @@ export function createResultHandler(parts: SchedulerParts) {
         if (pool && policy) {
           await parts.parking.track(pool.key, itemKey(item), policy.name, delivery.receivedAt);
         }
+        // A repeat gets the first copy's sequence back (the item's message id).
         const seq = await publishItem(parts, item);
         if (pool) recordRetryWait(writes, item, seq, now, pool.retry.maxAgeMs);
       } else {
@@ -221,7 +237,7 @@ export function createResultHandler(parts: SchedulerParts) {
 
     if (failed.length > 0 && pool?.bounces.notifySender) {
       const dsn = await parts.dsn.send(delivery, failed, `${job.jobId}:failed`, now);
-      metrics.dsns.inc({ pool: pool.key, result: dsn });
+      counted.push(() => metrics.dsns.inc({ pool: pool.key, result: dsn }));
     }
     const wantsSuccess = delivery.rcptDsn?.some((r) => r.notify?.includes('SUCCESS')) === true;
     if (wantsSuccess && pool?.bounces.notifySender) {
@@ -234,20 +250,102 @@ export function createResultHandler(parts: SchedulerParts) {
       );
       if (relayed.length > 0) {
         const dsn = await parts.dsn.send(delivery, relayed, `${job.jobId}:relayed`, now);
-        metrics.dsns.inc({ pool: pool.key, result: dsn });
+        counted.push(() => metrics.dsns.inc({ pool: pool.key, result: dsn }));
       }
     }
-    for (const e of out) metrics.outcomes.inc({ pool: delivery.pool, type: e.type });
-    await events.publish(out);
+    const repeat = await events.publish(out, (e) =>
+      MSG_IDS.outcomeEvent(job.jobId, e.type, e.rcpt),
+    );
+
+    if (!repeat) {
+      for (const count of counted) count();
+      for (const e of out) metrics.outcomes.inc({ pool: delivery.pool, type: e.type });
+      if (pool) {
+        countOutcomes(writes, pool, job, judgement.delivered.length, result.outcomes.length);
+        parts.verdicts?.record(writes, pool, job.ip, judgement, now);
+        // The complaint guard's denominator, per sender domain and per submitter.
+        const { submitter } = delivery;
+        parts.holds.deliveredIn(
+          writes,
+          pool,
+          senderDomain(delivery.from),
+          judgement.delivered.length,
+          now,
+        );
+        if (submitter) {
+          parts.submitterHolds.deliveredIn(
+            writes,
+            pool,
+            submitter,
+            judgement.delivered.length,
+            now,
+          );
+        }
+      }
+    }
+    metrics.resultsRecorded.inc({ pool: delivery.pool, path, repeat: String(repeat) });
     if (!groupOpen) {
       parts.tracker.finishIn(writes, delivery.pool, delivery.id, groupKey(delivery));
     }
     const groupsLeft = await writes.run(redis);
     if (!groupOpen && groupsLeft === 0) {
       await parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
-        log.warn({ err, id: delivery.id }, 'could not remove body; max age will');
+        // A repeat most likely finds it removed by the first recording.
+        log[repeat ? 'debug' : 'warn'](
+          { err, id: delivery.id },
+          'could not remove body; max age will',
+        );
       });
     }
+    return { repeat };
+  };
+}
+
+/** Where a result came from: handed off by its sender, or pulled from HIKYAKU_RESULTS. */
+export type ResultPath = 'handoff' | 'stream';
+
+export type ProcessResult = ReturnType<typeof createResultProcessor>;
+
+/** Results stored in HIKYAKU_RESULTS (senders without a scheduler answering their hand-off). */
+export function createResultHandler(parts: SchedulerParts, processResult: ProcessResult) {
+  return async function handleResult(msg: JsMsg): Promise<void> {
+    let result: JobResult;
+    try {
+      result = codecs.result.decode(msg.data);
+    } catch (err) {
+      rejectMalformed(parts, msg, err);
+      return;
+    }
+    await processResult(result, 'stream');
     msg.ack();
+  };
+}
+
+/**
+ * Results handed off by their senders (core NATS requests): the reply is OK only once the
+ * result is recorded. A result that cannot be read or recorded gets an error reply with
+ * its code, and its sender stores it in HIKYAKU_RESULTS, where the stream's handler makes
+ * the same decision as for any stored result (dropped when malformed, handed back when of
+ * a newer wire version, retried when recording failed): nothing is dropped here.
+ */
+export function createHandoffHandler(parts: SchedulerParts, processResult: ProcessResult) {
+  return async function handleHandoff(msg: Msg): Promise<void> {
+    try {
+      await processResult(codecs.result.decode(msg.data), 'handoff');
+    } catch (err) {
+      const known =
+        err instanceof HikyakuError
+          ? err
+          : new SchedulerError('HIKYAKU_RESULT_NOT_RECORDED', String(err), { cause: err });
+      if (!(err instanceof SchemaError || err instanceof WireVersionError)) {
+        parts.log.warn(
+          { err, code: known.code },
+          'could not record a handed-off result; its sender stores it',
+        );
+      }
+      msg.respond(handoffReplies.error(known.code, known.message));
+      return;
+    }
+    msg.respond(handoffReplies.ok());
   };
 }

@@ -3,7 +3,8 @@
  * and part), releases due items to the sender that owns the chosen IP as the pool's
  * shaping allows (admission.ts), turns the senders' results into events, retries,
  * suppressions and DSNs, and the feedback that comes back by mail (late bounces,
- * complaints) into the same (feedback-stage.ts). Four durable consumers, shared by every replica; all shared
+ * complaints) into the same (feedback-stage.ts). Four durable consumers, shared by every replica,
+ * and a queue-group subscription for results senders hand over directly; all shared
  * limits live in Redis and change only inside atomic scripts.
  */
 
@@ -49,7 +50,12 @@ import { type ReputationGuard, startReputationGuard } from './reputation/guard.t
 import { createReputationMetrics } from './reputation/metrics.ts';
 import { withPausedIps } from './reputation/paused-view.ts';
 import { createVerdictCounter } from './reputation/verdicts.ts';
-import { createResultHandler } from './result-stage.ts';
+import { serveResultHandoffs } from './result-handoff.ts';
+import {
+  createHandoffHandler,
+  createResultHandler,
+  createResultProcessor,
+} from './result-stage.ts';
 import { createThrottleStore } from './throttles.ts';
 import { createMessageTracker } from './tracker.ts';
 import { createWarmupCaps } from './warmup-caps.ts';
@@ -176,6 +182,7 @@ export async function startScheduler(deps: {
   });
 
   const watchdogMetrics = createConsumerWatchdogMetrics(deps.registry);
+  const processResult = createResultProcessor(parts);
   const loop = (
     stream: string,
     subject: string,
@@ -208,7 +215,7 @@ export async function startScheduler(deps: {
       STREAMS.results,
       SUBJECTS.resultAll,
       CONSUMERS.schedulerResults,
-      createResultHandler(parts),
+      createResultHandler(parts, processResult),
     ),
     loop(
       STREAMS.feedback,
@@ -217,6 +224,16 @@ export async function startScheduler(deps: {
       createFeedbackHandler(parts),
     ),
   ]);
+
+  // Senders of this release hand results over here first; HIKYAKU_RESULTS (above) takes
+  // what they could not hand over and what senders of earlier releases store.
+  const handoffs = serveResultHandoffs({
+    nc: nats.nc,
+    handle: createHandoffHandler(parts, processResult),
+    concurrency: config.concurrency,
+    waiting: config.concurrency * 4,
+    log,
+  });
 
   const reports = await openSourceReports(nats.js, config.streamReplicas);
   const reviewComplaints = createComplaintReview({
@@ -244,6 +261,7 @@ export async function startScheduler(deps: {
     async stop() {
       clearInterval(sweeper);
       await guard?.stop();
+      await handoffs.stop();
       await Promise.all(loops.map((l) => l.stop()));
       mx.close();
     },

@@ -52,6 +52,8 @@ export interface SenderConfig extends CommonConfig {
   webhookMaxBackoffMs: number;
   /** The wire version results are written in (HIKYAKU_WIRE_VERSION). */
   wireVersion: WireVersion;
+  /** How long a result hand-off waits for the scheduler's answer before the stream takes it. */
+  resultHandoffTimeoutMs: number;
 }
 
 /** The file's certificates, or a problem with it for the configuration error. */
@@ -98,6 +100,10 @@ export function readSenderConfig(env: Env): Readonly<SenderConfig> {
     mtaSts: r.oneOf('HIKYAKU_MTA_STS', ['on', 'off'], 'on') === 'on',
     mtaStsPort: r.int('HIKYAKU_MTA_STS_PORT', 443, { min: 1, max: 65535 }),
     mtaStsTimeoutMs: r.int('HIKYAKU_MTA_STS_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
+    resultHandoffTimeoutMs: r.int('HIKYAKU_RESULT_HANDOFF_TIMEOUT_MS', 5000, {
+      min: 100,
+      max: 60_000,
+    }),
     webhookCaFile: readCaFile(r, 'HIKYAKU_WEBHOOK_CA_FILE'),
     webhookTimeoutMs: r.int('HIKYAKU_WEBHOOK_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
     webhookMaxBackoffMs: r.int('HIKYAKU_WEBHOOK_MAX_BACKOFF_MS', 300_000, {

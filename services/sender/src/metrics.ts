@@ -6,6 +6,7 @@
 import { METRICS, type RecipientOutcome } from '@hikyaku/core';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { MtaStsResult } from './deliver.ts';
+import type { HandoffOutcome } from './result-handoff.ts';
 import type { TlsInfo } from './smtp-session.ts';
 
 /** What the MTA-STS counter counts: delivery events, and policies that could not be had. */
@@ -63,6 +64,15 @@ export function createSenderMetrics(registry: Registry) {
     labelNames: ['pool'],
     registers,
   });
+  const handoffs = new Counter({
+    name: METRICS.senderResultHandoffs,
+    help:
+      'Results handed to a scheduler directly (handed_off), or stored in HIKYAKU_RESULTS ' +
+      'instead because no scheduler subscribed (no_responders), none answered in time ' +
+      '(timeout), one answered with an error (refused) or the request failed (failed)',
+    labelNames: ['pool', 'outcome'],
+    registers,
+  });
   const handedBack = new Counter({
     name: METRICS.senderHandedBack,
     help: 'Jobs handed back to JetStream unfinished, for redelivery (shutdown)',
@@ -115,6 +125,9 @@ export function createSenderMetrics(registry: Registry) {
     },
     handedBack(labels: IpLabels): void {
       handedBack.inc(labels);
+    },
+    resultHandoff(pool: string, outcome: HandoffOutcome): void {
+      handoffs.inc({ pool, outcome });
     },
     resultNotStored(pool: string): void {
       resultsNotStored.inc({ pool });

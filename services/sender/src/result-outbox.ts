@@ -1,5 +1,6 @@
 /**
- * Results of deliveries that are not stored yet. Once a receiver has taken a message, the
+ * Results of deliveries that are not recorded yet. Each is first handed to a scheduler
+ * directly (result-handoff.ts); what no scheduler took is stored in HIKYAKU_RESULTS. Once a receiver has taken a message, the
  * job must not be delivered again just because its result could not be published (JetStream
  * out of space, no quorum): the result is kept here by job id until it is stored, publishing
  * is retried with a growing pause, a redelivered job whose result is kept is stored instead
@@ -21,8 +22,9 @@ export interface ResultOutbox {
    */
   whenStoring(signal: AbortSignal, stopping: () => boolean): Promise<void>;
   /**
-   * Publishes the result, retrying until it is stored; the result is kept meanwhile.
-   * Rejects with the signal's reason when it aborts (the result stays kept).
+   * Hands the result to a scheduler, or else publishes it, retrying until it is stored;
+   * the result is kept meanwhile. Rejects with the signal's reason when it aborts (the
+   * result stays kept).
    */
   store(result: JobResult, signal: AbortSignal): Promise<void>;
   /** Results kept now. */
@@ -30,7 +32,13 @@ export interface ResultOutbox {
 }
 
 export interface ResultOutboxOptions {
+  /** Stores the result in HIKYAKU_RESULTS; rejects when it is not stored. */
   publish: (result: JobResult) => Promise<void>;
+  /**
+   * Hands the result to a scheduler directly, tried once before the stream: true once the
+   * scheduler recorded it, false to store it instead.
+   */
+  handOff?: (result: JobResult) => Promise<boolean>;
   log: Logger;
   /** Called for every failed attempt to store a result. */
   onFailure?: (result: JobResult, err: unknown) => void;
@@ -48,6 +56,16 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
     };
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The work's outcome, or the signal's reason once it aborts (the work goes on unheeded). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
   });
 }
 
@@ -94,6 +112,10 @@ export function createResultOutbox(options: ResultOutboxOptions): ResultOutbox {
     async store(result, signal) {
       const jobId = result.job.jobId;
       kept.set(jobId, result);
+      if (options.handOff && (await untilAborted(options.handOff(result), signal))) {
+        kept.delete(jobId);
+        return;
+      }
       let wait = minRetryMs;
       for (;;) {
         if (signal.aborted) throw signal.reason;

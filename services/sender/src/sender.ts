@@ -1,7 +1,7 @@
 /**
  * The sender of one pod: one durable consumer per IP the pool assigns to this pod, so a job
  * is only ever taken by the owner of its IP. Each job is one delivery attempt; its result is
- * published before the job is acknowledged. On shutdown the sender stops taking jobs, lets
+ * handed to a scheduler (or stored in HIKYAKU_RESULTS) before the job is acknowledged. On shutdown the sender stops taking jobs, lets
  * transactions in progress finish until the deadline, and hands every unfinished job back
  * to JetStream (nak) for redelivery.
  */
@@ -44,6 +44,7 @@ import { DEFAULT_LIMITS, type LimitsLookup, limitsForPool } from './limits.ts';
 import { createSenderMetrics, type IpLabels } from './metrics.ts';
 import { createMtaStsDiscovery, type MtaStsDiscovery } from './mta-sts/discovery.ts';
 import { outcomesForFailure } from './outcomes.ts';
+import { createResultHandoff } from './result-handoff.ts';
 import { createResultOutbox } from './result-outbox.ts';
 import { createDnsCache } from './routing/dns-cache.ts';
 import { createDnsClient } from './routing/dns-client.ts';
@@ -156,6 +157,13 @@ export async function startSender(deps: {
   const dkim = createDkimKeyring({ log, clock });
   const outbox = createResultOutbox({
     log,
+    handOff: createResultHandoff({
+      nc: nats.nc,
+      timeoutMs: config.resultHandoffTimeoutMs,
+      wireVersion: config.wireVersion,
+      log,
+      onOutcome: (pool, outcome) => metrics.resultHandoff(pool, outcome),
+    }),
     publish: async (result) => {
       await nats.js.publish(
         SUBJECTS.result(result.job.delivery.pool),

@@ -1,5 +1,6 @@
 export * from './delivery.ts';
 export * from './events.ts';
+export * from './handoff.ts';
 export * from './messages.ts';
 export * from './metrics.ts';
 export * from './redis-keys.ts';

@@ -36,6 +36,8 @@ export const METRICS = {
   schedulerLearnedConnections: 'hikyaku_scheduler_learned_connections',
   schedulerSuppressionsAdded: 'hikyaku_scheduler_suppressions_added_total',
   schedulerDsns: 'hikyaku_scheduler_dsns_total',
+  // labels path (handoff, stream), repeat (true: recorded before, counted once)
+  schedulerResults: 'hikyaku_scheduler_results_recorded_total',
   // reputation guard (run by the scheduler): labels pool, ip, zone, reason, check
   ipListed: 'hikyaku_ip_listed',
   ipPaused: 'hikyaku_ip_paused',
@@ -58,6 +60,8 @@ export const METRICS = {
   senderJobsInProgress: 'hikyaku_sender_jobs_in_progress',
   senderHandedBack: 'hikyaku_sender_jobs_handed_back_total',
   senderResultStoreFailures: 'hikyaku_sender_result_store_failures_total',
+  // labels pool, outcome (handed_off, or why the result went to the stream instead)
+  senderResultHandoffs: 'hikyaku_sender_result_handoffs_total',
   senderSourceIpAbsent: 'hikyaku_sender_source_ip_absent',
   senderMtaSts: 'hikyaku_sender_mta_sts_total',
   // webhooks (run by each pool's senders): labels pool, webhook, reason

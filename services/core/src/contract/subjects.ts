@@ -46,6 +46,12 @@ export const CONSUMERS = {
   webhook: (pool: string, webhook: string): string => `webhook-${pool}-${webhook}`,
 } as const;
 
+/** Core NATS queue groups: each request goes to one member. */
+export const QUEUE_GROUPS = {
+  /** The schedulers serving result hand-offs. */
+  resultHandoff: 'scheduler-result-handoff',
+} as const;
+
 export const SUBJECTS = {
   envelope: (pool: string): string => `hikyaku.envelope.${pool}`,
   envelopeAll: 'hikyaku.envelope.>',
@@ -59,6 +65,9 @@ export const SUBJECTS = {
   jobsOfPool: (pool: string): string => `hikyaku.job.${pool}.*`,
   result: (pool: string): string => `hikyaku.result.${pool}`,
   resultAll: 'hikyaku.result.>',
+  /** A result handed to a scheduler directly (core NATS request; contract/handoff.ts). */
+  resultHandoff: (pool: string): string => `hikyaku.handoff.result.${pool}`,
+  resultHandoffAll: 'hikyaku.handoff.result.>',
   /** A delivery event as versions before the keyed form published it (still read, never written). */
   event: (pool: string, type: string): string => `hikyaku.event.${pool}.${type}`,
   /** Every event of one pool in the form before the keyed one. */
@@ -108,6 +117,12 @@ export const MSG_IDS = {
   job: (messageId: string, domain: string, attempt: number, part = 0): string =>
     `job:${messageId}:${domain}:${attempt}${part > 0 ? `:${part}` : ''}`,
   result: (jobId: string): string => `res:${jobId}`,
+  /**
+   * An outcome event of a job's result: a result recorded twice (a hand-off whose answer
+   * was lost, then the stream) stores each of its events once.
+   */
+  outcomeEvent: (jobId: string, type: string, rcpt: string): string =>
+    `ev:${jobId}:${type}:${rcpt}`,
   /** The due copy a flush publishes of the waiting item at that queue stream sequence. */
   flushedItem: (seq: number): string => `flush:${seq}`,
   feedback: (messageId: string): string => `fb:${messageId}`,
