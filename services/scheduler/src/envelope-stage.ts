@@ -2,12 +2,20 @@
  * Accepted envelopes become delivery items: recipients on the pool's suppression list are
  * dropped (with a `suppressed` event), the rest are grouped by destination domain and cut
  * into parts of at most the rate policy's recipients per message, one queue item each.
+ *
+ * Envelopes arrive two ways, and both feed the same stage: as messages of the envelopes
+ * stream, and in the header of their body's own message in the bodies stream (an ingress
+ * at wire version 2 stores an inline body and its envelope in one write). Only the adapters
+ * at the end of this file know which.
  */
 
 import {
+  type BodyRef,
   codecs,
   type DeliveryEvent,
+  ENVELOPE_HEADER,
   type Envelope,
+  envelopeHeader,
   NEWER_WIRE_VERSION_RETRY_MS,
   SchemaError,
   suppressionAddress,
@@ -52,22 +60,27 @@ export function rejectMalformed(parts: SchedulerParts, msg: JsMsg, err: unknown)
   msg.ack();
 }
 
-export function createEnvelopeHandler(parts: SchedulerParts) {
+/** What became of an envelope: taken (acknowledge it), or to be handed back for a while. */
+export type EnvelopeOutcome = { done: true } | { done: false; retryInMs: number };
+
+const DONE: EnvelopeOutcome = { done: true };
+
+/**
+ * The envelope stage, whichever stream the envelope came from: a decoded envelope and the
+ * ref of its stored body. Every output is stored before it answers `done`.
+ */
+export function createEnvelopeStage(parts: SchedulerParts) {
   const { pools, destinations, suppressions, parking, tracker, events, metrics, clock } = parts;
 
-  return async function handleEnvelope(msg: JsMsg): Promise<void> {
-    let envelope: Envelope;
-    try {
-      envelope = codecs.envelope.decode(msg.data);
-    } catch (err) {
-      rejectMalformed(parts, msg, err);
-      return;
-    }
+  return async function handleEnvelope(
+    decoded: Omit<Envelope, 'body'>,
+    body: BodyRef,
+  ): Promise<EnvelopeOutcome> {
+    const envelope: Envelope = { ...decoded, body };
     const pool = pools.get(envelope.pool);
     if (!pool) {
       metrics.deferred.inc({ pool: envelope.pool, reason: 'unknown-pool' });
-      msg.nak(nakDelay(parts, UNKNOWN_POOL_DELAY_MS));
-      return;
+      return { done: false, retryInMs: nakDelay(parts, UNKNOWN_POOL_DELAY_MS) };
     }
     const now = clock.now();
     const suppressed = await suppressions.lookup(pool.key, envelope.rcpts);
@@ -135,6 +148,55 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
         parts.log.warn({ err, id: envelope.id }, 'could not remove body; max age will');
       });
     }
-    msg.ack();
+    return DONE;
+  };
+}
+
+function settle(msg: JsMsg, outcome: EnvelopeOutcome): void {
+  if (outcome.done) msg.ack();
+  else msg.nak(outcome.retryInMs);
+}
+
+/** Envelopes of the envelopes stream: wire version 1 ingress, bodies in the object store, DSNs. */
+export function createEnvelopeHandler(parts: SchedulerParts) {
+  const handle = createEnvelopeStage(parts);
+  return async function handleEnvelopeMessage(msg: JsMsg): Promise<void> {
+    let envelope: Envelope;
+    try {
+      envelope = codecs.envelope.decode(msg.data);
+    } catch (err) {
+      rejectMalformed(parts, msg, err);
+      return;
+    }
+    settle(msg, await handle(envelope, envelope.body));
+  };
+}
+
+/**
+ * Envelopes in the header of their body's message, read by a headers-only consumer of the
+ * bodies stream (the body's bytes never reach the scheduler). The body is that very message:
+ * its ref is inline, at the message's own stream sequence. A body without the header (from
+ * an ingress at wire version 1, a feedback report, a DSN) has its envelope elsewhere, if
+ * any: it is acknowledged and left alone.
+ */
+export function createBodyEnvelopeHandler(parts: SchedulerParts) {
+  const handle = createEnvelopeStage(parts);
+  return async function handleBodyMessage(msg: JsMsg): Promise<void> {
+    const value = msg.headers?.get(ENVELOPE_HEADER);
+    if (!value) {
+      msg.ack();
+      return;
+    }
+    let envelope: Envelope;
+    try {
+      envelope = envelopeHeader.decode(value);
+    } catch (err) {
+      rejectMalformed(parts, msg, err);
+      return;
+    }
+    settle(
+      msg,
+      await handle(envelope, { store: 'stream', size: envelope.body.size, seq: msg.seq }),
+    );
   };
 }
