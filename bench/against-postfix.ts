@@ -34,6 +34,8 @@ export interface ComparisonOptions {
   sessions: number;
   rounds: number;
   timeoutMs: number;
+  /** The environment of hikyaku's services (log level, HIKYAKU_WIRE_VERSION). */
+  env: Record<string, string>;
 }
 
 interface Run {
@@ -181,7 +183,7 @@ async function compare(
     },
     dataDir: join(dir, 'hikyaku'),
     smtpPort: await freePort(),
-    env: { HIKYAKU_LOG_LEVEL: 'warn' },
+    env: options.env,
     onOutput: (name, line) => {
       if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
     },
@@ -288,7 +290,8 @@ async function compare(
     postfixSummed: postfix.rssMiB(),
   };
   const lost = runs.reduce((sum, r) => sum + r.lost, 0);
-  process.stdout.write(`${JSON.stringify({ summary, peakRssMiB: rss, lost })}\n`);
+  const wireVersion = options.env.HIKYAKU_WIRE_VERSION ?? null;
+  process.stdout.write(`${JSON.stringify({ summary, peakRssMiB: rss, lost, wireVersion })}\n`);
   for (const [mode, s] of Object.entries(summary)) {
     process.stderr.write(
       `bench: ${mode}: hikyaku/Postfix ${s.ratios.join(', ')} (median ${s.medianRatio})\n`,

@@ -21,13 +21,17 @@
  * With --against postfix it compares hikyaku with a Postfix relay on this machine
  * (against-postfix.ts): Postfix's smtp-source and smtp-sink, both connection modes,
  * --rounds interleaved pairs.
+ *
+ * With --wire-version V (1 or 2) the stack it starts runs with HIKYAKU_WIRE_VERSION=V (at 2
+ * the ingress stores an inline body and its envelope in one write); without it, the
+ * services' default or the variable as exported.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { codecs, connectNats, type NatsCredentials, SUBJECTS } from '@hikyaku/core';
+import { codecs, connectNats, type NatsCredentials, SUBJECTS, WIRE_VERSIONS } from '@hikyaku/core';
 import {
   assertStackRunning,
   DEFAULT_STACK_FILE,
@@ -64,6 +68,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     rate: { type: 'string' },
     warmup: { type: 'string', default: '0' },
+    'wire-version': { type: 'string' },
   },
 });
 
@@ -84,6 +89,18 @@ const timeoutMs = positive('timeout-s', values['timeout-s']) * 1000;
 const rate = values.rate === undefined ? undefined : positive('rate', values.rate);
 /** Messages sent unpaced and delivered before the measured run, left out of every figure but the peaks. */
 const warmup = values.warmup === '0' ? 0 : positive('warmup', values.warmup);
+const wireVersion = values['wire-version'] ?? process.env.HIKYAKU_WIRE_VERSION;
+if (wireVersion !== undefined && !WIRE_VERSIONS.map(String).includes(wireVersion)) {
+  process.stderr.write(
+    `bench: --wire-version must be one of ${WIRE_VERSIONS.join(', ')}, got "${wireVersion}"\n`,
+  );
+  process.exit(2);
+}
+/** The environment of the services of a stack the benchmark starts. */
+const serviceEnv: Record<string, string> = {
+  HIKYAKU_LOG_LEVEL: 'warn',
+  ...(wireVersion === undefined ? {} : { HIKYAKU_WIRE_VERSION: wireVersion }),
+};
 
 function message(id: number, rcpt: string): Buffer {
   const head =
@@ -246,6 +263,7 @@ function report(
     sessions,
     rate: rate ?? null,
     warmup,
+    wireVersion: mode === 'own-stack' ? (wireVersion ?? null) : null,
     sent: messages,
     accepted: run.accepted,
     refused: run.refused,
@@ -313,7 +331,7 @@ async function ownStack() {
       },
       dataDir,
       smtpPort: await freePort(),
-      env: { HIKYAKU_LOG_LEVEL: 'warn' },
+      env: serviceEnv,
       onOutput: (name, line) => {
         if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
       },
@@ -446,6 +464,7 @@ async function main(): Promise<void> {
       sessions,
       rounds: positive('rounds', values.rounds),
       timeoutMs,
+      env: serviceEnv,
     });
     return;
   }

@@ -87,6 +87,17 @@ describe('KEDA ScaledObject for the scheduler', () => {
         metadata: {
           natsServerMonitoringEndpoint: ENDPOINT,
           account: '$G',
+          stream: STREAMS.bodies,
+          consumer: CONSUMERS.schedulerBodyEnvelopes,
+          lagThreshold: '1000',
+          useHttps: 'false',
+        },
+      },
+      {
+        type: 'nats-jetstream',
+        metadata: {
+          natsServerMonitoringEndpoint: ENDPOINT,
+          account: '$G',
           stream: STREAMS.results,
           consumer: CONSUMERS.schedulerResults,
           lagThreshold: '1000',

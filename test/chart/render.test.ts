@@ -283,13 +283,13 @@ test('the services read the NATS credentials the chart passes (NATS_USER, NATS_P
   for (const name of NATS_CREDENTIALS) assert.ok(read.has(name), name);
 });
 
-test('wireVersion reaches the scheduler, and the sender pods through the operator', async () => {
+test('wireVersion reaches the ingress and the scheduler, and the sender pods through the operator', async () => {
   for (const [set, value] of [
     [[], '1'],
     [['wireVersion=2'], '2'],
   ] as const) {
     const objects = await render({ set: [...set] });
-    for (const component of ['-scheduler', '-operator']) {
+    for (const component of ['-ingress', '-scheduler', '-operator']) {
       const c = podSpec(find(objects, 'Deployment', component)).containers[0] as Container;
       assert.equal(env(c).get('HIKYAKU_WIRE_VERSION')?.value, value, component);
     }

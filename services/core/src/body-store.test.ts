@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
-import { type BodyStore, createBodyStore } from './body-store.ts';
+import { type BodyStore, createBodyStore, ENVELOPE_HEADER_LIMIT } from './body-store.ts';
+import { ENVELOPE_HEADER, envelopeHeader } from './contract/messages.ts';
+import { STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { BodyMissingError } from './errors.ts';
-import { connectNats, ensureStreams, type NatsHandles } from './nats.ts';
+import { connectNats, ensureConsumer, ensureStreams, type NatsHandles } from './nats.ts';
 
 let dir: string;
 let server: ChildServer;
@@ -44,3 +46,74 @@ for (const [size, store] of [
     await assert.rejects(bodies.get(id, ref), BodyMissingError);
   });
 }
+
+test('a body and its envelope are stored as one message; a headers-only consumer gets the envelope without the body', async () => {
+  const body = Buffer.alloc(64 * 1024, 'x');
+  const envelope = {
+    v: 1 as const,
+    id: 'one-write',
+    pool: 'local_demo',
+    receivedAt: 5,
+    from: 'a@example.test',
+    rcpts: ['b@example.test'],
+  };
+  const before = (await nats.jsm.streams.info(STREAMS.bodies)).state.last_seq;
+  const ref = await bodies.putWithEnvelope(envelope, body);
+  assert.ok(ref);
+  assert.equal((await nats.jsm.streams.info(STREAMS.bodies)).state.last_seq, before + 1);
+  assert.deepEqual(ref, { store: 'stream', size: body.byteLength, seq: before + 1 });
+  assert.deepEqual(Buffer.from(await bodies.get(envelope.id, ref)), body);
+
+  await ensureConsumer(nats.jsm, STREAMS.bodies, 'headers-only-test', {
+    filterSubject: SUBJECTS.bodyAll,
+    ackWaitMs: 30_000,
+    maxAckPending: 10,
+    headersOnly: true,
+  });
+  const consumer = await nats.js.consumers.get(STREAMS.bodies, 'headers-only-test');
+  const seen: number[] = [];
+  for (;;) {
+    const m = await consumer.next({ expires: 5000 });
+    assert.ok(m);
+    seen.push(m.seq);
+    m.ack();
+    if (m.seq !== ref.seq) {
+      assert.equal(
+        m.headers?.get(ENVELOPE_HEADER) ?? '',
+        '',
+        'a body stored alone has no envelope',
+      );
+      continue;
+    }
+    assert.equal(m.data.byteLength, 0, 'the body is not delivered');
+    assert.equal(m.headers?.get('Nats-Msg-Size'), String(body.byteLength));
+    assert.deepEqual(envelopeHeader.decode(m.headers?.get(ENVELOPE_HEADER) ?? ''), {
+      ...envelope,
+      body: { store: 'stream', size: body.byteLength },
+    });
+    break;
+  }
+  // From the stream's first message: a consumer created now still sees what was stored before it.
+  assert.equal(seen[0], (await nats.jsm.streams.info(STREAMS.bodies)).state.first_seq);
+  await nats.jsm.consumers.delete(STREAMS.bodies, 'headers-only-test');
+  await bodies.remove(envelope.id, ref);
+});
+
+test('a body or envelope too large to share one message is not stored by putWithEnvelope', async () => {
+  const envelope = {
+    v: 1 as const,
+    id: 'too-large',
+    pool: 'local_demo',
+    receivedAt: 5,
+    from: 'a@example.test',
+    rcpts: ['b@example.test'],
+  };
+  const before = (await nats.jsm.streams.info(STREAMS.bodies)).state.last_seq;
+  assert.equal(await bodies.putWithEnvelope(envelope, Buffer.alloc(800 * 1024)), undefined);
+  const many = Array.from({ length: ENVELOPE_HEADER_LIMIT / 20 }, (_, i) => `r${i}@example.test`);
+  assert.equal(
+    await bodies.putWithEnvelope({ ...envelope, rcpts: many }, Buffer.alloc(10)),
+    undefined,
+  );
+  assert.equal((await nats.jsm.streams.info(STREAMS.bodies)).state.last_seq, before);
+});

@@ -2,19 +2,40 @@
  * Durable message bodies. A body that fits in one NATS message is published to the bodies
  * stream under its own subject (read back with one direct get); a larger one goes to the
  * object store, which chunks it. Either way the body is on disk before ingress says 250.
+ * An inline body may carry its envelope in a header of the same message: body and envelope
+ * are then stored in one write.
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
-import { nanos } from '@nats-io/transport-node';
-import type { BodyRef } from './contract/messages.ts';
+import { headers, nanos } from '@nats-io/transport-node';
+import {
+  type BodyRef,
+  ENVELOPE_HEADER,
+  type Envelope,
+  envelopeHeader,
+} from './contract/messages.ts';
 import { MSG_IDS, OBJECT_BUCKETS, STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { BodyMissingError } from './errors.ts';
 
 /** Bodies up to this size are stored inline; NATS' default max_payload is 1 MiB. */
 export const INLINE_BODY_LIMIT = 768 * 1024;
 
+/**
+ * The largest envelope header stored beside an inline body: with the body limit it keeps the
+ * message well under max_payload. An envelope over it (thousands of recipients) goes to the
+ * envelopes stream on its own.
+ */
+export const ENVELOPE_HEADER_LIMIT = 64 * 1024;
+
 export interface BodyStore {
   put(messageId: string, body: Uint8Array): Promise<BodyRef>;
+  /**
+   * Stores an inline body with its envelope in a header of the same message (one write).
+   * The ref returned holds the message's stream sequence; the envelope in the header does
+   * not (see envelopeHeader). Undefined, with nothing stored, when body or envelope is too
+   * large to share one message: store them apart.
+   */
+  putWithEnvelope(envelope: Omit<Envelope, 'body'>, body: Uint8Array): Promise<BodyRef | undefined>;
   get(messageId: string, ref: BodyRef): Promise<Uint8Array>;
   remove(messageId: string, ref: BodyRef): Promise<void>;
 }
@@ -50,6 +71,22 @@ export async function createBodyStore(options: {
       const os = await objectStore();
       await os.putBlob({ name: messageId }, body);
       return { store: 'object', size: body.byteLength };
+    },
+
+    async putWithEnvelope(envelope, body) {
+      if (body.byteLength > inlineLimit) return undefined;
+      const value = envelopeHeader.encode({
+        ...envelope,
+        body: { store: 'stream', size: body.byteLength },
+      });
+      if (value.length > ENVELOPE_HEADER_LIMIT) return undefined;
+      const h = headers();
+      h.set(ENVELOPE_HEADER, value);
+      const ack = await js.publish(SUBJECTS.body(envelope.id), body, {
+        msgID: MSG_IDS.body(envelope.id),
+        headers: h,
+      });
+      return { store: 'stream', size: body.byteLength, seq: ack.seq };
     },
 
     async get(messageId, ref) {

@@ -7,6 +7,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import {
   AckPolicy,
+  DeliverPolicy,
   DiscardPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -197,12 +198,21 @@ async function createOrUpdateStream(
   return 'updated';
 }
 
-/** Creates a durable pull consumer if missing; an existing one is left as it is. */
+/**
+ * Creates a durable pull consumer if missing; an existing one is left as it is. A new one
+ * delivers from the stream's first message, whatever was stored before it existed.
+ * `headersOnly`: messages come without their payload (its size in `Nats-Msg-Size`).
+ */
 export async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,
   durable: string,
-  options: { filterSubject?: string; ackWaitMs: number; maxAckPending: number },
+  options: {
+    filterSubject?: string;
+    ackWaitMs: number;
+    maxAckPending: number;
+    headersOnly?: boolean;
+  },
 ): Promise<void> {
   try {
     await jsm.consumers.info(stream, durable);
@@ -218,7 +228,9 @@ export async function ensureConsumer(
       ack_wait: nanos(options.ackWaitMs),
       max_ack_pending: options.maxAckPending,
       max_deliver: -1,
+      deliver_policy: DeliverPolicy.All,
       ...(options.filterSubject ? { filter_subject: options.filterSubject } : {}),
+      ...(options.headersOnly ? { headers_only: true } : {}),
     });
   }
 }

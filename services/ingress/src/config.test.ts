@@ -13,6 +13,11 @@ test('without a certificate only the relay listener runs, without STARTTLS', () 
   assert.ok(Object.isFrozen(config));
 });
 
+test('body and envelope are stored apart unless HIKYAKU_WIRE_VERSION says 2', () => {
+  assert.equal(readIngressConfig({}).wireVersion, 1);
+  assert.equal(readIngressConfig({ HIKYAKU_WIRE_VERSION: '2' }).wireVersion, 2);
+});
+
 test('with a certificate the three listeners run', () => {
   const config = readIngressConfig({ ...tls, HIKYAKU_SUBMISSION_PORT: '587' });
   assert.deepEqual(config.listeners, { relay: 2525, submission: 587, smtps: 2465 });
@@ -36,6 +41,7 @@ test('bad values stop the start with the variable named', () => {
       /HIKYAKU_DRAIN_TIMEOUT_MS \(30000\) must be shorter than HIKYAKU_SHUTDOWN_GRACE_MS/,
     ],
     [{ ...tls, HIKYAKU_TLS_MIN_VERSION: 'TLSv1' }, /HIKYAKU_TLS_MIN_VERSION/],
+    [{ HIKYAKU_WIRE_VERSION: '3' }, /HIKYAKU_WIRE_VERSION must be one of 1, 2, got "3"/],
   ];
   for (const [env, message] of bad) {
     assert.throws(

@@ -2,7 +2,14 @@
  * The ingress' configuration, read once from the environment. docs/ingress.md lists every
  * variable with its default.
  */
-import { type CommonConfig, type Env, EnvReader, readCommonConfig } from '@hikyaku/core';
+import {
+  type CommonConfig,
+  type Env,
+  EnvReader,
+  readCommonConfig,
+  readWireVersion,
+  type WireVersion,
+} from '@hikyaku/core';
 import type { ClientLimit, ListenerClientLimits } from './client-limits.ts';
 import type { LineEndPolicy } from './line-ends.ts';
 import type { LongLinePolicy } from './line-length.ts';
@@ -39,6 +46,11 @@ export interface IngressConfig extends Omit<CommonConfig, 'pool'> {
   streamReplicas: number;
   /** How long to wait for JetStream to acknowledge before answering 451. */
   storeTimeoutMs: number;
+  /**
+   * HIKYAKU_WIRE_VERSION: from 2 on, an inline body and its envelope are stored as one
+   * message, which only schedulers of this release or later read.
+   */
+  wireVersion: WireVersion;
   /** How long a suppression or quota lookup in Redis may take before it is skipped. */
   redisTimeoutMs: number;
   bareLineEnds: LineEndPolicy;
@@ -166,6 +178,7 @@ export function readIngressConfig(env: Env): Readonly<IngressConfig> {
     sessionTimeoutMs: r.int('HIKYAKU_SESSION_TIMEOUT_MS', 600_000, { min: 1000 }),
     streamReplicas: r.int('HIKYAKU_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     storeTimeoutMs: r.int('HIKYAKU_STORE_TIMEOUT_MS', 5000, { min: 100 }),
+    wireVersion: readWireVersion(r),
     redisTimeoutMs: r.int('HIKYAKU_REDIS_TIMEOUT_MS', 1000, { min: 10 }),
     bareLineEnds: r.oneOf('HIKYAKU_BARE_LINE_ENDS', ['reject', 'normalize'] as const, 'reject'),
     longLines: r.oneOf('HIKYAKU_LONG_LINES', ['reject', 'accept'] as const, 'reject'),

@@ -98,6 +98,7 @@ export async function startIngress(deps: {
       nats: deps.nats,
       bodies: deps.bodies,
       timeoutMs: config.storeTimeoutMs,
+      wireVersion: config.wireVersion,
       now,
     }),
     feedback: createFeedbackIntake({

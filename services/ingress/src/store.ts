@@ -1,12 +1,16 @@
 /**
  * Handing an accepted message to JetStream: the body first, then the envelope, each
- * acknowledged by the server within a deadline. Only when both are acknowledged may the
- * client be told 250; any failure or timeout becomes 451 4.3.0 and the client retries (a
- * late acknowledgement then means a duplicate, never a loss). JetStream out of space is
- * told apart (452 4.3.1), and for a while after it new transactions are refused at
- * MAIL FROM, so clients do not send data that cannot be stored.
+ * acknowledged by the server within a deadline. From wire version 2 on, a body stored inline
+ * carries its envelope in a header of its own message, so one write stores both (the
+ * scheduler reads envelopes from the bodies stream too); before it, and for bodies in the
+ * object store, the envelope is a message of the envelopes stream of its own. Only when
+ * everything is acknowledged may the client be told 250; any failure or timeout becomes
+ * 451 4.3.0 and the client retries (a late acknowledgement then means a duplicate, never a
+ * loss). JetStream out of space is told apart (452 4.3.1), and for a while after it new
+ * transactions are refused at MAIL FROM, so clients do not send data that cannot be stored.
  */
 import {
+  type BodyRef,
   type BodyStore,
   codecs,
   type Envelope,
@@ -15,6 +19,7 @@ import {
   type NatsHandles,
   StoreUnavailableError,
   SUBJECTS,
+  type WireVersion,
   withTimeout,
 } from '@hikyaku/core';
 
@@ -93,9 +98,12 @@ export function createMessageStore(deps: {
   nats: NatsHandles;
   bodies: BodyStore;
   timeoutMs: number;
+  /** From 2 on, an inline body and its envelope are stored as one message. */
+  wireVersion: WireVersion;
   now?: () => number;
 }): MessageStore {
   const { nats, bodies, timeoutMs } = deps;
+  const oneWrite = deps.wireVersion >= 2;
   const hold = createFullHold({ holdMs: STORE_FULL_HOLD_MS, now: deps.now ?? Date.now });
   let connected = !nats.nc.isClosed();
   let stopped = false;
@@ -113,11 +121,20 @@ export function createMessageStore(deps: {
 
     async store(envelope, body, onBodySettled = () => undefined) {
       try {
-        const put = bodies.put(envelope.id, body);
+        // Undefined once body and envelope are stored together; else the body's ref.
+        const put = (async (): Promise<BodyRef | undefined> => {
+          if (oneWrite && (await bodies.putWithEnvelope({ v: 1, ...envelope }, body)))
+            return undefined;
+          return bodies.put(envelope.id, body);
+        })();
         put.then(onBodySettled, onBodySettled);
         const ref = await withTimeout(put, timeoutMs, () =>
           notAcknowledged('message body', timeoutMs),
         );
+        if (!ref) {
+          hold.stored();
+          return;
+        }
         const full: Envelope = { v: 1, ...envelope, body: ref };
         await withTimeout(
           nats.js.publish(SUBJECTS.envelope(envelope.pool), codecs.envelope.encode(full), {

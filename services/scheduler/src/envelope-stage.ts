@@ -5,13 +5,20 @@
  * the checks the queue stage makes (holds, admission): one that may leave now is published
  * as a job from here, and only one that must wait becomes a queue item, so mail due at
  * once costs no queue write, no queue delivery and no second stage's ack.
+ *
+ * Envelopes arrive two ways, and both feed the same stage: as messages of the envelopes
+ * stream, and in the header of their body's own message in the bodies stream (an ingress
+ * at wire version 2 stores an inline body and its envelope in one write). Only the adapters
+ * at the end of this file know which.
  */
 
 import {
   type CompiledPool,
   codecs,
   type DeliveryEvent,
+  ENVELOPE_HEADER,
   type Envelope,
+  envelopeHeader,
   NEWER_WIRE_VERSION_RETRY_MS,
   type QueueItem,
   SchemaError,
@@ -231,6 +238,37 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
       return;
     }
     const outcome = await route(envelope);
+    if (outcome.kind === 'retry') msg.nak(nakDelay(parts, outcome.delayMs));
+    else msg.ack();
+  };
+}
+
+/**
+ * Envelopes in the header of their body's message, read by a headers-only consumer of the
+ * bodies stream (the body's bytes never reach the scheduler). The body is that very message:
+ * its ref is inline, at the message's own stream sequence. A body without the header (from
+ * an ingress at wire version 1, a feedback report, a DSN) has its envelope elsewhere, if
+ * any: it is acknowledged and left alone.
+ */
+export function createBodyEnvelopeHandler(parts: SchedulerParts) {
+  const route = createEnvelopeRouter(parts);
+  return async function handleBodyMessage(msg: JsMsg): Promise<void> {
+    const value = msg.headers?.get(ENVELOPE_HEADER);
+    if (!value) {
+      msg.ack();
+      return;
+    }
+    let envelope: Envelope;
+    try {
+      envelope = envelopeHeader.decode(value);
+    } catch (err) {
+      rejectMalformed(parts, msg, err);
+      return;
+    }
+    const outcome = await route({
+      ...envelope,
+      body: { store: 'stream', size: envelope.body.size, seq: msg.seq },
+    });
     if (outcome.kind === 'retry') msg.nak(nakDelay(parts, outcome.delayMs));
     else msg.ack();
   };

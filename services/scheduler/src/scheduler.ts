@@ -3,9 +3,10 @@
  * and part), releases due items to the sender that owns the chosen IP as the pool's
  * shaping allows (admission.ts), turns the senders' results into events, retries,
  * suppressions and DSNs, and the feedback that comes back by mail (late bounces,
- * complaints) into the same (feedback-stage.ts). Four durable consumers, shared by every replica,
- * and a queue-group subscription for results senders hand over directly; all shared
- * limits live in Redis and change only inside atomic scripts.
+ * complaints) into the same (feedback-stage.ts). Five durable consumers (envelopes are read
+ * from two streams), shared by every replica, and a queue-group subscription for results
+ * senders hand over directly; all shared limits live in Redis and change only inside
+ * atomic scripts.
  */
 
 import {
@@ -36,7 +37,7 @@ import { rateWindowMs, type SchedulerConfig } from './config.ts';
 import { createCachedDestinationHolds } from './destination-holds.ts';
 import { createDestinations } from './destinations.ts';
 import { createDsnMailer } from './dsn-mailer.ts';
-import { createEnvelopeHandler } from './envelope-stage.ts';
+import { createBodyEnvelopeHandler, createEnvelopeHandler } from './envelope-stage.ts';
 import { createEventPublisher } from './events.ts';
 import { createFeedbackHandler } from './feedback-stage.ts';
 import { createMessageSubmitters } from './message-submitters.ts';
@@ -167,6 +168,14 @@ export async function startScheduler(deps: {
     ackWaitMs: 30_000,
     maxAckPending: config.concurrency * 4,
   });
+  // Envelopes stored in their body's message. From the stream's first message, not only
+  // new ones: an ingress may have written some before this consumer existed.
+  await ensureConsumer(nats.jsm, STREAMS.bodies, CONSUMERS.schedulerBodyEnvelopes, {
+    filterSubject: SUBJECTS.bodyAll,
+    ackWaitMs: 30_000,
+    maxAckPending: config.concurrency * 4,
+    headersOnly: true,
+  });
   // Parked items stay pending on this consumer: its limit must exceed what can be parked.
   await ensureConsumer(nats.jsm, STREAMS.queue, CONSUMERS.schedulerQueue, {
     ackWaitMs: 30_000,
@@ -185,7 +194,7 @@ export async function startScheduler(deps: {
   const processResult = createResultProcessor(parts);
   const loop = (
     stream: string,
-    subject: string,
+    subject: string | undefined,
     durable: string,
     handle: (msg: JsMsg) => Promise<void>,
   ) =>
@@ -196,12 +205,16 @@ export async function startScheduler(deps: {
       concurrency: config.concurrency,
       log,
       handle,
-      watchdog: {
-        jsm: nats.jsm,
-        subject,
-        intervalMs: config.consumerWatchdogMs,
-        recreated: () => watchdogMetrics.recreated(stream, durable),
-      },
+      ...(subject === undefined
+        ? {}
+        : {
+            watchdog: {
+              jsm: nats.jsm,
+              subject,
+              intervalMs: config.consumerWatchdogMs,
+              recreated: () => watchdogMetrics.recreated(stream, durable),
+            },
+          }),
     });
   const loops: ConsumerLoop[] = await Promise.all([
     loop(
@@ -209,6 +222,17 @@ export async function startScheduler(deps: {
       SUBJECTS.envelopeAll,
       CONSUMERS.schedulerEnvelopes,
       createEnvelopeHandler(parts),
+    ),
+    // No watchdog: it looks for messages a consumer of a work-queue stream has passed
+    // without their being acknowledged, since there every message left is one still owed.
+    // The bodies stream keeps its messages after the acknowledgement (until the delivery
+    // ends), so every body there would look stranded, and recreating the consumer would
+    // hand each envelope in it out again.
+    loop(
+      STREAMS.bodies,
+      undefined,
+      CONSUMERS.schedulerBodyEnvelopes,
+      createBodyEnvelopeHandler(parts),
     ),
     loop(STREAMS.queue, SUBJECTS.queueAll, CONSUMERS.schedulerQueue, createQueueHandler(parts)),
     loop(

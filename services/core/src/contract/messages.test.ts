@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SchemaError } from '../errors.ts';
-import { codecs, ENVID_MAX, type Envelope, ORCPT_MAX } from './messages.ts';
+import { codecs, ENVID_MAX, type Envelope, envelopeHeader, ORCPT_MAX } from './messages.ts';
 import { ipToken, MSG_IDS, parseEventSubject, poolKey, SUBJECTS } from './subjects.ts';
 import { isQueueId, NO_DIGEST, traceDigest } from './trace.ts';
 
@@ -26,6 +26,24 @@ test('an envelope survives encode/decode; a malformed one is refused with the fi
     },
   );
   assert.throws(() => codecs.job.decode(Buffer.from('{not json')), SchemaError);
+});
+
+test('an envelope as a header value is one line of printable ASCII and decodes back whole', () => {
+  const envelope: Envelope = {
+    v: 1,
+    id: 'abc',
+    pool: 'local_demo',
+    receivedAt: 1,
+    // SMTPUTF8 addresses, a character outside the BMP, a DEL and a line break in a field.
+    from: 'jos\u00e9@exämple.test',
+    rcpts: ['用户@例子.test', 'emoji\u{1f600}@example.test'],
+    body: { store: 'stream', size: 10 },
+    messageId: 'a\r\nb\u007f',
+  };
+  const value = envelopeHeader.encode(envelope);
+  assert.match(value, /^[\x20-\x7e]+$/);
+  assert.deepEqual(envelopeHeader.decode(value), envelope);
+  assert.throws(() => envelopeHeader.decode('{"v":1}'), SchemaError);
 });
 
 test('DSN parameters travel on an envelope, bounded in size and in their values', () => {

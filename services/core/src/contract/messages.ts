@@ -223,3 +223,34 @@ export const codecs = {
       JSON.parse(Buffer.from(data).toString('utf8')) as QueueActionEvent,
   } satisfies Codec<QueueActionEvent>,
 } as const;
+
+/**
+ * The NATS header that carries a message's envelope on its body's own message, so that
+ * body and envelope are stored in one write (wire version 2 ingress). A body message
+ * without it is a body only: its envelope, if any, is in the envelopes stream.
+ */
+export const ENVELOPE_HEADER = 'Hikyaku-Envelope';
+
+/** Characters a NATS header value may not hold as they are (it is printable ASCII). */
+const NOT_HEADER_SAFE = /[^\x20-\x7e]/g;
+
+/**
+ * The envelope as one header value: the envelope codec's JSON with every character outside
+ * printable ASCII written as a JSON escape, so the value is one line of ASCII (NATS headers
+ * are) and decodes with the same codec. The body ref it carries has no `seq`: that is the
+ * stream sequence of the message it rides on, known only once it is stored.
+ */
+export const envelopeHeader = {
+  encode(envelope: Envelope): string {
+    const json = codecs.envelope.encode(envelope);
+    return Buffer.from(json.buffer, json.byteOffset, json.byteLength)
+      .toString('utf8')
+      .replace(
+        NOT_HEADER_SAFE,
+        (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, '0')}`,
+      );
+  },
+  decode(value: string): Envelope {
+    return codecs.envelope.decode(Buffer.from(value, 'utf8'));
+  },
+};

@@ -37,6 +37,11 @@ export const STREAMS = {
 
 export const CONSUMERS = {
   schedulerEnvelopes: 'scheduler-envelopes',
+  /**
+   * Envelopes written in the header of their body's message (wire version 2 ingress): a
+   * headers-only consumer of the bodies stream, so the scheduler never pulls the bodies.
+   */
+  schedulerBodyEnvelopes: 'scheduler-body-envelopes',
   schedulerQueue: 'scheduler-queue',
   schedulerResults: 'scheduler-results',
   schedulerFeedback: 'scheduler-feedback',

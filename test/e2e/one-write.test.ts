@@ -1,0 +1,168 @@
+/**
+ * One stored write per message, through the whole relay (ingress, scheduler and sender as
+ * processes): an ingress at wire version 2 stores an inline body with its envelope in one
+ * message of the bodies stream, an ingress at 1 stores body and envelope apart, and the
+ * scheduler of this release delivers the mail of both, each message once — also mail both
+ * kinds stored while the scheduler was down, before its consumer of the bodies stream
+ * existed. A body stored without an envelope is passed over.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  type BodyStore,
+  CONSUMERS,
+  connectNats,
+  createBodyStore,
+  type NatsHandles,
+  STREAMS,
+} from '@hikyaku/core';
+import { type ServiceProcess, serviceProcess } from '@hikyaku/local';
+import { freePort, waitFor } from '@hikyaku/testing';
+import { createTransport } from 'nodemailer';
+import { type RelayFixture, rawMessage, startRelayFixture } from '../harness/relay.ts';
+
+const FROM = 'app@hikyaku.test';
+const PER_RUN = 8;
+let relay: RelayFixture;
+let admin: NatsHandles;
+let bodies: BodyStore;
+/** A second ingress on the same relay, still at wire version 1 (a pod not yet upgraded). */
+let olderIngress: ServiceProcess;
+let olderPort: number;
+const lines: { name: string; line: string }[] = [];
+
+before(async () => {
+  relay = await startRelayFixture({
+    env: { HIKYAKU_WIRE_VERSION: '2' },
+    onOutput: (name, line) => lines.push({ name, line }),
+  });
+  admin = await connectNats({ url: relay.stack.natsUrl, name: 'one-write-test' });
+  bodies = await createBodyStore({
+    js: admin.js,
+    jsm: admin.jsm,
+    replicas: 1,
+    maxAgeMs: 86_400_000,
+  });
+  olderPort = await freePort();
+  olderIngress = serviceProcess({
+    name: 'ingress-v1',
+    command: 'ingress',
+    env: {
+      NATS_URL: relay.stack.natsUrl,
+      REDIS_URL: relay.stack.redisUrl,
+      HIKYAKU_POOL: relay.stack.pool.key,
+      HIKYAKU_SMTP_HOST: relay.stack.smtpHost,
+      HIKYAKU_SMTP_PORT: String(olderPort),
+      HIKYAKU_WIRE_VERSION: '1',
+      HIKYAKU_LOG_LEVEL: 'warn',
+    },
+    opsPort: await freePort(),
+    onOutput: (name, line) => lines.push({ name, line }),
+  });
+  await olderIngress.start();
+});
+
+after(async () => {
+  await olderIngress?.stop();
+  await admin?.nc.close();
+  await relay?.stop();
+});
+
+const markerOf = (raw: Buffer): string | undefined =>
+  /^Subject: test (\S+)/m.exec(raw.toString('latin1'))?.[1];
+const copies = (marker: string): number =>
+  relay.sink.messages.filter((m) => markerOf(m.raw) === marker).length;
+const lastSeq = async (stream: string): Promise<number> =>
+  (await admin.jsm.streams.info(stream)).state.last_seq;
+
+/** Sends one message per marker through the ingress on `port`; every one must get its 250. */
+async function send(port: number, markers: string[]): Promise<void> {
+  const client = createTransport({
+    host: relay.stack.smtpHost,
+    port,
+    secure: false,
+    ignoreTLS: true,
+    pool: true,
+    maxConnections: 4,
+  });
+  try {
+    await Promise.all(
+      markers.map(async (marker) => {
+        const to = `${marker}@example.test`;
+        const info = await client.sendMail({
+          envelope: { from: FROM, to: [to] },
+          raw: rawMessage({ from: FROM, to, marker }),
+        });
+        assert.match(info.response, /^250 /);
+      }),
+    );
+  } finally {
+    client.close();
+  }
+}
+
+const markers = (prefix: string): string[] =>
+  Array.from({ length: PER_RUN }, (_, i) => `${prefix}-${i}`);
+
+async function deliveredOnce(what: string, sent: string[]): Promise<void> {
+  await waitFor(what, () => sent.every((m) => copies(m) >= 1));
+  assert.deepEqual(
+    sent.filter((m) => copies(m) !== 1),
+    [],
+    'every message arrived exactly once',
+  );
+}
+
+test('at wire version 2 each message is one write to the bodies stream and none to the envelopes stream', async () => {
+  const bodiesBefore = await lastSeq(STREAMS.bodies);
+  const sent = markers('v2');
+  await send(relay.stack.smtpPort, sent);
+  await deliveredOnce('the messages of the ingress at 2 delivered', sent);
+  assert.equal(await lastSeq(STREAMS.envelopes), 0, 'no envelope was written on its own');
+  assert.equal(await lastSeq(STREAMS.bodies), bodiesBefore + PER_RUN, 'one write per message');
+});
+
+test('at wire version 1 body and envelope are written apart, and delivered', async () => {
+  const bodiesBefore = await lastSeq(STREAMS.bodies);
+  const envelopesBefore = await lastSeq(STREAMS.envelopes);
+  const sent = markers('v1');
+  await send(olderPort, sent);
+  await deliveredOnce('the messages of the ingress at 1 delivered', sent);
+  assert.equal(await lastSeq(STREAMS.envelopes), envelopesBefore + PER_RUN);
+  assert.equal(await lastSeq(STREAMS.bodies), bodiesBefore + PER_RUN);
+});
+
+test('mail of both forms stored before the consumer of the bodies stream existed is delivered once', async () => {
+  const scheduler = relay.stack.services.scheduler;
+  await scheduler.stop();
+  // As before the first start of a scheduler that reads envelopes from the bodies stream.
+  await admin.jsm.consumers.delete(STREAMS.bodies, CONSUMERS.schedulerBodyEnvelopes);
+  const newer = markers('mixed-v2');
+  const older = markers('mixed-v1');
+  await Promise.all([send(relay.stack.smtpPort, newer), send(olderPort, older)]);
+  assert.equal(
+    (await admin.jsm.streams.info(STREAMS.envelopes)).state.messages,
+    PER_RUN,
+    'the envelopes of the ingress at 1 wait in their stream',
+  );
+  await scheduler.start();
+  await deliveredOnce('the mail of both ingresses delivered', [...newer, ...older]);
+});
+
+test('a body stored without an envelope header is acknowledged and left alone', async () => {
+  const id = `bare${Date.now()}`;
+  const ref = await bodies.put(id, rawMessage({ from: FROM, to: 'x@example.test', marker: id }));
+  const seq = ref.seq as number;
+  await waitFor('the scheduler passed the bare body', async () => {
+    const info = await admin.jsm.consumers.info(STREAMS.bodies, CONSUMERS.schedulerBodyEnvelopes);
+    return info.ack_floor.stream_seq >= seq && info.num_ack_pending === 0;
+  });
+  assert.ok(await bodies.get(id, ref), 'the body is still there for whoever stored it');
+  assert.equal(copies(id), 0);
+  assert.ok(!relay.events.some((e) => e.id === id), 'no event for it');
+  assert.ok(
+    !lines.some((l) => l.name === 'scheduler' && /malformed/.test(l.line)),
+    'nothing was logged as malformed',
+  );
+  await bodies.remove(id, ref);
+});
