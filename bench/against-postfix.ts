@@ -34,6 +34,8 @@ export interface ComparisonOptions {
   sessions: number;
   rounds: number;
   timeoutMs: number;
+  /** Node arguments that start the services (relay-bench.ts: the compiled build). */
+  invocation: string[];
 }
 
 interface Run {
@@ -182,6 +184,7 @@ async function compare(
     dataDir: join(dir, 'hikyaku'),
     smtpPort: await freePort(),
     env: { HIKYAKU_LOG_LEVEL: 'warn' },
+    invocation: options.invocation,
     onOutput: (name, line) => {
       if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
     },

@@ -21,6 +21,9 @@
  * With --against postfix it compares hikyaku with a Postfix relay on this machine
  * (against-postfix.ts): Postfix's smtp-source and smtp-sink, both connection modes,
  * --rounds interleaved pairs.
+ *
+ * A stack of its own runs the compiled services, as `npm start` and the image do
+ * (compiled-build.ts); --from-sources runs them through tsx instead.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,6 +41,7 @@ import {
 import { freePort, sleep, startSmtpSink } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 import { compareWithPostfix } from './against-postfix.ts';
+import { BuildOutdatedError, servicesInvocation } from './compiled-build.ts';
 import { PostfixMissingError } from './postfix-tools.ts';
 import { cpuSeconds, peakRssMiB, writeCalls } from './proc-stats.ts';
 
@@ -64,6 +68,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     rate: { type: 'string' },
     warmup: { type: 'string', default: '0' },
+    'from-sources': { type: 'boolean', default: false },
   },
 });
 
@@ -274,7 +279,7 @@ function report(
   };
 }
 
-async function ownStack() {
+async function ownStack(invocation: string[]) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-bench-'));
   const counter = deliveryCounter();
   const warmed = deliveryCounter();
@@ -314,6 +319,7 @@ async function ownStack() {
       dataDir,
       smtpPort: await freePort(),
       env: { HIKYAKU_LOG_LEVEL: 'warn' },
+      invocation,
       onOutput: (name, line) => {
         if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
       },
@@ -446,6 +452,7 @@ async function main(): Promise<void> {
       sessions,
       rounds: positive('rounds', values.rounds),
       timeoutMs,
+      invocation: servicesInvocation(values['from-sources']),
     });
     return;
   }
@@ -458,13 +465,17 @@ async function main(): Promise<void> {
   const result =
     values.attach !== undefined
       ? await attached(values.attach || DEFAULT_STACK_FILE)
-      : await ownStack();
+      : await ownStack(servicesInvocation(values['from-sources']));
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exitCode = result.lost === 0 ? 0 : 1;
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof NoRunningStackError || err instanceof PostfixMissingError) {
+  if (
+    err instanceof NoRunningStackError ||
+    err instanceof PostfixMissingError ||
+    err instanceof BuildOutdatedError
+  ) {
     process.stderr.write(`bench: ${err.message}\n`);
     process.exit(1);
   }
