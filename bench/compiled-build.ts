@@ -10,9 +10,9 @@
  * than measure code other than the working tree's.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cliInvocation, compiledEntryPoint, compiledInvocation } from '@hikyaku/local';
+import { cliInvocation, compiledInvocation } from '@hikyaku/local';
 
 export class BuildOutdatedError extends Error {
   readonly code = 'HIKYAKU_BENCH_BUILD_OUTDATED';
@@ -25,15 +25,16 @@ export class BuildOutdatedError extends Error {
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** Written by `tsc -b tsconfig.build.json` after every referenced package is built. */
-const BUILD_INFO = join(ROOT, 'dist', 'tsconfig.build.tsbuildinfo');
-/** Where the sources of the compiled build are; tests are not part of it. */
-const SOURCE_DIRS = ['bin', 'operator/src', ...packageSources()];
 
-function packageSources(): string[] {
-  return readdirSync(join(ROOT, 'services'), { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => `services/${entry.name}/src`);
+/** Where the sources of the compiled build are under `root`; tests are not part of it. */
+function sourceDirs(root: string): string[] {
+  const services = join(root, 'services');
+  const packages = existsSync(services)
+    ? readdirSync(services, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => join(services, entry.name, 'src'))
+    : [];
+  return [join(root, 'bin'), join(root, 'operator', 'src'), ...packages];
 }
 
 /** The newest source file of the build under `dir`, as [modified ms, path]. */
@@ -49,18 +50,24 @@ function newestSource(dir: string): [number, string] {
   return newest;
 }
 
-/** Throws BuildOutdatedError unless dist/ holds a build at least as new as every source. */
-export function assertBuildCurrent(): void {
-  if (!existsSync(compiledEntryPoint()) || !existsSync(BUILD_INFO)) {
+/**
+ * Throws BuildOutdatedError unless `root`'s dist/ holds a build at least as new as every
+ * source. The build's record, dist/tsconfig.build.tsbuildinfo, is rewritten by `tsc -b
+ * tsconfig.build.json` whenever a source changed (the emitted files only where their
+ * output did), so it dates the last build.
+ */
+export function assertBuildCurrent(root = ROOT): void {
+  const buildInfo = join(root, 'dist', 'tsconfig.build.tsbuildinfo');
+  if (!existsSync(join(root, 'dist', 'bin', 'hikyaku.js')) || !existsSync(buildInfo)) {
     throw new BuildOutdatedError('no compiled build in dist/');
   }
-  const built = statSync(BUILD_INFO).mtimeMs;
-  const [modified, path] = SOURCE_DIRS.map((dir) => newestSource(join(ROOT, dir))).reduce((a, b) =>
-    b[0] > a[0] ? b : a,
-  );
+  const built = statSync(buildInfo).mtimeMs;
+  const [modified, path] = sourceDirs(root)
+    .map(newestSource)
+    .reduce((a, b) => (b[0] > a[0] ? b : a));
   if (modified > built) {
     throw new BuildOutdatedError(
-      `the compiled build in dist/ is older than ${path.slice(ROOT.length)}`,
+      `the compiled build in dist/ is older than ${relative(root, path)}`,
     );
   }
 }

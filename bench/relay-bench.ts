@@ -246,6 +246,8 @@ function report(
   run.latencies.sort((a, b) => a - b);
   return {
     mode,
+    // Which build of the services ran (compiled-build.ts); an attached stack runs its own.
+    services: mode === 'attached' ? null : values['from-sources'] ? 'sources' : 'compiled',
     messages,
     size,
     sessions,

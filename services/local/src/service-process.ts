@@ -30,12 +30,10 @@ export function cliInvocation(): string[] {
  * `npm start` and the image run, and so what the benchmark measures.
  */
 export function compiledInvocation(): string[] {
-  return ['--enable-source-maps', compiledEntryPoint()];
-}
-
-/** The compiled `hikyaku` command, dist/bin/hikyaku.js at the repository's root. */
-export function compiledEntryPoint(): string {
-  return fileURLToPath(new URL('../../../dist/bin/hikyaku.js', import.meta.url));
+  return [
+    '--enable-source-maps',
+    fileURLToPath(new URL('../../../dist/bin/hikyaku.js', import.meta.url)),
+  ];
 }
 
 /**
