@@ -36,6 +36,8 @@ export interface ComparisonOptions {
   timeoutMs: number;
   /** The environment of hikyaku's services (log level, HIKYAKU_WIRE_VERSION). */
   env: Record<string, string>;
+  /** Node arguments that start the services (relay-bench.ts: the compiled build). */
+  invocation: string[];
 }
 
 interface Run {
@@ -184,6 +186,7 @@ async function compare(
     dataDir: join(dir, 'hikyaku'),
     smtpPort: await freePort(),
     env: options.env,
+    invocation: options.invocation,
     onOutput: (name, line) => {
       if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
     },

@@ -25,6 +25,9 @@
  * With --wire-version V (1 or 2) the stack it starts runs with HIKYAKU_WIRE_VERSION=V (at 2
  * the ingress stores an inline body and its envelope in one write); without it, the
  * services' default or the variable as exported.
+ *
+ * A stack of its own runs the compiled services, as `npm start` and the image do
+ * (compiled-build.ts); --from-sources runs them through tsx instead.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,6 +45,7 @@ import {
 import { freePort, sleep, startSmtpSink } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 import { compareWithPostfix } from './against-postfix.ts';
+import { BuildOutdatedError, servicesInvocation } from './compiled-build.ts';
 import { PostfixMissingError } from './postfix-tools.ts';
 import { cpuSeconds, peakRssMiB, writeCalls } from './proc-stats.ts';
 
@@ -69,6 +73,7 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     warmup: { type: 'string', default: '0' },
     'wire-version': { type: 'string' },
+    'from-sources': { type: 'boolean', default: false },
   },
 });
 
@@ -258,6 +263,8 @@ function report(
   run.latencies.sort((a, b) => a - b);
   return {
     mode,
+    // Which build of the services ran (compiled-build.ts); an attached stack runs its own.
+    services: mode === 'attached' ? null : values['from-sources'] ? 'sources' : 'compiled',
     messages,
     size,
     sessions,
@@ -292,7 +299,7 @@ function report(
   };
 }
 
-async function ownStack() {
+async function ownStack(invocation: string[]) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-bench-'));
   const counter = deliveryCounter();
   const warmed = deliveryCounter();
@@ -332,6 +339,7 @@ async function ownStack() {
       dataDir,
       smtpPort: await freePort(),
       env: serviceEnv,
+      invocation,
       onOutput: (name, line) => {
         if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
       },
@@ -465,6 +473,7 @@ async function main(): Promise<void> {
       rounds: positive('rounds', values.rounds),
       timeoutMs,
       env: serviceEnv,
+      invocation: servicesInvocation(values['from-sources']),
     });
     return;
   }
@@ -477,13 +486,17 @@ async function main(): Promise<void> {
   const result =
     values.attach !== undefined
       ? await attached(values.attach || DEFAULT_STACK_FILE)
-      : await ownStack();
+      : await ownStack(servicesInvocation(values['from-sources']));
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exitCode = result.lost === 0 ? 0 : 1;
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof NoRunningStackError || err instanceof PostfixMissingError) {
+  if (
+    err instanceof NoRunningStackError ||
+    err instanceof PostfixMissingError ||
+    err instanceof BuildOutdatedError
+  ) {
     process.stderr.write(`bench: ${err.message}\n`);
     process.exit(1);
   }

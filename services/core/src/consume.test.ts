@@ -109,7 +109,7 @@ test('acks given by handlers in separate callbacks of one turn go to the server 
   }
 });
 
-test('a message whose handler throws is handed back through the batch and handled again', async () => {
+test('a message whose handler throws is handed back and handled again', async () => {
   const durable = 'thrown';
   await ensureConsumer(admin.jsm, STREAM, durable, {
     filterSubject: `${STREAM}.thrown`,

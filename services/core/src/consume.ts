@@ -4,12 +4,11 @@
  * delay so a poison message cannot spin. Stopping stops the pull, lets handlers in flight
  * finish, and leaves anything unacknowledged to JetStream's redelivery.
  *
- * The ack, nak and term a handler gives are written at the end of the event loop's turn,
- * all of that turn together: the client writes to its socket once per burst of
- * synchronous publishes, so acks given one by one, as each handler's last reply comes in,
- * cost a socket write (and a wake-up of nats-server) each. A handler acks only after its
- * outputs are stored, so deferring the ack to the end of the turn keeps that rule; a crash
- * in between leaves the message to redelivery, as a crash just before the ack would.
+ * The ack, nak and term a handler gives leave with everything else the process sends in
+ * that turn of the event loop, in one socket write at its end (nats-turn-writes.ts), not
+ * one write (and one wake-up of nats-server) each. A handler acks only after its outputs
+ * are stored, so a write at the end of the turn keeps that rule; a crash in between leaves
+ * the message to redelivery, as a crash just before the ack would.
  */
 import type {
   ConsumerMessages,
@@ -29,44 +28,6 @@ import type { Logger } from './log.ts';
  * — at the cost of one pull request per consumer every 10 s while idle.
  */
 const PULL_EXPIRES_MS = 10_000;
-
-/** Acknowledgements queued during one turn of the event loop, written at its end. */
-interface AckBatch {
-  later(ack: () => void): void;
-  /** Writes what is queued now (on stop, before the connection is drained). */
-  flush(): void;
-}
-
-function createAckBatch(): AckBatch {
-  let queued: Array<() => void> = [];
-  let scheduled: NodeJS.Immediate | undefined;
-  const flush = (): void => {
-    if (scheduled) clearImmediate(scheduled);
-    scheduled = undefined;
-    const now = queued;
-    queued = [];
-    for (const ack of now) ack();
-  };
-  return {
-    later(ack) {
-      queued.push(ack);
-      scheduled ??= setImmediate(flush);
-    },
-    flush,
-  };
-}
-
-/**
- * The message as the handler sees it: everything of the JetStream message, with ack, nak
- * and term going through the batch.
- */
-function withBatchedAcks(msg: JsMsg, batch: AckBatch): JsMsg {
-  const view = Object.create(msg) as JsMsg;
-  view.ack = () => batch.later(() => msg.ack());
-  view.nak = (millis?: number) => batch.later(() => msg.nak(millis));
-  view.term = (reason?: string) => batch.later(() => msg.term(reason));
-  return view;
-}
 
 export interface ConsumerLoop {
   stop(): Promise<void>;
@@ -97,7 +58,6 @@ export async function startConsumerLoop(options: {
   const { log } = options;
   const consumer = await options.js.consumers.get(options.stream, options.durable);
   const inflight = new Set<Promise<void>>();
-  const acks = createAckBatch();
   let stopping = false;
   let messages: ConsumerMessages | undefined;
 
@@ -108,12 +68,11 @@ export async function startConsumerLoop(options: {
           max_messages: Math.max(options.concurrency, 1),
           expires: PULL_EXPIRES_MS,
         });
-        for await (const received of messages) {
+        for await (const msg of messages) {
           if (stopping) {
-            received.nak();
+            msg.nak();
             continue;
           }
-          const msg = withBatchedAcks(received, acks);
           const task: Promise<void> = options
             .handle(msg)
             .catch((err: unknown) => {
@@ -163,7 +122,6 @@ export async function startConsumerLoop(options: {
       await messages?.close();
       await Promise.allSettled([...inflight]);
       await loop.catch(() => undefined);
-      acks.flush();
     },
   };
 }

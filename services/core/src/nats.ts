@@ -27,6 +27,7 @@ import {
 } from './jetstream-ready.ts';
 import type { Logger } from './log.ts';
 import { quietAnsweredRequests } from './nats-request.ts';
+import { writeOncePerTurn } from './nats-turn-writes.ts';
 
 export interface JetStreamLayout {
   /** Stream replicas: 3 in production clusters, 1 locally. */
@@ -260,6 +261,7 @@ export async function connectNats(options: {
   maxReconnectAttempts?: number;
 }): Promise<NatsHandles> {
   quietAnsweredRequests();
+  writeOncePerTurn();
   const nc = await connect({
     servers: options.url.split(','),
     name: options.name,

@@ -48,6 +48,8 @@ export interface LocalStackOptions {
   supervise?: (event: RestartEvent) => void;
   /** Start-up steps as they begin ("nats-server", "ingress", …). */
   onProgress?: (step: string) => void;
+  /** Node arguments that start the services (default: cliInvocation(), this build's). */
+  invocation?: string[];
 }
 
 export interface LocalStack {
@@ -163,6 +165,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         env,
         opsPort: await freePort(),
         ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+        ...(options.invocation ? { invocation: options.invocation } : {}),
         ...supervise,
       });
     const services = {
