@@ -4,7 +4,8 @@
  * message of the bodies stream, an ingress at 1 stores body and envelope apart, and the
  * scheduler of this release delivers the mail of both, each message once — also mail both
  * kinds stored while the scheduler was down, before its consumer of the bodies stream
- * existed. A body stored without an envelope is passed over.
+ * existed. A body stored without an envelope is passed over; one with an envelope header no
+ * stage can read is dropped with an error, not retried for ever.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -13,11 +14,14 @@ import {
   CONSUMERS,
   connectNats,
   createBodyStore,
+  ENVELOPE_HEADER,
   type NatsHandles,
   STREAMS,
+  SUBJECTS,
 } from '@hikyaku/core';
 import { type ServiceProcess, serviceProcess } from '@hikyaku/local';
 import { freePort, waitFor } from '@hikyaku/testing';
+import { headers } from '@nats-io/transport-node';
 import { createTransport } from 'nodemailer';
 import { type RelayFixture, rawMessage, startRelayFixture } from '../harness/relay.ts';
 
@@ -165,4 +169,22 @@ test('a body stored without an envelope header is acknowledged and left alone', 
     'nothing was logged as malformed',
   );
   await bodies.remove(id, ref);
+});
+
+test('a body whose envelope header cannot be read is acknowledged with an error logged', async () => {
+  const id = `broken${Date.now()}`;
+  const h = headers();
+  h.set(ENVELOPE_HEADER, '{"v":1,"id":"half an envelope"');
+  const ack = await admin.js.publish(SUBJECTS.body(id), Buffer.from('body'), { headers: h });
+  await waitFor('the scheduler dropped it with an error', async () => {
+    const info = await admin.jsm.consumers.info(STREAMS.bodies, CONSUMERS.schedulerBodyEnvelopes);
+    return (
+      info.ack_floor.stream_seq >= ack.seq &&
+      lines.some(
+        (l) =>
+          l.name === 'scheduler' && l.line.includes('dropping malformed') && l.line.includes(id),
+      )
+    );
+  });
+  await admin.jsm.streams.deleteMessage(STREAMS.bodies, ack.seq);
 });
