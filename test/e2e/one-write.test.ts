@@ -79,8 +79,11 @@ const copies = (marker: string): number =>
 const lastSeq = async (stream: string): Promise<number> =>
   (await admin.jsm.streams.info(stream)).state.last_seq;
 
-/** Sends one message per marker through the ingress on `port`; every one must get its 250. */
-async function send(port: number, markers: string[]): Promise<void> {
+/**
+ * Sends one message per marker through the ingress on `port`; every one must get its 250.
+ * Returns the queue ids.
+ */
+async function send(port: number, markers: string[]): Promise<string[]> {
   const client = createTransport({
     host: relay.stack.smtpHost,
     port,
@@ -90,14 +93,16 @@ async function send(port: number, markers: string[]): Promise<void> {
     maxConnections: 4,
   });
   try {
-    await Promise.all(
+    return await Promise.all(
       markers.map(async (marker) => {
         const to = `${marker}@example.test`;
         const info = await client.sendMail({
           envelope: { from: FROM, to: [to] },
           raw: rawMessage({ from: FROM, to, marker }),
         });
-        assert.match(info.response, /^250 /);
+        const id = /^250 .*queued as (\S+)/.exec(info.response)?.[1];
+        assert.ok(id, info.response);
+        return id;
       }),
     );
   } finally {
@@ -119,11 +124,34 @@ async function deliveredOnce(what: string, sent: string[]): Promise<void> {
 
 test('at wire version 2 each message is one write to the bodies stream and none to the envelopes stream', async () => {
   const bodiesBefore = await lastSeq(STREAMS.bodies);
+  // The queue items, as written: their body refs name the stream sequence of each message.
+  const items = admin.nc.subscribe(SUBJECTS.queueAll);
+  const seqs: number[] = [];
+  (async () => {
+    for await (const m of items) {
+      const item = JSON.parse(Buffer.from(m.data).toString('utf8'));
+      seqs.push(item.delivery.body.seq);
+    }
+  })().catch(() => undefined);
   const sent = markers('v2');
-  await send(relay.stack.smtpPort, sent);
+  const ids = await send(relay.stack.smtpPort, sent);
   await deliveredOnce('the messages of the ingress at 2 delivered', sent);
   assert.equal(await lastSeq(STREAMS.envelopes), 0, 'no envelope was written on its own');
   assert.equal(await lastSeq(STREAMS.bodies), bodiesBefore + PER_RUN, 'one write per message');
+  items.unsubscribe();
+  assert.deepEqual(
+    seqs.sort((a, b) => a - b),
+    Array.from({ length: PER_RUN }, (_, i) => bodiesBefore + 1 + i),
+    'each body ref is the sequence of the message that carried body and envelope',
+  );
+  await waitFor('every delivered body removed', async () => {
+    const left = await Promise.all(
+      ids.map((id) =>
+        admin.jsm.streams.getMessage(STREAMS.bodies, { last_by_subj: SUBJECTS.body(id) }),
+      ),
+    );
+    return left.every((m) => m === null);
+  });
 });
 
 test('at wire version 1 body and envelope are written apart, and delivered', async () => {
