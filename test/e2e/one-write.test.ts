@@ -4,7 +4,8 @@
  * message of the bodies stream, an ingress at 1 stores body and envelope apart, and the
  * scheduler of this release delivers the mail of both, each message once — also mail both
  * kinds stored while the scheduler was down, before its consumer of the bodies stream
- * existed. A body stored without an envelope is passed over.
+ * existed. A body stored without an envelope is passed over; one with an envelope header no
+ * stage can read is dropped with an error, not retried for ever.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -13,11 +14,14 @@ import {
   CONSUMERS,
   connectNats,
   createBodyStore,
+  ENVELOPE_HEADER,
   type NatsHandles,
   STREAMS,
+  SUBJECTS,
 } from '@hikyaku/core';
 import { type ServiceProcess, serviceProcess } from '@hikyaku/local';
 import { freePort, waitFor } from '@hikyaku/testing';
+import { headers } from '@nats-io/transport-node';
 import { createTransport } from 'nodemailer';
 import { type RelayFixture, rawMessage, startRelayFixture } from '../harness/relay.ts';
 
@@ -75,8 +79,11 @@ const copies = (marker: string): number =>
 const lastSeq = async (stream: string): Promise<number> =>
   (await admin.jsm.streams.info(stream)).state.last_seq;
 
-/** Sends one message per marker through the ingress on `port`; every one must get its 250. */
-async function send(port: number, markers: string[]): Promise<void> {
+/**
+ * Sends one message per marker through the ingress on `port`; every one must get its 250.
+ * Returns the queue ids.
+ */
+async function send(port: number, markers: string[]): Promise<string[]> {
   const client = createTransport({
     host: relay.stack.smtpHost,
     port,
@@ -86,14 +93,16 @@ async function send(port: number, markers: string[]): Promise<void> {
     maxConnections: 4,
   });
   try {
-    await Promise.all(
+    return await Promise.all(
       markers.map(async (marker) => {
         const to = `${marker}@example.test`;
         const info = await client.sendMail({
           envelope: { from: FROM, to: [to] },
           raw: rawMessage({ from: FROM, to, marker }),
         });
-        assert.match(info.response, /^250 /);
+        const id = /^250 .*queued as (\S+)/.exec(info.response)?.[1];
+        assert.ok(id, info.response);
+        return id;
       }),
     );
   } finally {
@@ -115,11 +124,34 @@ async function deliveredOnce(what: string, sent: string[]): Promise<void> {
 
 test('at wire version 2 each message is one write to the bodies stream and none to the envelopes stream', async () => {
   const bodiesBefore = await lastSeq(STREAMS.bodies);
+  // The queue items, as written: their body refs name the stream sequence of each message.
+  const items = admin.nc.subscribe(SUBJECTS.queueAll);
+  const seqs: number[] = [];
+  (async () => {
+    for await (const m of items) {
+      const item = JSON.parse(Buffer.from(m.data).toString('utf8'));
+      seqs.push(item.delivery.body.seq);
+    }
+  })().catch(() => undefined);
   const sent = markers('v2');
-  await send(relay.stack.smtpPort, sent);
+  const ids = await send(relay.stack.smtpPort, sent);
   await deliveredOnce('the messages of the ingress at 2 delivered', sent);
   assert.equal(await lastSeq(STREAMS.envelopes), 0, 'no envelope was written on its own');
   assert.equal(await lastSeq(STREAMS.bodies), bodiesBefore + PER_RUN, 'one write per message');
+  items.unsubscribe();
+  assert.deepEqual(
+    seqs.sort((a, b) => a - b),
+    Array.from({ length: PER_RUN }, (_, i) => bodiesBefore + 1 + i),
+    'each body ref is the sequence of the message that carried body and envelope',
+  );
+  await waitFor('every delivered body removed', async () => {
+    const left = await Promise.all(
+      ids.map((id) =>
+        admin.jsm.streams.getMessage(STREAMS.bodies, { last_by_subj: SUBJECTS.body(id) }),
+      ),
+    );
+    return left.every((m) => m === null);
+  });
 });
 
 test('at wire version 1 body and envelope are written apart, and delivered', async () => {
@@ -165,4 +197,22 @@ test('a body stored without an envelope header is acknowledged and left alone', 
     'nothing was logged as malformed',
   );
   await bodies.remove(id, ref);
+});
+
+test('a body whose envelope header cannot be read is acknowledged with an error logged', async () => {
+  const id = `broken${Date.now()}`;
+  const h = headers();
+  h.set(ENVELOPE_HEADER, '{"v":1,"id":"half an envelope"');
+  const ack = await admin.js.publish(SUBJECTS.body(id), Buffer.from('body'), { headers: h });
+  await waitFor('the scheduler dropped it with an error', async () => {
+    const info = await admin.jsm.consumers.info(STREAMS.bodies, CONSUMERS.schedulerBodyEnvelopes);
+    return (
+      info.ack_floor.stream_seq >= ack.seq &&
+      lines.some(
+        (l) =>
+          l.name === 'scheduler' && l.line.includes('dropping malformed') && l.line.includes(id),
+      )
+    );
+  });
+  await admin.jsm.streams.deleteMessage(STREAMS.bodies, ack.seq);
 });
