@@ -7,6 +7,11 @@
  * are reported to the envelope sender in one DSN per result when the pool asks for it,
  * unless their NOTIFY says otherwise; recipients that asked NOTIFY=SUCCESS and went to a
  * next hop without DSN get a "relayed" report (RFC 3461 §6.2.1).
+ *
+ * One processor records a result, whichever way it came: handed off by its sender (a
+ * request, answered once it is recorded; result-handoff.ts serves them) or pulled from
+ * HIKYAKU_RESULTS (acknowledged once it is recorded). The two adapters only decode,
+ * answer or acknowledge.
  */
 
 import {

@@ -32,6 +32,19 @@ describe('readSenderConfig', () => {
     assert.ok(Object.isFrozen(config));
   });
 
+  it('waits 5 s for a result hand-off unless told otherwise, within bounds', () => {
+    assert.equal(readSenderConfig(base).resultHandoffTimeoutMs, 5000);
+    assert.equal(
+      readSenderConfig({ ...base, HIKYAKU_RESULT_HANDOFF_TIMEOUT_MS: '250' })
+        .resultHandoffTimeoutMs,
+      250,
+    );
+    assert.throws(
+      () => readSenderConfig({ ...base, HIKYAKU_RESULT_HANDOFF_TIMEOUT_MS: '0' }),
+      /HIKYAKU_RESULT_HANDOFF_TIMEOUT_MS/,
+    );
+  });
+
   it('reads DNS servers with and without ports', () => {
     const config = readSenderConfig({
       ...base,
