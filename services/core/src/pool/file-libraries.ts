@@ -3,7 +3,7 @@
  * for the CRD's validation rules, ajv's string formats — loaded at their first use
  * instead of with the package. Local mode's supervisor and the tests read pool files;
  * the ingress, scheduler and sender load this package too but never call them, and with
- * static imports each of those processes kept their ~150 modules resident
+ * static imports each of those processes kept their ~90 modules resident
  * (docs/performance.md, "Memory per service"). require() loads an ES module synchronously
  * (Node 22.12 and later), so the readers stay synchronous; each module is loaded once and
  * then served from the module cache.
