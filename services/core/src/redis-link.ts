@@ -5,7 +5,8 @@
  * /readyz, and — for services that must not wait on Redis — a way to skip a lookup at once
  * while Redis is known to be unreachable instead of waiting out a timeout per message.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { METRICS } from './contract/metrics.ts';
 import type { Logger } from './log.ts';
@@ -53,6 +54,13 @@ export interface RedisLinkOptions {
 
 const DEFAULT_COOLDOWN_MS = 5000;
 
+// ioredis is loaded by the first connection rather than with the package: the sender never
+// talks to Redis, and its ~55 modules would stay resident there for nothing.
+const load = createRequire(import.meta.url);
+function redisClass(): typeof Redis {
+  return (load('ioredis') as typeof import('ioredis')).Redis;
+}
+
 export function redisClientOptions(mode: RedisMode, timeoutMs?: number): RedisOptions {
   // Concurrent handlers' commands share one write per event-loop turn.
   const common: RedisOptions = { enableAutoPipelining: true };
@@ -74,6 +82,7 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   const clientOptions = redisClientOptions(mode, options.timeoutMs);
   // Through Sentinel, ioredis asks the sentinels for the master on every (re)connect, so a
   // failover is followed like any lost connection.
+  const Redis = redisClass();
   const client =
     target.kind === 'server'
       ? new Redis(target.url, clientOptions)

@@ -38,14 +38,24 @@ export function compiledInvocation(): string[] {
 
 /**
  * The Node flags every service runs with, here as in the image's entrypoint (the Dockerfile
- * repeats them; test/chart/dockerfile.test.ts keeps the two in step). V8 sizes its young
- * generation from the machine's memory: on a host with a few GiB or more each of its two
- * semi-spaces may grow to 32 MiB, and under load a service's short-lived per-message
- * garbage fills them before every scavenge. Capped at 4 MiB, the scheduler's peak under the
- * benchmark fell from ~340 to ~225 MiB and the sender's from ~245 to ~175 MiB, for CPU per
- * message within the benchmark's noise (docs/performance.md).
+ * repeats them; test/chart/dockerfile.test.ts keeps the two in step), each measured in
+ * docs/performance.md ("Memory per service"):
+ *
+ * - `--max-semi-space-size=4`: V8 sizes its young generation from the machine's memory; on
+ *   a host with a few GiB or more each of its two semi-spaces may grow to 32 MiB, and under
+ *   load a service's short-lived per-message garbage fills them before every scavenge.
+ * - `--heap-growing-percent=30`: after each full collection V8 lets the old generation grow
+ *   to up to four times what survived before collecting again, and a service's
+ *   per-message objects that outlive a scavenge (those waiting for an acknowledgement) fill
+ *   that room: the scheduler, with ~35 MiB alive, peaked at ~185 MiB. 30 % is the growth V8
+ *   itself uses when it saves memory; peaks fell to ~110-122 MiB for CPU per message a few
+ *   per cent higher, within the benchmark's noise. Unlike `--max-old-space-size` it sets
+ *   no limit: a service that needs more heap still gets it.
  */
-export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const SERVICE_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=4',
+  '--heap-growing-percent=30',
+];
 
 export interface ServiceProcess {
   readonly name: string;

@@ -12,8 +12,6 @@
  *   - anything else: `other`.
  */
 import { finished } from 'node:stream/promises';
-import { Splitter } from '@zone-eu/mailsplit';
-import { simpleParser } from 'mailparser';
 import {
   bareAddress,
   firstHeader,
@@ -142,6 +140,7 @@ interface SplitNode {
  * message/rfc822 part, or the body of a text/rfc822-headers part; the first one found.
  */
 async function returnedHeaders(raw: Buffer): Promise<HeaderMap | undefined> {
+  const { Splitter } = await import('@zone-eu/mailsplit');
   const splitter = new Splitter({ maxHeadSize: MAX_RETURNED_HEAD });
   let found: Buffer | undefined;
   let collecting: Buffer[] | undefined;
@@ -230,6 +229,10 @@ function readTextBounce(
 
 /** Parses one feedback message; never throws on content, only on a broken parser. */
 export async function parseFeedback(raw: Buffer): Promise<ParsedFeedback> {
+  // Loaded at the first report, not with the package: only the scheduler's feedback stage
+  // reads reports, and mailparser with its HTML and charset modules holds several MiB in
+  // every process that loads it (docs/performance.md, "Memory per service").
+  const { simpleParser } = await import('mailparser');
   const mail = await simpleParser(raw, {
     keepDeliveryStatus: true,
     skipHtmlToText: false,

@@ -11,7 +11,6 @@
  * from `rng`. It is async only because nodemailer's MimeNode builds asynchronously.
  */
 
-import MimeNode from 'nodemailer/lib/mime-node';
 import type { DsnNotify } from '../contract/messages.ts';
 import { PolicyArgumentError } from './errors.ts';
 import {
@@ -133,6 +132,9 @@ export async function buildDsn(input: DsnInput): Promise<Dsn> {
   const original = headerBlock(input.originalHeaders);
   const originalId = firstHeader(parseHeaderBlock(original), 'message-id');
 
+  // Loaded at the first DSN, not with the package: nodemailer's MIME builder and its
+  // charset tables would otherwise sit in every process that loads the policy modules.
+  const { default: MimeNode } = await import('nodemailer/lib/mime-node');
   const root = new MimeNode('multipart/report; report-type=delivery-status', {
     baseBoundary: hex(input.rng, 8),
     newline: 'win',

@@ -13,7 +13,8 @@
  * - a `?` inside a plain scalar in a flow collection (`[TSS?04]`), which ends the scalar
  *   there and makes the collection a syntax error.
  */
-import { type Document, isMap, isScalar, isSeq, type LineCounter, type Node, visit } from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
+import { yamlLibrary } from './file-libraries.ts';
 
 export interface KubectlYamlProblem {
   /** 1-based line of the offending scalar. */
@@ -41,11 +42,13 @@ function go11Number(text: string): number | undefined {
 }
 
 function inFlow(path: readonly unknown[]): boolean {
+  const { isMap, isSeq } = yamlLibrary();
   return path.some((p) => (isMap(p) || isSeq(p)) && (p as { flow?: boolean }).flow === true);
 }
 
 export function kubectlYamlProblems(doc: Document, lines: LineCounter): KubectlYamlProblem[] {
   const problems: KubectlYamlProblem[] = [];
+  const { isScalar, visit } = yamlLibrary();
   const at = (node: Node) => lines.linePos(node.range?.[0] ?? 0).line;
   visit(doc, {
     Scalar(_key, node, path) {

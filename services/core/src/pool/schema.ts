@@ -7,11 +7,10 @@
  * Kubernetes CEL library the rules use registered here).
  */
 import { readFileSync } from 'node:fs';
-import { Environment } from '@marcbachmann/cel-js';
+import type { Environment } from '@marcbachmann/cel-js';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
-import { LineCounter, parseAllDocuments } from 'yaml';
 import { HikyakuError } from '../errors.ts';
+import { ajvFormatsLibrary, celLibrary, yamlLibrary } from './file-libraries.ts';
 import { kubectlYamlProblems } from './kubectl-yaml.ts';
 import {
   RELAYPOOL_GROUP,
@@ -90,6 +89,7 @@ export function validateRelayPoolSpec(spec: unknown): ValidationIssue[] {
 
 /** Reads one RelayPool document; throws InvalidPoolError naming every bad field. */
 export function parseRelayPoolYaml(text: string, fileName: string): RelayPoolResource {
+  const { LineCounter, parseAllDocuments } = yamlLibrary();
   const lineCounter = new LineCounter();
   const docs = [...parseAllDocuments(text, { lineCounter })];
   const syntax = docs.flatMap((d) => d.errors);
@@ -217,7 +217,7 @@ function poolValidator(): PoolValidator {
 function loadCrdSchemas(url: URL): { spec: OpenApiSchema; nameMaxLength: number } {
   let crd: unknown;
   try {
-    crd = parseAllDocuments(readFileSync(url, 'utf8'))[0]?.toJS();
+    crd = yamlLibrary().parseAllDocuments(readFileSync(url, 'utf8'))[0]?.toJS();
   } catch (err) {
     throw new PoolSchemaError(`cannot read ${url.pathname}`, { cause: err });
   }
@@ -242,7 +242,7 @@ function loadCrdSchemas(url: URL): { spec: OpenApiSchema; nameMaxLength: number 
 
 function compilePoolValidator(schema: OpenApiSchema): Omit<PoolValidator, 'nameMaxLength'> {
   const ajv = new Ajv({ strict: false, allErrors: true, useDefaults: true, logger: false });
-  addFormats.default(ajv);
+  ajvFormatsLibrary().default(ajv);
   ajv.addVocabulary([
     'x-kubernetes-validations',
     'x-kubernetes-preserve-unknown-fields',
@@ -558,6 +558,7 @@ class CelCidr {
 class CelIpNamespace {}
 
 function kubernetesCelEnvironment(): Environment {
+  const { Environment } = celLibrary();
   return new Environment({ unlistedVariablesAreDyn: true })
     .registerType('net.CIDR', CelCidr)
     .registerType('kubernetes.IPNamespace', CelIpNamespace)
