@@ -113,9 +113,15 @@ test('written as v2, mail is delivered, a deferred recipient retried', async () 
   );
   assert.ok(refusedOnce, 'the first attempt was deferred');
   const ours = written.filter((w) => ids.includes(idOf(w.record) as string));
-  for (const kind of ['queue', 'job', 'result'] as const) {
+  // First attempts leave from the envelope stage as jobs: the retry is the queue record.
+  // The last result may still be on its way when the sink has the mail.
+  for (const [kind, least] of [
+    ['queue', 1],
+    ['job', 3],
+    ['result', 2],
+  ] as const) {
     const records = ours.filter((w) => w.kind === kind);
-    assert.ok(records.length >= 2, `${kind} records written: ${records.length}`);
+    assert.ok(records.length >= least, `${kind} records written: ${records.length}`);
     assert.ok(
       records.every((w) => w.record.v === 2),
       `every ${kind} record is v2: ${JSON.stringify(records.map((w) => w.record.v))}`,

@@ -193,13 +193,15 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
         for (const item of items) trackIn(writes, item);
         await writes.run(parts.redis);
       }
-      // As many looks at once as the queue stage would make for these items.
+      // As many looks at once as the queue stage would make for these items, at the time
+      // they are made (the lookups above took a while): rate windows and turns are read
+      // and written at it.
+      const lookedAt = clock.now();
       const decisions: (SendDecision | undefined)[] = [];
       for (let i = 0; i < items.length; i += parts.config.concurrency) {
         const slice = items.slice(i, i + parts.config.concurrency);
-        for (const d of await Promise.all(slice.map((item) => sendsAtOnce(item, pool, now)))) {
-          decisions.push(d);
-        }
+        const looks = slice.map((item) => sendsAtOnce(item, pool, lookedAt));
+        for (const d of await Promise.all(looks)) decisions.push(d);
       }
       const [only] = items;
       if (!several && only && !decisions[0]) {
@@ -211,7 +213,9 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
       await Promise.all(
         items.map((item, i) => {
           const decision = decisions[i];
-          return decision ? dispatch(parts, item, pool, decision, now) : publishItem(parts, item);
+          return decision
+            ? dispatch(parts, item, pool, decision, lookedAt)
+            : publishItem(parts, item);
         }),
       );
     }

@@ -1,8 +1,10 @@
 /**
- * Due delivery items are released to the sender that owns the chosen IP; items that may
- * not leave yet are handed back to JetStream with a delay (nak), so they wait inside the
- * server, not in this process, and never hold up items for other destinations. Their turn
- * is kept in Redis (parking.ts). An item still waiting past its maximum age expires here.
+ * Delivery items that could not leave at their first look (at the envelope stage) and
+ * retries wait here. Due items are released to the sender that owns the chosen IP; items
+ * that may not leave yet are handed back to JetStream with a delay (nak), so they wait
+ * inside the server, not in this process, and never hold up items for other destinations.
+ * Their turn is kept in Redis (parking.ts). An item still waiting past its maximum age
+ * expires here.
  */
 
 import { type CompiledPool, codecs, type QueueItem } from '@hikyaku/core';
