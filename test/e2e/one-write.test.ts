@@ -124,13 +124,14 @@ async function deliveredOnce(what: string, sent: string[]): Promise<void> {
 
 test('at wire version 2 each message is one write to the bodies stream and none to the envelopes stream', async () => {
   const bodiesBefore = await lastSeq(STREAMS.bodies);
-  // The queue items, as written: their body refs name the stream sequence of each message.
-  const items = admin.nc.subscribe(SUBJECTS.queueAll);
+  // The jobs, as written (mail due at once leaves the envelope stage as a job): their body
+  // refs name the stream sequence of each message. Wire version 1 jobs are flat.
+  const jobs = admin.nc.subscribe(SUBJECTS.jobAll);
   const seqs: number[] = [];
   (async () => {
-    for await (const m of items) {
-      const item = JSON.parse(Buffer.from(m.data).toString('utf8'));
-      seqs.push(item.delivery.body.seq);
+    for await (const m of jobs) {
+      const job = JSON.parse(Buffer.from(m.data).toString('utf8'));
+      seqs.push((job.delivery ?? job).body.seq);
     }
   })().catch(() => undefined);
   const sent = markers('v2');
@@ -138,7 +139,7 @@ test('at wire version 2 each message is one write to the bodies stream and none 
   await deliveredOnce('the messages of the ingress at 2 delivered', sent);
   assert.equal(await lastSeq(STREAMS.envelopes), 0, 'no envelope was written on its own');
   assert.equal(await lastSeq(STREAMS.bodies), bodiesBefore + PER_RUN, 'one write per message');
-  items.unsubscribe();
+  jobs.unsubscribe();
   assert.deepEqual(
     seqs.sort((a, b) => a - b),
     Array.from({ length: PER_RUN }, (_, i) => bodiesBefore + 1 + i),
