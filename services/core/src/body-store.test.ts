@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { bodyEnvelopesWaiting } from './body-envelopes-waiting.ts';
 import { type BodyStore, createBodyStore, ENVELOPE_HEADER_LIMIT } from './body-store.ts';
 import { ENVELOPE_HEADER, envelopeHeader } from './contract/messages.ts';
-import { STREAMS, SUBJECTS } from './contract/subjects.ts';
+import { CONSUMERS, STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { BodyMissingError } from './errors.ts';
 import { connectNats, ensureConsumer, ensureStreams, type NatsHandles } from './nats.ts';
 
@@ -116,4 +117,34 @@ test('a body or envelope too large to share one message is not stored by putWith
     undefined,
   );
   assert.equal((await nats.jsm.streams.info(STREAMS.bodies)).state.last_seq, before);
+});
+
+test('envelopes stored with their bodies count as waiting until the scheduler acknowledges them; no consumer counts 0', async () => {
+  assert.equal(await bodyEnvelopesWaiting(nats.jsm), 0);
+  await ensureConsumer(nats.jsm, STREAMS.bodies, CONSUMERS.schedulerBodyEnvelopes, {
+    filterSubject: SUBJECTS.bodyAll,
+    ackWaitMs: 30_000,
+    maxAckPending: 10,
+    headersOnly: true,
+  });
+  const envelope = {
+    v: 1 as const,
+    pool: 'local_demo',
+    receivedAt: 5,
+    from: '',
+    rcpts: ['b@x.test'],
+  };
+  const refs = [
+    await bodies.putWithEnvelope({ ...envelope, id: 'waiting-1' }, Buffer.from('one')),
+    await bodies.putWithEnvelope({ ...envelope, id: 'waiting-2' }, Buffer.from('two')),
+  ];
+  assert.equal(await bodyEnvelopesWaiting(nats.jsm), 2);
+  const consumer = await nats.js.consumers.get(STREAMS.bodies, CONSUMERS.schedulerBodyEnvelopes);
+  const handed = await consumer.next({ expires: 5000 });
+  assert.ok(handed);
+  assert.equal(await bodyEnvelopesWaiting(nats.jsm), 2, 'handed out, not yet acknowledged');
+  await handed.ackAck();
+  assert.equal(await bodyEnvelopesWaiting(nats.jsm), 1);
+  await nats.jsm.consumers.delete(STREAMS.bodies, CONSUMERS.schedulerBodyEnvelopes);
+  for (const [i, ref] of refs.entries()) if (ref) await bodies.remove(`waiting-${i + 1}`, ref);
 });

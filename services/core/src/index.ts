@@ -1,3 +1,4 @@
+export * from './body-envelopes-waiting.ts';
 export * from './body-store.ts';
 export * from './config.ts';
 export * from './consume.ts';
