@@ -20,6 +20,7 @@ import {
   SUBJECTS,
 } from '@hikyaku/core';
 import { type ServiceProcess, serviceProcess } from '@hikyaku/local';
+import { runStatusCli } from '@hikyaku/scheduler';
 import { freePort, waitFor } from '@hikyaku/testing';
 import { headers } from '@nats-io/transport-node';
 import { createTransport } from 'nodemailer';
@@ -163,6 +164,32 @@ test('at wire version 1 body and envelope are written apart, and delivered', asy
   await deliveredOnce('the messages of the ingress at 1 delivered', sent);
   assert.equal(await lastSeq(STREAMS.envelopes), envelopesBefore + PER_RUN);
   assert.equal(await lastSeq(STREAMS.bodies), bodiesBefore + PER_RUN);
+});
+
+test('hikyaku status counts the mail stored with its envelope while no scheduler splits it, once for all pools', async () => {
+  const scheduler = relay.stack.services.scheduler;
+  await scheduler.stop();
+  const sent = markers('held-v2');
+  await send(relay.stack.smtpPort, sent);
+  const status = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runStatusCli(argv, {
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+      env: { NATS_URL: relay.stack.natsUrl, REDIS_URL: relay.stack.redisUrl },
+    });
+    assert.equal(code, 0, err.join('\n'));
+    return out;
+  };
+  const json = (await status('--json')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(json.at(-1), { allPools: { envelopesInBodies: PER_RUN } });
+  assert.deepEqual(json[0]?.queue, { envelopes: 0, items: 0, jobs: 0, results: 0 });
+  const text = await status();
+  assert.equal(text.filter((l) => l.startsWith('all pools:')).length, 1);
+  assert.match(text.join('\n'), new RegExp(`^all pools: ${PER_RUN} accepted to split`, 'm'));
+  await scheduler.start();
+  await deliveredOnce('the held mail delivered', sent);
 });
 
 test('mail of both forms stored before the consumer of the bodies stream existed is delivered once', async () => {

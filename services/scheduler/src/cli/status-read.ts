@@ -5,6 +5,7 @@
  */
 
 import {
+  bodyEnvelopesWaiting,
   type CompiledPool,
   type IpStatus,
   KV_BUCKETS,
@@ -139,4 +140,20 @@ export function formatPoolStatus(status: PoolStatus): string[] {
     `  mail held: ${q.envelopes} accepted to split, ${q.items} delivery items waiting, ${q.jobs} jobs at senders, ${q.results} results to record`,
   );
   return lines;
+}
+
+/**
+ * Mail stored with its envelope in the body's message (wire version 2) and not yet split.
+ * Its subjects name no pool, so it is read once for all pools.
+ */
+export interface AllPoolsStatus {
+  envelopesInBodies: number;
+}
+
+export async function readAllPoolsStatus(jsm: JetStreamManager): Promise<AllPoolsStatus> {
+  return { envelopesInBodies: await bodyEnvelopesWaiting(jsm) };
+}
+
+export function formatAllPoolsStatus(status: AllPoolsStatus): string {
+  return `all pools: ${status.envelopesInBodies} accepted to split, stored with their body (not counted per pool above)`;
 }

@@ -23,17 +23,23 @@ import {
   runCommand,
   usageError,
 } from './common.ts';
-import { formatPoolStatus, readPoolStatus } from './status-read.ts';
+import {
+  formatAllPoolsStatus,
+  formatPoolStatus,
+  readAllPoolsStatus,
+  readPoolStatus,
+} from './status-read.ts';
 
 export const STATUS_USAGE = `usage: hikyaku status [--nats URL --redis URL | --data-dir DIR] [--pool POOL] [--json]
 
   every pool (or POOL: its key namespace_name, namespace/name, or its name alone): IPs
   with state, warm-up day, sent today and today's cap, learned throttles, and the mail
-  each stage holds
+  each stage holds; then, once for all pools, the mail stored with its envelope in the
+  body's message still to split
 
   --nats URL, --redis URL   the relay's NATS and Redis (default: $NATS_URL and $REDIS_URL,
                             else the local mode running from --data-dir, default .hikyaku)
-  --json                    one JSON object per pool
+  --json                    one JSON object per pool, then {"allPools": {...}}
 `;
 
 interface StatusArgs extends RelayOptions {
@@ -90,6 +96,8 @@ export function statusCommand(now: () => number = Date.now): CliCommand<StatusAr
               for (const line of formatPoolStatus(status)) io.out(line);
             }
           }
+          const all = await readAllPoolsStatus(nats.jsm);
+          io.out(args.json ? JSON.stringify({ allPools: all }) : formatAllPoolsStatus(all));
           return 0;
         } finally {
           redis.disconnect();
