@@ -1,8 +1,8 @@
 /**
  * Sends delivery status notifications as new messages through the normal path: the DSN is
  * built by core's pure builder, its body stored with the BodyStore and its envelope (from
- * the null sender, so it can never bounce back) published the way the ingress publishes
- * one. Its id is derived from what it reports on, so a redelivered result re-publishes the
+ * the null sender, so it can never bounce back) stored the way the ingress stores one: at
+ * wire version 2 in the body's message (one write), else apart in the envelopes stream. Its id is derived from what it reports on, so a redelivered result re-publishes the
  * same DSN and JetStream's de-duplication drops the copy.
  *
  * The client's DSN parameters (RFC 3461) decide who is reported (NOTIFY) and what is quoted
@@ -18,6 +18,7 @@ import {
   type Logger,
   MSG_IDS,
   SUBJECTS,
+  type WireVersion,
 } from '@hikyaku/core';
 import { buildDsn, type DsnRecipient, type DsnRefusal, shouldSendDsn } from '@hikyaku/core/policy';
 import type { JetStreamClient } from '@nats-io/jetstream';
@@ -61,6 +62,8 @@ export function createDsnMailer(deps: {
   reportingMta: string;
   rng: () => number;
   log: Logger;
+  /** From 2 on, an inline DSN body carries its envelope (readers of 1 cannot split it). */
+  wireVersion: WireVersion;
 }): DsnMailer {
   const { js, bodies, log } = deps;
   return {
@@ -88,20 +91,24 @@ export function createDsnMailer(deps: {
         rng: deps.rng,
       });
       const id = `dsn${createHash('sha256').update(key).digest('hex').slice(0, 29)}`;
-      const body = await bodies.put(id, dsn.raw);
-      const envelope: Envelope = {
+      const envelope: Omit<Envelope, 'body'> = {
         v: 1,
         id,
         pool: subject.pool,
         receivedAt: now,
         from: '',
         rcpts: [...dsn.envelope.to],
-        body,
         submitter: DSN_SUBMITTER,
       };
-      await js.publish(SUBJECTS.envelope(subject.pool), codecs.envelope.encode(envelope), {
-        msgID: MSG_IDS.envelope(id),
-      });
+      if (deps.wireVersion >= 2 && (await bodies.putWithEnvelope(envelope, dsn.raw))) {
+        return 'sent';
+      }
+      const body = await bodies.put(id, dsn.raw);
+      await js.publish(
+        SUBJECTS.envelope(subject.pool),
+        codecs.envelope.encode({ ...envelope, body }),
+        { msgID: MSG_IDS.envelope(id) },
+      );
       return 'sent';
     },
   };

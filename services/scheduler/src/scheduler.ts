@@ -130,6 +130,7 @@ export async function startScheduler(deps: {
       reportingMta: config.reportingMta,
       rng,
       log,
+      wireVersion: config.wireVersion,
     }),
     events: withAttemptLog(createEventPublisher(nats.js, nats.nc), log, config.logRecipients),
     tracker: createMessageTracker(redis),
