@@ -22,7 +22,7 @@ import {
   startCountingSink,
   startPostfixRelay,
 } from './postfix-tools.ts';
-import { cpuSeconds, peakRssMiB } from './proc-stats.ts';
+import { cpuSeconds, endedChildrenCpuSeconds, peakRssMiB } from './proc-stats.ts';
 
 const SINK_HOST = '127.0.0.10';
 const MODES = ['connection-per-message', 'reused-connections'] as const;
@@ -51,6 +51,11 @@ interface Run {
   messagesPerSecond: number;
   /** CPU milliseconds per relayed message, per process (Postfix: all its processes). */
   cpuMsPerMessage: Record<string, number>;
+  /**
+   * CPU milliseconds per message of the client (smtp-source) and the receiving sink, the
+   * same programs for both relays: on a machine they share, what they use no relay can.
+   */
+  harnessCpuMsPerMessage: { smtpSource: number; smtpSink: number };
   /** Stored JetStream writes, Redis commands per message (hikyaku). */
   storedWritesPerMessage?: number;
   storedWritesPerStream?: Record<string, number>;
@@ -218,6 +223,10 @@ async function compare(
         const redisBefore = relay === 'hikyaku' ? redisCommands(stack.redisUrl) : 0;
         const natsBefore =
           relay === 'hikyaku' ? await natsMessages(natsMonitorPort) : { in: 0, out: 0 };
+        const harnessBefore = {
+          smtpSource: endedChildrenCpuSeconds(),
+          smtpSink: cpuSeconds(sink.pid) ?? 0,
+        };
         const base = sink.count();
         const started = Date.now();
         await runSmtpSource({
@@ -232,6 +241,14 @@ async function compare(
         await waitForSink(sink.count, base + options.messages, started + options.timeoutMs);
         const seconds = (Date.now() - started) / 1000;
         const received = sink.count() - base;
+        const harnessCpuMsPerMessage = {
+          smtpSource: round2(
+            ((endedChildrenCpuSeconds() - harnessBefore.smtpSource) * 1000) / options.messages,
+          ),
+          smtpSink: round2(
+            (((cpuSeconds(sink.pid) ?? 0) - harnessBefore.smtpSink) * 1000) / options.messages,
+          ),
+        };
         const cpuMsPerMessage: Record<string, number> = {};
         if (relay === 'postfix') {
           cpuMsPerMessage.postfix = round2(
@@ -254,6 +271,7 @@ async function compare(
           seconds: round2(seconds),
           messagesPerSecond: round2(received / seconds),
           cpuMsPerMessage,
+          harnessCpuMsPerMessage,
           ...(relay === 'hikyaku'
             ? {
                 ...writesPerMessage(writesBefore, await storedWrites(nats), options.messages),

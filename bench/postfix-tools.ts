@@ -199,6 +199,7 @@ export async function startPostfixRelay(options: {
 
 export interface CountingSink {
   port: number;
+  pid: number | undefined;
   /** Messages received so far. */
   count(): number;
   stop(): void;
@@ -219,7 +220,7 @@ export async function startCountingSink(host: string, port: number): Promise<Cou
     if (last) count = Number(last[1]);
   });
   await waitForPort(host, port, 10_000);
-  return { port, count: () => count, stop: () => child.kill('SIGTERM') };
+  return { port, pid: child.pid, count: () => count, stop: () => child.kill('SIGTERM') };
 }
 
 /**

@@ -25,6 +25,15 @@ export function cpuSeconds(pid: number | undefined): number | null {
 }
 
 /**
+ * CPU time (user + system) of this process's children that have ended and been waited for,
+ * in seconds: a finished smtp-source run, whose own /proc entry is gone by then.
+ */
+export function endedChildrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+/**
  * Write system calls a process has made so far (syscw in /proc/PID/io: socket and file
  * writes alike); null when unknown. Unlike CPU time it does not depend on the machine's load.
  */
