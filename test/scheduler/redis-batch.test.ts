@@ -4,28 +4,21 @@
  * message's open groups with what is left of them.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { RedisBatch } from '@hikyaku/scheduler';
-import { type ChildServer, freePort, startRedisServer } from '@hikyaku/testing';
-import { Redis } from 'ioredis';
+import { startTestRedis, type TestRedis } from '@hikyaku/testing';
+import type { Redis } from 'ioredis';
 
-let server: ChildServer;
+let infra: TestRedis;
 let redis: Redis;
-let dataDir: string;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'hikyaku-batch-'));
-  server = await startRedisServer({ port: await freePort(), dataDir });
-  redis = new Redis(server.url);
+  infra = await startTestRedis('batch-test');
+  redis = infra.redis;
 });
 
 after(async () => {
-  redis?.disconnect();
-  await server?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 test('counters add up and expire; zero adds nothing', async () => {

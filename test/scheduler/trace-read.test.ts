@@ -5,15 +5,10 @@
  * versions wrote to HIKYAKU_TRACE stay readable.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   codecs,
-  connectNats,
   type DeliveryEvent,
-  ensureStreams,
   type NatsHandles,
   STREAMS,
   SUBJECTS,
@@ -26,28 +21,23 @@ import {
   type EventPublisher,
   runTraceCli,
 } from '@hikyaku/scheduler';
-import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { startTestNats, type TestNats } from '@hikyaku/testing';
 
 const POOL = 'mail_transactional';
 const T0 = Date.parse('2026-12-05T08:00:00.000Z');
 
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let nats: NatsHandles;
 let events: EventPublisher;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-trace-read-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'nats') });
-  nats = await connectNats({ url: server.url, name: 'trace-read-test' });
-  await ensureStreams(nats.jsm);
+  infra = await startTestNats('trace-read-test');
+  nats = infra.nats;
   events = createEventPublisher(nats.js, nats.nc);
 });
 
 after(async () => {
-  await nats?.nc.close();
-  await server?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 async function stored(stream: string): Promise<number> {
@@ -60,7 +50,7 @@ async function trace(...argv: string[]): Promise<{ code: number; out: string[]; 
   const code = await runTraceCli(argv, {
     out: (l) => out.push(l),
     err: (l) => err.push(l),
-    env: { NATS_URL: server.url },
+    env: { NATS_URL: infra.server.url },
   });
   return { code, out, err };
 }

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { RelayPoolSpec } from '@hikyaku/core';
-import { readIpStatus } from '@hikyaku/core';
+import { outcomeField, REDIS_KEYS, readIpStatus } from '@hikyaku/core';
+import { calendarDayKey } from '@hikyaku/core/policy';
 import { createTestClock, type TestClock } from '@hikyaku/scheduler';
 import { type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import { countBy, IP1, IP2, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
@@ -64,6 +65,37 @@ async function submit(relay: ShapingFixture, clock: TestClock, count: number, ta
     Array.from({ length: count }, (_, i) =>
       relay.submit({ to: [`${tag}${i}@warm.test`], receivedAt: clock.now() }),
     ),
+  );
+}
+
+/** The warming IP's recipients the scheduler counted as attempted and delivered on one day. */
+async function countedOn(relay: ShapingFixture, day: number) {
+  const key = REDIS_KEYS.outcomesOnDay(relay.pool.key, calendarDayKey(DAY1 + (day - 1) * DAY));
+  const [delivered, attempted] = await relay.redis.hmget(
+    key,
+    outcomeField(WARMING, 'delivered'),
+    outcomeField(WARMING, 'attempted'),
+  );
+  return { delivered: Number(delivered ?? 0), attempted: Number(attempted ?? 0) };
+}
+
+/**
+ * Waits until the result of every recipient the warming IP was given is counted. The first
+ * look of a new day decides the IP's step from these counters of the day before, and the
+ * result stage counts a result on the day it records it: one still on its way when the
+ * clock moves on would be missing from that decision (deferrals, slower to record, most
+ * often), so the clock may move only once all are in.
+ */
+async function resultsCounted(relay: ShapingFixture, today: number): Promise<void> {
+  const given = relay.eventsOf('scheduled').filter((e) => e.ip === WARMING).length;
+  await waitFor(
+    `the results of the warming IP's ${given} recipients counted`,
+    async () => {
+      let attempted = 0;
+      for (let day = 1; day <= today; day++) attempted += (await countedOn(relay, day)).attempted;
+      return attempted >= given;
+    },
+    { timeoutMs: 20_000 },
   );
 }
 
@@ -127,6 +159,8 @@ test('defer: overflow waits for the next day; a poor day holds the schedule', as
     state: 'Warming',
     throttled: [],
   });
+  await resultsCounted(relay, 1);
+  assert.deepEqual(await countedOn(relay, 1), { delivered: 50, attempted: 50 });
 
   // Day 2: the IP moved on (day 1 was all delivered); half its mail is now refused.
   refuseWarming = true;
@@ -138,6 +172,11 @@ test('defer: overflow waits for the next day; a poor day holds the schedule', as
   const day2 = sentPerDay(relay);
   t.diagnostic(`day 2: ${JSON.stringify(Object.fromEntries(day2))}`);
   assert.equal(day2.get(`${WARMING} day2`), 100);
+  await resultsCounted(relay, 2);
+  const outcomes2 = await countedOn(relay, 2);
+  t.diagnostic(`day 2 outcomes of the warming IP: ${JSON.stringify(outcomes2)}`);
+  assert.equal(outcomes2.attempted, 100);
+  assert.ok(outcomes2.delivered < 90, `${outcomes2.delivered} of 100 delivered on day 2`);
 
   // Day 3: under 90% delivered on day 2, so the IP holds day 2 and its cap of 100.
   refuseWarming = false;

@@ -3,42 +3,32 @@
  * subjects is moved to both forms without losing or skipping an unacknowledged event.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   CONSUMERS,
   codecs,
-  connectNats,
   createLogger,
-  ensureStreams,
   type NatsHandles,
   NO_DIGEST,
   STREAMS,
   SUBJECTS,
 } from '@hikyaku/core';
 import { ensureWebhookConsumer } from '@hikyaku/sender';
-import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { startTestNats, type TestNats } from '@hikyaku/testing';
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 
 const POOL = 'mail_transactional';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let nats: NatsHandles;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-webhook-consumer-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'nats') });
-  nats = await connectNats({ url: server.url, name: 'webhook-consumer-test' });
-  await ensureStreams(nats.jsm);
+  infra = await startTestNats('webhook-consumer-test');
+  nats = infra.nats;
 });
 
 after(async () => {
-  await nats?.nc.close();
-  await server?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 function event(id: string) {

@@ -1,33 +1,25 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { startTestNats, type TestNats } from '@hikyaku/testing';
 import { bodyEnvelopesWaiting } from './body-envelopes-waiting.ts';
 import { type BodyStore, createBodyStore, ENVELOPE_HEADER_LIMIT } from './body-store.ts';
 import { ENVELOPE_HEADER, envelopeHeader } from './contract/messages.ts';
 import { CONSUMERS, STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { BodyMissingError } from './errors.ts';
-import { connectNats, ensureConsumer, ensureStreams, type NatsHandles } from './nats.ts';
+import { ensureConsumer, type NatsHandles } from './nats.ts';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let nats: NatsHandles;
 let bodies: BodyStore;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-bodies-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: dir });
-  nats = await connectNats({ url: server.url, name: 'body-store-test' });
-  await ensureStreams(nats.jsm);
+  infra = await startTestNats('body-store-test');
+  nats = infra.nats;
   bodies = await createBodyStore({ js: nats.js, jsm: nats.jsm, replicas: 1, maxAgeMs: 3_600_000 });
 });
 
 after(async () => {
-  await nats?.nc.close();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 for (const [size, store] of [

@@ -1,31 +1,24 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { type ChildServer, freePort, sleep, startNatsServer } from '@hikyaku/testing';
+import { sleep, startTestNats, type TestNats } from '@hikyaku/testing';
 import { startConsumerLoop } from './consume.ts';
 import { createLogger } from './log.ts';
 import { connectNats, ensureConsumer, type NatsHandles } from './nats.ts';
 
 const STREAM = 'consume_test';
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let admin: NatsHandles;
 const log = createLogger({ level: 'silent', name: 'consume-test' });
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-consume-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: dir });
-  admin = await connectNats({ url: server.url, name: 'consume-admin', maxReconnectAttempts: 0 });
+  infra = await startTestNats('consume-admin', { streams: false, maxReconnectAttempts: 0 });
+  admin = infra.nats;
   await admin.jsm.streams.add({ name: STREAM, subjects: [`${STREAM}.>`] });
 });
 
 after(async () => {
-  await admin?.nc.close();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 /** Counts the socket writes of a connection that carry acks, forwarding each one unchanged. */
@@ -74,7 +67,7 @@ test('acks given by handlers in separate callbacks of one turn go to the server 
   for (let i = 0; i < n; i++) await admin.js.publish(`${STREAM}.acks`, `m${i}`);
 
   const nats = await connectNats({
-    url: server.url,
+    url: infra.server.url,
     name: 'consume-acks',
     maxReconnectAttempts: 0,
   });
@@ -118,7 +111,11 @@ test('a message whose handler throws is handed back and handled again', async ()
   });
   await admin.js.publish(`${STREAM}.thrown`, 'poison once');
 
-  const nats = await connectNats({ url: server.url, name: 'consume-nak', maxReconnectAttempts: 0 });
+  const nats = await connectNats({
+    url: infra.server.url,
+    name: 'consume-nak',
+    maxReconnectAttempts: 0,
+  });
   const deliveries: number[] = [];
   const loop = await startConsumerLoop({
     js: nats.js,

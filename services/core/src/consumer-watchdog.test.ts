@@ -4,31 +4,24 @@
  * is recreated and the messages are delivered; a consumer that is merely busy is left alone.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type ChildServer, freePort, startNatsServer, waitFor } from '@hikyaku/testing';
+import { startTestNats, type TestNats, waitFor } from '@hikyaku/testing';
 import { AckPolicy, RetentionPolicy } from '@nats-io/jetstream';
 import { type ConsumerLoop, startConsumerLoop } from './consume.ts';
 import { createLogger } from './log.ts';
-import { connectNats, type NatsHandles } from './nats.ts';
+import type { NatsHandles } from './nats.ts';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let nats: NatsHandles;
 const log = createLogger({ name: 'watchdog-test', level: 'silent' });
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-watchdog-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: dir });
-  nats = await connectNats({ url: server.url, name: 'watchdog-test' });
+  infra = await startTestNats('watchdog-test', { streams: false });
+  nats = infra.nats;
 });
 
 after(async () => {
-  await nats?.nc.close();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 async function workQueue(name: string, messages: number): Promise<string> {

@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type ChildServer, freePort, startRedisServer } from '@hikyaku/testing';
-import { Redis } from 'ioredis';
+import { startTestRedis, type TestRedis } from '@hikyaku/testing';
+import type { Redis } from 'ioredis';
 import { REDIS_KEYS } from './contract/redis-keys.ts';
 import { outcomeField, readIpStatus, readWarmup, throttleField } from './ip-status.ts';
 import { compilePool } from './pool/compile.ts';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestRedis;
 let redis: Redis;
 
 const pool = compilePool(
@@ -48,15 +44,12 @@ const pool = compilePool(
 const NOW = Date.parse('2026-11-02T01:00:00Z');
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-ip-status-'));
-  server = await startRedisServer({ port: await freePort(), dataDir: dir });
-  redis = new Redis(server.url);
+  infra = await startTestRedis('ip-status-test');
+  redis = infra.redis;
 });
 
 after(async () => {
-  await redis?.quit();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 test('with nothing stored, the calendar decides the day and nothing was sent', async () => {

@@ -1,27 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { startTestNats, type TestNats } from '@hikyaku/testing';
 import { Kvm } from '@nats-io/kv';
 import { liveKvEntries } from './kv-list.ts';
-import { connectNats, type NatsHandles } from './nats.ts';
+import type { NatsHandles } from './nats.ts';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let nats: NatsHandles;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-kv-list-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: dir });
-  nats = await connectNats({ url: server.url, name: 'kv-list-test' });
+  infra = await startTestNats('kv-list-test', { streams: false });
+  nats = infra.nats;
 });
 
 after(async () => {
-  await nats?.nc.close();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 test('lists the live entries under a filter in key order: deleted, purged and other keys left out', async () => {

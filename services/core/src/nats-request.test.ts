@@ -1,28 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { startTestNats, type TestNats } from '@hikyaku/testing';
 import { errors } from '@nats-io/nats-core';
 import { RequestOne } from '@nats-io/nats-core/internal';
-import { connectNats, type NatsHandles } from './nats.ts';
+import type { NatsHandles } from './nats.ts';
 import { checkNatsClientHooks } from './nats-request.ts';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let nats: NatsHandles;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-nats-request-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: dir });
-  nats = await connectNats({ url: server.url, name: 'request-test', maxReconnectAttempts: 0 });
+  infra = await startTestNats('request-test', { streams: false, maxReconnectAttempts: 0 });
+  nats = infra.nats;
 });
 
 after(async () => {
-  await nats?.nc.close();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 test('the installed client has the request internals the quiet path replaces', () => {

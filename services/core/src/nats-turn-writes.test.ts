@@ -1,33 +1,22 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { startTestNats, type TestNats } from '@hikyaku/testing';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ProtocolHandler } from '@nats-io/nats-core/internal';
 import { connectNats, type NatsHandles } from './nats.ts';
 import { NatsClientHookMissingError } from './nats-request.ts';
 import { checkNatsWriteHooks } from './nats-turn-writes.ts';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let receiver: NatsHandles;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-nats-writes-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: dir });
-  receiver = await connectNats({
-    url: server.url,
-    name: 'writes-receiver',
-    maxReconnectAttempts: 0,
-  });
+  infra = await startTestNats('writes-receiver', { streams: false, maxReconnectAttempts: 0 });
+  receiver = infra.nats;
 });
 
 after(async () => {
-  await receiver?.nc.close();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 /** Counts the writes the connection hands its socket. */
@@ -99,7 +88,7 @@ test('commands queued in separate microtask bursts of one turn leave in one writ
   const arrived = receive('writes.burst', 10);
   await receiver.nc.flush();
   const sender = await connectNats({
-    url: server.url,
+    url: infra.server.url,
     name: 'writes-sender',
     maxReconnectAttempts: 0,
   });
@@ -130,7 +119,7 @@ test('close writes what was queued in its turn before the socket closes', async 
   const arrived = receive('writes.close', 1);
   await receiver.nc.flush();
   const sender = await connectNats({
-    url: server.url,
+    url: infra.server.url,
     name: 'writes-closing',
     maxReconnectAttempts: 0,
   });

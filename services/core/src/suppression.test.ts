@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type ChildServer, freePort, startRedisServer } from '@hikyaku/testing';
-import { Redis } from 'ioredis';
+import { startTestRedis, type TestRedis } from '@hikyaku/testing';
+import type { Redis } from 'ioredis';
 import { REDIS_KEYS } from './contract/redis-keys.ts';
 import {
   createSuppressionList,
@@ -13,22 +10,18 @@ import {
   suppressionAddress,
 } from './suppression.ts';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestRedis;
 let redis: Redis;
 let list: SuppressionList;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-suppression-'));
-  server = await startRedisServer({ port: await freePort(), dataDir: dir });
-  redis = new Redis(server.url);
+  infra = await startTestRedis('suppression-test');
+  redis = infra.redis;
   list = createSuppressionList(redis);
 });
 
 after(async () => {
-  await redis?.quit();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 test('addresses are stored in one form: trimmed, lower case, ASCII domain', () => {

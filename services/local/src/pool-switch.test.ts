@@ -1,38 +1,28 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   CONSUMERS,
-  connectNats,
   createBodyStore,
   ensureConsumer,
-  ensureStreams,
   KV_KEYS,
   type NatsHandles,
   openPoolBucket,
   STREAMS,
   SUBJECTS,
 } from '@hikyaku/core';
-import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { startTestNats, type TestNats } from '@hikyaku/testing';
 import { retireOtherPools } from './pool-switch.ts';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let nats: NatsHandles;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-pool-switch-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: dir });
-  nats = await connectNats({ url: server.url, name: 'pool-switch-test' });
-  await ensureStreams(nats.jsm);
+  infra = await startTestNats('pool-switch-test');
+  nats = infra.nats;
 });
 
 after(async () => {
-  await nats?.nc.close();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 test('a pool put away counts as holding mail while any envelope stored with its body waits to be split', async () => {

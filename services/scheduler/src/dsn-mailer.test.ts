@@ -1,41 +1,31 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   type BodyStore,
-  connectNats,
   createBodyStore,
   createLogger,
   ENVELOPE_HEADER,
-  ensureStreams,
   envelopeHeader,
   type NatsHandles,
   STREAMS,
   SUBJECTS,
   type WireVersion,
 } from '@hikyaku/core';
-import { type ChildServer, freePort, startNatsServer } from '@hikyaku/testing';
+import { startTestNats, type TestNats } from '@hikyaku/testing';
 import { createDsnMailer, DSN_SUBMITTER } from './dsn-mailer.ts';
 
-let dir: string;
-let server: ChildServer;
+let infra: TestNats;
 let nats: NatsHandles;
 let bodies: BodyStore;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hikyaku-dsn-mailer-'));
-  server = await startNatsServer({ port: await freePort(), dataDir: dir });
-  nats = await connectNats({ url: server.url, name: 'dsn-mailer-test' });
-  await ensureStreams(nats.jsm);
+  infra = await startTestNats('dsn-mailer-test');
+  nats = infra.nats;
   bodies = await createBodyStore({ js: nats.js, jsm: nats.jsm, replicas: 1, maxAgeMs: 60_000 });
 });
 
 after(async () => {
-  await nats?.nc.close();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await infra?.close();
 });
 
 const lastSeq = async (stream: string) => (await nats.jsm.streams.info(stream)).state.last_seq;
