@@ -126,7 +126,9 @@ test('a result handed to the scheduler is recorded without a write to HIKYAKU_RE
   // sender's hand-off inbox as reply subject, and none from the sender itself.
   const acks: Array<string | undefined> = [];
   const ackWatch = relay.admin.nc.subscribe(`$JS.ACK.${STREAMS.jobs}.>`, {
-    callback: (_err, m) => acks.push(m.reply),
+    callback: (_err, m) => {
+      acks.push(m.reply);
+    },
   });
   await relay.admin.nc.flush();
   const id = await relay.submit({ to: ['first@handoff.test'] });

@@ -59,7 +59,8 @@ const unacknowledged = async () =>
 test('a hand-off naming its job acknowledgement gets the job acknowledged by the scheduler, and nats-server answers the sender', async () => {
   const job = await takeJob('acked');
   const ack = jobAckSubject(job);
-  assert.ok(ack?.startsWith(`$JS.ACK.${STREAM}.jobs.`), 'the pinned client keeps the subject');
+  assert.ok(ack, 'the pinned client keeps the subject');
+  assert.ok(ack.startsWith(`$JS.ACK.${STREAM}.jobs.`));
   const h = headers();
   h.set(HANDOFF_JOB_ACK_HEADER, ack);
   const answer = await sender.nc.request(HANDOFF, 'result', { timeout: 5000, headers: h });
