@@ -59,6 +59,8 @@ export function createResultHandoff(deps: {
 
   return async function handOff(result, jobAck) {
     let data: Uint8Array;
+    /** A status (headers) is never the acknowledgement's answer, which is bare. */
+    let bare = false;
     const h = jobAck ? headers() : undefined;
     if (h && jobAck) h.set(HANDOFF_JOB_ACK_HEADER, jobAck);
     try {
@@ -68,6 +70,7 @@ export function createResultHandoff(deps: {
         h ? { timeout: deps.timeoutMs, headers: h } : { timeout: deps.timeoutMs },
       );
       data = reply.data;
+      bare = !reply.headers;
     } catch (err) {
       if (err instanceof RequestError && err.isNoResponders()) {
         fellBack(result, 'no_responders', {});
@@ -78,7 +81,7 @@ export function createResultHandoff(deps: {
       }
       return false;
     }
-    const acked = jobAck !== undefined && handoffReplies.isJobAcked(data);
+    const acked = jobAck !== undefined && bare && handoffReplies.isJobAcked(data);
     const answer = acked ? ({ ok: true } as const) : handoffReplies.decode(data);
     if (!answer.ok) {
       fellBack(result, 'refused', { code: answer.code, reason: answer.message });

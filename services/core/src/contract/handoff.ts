@@ -34,7 +34,8 @@ export const handoffReplies = {
   ok: (): Uint8Array => OK,
   /**
    * nats-server's answer to the job's acknowledgement a scheduler sent for the sender
-   * (HANDOFF_JOB_ACK_HEADER): empty. Read as such only by a sender that asked for it.
+   * (HANDOFF_JOB_ACK_HEADER): empty, and without headers (a status message is not it).
+   * Read as such only by a sender that asked for it.
    */
   isJobAcked: (data: Uint8Array): boolean => data.length === 0,
   error: (code: string, message: string): Uint8Array =>
