@@ -122,6 +122,15 @@ async function publishJob(rcpt: string): Promise<Job> {
 const deliveredTo = (rcpt: string) => sink.messages.some((m) => m.rcpts.includes(rcpt));
 
 test('a result handed to the scheduler is recorded without a write to HIKYAKU_RESULTS', async () => {
+  // The job's acknowledgement, as nats-server receives it: from the scheduler, with the
+  // sender's hand-off inbox as reply subject, and none from the sender itself.
+  const acks: Array<string | undefined> = [];
+  const ackWatch = relay.admin.nc.subscribe(`$JS.ACK.${STREAMS.jobs}.>`, {
+    callback: (_err, m) => {
+      acks.push(m.reply);
+    },
+  });
+  await relay.admin.nc.flush();
   const id = await relay.submit({ to: ['first@handoff.test'] });
   const pool = relay.pool.key;
   // The sender counts the hand-off on the scheduler's answer, once all is recorded.
@@ -145,6 +154,10 @@ test('a result handed to the scheduler is recorded without a write to HIKYAKU_RE
     subjects_filter: SUBJECTS.body(id),
   });
   assert.equal(body.state.messages, 0);
+  await waitFor('the job acknowledged', async () => acks.length > 0);
+  ackWatch.unsubscribe();
+  assert.equal(acks.length, 1, 'one acknowledgement of the job');
+  assert.ok(acks[0]?.startsWith('_INBOX.'), 'sent by the scheduler, answered to the sender');
 });
 
 test('a hand-off answered too late is recorded again from the stream, once', async () => {

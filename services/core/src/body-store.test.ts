@@ -140,3 +140,39 @@ test('envelopes stored with their bodies count as waiting until the scheduler ac
   await nats.jsm.consumers.delete(STREAMS.bodies, CONSUMERS.schedulerBodyEnvelopes);
   for (const [i, ref] of refs.entries()) if (ref) await bodies.remove(`waiting-${i + 1}`, ref);
 });
+
+test('given the connection, the store removes a body by a request with no reply subject, and nats-server acts on it', async () => {
+  const store = await createBodyStore({
+    js: nats.js,
+    jsm: nats.jsm,
+    nc: nats.nc,
+    replicas: 1,
+    maxAgeMs: 3_600_000,
+  });
+  const watcher = await connectNats({ url: server.url, name: 'body-removal-watcher' });
+  try {
+    const requests = watcher.nc.subscribe(SUBJECTS.streamMessageDelete(STREAMS.bodies), {
+      max: 1,
+    });
+    await watcher.nc.flush();
+    const ref = await store.put('removed-unanswered', Buffer.from('done with'));
+    assert.ok(ref.seq);
+    await store.remove('removed-unanswered', ref);
+    for await (const request of requests) {
+      assert.ok(!request.reply, 'the removal asks for no answer');
+      assert.deepEqual(request.json(), { seq: ref.seq, no_erase: true });
+    }
+    // Nothing answers, so only the stream shows that the server acted: wait for the body
+    // to be gone (the request is handled after the publish that stored it, not in step).
+    const deadline = Date.now() + 10_000;
+    while (
+      (await nats.jsm.streams.getMessage(STREAMS.bodies, { seq: ref.seq })) &&
+      Date.now() < deadline
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await assert.rejects(store.get('removed-unanswered', ref), BodyMissingError);
+  } finally {
+    await watcher.nc.close();
+  }
+});

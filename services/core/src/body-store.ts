@@ -7,7 +7,7 @@
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
-import { headers, nanos } from '@nats-io/transport-node';
+import { headers, type NatsConnection, nanos } from '@nats-io/transport-node';
 import {
   type BodyRef,
   ENVELOPE_HEADER,
@@ -37,12 +37,24 @@ export interface BodyStore {
    */
   putWithEnvelope(envelope: Omit<Envelope, 'body'>, body: Uint8Array): Promise<BodyRef | undefined>;
   get(messageId: string, ref: BodyRef): Promise<Uint8Array>;
+  /**
+   * Removes a body once its mail is done with it. With a connection given to the store, an
+   * inline body with a sequence is removed by a request that asks for no answer: it
+   * resolves once the request is handed to the connection, not once the server acted.
+   * A removal lost on the way leaves the body to the stream's max age, which removes
+   * every body in the end; nothing reads a body after its removal was asked for.
+   */
   remove(messageId: string, ref: BodyRef): Promise<void>;
 }
 
 export async function createBodyStore(options: {
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /**
+   * The connection under js: removals by sequence are then published without a reply
+   * subject (no answer to send, wait for and read). Without it they are answered requests.
+   */
+  nc?: NatsConnection;
   replicas: number;
   maxAgeMs: number;
   inlineLimit?: number;
@@ -110,8 +122,17 @@ export async function createBodyStore(options: {
     async remove(messageId, ref) {
       if (ref.store === 'stream') {
         // Deleting by sequence is a point operation; a purge by subject scans the stream.
-        if (ref.seq !== undefined) await jsm.streams.deleteMessage(STREAMS.bodies, ref.seq, false);
-        else await jsm.streams.purge(STREAMS.bodies, { filter: SUBJECTS.body(messageId) });
+        if (ref.seq !== undefined && options.nc) {
+          // nats-server acts on a JetStream API request without a reply subject and sends
+          // nothing back (it answers only when there is a reply subject): one message in,
+          // none out, and no reply for this process to wait for or read.
+          options.nc.publish(
+            SUBJECTS.streamMessageDelete(STREAMS.bodies, jsm.getOptions().apiPrefix),
+            JSON.stringify({ seq: ref.seq, no_erase: true }),
+          );
+        } else if (ref.seq !== undefined) {
+          await jsm.streams.deleteMessage(STREAMS.bodies, ref.seq, false);
+        } else await jsm.streams.purge(STREAMS.bodies, { filter: SUBJECTS.body(messageId) });
         return;
       }
       const os = await objectStore();

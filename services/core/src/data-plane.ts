@@ -16,6 +16,7 @@ export async function openDataPlane(ctx: ServiceContext, replicas: number): Prom
   const bodies = await createBodyStore({
     js: ctx.nats.js,
     jsm: ctx.nats.jsm,
+    nc: ctx.nats.nc,
     replicas,
     maxAgeMs: DEFAULT_LAYOUT.bodyMaxAgeMs,
   });

@@ -8,6 +8,7 @@ export * from './credentials.ts';
 export * from './data-plane.ts';
 export * from './errors.ts';
 export * from './feedback/index.ts';
+export * from './handoff-answer.ts';
 export * from './host-port.ts';
 export * from './http.ts';
 export * from './ip-reputation.ts';

@@ -15,6 +15,7 @@
  */
 
 import {
+  answerRecordedHandoff,
   type CompiledPool,
   codecs,
   type DeliveryEvent,
@@ -351,6 +352,6 @@ export function createHandoffHandler(parts: SchedulerParts, processResult: Proce
       msg.respond(handoffReplies.error(known.code, known.message));
       return;
     }
-    msg.respond(handoffReplies.ok());
+    answerRecordedHandoff(parts.nats.nc, msg);
   };
 }

@@ -10,13 +10,28 @@
  */
 
 import type { WireVersion } from '@hikyaku/core';
-import { codecs, handoffReplies, type JobResult, type Logger, SUBJECTS } from '@hikyaku/core';
-import { type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
+import {
+  codecs,
+  HANDOFF_JOB_ACK_HEADER,
+  handoffReplies,
+  type JobResult,
+  type Logger,
+  SUBJECTS,
+} from '@hikyaku/core';
+import { headers, type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
 
 /** How a hand-off ended: handed_off, or why the result goes to the stream instead. */
 export type HandoffOutcome = 'handed_off' | 'no_responders' | 'timeout' | 'refused' | 'failed';
 
-export type HandOff = (result: JobResult) => Promise<boolean>;
+/**
+ * How a result was taken: false when it was not (store it in the stream), `recorded` when
+ * the scheduler recorded it (acknowledge the job), `acked` when it recorded it and
+ * acknowledged the job too (see HANDOFF_JOB_ACK_HEADER).
+ */
+export type HandoffTaken = false | 'recorded' | 'acked';
+
+/** `jobAck`: the job's acknowledgement subject, for the scheduler to acknowledge it. */
+export type HandOff = (result: JobResult, jobAck?: string) => Promise<HandoffTaken>;
 
 export function createResultHandoff(deps: {
   nc: NatsConnection;
@@ -42,15 +57,20 @@ export function createResultHandoff(deps: {
     );
   }
 
-  return async function handOff(result) {
+  return async function handOff(result, jobAck) {
     let data: Uint8Array;
+    /** A status (headers) is never the acknowledgement's answer, which is bare. */
+    let bare = false;
+    const h = jobAck ? headers() : undefined;
+    if (h && jobAck) h.set(HANDOFF_JOB_ACK_HEADER, jobAck);
     try {
       const reply = await nc.request(
         SUBJECTS.resultHandoff(result.job.delivery.pool),
         codecs.result.encode(result, deps.wireVersion),
-        { timeout: deps.timeoutMs },
+        h ? { timeout: deps.timeoutMs, headers: h } : { timeout: deps.timeoutMs },
       );
       data = reply.data;
+      bare = !reply.headers;
     } catch (err) {
       if (err instanceof RequestError && err.isNoResponders()) {
         fellBack(result, 'no_responders', {});
@@ -61,7 +81,8 @@ export function createResultHandoff(deps: {
       }
       return false;
     }
-    const answer = handoffReplies.decode(data);
+    const acked = jobAck !== undefined && bare && handoffReplies.isJobAcked(data);
+    const answer = acked ? ({ ok: true } as const) : handoffReplies.decode(data);
     if (!answer.ok) {
       fellBack(result, 'refused', { code: answer.code, reason: answer.message });
       return false;
@@ -71,6 +92,6 @@ export function createResultHandoff(deps: {
       logged = undefined;
       log.info({}, 'results are handed off to the scheduler again');
     }
-    return true;
+    return acked ? 'acked' : 'recorded';
   };
 }

@@ -12,6 +12,7 @@
  */
 import type { JobResult, Logger } from '@hikyaku/core';
 import { HandBackError } from './errors.ts';
+import type { HandOff } from './result-handoff.ts';
 
 export interface ResultOutbox {
   /** The kept result of a job this process delivered but could not store yet. */
@@ -24,9 +25,11 @@ export interface ResultOutbox {
   /**
    * Hands the result to a scheduler, or else publishes it, retrying until it is stored;
    * the result is kept meanwhile. Rejects with the signal's reason when it aborts (the
-   * result stays kept).
+   * result stays kept). Resolves `acked` when the scheduler acknowledged the job as well
+   * (given its acknowledgement subject `jobAck`), else `stored`: the job is the caller's
+   * to acknowledge.
    */
-  store(result: JobResult, signal: AbortSignal): Promise<void>;
+  store(result: JobResult, signal: AbortSignal, jobAck?: string): Promise<'acked' | 'stored'>;
   /** Results kept now. */
   readonly size: number;
 }
@@ -35,10 +38,10 @@ export interface ResultOutboxOptions {
   /** Stores the result in HIKYAKU_RESULTS; rejects when it is not stored. */
   publish: (result: JobResult) => Promise<void>;
   /**
-   * Hands the result to a scheduler directly, tried once before the stream: true once the
-   * scheduler recorded it, false to store it instead.
+   * Hands the result to a scheduler directly, tried once before the stream: how the
+   * scheduler took it (result-handoff.ts), or false to store it instead.
    */
-  handOff?: (result: JobResult) => Promise<boolean>;
+  handOff?: HandOff;
   log: Logger;
   /** Called for every failed attempt to store a result. */
   onFailure?: (result: JobResult, err: unknown) => void;
@@ -109,12 +112,15 @@ export function createResultOutbox(options: ResultOutboxOptions): ResultOutbox {
       }
     },
 
-    async store(result, signal) {
+    async store(result, signal, jobAck) {
       const jobId = result.job.jobId;
       kept.set(jobId, result);
-      if (options.handOff && (await untilAborted(options.handOff(result), signal))) {
+      const taken = options.handOff
+        ? await untilAborted(options.handOff(result, jobAck), signal)
+        : false;
+      if (taken) {
         kept.delete(jobId);
-        return;
+        return taken === 'acked' ? 'acked' : 'stored';
       }
       let wait = minRetryMs;
       for (;;) {
@@ -123,7 +129,7 @@ export function createResultOutbox(options: ResultOutboxOptions): ResultOutbox {
           await options.publish(result);
           kept.delete(jobId);
           stored();
-          return;
+          return 'stored';
         } catch (err) {
           failed(result, err);
         }

@@ -23,6 +23,7 @@ import {
   ipsOfPod,
   type Job,
   type JobResult,
+  jobAckSubject,
   type Logger,
   MSG_IDS,
   type NatsHandles,
@@ -342,8 +343,8 @@ export async function startSender(deps: {
       const delivered = outbox.pending(job.jobId);
       if (delivered) {
         // Delivered by this process before; only its result is missing.
-        await outbox.store(delivered, abort.signal);
-        msg.ack();
+        if ((await outbox.store(delivered, abort.signal, jobAckSubject(msg))) !== 'acked')
+          msg.ack();
         return;
       }
       await outbox.whenStoring(abort.signal, () => stopping);
@@ -358,8 +359,8 @@ export async function startSender(deps: {
         ...(report.tls ? { tls: report.tls } : {}),
       };
       metrics.outcomes(labels, job.policy, report.outcomes);
-      await outbox.store(result, abort.signal);
-      msg.ack();
+      // A scheduler that recorded the handed-off result acknowledges the job itself.
+      if ((await outbox.store(result, abort.signal, jobAckSubject(msg))) !== 'acked') msg.ack();
     } catch (err) {
       if (!(err instanceof HandBackError)) throw err;
       metrics.handedBack(labels);

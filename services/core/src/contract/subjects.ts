@@ -103,6 +103,12 @@ export const SUBJECTS = {
   /** What an admin did to a destination's queue (held, released, flushed): not a delivery event. */
   queueAction: (pool: string, action: string): string => `hikyaku.event.${pool}.queue.${action}`,
   eventAll: 'hikyaku.event.>',
+  /**
+   * JetStream's API subject that deletes one message of a stream by sequence, for a removal
+   * published without a reply subject (body-store.ts); `apiPrefix` as the client's.
+   */
+  streamMessageDelete: (stream: string, apiPrefix = '$JS.API'): string =>
+    `${apiPrefix}.STREAM.MSG.DELETE.${stream}`,
   feedback: (pool: string): string => `hikyaku.feedback.${pool}`,
   feedbackAll: 'hikyaku.feedback.>',
   /** A message's events, by queue id (a queue id is one subject token: see isQueueId). */
