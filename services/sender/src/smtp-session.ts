@@ -125,6 +125,9 @@ export interface SmtpSession {
   destroy(): void;
 }
 
+/** Most transactions carry no per-recipient DSN parameters: one empty map serves them all. */
+const NO_RCPT_DSN: ReadonlyMap<string, RecipientDsn> = new Map();
+
 function failure(err: unknown, phase: SessionPhase): SmtpFailure {
   const e = (err instanceof Error ? err : new Error(String(err))) as SmtpFailure;
   e.phase ??= phase;
@@ -341,7 +344,9 @@ export async function openSession(
       phase = 'envelope';
       const ret = envelope.dsn?.ret;
       const envid = envelope.dsn?.envid;
-      conn.rcptDsn = new Map(envelope.rcptDsn?.map((r) => [r.rcpt, r]));
+      conn.rcptDsn = envelope.rcptDsn
+        ? new Map(envelope.rcptDsn.map((r) => [r.rcpt, r]))
+        : NO_RCPT_DSN;
       try {
         const info = await operation<SMTPConnection.SentMessageInfo>(
           (done) =>
