@@ -59,6 +59,8 @@ export interface Receiver {
   readonly stalled: number;
   /** Number of messages read in full whose reply is being held. */
   readonly held: number;
+  /** With `recordWire`: every byte each connection's client sent, in the order accepted. */
+  readonly wire: Buffer[][];
   setBehaviour(behaviour: ReceiverBehaviour): void;
   close(): Promise<void>;
 }
@@ -74,6 +76,8 @@ export interface ReceiverOptions {
   brokenTls?: boolean;
   /** Offer DSN and record the parameters each transaction came with. */
   dsn?: boolean;
+  /** Keep the bytes clients send as they arrive (clear text: before any STARTTLS). */
+  recordWire?: boolean;
   behaviour?: ReceiverBehaviour;
 }
 
@@ -94,6 +98,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
   let behaviour: ReceiverBehaviour = options.behaviour ?? {};
   const messages: Received[] = [];
   const stats = { connections: 0, open: 0, maxOpen: 0, peers: [] as string[] };
+  const wire: Buffer[][] = [];
   /** Open sockets by the client's address and port. */
   const sockets = new Map<string, Socket>();
   let stalled = 0;
@@ -178,6 +183,11 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     stats.open++;
     stats.maxOpen = Math.max(stats.maxOpen, stats.open);
     stats.peers.push((socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
+    if (options.recordWire) {
+      const chunks: Buffer[] = [];
+      wire.push(chunks);
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    }
     let counted = true;
     const gone = (): void => {
       if (!counted) return;
@@ -200,6 +210,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     port: options.port,
     messages,
     stats,
+    wire,
     get stalled() {
       return stalled;
     },

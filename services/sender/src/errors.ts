@@ -110,14 +110,15 @@ export class MtaStsError extends SenderError {
 }
 
 /**
- * The pinned nodemailer lacks an internal hook the sender overrides (per-recipient DSN
- * parameters): found by the start-up self-check, so no mail leaves without its NOTIFY/ORCPT.
+ * The pinned nodemailer lacks, or has changed, an internal the sender overrides or calls
+ * (per-recipient DSN parameters, the message data transfer): found by the start-up
+ * self-check, so no mail leaves without its NOTIFY/ORCPT or in another form than intended.
  */
 export class SmtpClientHookMissingError extends HikyakuError {
   constructor(hook: string) {
     super(
       'HIKYAKU_SMTP_CLIENT_HOOK_MISSING',
-      `nodemailer has no ${hook}, which the sender overrides to pass each recipient's DSN parameters on; install the nodemailer version package-lock.json pins`,
+      `nodemailer has no ${hook} as the sender expects (it overrides nodemailer internals to pass each recipient's DSN parameters on and to send the message data); install the nodemailer version package-lock.json pins`,
     );
     this.name = 'SmtpClientHookMissingError';
   }

@@ -97,14 +97,20 @@ export async function startSender(deps: {
   const clock = { now };
   const readInterfaces = deps.interfaces ?? networkInterfaces;
   // Reading the interfaces is a system call per job otherwise; addresses come and go on
-  // the scale of seconds (a pod's network being set up), not per message.
-  let interfacesCache: { at: number; value: Interfaces } | undefined;
-  const interfaces = (): Interfaces => {
+  // the scale of seconds (a pod's network being set up), not per message. Whether an IP is
+  // among them is worked out once per reading.
+  let reading: { at: number; value: Interfaces; present: Map<string, boolean> } | undefined;
+  const onPod = (address: string): boolean => {
     const t = Date.now();
-    if (!interfacesCache || t - interfacesCache.at > INTERFACES_TTL_MS) {
-      interfacesCache = { at: t, value: readInterfaces() };
+    if (!reading || t - reading.at > INTERFACES_TTL_MS) {
+      reading = { at: t, value: readInterfaces(), present: new Map() };
     }
-    return interfacesCache.value;
+    let present = reading.present.get(address);
+    if (present === undefined) {
+      present = isLocalAddress(address, reading.value);
+      reading.present.set(address, present);
+    }
+    return present;
   };
   const metrics = createSenderMetrics(deps.registry);
   const watchdogMetrics = createConsumerWatchdogMetrics(deps.registry);
@@ -196,10 +202,16 @@ export async function startSender(deps: {
     return lookup;
   }
 
+  /** What the absent-address gauge shows per IP, so that it is set only when it changes. */
+  const shownAbsent = new Map<string, boolean>();
+
   /** Whether the address is on this pod; a change either way is reported once. */
   function sourcePresent(labels: IpLabels): boolean {
-    const present = isLocalAddress(labels.ip, interfaces());
-    metrics.sourceAbsent(labels, !present);
+    const present = onPod(labels.ip);
+    if (shownAbsent.get(labels.ip) !== !present) {
+      shownAbsent.set(labels.ip, !present);
+      metrics.sourceAbsent(labels, !present);
+    }
     if (present && absentIps.delete(labels.ip)) {
       log.info({ ip: labels.ip }, 'source address is present now');
       deps.reports?.clearAbsent(labels.pool, labels.ip).catch((err: unknown) => {

@@ -4,20 +4,54 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { SmtpClientHookMissingError } from './errors.ts';
 import { checkSmtpClientHooks } from './smtp-session.ts';
 
+const proto = SMTPConnection.prototype as unknown as Record<string, unknown>;
+
+function refusesWith(pattern: RegExp): void {
+  assert.throws(
+    () => checkSmtpClientHooks(),
+    (err: unknown) =>
+      err instanceof SmtpClientHookMissingError &&
+      err.code === 'HIKYAKU_SMTP_CLIENT_HOOK_MISSING' &&
+      pattern.test(err.message),
+  );
+}
+
+/** Runs `check` with one method of nodemailer's SMTPConnection replaced, or removed. */
+function withMethod(name: string, replacement: unknown, check: () => void): void {
+  const original = proto[name];
+  if (replacement === undefined) delete proto[name];
+  else proto[name] = replacement;
+  try {
+    check();
+  } finally {
+    proto[name] = original;
+  }
+}
+
 test('the start-up self-check passes on the pinned nodemailer and refuses one without the DSN hook', () => {
   checkSmtpClientHooks();
-  const proto = SMTPConnection.prototype as unknown as Record<string, unknown>;
-  const hook = proto._getDsnRcptToArgs;
-  delete proto._getDsnRcptToArgs;
-  try {
-    assert.throws(
-      () => checkSmtpClientHooks(),
-      (err: unknown) =>
-        err instanceof SmtpClientHookMissingError &&
-        err.code === 'HIKYAKU_SMTP_CLIENT_HOOK_MISSING' &&
-        /_getDsnRcptToArgs/.test(err.message),
-    );
-  } finally {
-    proto._getDsnRcptToArgs = hook;
-  }
+  withMethod('_getDsnRcptToArgs', undefined, () => refusesWith(/_getDsnRcptToArgs/));
+});
+
+test('the self-check refuses a nodemailer whose message data path is not the one replaced', () => {
+  withMethod('_actionSMTPStream', undefined, () => refusesWith(/_actionSMTPStream/));
+  // A new step in the stream set-up would be skipped by the replacement.
+  const original = proto._createSendStream as (...args: unknown[]) => unknown;
+  withMethod(
+    '_createSendStream',
+    function changed(this: { emit(name: string): void }, ...args: unknown[]) {
+      this.emit('data-start');
+      return original.apply(this, args);
+    },
+    () => refusesWith(/_createSendStream\(\) it relies on \(calls: .*emit/),
+  );
+  // send() that no longer writes a Buffer message to the stream and ends it.
+  withMethod(
+    'send',
+    function send(this: unknown, _envelope: unknown, message: { pipe(to: unknown): void }) {
+      message.pipe(this);
+    },
+    () => refusesWith(/send\(\) it relies on/),
+  );
+  checkSmtpClientHooks();
 });

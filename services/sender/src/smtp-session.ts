@@ -10,12 +10,12 @@
  */
 import { isAscii } from 'node:buffer';
 import { isIP, type Socket, connect as tcpConnect } from 'node:net';
-import { Readable } from 'node:stream';
 import { checkServerIdentity, TLSSocket } from 'node:tls';
 import type { EnvelopeDsn, RecipientDsn } from '@hikyaku/core';
-import { encodeOrcpt } from '@hikyaku/core/policy';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { SmtpClientHookMissingError } from './errors.ts';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { SenderSmtpConnection } from './smtp-client.ts';
+
+export { checkSmtpClientHooks } from './smtp-client.ts';
 
 export interface SessionTimeouts {
   connectTimeoutMs: number;
@@ -125,55 +125,8 @@ export interface SmtpSession {
   destroy(): void;
 }
 
-/** The parts of nodemailer's SMTPConnection that DsnSmtpConnection reads. */
-interface ConnectionInternals {
-  _supportedExtensions?: string[];
-  _recipientQueue?: string[];
-}
-
-/**
- * The sender's start-up self-check of the nodemailer internals DsnSmtpConnection overrides.
- * nodemailer is pinned to an exact version; an upgrade that renamed the hook would silently
- * stop passing each recipient's NOTIFY and ORCPT on, so the sender refuses to start instead.
- */
-export function checkSmtpClientHooks(): void {
-  const hook = (SMTPConnection.prototype as unknown as Record<string, unknown>)._getDsnRcptToArgs;
-  if (typeof hook !== 'function') {
-    throw new SmtpClientHookMissingError('_getDsnRcptToArgs');
-  }
-}
-
-/**
- * nodemailer's SMTPConnection with DSN parameters per recipient. nodemailer takes NOTIFY
- * and ORCPT once per envelope and repeats them on every RCPT TO, but RFC 3461 gives each
- * recipient its own, and a relay passes each one on as it came (§6.2.1). Splitting the
- * recipients into one transaction per set of parameters would turn one queue item into
- * several messages at the receiver, which counts (and rate-limits) messages, and an
- * upstream MTA that sends an ORCPT with every recipient would get one transaction per
- * recipient. So nodemailer's hook that builds a RCPT TO's parameters, called right after
- * the recipient is put at the end of its recipient queue, answers with that recipient's
- * own. nodemailer is pinned to an exact version; test/sender/dsn.test.ts checks what a
- * receiver records.
- */
-class DsnSmtpConnection extends SMTPConnection {
-  /** The recipients' parameters of the transaction in progress, by address. */
-  rcptDsn: ReadonlyMap<string, RecipientDsn> = new Map();
-
-  /** Whether the server's EHLO reply (the one after STARTTLS, if any) lists DSN. */
-  get offersDsn(): boolean {
-    return (this as unknown as ConnectionInternals)._supportedExtensions?.includes('DSN') === true;
-  }
-
-  _getDsnRcptToArgs(): string {
-    if (!this.offersDsn) return '';
-    const rcpt = (this as unknown as ConnectionInternals)._recipientQueue?.at(-1);
-    const own = rcpt === undefined ? undefined : this.rcptDsn.get(rcpt);
-    const args: string[] = [];
-    if (own?.notify) args.push(`NOTIFY=${own.notify.join(',')}`);
-    if (own?.orcpt) args.push(`ORCPT=${encodeOrcpt(own.orcpt)}`);
-    return args.length > 0 ? ` ${args.join(' ')}` : '';
-  }
-}
+/** Most transactions carry no per-recipient DSN parameters: one empty map serves them all. */
+const NO_RCPT_DSN: ReadonlyMap<string, RecipientDsn> = new Map();
 
 function failure(err: unknown, phase: SessionPhase): SmtpFailure {
   const e = (err instanceof Error ? err : new Error(String(err))) as SmtpFailure;
@@ -252,7 +205,7 @@ export async function openSession(
   // Failures reach the caller through nodemailer; after STARTTLS it listens on the TLS
   // socket only, and an error of the plain one underneath must not crash the process.
   socket.on('error', () => undefined);
-  const conn = new DsnSmtpConnection({
+  const conn = new SenderSmtpConnection({
     connection: socket,
     host: target.host,
     port: target.port,
@@ -337,6 +290,12 @@ export async function openSession(
     const current = conn._socket;
     if (current) current.setTimeout(ms);
   };
+  // The message goes out only after DATA was accepted: from then on the data timeout
+  // applies instead of the command timeout.
+  conn.onData = () => {
+    phase = 'data';
+    setIdleTimeout(options.dataTimeoutMs);
+  };
 
   /** Runs one nodemailer operation, settling once even if the connection fails under it. */
   function operation<T>(
@@ -383,21 +342,11 @@ export async function openSession(
     closed,
     async send(envelope, message, sendSignal) {
       phase = 'envelope';
-      const body = new Readable({
-        read() {
-          // nodemailer reads the message only after DATA was accepted: from here on the
-          // data timeout applies instead of the command timeout.
-          if (phase === 'envelope') {
-            phase = 'data';
-            setIdleTimeout(options.dataTimeoutMs);
-          }
-          this.push(message);
-          this.push(null);
-        },
-      });
       const ret = envelope.dsn?.ret;
       const envid = envelope.dsn?.envid;
-      conn.rcptDsn = new Map(envelope.rcptDsn?.map((r) => [r.rcpt, r]));
+      conn.rcptDsn = envelope.rcptDsn
+        ? new Map(envelope.rcptDsn.map((r) => [r.rcpt, r]))
+        : NO_RCPT_DSN;
       try {
         const info = await operation<SMTPConnection.SentMessageInfo>(
           (done) =>
@@ -412,7 +361,7 @@ export async function openSession(
                   ? { dsn: { ...(ret ? { ret } : {}), ...(envid ? { envid } : {}) } }
                   : {}),
               },
-              body,
+              message,
               done,
             ),
           sendSignal,

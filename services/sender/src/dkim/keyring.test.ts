@@ -49,6 +49,15 @@ describe('DKIM keyring', () => {
     assert.equal(await keyring.sign(foreign, 'x@client.example'), foreign);
   });
 
+  it('passes every message through unchanged when the pool has no key', async () => {
+    const keyring = createDkimKeyring({ log, clock });
+    await keyring.load([]);
+    const plain = message('a@shop.example');
+    assert.equal(await keyring.sign(plain, 'a@shop.example'), plain);
+    const headersOnly = Buffer.from('From: <a@shop.example>');
+    assert.equal(await keyring.sign(headersOnly, ''), headersOnly);
+  });
+
   it('holds back the domain of an unreadable key, and reads it again later', async () => {
     const file = join(dir, 'late.pem');
     const good = join(dir, 'good.pem');

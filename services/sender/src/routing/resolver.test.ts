@@ -257,6 +257,19 @@ describe('MX resolver against a DNS server', () => {
     assert.equal(dns.queryCount(undefined, 'MX'), 0);
   });
 
+  it('follows a changed routes list at once for a domain it routed before', async () => {
+    const first = [{ domains: ['example.test'], host: '127.0.0.51' }];
+    const second = [{ domains: ['example.test'], host: '127.0.0.52' }];
+    const hostOf = async (routes: typeof first) =>
+      (await resolver.resolve('Example.Test.', { routes })).candidates[0]?.host;
+    assert.equal(await hostOf(first), '127.0.0.51');
+    assert.equal(await hostOf(first), '127.0.0.51');
+    assert.equal(await hostOf(second), '127.0.0.52');
+    assert.equal(await hostOf(first), '127.0.0.51');
+    const mx = await resolver.resolve('example.test', { routes: [] });
+    assert.equal(mx.source, 'mx');
+  });
+
   it('defers when a static route names a host without an address', async () => {
     const err = await routingFailure(
       resolver.resolve('example.test', { routes: [{ domains: ['*'], host: 'nowhere.test' }] }),

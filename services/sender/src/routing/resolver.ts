@@ -23,7 +23,7 @@ import {
   RouteHostUnresolvedError,
 } from './errors.ts';
 import { isNullMx, type MxRecord, orderMx, type Rng } from './mx-order.ts';
-import { routeFromStatic, SMTP_PORT, type StaticRoute } from './static-routes.ts';
+import { type NextHop, routeFromStatic, SMTP_PORT, type StaticRoute } from './static-routes.ts';
 
 /** One host to try, with its addresses in the order to try them. */
 export interface Candidate {
@@ -89,6 +89,9 @@ export type MxResolverOptions = MxResolverWithClient | MxResolverWithServers;
 
 export const MX_RESOLVER_DEFAULTS = { maxMxHosts: 10 } as const;
 
+/** Destination names (and static-route decisions per routes list) remembered at most. */
+const NAMES_KEPT = 10_000;
+
 interface Addresses {
   addresses: string[];
   /** A lookup that failed temporarily; only matters when no address was found. */
@@ -108,6 +111,36 @@ export function createMxResolver(options: MxResolverOptions): MxResolver {
   const rng = options.rng ?? Math.random;
   const port = options.port ?? SMTP_PORT;
   const maxMxHosts = options.maxMxHosts ?? MX_RESOLVER_DEFAULTS.maxMxHosts;
+
+  // Every job asks again for one of a few destination domains: their normalised names and
+  // the static route each takes are worked out once (IDNA conversion, every route entry
+  // normalised and compared). Kept per routes list, which a pool change replaces.
+  const names = new Map<string, string>();
+  const hopsByRoutes = new WeakMap<readonly StaticRoute[], Map<string, NextHop | null>>();
+
+  const remember = <V>(cache: Map<string, V>, key: string, value: V): V => {
+    if (cache.size >= NAMES_KEPT) cache.clear();
+    cache.set(key, value);
+    return value;
+  };
+
+  const normalised = (destination: string): string =>
+    names.get(destination) ?? remember(names, destination, normaliseDomain(destination));
+
+  const staticHop = (
+    routes: readonly StaticRoute[] | undefined,
+    domain: string,
+  ): NextHop | undefined => {
+    if (!routes || routes.length === 0) return undefined;
+    let hops = hopsByRoutes.get(routes);
+    if (!hops) {
+      hops = new Map();
+      hopsByRoutes.set(routes, hops);
+    }
+    const known = hops.get(domain);
+    if (known !== undefined) return known ?? undefined;
+    return remember(hops, domain, routeFromStatic(routes, domain) ?? null) ?? undefined;
+  };
 
   const addressesOf = async (host: string, family: 4 | 6 | undefined): Promise<Addresses> => {
     const literalFamily = isIP(host);
@@ -229,9 +262,9 @@ export function createMxResolver(options: MxResolverOptions): MxResolver {
     async resolve(destination, resolveOptions = {}) {
       const { routes, family, poolHasOtherFamily = false } = resolveOptions;
       const literal = addressLiteral(destination);
-      const domain = literal === undefined ? normaliseDomain(destination) : destination.trim();
+      const domain = literal === undefined ? normalised(destination) : destination.trim();
 
-      const hop = routeFromStatic(routes, domain);
+      const hop = staticHop(routes, domain);
       if (hop) return viaStatic(domain, hop.host, hop.port, family);
 
       if (literal !== undefined) {
