@@ -11,7 +11,7 @@ import type { SMTPServerSession } from 'smtp-server';
 import { isBulkMail } from './bulk.ts';
 import type { ListenerName } from './config.ts';
 import { transactionDsn } from './dsn-params.ts';
-import { addedHeaders, messageHead, messageIdOf } from './headers.ts';
+import { addedHeaders, headerSection, messageHead, messageIdOf } from './headers.ts';
 import type { Reservation } from './inflight.ts';
 import type { IngressContext } from './session-handlers.ts';
 import type { RefusalReason, SmtpReplyError } from './smtp-errors.ts';
@@ -50,8 +50,9 @@ export async function acceptMessage(
   const tls = session.tlsOptions
     ? { version: session.tlsOptions.version, cipher: session.tlsOptions.name }
     : undefined;
-  const head = messageHead(message.chunks);
-  const headers = addedHeaders(head, {
+  // Read once for the added fields, the Message-ID and the bulk mark.
+  const header = headerSection(messageHead(message.chunks));
+  const headers = addedHeaders(header, {
     clientHelo: session.hostNameAppearsAs,
     clientAddress: session.remoteAddress,
     hostname: config.hostname,
@@ -62,8 +63,8 @@ export async function acceptMessage(
     rcpts,
     now: new Date(now()),
   });
-  const messageId = messageIdOf(head) ?? `${id}@${config.hostname}`;
-  const bulk = isBulkMail(head);
+  const messageId = messageIdOf(header) ?? `${id}@${config.hostname}`;
+  const bulk = isBulkMail(header);
   // Joined once, with the added fields in front; the pieces go as soon as it is.
   const body = Buffer.concat([headers, ...message.chunks], headers.length + message.bytes);
   message.chunks.length = 0;

@@ -4,10 +4,10 @@
  * complaint guard holds back when a sender domain's complaint rate is over its stop line;
  * transactional mail of the same domain keeps flowing.
  */
-import { headerSection } from './headers.ts';
+import { headerSection, type MessageOrHeader } from './headers.ts';
 
-export function isBulkMail(message: Buffer): boolean {
-  const header = headerSection(message);
+export function isBulkMail(message: MessageOrHeader): boolean {
+  const header = typeof message === 'string' ? message : headerSection(message);
   return (
     /^list-unsubscribe[ \t]*:/im.test(header) ||
     /^precedence[ \t]*:[ \t]*(bulk|list|junk)\b/im.test(header)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { isBulkMail } from './bulk.ts';
 import {
   addedHeaders,
   headerSection,
@@ -188,4 +189,24 @@ test('the head of a message in pieces holds its whole header section, whatever t
   }
   const noBody = [Buffer.from('Subject: x\r\n'), Buffer.from('Date: y\r\n')];
   assert.equal(messageHead(noBody).toString(), 'Subject: x\r\nDate: y\r\n');
+});
+
+test('a first piece that holds the whole header section is the head itself, not a copy', () => {
+  const first = Buffer.from('Subject: x\r\nDate: y\r\n\r\nbody\r\n');
+  assert.equal(messageHead([first, Buffer.from('more body\r\n')]), first);
+});
+
+test('the header section read once answers every question a message would', () => {
+  const message = Buffer.from(
+    'Subject: x\r\nMessage-ID:\r\n <m@c>\r\nList-Unsubscribe: <mailto:u@c>\r\n\r\nDate: body\r\n',
+  );
+  const header = headerSection(message);
+  assert.deepEqual(missingFields(header), missingFields(message));
+  assert.deepEqual(missingFields(header), { date: true, messageId: false });
+  assert.equal(messageIdOf(header), 'm@c');
+  assert.equal(isBulkMail(header), true);
+  assert.equal(
+    isBulkMail(headerSection(Buffer.from('Subject: x\r\n\r\nPrecedence: bulk\r\n'))),
+    false,
+  );
 });

@@ -8,7 +8,6 @@
  * comes from a client goes through `headerValue`, so whatever it contains, the bytes
  * written hold no CR, LF or other control and the fields stay the fields written here.
  */
-import { isIPv6 } from 'node:net';
 import { MESSAGE_ID_MAX } from '@hikyaku/core';
 
 export interface TraceInfo {
@@ -54,25 +53,40 @@ export function headerSection(message: Buffer): string {
 const END_OF_HEADER = Buffer.from('\r\n\r\n');
 
 /**
- * The first pieces of a message, joined: enough to hold its header section (the whole
- * message only when it has no empty line), so that the message itself is joined once.
+ * The first pieces of a message: enough to hold its header section (the whole message
+ * only when it has no empty line), so that the message itself is joined once. The first
+ * piece itself when it holds the empty line, as it mostly does: nothing is copied then.
  */
 export function messageHead(chunks: readonly Buffer[]): Buffer {
   let count = 0;
   let tail = Buffer.alloc(0);
   for (const chunk of chunks) {
     count++;
+    if (chunk.includes(END_OF_HEADER)) break;
     // The empty line may straddle two pieces: look at the end of the last one as well.
-    const seam = Buffer.concat([tail, chunk.subarray(0, END_OF_HEADER.length - 1)]);
-    if (seam.includes(END_OF_HEADER) || chunk.includes(END_OF_HEADER)) break;
+    if (tail.length > 0) {
+      const seam = Buffer.concat([tail, chunk.subarray(0, END_OF_HEADER.length - 1)]);
+      if (seam.includes(END_OF_HEADER)) break;
+    }
     tail = Buffer.concat([tail, chunk]).subarray(-(END_OF_HEADER.length - 1));
   }
+  if (count === 1 && chunks[0]) return chunks[0];
   return Buffer.concat(chunks.slice(0, count));
 }
 
+/**
+ * A message, or its header section already read (headerSection): the functions below
+ * take either, so a message's header is converted once for all of them.
+ */
+export type MessageOrHeader = Buffer | string;
+
+function headerOf(message: MessageOrHeader): string {
+  return typeof message === 'string' ? message : headerSection(message);
+}
+
 /** Which of the fields the relay supplies are missing from the client's header section. */
-export function missingFields(message: Buffer): { date: boolean; messageId: boolean } {
-  const header = headerSection(message);
+export function missingFields(message: MessageOrHeader): { date: boolean; messageId: boolean } {
+  const header = headerOf(message);
   return {
     date: !/^date[ \t]*:/im.test(header),
     messageId: !/^message-id[ \t]*:/im.test(header),
@@ -83,8 +97,8 @@ export function missingFields(message: Buffer): { date: boolean; messageId: bool
  * The Message-ID of the client's header section, unfolded, without angle brackets; the
  * first one when there are several. Undefined when there is none.
  */
-export function messageIdOf(message: Buffer): string | undefined {
-  const header = headerSection(message).replace(/\r\n[ \t]+/g, ' ');
+export function messageIdOf(message: MessageOrHeader): string | undefined {
+  const header = headerOf(message).replace(/\r\n[ \t]+/g, ' ');
   const value = /^message-id[ \t]*:(.*)$/im.exec(header)?.[1];
   const id = value
     ?.trim()
@@ -105,7 +119,10 @@ export function receivedHeader(info: TraceInfo): string {
         ascii,
       )})`
     : '';
-  const literal = isIPv6(info.clientAddress) ? `IPv6:${info.clientAddress}` : info.clientAddress;
+  // The address is a socket's, as smtp-server normalised it: only an IPv6 one has a colon.
+  const literal = info.clientAddress.includes(':')
+    ? `IPv6:${info.clientAddress}`
+    : info.clientAddress;
   // The EHLO name is ASCII (the relay refuses others); it is cleaned again all the same,
   // since a trace field must never become a way to write other fields.
   const helo = headerValue(info.clientHelo, ascii) || 'unknown';
@@ -126,7 +143,7 @@ export function receivedHeader(info: TraceInfo): string {
 }
 
 /** Everything the relay puts in front of the client's message, as UTF-8. */
-export function addedHeaders(message: Buffer, info: TraceInfo): Buffer {
+export function addedHeaders(message: MessageOrHeader, info: TraceInfo): Buffer {
   const missing = missingFields(message);
   let text = receivedHeader(info);
   if (missing.date) text += `Date: ${rfc5322Date(info.now)}\r\n`;

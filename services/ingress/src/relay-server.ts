@@ -18,6 +18,14 @@
  *   no option; for an application that opens a connection per message, that pause alone
  *   caps 20 sessions near 180 messages a second. So trusted clients are greeted at once,
  *   and the early-talker pause stays where it serves (greeting.ts).
+ * - QUIT hangs up once the 221 has left, as Postfix does. smtp-server ends its side and
+ *   then keeps the connection, reading and dropping what comes, until the client closes
+ *   its own (or 5 s pass); for a client that opens a connection per message that is a
+ *   shutdown, a read and, from clients that reset rather than close, an error built with
+ *   its stack, all per message (quitHangsUp).
+ * - A connection is named by a counter instead of 10 random bytes: smtp-server draws them
+ *   (a system call and a BigInt per connection) only to label its own log lines, which
+ *   the relay turns off. Connections that must send a PROXY header are left to smtp-server.
  *
  * smtp-server is pinned to an exact version; `checkSmtpServerHooks` refuses to start on
  * one whose internals these overrides lean on have changed.
@@ -25,8 +33,9 @@
  * The subclass also gives the ingress the connection behind a session, to answer 421 to
  * sessions it ends itself.
  */
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { HikyakuError } from '@hikyaku/core';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
@@ -55,7 +64,16 @@ export interface ConnectionHooks {
 }
 
 /** The smtp-server internals the connection overrides rely on, checked at start-up. */
-const SMTP_SERVER_HOOKS = ['init', 'connectionReady', '_setListeners', 'send'] as const;
+const SMTP_SERVER_HOOKS = [
+  'init',
+  'connectionReady',
+  '_setListeners',
+  'send',
+  'handler_QUIT',
+] as const;
+
+/** What the server's `_handleProxy`, replaced for connections without a PROXY header, must do. */
+const HANDLE_PROXY_STEPS = ['randomBytes', '_expectsProxyHeader', 'ignoredHosts', 'setImmediate'];
 
 export class SmtpServerHookMissingError extends HikyakuError {
   constructor(hook: string) {
@@ -83,6 +101,26 @@ export function checkSmtpServerHooks(): void {
   if (calls.join(',') !== expected.join(',')) {
     throw new SmtpServerHookMissingError(`the init() it replaces (calls: ${calls.join(', ')})`);
   }
+  const quit = String(proto.handler_QUIT);
+  if (!/send\(221\b[\s\S]*this\.close\(\)/.test(quit)) {
+    throw new SmtpServerHookMissingError('the handler_QUIT() that answers 221 and closes');
+  }
+  const server = SMTPServer.prototype as unknown as Record<string, unknown>;
+  const handleProxy = String(server._handleProxy);
+  if (
+    typeof server._expectsProxyHeader !== 'function' ||
+    HANDLE_PROXY_STEPS.some((step) => !handleProxy.includes(step))
+  ) {
+    throw new SmtpServerHookMissingError('the _handleProxy() that names connections');
+  }
+}
+
+/**
+ * Whether the reply to QUIT has surely left: written in full to a plain socket. A TLS
+ * socket may still hold it in a record, so it keeps smtp-server's way of closing.
+ */
+export function quitHangsUp(socket: Socket | TLSSocket): boolean {
+  return !(socket instanceof TLSSocket) && socket.writableLength === 0 && !socket.destroyed;
 }
 
 class RelayConnection extends SMTPConnection {
@@ -141,6 +179,16 @@ class RelayConnection extends SMTPConnection {
     if (!this.refuseAddressCommand(command, callback)) super.handler_RCPT(command, callback);
   }
 
+  /**
+   * The 221, smtp-server's close (the session leaves the server's connections), then the
+   * socket goes: closing it after the reply gives the client the reply and an orderly end.
+   * A client that sends more after QUIT, which RFC 5321 does not allow, may get a reset.
+   */
+  override handler_QUIT(command: Buffer, callback: () => void): void {
+    super.handler_QUIT(command, callback);
+    if (quitHangsUp(this._socket)) this._socket.destroy();
+  }
+
   override handler_NOOP(command: Buffer, callback: () => void): void {
     if (Date.now() - this.lastActivity >= this.idleMs) {
       const reply = this.hooks.onNoopIdle(this.session);
@@ -186,9 +234,16 @@ export interface SessionHandle {
   close(): void;
 }
 
+type ProxyCallback = Parameters<SMTPServer['_handleProxy']>[1];
+
 export class RelaySmtpServer extends SMTPServer {
   private readonly handles = new WeakMap<SMTPServerSession, SessionHandle>();
   private readonly hooks: ConnectionHooks;
+  /** Connection names: a prefix drawn once per server, then a count, 16 characters. */
+  private readonly idPrefix = BigInt(`0x${randomBytes(5).toString('hex')}`)
+    .toString(32)
+    .padStart(8, '0');
+  private connectionCount = 0;
 
   constructor(options: SMTPServerOptions & ConnectionHooks) {
     super(options);
@@ -211,6 +266,17 @@ export class RelaySmtpServer extends SMTPServer {
     connection.on('error', (err: Error) => this._onError(err));
     connection.on('connect', (data) => this._onClientConnect(data));
     connection.init();
+  }
+
+  override _handleProxy(socket: Socket, callback: ProxyCallback): void {
+    if (this._expectsProxyHeader(socket)) {
+      super._handleProxy(socket, callback);
+      return;
+    }
+    this.connectionCount = (this.connectionCount + 1) % 2 ** 40;
+    const id = this.idPrefix + this.connectionCount.toString(32).padStart(8, '0');
+    const ignore = Boolean(this.options.ignoredHosts?.includes(socket.remoteAddress ?? ''));
+    setImmediate(() => callback(null, { id, ignore }));
   }
 
   handleOf(session: SMTPServerSession): SessionHandle | undefined {

@@ -4,6 +4,11 @@
  * accepted MAIL FROM until the reply to its DATA (or RSET); the relay never cuts a session
  * there when it can wait for the transaction to end, so a client is not made to resend a
  * message it has nearly handed over.
+ *
+ * Every session has the same time limit, so they reach it in the order they opened: one
+ * timer, armed for the oldest session's limit, serves them all, instead of a timer set and
+ * cleared per connection (a client opening one connection per message would pay that per
+ * message).
  */
 import type { SMTPServerSession } from 'smtp-server';
 import type { SessionHandle } from './relay-server.ts';
@@ -28,7 +33,10 @@ export interface SessionTracker {
 
 interface Tracked {
   handle: SessionHandle;
-  timers: NodeJS.Timeout[];
+  /** When its time limit is reached (performance.now()). */
+  limitAt: number;
+  /** Set once the time limit is reached: the session ends at most a grace later. */
+  cut?: NodeJS.Timeout;
   /** Set when the session must end once its transaction does. */
   ending?: RefusalReason;
 }
@@ -43,9 +51,12 @@ export function createSessionTracker(options: {
   /** How long a transaction may still run after the session time limit. */
   transactionGraceMs: number;
 }): SessionTracker {
+  /** In the order the sessions opened, hence of their time limits. */
   const tracked = new Map<SMTPServerSession, Tracked>();
   let closing = false;
   let allClosed: (() => void) | undefined;
+  /** Armed for the limit of the oldest session that has not reached it. */
+  let limitTimer: NodeJS.Timeout | undefined;
 
   function end(session: SMTPServerSession, reason: RefusalReason): void {
     const entry = tracked.get(session);
@@ -61,6 +72,29 @@ export function createSessionTracker(options: {
     else entry.ending ??= reason;
   }
 
+  function armLimit(): void {
+    if (limitTimer) return;
+    for (const entry of tracked.values()) {
+      if (entry.cut) continue;
+      limitTimer = setTimeout(limitReached, Math.max(0, entry.limitAt - performance.now()));
+      limitTimer.unref();
+      return;
+    }
+  }
+
+  function limitReached(): void {
+    limitTimer = undefined;
+    const now = performance.now();
+    for (const [session, entry] of tracked) {
+      if (entry.cut) continue;
+      if (entry.limitAt > now) break;
+      endWhenIdle(session, 'sessionTimeout');
+      entry.cut = setTimeout(() => end(session, 'sessionTimeout'), options.transactionGraceMs);
+      entry.cut.unref();
+    }
+    armLimit();
+  }
+
   return {
     get active() {
       return tracked.size;
@@ -72,24 +106,20 @@ export function createSessionTracker(options: {
     open(session, handle) {
       if (closing) return 'shuttingDown';
       if (tracked.size >= options.maxSessions) return 'tooManySessions';
-      const entry: Tracked = { handle, timers: [] };
-      const limit = setTimeout(() => {
-        endWhenIdle(session, 'sessionTimeout');
-        const cut = setTimeout(() => end(session, 'sessionTimeout'), options.transactionGraceMs);
-        cut.unref();
-        entry.timers.push(cut);
-      }, options.sessionTimeoutMs);
-      limit.unref();
-      entry.timers.push(limit);
-      tracked.set(session, entry);
+      tracked.set(session, { handle, limitAt: performance.now() + options.sessionTimeoutMs });
+      armLimit();
       return undefined;
     },
 
     close(session) {
       const entry = tracked.get(session);
       if (!entry) return;
-      for (const timer of entry.timers) clearTimeout(timer);
+      clearTimeout(entry.cut);
       tracked.delete(session);
+      if (tracked.size === 0) {
+        clearTimeout(limitTimer);
+        limitTimer = undefined;
+      }
       if (closing && tracked.size === 0) allClosed?.();
     },
 
