@@ -6,7 +6,7 @@ import { type BodyStore, createBodyStore, ENVELOPE_HEADER_LIMIT } from './body-s
 import { ENVELOPE_HEADER, envelopeHeader } from './contract/messages.ts';
 import { CONSUMERS, STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { BodyMissingError } from './errors.ts';
-import { ensureConsumer, type NatsHandles } from './nats.ts';
+import { connectNats, ensureConsumer, type NatsHandles } from './nats.ts';
 
 let infra: TestNats;
 let nats: NatsHandles;
@@ -149,7 +149,7 @@ test('given the connection, the store removes a body by a request with no reply 
     replicas: 1,
     maxAgeMs: 3_600_000,
   });
-  const watcher = await connectNats({ url: server.url, name: 'body-removal-watcher' });
+  const watcher = await connectNats({ url: infra.server.url, name: 'body-removal-watcher' });
   try {
     const requests = watcher.nc.subscribe(SUBJECTS.streamMessageDelete(STREAMS.bodies), {
       max: 1,
