@@ -131,6 +131,9 @@ export function createResultProcessor(parts: SchedulerParts) {
    * Records a result: its events, suppressions, retry item, DSNs, counters and the end of
    * its destination group, the body removed when that was the message's last. Resolves
    * once every output is stored, and not before: its adapters answer or acknowledge then.
+   * The body's removal is no stored output (one that fails or never happens leaves the
+   * body to the stream's maximum age): it is requested by then, and `removed` says when it
+   * ended, so that an adapter's answer leaves in the same turn as the request.
    *
    * The outputs are issued together and awaited together (their writes leave in one turn),
    * except where an order matters:
@@ -152,7 +155,7 @@ export function createResultProcessor(parts: SchedulerParts) {
   return async function processResult(
     result: JobResult,
     path: ResultPath,
-  ): Promise<{ repeat: boolean }> {
+  ): Promise<RecordedResult> {
     const { job } = result;
     const { delivery } = job;
     const base = eventBaseOf(job);
@@ -333,17 +336,25 @@ export function createResultProcessor(parts: SchedulerParts) {
       for (const e of out) metrics.outcomes.inc({ pool: delivery.pool, type: e.type });
     }
     metrics.resultsRecorded.inc({ pool: delivery.pool, path, repeat: String(repeat) });
-    if (!groupOpen && batch.left === 0) {
-      await parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
-        // A repeat most likely finds it removed by the first recording.
-        log[repeat ? 'debug' : 'warn'](
-          { err, id: delivery.id },
-          'could not remove body; max age will',
-        );
-      });
-    }
-    return { repeat };
+    const removed =
+      !groupOpen && batch.left === 0
+        ? parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
+            // A repeat most likely finds it removed by the first recording.
+            log[repeat ? 'debug' : 'warn'](
+              { err, id: delivery.id },
+              'could not remove body; max age will',
+            );
+          })
+        : Promise.resolve();
+    return { repeat, removed };
   };
+}
+
+/** A recorded result: whether it was recorded before, and when its body's removal ended. */
+export interface RecordedResult {
+  repeat: boolean;
+  /** Resolves when the removal of the message's body, if this result asked for it, ended. */
+  removed: Promise<void>;
 }
 
 /** Where a result came from: handed off by its sender, or pulled from HIKYAKU_RESULTS. */
@@ -361,8 +372,10 @@ export function createResultHandler(parts: SchedulerParts, processResult: Proces
       rejectMalformed(parts, msg, err);
       return;
     }
-    await processResult(result, 'stream');
+    const { removed } = await processResult(result, 'stream');
     msg.ack();
+    // The ack leaves with the body's removal; the next result waits for the removal.
+    await removed;
   };
 }
 
@@ -375,8 +388,9 @@ export function createResultHandler(parts: SchedulerParts, processResult: Proces
  */
 export function createHandoffHandler(parts: SchedulerParts, processResult: ProcessResult) {
   return async function handleHandoff(msg: Msg): Promise<void> {
+    let recorded: RecordedResult;
     try {
-      await processResult(codecs.result.decode(msg.data), 'handoff');
+      recorded = await processResult(codecs.result.decode(msg.data), 'handoff');
     } catch (err) {
       const known =
         err instanceof HikyakuError
@@ -392,5 +406,7 @@ export function createHandoffHandler(parts: SchedulerParts, processResult: Proce
       return;
     }
     msg.respond(handoffReplies.ok());
+    // The answer leaves with the body's removal; the hand-off's slot is held until it ended.
+    await recorded.removed;
   };
 }
