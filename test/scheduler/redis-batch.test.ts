@@ -1,7 +1,7 @@
 /**
  * A stage's Redis writes in one script call, on a real redis-server: counters and their
- * expiry, queued entries added once, the retry index pruned as it is written, and the
- * message's open groups with what is left of them.
+ * expiry, queued entries added once, the retry index pruned as it is written, the
+ * message's open groups with what is left of them, and counts made once per guard key.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -74,6 +74,30 @@ test('open groups: the last one finished says so and removes the set', async () 
   assert.equal(await counted.run(redis), 0);
   assert.equal(await redis.exists(key), 0);
   assert.equal(await redis.hget('hikyaku:{p}:c', 'x'), '1');
+});
+
+test('counts behind a guard key run once while it lives; the other ops every time', async () => {
+  const counters = 'hikyaku:{p}:outcomes:guarded';
+  const groups = 'hikyaku:{p}:msg:G1:open';
+  const guard = 'hikyaku:{p}:result-counted:job-1';
+  await new RedisBatch().open(groups, ['a.test', 'b.test'], 60_000).run(redis);
+  const recording = (group: string) =>
+    new RedisBatch()
+      .finish(groups, group)
+      .countOnce(guard, 60_000)
+      .count(counters, '10.0.0.1|delivered', 1, 3600);
+  assert.deepEqual(await recording('a.test').runCounted(redis), { left: 1, counted: true });
+  // The same step again: its counts are skipped, its group's end is not.
+  assert.deepEqual(await recording('b.test').runCounted(redis), { left: 0, counted: false });
+  assert.equal(await redis.hget(counters, '10.0.0.1|delivered'), '1');
+  const pttl = await redis.pttl(guard);
+  assert.ok(pttl > 50_000 && pttl <= 60_000, String(pttl));
+  // A batch without a guard counts every time.
+  assert.deepEqual(
+    await new RedisBatch().count(counters, '10.0.0.1|delivered', 1, 3600).runCounted(redis),
+    { left: -1, counted: true },
+  );
+  assert.equal(await redis.hget(counters, '10.0.0.1|delivered'), '2');
 });
 
 test('an empty batch sends nothing', async () => {

@@ -149,11 +149,14 @@ test('a result handed to the scheduler is recorded without a write to HIKYAKU_RE
     }),
     1,
   );
-  // Recorded in full: the message's last group is closed, so its body is gone.
-  const body = await relay.admin.jsm.streams.info(STREAMS.bodies, {
-    subjects_filter: SUBJECTS.body(id),
+  // Recorded in full: the message's last group is closed, so its body's removal was asked
+  // for with the answer.
+  await waitFor('the body removed', async () => {
+    const body = await relay.admin.jsm.streams.info(STREAMS.bodies, {
+      subjects_filter: SUBJECTS.body(id),
+    });
+    return body.state.messages === 0;
   });
-  assert.equal(body.state.messages, 0);
   await waitFor('the job acknowledged', async () => acks.length > 0);
   ackWatch.unsubscribe();
   assert.equal(acks.length, 1, 'one acknowledgement of the job');

@@ -231,6 +231,12 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
   };
 }
 
+/** Ends an envelope's message as its routing says: acknowledged, or handed back for later. */
+function settle(parts: SchedulerParts, msg: JsMsg, outcome: EnvelopeOutcome): void {
+  if (outcome.kind === 'retry') msg.nak(nakDelay(parts, outcome.delayMs));
+  else msg.ack();
+}
+
 export function createEnvelopeHandler(parts: SchedulerParts) {
   const route = createEnvelopeRouter(parts);
   return async function handleEnvelope(msg: JsMsg): Promise<void> {
@@ -241,9 +247,7 @@ export function createEnvelopeHandler(parts: SchedulerParts) {
       rejectMalformed(parts, msg, err);
       return;
     }
-    const outcome = await route(envelope);
-    if (outcome.kind === 'retry') msg.nak(nakDelay(parts, outcome.delayMs));
-    else msg.ack();
+    settle(parts, msg, await route(envelope));
   };
 }
 
@@ -273,7 +277,6 @@ export function createBodyEnvelopeHandler(parts: SchedulerParts) {
       ...envelope,
       body: { store: 'stream', size: envelope.body.size, seq: msg.seq },
     });
-    if (outcome.kind === 'retry') msg.nak(nakDelay(parts, outcome.delayMs));
-    else msg.ack();
+    settle(parts, msg, outcome);
   };
 }

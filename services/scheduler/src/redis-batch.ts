@@ -18,8 +18,9 @@ import type { Redis } from 'ioredis';
 //   r k before score member ttlMs   ZREMRANGEBYSCORE -inf..before, ZADD, PEXPIRE
 //   o k ttlMs n member…        SADD of n members, PEXPIRE (the tracker's open groups)
 //   f k member                 SREM; DEL when empty; the script returns the members left
+//   g k ttlMs                  SET NX PX: when the key was there, every later c op is skipped
 const SCRIPT = redisScript(`
-local i, left, expired = 1, -1, {}
+local i, left, expired, fresh = 1, -1, {}, 1
 local function expire(k, cmd, ttl)
   if expired[k] or tonumber(ttl) <= 0 then return end
   expired[k] = true
@@ -28,9 +29,14 @@ end
 while i <= #ARGV do
   local op, k = ARGV[i], tonumber(ARGV[i + 1])
   if op == 'c' then
-    redis.call('HINCRBY', KEYS[k], ARGV[i + 2], ARGV[i + 3])
-    expire(k, 'EXPIRE', ARGV[i + 4])
+    if fresh == 1 then
+      redis.call('HINCRBY', KEYS[k], ARGV[i + 2], ARGV[i + 3])
+      expire(k, 'EXPIRE', ARGV[i + 4])
+    end
     i = i + 5
+  elseif op == 'g' then
+    if not redis.call('SET', KEYS[k], '1', 'NX', 'PX', ARGV[i + 2]) then fresh = 0 end
+    i = i + 3
   elseif op == 'z' then
     redis.call('ZADD', KEYS[k], 'NX', ARGV[i + 2], ARGV[i + 3])
     expire(k, 'PEXPIRE', ARGV[i + 4])
@@ -57,8 +63,16 @@ while i <= #ARGV do
     return redis.error_reply('unknown batch op ' .. tostring(op))
   end
 end
-return left
+return {left, fresh}
 `);
+
+/** What a batch's run found: the members left after `finish`, and whether it counted. */
+export interface BatchRun {
+  /** Members left in the set of `finish` (-1 when the batch had none). */
+  left: number;
+  /** False when the batch's `countOnce` key was there already: its counts were skipped. */
+  counted: boolean;
+}
 
 export class RedisBatch {
   private readonly keys: string[] = [];
@@ -108,13 +122,28 @@ export class RedisBatch {
     return this;
   }
 
+  /**
+   * Counts added after this run only the first time a batch naming `key` runs within
+   * `ttlMs`: the same step recorded twice counts once. Every other op runs either way.
+   */
+  countOnce(key: string, ttlMs: number): this {
+    this.args.push('g', this.keyIndex(key), ttlMs);
+    return this;
+  }
+
   get empty(): boolean {
     return this.args.length === 0;
   }
 
   /** Runs the batch; the members left after `finish` (-1 when the batch had none). */
   async run(redis: Redis): Promise<number> {
-    if (this.empty) return -1;
-    return Number(await SCRIPT.run(redis, this.keys, this.args));
+    return (await this.runCounted(redis)).left;
+  }
+
+  /** Runs the batch; what `finish` left, and whether the counts ran (see `countOnce`). */
+  async runCounted(redis: Redis): Promise<BatchRun> {
+    if (this.empty) return { left: -1, counted: true };
+    const [left, fresh] = (await SCRIPT.run(redis, this.keys, this.args)) as [number, number];
+    return { left: Number(left), counted: Number(fresh) === 1 };
   }
 }

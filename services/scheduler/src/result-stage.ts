@@ -25,6 +25,7 @@ import {
   type JobResult,
   MSG_IDS,
   outcomeField,
+  type QueueItem,
   REDIS_KEYS,
   SchemaError,
   senderDomain,
@@ -50,7 +51,7 @@ import { SchedulerError } from './errors.ts';
 import { deliveryEvent } from './events.ts';
 import { judgeOutcomes } from './outcomes.ts';
 import { publishItem, type SchedulerParts } from './parts.ts';
-import { RedisBatch } from './redis-batch.ts';
+import { type BatchRun, RedisBatch } from './redis-batch.ts';
 import {
   diagnosticOf,
   expiredRecipient,
@@ -64,6 +65,8 @@ import { groupKey } from './split.ts';
 import { eventBaseOf, retryItem } from './transitions.ts';
 
 const DAY_COUNTER_TTL_S = 8 * 86_400;
+/** As long as the events stream's duplicate window: a later repeat stores its events again too. */
+const COUNTED_GUARD_MS = 120_000;
 
 /** What a result leaves behind is built here; where it came from is its adapters' business. */
 export function createResultProcessor(parts: SchedulerParts) {
@@ -128,16 +131,32 @@ export function createResultProcessor(parts: SchedulerParts) {
   /**
    * Records a result: its events, suppressions, retry item, DSNs, counters and the end of
    * its destination group, the body removed when that was the message's last. Resolves
-   * once every output is stored. Recording the same result again stores nothing twice:
-   * the retry item, the DSNs and the events carry JetStream message ids derived from the
-   * job, a suppression, a throttle signal of an episode already recorded or a group's end
-   * written again changes nothing, and the counters and the metrics are skipped when
-   * every event turned out to be stored already (`repeat`).
+   * once every output is stored, and not before: its adapters answer or acknowledge then.
+   * The body's removal is no stored output (one that fails or never happens leaves the
+   * body to the stream's maximum age): it is requested by then, and `removed` says when it
+   * ended, so that an adapter's answer leaves in the same turn as the request.
+   *
+   * The outputs are issued together and awaited together (their writes leave in one turn),
+   * except where an order matters:
+   * - the throttle signal, then the parking count, then the retry item: the retry must meet
+   *   the learned limit, and the item is counted as waiting before it exists;
+   * - the retry item before the Redis batch, which indexes the item's stream sequence;
+   * - the body's removal last, once everything else is stored: the DSNs read the body, the
+   *   batch says whether this was the message's last open group, and a recording that
+   *   failed before the end is made again (stream copy) with the body still there.
+   * The events need no place in that order: no other output depends on them, a trace
+   * orders them by their times, and a recording made again stores what is missing.
+   *
+   * Recording the same result again stores nothing twice: the retry item, the DSNs and the
+   * events carry JetStream message ids derived from the job; a suppression, a throttle
+   * signal of an episode already recorded or a group's end written again changes nothing;
+   * the counters run in the batch behind a per-job key (`countOnce`), and the metrics are
+   * skipped when that key was there already (`repeat`).
    */
   return async function processResult(
     result: JobResult,
     path: ResultPath,
-  ): Promise<{ repeat: boolean }> {
+  ): Promise<RecordedResult> {
     const { job } = result;
     const { delivery } = job;
     const base = eventBaseOf(job);
@@ -150,8 +169,8 @@ export function createResultProcessor(parts: SchedulerParts) {
     const tls = result.tls?.version;
     /** Counted only when this result was not recorded before. */
     const counted: Array<() => void> = [];
-    // The counters, the retry index and the tracker: one round trip at the end.
-    const writes = new RedisBatch();
+    /** Outputs with no order among them, awaited together. */
+    const stored: Promise<unknown>[] = [];
 
     for (const outcome of judgement.delivered) {
       out.push(deliveryEvent('delivered', base, outcome.rcpt, now, outcome, tls));
@@ -167,27 +186,28 @@ export function createResultProcessor(parts: SchedulerParts) {
         lastAttemptAt: result.finishedAt,
       });
       if (classification.suppress && pool?.bounces.suppressHardBounces) {
-        await parts.suppressions.add(pool.key, outcome.rcpt, {
-          reason: 'hard-bounce',
-          at: now,
-          reply: {
-            code: outcome.code,
-            text: outcome.text,
-            ...(outcome.enhanced ? { enhanced: outcome.enhanced } : {}),
-          },
-          source: 'scheduler',
-        });
+        stored.push(
+          parts.suppressions.add(pool.key, outcome.rcpt, {
+            reason: 'hard-bounce',
+            at: now,
+            reply: {
+              code: outcome.code,
+              text: outcome.text,
+              ...(outcome.enhanced ? { enhanced: outcome.enhanced } : {}),
+            },
+            source: 'scheduler',
+          }),
+        );
         counted.push(() => metrics.suppressionsAdded.inc({ pool: pool.key }));
       }
     }
     for (const { outcome } of judgement.deferred) {
       out.push(deliveryEvent('deferred', base, outcome.rcpt, now, outcome, tls));
     }
-    // Before the retry is published, so it meets the learned limit. Given again by a
-    // repeat, it changes nothing: the episode it reports is recorded already.
     const { signal } = judgement;
+    const signalled =
+      signal && pool && policy ? signalThrottle(pool, policy, job, signal, now) : undefined;
     if (signal && pool && policy) {
-      await signalThrottle(pool, policy, job, signal, now);
       counted.push(() =>
         metrics.throttleSignals.inc({
           pool: pool.key,
@@ -198,26 +218,19 @@ export function createResultProcessor(parts: SchedulerParts) {
       );
     }
     if (pool && job.returnPath && delivery.submitter && judgement.delivered.length > 0) {
-      await parts.messageSubmitters.remember(pool, delivery.id, delivery.submitter);
+      stored.push(parts.messageSubmitters.remember(pool, delivery.id, delivery.submitter));
     }
 
-    let groupOpen = false;
+    let retry: QueueItem | undefined;
     if (judgement.deferred.length > 0) {
       const plan = planRetry({ job, pool, now, rng: parts.rng });
       if (plan.kind === 'retry') {
-        groupOpen = true;
-        const item = retryItem(
+        retry = retryItem(
           job,
           judgement.deferred.map((d) => d.outcome),
           plan.at,
           result.finishedAt,
         );
-        if (pool && policy) {
-          await parts.parking.track(pool.key, itemKey(item), policy.name, delivery.receivedAt);
-        }
-        // A repeat gets the first copy's sequence back (the item's message id).
-        const seq = await publishItem(parts, item);
-        if (pool) recordRetryWait(writes, item, seq, now, pool.retry.maxAgeMs);
       } else {
         for (const { outcome } of judgement.deferred) {
           const last = lastReplyOf(outcome, result.finishedAt);
@@ -240,10 +253,15 @@ export function createResultProcessor(parts: SchedulerParts) {
         }
       }
     }
+    // Without a retry the destination group ends here.
+    const groupOpen = retry !== undefined;
 
     if (failed.length > 0 && pool?.bounces.notifySender) {
-      const dsn = await parts.dsn.send(delivery, failed, `${job.jobId}:failed`, now);
-      counted.push(() => metrics.dsns.inc({ pool: pool.key, result: dsn }));
+      stored.push(
+        parts.dsn.send(delivery, failed, `${job.jobId}:failed`, now).then((dsn) => {
+          counted.push(() => metrics.dsns.inc({ pool: pool.key, result: dsn }));
+        }),
+      );
     }
     const wantsSuccess = delivery.rcptDsn?.some((r) => r.notify?.includes('SUCCESS')) === true;
     if (wantsSuccess && pool?.bounces.notifySender) {
@@ -255,18 +273,34 @@ export function createResultProcessor(parts: SchedulerParts) {
           .map((outcome) => relayedRecipient(outcome, result.finishedAt)),
       );
       if (relayed.length > 0) {
-        const dsn = await parts.dsn.send(delivery, relayed, `${job.jobId}:relayed`, now);
-        counted.push(() => metrics.dsns.inc({ pool: pool.key, result: dsn }));
+        stored.push(
+          parts.dsn.send(delivery, relayed, `${job.jobId}:relayed`, now).then((dsn) => {
+            counted.push(() => metrics.dsns.inc({ pool: pool.key, result: dsn }));
+          }),
+        );
       }
     }
-    const repeat = await events.publish(out, (e) =>
+    const eventsRepeat = events.publish(out, (e) =>
       MSG_IDS.outcomeEvent(job.jobId, e.type, e.rcpt),
     );
 
-    if (!repeat) {
-      for (const count of counted) count();
-      for (const e of out) metrics.outcomes.inc({ pool: delivery.pool, type: e.type });
+    /** The ordered chain: throttle signal, retry item, then the batch that indexes it. */
+    async function recordInRedis(): Promise<BatchRun> {
+      // The counters, the retry index and the tracker: one round trip.
+      const writes = new RedisBatch();
+      await signalled;
+      if (retry) {
+        if (pool && policy) {
+          await parts.parking.track(pool.key, itemKey(retry), policy.name, delivery.receivedAt);
+        }
+        // A repeat gets the first copy's sequence back (the item's message id).
+        const seq = await publishItem(parts, retry);
+        if (pool) recordRetryWait(writes, retry, seq, now, pool.retry.maxAgeMs);
+      } else {
+        parts.tracker.finishIn(writes, delivery.pool, delivery.id, groupKey(delivery));
+      }
       if (pool) {
+        writes.countOnce(REDIS_KEYS.resultCounted(pool.key, job.jobId), COUNTED_GUARD_MS);
         countOutcomes(writes, pool, job, judgement.delivered.length, result.outcomes.length);
         parts.verdicts?.record(writes, pool, job.ip, judgement, now);
         // The complaint guard's denominator, per sender domain and per submitter.
@@ -288,23 +322,40 @@ export function createResultProcessor(parts: SchedulerParts) {
           );
         }
       }
+      return writes.runCounted(redis);
+    }
+
+    const [batch, storedBefore] = await Promise.all([
+      recordInRedis(),
+      eventsRepeat,
+      Promise.all(stored),
+    ]);
+    // Without the pool there are no counters to guard: the events tell a repeat then.
+    const repeat = pool ? !batch.counted : storedBefore;
+    if (!repeat) {
+      for (const count of counted) count();
+      for (const e of out) metrics.outcomes.inc({ pool: delivery.pool, type: e.type });
     }
     metrics.resultsRecorded.inc({ pool: delivery.pool, path, repeat: String(repeat) });
-    if (!groupOpen) {
-      parts.tracker.finishIn(writes, delivery.pool, delivery.id, groupKey(delivery));
-    }
-    const groupsLeft = await writes.run(redis);
-    if (!groupOpen && groupsLeft === 0) {
-      await parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
-        // A repeat most likely finds it removed by the first recording.
-        log[repeat ? 'debug' : 'warn'](
-          { err, id: delivery.id },
-          'could not remove body; max age will',
-        );
-      });
-    }
-    return { repeat };
+    const removed =
+      !groupOpen && batch.left === 0
+        ? parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
+            // A repeat most likely finds it removed by the first recording.
+            log[repeat ? 'debug' : 'warn'](
+              { err, id: delivery.id },
+              'could not remove body; max age will',
+            );
+          })
+        : Promise.resolve();
+    return { repeat, removed };
   };
+}
+
+/** A recorded result: whether it was recorded before, and when its body's removal ended. */
+export interface RecordedResult {
+  repeat: boolean;
+  /** Resolves when the removal of the message's body, if this result asked for it, ended. */
+  removed: Promise<void>;
 }
 
 /** Where a result came from: handed off by its sender, or pulled from HIKYAKU_RESULTS. */
@@ -322,8 +373,10 @@ export function createResultHandler(parts: SchedulerParts, processResult: Proces
       rejectMalformed(parts, msg, err);
       return;
     }
-    await processResult(result, 'stream');
+    const { removed } = await processResult(result, 'stream');
     msg.ack();
+    // The ack leaves with the body's removal; the next result waits for the removal.
+    await removed;
   };
 }
 
@@ -336,8 +389,9 @@ export function createResultHandler(parts: SchedulerParts, processResult: Proces
  */
 export function createHandoffHandler(parts: SchedulerParts, processResult: ProcessResult) {
   return async function handleHandoff(msg: Msg): Promise<void> {
+    let recorded: RecordedResult;
     try {
-      await processResult(codecs.result.decode(msg.data), 'handoff');
+      recorded = await processResult(codecs.result.decode(msg.data), 'handoff');
     } catch (err) {
       const known =
         err instanceof HikyakuError
@@ -353,5 +407,8 @@ export function createHandoffHandler(parts: SchedulerParts, processResult: Proce
       return;
     }
     answerRecordedHandoff(parts.nats.nc, msg);
+    // The answer leaves with the body's removal request; the hand-off's slot is held until
+    // the removal ended.
+    await recorded.removed;
   };
 }

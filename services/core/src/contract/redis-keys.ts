@@ -83,4 +83,10 @@ export const REDIS_KEYS = {
   retryWaits: (pool: string, domain: string): string => `hikyaku:{${pool}}:retry-waits:${domain}`,
   /** Items held back per rate policy: sorted set, member = queue item key, score = receivedAt. */
   queued: (pool: string, policy: string): string => `hikyaku:{${pool}}:queued:${policy}`,
+  /**
+   * A job's result has been counted (string; expires after the events' duplicate window):
+   * the same result recorded twice (a late hand-off, then its stream copy) counts once.
+   */
+  resultCounted: (pool: string, jobId: string): string =>
+    `hikyaku:{${pool}}:result-counted:${jobId}`,
 } as const;

@@ -88,6 +88,27 @@ test('a day key formatter is reusable and refuses a bad zone or instant', () => 
   assert.throws(() => tokyo(Number.NaN), code('HIKYAKU_BAD_POLICY_ARGUMENT'));
 });
 
+test('a day key is remembered per minute, never across the start of a day', () => {
+  // Kathmandu is 5:45 ahead: its days start at 18:15 UTC.
+  const start = Date.UTC(2026, 11, 5, 18, 15);
+  const kathmandu = (ms: number) => calendarDayKey(ms, 'Asia/Kathmandu');
+  assert.equal(kathmandu(start - 61_000), '2026-12-05');
+  assert.equal(kathmandu(start - 1), '2026-12-05', 'the last ms of the day');
+  assert.equal(kathmandu(start - 30_000), '2026-12-05', 'its minute, remembered');
+  assert.equal(kathmandu(start), '2026-12-06', 'the next minute starts the next day');
+  assert.equal(kathmandu(start + 59_999), '2026-12-06');
+  assert.equal(kathmandu(start - 1), '2026-12-05', 'going back works too');
+  // Each zone remembers its own minute.
+  assert.equal(calendarDayKey(start, 'UTC'), '2026-12-05');
+  assert.equal(kathmandu(start + 1), '2026-12-06');
+  // An offset with seconds: Madras time (5:21:10, Kolkata's in 1900) started days at 18:38:50 UTC.
+  const lmt = Date.UTC(1900, 0, 1, 18, 38, 50);
+  const kolkata = (ms: number) => calendarDayKey(ms, 'Asia/Kolkata');
+  assert.equal(kolkata(lmt - 1), '1900-01-01');
+  assert.equal(kolkata(lmt), '1900-01-02');
+  assert.equal(kolkata(lmt - 1), '1900-01-01');
+});
+
 test('days between day keys, across months, years and leap days', () => {
   assert.equal(daysBetween('2026-11-01', '2026-11-01'), 0);
   assert.equal(daysBetween('2026-10-31', '2026-11-02'), 2);

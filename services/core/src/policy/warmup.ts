@@ -109,49 +109,78 @@ export function dailyLimitForDay(schedule: readonly WarmupStepSpec[], day: numbe
 }
 
 /**
- * Formatters by time zone. Building an Intl.DateTimeFormat costs far more than using one,
- * and day keys are computed for every delivery item; a formatter is immutable, so sharing
- * one per zone changes no result.
+ * Formatters by time zone, with the day key they gave last. Building an
+ * Intl.DateTimeFormat costs far more than using one, and using one far more than reading
+ * a remembered key: day keys are computed for every delivery item and result, mostly for
+ * the same minute. A formatter is immutable and a minute's key never changes, so sharing
+ * both changes no result.
  */
-const formatters = new Map<string, Intl.DateTimeFormat>();
+interface ZoneDays {
+  format: Intl.DateTimeFormat;
+  /** The minute (epoch ms / 60,000) of the last key remembered, NaN before the first. */
+  minute: number;
+  key: string;
+}
 
-function formatterFor(timeZone: string): Intl.DateTimeFormat {
-  let format = formatters.get(timeZone);
-  if (format) return format;
+const zones = new Map<string, ZoneDays>();
+
+/**
+ * From here on, every zone's offsets and transitions are whole minutes, so a calendar day
+ * starts on a whole minute and one key holds for all of it. Before, some zones kept local
+ * mean time with offsets in seconds: instants then are formatted each time.
+ */
+const WHOLE_MINUTE_DAYS_FROM = Date.UTC(1980, 0, 1);
+
+function zoneDays(timeZone: string): ZoneDays {
+  let zone = zones.get(timeZone);
+  if (zone) return zone;
   try {
-    format = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      calendar: 'gregory',
-      numberingSystem: 'latn',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-    });
+    zone = {
+      format: new Intl.DateTimeFormat('en-US', {
+        timeZone,
+        calendar: 'gregory',
+        numberingSystem: 'latn',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+      }),
+      minute: Number.NaN,
+      key: '',
+    };
   } catch (cause) {
     throw new BadTimeZoneError(timeZone, cause);
   }
   // Time zones are few (one per pool); the bound only guards against a caller looping
   // over arbitrary strings.
-  if (formatters.size >= 1000) formatters.clear();
-  formatters.set(timeZone, format);
-  return format;
+  if (zones.size >= 1000) zones.clear();
+  zones.set(timeZone, zone);
+  return zone;
+}
+
+function dayKeyIn(zone: ZoneDays, now: number): string {
+  if (!Number.isFinite(now)) throw new PolicyArgumentError(`now must be epoch ms, got ${now}`);
+  const minute = Math.floor(now / 60_000);
+  if (minute === zone.minute) return zone.key;
+  const parts = zone.format.formatToParts(now);
+  const part = (type: Intl.DateTimeFormatPartTypes) =>
+    parts.find((p) => p.type === type)?.value ?? '';
+  const key = `${part('year').padStart(4, '0')}-${part('month')}-${part('day')}`;
+  if (now >= WHOLE_MINUTE_DAYS_FROM) {
+    zone.minute = minute;
+    zone.key = key;
+  }
+  return key;
 }
 
 /** A function from epoch ms to the calendar day (YYYY-MM-DD) in a time zone. */
 export function dayKeyFormatter(timeZone: string = DEFAULT_TIME_ZONE): (now: number) => string {
-  const format = formatterFor(timeZone);
-  return (now) => {
-    if (!Number.isFinite(now)) throw new PolicyArgumentError(`now must be epoch ms, got ${now}`);
-    const parts = format.formatToParts(now);
-    const part = (type: Intl.DateTimeFormatPartTypes) =>
-      parts.find((p) => p.type === type)?.value ?? '';
-    return `${part('year').padStart(4, '0')}-${part('month')}-${part('day')}`;
-  };
+  const zone = zoneDays(timeZone);
+  return (now) => dayKeyIn(zone, now);
 }
 
 /** The calendar day (YYYY-MM-DD) of an instant in a time zone. */
 export function calendarDayKey(now: number, timeZone: string = DEFAULT_TIME_ZONE): string {
-  return dayKeyFormatter(timeZone)(now);
+  return dayKeyIn(zoneDays(timeZone), now);
 }
 
 /** Whole calendar days from one day key to another (negative when `to` is earlier). */
