@@ -99,7 +99,12 @@ export async function startRelayFixture(
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       ...(options.streamReplicas ? { streamReplicas: options.streamReplicas } : {}),
       ...(options.supervise ? { supervise: options.supervise } : {}),
-      env: { HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn', ...options.env },
+      env: {
+        HIKYAKU_LOG_LEVEL: options.verbose ? 'info' : 'warn',
+        // The tests read acceptance and planning from the live notices.
+        HIKYAKU_PROGRESS_EVENTS: 'true',
+        ...options.env,
+      },
       onOutput: (name, line) => {
         options.onOutput?.(name, line);
         if (options.verbose || /"level":(50|60)/.test(line)) {

@@ -170,6 +170,8 @@ export async function startShapingFixture(options: {
       HIKYAKU_LOG_LEVEL: process.env.HIKYAKU_TEST_LOG_LEVEL ?? 'error',
       HIKYAKU_REPORTING_MTA: 'relay.hikyaku.test',
       HIKYAKU_CONNECTION_IDLE_MS: '200',
+      // The tests read acceptance and planning from the live notices.
+      HIKYAKU_PROGRESS_EVENTS: 'true',
       ...options.env,
     };
     const schedulers: ServiceContext[] = [];

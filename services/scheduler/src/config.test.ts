@@ -45,3 +45,12 @@ test('queue items and jobs are written in wire version 1 unless HIKYAKU_WIRE_VER
     /HIKYAKU_WIRE_VERSION must be one of 1, 2, got "3"/,
   );
 });
+
+test('progress notices are off unless HIKYAKU_PROGRESS_EVENTS turns them on', () => {
+  assert.equal(readSchedulerConfig({}).progressEvents, false);
+  assert.equal(readSchedulerConfig({ HIKYAKU_PROGRESS_EVENTS: 'true' }).progressEvents, true);
+  assert.throws(
+    () => readSchedulerConfig({ HIKYAKU_PROGRESS_EVENTS: 'sometimes' }),
+    /HIKYAKU_PROGRESS_EVENTS must be true or false, got "sometimes"/,
+  );
+});

@@ -45,6 +45,12 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   logRecipients: RecipientLogMode;
   /** The wire version queue items and jobs are written in (HIKYAKU_WIRE_VERSION). */
   wireVersion: WireVersion;
+  /**
+   * Whether `accepted` and `scheduled` notices go to live watchers on SUBJECTS.progress
+   * (HIKYAKU_PROGRESS_EVENTS). Off by default: nothing of the relay reads them, and each
+   * costs the scheduler an encode and nats-server a message.
+   */
+  progressEvents: boolean;
 }
 
 export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
@@ -71,6 +77,7 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     sweepEveryMs: r.int('HIKYAKU_SCHEDULER_SWEEP_MS', 60_000, { min: 100 }),
     logRecipients: r.oneOf('HIKYAKU_LOG_RECIPIENTS', RECIPIENT_LOG_MODES, 'full'),
     wireVersion: readWireVersion(r),
+    progressEvents: r.bool('HIKYAKU_PROGRESS_EVENTS', false),
   });
 }
 

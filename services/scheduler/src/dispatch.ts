@@ -14,7 +14,6 @@ import {
   senderDomain,
 } from '@hikyaku/core';
 import type { AdmissionDecision } from './admission.ts';
-import { deliveryEvent } from './events.ts';
 import type { SchedulerParts } from './parts.ts';
 import { eventBaseOf, jobFor } from './transitions.ts';
 
@@ -60,9 +59,9 @@ export async function holdOf(
 
 /**
  * Publishes the job that releases `item` from the IP admission chose, with its counts and
- * its `scheduled` progress events. The job's id (one per delivery, part and attempt) is its
- * JetStream message id, so a second dispatch of the same item within the duplicate window
- * (a redelivered envelope or queue item after a crash) is stored once.
+ * (when turned on) its `scheduled` progress notices. The job's id (one per delivery, part
+ * and attempt) is its JetStream message id, so a second dispatch of the same item within
+ * the duplicate window (a redelivered envelope or queue item after a crash) is stored once.
  */
 export async function dispatch(
   parts: SchedulerParts,
@@ -92,8 +91,7 @@ export async function dispatch(
   if (decision.spilledFrom !== undefined) {
     metrics.spilled.inc({ pool: pool.key, ip: decision.spilledFrom });
   }
-  const base = eventBaseOf(job);
-  await parts.events.publish(
-    job.delivery.rcpts.map((rcpt) => deliveryEvent('scheduled', base, rcpt, now)),
-  );
+  if (parts.config.progressEvents) {
+    parts.events.progress('scheduled', eventBaseOf(job), job.delivery.rcpts, now);
+  }
 }

@@ -161,9 +161,7 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
       onePerRecipient ? 1 : policyOf(domain).perIp.recipientsPerMessage,
     );
     // Live watchers see the message accepted before any of its items is scheduled.
-    await events.publish(
-      envelope.rcpts.map((rcpt) => deliveryEvent('accepted', envelope, rcpt, now)),
-    );
+    events.progress('accepted', envelope, envelope.rcpts, now);
     if (items.length > 0) {
       const trackIn = (writes: RedisBatch, item: QueueItem) =>
         parking.trackIn(

@@ -9,11 +9,7 @@ import {
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 
-/**
- * Facts that precede an outcome. They are not stored: the outcome event that follows
- * carries them (`delayMs` dates the acceptance, `plannedAt`, `ip` and `attempt` the
- * planning), so a message on the hot path costs one stored event per attempt outcome.
- */
+/** Facts that precede an outcome: never stored (see createEventPublisher). */
 const UNSTORED = new Set<DeliveryEvent['type']>(['accepted', 'scheduled']);
 
 /** The stored subject of an event: its pool, queue id, recipient and Message-ID digests, type. */
@@ -30,10 +26,18 @@ export function eventSubject(event: DeliveryEvent): string {
 /**
  * Publishes delivery events. An outcome is stored once in the events stream, under a
  * subject that webhooks filter by pool and type and `hikyaku trace` by queue id, recipient
- * or Message-ID. Acceptance and planning only go to live watchers (SUBJECTS.progress).
+ * or Message-ID. Acceptance and planning are not stored (the outcome event that follows
+ * carries them: `delayMs` dates the acceptance, `plannedAt`, `ip` and `attempt` the
+ * planning); with `progress` on they go to live watchers (SUBJECTS.progress), whether
+ * they come through `progress` (which builds nothing when off) or `publish`.
  * Awaited, so an outcome is acknowledged only after its events are stored.
  */
-export function createEventPublisher(js: JetStreamClient, nc: NatsConnection) {
+export function createEventPublisher(
+  js: JetStreamClient,
+  nc: NatsConnection,
+  options: { progress?: boolean } = {},
+) {
+  const progressOn = options.progress === true;
   return {
     /**
      * With `msgIdOf`, JetStream stores each event once per id within the stream's duplicate
@@ -46,16 +50,40 @@ export function createEventPublisher(js: JetStreamClient, nc: NatsConnection) {
     ): Promise<boolean> {
       const writes: Promise<PubAck>[] = [];
       for (const event of events) {
-        const data = codecs.event.encode(event);
-        if (UNSTORED.has(event.type)) nc.publish(SUBJECTS.progress(event.pool, event.type), data);
-        else {
-          writes.push(
-            js.publish(eventSubject(event), data, msgIdOf ? { msgID: msgIdOf(event) } : undefined),
-          );
+        if (UNSTORED.has(event.type)) {
+          if (progressOn) {
+            nc.publish(SUBJECTS.progress(event.pool, event.type), codecs.event.encode(event));
+          }
+          continue;
         }
+        writes.push(
+          js.publish(
+            eventSubject(event),
+            codecs.event.encode(event),
+            msgIdOf ? { msgID: msgIdOf(event) } : undefined,
+          ),
+        );
       }
       const acks = await Promise.all(writes);
       return acks.length > 0 && acks.every((ack) => ack.duplicate);
+    },
+    /**
+     * Sends an `accepted` or `scheduled` notice per recipient to live watchers, unstored and
+     * unacknowledged. Off (the default, HIKYAKU_PROGRESS_EVENTS), nothing is built or sent:
+     * in production nobody listens, and each notice costs an encode and a message that
+     * nats-server parses.
+     */
+    progress(
+      type: 'accepted' | 'scheduled',
+      base: EventBase,
+      rcpts: readonly string[],
+      at: number,
+    ): void {
+      if (!progressOn) return;
+      const subject = SUBJECTS.progress(base.pool, type);
+      for (const rcpt of rcpts) {
+        nc.publish(subject, codecs.event.encode(deliveryEvent(type, base, rcpt, at)));
+      }
     },
     /**
      * Stores acceptance events, which publish does not: for recipients that wait before

@@ -132,7 +132,11 @@ export async function startScheduler(deps: {
       log,
       wireVersion: config.wireVersion,
     }),
-    events: withAttemptLog(createEventPublisher(nats.js, nats.nc), log, config.logRecipients),
+    events: withAttemptLog(
+      createEventPublisher(nats.js, nats.nc, { progress: config.progressEvents }),
+      log,
+      config.logRecipients,
+    ),
     tracker: createMessageTracker(redis),
     holds: createComplaintHolds(redis),
     submitterHolds: createComplaintHolds(redis, SUBMITTER_SCOPE),
