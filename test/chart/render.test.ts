@@ -296,6 +296,17 @@ test('wireVersion reaches the ingress and the scheduler, and the sender pods thr
   }
 });
 
+test('scheduler.progressEvents turns the live progress notices on; they are off by default', async () => {
+  for (const [set, value] of [
+    [[], 'false'],
+    [['scheduler.progressEvents=true'], 'true'],
+  ] as const) {
+    const objects = await render({ set: [...set] });
+    const scheduler = podSpec(find(objects, 'Deployment', '-scheduler')).containers[0] as Container;
+    assert.equal(env(scheduler).get('HIKYAKU_PROGRESS_EVENTS')?.value, value);
+  }
+});
+
 describe('every feature on', () => {
   test('the ingress listens on 25, 587 and 465 with the certificate cert-manager writes', async () => {
     const objects = await render({ valuesFiles: [ALL_FEATURES_VALUES] });
