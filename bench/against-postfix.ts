@@ -33,6 +33,11 @@ export interface ComparisonOptions {
   size: number;
   sessions: number;
   rounds: number;
+  /**
+   * Messages relayed by each relay in each mode before the first measured run, left out of
+   * every figure: both relays then run warm, their processes started and their code compiled.
+   */
+  warmup: number;
   timeoutMs: number;
   /** The environment of hikyaku's services (log level, HIKYAKU_WIRE_VERSION). */
   env: Record<string, string>;
@@ -206,6 +211,31 @@ async function compare(
     natsServer: natsServer.process.pid,
     redisServer: stack.redis?.process.pid,
   };
+  const target = (relay: 'postfix' | 'hikyaku') =>
+    relay === 'postfix'
+      ? { host: postfix.host, port: postfix.port }
+      : { host: stack.smtpHost, port: stack.smtpPort };
+  if (options.warmup > 0) {
+    process.stderr.write(
+      `bench: warming both relays up with ${options.warmup} messages per mode\n`,
+    );
+    for (const mode of MODES) {
+      for (const relay of ['postfix', 'hikyaku'] as const) {
+        const base = sink.count();
+        const started = Date.now();
+        await runSmtpSource({
+          ...target(relay),
+          sessions: options.sessions,
+          messages: options.warmup,
+          size: options.size,
+          reuse: mode === 'reused-connections',
+          to: `${relay}-warmup@example.test`,
+        });
+        await waitForSink(sink.count, base + options.warmup, started + options.timeoutMs);
+        await sleep(2000);
+      }
+    }
+  }
   const runs: Run[] = [];
   process.stderr.write(
     `bench: Postfix ${postfixVersion()} and hikyaku, ${options.rounds} interleaved pairs per mode, ${options.messages} messages of ${options.size} bytes over ${options.sessions} sessions\n`,
@@ -213,8 +243,6 @@ async function compare(
   for (let round = 1; round <= options.rounds; round++) {
     for (const mode of MODES) {
       for (const relay of ['postfix', 'hikyaku'] as const) {
-        const target =
-          relay === 'postfix' ? postfix : { host: stack.smtpHost, port: stack.smtpPort };
         const cpuBefore =
           relay === 'postfix'
             ? { postfix: postfix.cpuSeconds() }
@@ -230,8 +258,7 @@ async function compare(
         const base = sink.count();
         const started = Date.now();
         await runSmtpSource({
-          host: target.host,
-          port: target.port,
+          ...target(relay),
           sessions: options.sessions,
           messages: options.messages,
           size: options.size,
@@ -312,7 +339,9 @@ async function compare(
   };
   const lost = runs.reduce((sum, r) => sum + r.lost, 0);
   const wireVersion = options.env.HIKYAKU_WIRE_VERSION ?? null;
-  process.stdout.write(`${JSON.stringify({ summary, peakRssMiB: rss, lost, wireVersion })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ summary, peakRssMiB: rss, lost, wireVersion, warmup: options.warmup })}\n`,
+  );
   for (const [mode, s] of Object.entries(summary)) {
     process.stderr.write(
       `bench: ${mode}: hikyaku/Postfix ${s.ratios.join(', ')} (median ${s.medianRatio})\n`,

@@ -8,8 +8,8 @@
  *
  * With --rate R the messages are offered at R per second over all sessions together (a
  * lightly loaded relay); without it each session sends as fast as it is answered. With
- * --warmup W (own stack only) W messages are relayed unpaced first and left out of the
- * counts and CPU figures (not of the peak memory).
+ * --warmup W, W messages are relayed unpaced first (with --against postfix: by each relay in
+ * each mode) and left out of the counts and CPU figures (not of the peak memory).
  *
  * With --retry a message answered with a temporary failure (4xx) is sent again after a
  * moment, as an MTA would, until it is accepted: `retried` counts those answers.
@@ -471,6 +471,7 @@ async function main(): Promise<void> {
       size,
       sessions,
       rounds: positive('rounds', values.rounds),
+      warmup,
       timeoutMs,
       env: serviceEnv,
       invocation: servicesInvocation(values['from-sources']),
