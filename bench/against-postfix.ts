@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { connectNats, type NatsHandles } from '@hikyaku/core';
 import { startLocalStack } from '@hikyaku/local';
 import { freePort, sleep, startNatsServer } from '@hikyaku/testing';
+import { benchPool, printErrors } from './bench-pool.ts';
 import {
   checkPostfixAvailable,
   postfixVersion,
@@ -174,32 +175,12 @@ async function compare(
   cleanup.push(() => natsServer.stop());
   const stack = await startLocalStack({
     natsUrl: natsServer.url,
-    pool: {
-      apiVersion: 'hikyaku.io/v1alpha1',
-      kind: 'RelayPool',
-      metadata: { name: 'bench', namespace: 'local' },
-      spec: {
-        allowedNetworks: ['127.0.0.0/8'],
-        ips: [
-          { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' },
-          { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' },
-        ],
-        routes: [{ domains: ['example.test'], host: `${SINK_HOST}:${sink.port}` }],
-        ratePolicies: [
-          {
-            name: 'default',
-            perIp: { messagesPerMinute: 1_000_000, connections: 20, messagesPerConnection: 1000 },
-          },
-        ],
-      },
-    },
+    pool: benchPool(SINK_HOST, sink.port),
     dataDir: join(dir, 'hikyaku'),
     smtpPort: await freePort(),
     env: options.env,
     invocation: options.invocation,
-    onOutput: (name, line) => {
-      if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
-    },
+    onOutput: printErrors,
   });
   cleanup.push(() => stack.stop());
   const nats = await connectNats({ url: stack.natsUrl, name: 'bench-vs-postfix' });

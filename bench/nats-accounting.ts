@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalStack } from '@hikyaku/local';
 import { freePort, requireBinary, sleep, spawnTied, untie } from '@hikyaku/testing';
+import { benchPool, printErrors } from './bench-pool.ts';
 import { servicesInvocation } from './compiled-build.ts';
 import { runSmtpSource, startCountingSink } from './postfix-tools.ts';
 
@@ -123,32 +124,12 @@ async function main(): Promise<void> {
     await sleep(500);
     const stack = await startLocalStack({
       natsUrl: `nats://127.0.0.1:${port}`,
-      pool: {
-        apiVersion: 'hikyaku.io/v1alpha1',
-        kind: 'RelayPool',
-        metadata: { name: 'bench', namespace: 'local' },
-        spec: {
-          allowedNetworks: ['127.0.0.0/8'],
-          ips: [
-            { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' },
-            { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' },
-          ],
-          routes: [{ domains: ['example.test'], host: `${SINK_HOST}:${sink.port}` }],
-          ratePolicies: [
-            {
-              name: 'default',
-              perIp: { messagesPerMinute: 1_000_000, connections: 20, messagesPerConnection: 1000 },
-            },
-          ],
-        },
-      },
+      pool: benchPool(SINK_HOST, sink.port),
       dataDir: join(dir, 'hikyaku'),
       smtpPort: await freePort(),
       env: { HIKYAKU_LOG_LEVEL: 'warn', HIKYAKU_WIRE_VERSION: values['wire-version'] as string },
       invocation: servicesInvocation(false),
-      onOutput: (name, l) => {
-        if (/"level":(50|60)/.test(l)) process.stderr.write(`[${name}] ${l}\n`);
-      },
+      onOutput: printErrors,
     });
     try {
       // Warm: one message through, then the counted ones after a clean mark in the trace.

@@ -45,6 +45,7 @@ import {
 import { freePort, sleep, startSmtpSink } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 import { compareWithPostfix } from './against-postfix.ts';
+import { benchPool, printErrors } from './bench-pool.ts';
 import { BuildOutdatedError, servicesInvocation } from './compiled-build.ts';
 import { PostfixMissingError } from './postfix-tools.ts';
 import { cpuSeconds, peakRssMiB, writeCalls } from './proc-stats.ts';
@@ -317,32 +318,12 @@ async function ownStack(invocation: string[]) {
   });
   try {
     const stack = await startLocalStack({
-      pool: {
-        apiVersion: 'hikyaku.io/v1alpha1',
-        kind: 'RelayPool',
-        metadata: { name: 'bench', namespace: 'local' },
-        spec: {
-          allowedNetworks: ['127.0.0.0/8'],
-          ips: [
-            { address: '127.0.0.2', hostname: 'mta1.hikyaku.test' },
-            { address: '127.0.0.3', hostname: 'mta2.hikyaku.test' },
-          ],
-          routes: [{ domains: ['example.test'], host: `127.0.0.10:${sink.port}` }],
-          ratePolicies: [
-            {
-              name: 'default',
-              perIp: { messagesPerMinute: 1_000_000, connections: 20, messagesPerConnection: 1000 },
-            },
-          ],
-        },
-      },
+      pool: benchPool('127.0.0.10', sink.port),
       dataDir,
       smtpPort: await freePort(),
       env: serviceEnv,
       invocation,
-      onOutput: (name, line) => {
-        if (/"level":(50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
-      },
+      onOutput: printErrors,
     });
     try {
       const pids: Pids = {
