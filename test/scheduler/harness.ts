@@ -27,6 +27,7 @@ import {
   publishPool,
   type RelayPoolSpec,
   type ServiceContext,
+  STREAMS,
   SUBJECTS,
 } from '@hikyaku/core';
 import type { TestClock } from '@hikyaku/scheduler';
@@ -250,3 +251,17 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Map<s
 }
 
 export { waitFor };
+
+/** Outcome events of one type stored for a message (the stream's count, not what subscribers saw). */
+export async function storedEvents(
+  jsm: NatsHandles['jsm'],
+  id: string,
+  type: DeliveryEvent['type'],
+): Promise<number> {
+  const info = await jsm.streams.info(STREAMS.events, {
+    subjects_filter: SUBJECTS.eventsOfQueueId(id),
+  });
+  return Object.entries(info.state.subjects ?? {})
+    .filter(([subject]) => subject.endsWith(`.${type}`))
+    .reduce((sum, [, n]) => sum + n, 0);
+}

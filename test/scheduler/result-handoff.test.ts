@@ -29,7 +29,14 @@ import { runSender } from '@hikyaku/sender';
 import { type SmtpSink, startSmtpSink } from '@hikyaku/testing';
 import type { Subscription } from '@nats-io/transport-node';
 import { metricValue } from '../sender/harness.ts';
-import { IP1, message, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
+import {
+  IP1,
+  message,
+  type ShapingFixture,
+  startShapingFixture,
+  storedEvents,
+  waitFor,
+} from './harness.ts';
 
 const clock = createTestClock({ start: Date.parse('2026-12-01T09:00:00Z') });
 let sink: SmtpSink;
@@ -84,16 +91,6 @@ async function metric(ctx: ServiceContext, name: string, labels: Record<string, 
   return metricValue(await ctx.registry.metrics(), name, labels) ?? 0;
 }
 
-/** Stored delivered events of a message (the stream's count, not what subscribers saw). */
-async function storedDelivered(id: string): Promise<number> {
-  const info = await relay.admin.jsm.streams.info(STREAMS.events, {
-    subjects_filter: SUBJECTS.eventsOfQueueId(id),
-  });
-  return Object.entries(info.state.subjects ?? {})
-    .filter(([subject]) => subject.endsWith('.delivered'))
-    .reduce((sum, [, n]) => sum + n, 0);
-}
-
 /** A job published the way the scheduler publishes one, its body stored first. */
 async function publishJob(rcpt: string): Promise<Job> {
   const id = randomUUID().replace(/-/g, '');
@@ -139,7 +136,7 @@ test('a result handed to the scheduler is recorded without a write to HIKYAKU_RE
       (await metric(sender, METRICS.senderResultHandoffs, { pool, outcome: 'handed_off' })) === 1
     );
   });
-  assert.equal(await storedDelivered(id), 1);
+  assert.equal(await storedEvents(relay.admin.jsm, id, 'delivered'), 1);
   assert.equal((await resultsStream()).state.last_seq, 0);
   assert.equal(
     await metric(scheduler as ServiceContext, METRICS.schedulerResults, {
@@ -181,7 +178,7 @@ test('a hand-off answered too late is recorded again from the stream, once', asy
   });
   assert.equal(await metric(sender, METRICS.senderResultHandoffs, { pool, outcome: 'timeout' }), 1);
   assert.equal((await resultsStream()).state.last_seq, 1);
-  assert.equal(await storedDelivered(id), 1);
+  assert.equal(await storedEvents(relay.admin.jsm, id, 'delivered'), 1);
   const counters = await relay.redis.hget(
     REDIS_KEYS.outcomesOnDay(pool, calendarDayKey(clock.now(), relay.pool.timeZone)),
     outcomeField(IP1.address, 'delivered'),

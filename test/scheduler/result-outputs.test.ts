@@ -23,7 +23,14 @@ import {
 } from '@hikyaku/core';
 import { calendarDayKey } from '@hikyaku/core/policy';
 import { createTestClock } from '@hikyaku/scheduler';
-import { IP1, message, type ShapingFixture, startShapingFixture, waitFor } from './harness.ts';
+import {
+  IP1,
+  message,
+  type ShapingFixture,
+  startShapingFixture,
+  storedEvents,
+  waitFor,
+} from './harness.ts';
 
 const clock = createTestClock({ start: Date.parse('2026-12-01T09:00:00Z') });
 let relay: ShapingFixture;
@@ -84,15 +91,6 @@ async function handOff(result: JobResult) {
   return handoffReplies.decode(reply.data);
 }
 
-async function storedDelivered(id: string): Promise<number> {
-  const info = await relay.admin.jsm.streams.info(STREAMS.events, {
-    subjects_filter: SUBJECTS.eventsOfQueueId(id),
-  });
-  return Object.entries(info.state.subjects ?? {})
-    .filter(([subject]) => subject.endsWith('.delivered'))
-    .reduce((sum, [, n]) => sum + n, 0);
-}
-
 async function bodyStored(id: string): Promise<boolean> {
   const info = await relay.admin.jsm.streams.info(STREAMS.bodies, {
     subjects_filter: SUBJECTS.body(id),
@@ -123,7 +121,7 @@ test('the answer waits for every output; the body is removed after the rest', as
     // Issued with the Redis batch, not after it.
     await waitFor(
       'the event stored while Redis waits',
-      async () => (await storedDelivered(id)) === 1,
+      async () => (await storedEvents(relay.admin.jsm, id, 'delivered')) === 1,
     );
     // The event the scheduler stored is on its way back already; the rest must wait.
     await waitFor('the subscriber saw the event', () =>
@@ -154,14 +152,14 @@ test('a recording that fails part-way keeps the body; made again, it counts once
   } finally {
     await relay.admin.jsm.streams.update(STREAMS.events, { subjects: config.subjects });
   }
-  assert.equal(await storedDelivered(id), 0);
+  assert.equal(await storedEvents(relay.admin.jsm, id, 'delivered'), 0);
   assert.deepEqual(await handOff(result), { ok: true });
-  assert.equal(await storedDelivered(id), 1);
+  assert.equal(await storedEvents(relay.admin.jsm, id, 'delivered'), 1);
   assert.equal(await deliveredCount(), before + 1, 'counted once over both recordings');
   await waitFor('the body removed', async () => !(await bodyStored(id)));
   // And a third time, as a late stream copy would: nothing more is stored or counted.
   assert.deepEqual(await handOff(result), { ok: true });
-  assert.equal(await storedDelivered(id), 1);
+  assert.equal(await storedEvents(relay.admin.jsm, id, 'delivered'), 1);
   assert.equal(await deliveredCount(), before + 1);
 });
 
@@ -176,12 +174,7 @@ test('a retry item is stored after the Redis writes before it, and indexed with 
   });
   const { id } = result.job.delivery;
   const queued = async () => (await relay.admin.jsm.streams.info(STREAMS.queue)).state.last_seq;
-  const storedDeferred = async () => {
-    const info = await relay.admin.jsm.streams.info(STREAMS.events, {
-      subjects_filter: SUBJECTS.eventsOfQueueId(id),
-    });
-    return Object.keys(info.state.subjects ?? {}).filter((s) => s.endsWith('.deferred')).length;
-  };
+  const storedDeferred = () => storedEvents(relay.admin.jsm, id, 'deferred');
   const before = await queued();
   await relay.redis.client('PAUSE', 60_000, 'WRITE');
   let answered = false;
