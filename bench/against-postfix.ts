@@ -192,27 +192,38 @@ async function compare(
     natsServer: natsServer.process.pid,
     redisServer: stack.redis?.process.pid,
   };
-  const target = (relay: 'postfix' | 'hikyaku') =>
-    relay === 'postfix'
-      ? { host: postfix.host, port: postfix.port }
-      : { host: stack.smtpHost, port: stack.smtpPort };
+  /**
+   * smtp-source sends `messages` through the relay in the mode, and the run ends when the
+   * sink has them all (or the timeout passed): the messages the sink received and the seconds.
+   */
+  async function relayThrough(
+    relay: 'postfix' | 'hikyaku',
+    mode: Mode,
+    messages: number,
+    to: string,
+  ) {
+    const base = sink.count();
+    const started = Date.now();
+    await runSmtpSource({
+      ...(relay === 'postfix'
+        ? { host: postfix.host, port: postfix.port }
+        : { host: stack.smtpHost, port: stack.smtpPort }),
+      sessions: options.sessions,
+      messages,
+      size: options.size,
+      reuse: mode === 'reused-connections',
+      to,
+    });
+    await waitForSink(sink.count, base + messages, started + options.timeoutMs);
+    return { received: sink.count() - base, seconds: (Date.now() - started) / 1000 };
+  }
   if (options.warmup > 0) {
     process.stderr.write(
       `bench: warming both relays up with ${options.warmup} messages per mode\n`,
     );
     for (const mode of MODES) {
       for (const relay of ['postfix', 'hikyaku'] as const) {
-        const base = sink.count();
-        const started = Date.now();
-        await runSmtpSource({
-          ...target(relay),
-          sessions: options.sessions,
-          messages: options.warmup,
-          size: options.size,
-          reuse: mode === 'reused-connections',
-          to: `${relay}-warmup@example.test`,
-        });
-        await waitForSink(sink.count, base + options.warmup, started + options.timeoutMs);
+        await relayThrough(relay, mode, options.warmup, `${relay}-warmup@example.test`);
         await sleep(2000);
       }
     }
@@ -236,19 +247,12 @@ async function compare(
           smtpSource: endedChildrenCpuSeconds(),
           smtpSink: cpuSeconds(sink.pid) ?? 0,
         };
-        const base = sink.count();
-        const started = Date.now();
-        await runSmtpSource({
-          ...target(relay),
-          sessions: options.sessions,
-          messages: options.messages,
-          size: options.size,
-          reuse: mode === 'reused-connections',
-          to: `${relay}-${round}@example.test`,
-        });
-        await waitForSink(sink.count, base + options.messages, started + options.timeoutMs);
-        const seconds = (Date.now() - started) / 1000;
-        const received = sink.count() - base;
+        const { received, seconds } = await relayThrough(
+          relay,
+          mode,
+          options.messages,
+          `${relay}-${round}@example.test`,
+        );
         const harnessCpuMsPerMessage = {
           smtpSource: round2(
             ((endedChildrenCpuSeconds() - harnessBefore.smtpSource) * 1000) / options.messages,
