@@ -40,6 +40,8 @@ export interface ComparisonOptions {
    */
   warmup: number;
   timeoutMs: number;
+  /** The cores (GOMAXPROCS) of hikyaku's nats-server; undefined: Go's default, every core. */
+  natsCores: number | undefined;
   /** The environment of hikyaku's services (log level, HIKYAKU_WIRE_VERSION). */
   env: Record<string, string>;
   /** Node arguments that start the services (relay-bench.ts: the compiled build). */
@@ -171,6 +173,7 @@ async function compare(
     port: await freePort(),
     dataDir: join(dir, 'nats'),
     monitorPort: natsMonitorPort,
+    ...(options.natsCores ? { cores: options.natsCores } : {}),
   });
   cleanup.push(() => natsServer.stop());
   const stack = await startLocalStack({
@@ -325,7 +328,7 @@ async function compare(
   const lost = runs.reduce((sum, r) => sum + r.lost, 0);
   const wireVersion = options.env.HIKYAKU_WIRE_VERSION ?? null;
   process.stdout.write(
-    `${JSON.stringify({ summary, peakRssMiB: rss, lost, wireVersion, warmup: options.warmup })}\n`,
+    `${JSON.stringify({ summary, peakRssMiB: rss, lost, wireVersion, warmup: options.warmup, natsCores: options.natsCores ?? null })}\n`,
   );
   for (const [mode, s] of Object.entries(summary)) {
     process.stderr.write(

@@ -26,6 +26,10 @@
  * the ingress stores an inline body and its envelope in one write); without it, the
  * services' default or the variable as exported.
  *
+ * With --nats-cores N the nats-server of a stack it starts runs on N cores (GOMAXPROCS); 0
+ * leaves Go's default (every core of the machine). Without it, GOMAXPROCS as exported, or 1
+ * as in local mode (LOCAL_NATS_CORES).
+ *
  * A stack of its own runs the compiled services, as `npm start` and the image do
  * (compiled-build.ts); --from-sources runs them through tsx instead.
  */
@@ -39,6 +43,7 @@ import {
   assertStackRunning,
   DEFAULT_STACK_FILE,
   NoRunningStackError,
+  natsCoresOf,
   readStackFile,
   startLocalStack,
 } from '@hikyaku/local';
@@ -74,6 +79,7 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     warmup: { type: 'string', default: '0' },
     'wire-version': { type: 'string' },
+    'nats-cores': { type: 'string' },
     'from-sources': { type: 'boolean', default: false },
   },
 });
@@ -102,6 +108,13 @@ if (wireVersion !== undefined && !WIRE_VERSIONS.map(String).includes(wireVersion
   );
   process.exit(2);
 }
+/** The cores of the nats-server a stack of its own runs; undefined: Go's default (every core). */
+function natsCoresOption(raw: string | undefined): number | undefined {
+  if (raw === undefined) return natsCoresOf(undefined);
+  if (raw === '0') return undefined;
+  return positive('nats-cores', raw);
+}
+const natsCores = natsCoresOption(values['nats-cores']);
 /** The environment of the services of a stack the benchmark starts. */
 const serviceEnv: Record<string, string> = {
   HIKYAKU_LOG_LEVEL: 'warn',
@@ -322,6 +335,7 @@ async function ownStack(invocation: string[]) {
       dataDir,
       smtpPort: await freePort(),
       env: serviceEnv,
+      natsCores: natsCores ?? 0,
       invocation,
       onOutput: printErrors,
     });
@@ -454,6 +468,7 @@ async function main(): Promise<void> {
       rounds: positive('rounds', values.rounds),
       warmup,
       timeoutMs,
+      natsCores,
       env: serviceEnv,
       invocation: servicesInvocation(values['from-sources']),
     });

@@ -35,6 +35,8 @@ export interface LocalStackOptions {
   redisUrl?: string;
   /** Replicas of the streams and buckets (3 on a NATS cluster); 1 by default. */
   streamReplicas?: number;
+  /** The cores of the nats-server it starts (GOMAXPROCS); see natsCoresOf. */
+  natsCores?: number;
   /** Extra environment for every service (e.g. HIKYAKU_LOG_LEVEL). */
   env?: Record<string, string>;
   /** Submitter username -> salted password hash (see hashPasswordFiles in credentials.ts). */
@@ -64,6 +66,24 @@ export interface LocalStack {
   readonly nats?: ChildServer;
   readonly redis?: ChildServer;
   stop(): Promise<void>;
+}
+
+/**
+ * The cores the nats-server of a local stack runs on, unless the caller or GOMAXPROCS in the
+ * environment says otherwise: one. On one machine nats-server shares the cores with the
+ * three services, each of which runs its JavaScript on one thread; Go's runtime given every
+ * core keeps idle threads looking for work and moving goroutines between them, which on a
+ * busy two-core machine cost nats-server a quarter to a third of its CPU per message
+ * (docs/performance.md, "nats-server's cores").
+ */
+export const LOCAL_NATS_CORES = 1;
+
+export function natsCoresOf(
+  requested: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): number | undefined {
+  if (requested !== undefined) return requested > 0 ? requested : undefined;
+  return env.GOMAXPROCS ? undefined : LOCAL_NATS_CORES;
 }
 
 /** Local mode runs one sender process that owns every IP of the pool. */
@@ -105,11 +125,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
   try {
     if (!options.natsUrl) progress('nats-server');
+    const natsCores = natsCoresOf(options.natsCores);
     const nats = options.natsUrl
       ? undefined
       : await startNatsServer({
           port: await freePort(),
           dataDir: join(options.dataDir, 'nats'),
+          ...(natsCores ? { cores: natsCores } : {}),
           log: log('nats-server'),
           ...supervise,
         });

@@ -75,13 +75,16 @@ export async function startChildServer(options: {
   host: string;
   port: number;
   url: string;
+  /** Added to the environment the server inherits. */
+  env?: Record<string, string>;
   log?: (line: string) => void;
   supervise?: (event: RestartEvent) => void;
 }): Promise<ChildServer> {
   let child!: ChildProcess;
   const name = options.bin.split('/').at(-1) ?? options.bin;
+  const env = options.env ? { ...process.env, ...options.env } : undefined;
   const launch = async (): Promise<void> => {
-    child = spawnTied(options.bin, options.args);
+    child = spawnTied(options.bin, options.args, env ? { env } : {});
     pipeLines(child, options.log);
     try {
       await waitForPort(options.port, options.host, 15_000, child);
@@ -130,6 +133,11 @@ export async function startNatsServer(options: {
   cluster?: { name: string; serverName: string; port: number; routes: string[] };
   /** Serve nats-server's monitoring endpoints (/healthz, /jsz) on this port. */
   monitorPort?: number;
+  /**
+   * The cores nats-server's Go runtime runs on (GOMAXPROCS). Unset: Go's default, every core
+   * of the machine (Go before 1.25 does not read a container's CPU limit).
+   */
+  cores?: number;
   log?: (line: string) => void;
   /** Start it again when it exits unexpectedly (local mode). */
   supervise?: (event: RestartEvent) => void;
@@ -143,6 +151,7 @@ export async function startNatsServer(options: {
     host,
     port: options.port,
     url: `nats://${host}:${options.port}`,
+    ...(options.cores ? { env: { GOMAXPROCS: String(options.cores) } } : {}),
     ...(options.log ? { log: options.log } : {}),
     ...(options.supervise ? { supervise: options.supervise } : {}),
     args: [
