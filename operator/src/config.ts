@@ -37,6 +37,8 @@ export interface SenderSettings {
   terminationGracePeriodSeconds: number;
   /** HIKYAKU_WIRE_VERSION for the sender pods, when set; absent: the sender's default. */
   wireVersion?: WireVersion;
+  /** false: the sender pods do not pipeline (HIKYAKU_SMTP_PIPELINING=off); absent: they do. */
+  smtpPipelining?: false;
 }
 
 export interface LeaderElectionSettings {
@@ -184,6 +186,9 @@ export function readOperatorConfig(env: Env): Readonly<OperatorConfig> {
       serviceAccountName: r.string('HIKYAKU_SENDER_SERVICE_ACCOUNT', ''),
       terminationGracePeriodSeconds: r.int('HIKYAKU_SENDER_GRACE_SECONDS', 30, { min: 1 }),
       ...(r.string('HIKYAKU_WIRE_VERSION') ? { wireVersion: readWireVersion(r) } : {}),
+      ...(r.oneOf('HIKYAKU_SENDER_SMTP_PIPELINING', ['on', 'off'], 'on') === 'off'
+        ? { smtpPipelining: false as const }
+        : {}),
     },
     leaderElection: {
       enabled: leaderElection,

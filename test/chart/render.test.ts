@@ -361,6 +361,7 @@ describe('every feature on', () => {
     assert.equal(operator.get('HIKYAKU_WATCH_NAMESPACE')?.value, 'mail');
     assert.equal(operator.get('HIKYAKU_SENDER_MEMORY_LIMIT')?.value, '1Gi');
     assert.equal(operator.get('HIKYAKU_SENDER_GRACE_SECONDS')?.value, '120');
+    assert.equal(operator.get('HIKYAKU_SENDER_SMTP_PIPELINING')?.value, 'off');
   });
 
   test('a NATS token from a Secret replaces user and password', async () => {

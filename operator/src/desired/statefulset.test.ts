@@ -117,6 +117,28 @@ describe('buildSenderStatefulSet', () => {
     );
   });
 
+  it('turns pipelining off in the sender pods when the operator is told to', () => {
+    const off = readOperatorConfig({
+      HIKYAKU_SENDER_IMAGE: 'registry.example/hikyaku:1.2.3',
+      HIKYAKU_LEADER_ELECTION: 'false',
+      HIKYAKU_SENDER_SMTP_PIPELINING: 'off',
+    });
+    assert.equal(
+      env(buildSenderStatefulSet(input({ sender: off.sender }))).HIKYAKU_SMTP_PIPELINING,
+      'off',
+    );
+    assert.equal(env(buildSenderStatefulSet(input())).HIKYAKU_SMTP_PIPELINING, undefined);
+    assert.throws(
+      () =>
+        readOperatorConfig({
+          HIKYAKU_SENDER_IMAGE: 'registry.example/hikyaku:1.2.3',
+          HIKYAKU_LEADER_ELECTION: 'false',
+          HIKYAKU_SENDER_SMTP_PIPELINING: 'no',
+        }),
+      /HIKYAKU_SENDER_SMTP_PIPELINING must be one of on, off, got "no"/,
+    );
+  });
+
   it('mounts each DKIM Secret where the compiled policy looks for it', () => {
     const sts = buildSenderStatefulSet(
       input({ dkimSecrets: ['dkim-a', 'dkim-b'], dkimVersion: 'v1' }),

@@ -76,6 +76,7 @@ function senderEnv(input: SenderStatefulSetInput): V1EnvVar[] {
     ...(sender.wireVersion
       ? [{ name: 'HIKYAKU_WIRE_VERSION', value: String(sender.wireVersion) }]
       : []),
+    ...(sender.smtpPipelining === false ? [{ name: 'HIKYAKU_SMTP_PIPELINING', value: 'off' }] : []),
   ];
 }
 

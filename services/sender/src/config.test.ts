@@ -32,6 +32,18 @@ describe('readSenderConfig', () => {
     assert.ok(Object.isFrozen(config));
   });
 
+  it('pipelines the envelope unless HIKYAKU_SMTP_PIPELINING is off', () => {
+    assert.equal(readSenderConfig(base).smtpPipelining, true);
+    assert.equal(
+      readSenderConfig({ ...base, HIKYAKU_SMTP_PIPELINING: 'off' }).smtpPipelining,
+      false,
+    );
+    assert.throws(
+      () => readSenderConfig({ ...base, HIKYAKU_SMTP_PIPELINING: 'no' }),
+      /HIKYAKU_SMTP_PIPELINING must be one of on, off, got "no"/,
+    );
+  });
+
   it('waits 5 s for a result hand-off unless told otherwise, within bounds', () => {
     assert.equal(readSenderConfig(base).resultHandoffTimeoutMs, 5000);
     assert.equal(

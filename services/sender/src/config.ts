@@ -31,6 +31,11 @@ export interface SenderConfig extends CommonConfig {
   dataTimeoutMs: number;
   /** How long an unused connection stays open for the next message. */
   connectionIdleMs: number;
+  /**
+   * Pipeline MAIL FROM, the RCPT TOs and DATA when the receiver offers PIPELINING (RFC
+   * 2920); off for a receiver that breaks under it.
+   */
+  smtpPipelining: boolean;
   /** Verify the receiver's certificate (MTAs do not by default: TLS is opportunistic). */
   tlsVerify: boolean;
   /**
@@ -95,6 +100,7 @@ export function readSenderConfig(env: Env): Readonly<SenderConfig> {
     commandTimeoutMs: r.int('HIKYAKU_COMMAND_TIMEOUT_MS', 300_000, { min: 100 }),
     dataTimeoutMs: r.int('HIKYAKU_DATA_TIMEOUT_MS', 600_000, { min: 100 }),
     connectionIdleMs: r.int('HIKYAKU_CONNECTION_IDLE_MS', 5000, { min: 0 }),
+    smtpPipelining: r.oneOf('HIKYAKU_SMTP_PIPELINING', ['on', 'off'], 'on') === 'on',
     tlsVerify: r.bool('HIKYAKU_TLS_VERIFY', false),
     tlsCaFile: readCaFile(r, 'HIKYAKU_TLS_CA_FILE'),
     mtaSts: r.oneOf('HIKYAKU_MTA_STS', ['on', 'off'], 'on') === 'on',

@@ -152,6 +152,7 @@ export async function startSender(deps: {
       commandTimeoutMs: config.commandTimeoutMs,
       dataTimeoutMs: config.dataTimeoutMs,
       tlsVerify: config.tlsVerify,
+      pipelining: config.smtpPipelining,
       ...(ca ? { ca } : {}),
     },
     onOpen: (source, session) =>

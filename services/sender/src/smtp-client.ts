@@ -1,8 +1,10 @@
 /**
- * nodemailer's SMTPConnection as the sender's sessions use it, with two of its internals
- * overridden: the parameters of each RCPT TO (each recipient's own DSN parameters) and how
- * the message data is written. nodemailer is pinned to an exact version and the overridden
- * internals are checked when the sender starts (`checkSmtpClientHooks`).
+ * nodemailer's SMTPConnection as the sender's sessions use it, with three of its internals
+ * overridden: the parameters of each RCPT TO (each recipient's own DSN parameters), how
+ * the message data is written, and (when pipelining is turned off) the extensions read from
+ * the EHLO reply. nodemailer is pinned to an exact version and the overridden internals,
+ * and the envelope phase whose pipelining the sender relies on, are checked when the
+ * sender starts (`checkSmtpClientHooks`).
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -15,6 +17,7 @@ import { dataOnWire } from './smtp-data.ts';
 /** The parts of nodemailer's SMTPConnection that SenderSmtpConnection reads or calls. */
 interface ConnectionInternals {
   _supportedExtensions?: string[];
+  _parseEhloExtensions(reply: string): void;
   _recipientQueue?: string[];
   _socket: Socket | TLSSocket;
   _responseActions: Array<(reply: string) => void>;
@@ -84,7 +87,97 @@ const EXPECTED_CALLS = {
     'once',
     'info',
   ],
+  // The envelope phase (RFC 2920): with PIPELINING in the EHLO reply, MAIL FROM, every
+  // RCPT TO and DATA are written corked and the replies read in order, DATA's reply
+  // deciding the envelope; without it, one command per reply. The sender does not replace
+  // these but relies on them, on _getDsnRcptToArgs being called per recipient, and on the
+  // off switch below (PIPELINING dropped from _supportedExtensions) being what they read.
+  _setEnvelope: [
+    '_setEnvelope',
+    'toString',
+    'trim',
+    'concat',
+    'map',
+    'toString',
+    'trim',
+    'callback',
+    '_formatError',
+    'test',
+    'callback',
+    '_formatError',
+    'stringify',
+    'test',
+    'test',
+    'callback',
+    '_formatError',
+    'stringify',
+    'test',
+    'concat',
+    '_setDsnEnvelope',
+    'callback',
+    '_formatError',
+    'callback',
+    '_formatError',
+    'includes',
+    'callback',
+    '_formatError',
+    'includes',
+    'push',
+    '_actionMAIL',
+    'includes',
+    'push',
+    'includes',
+    'push',
+    'includes',
+    'Number',
+    'push',
+    'includes',
+    'push',
+    'encodeXText',
+    'push',
+    'encodeXText',
+    'push',
+    'join',
+    '_sendCommand',
+    'cork',
+    '_sendCommand',
+    '_sendRcpt',
+    'shift',
+    'push',
+    '_actionDATA',
+    '_sendCommand',
+    'uncork',
+  ],
+  _advanceEnvelope: [
+    '_advanceEnvelope',
+    'callback',
+    '_sendRcpt',
+    'shift',
+    '_envelopeError',
+    'callback',
+    'push',
+    '_actionDATA',
+    '_sendCommand',
+  ],
+  _actionDATA: [
+    '_actionDATA',
+    '_envelopeError',
+    'test',
+    'close',
+    'callback',
+    'push',
+    'callback',
+    '_sendCommand',
+    'callback',
+    'test',
+    'callback',
+    '_formatError',
+    'callback',
+  ],
 } as const;
+
+/** How _setEnvelope decides to pipeline: what turning pipelining off acts on. */
+const PIPELINING_TEST = "this._supportedExtensions.includes('PIPELINING')";
 
 function callsOf(fn: unknown): string[] {
   const body = String(fn).replace(/\/\/.*$/gm, '');
@@ -99,8 +192,22 @@ function callsOf(fn: unknown): string[] {
  */
 export function checkSmtpClientHooks(): void {
   const proto = SMTPConnection.prototype as unknown as Record<string, unknown>;
-  for (const hook of ['_getDsnRcptToArgs', '_actionSMTPStream', 'send', '_createSendStream']) {
+  const hooks = [
+    '_getDsnRcptToArgs',
+    '_actionSMTPStream',
+    'send',
+    '_createSendStream',
+    '_parseEhloExtensions',
+    '_setEnvelope',
+    '_advanceEnvelope',
+    '_actionDATA',
+    '_sendRcpt',
+  ];
+  for (const hook of hooks) {
     if (typeof proto[hook] !== 'function') throw new SmtpClientHookMissingError(hook);
+  }
+  if (!String(proto._setEnvelope).includes(PIPELINING_TEST)) {
+    throw new SmtpClientHookMissingError(`the _setEnvelope() that pipelines on ${PIPELINING_TEST}`);
   }
   for (const [name, expected] of Object.entries(EXPECTED_CALLS)) {
     const calls = callsOf(proto[name]);
@@ -128,12 +235,36 @@ export function checkSmtpClientHooks(): void {
  * wire form byte by byte in JavaScript and writes the end-of-data line apart from it:
  * `dataOnWire` makes the same bytes, and both pieces leave in one socket write
  * (test/sender/data-transfer.test.ts compares what a receiver gets from both).
+ *
+ * nodemailer pipelines the envelope (RFC 2920) whenever the EHLO reply lists PIPELINING.
+ * A receiver that breaks under pipelining is served by `pipelining = false`: PIPELINING is
+ * then left out of the extensions read from the EHLO reply, and every command waits for
+ * the reply to the one before (test/sender/pipelining.test.ts).
  */
 export class SenderSmtpConnection extends SMTPConnection {
   /** The recipients' parameters of the transaction in progress, by address. */
   rcptDsn: ReadonlyMap<string, RecipientDsn> = new Map();
   /** Called when DATA was accepted and the message starts to go out. */
   onData: (() => void) | undefined;
+  /** Pipeline the envelope when the server offers it; set before connect(). */
+  pipelining = true;
+
+  /** Whether the transactions of this connection are pipelined. */
+  get pipelined(): boolean {
+    const self = this as unknown as ConnectionInternals;
+    return self._supportedExtensions?.includes('PIPELINING') === true;
+  }
+
+  _parseEhloExtensions(reply: string): void {
+    const self = this as unknown as ConnectionInternals;
+    (SMTPConnection.prototype as unknown as ConnectionInternals)._parseEhloExtensions.call(
+      this,
+      reply,
+    );
+    if (!this.pipelining && self._supportedExtensions) {
+      self._supportedExtensions = self._supportedExtensions.filter((e) => e !== 'PIPELINING');
+    }
+  }
 
   /** Whether the server's EHLO reply (the one after STARTTLS, if any) lists DSN. */
   get offersDsn(): boolean {

@@ -55,3 +55,28 @@ test('the self-check refuses a nodemailer whose message data path is not the one
   );
   checkSmtpClientHooks();
 });
+
+test('the self-check refuses a nodemailer whose pipelined envelope is not the one relied on', () => {
+  withMethod('_parseEhloExtensions', undefined, () => refusesWith(/_parseEhloExtensions/));
+  // An envelope that pipelines on something else than the extensions the off switch edits.
+  const original = String(proto._setEnvelope);
+  const changed = original.replace(
+    "this._supportedExtensions.includes('PIPELINING')",
+    'this.options.pipelining',
+  );
+  assert.notEqual(changed, original);
+  withMethod(
+    '_setEnvelope',
+    Object.assign(() => undefined, { toString: () => changed }),
+    () => refusesWith(/_setEnvelope\(\) that pipelines on/),
+  );
+  // DATA's reply no longer deciding a pipelined envelope.
+  withMethod(
+    '_actionDATA',
+    function _actionDATA(this: unknown, str: string, callback: (e: null, s: string) => void) {
+      callback(null, str);
+    },
+    () => refusesWith(/_actionDATA\(\) it relies on/),
+  );
+  checkSmtpClientHooks();
+});

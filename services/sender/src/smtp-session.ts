@@ -47,6 +47,11 @@ export interface SessionOptions extends SessionTimeouts {
   ca?: readonly string[];
   /** Do not use STARTTLS even when offered (the retry after a failed handshake). */
   ignoreTls?: boolean;
+  /**
+   * Pipeline MAIL FROM, the RCPT TOs and DATA (RFC 2920) when the server offers PIPELINING;
+   * absent: true.
+   */
+  pipelining?: boolean;
 }
 
 export interface TlsInfo {
@@ -109,6 +114,8 @@ export interface SmtpSession {
   readonly certificate: CertificateCheck | undefined;
   /** The server advertised DSN: the client's DSN parameters go with each transaction. */
   readonly dsn: boolean;
+  /** MAIL FROM, the RCPT TOs and DATA of each transaction leave together (RFC 2920). */
+  readonly pipelined: boolean;
   /** False once the connection failed or was closed. */
   readonly usable: boolean;
   /** Settles when the TCP connection is gone. */
@@ -227,6 +234,7 @@ export async function openSession(
     socketTimeout: options.commandTimeoutMs,
     logger: false,
   });
+  conn.pipelining = options.pipelining !== false;
 
   let usable = false;
   let quitting = false;
@@ -285,6 +293,7 @@ export async function openSession(
   const tls = conn.secure ? tlsInfoOf(conn._socket) : undefined;
   const certificate = conn.secure ? certificateOf(conn._socket, target.host) : undefined;
   const dsn = conn.offersDsn;
+  const pipelined = conn.pipelined;
 
   const setIdleTimeout = (ms: number): void => {
     const current = conn._socket;
@@ -336,6 +345,7 @@ export async function openSession(
     tls,
     certificate,
     dsn,
+    pipelined,
     get usable() {
       return usable;
     },
