@@ -44,6 +44,7 @@ test('an envelope as a header value is one line of printable ASCII and decodes b
   assert.match(value, /^[\x20-\x7e]+$/);
   assert.deepEqual(envelopeHeader.decode(value), envelope);
   assert.throws(() => envelopeHeader.decode('{"v":1}'), SchemaError);
+  assert.throws(() => envelopeHeader.decode('{"v":1'), /envelope.*not JSON/s);
 });
 
 test('DSN parameters travel on an envelope, bounded in size and in their values', () => {
