@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DeliveryEvent } from '@hikyaku/core';
-import { attemptLine, loggedRecipient } from './attempt-log.ts';
+import { attemptLine, loggedRecipient, withAttemptLog } from './attempt-log.ts';
 
 const deferred: DeliveryEvent = {
   v: 1,
@@ -57,4 +57,27 @@ test('recipients are logged whole, as their domain, or with a stable digest of t
   assert.notEqual(loggedRecipient('bob@example.com', 'hash'), hashed);
   assert.equal(attemptLine(deferred, 'domain')?.to, 'example.com');
   assert.ok(!JSON.stringify(attemptLine(deferred, 'hash')).includes('Ann'));
+});
+
+test('stored attempts are logged at info, and nothing is built when info is off', async () => {
+  const publish = async (_events: DeliveryEvent[]): Promise<boolean> => false;
+  const publisher = { publish };
+  for (const enabled of [true, false, undefined]) {
+    const lines: unknown[] = [];
+    const log = {
+      info: (line: unknown) => {
+        lines.push(line);
+      },
+      ...(enabled === undefined ? {} : { isLevelEnabled: () => enabled }),
+    };
+    const logged = withAttemptLog(publisher, log as never, 'full');
+    assert.equal(await logged.publish([deferred, { ...deferred, type: 'scheduled' }]), false);
+    assert.equal(lines.length, enabled === false ? 0 : 1, `info enabled: ${enabled}`);
+  }
+  const repeat = withAttemptLog(
+    { publish: async (_events: DeliveryEvent[]) => true },
+    { info: () => assert.fail() },
+    'full',
+  );
+  assert.equal(await repeat.publish([deferred]), true);
 });

@@ -88,7 +88,7 @@ type Publish = (
  */
 export function withAttemptLog<P extends { publish: Publish }>(
   publisher: P,
-  log: Pick<Logger, 'info'>,
+  log: Pick<Logger, 'info'> & Partial<Pick<Logger, 'isLevelEnabled'>>,
   mode: RecipientLogMode,
 ): P {
   return {
@@ -96,6 +96,8 @@ export function withAttemptLog<P extends { publish: Publish }>(
     async publish(events, msgIdOf) {
       const repeat = await publisher.publish(events, msgIdOf);
       if (repeat) return repeat;
+      // A log below info writes no line: nothing is built for it either.
+      if (log.isLevelEnabled?.('info') === false) return false;
       for (const event of events) {
         const line = attemptLine(event, mode);
         if (line) log.info(line, 'delivery attempt');

@@ -91,7 +91,5 @@ export async function dispatch(
   if (decision.spilledFrom !== undefined) {
     metrics.spilled.inc({ pool: pool.key, ip: decision.spilledFrom });
   }
-  if (parts.config.progressEvents) {
-    parts.events.progress('scheduled', eventBaseOf(job), job.delivery.rcpts, now);
-  }
+  parts.events.progress('scheduled', () => eventBaseOf(job), job.delivery.rcpts, now);
 }

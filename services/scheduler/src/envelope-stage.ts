@@ -217,8 +217,10 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
         }),
       );
     }
-    for (const e of out) metrics.outcomes.inc({ pool: pool.key, type: e.type });
-    await events.publish(out);
+    if (out.length > 0) {
+      for (const e of out) metrics.outcomes.inc({ pool: pool.key, type: e.type });
+      await events.publish(out);
+    }
     if (items.length === 0) {
       // Every recipient was suppressed: nothing will read the body again.
       await parts.bodies.remove(envelope.id, envelope.body).catch((err: unknown) => {

@@ -14,13 +14,37 @@ const UNSTORED = new Set<DeliveryEvent['type']>(['accepted', 'scheduled']);
 
 /** The stored subject of an event: its pool, queue id, recipient and Message-ID digests, type. */
 export function eventSubject(event: DeliveryEvent): string {
+  return subjectOf(event, midDigestOf(event.messageId));
+}
+
+function midDigestOf(messageId: string | undefined): string {
+  return messageId ? traceDigest('mid', messageId) : NO_DIGEST;
+}
+
+function subjectOf(event: DeliveryEvent, midDigest: string): string {
   return SUBJECTS.deliveryEvent(
     event.pool,
     event.id,
     traceDigest('rcpt', event.rcpt),
-    event.messageId ? traceDigest('mid', event.messageId) : NO_DIGEST,
+    midDigest,
     event.type,
   );
+}
+
+/**
+ * eventSubject for the events of one message, as a publish call carries them: the
+ * Message-ID's digest is the same for all of them, so it is taken once, not per event.
+ */
+function subjectsOfOneMessage(): (event: DeliveryEvent) => string {
+  let messageId: string | undefined;
+  let midDigest = NO_DIGEST;
+  return (event) => {
+    if (event.messageId !== messageId) {
+      messageId = event.messageId;
+      midDigest = midDigestOf(messageId);
+    }
+    return subjectOf(event, midDigest);
+  };
 }
 
 /**
@@ -48,6 +72,8 @@ export function createEventPublisher(
       events: DeliveryEvent[],
       msgIdOf?: (event: DeliveryEvent) => string,
     ): Promise<boolean> {
+      if (events.length === 0) return false;
+      const subjectOf = subjectsOfOneMessage();
       const writes: Promise<PubAck>[] = [];
       for (const event of events) {
         if (UNSTORED.has(event.type)) {
@@ -58,7 +84,7 @@ export function createEventPublisher(
         }
         writes.push(
           js.publish(
-            eventSubject(event),
+            subjectOf(event),
             codecs.event.encode(event),
             msgIdOf ? { msgID: msgIdOf(event) } : undefined,
           ),
@@ -71,18 +97,21 @@ export function createEventPublisher(
      * Sends an `accepted` or `scheduled` notice per recipient to live watchers, unstored and
      * unacknowledged. Off (the default, HIKYAKU_PROGRESS_EVENTS), nothing is built or sent:
      * in production nobody listens, and each notice costs an encode and a message that
-     * nats-server parses.
+     * nats-server parses. This is the one place the setting is checked: a caller passes
+     * the base as a function when building it costs something, and it is then called only
+     * when notices are on.
      */
     progress(
       type: 'accepted' | 'scheduled',
-      base: EventBase,
+      base: EventBase | (() => EventBase),
       rcpts: readonly string[],
       at: number,
     ): void {
       if (!progressOn) return;
-      const subject = SUBJECTS.progress(base.pool, type);
+      const of = typeof base === 'function' ? base() : base;
+      const subject = SUBJECTS.progress(of.pool, type);
       for (const rcpt of rcpts) {
-        nc.publish(subject, codecs.event.encode(deliveryEvent(type, base, rcpt, at)));
+        nc.publish(subject, codecs.event.encode(deliveryEvent(type, of, rcpt, at)));
       }
     },
     /**
@@ -90,7 +119,8 @@ export function createEventPublisher(
      * their first attempt, whom no outcome event names yet, so `hikyaku trace` finds them.
      */
     async storeAcceptance(events: DeliveryEvent[]): Promise<void> {
-      await Promise.all(events.map((e) => js.publish(eventSubject(e), codecs.event.encode(e))));
+      const subjectOf = subjectsOfOneMessage();
+      await Promise.all(events.map((e) => js.publish(subjectOf(e), codecs.event.encode(e))));
     },
   };
 }
@@ -110,7 +140,11 @@ export interface EventBase {
   dispatchedAt?: number;
 }
 
-/** One event about one recipient of a message. */
+/**
+ * One event about one recipient of a message. Built field by field in the order its JSON
+ * has always had (no spread of a temporary object per optional field): one is made per
+ * recipient and outcome on the hot path.
+ */
 export function deliveryEvent(
   type: DeliveryEvent['type'],
   base: EventBase,
@@ -119,30 +153,20 @@ export function deliveryEvent(
   reply?: Pick<RecipientOutcome, 'code' | 'text' | 'enhanced' | 'remoteHost' | 'remoteAddress'>,
   tls?: string,
 ): DeliveryEvent {
-  return {
-    v: 1,
-    type,
-    id: base.id,
-    pool: base.pool,
-    rcpt,
-    at,
-    ...(base.ip ? { ip: base.ip } : {}),
-    ...(base.attempt !== undefined ? { attempt: base.attempt } : {}),
-    ...(reply
-      ? {
-          reply: {
-            code: reply.code,
-            text: reply.text,
-            ...(reply.enhanced ? { enhanced: reply.enhanced } : {}),
-            ...(reply.remoteHost ? { remoteHost: reply.remoteHost } : {}),
-            ...(reply.remoteAddress ? { remoteAddress: reply.remoteAddress } : {}),
-          },
-        }
-      : {}),
-    ...(base.messageId ? { messageId: base.messageId } : {}),
-    ...(base.domain ? { domain: base.domain } : {}),
-    ...(tls ? { tls } : {}),
-    ...(base.receivedAt !== undefined ? { delayMs: Math.max(0, at - base.receivedAt) } : {}),
-    ...(base.dispatchedAt !== undefined ? { plannedAt: base.dispatchedAt } : {}),
-  };
+  const event: DeliveryEvent = { v: 1, type, id: base.id, pool: base.pool, rcpt, at };
+  if (base.ip) event.ip = base.ip;
+  if (base.attempt !== undefined) event.attempt = base.attempt;
+  if (reply) {
+    const told: NonNullable<DeliveryEvent['reply']> = { code: reply.code, text: reply.text };
+    if (reply.enhanced) told.enhanced = reply.enhanced;
+    if (reply.remoteHost) told.remoteHost = reply.remoteHost;
+    if (reply.remoteAddress) told.remoteAddress = reply.remoteAddress;
+    event.reply = told;
+  }
+  if (base.messageId) event.messageId = base.messageId;
+  if (base.domain) event.domain = base.domain;
+  if (tls) event.tls = tls;
+  if (base.receivedAt !== undefined) event.delayMs = Math.max(0, at - base.receivedAt);
+  if (base.dispatchedAt !== undefined) event.plannedAt = base.dispatchedAt;
+  return event;
 }

@@ -101,18 +101,19 @@ export function retryItem(
 /** What the events of an item or a job say of its message. */
 export function eventBaseOf(record: QueueItem | Job): EventBase {
   const { delivery } = record;
-  return {
+  const base: EventBase = {
     id: delivery.id,
     pool: delivery.pool,
     domain: delivery.domain,
     receivedAt: delivery.receivedAt,
     attempt: record.attempt,
-    ...('ip' in record ? { ip: record.ip } : {}),
-    ...('dispatchedAt' in record && record.dispatchedAt !== undefined
-      ? { dispatchedAt: record.dispatchedAt }
-      : {}),
-    ...(delivery.messageId ? { messageId: delivery.messageId } : {}),
   };
+  if ('ip' in record) base.ip = record.ip;
+  if ('dispatchedAt' in record && record.dispatchedAt !== undefined) {
+    base.dispatchedAt = record.dispatchedAt;
+  }
+  if (delivery.messageId) base.messageId = delivery.messageId;
+  return base;
 }
 
 /** The de-duplication id of a queue item's publish: one per delivery and attempt. */

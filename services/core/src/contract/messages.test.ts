@@ -44,6 +44,7 @@ test('an envelope as a header value is one line of printable ASCII and decodes b
   assert.match(value, /^[\x20-\x7e]+$/);
   assert.deepEqual(envelopeHeader.decode(value), envelope);
   assert.throws(() => envelopeHeader.decode('{"v":1}'), SchemaError);
+  assert.throws(() => envelopeHeader.decode('{"v":1'), /envelope.*not JSON/s);
 });
 
 test('DSN parameters travel on an envelope, bounded in size and in their values', () => {
@@ -88,6 +89,9 @@ test('trace subjects: a queue id is one token, Message-IDs and addresses enter o
   assert.equal(traceDigest('mid', '<id@app.test>'), traceDigest('mid', ' id@app.test '));
   assert.equal(traceDigest('rcpt', 'Ann@Example.com'), traceDigest('rcpt', 'ann@example.com'));
   assert.match(traceDigest('rcpt', 'ann@example.com'), /^[0-9a-f]{32}$/);
+  // SHA-256 of the normal form, hex, its first 128 bits: stored subjects depend on it.
+  assert.equal(traceDigest('rcpt', ' Ann@Example.com'), '71d4f55f72fa128dfb468a1a3901507c');
+  assert.equal(traceDigest('mid', '<id@app.test>'), 'bb705914038c9c1e26812fc304f31b3e');
   assert.ok(!SUBJECTS.traceIndex('rcpt', traceDigest('rcpt', 'ann@example.com')).includes('ann'));
 });
 

@@ -15,6 +15,7 @@ import {
   issuesOf,
   MESSAGE_ID_MAX,
   parseJson,
+  parseJsonText,
   recipientDsnList,
 } from './schema-parts.ts';
 import type { TraceIndexEntry } from './trace.ts';
@@ -193,15 +194,21 @@ export interface Codec<T> {
   decode(data: Uint8Array): T;
 }
 
-function codec<T>(what: string, schema: JSONSchemaType<T>): Codec<T> {
+/** A codec that also reads its JSON from a string (see envelopeHeader). */
+interface TextCodec<T> extends Codec<T> {
+  decodeText(text: string): T;
+}
+
+function codec<T>(what: string, schema: JSONSchemaType<T>): TextCodec<T> {
   const validate: ValidateFunction<T> = ajv.compile(schema);
+  const checked = (parsed: unknown): T => {
+    if (!validate(parsed)) throw new SchemaError(what, issuesOf(validate.errors));
+    return parsed;
+  };
   return {
     encode: (value) => Buffer.from(JSON.stringify(value)),
-    decode: (data) => {
-      const parsed = parseJson(what, data);
-      if (!validate(parsed)) throw new SchemaError(what, issuesOf(validate.errors));
-      return parsed;
-    },
+    decode: (data) => checked(parseJson(what, data)),
+    decodeText: (text) => checked(parseJsonText(what, text)),
   };
 }
 
@@ -251,6 +258,7 @@ export const envelopeHeader = {
       );
   },
   decode(value: string): Envelope {
-    return codecs.envelope.decode(Buffer.from(value, 'utf8'));
+    // The value is JSON already: parsed as it is, not copied into bytes and back.
+    return codecs.envelope.decodeText(value);
   },
 };

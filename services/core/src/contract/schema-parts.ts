@@ -111,6 +111,15 @@ export function parseJson(what: string, data: Uint8Array): unknown {
   }
 }
 
+/** parseJson for JSON already held as a string (a header value): not turned into bytes first. */
+export function parseJsonText(what: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new SchemaError(what, [`not JSON: ${(err as Error).message}`]);
+  }
+}
+
 /** Ajv's complaints as the issues of a SchemaError. */
 export function issuesOf(
   errors: readonly { instancePath: string; message?: string }[] | null | undefined,

@@ -3,7 +3,7 @@
  * recipient without reading every event. Message-IDs and addresses enter subjects only as
  * digests: a subject token cannot hold them, and the index then names no address.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export interface TraceIndexEntry {
   v: 1;
@@ -33,5 +33,6 @@ export function normalMessageId(value: string): string {
  */
 export function traceDigest(kind: 'mid' | 'rcpt', value: string): string {
   const normal = kind === 'mid' ? normalMessageId(value) : value.trim().toLowerCase();
-  return createHash('sha256').update(normal).digest('hex').slice(0, 32);
+  // One-shot: no Hash object per digest (one or two are taken per stored event).
+  return hash('sha256', normal, 'hex').slice(0, 32);
 }
