@@ -21,6 +21,7 @@ import { type CertificateWatcher, watchCertificate } from './certificates.ts';
 import { createClientLimits } from './client-limits.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { createFeedbackIntake } from './feedback-intake.ts';
+import { dateLine } from './headers.ts';
 import { createInflightBudget } from './inflight.ts';
 import { createIngressMetrics } from './metrics.ts';
 import { createPoolSelector } from './pool-select.ts';
@@ -118,6 +119,7 @@ export async function startIngress(deps: {
     ),
     tlsAvailable: certificates !== undefined,
     now,
+    dateLine: dateLine(),
   };
 
   /** SIZE advertises the largest limit of any pool; each pool's own is enforced. */

@@ -58,6 +58,8 @@ export interface IngressContext {
   inflight: InflightBudget;
   tlsAvailable: boolean;
   now: () => number;
+  /** The date of the added header fields, for a time of now() (headers.ts dateLine). */
+  dateLine: (ms: number) => string;
 }
 
 type Handlers = Required<
