@@ -107,6 +107,29 @@ test('QUIT: a command sent behind it is not answered, and the session ends as an
   socket.destroy();
 });
 
+test("the server tells of each connection with the client's own address", async () => {
+  const seen: { remoteAddress: string; id: string }[] = [];
+  const onConnect = (info: { remoteAddress: string; id: string }) => seen.push(info);
+  server.on('connect', onConnect);
+  try {
+    for (const localAddress of ['127.0.0.2', '127.0.0.3']) {
+      const socket = connect({ port, host: '127.0.0.1', localAddress });
+      await once(socket, 'data');
+      socket.destroy();
+    }
+  } finally {
+    server.off('connect', onConnect);
+  }
+  assert.deepEqual(
+    seen.map((info) => info.remoteAddress),
+    ['127.0.0.2', '127.0.0.3'],
+  );
+  assert.deepEqual(
+    seen.map((info) => info.id),
+    ids.slice(-2),
+  );
+});
+
 async function waitUntil(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
 }

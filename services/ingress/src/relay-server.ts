@@ -270,6 +270,10 @@ export class RelaySmtpServer extends SMTPServer {
     .toString(32)
     .padStart(8, '0');
   private connectionCount = 0;
+  /** The server's listeners on every connection, made once rather than per connection. */
+  private readonly connectionError = (err: Error) => this._onError(err);
+  private readonly clientConnected = (data: Parameters<SMTPServer['_onClientConnect']>[0]) =>
+    this._onClientConnect(data);
 
   constructor(options: SMTPServerOptions & ConnectionHooks) {
     super(options);
@@ -287,8 +291,8 @@ export class RelaySmtpServer extends SMTPServer {
     this.connections.add(connection);
     // The connection is the session's handle: its send and close are the handle's.
     this.handles.set(connection.session, connection);
-    connection.on('error', (err: Error) => this._onError(err));
-    connection.on('connect', (data) => this._onClientConnect(data));
+    connection.on('error', this.connectionError);
+    connection.on('connect', this.clientConnected);
     connection.init();
   }
 
