@@ -207,3 +207,53 @@ test('Date and Message-ID are added when missing; otherwise only Received is', a
   assert.ok(body.subarray(0, received).toString().startsWith('Received: '));
   assert.ok(body.subarray(received).equals(raw), 'the client bytes changed');
 });
+
+test('Received and Date carry the second each message came in, across a second boundary', async () => {
+  // The clock stands just before a second ends, then just after: the date text, formatted
+  // once per second, must follow it, and agree with the envelope's receivedAt.
+  const second = Date.UTC(2026, 11, 31, 23, 59, 59);
+  let clock = second + 999;
+  const timed = await startIngressUnderTest(infra, { pools: ['test_env'], now: () => clock });
+  try {
+    const sent: { id: string; at: number; from: string }[] = [];
+    for (const [at, from] of [
+      [second + 999, '127.0.0.2'],
+      [second + 999, '127.0.0.3'],
+      [second + 1000, '127.0.0.4'],
+      [second - 1, '127.0.0.2'],
+    ] as const) {
+      clock = at;
+      const c = await session({ port: timed.ports.relay as number, localAddress: from });
+      const bare = `From: <a@example.test>\r\nSubject: at ${at}\r\n\r\nbody\r\n`;
+      sent.push({
+        id: queueId((await c.send('a@example.test', ['b@example.test'], bare)).line),
+        at,
+        from,
+      });
+      await c.quit();
+    }
+    const dates = [
+      'Thu, 31 Dec 2026 23:59:59 +0000',
+      'Thu, 31 Dec 2026 23:59:59 +0000',
+      'Fri, 01 Jan 2027 00:00:00 +0000',
+      'Thu, 31 Dec 2026 23:59:58 +0000',
+    ];
+    for (const [i, { id, at, from }] of sent.entries()) {
+      const stored = await queuedBody(id);
+      const added =
+        `Received: from client.hikyaku.test ([${from}])\r\n` +
+        '\tby relay.hikyaku.test (hikyaku) with ESMTP\r\n' +
+        `\tid ${id}\r\n\tfor <b@example.test>;\r\n\t${dates[i]}\r\nDate: ${dates[i]}\r\n`;
+      assert.equal(stored.slice(0, added.length), added);
+      const envelope = (await infra.envelopes()).find((e) => e.id === id);
+      assert.equal(envelope?.receivedAt, at);
+      assert.equal(envelope?.clientAddress, from);
+      const accepted = timed.logs
+        .map((line) => JSON.parse(line) as { msg: string; id?: string; client?: string })
+        .find((entry) => entry.msg === 'accepted' && entry.id === id);
+      assert.equal(accepted?.client, from);
+    }
+  } finally {
+    await timed.stop();
+  }
+});

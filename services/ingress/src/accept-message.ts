@@ -33,7 +33,7 @@ export interface ReadTransaction {
 }
 
 export async function acceptMessage(
-  ctx: Pick<IngressContext, 'config' | 'log' | 'metrics' | 'store' | 'now'>,
+  ctx: Pick<IngressContext, 'config' | 'log' | 'metrics' | 'store' | 'now' | 'dateLine'>,
   listener: ListenerName,
   refuse: (reason: RefusalReason, pool?: CompiledPool) => SmtpReplyError,
   tx: ReadTransaction,
@@ -50,6 +50,8 @@ export async function acceptMessage(
   const tls = session.tlsOptions
     ? { version: session.tlsOptions.version, cipher: session.tlsOptions.name }
     : undefined;
+  // One instant for the Received and Date fields and the envelope's receivedAt.
+  const receivedAt = now();
   // Read once for the added fields, the Message-ID and the bulk mark.
   const header = headerSection(messageHead(message.chunks));
   const headers = addedHeaders(header, {
@@ -61,7 +63,7 @@ export async function acceptMessage(
     authenticated: Boolean(session.user),
     smtputf8: Boolean(session.envelope.smtpUtf8),
     rcpts,
-    now: new Date(now()),
+    date: ctx.dateLine(receivedAt),
   });
   const messageId = messageIdOf(header) ?? `${id}@${config.hostname}`;
   const bulk = isBulkMail(header);
@@ -74,7 +76,7 @@ export async function acceptMessage(
         id,
         messageId,
         pool: pool.key,
-        receivedAt: now(),
+        receivedAt,
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
         rcpts,
         clientAddress: session.remoteAddress,

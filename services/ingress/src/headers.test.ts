@@ -3,11 +3,13 @@ import { test } from 'node:test';
 import { isBulkMail } from './bulk.ts';
 import {
   addedHeaders,
+  dateLine,
   headerSection,
   messageHead,
   messageIdOf,
   missingFields,
   receivedHeader,
+  rfc5322Date,
 } from './headers.ts';
 
 const info = {
@@ -17,7 +19,7 @@ const info = {
   queueId: 'Q1',
   authenticated: false,
   rcpts: ['a@example.test'],
-  now: new Date(Date.UTC(2026, 10, 30, 12, 0, 0)),
+  date: 'Mon, 30 Nov 2026 12:00:00 +0000',
 };
 
 test('Received names client, relay, queue id, TLS details and the one recipient', () => {
@@ -209,4 +211,14 @@ test('the header section read once answers every question a message would', () =
     isBulkMail(headerSection(Buffer.from('Subject: x\r\n\r\nPrecedence: bulk\r\n'))),
     false,
   );
+});
+
+test('the date line is the date of the second asked for, whichever way the clock moves', () => {
+  const date = dateLine();
+  const second = Date.UTC(2026, 11, 31, 23, 59, 59);
+  const cases = [second, second + 999, second + 1000, second + 1999, second - 1, second + 500];
+  for (const ms of cases) assert.equal(date(ms), rfc5322Date(new Date(ms)), String(ms));
+  assert.equal(date(second + 999), 'Thu, 31 Dec 2026 23:59:59 +0000');
+  assert.equal(date(second + 1000), 'Fri, 01 Jan 2027 00:00:00 +0000');
+  assert.equal(date(second - 1), 'Thu, 31 Dec 2026 23:59:58 +0000');
 });

@@ -21,7 +21,8 @@ export interface TraceInfo {
   /** The transaction used SMTPUTF8 (RFC 6531): its addresses may be UTF-8. */
   smtputf8?: boolean;
   rcpts: readonly string[];
-  now: Date;
+  /** When the message was received, as RFC 5322 writes a date (rfc5322Date, dateLine). */
+  date: string;
 }
 
 /**
@@ -41,6 +42,25 @@ export function headerValue(value: string, options: { utf8: boolean }): string {
 /** A date as RFC 5322 writes it, in UTC: "Mon, 30 Nov 2026 00:00:00 +0000". */
 export function rfc5322Date(date: Date): string {
   return date.toUTCString().replace('GMT', '+0000');
+}
+
+/**
+ * rfc5322Date for a clock in milliseconds, formatted once per second: every message
+ * received within one second carries the same text, so a busy ingress formats it about
+ * once a second rather than once per message. The text is always that of the second
+ * asked for, whichever way the clock moved since the last call.
+ */
+export function dateLine(): (ms: number) => string {
+  let second = Number.NaN;
+  let text = '';
+  return (ms) => {
+    const at = Math.floor(ms / 1000);
+    if (at !== second) {
+      second = at;
+      text = rfc5322Date(new Date(at * 1000));
+    }
+    return text;
+  };
 }
 
 /** The header section of a message: up to the first empty line, or all of it. */
@@ -138,7 +158,7 @@ export function receivedHeader(info: TraceInfo): string {
     `Received: from ${helo} ([${headerValue(literal, ascii)}])\r\n` +
     `\tby ${headerValue(info.hostname, ascii)} (hikyaku) with ${protocol}${tls}\r\n` +
     `\tid ${headerValue(info.queueId, ascii)}${forClause};\r\n` +
-    `\t${rfc5322Date(info.now)}\r\n`
+    `\t${info.date}\r\n`
   );
 }
 
@@ -146,7 +166,7 @@ export function receivedHeader(info: TraceInfo): string {
 export function addedHeaders(message: MessageOrHeader, info: TraceInfo): Buffer {
   const missing = missingFields(message);
   let text = receivedHeader(info);
-  if (missing.date) text += `Date: ${rfc5322Date(info.now)}\r\n`;
+  if (missing.date) text += `Date: ${info.date}\r\n`;
   if (missing.messageId) {
     const ascii = { utf8: false };
     text += `Message-ID: <${headerValue(info.queueId, ascii)}@${headerValue(info.hostname, ascii)}>\r\n`;

@@ -15,6 +15,8 @@ let port: number;
 /** The server side of every connection accepted, in order. */
 const accepted: Socket[] = [];
 const ids: string[] = [];
+/** Sessions smtp-server has told the relay are over (onClose). */
+const closed: string[] = [];
 
 before(async () => {
   server = new RelaySmtpServer({
@@ -29,6 +31,9 @@ before(async () => {
     onConnect: (session, callback) => {
       ids.push(session.id);
       callback();
+    },
+    onClose: (session) => {
+      closed.push(session.id);
     },
   });
   server.server.on('connection', (socket: Socket) => accepted.push(socket));
@@ -82,6 +87,52 @@ test('QUIT: the 221, an orderly end, and the relay has let the connection go wit
   assert.equal(accepted.at(-1)?.destroyed, true);
   socket.destroy();
 });
+
+test('QUIT: a command sent behind it is not answered, and the session ends as any other', async () => {
+  const { socket, line } = await open();
+  assert.match(await line(), /^220 /);
+  const id = ids.at(-1);
+  socket.write('EHLO client.test\r\n');
+  while (!(await line()).startsWith('250 '));
+  const received: string[] = [];
+  socket.on('data', (chunk: string) => received.push(chunk));
+  const ended = once(socket, 'end');
+  socket.write('QUIT\r\nNOOP\r\n');
+  assert.match(await line(), /^221 /);
+  await ended;
+  assert.equal(received.join(''), '221 Bye\r\n');
+  // onClose runs on the socket's close event, as for a connection the client ends.
+  await waitUntil(() => closed.includes(id ?? ''));
+  assert.equal(server.connections.size, 0);
+  socket.destroy();
+});
+
+test("the server tells of each connection with the client's own address", async () => {
+  const seen: { remoteAddress: string; id: string }[] = [];
+  const onConnect = (info: { remoteAddress: string; id: string }) => seen.push(info);
+  server.on('connect', onConnect);
+  try {
+    for (const localAddress of ['127.0.0.2', '127.0.0.3']) {
+      const socket = connect({ port, host: '127.0.0.1', localAddress });
+      await once(socket, 'data');
+      socket.destroy();
+    }
+  } finally {
+    server.off('connect', onConnect);
+  }
+  assert.deepEqual(
+    seen.map((info) => info.remoteAddress),
+    ['127.0.0.2', '127.0.0.3'],
+  );
+  assert.deepEqual(
+    seen.map((info) => info.id),
+    ids.slice(-2),
+  );
+});
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
 
 test('connections are named by a count after a prefix drawn once, not by random bytes each', async () => {
   const before = ids.length;

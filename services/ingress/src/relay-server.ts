@@ -66,11 +66,19 @@ export interface ConnectionHooks {
 /** The smtp-server internals the connection overrides rely on, checked at start-up. */
 const SMTP_SERVER_HOOKS = [
   'init',
+  'close',
   'connectionReady',
   '_setListeners',
   'send',
   'handler_QUIT',
 ] as const;
+
+/** What smtp-server's close() does that QUIT does itself before destroying the socket. */
+const CLOSE_STEPS = [
+  'this._server.connections.delete(this)',
+  'this._closing = true',
+  'this._parser.isClosed = true',
+];
 
 /** What the server's `_handleProxy`, replaced for connections without a PROXY header, must do. */
 const HANDLE_PROXY_STEPS = ['randomBytes', '_expectsProxyHeader', 'ignoredHosts', 'setImmediate'];
@@ -101,9 +109,15 @@ export function checkSmtpServerHooks(): void {
   if (calls.join(',') !== expected.join(',')) {
     throw new SmtpServerHookMissingError(`the init() it replaces (calls: ${calls.join(', ')})`);
   }
-  const quit = String(proto.handler_QUIT);
-  if (!/send\(221\b[\s\S]*this\.close\(\)/.test(quit)) {
+  // handler_QUIT is replaced whole, keeping of close() the steps a destroyed socket needs.
+  const quit = String(proto.handler_QUIT).replace(/\/\/.*$/gm, '');
+  const quitCalls = [...quit.matchAll(/(?:this\.|\b)([A-Za-z_]+)\(/g)].map((m) => m[1]);
+  if (quitCalls.join(',') !== 'handler_QUIT,send,close,callback' || !/send\(221\b/.test(quit)) {
     throw new SmtpServerHookMissingError('the handler_QUIT() that answers 221 and closes');
+  }
+  const close = String(proto.close);
+  if (CLOSE_STEPS.some((step) => !close.includes(step))) {
+    throw new SmtpServerHookMissingError('the close() whose steps QUIT takes');
   }
   const server = SMTPServer.prototype as unknown as Record<string, unknown>;
   const handleProxy = String(server._handleProxy);
@@ -123,7 +137,7 @@ export function quitHangsUp(socket: Socket | TLSSocket): boolean {
   return !(socket instanceof TLSSocket) && socket.writableLength === 0 && !socket.destroyed;
 }
 
-class RelayConnection extends SMTPConnection {
+class RelayConnection extends SMTPConnection implements SessionHandle {
   /** When the session last did something other than NOOP: a reply to anything else. */
   private lastActivity = Date.now();
   private answeringNoop = false;
@@ -180,13 +194,25 @@ class RelayConnection extends SMTPConnection {
   }
 
   /**
-   * The 221, smtp-server's close (the session leaves the server's connections), then the
-   * socket goes: closing it after the reply gives the client the reply and an orderly end.
-   * A client that sends more after QUIT, which RFC 5321 does not allow, may get a reset.
+   * The 221, then the socket goes: closing it after the reply gives the client the reply
+   * and an orderly end. Of smtp-server's close() only what a socket destroyed at once
+   * needs is kept (the session leaves the server's connections, the parser takes no more
+   * commands); its half-close (end, the reads drained, a timer for the client's own close)
+   * would be undone by the destroy. smtp-server forgets the session on the socket's close
+   * event as for any connection. A client that sends more after QUIT, which RFC 5321 does
+   * not allow, may get a reset.
    */
-  override handler_QUIT(command: Buffer, callback: () => void): void {
-    super.handler_QUIT(command, callback);
-    if (quitHangsUp(this._socket)) this._socket.destroy();
+  override handler_QUIT(_command: Buffer, callback: () => void): void {
+    this.send(221, 'Bye');
+    if (quitHangsUp(this._socket)) {
+      this._server.connections.delete(this);
+      this._closing = true;
+      if (this._parser) this._parser.isClosed = true;
+      this._socket.destroy();
+    } else {
+      this.close();
+    }
+    callback();
   }
 
   override handler_NOOP(command: Buffer, callback: () => void): void {
@@ -244,6 +270,10 @@ export class RelaySmtpServer extends SMTPServer {
     .toString(32)
     .padStart(8, '0');
   private connectionCount = 0;
+  /** The server's listeners on every connection, made once rather than per connection. */
+  private readonly connectionError = (err: Error) => this._onError(err);
+  private readonly clientConnected = (data: Parameters<SMTPServer['_onClientConnect']>[0]) =>
+    this._onClientConnect(data);
 
   constructor(options: SMTPServerOptions & ConnectionHooks) {
     super(options);
@@ -259,12 +289,10 @@ export class RelaySmtpServer extends SMTPServer {
     const idleMs = this.options.socketTimeout ?? 60_000;
     const connection = new RelayConnection(this, socket, socketOptions, this.hooks, idleMs);
     this.connections.add(connection);
-    this.handles.set(connection.session, {
-      send: (code, text) => connection.send(code, text),
-      close: () => connection.close(),
-    });
-    connection.on('error', (err: Error) => this._onError(err));
-    connection.on('connect', (data) => this._onClientConnect(data));
+    // The connection is the session's handle: its send and close are the handle's.
+    this.handles.set(connection.session, connection);
+    connection.on('error', this.connectionError);
+    connection.on('connect', this.clientConnected);
     connection.init();
   }
 

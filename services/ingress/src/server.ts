@@ -21,12 +21,13 @@ import { type CertificateWatcher, watchCertificate } from './certificates.ts';
 import { createClientLimits } from './client-limits.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { createFeedbackIntake } from './feedback-intake.ts';
+import { dateLine } from './headers.ts';
 import { createInflightBudget } from './inflight.ts';
 import { createIngressMetrics } from './metrics.ts';
 import { createPoolSelector } from './pool-select.ts';
 import { createSubmitterQuota } from './quota.ts';
 import { RelaySmtpServer } from './relay-server.ts';
-import { type IngressContext, sessionHandlers } from './session-handlers.ts';
+import { disabledCommands, type IngressContext, sessionHandlers } from './session-handlers.ts';
 import { createSessionTracker } from './sessions.ts';
 import { createMessageStore } from './store.ts';
 import { createSubmitterDirectory } from './submitters.ts';
@@ -118,6 +119,7 @@ export async function startIngress(deps: {
     ),
     tlsAvailable: certificates !== undefined,
     now,
+    dateLine: dateLine(),
   };
 
   /** SIZE advertises the largest limit of any pool; each pool's own is enforced. */
@@ -134,6 +136,13 @@ export async function startIngress(deps: {
       ...(pair ? { key: pair.key, cert: pair.cert, minVersion: config.tls?.minVersion } : {}),
       hideSTARTTLS: !pair || listener === 'smtps',
       authMethods: ['PLAIN', 'LOGIN'],
+      // A plain session's; an encrypted one gets its own list (session-handlers.ts).
+      disabledCommands: disabledCommands({
+        listener,
+        secure: listener === 'smtps',
+        tlsAvailable: certificates !== undefined,
+        allowInsecureAuth: config.allowInsecureAuth,
+      }),
       // Who must authenticate is decided per transaction (session-handlers.ts); whether
       // AUTH is offered, per session.
       authOptional: true,

@@ -58,6 +58,8 @@ export interface IngressContext {
   inflight: InflightBudget;
   tlsAvailable: boolean;
   now: () => number;
+  /** The date of the added header fields, for a time of now() (headers.ts dateLine). */
+  dateLine: (ms: number) => string;
 }
 
 type Handlers = Required<
@@ -99,6 +101,25 @@ const ALWAYS_OFF = ['WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
 const MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH', 'RET', 'ENVID']);
 const RCPT_PARAMETERS = new Set(['NOTIFY', 'ORCPT']);
 
+/**
+ * The commands a listener turns off for a plain or an encrypted session: AUTH is offered
+ * on encrypted sessions only, unless a test setup allows otherwise. The plain session's
+ * list is the server's own disabledCommands option, which smtp-server matches with one
+ * lookup; a list set on a session it normalises entry by entry on every command, so only
+ * encrypted sessions get one (onSecure). Names are upper case, as smtp-server compares.
+ */
+export function disabledCommands(options: {
+  listener: ListenerName;
+  secure: boolean;
+  tlsAvailable: boolean;
+  allowInsecureAuth: boolean;
+}): string[] {
+  const off = [...ALWAYS_OFF];
+  if (!options.tlsAvailable || options.listener === 'smtps') off.push('STARTTLS');
+  if (!options.secure && !options.allowInsecureAuth) off.push('AUTH');
+  return off;
+}
+
 function unsupported(args: Record<string, string | true> | false, allowed: Set<string>) {
   return Object.keys(args || {}).find((key) => !allowed.has(key));
 }
@@ -123,13 +144,13 @@ export function sessionHandlers(
     return new SmtpReplyError(reason, detail);
   }
 
-  /** AUTH is offered on encrypted sessions only, unless a test setup allows otherwise. */
-  function disabledCommands(session: SMTPServerSession): string[] {
-    const off = [...ALWAYS_OFF];
-    if (!ctx.tlsAvailable || listener === 'smtps') off.push('STARTTLS');
-    if (!session.secure && !config.allowInsecureAuth) off.push('AUTH');
-    return off;
-  }
+  /** What a session encrypted by STARTTLS may no longer use (smtps starts with it). */
+  const disabledWhenSecure = disabledCommands({
+    listener,
+    secure: true,
+    tlsAvailable: ctx.tlsAvailable,
+    allowInsecureAuth: config.allowInsecureAuth,
+  });
 
   /**
    * A failed lookup in Redis skips the check: the scheduler checks suppressions again. While
@@ -358,7 +379,6 @@ export function sessionHandlers(
         return;
       }
       counted.add(session);
-      session.disabledCommands = disabledCommands(session);
       metrics.sessions.inc({ listener });
       metrics.active.inc({ listener });
       callback();
@@ -385,7 +405,7 @@ export function sessionHandlers(
 
     onSecure(_socket, session, callback) {
       metrics.tlsSessions.inc({ listener });
-      session.disabledCommands = disabledCommands(session);
+      session.disabledCommands = disabledWhenSecure;
       callback();
     },
 
