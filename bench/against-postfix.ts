@@ -23,7 +23,7 @@ import {
   startCountingSink,
   startPostfixRelay,
 } from './postfix-tools.ts';
-import { cpuSeconds, endedChildrenCpuSeconds, peakRssMiB } from './proc-stats.ts';
+import { cpuSeconds, endedChildrenCpuSeconds, peakRssMiB, sampleAnonPeaks } from './proc-stats.ts';
 
 const SINK_HOST = '127.0.0.10';
 const MODES = ['connection-per-message', 'reused-connections'] as const;
@@ -195,6 +195,8 @@ async function compare(
     natsServer: natsServer.process.pid,
     redisServer: stack.redis?.process.pid,
   };
+  const anonPeaks = sampleAnonPeaks(pids);
+  cleanup.push(() => anonPeaks.stop());
   /**
    * smtp-source sends `messages` through the relay in the mode, and the run ends when the
    * sink has them all (or the timeout passed): the messages the sink received and the seconds.
@@ -325,10 +327,13 @@ async function compare(
     // Summed over its processes alive now: pages they share are counted in each.
     postfixSummed: postfix.rssMiB(),
   };
+  // Heap and buffers alone: the peak resident set above also counts the code pages the
+  // three services share.
+  const anonRss = anonPeaks.stop();
   const lost = runs.reduce((sum, r) => sum + r.lost, 0);
   const wireVersion = options.env.HIKYAKU_WIRE_VERSION ?? null;
   process.stdout.write(
-    `${JSON.stringify({ summary, peakRssMiB: rss, lost, wireVersion, warmup: options.warmup, natsCores: options.natsCores ?? null })}\n`,
+    `${JSON.stringify({ summary, peakRssMiB: rss, peakAnonRssMiB: anonRss, lost, wireVersion, warmup: options.warmup, natsCores: options.natsCores ?? null })}\n`,
   );
   for (const [mode, s] of Object.entries(summary)) {
     process.stderr.write(

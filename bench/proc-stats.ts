@@ -47,3 +47,49 @@ export function writeCalls(pid: number | undefined): number | null {
     return null;
   }
 }
+
+/** A process's resident memory by kind (RssAnon, RssFile of /proc/PID/status), in KiB. */
+export function residentKiB(pid: number | undefined): { anon: number; file: number } | null {
+  if (!pid) return null;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const anon = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1]);
+    const file = Number(/RssFile:\s+(\d+)/.exec(status)?.[1]);
+    return Number.isFinite(anon) && Number.isFinite(file) ? { anon, file } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The peak of each process's anonymous resident memory (its heap and buffers), sampled
+ * every `everyMs`. The peak resident set (VmHWM) also counts file-backed pages: for the
+ * services mostly the Node binary's code, the same pages in all three, counted in each.
+ * The kernel keeps no peak of the anonymous part, hence the sampling.
+ */
+export function sampleAnonPeaks(
+  pids: Record<string, number | undefined>,
+  everyMs = 250,
+): { stop(): Record<string, number | null> } {
+  const peaks = new Map<string, number>();
+  const sample = (): void => {
+    for (const [name, pid] of Object.entries(pids)) {
+      const kib = residentKiB(pid)?.anon;
+      if (kib !== undefined && kib > (peaks.get(name) ?? 0)) peaks.set(name, kib);
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return Object.fromEntries(
+        Object.keys(pids).map((name) => {
+          const kib = peaks.get(name);
+          return [name, kib === undefined ? null : Math.round(kib / 102.4) / 10];
+        }),
+      );
+    },
+  };
+}
