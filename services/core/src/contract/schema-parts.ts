@@ -103,12 +103,9 @@ export const ajv = new Ajv({ allErrors: true });
 
 /** The JSON of a message, or a SchemaError naming what it should have been. */
 export function parseJson(what: string, data: Uint8Array): unknown {
-  try {
-    // A view of the bytes, not Buffer.from(data): that copies every message before reading it.
-    return JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
-  } catch (err) {
-    throw new SchemaError(what, [`not JSON: ${(err as Error).message}`]);
-  }
+  // A view of the bytes, not Buffer.from(data): that copies every message before reading it.
+  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+  return parseJsonText(what, text);
 }
 
 /** parseJson for JSON already held as a string (a header value): not turned into bytes first. */
