@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectNats, type NatsHandles } from '@hikyaku/core';
-import { startLocalStack } from '@hikyaku/local';
+import { natsCoresOf, startLocalStack } from '@hikyaku/local';
 import { freePort, sleep, startNatsServer } from '@hikyaku/testing';
 import { benchPool, printErrors } from './bench-pool.ts';
 import {
@@ -40,7 +40,7 @@ export interface ComparisonOptions {
    */
   warmup: number;
   timeoutMs: number;
-  /** The cores (GOMAXPROCS) of hikyaku's nats-server; undefined: Go's default, every core. */
+  /** The cores (GOMAXPROCS) asked for hikyaku's nats-server, as natsCoresOf reads them. */
   natsCores: number | undefined;
   /** The environment of hikyaku's services (log level, HIKYAKU_WIRE_VERSION). */
   env: Record<string, string>;
@@ -169,11 +169,12 @@ async function compare(
   cleanup.push(() => postfix.stop());
   // Started here rather than by the stack, with its monitoring port, to count NATS messages.
   const natsMonitorPort = await freePort();
+  const natsCores = natsCoresOf(options.natsCores);
   const natsServer = await startNatsServer({
     port: await freePort(),
     dataDir: join(dir, 'nats'),
     monitorPort: natsMonitorPort,
-    ...(options.natsCores ? { cores: options.natsCores } : {}),
+    ...(natsCores ? { cores: natsCores } : {}),
   });
   cleanup.push(() => natsServer.stop());
   const stack = await startLocalStack({
@@ -333,7 +334,7 @@ async function compare(
   const lost = runs.reduce((sum, r) => sum + r.lost, 0);
   const wireVersion = options.env.HIKYAKU_WIRE_VERSION ?? null;
   process.stdout.write(
-    `${JSON.stringify({ summary, peakRssMiB: rss, peakAnonRssMiB: anonRss, lost, wireVersion, warmup: options.warmup, natsCores: options.natsCores ?? null })}\n`,
+    `${JSON.stringify({ summary, peakRssMiB: rss, peakAnonRssMiB: anonRss, lost, wireVersion, warmup: options.warmup, natsCores: natsCores ?? null })}\n`,
   );
   for (const [mode, s] of Object.entries(summary)) {
     process.stderr.write(

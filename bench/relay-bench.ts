@@ -43,7 +43,6 @@ import {
   assertStackRunning,
   DEFAULT_STACK_FILE,
   NoRunningStackError,
-  natsCoresOf,
   readStackFile,
   startLocalStack,
 } from '@hikyaku/local';
@@ -108,13 +107,12 @@ if (wireVersion !== undefined && !WIRE_VERSIONS.map(String).includes(wireVersion
   );
   process.exit(2);
 }
-/** The cores of the nats-server a stack of its own runs; undefined: Go's default (every core). */
-function natsCoresOption(raw: string | undefined): number | undefined {
-  if (raw === undefined) return natsCoresOf(undefined);
-  if (raw === '0') return undefined;
-  return positive('nats-cores', raw);
+/** --nats-cores as given (0: Go's default); natsCoresOf (@hikyaku/local) decides what absent means. */
+function requestedNatsCores(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  return raw === '0' ? 0 : positive('nats-cores', raw);
 }
-const natsCores = natsCoresOption(values['nats-cores']);
+const natsCores = requestedNatsCores(values['nats-cores']);
 /** The environment of the services of a stack the benchmark starts. */
 const serviceEnv: Record<string, string> = {
   HIKYAKU_LOG_LEVEL: 'warn',
@@ -335,7 +333,7 @@ async function ownStack(invocation: string[]) {
       dataDir,
       smtpPort: await freePort(),
       env: serviceEnv,
-      natsCores: natsCores ?? 0,
+      ...(natsCores === undefined ? {} : { natsCores }),
       invocation,
       onOutput: printErrors,
     });
