@@ -20,6 +20,13 @@ import { IP1 } from './harness.ts';
 const HOST = '127.0.14.1';
 const FROM = 'app@shop.test';
 const MESSAGE = Buffer.from('Subject: pipelined\r\n\r\nhello\r\n.dot line\r\n');
+/** The envelope to b@ and c@, one command per reply: what the receiver reads without pipelining. */
+const ONE_COMMAND_PER_READ = [
+  `MAIL FROM:<${FROM}> SIZE=${MESSAGE.length}\r\n`,
+  'RCPT TO:<b@x.test>\r\n',
+  'RCPT TO:<c@x.test>\r\n',
+  'DATA\r\n',
+];
 
 const options = {
   connectTimeoutMs: 5000,
@@ -332,12 +339,7 @@ describe('PIPELINING', () => {
       { offered: false },
     );
     assert.equal(session.pipelined, false);
-    assert.deepEqual(envelopeReads(receiver).slice(0, 4), [
-      `MAIL FROM:<${FROM}> SIZE=${MESSAGE.length}\r\n`,
-      'RCPT TO:<b@x.test>\r\n',
-      'RCPT TO:<c@x.test>\r\n',
-      'DATA\r\n',
-    ]);
+    assert.deepEqual(envelopeReads(receiver).slice(0, 4), ONE_COMMAND_PER_READ);
     assert.deepEqual(
       outcomes.map((o) => o.status),
       ['delivered', 'delivered'],
@@ -351,11 +353,6 @@ describe('PIPELINING', () => {
       { pipelining: false },
     );
     assert.equal(session.pipelined, false);
-    assert.deepEqual(envelopeReads(receiver).slice(0, 4), [
-      `MAIL FROM:<${FROM}> SIZE=${MESSAGE.length}\r\n`,
-      'RCPT TO:<b@x.test>\r\n',
-      'RCPT TO:<c@x.test>\r\n',
-      'DATA\r\n',
-    ]);
+    assert.deepEqual(envelopeReads(receiver).slice(0, 4), ONE_COMMAND_PER_READ);
   });
 });
