@@ -332,6 +332,40 @@ describe('PIPELINING', () => {
     assert.equal(pipelined.receiver.transactions[0]?.data, undefined);
   });
 
+  it('keeps the reply of a recipient refused at RCPT TO when DATA is refused', async () => {
+    const script: Script = (command) => {
+      if (command.startsWith('RCPT TO:<c@')) return '450 4.2.1 <c@x.test>: try later';
+      if (command === 'DATA') return '554 5.3.0 Error: transaction refused';
+      return acceptAll(command);
+    };
+    const [pipelined] = await both(script, { from: FROM, to: ['b@x.test', 'c@x.test'] });
+    assert.deepEqual(
+      pipelined.outcomes.map((o) => [o.rcpt, o.status, o.code, o.text]),
+      [
+        ['b@x.test', 'failed', 554, '554 5.3.0 Error: transaction refused'],
+        ['c@x.test', 'deferred', 450, '450 4.2.1 <c@x.test>: try later'],
+      ],
+    );
+    assert.equal(pipelined.receiver.transactions[0]?.data, undefined);
+  });
+
+  it('keeps the reply of a recipient refused at RCPT TO when the message is refused', async () => {
+    const script: Script = (command) => {
+      if (command.startsWith('RCPT TO:<c@')) return '550 5.1.1 <c@x.test>: user unknown';
+      if (command === '.') return '451 4.3.0 Error: queue file write error';
+      return acceptAll(command);
+    };
+    const [pipelined] = await both(script, { from: FROM, to: ['b@x.test', 'c@x.test'] });
+    assert.deepEqual(
+      pipelined.outcomes.map((o) => [o.rcpt, o.status, o.code, o.text]),
+      [
+        ['b@x.test', 'deferred', 451, '451 4.3.0 Error: queue file write error'],
+        ['c@x.test', 'failed', 550, '550 5.1.1 <c@x.test>: user unknown'],
+      ],
+    );
+    assert.equal(pipelined.receiver.transactions[0]?.data?.startsWith('Subject:'), true);
+  });
+
   it('sends one command per reply to a receiver that does not offer PIPELINING', async () => {
     const { session, receiver, outcomes } = await run(
       acceptAll,

@@ -22,6 +22,7 @@ interface ConnectionInternals {
   _socket: Socket | TLSSocket;
   _responseActions: Array<(reply: string) => void>;
   _actionSMTPStream(reply: string, callback: SendCallback): void;
+  _envelope?: { rejectedErrors?: Error[] };
 }
 
 type SendCallback = (err: Error | null, reply?: string) => void;
@@ -178,6 +179,8 @@ const EXPECTED_CALLS = {
 
 /** How _setEnvelope decides to pipeline: what turning pipelining off acts on. */
 const PIPELINING_TEST = "this._supportedExtensions.includes('PIPELINING')";
+/** Where _setEnvelope keeps the transaction's refused recipients: what `refusedRecipients` reads. */
+const REFUSALS_KEPT = 'this._envelope.rejectedErrors = []';
 
 function callsOf(fn: unknown): string[] {
   const body = String(fn).replace(/\/\/.*$/gm, '');
@@ -208,6 +211,9 @@ export function checkSmtpClientHooks(): void {
   }
   if (!String(proto._setEnvelope).includes(PIPELINING_TEST)) {
     throw new SmtpClientHookMissingError(`the _setEnvelope() that pipelines on ${PIPELINING_TEST}`);
+  }
+  if (!String(proto._setEnvelope).includes(REFUSALS_KEPT)) {
+    throw new SmtpClientHookMissingError(`the _setEnvelope() that sets ${REFUSALS_KEPT}`);
   }
   for (const [name, expected] of Object.entries(EXPECTED_CALLS)) {
     const calls = callsOf(proto[name]);
@@ -264,6 +270,16 @@ export class SenderSmtpConnection extends SMTPConnection {
     if (!this.pipelining && self._supportedExtensions) {
       self._supportedExtensions = self._supportedExtensions.filter((e) => e !== 'PIPELINING');
     }
+  }
+
+  /**
+   * The recipients the server refused at RCPT TO in the transaction in progress or just
+   * ended, each with its own reply. nodemailer puts them on a successful send's result, but
+   * not on the error of a refused DATA or a refused message, where each of them must still
+   * keep its own reply (a 4xx-refused recipient is retried even if the message got a 5xx).
+   */
+  get refusedRecipients(): readonly Error[] {
+    return (this as unknown as ConnectionInternals)._envelope?.rejectedErrors ?? [];
   }
 
   /** Whether the server's EHLO reply (the one after STARTTLS, if any) lists DSN. */

@@ -80,3 +80,18 @@ test('the self-check refuses a nodemailer whose pipelined envelope is not the on
   );
   checkSmtpClientHooks();
 });
+
+test('the self-check refuses a nodemailer that keeps the refused recipients elsewhere', () => {
+  const original = String(proto._setEnvelope);
+  const changed = original.replace(
+    'this._envelope.rejectedErrors = []',
+    'this._envelope.refusals = []',
+  );
+  assert.notEqual(changed, original);
+  withMethod(
+    '_setEnvelope',
+    Object.assign(() => undefined, { toString: () => changed }),
+    () => refusesWith(/_setEnvelope\(\) that sets this\._envelope\.rejectedErrors/),
+  );
+  checkSmtpClientHooks();
+});

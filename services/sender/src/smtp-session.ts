@@ -141,6 +141,21 @@ function failure(err: unknown, phase: SessionPhase): SmtpFailure {
   return e;
 }
 
+/**
+ * A refused DATA or message ends the transaction with the server's reply for every recipient
+ * accepted at RCPT TO; those it refused there keep their own reply (outcomes.ts reads them).
+ */
+function withRefusals(err: Error, refused: readonly Error[]): Error {
+  const e = err as SmtpFailure;
+  // nodemailer names DATA as the command of both. A refused MAIL FROM has no accepted
+  // recipient, and the RCPT TO replies that follow it are no recipient's own.
+  const afterRcpt = e.command === 'DATA' && e.responseCode !== undefined;
+  if (afterRcpt && e.rejectedErrors === undefined && refused.length > 0) {
+    e.rejectedErrors = refused as SmtpFailure[];
+  }
+  return err;
+}
+
 function openTcp(target: SessionTarget, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = tcpConnect({
@@ -372,7 +387,7 @@ export async function openSession(
                   : {}),
               },
               message,
-              done,
+              (err, info) => done(err ? withRefusals(err, conn.refusedRecipients) : null, info),
             ),
           sendSignal,
         );
