@@ -183,6 +183,16 @@ export async function startSender(deps: {
   });
   const loops = new Map<string, ConsumerLoop>();
   const inFlight = new Set<AbortController>();
+  /**
+   * Jobs being worked on. One timer reports progress for all of them, instead of one timer
+   * set and cleared per job: each job then reports within PROGRESS_EVERY_MS of its start
+   * and every PROGRESS_EVERY_MS after, well within its ack wait.
+   */
+  const working = new Set<JsMsg>();
+  let progress: NodeJS.Timeout | undefined;
+  const reportProgress = (): void => {
+    for (const msg of working) msg.working();
+  };
   const limitsByPool = new WeakMap<CompiledPool, LimitsLookup>();
   const absentIps = new Set<string>();
   let stopping = false;
@@ -350,7 +360,8 @@ export async function startSender(deps: {
     const abort = new AbortController();
     inFlight.add(abort);
     // Progress covers the whole job: waiting to deliver, delivering, storing the result.
-    const progress = setInterval(() => msg.working(), PROGRESS_EVERY_MS);
+    working.add(msg);
+    progress ??= setInterval(reportProgress, PROGRESS_EVERY_MS);
     const done = metrics.jobStarted(labels);
     try {
       const delivered = outbox.pending(job.jobId);
@@ -380,7 +391,7 @@ export async function startSender(deps: {
       log.info({ jobId: job.jobId, ip: address, reason: err.message }, 'job handed back');
       msg.nak(handBackDelay());
     } finally {
-      clearInterval(progress);
+      working.delete(msg);
       inFlight.delete(abort);
       done();
     }
@@ -468,6 +479,7 @@ export async function startSender(deps: {
         await stopped;
       }
       loops.clear();
+      clearInterval(progress);
       // QUIT politely while time is left; a receiver that does not answer is not waited for.
       const left = Number.isFinite(deadline) ? Math.max(0, deadline - now()) : CLOSE_WAIT_MS;
       let closeTimer: NodeJS.Timeout | undefined;
