@@ -49,7 +49,12 @@ import { createResultHandoff } from './result-handoff.ts';
 import { createResultOutbox } from './result-outbox.ts';
 import { createDnsCache } from './routing/dns-cache.ts';
 import { createDnsClient } from './routing/dns-client.ts';
-import { createMxResolver, type MxResolver, type Route } from './routing/resolver.ts';
+import {
+  createMxResolver,
+  type MxResolver,
+  type ResolveOptions,
+  type Route,
+} from './routing/resolver.ts';
 import { type Interfaces, isLocalAddress } from './source-address.ts';
 
 export interface Sender {
@@ -213,6 +218,28 @@ export async function startSender(deps: {
     return lookup;
   }
 
+  const routingByPool = new WeakMap<CompiledPool, Map<string, ResolveOptions>>();
+
+  /** How jobs of an IP are routed: the same for every job until the pool changes. */
+  function routingOf(pool: CompiledPool, address: string): ResolveOptions {
+    let byAddress = routingByPool.get(pool);
+    if (!byAddress) {
+      byAddress = new Map();
+      routingByPool.set(pool, byAddress);
+    }
+    let options = byAddress.get(address);
+    if (!options) {
+      const family = isIP(address) === 6 ? 6 : 4;
+      options = {
+        routes: pool.routes,
+        family,
+        poolHasOtherFamily: pool.ips.some((other) => isIP(other.address) !== family),
+      };
+      byAddress.set(address, options);
+    }
+    return options;
+  }
+
   /** What the absent-address gauge shows per IP, so that it is set only when it changes. */
   const shownAbsent = new Map<string, boolean>();
 
@@ -248,8 +275,10 @@ export async function startSender(deps: {
    * own mail host) only — a static route or smarthost is the operator's choice of next hop,
    * and an address literal names no host to verify.
    */
+  const mtaStsApplies = (route: Route): boolean =>
+    mtaSts !== undefined && (route.source === 'mx' || route.source === 'implicit-mx');
   async function mtaStsFor(route: Route): Promise<MtaStsCheck | undefined> {
-    if (!mtaSts || (route.source !== 'mx' && route.source !== 'implicit-mx')) return undefined;
+    if (!mtaSts || !mtaStsApplies(route)) return undefined;
     const known = await mtaSts.policyFor(route.domain);
     if (!known || known.policy.mode === 'none') return undefined;
     return { mode: known.policy.mode, mx: known.policy.mx };
@@ -294,13 +323,9 @@ export async function startSender(deps: {
         Buffer.from(body.buffer, body.byteOffset, body.byteLength),
         delivery.from,
       );
-      const family = isIP(ip.address) === 6 ? 6 : 4;
-      const route = await resolver.resolve(delivery.domain, {
-        routes: pool.routes,
-        family,
-        poolHasOtherFamily: pool.ips.some((other) => isIP(other.address) !== family),
-      });
-      const sts = await mtaStsFor(route);
+      const route = await resolver.resolve(delivery.domain, routingOf(pool, ip.address));
+      // Most routes are not subject to MTA-STS: no promise to wait for then.
+      const sts = mtaStsApplies(route) ? await mtaStsFor(route) : undefined;
       const report = await deliverMessage({
         job,
         source: { address: ip.address, hostname: ip.hostname, bind: binds },
@@ -371,7 +396,7 @@ export async function startSender(deps: {
           msg.ack();
         return;
       }
-      await outbox.whenStoring(abort.signal, () => stopping);
+      if (outbox.failing) await outbox.whenStoring(abort.signal, () => stopping);
       const startedAt = now();
       metrics.attempt(labels, job.policy);
       const report = await attempt(job, pool, ip, abort.signal);
