@@ -176,3 +176,42 @@ test('given the connection, the store removes a body by a request with no reply 
     await watcher.nc.close();
   }
 });
+
+test('given the connection, a body is read by one direct get on its subject; a missing or empty one is still told apart', async () => {
+  const store = await createBodyStore({
+    js: nats.js,
+    jsm: nats.jsm,
+    nc: nats.nc,
+    replicas: 1,
+    maxAgeMs: 3_600_000,
+  });
+  const watcher = await connectNats({ url: infra.server.url, name: 'body-get-watcher' });
+  try {
+    const body = Buffer.alloc(10 * 1024, 'y');
+    const envelope = {
+      v: 1 as const,
+      id: 'read-direct',
+      pool: 'local_demo',
+      receivedAt: 5,
+      from: 'a@example.test',
+      rcpts: ['b@example.test'],
+    };
+    const ref = await store.putWithEnvelope(envelope, body);
+    assert.ok(ref);
+    const gets = watcher.nc.subscribe('$JS.API.DIRECT.GET.>');
+    await watcher.nc.flush();
+    assert.deepEqual(Buffer.from(await store.get(envelope.id, ref)), body);
+    // What nats-server routed before the watcher's round trip has reached the watcher.
+    await watcher.nc.flush();
+    assert.equal(gets.getReceived(), 1, 'one direct get for a body that is there');
+
+    const empty = await store.put('empty-body', Buffer.alloc(0));
+    assert.equal((await store.get('empty-body', empty)).byteLength, 0);
+    await store.remove(envelope.id, ref);
+    await store.remove('empty-body', empty);
+    await assert.rejects(store.get('never-stored', { store: 'stream', size: 1 }), BodyMissingError);
+    gets.unsubscribe();
+  } finally {
+    await watcher.nc.close();
+  }
+});

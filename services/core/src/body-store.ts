@@ -7,7 +7,7 @@
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
-import { headers, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { Empty, headers, type NatsConnection, nanos } from '@nats-io/transport-node';
 import {
   type BodyRef,
   ENVELOPE_HEADER,
@@ -16,6 +16,9 @@ import {
 } from './contract/messages.ts';
 import { MSG_IDS, OBJECT_BUCKETS, STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { BodyMissingError } from './errors.ts';
+
+/** The JetStream client's own default timeout for a request, when none is configured. */
+const DIRECT_GET_TIMEOUT_MS = 5000;
 
 /** Bodies up to this size are stored inline; NATS' default max_payload is 1 MiB. */
 export const INLINE_BODY_LIMIT = 768 * 1024;
@@ -103,6 +106,20 @@ export async function createBodyStore(options: {
 
     async get(messageId, ref) {
       if (ref.store === 'stream') {
+        if (options.nc) {
+          // The client's direct get decodes every header of the reply (the stored envelope
+          // among them) to find its status. A reply with a payload is the body; only an
+          // empty one — a status such as "not found", or an empty body — is asked again
+          // below, where its headers are read.
+          const jsOptions = jsm.getOptions();
+          const reply = await options.nc.request(
+            SUBJECTS.directGetLast(STREAMS.bodies, SUBJECTS.body(messageId), jsOptions.apiPrefix),
+            Empty,
+            { timeout: jsOptions.timeout ?? DIRECT_GET_TIMEOUT_MS },
+          );
+          const data = reply.data;
+          if (data.byteLength > 0) return data;
+        }
         const query = { last_by_subj: SUBJECTS.body(messageId) };
         // A direct get may be answered by any replica, also one still catching up after a
         // restart, which does not have the body yet; the stream's leader has every body it

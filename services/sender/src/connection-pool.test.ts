@@ -137,6 +137,26 @@ describe('connection pool', () => {
     await pool.close(new Error('test over'));
   });
 
+  it('does not close a resource whose idle time ran out while it was leased again', async () => {
+    const idleMs = 20;
+    const pool = createConnectionPool<TestResource>({ idleMs });
+    const { open, opened } = opener();
+    const first = await pool.acquire('k', limits, open);
+    first.release({ used: true, reusable: true });
+    const again = await pool.acquire('k', limits, open);
+    assert.equal(again.resource, first.resource, 'the idle resource is reused');
+    // Held past the idle time of its first release: the timer armed then finds it in use.
+    await new Promise((resolve) => setTimeout(resolve, idleMs * 3));
+    assert.equal(again.resource.usable, true, 'a leased resource is not closed under its user');
+    again.release({ used: true, reusable: true });
+    assert.deepEqual(pool.stats('k'), { open: 1, idle: 1, waiting: 0 });
+    // Idle again: the timer, re-armed by the release, closes it.
+    await again.resource.closed;
+    assert.equal(opened.length, 1);
+    assert.deepEqual(pool.stats('k'), { open: 0, idle: 0, waiting: 0 });
+    await pool.close(new Error('test over'));
+  });
+
   it('lets a waiter give up', async () => {
     const pool = createConnectionPool<TestResource>({ idleMs: 60_000 });
     const { open } = opener();

@@ -122,13 +122,32 @@ export function createConnectionPool<R extends PooledResource>(options: {
     entry.resource.close().catch(() => undefined);
   };
 
+  // The idle timer stays armed while the resource is leased (see `rest`).
   const takeIdle = (group: Group<R>): Entry<R> | undefined => {
     for (let entry = group.idle.pop(); entry; entry = group.idle.pop()) {
-      clearTimeout(entry.idleTimer);
       if (entry.resource.usable) return entry;
       retire(entry);
     }
     return undefined;
+  };
+
+  /**
+   * Puts a released resource among the idle ones. Its one timer is re-armed rather than a
+   * new one set and cleared for every transaction; when it fires while the resource is
+   * leased again it does nothing, and the next release re-arms it.
+   */
+  const rest = (group: Group<R>, entry: Entry<R>): void => {
+    group.idle.push(entry);
+    if (entry.idleTimer) {
+      entry.idleTimer.refresh();
+      return;
+    }
+    entry.idleTimer = setTimeout(() => {
+      const at = group.idle.indexOf(entry);
+      if (at < 0) return;
+      group.idle.splice(at, 1);
+      retire(entry);
+    }, options.idleMs);
   };
 
   const lease = (group: Group<R>, entry: Entry<R>): Lease<R> => {
@@ -150,12 +169,7 @@ export function createConnectionPool<R extends PooledResource>(options: {
           waiter.resolve(entry);
           return;
         }
-        group.idle.push(entry);
-        entry.idleTimer = setTimeout(() => {
-          const at = group.idle.indexOf(entry);
-          if (at >= 0) group.idle.splice(at, 1);
-          retire(entry);
-        }, options.idleMs);
+        rest(group, entry);
       },
     };
   };

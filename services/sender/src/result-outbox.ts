@@ -32,6 +32,8 @@ export interface ResultOutbox {
   store(result: JobResult, signal: AbortSignal, jobAck?: string): Promise<'acked' | 'stored'>;
   /** Results kept now. */
   readonly size: number;
+  /** Since an attempt to store a result failed, until one is stored: see whenStoring. */
+  readonly failing: boolean;
 }
 
 export interface ResultOutboxOptions {
@@ -68,7 +70,16 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const abort = (): void => reject(signal.reason);
     signal.addEventListener('abort', abort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(err);
+      },
+    );
   });
 }
 
@@ -100,6 +111,9 @@ export function createResultOutbox(options: ResultOutboxOptions): ResultOutbox {
     pending: (jobId) => kept.get(jobId),
     get size() {
       return kept.size;
+    },
+    get failing() {
+      return failing;
     },
 
     async whenStoring(signal, stopping) {

@@ -49,7 +49,12 @@ import { createResultHandoff } from './result-handoff.ts';
 import { createResultOutbox } from './result-outbox.ts';
 import { createDnsCache } from './routing/dns-cache.ts';
 import { createDnsClient } from './routing/dns-client.ts';
-import { createMxResolver, type MxResolver, type Route } from './routing/resolver.ts';
+import {
+  createMxResolver,
+  type MxResolver,
+  type ResolveOptions,
+  type Route,
+} from './routing/resolver.ts';
 import { type Interfaces, isLocalAddress } from './source-address.ts';
 
 export interface Sender {
@@ -183,6 +188,16 @@ export async function startSender(deps: {
   });
   const loops = new Map<string, ConsumerLoop>();
   const inFlight = new Set<AbortController>();
+  /**
+   * Jobs being worked on. One timer reports progress for all of them, instead of one timer
+   * set and cleared per job: each job then reports within PROGRESS_EVERY_MS of its start
+   * and every PROGRESS_EVERY_MS after, well within its ack wait.
+   */
+  const working = new Set<JsMsg>();
+  let progress: NodeJS.Timeout | undefined;
+  const reportProgress = (): void => {
+    for (const msg of working) msg.working();
+  };
   const limitsByPool = new WeakMap<CompiledPool, LimitsLookup>();
   const absentIps = new Set<string>();
   let stopping = false;
@@ -201,6 +216,28 @@ export async function startSender(deps: {
       limitsByPool.set(pool, lookup);
     }
     return lookup;
+  }
+
+  const routingByPool = new WeakMap<CompiledPool, Map<string, ResolveOptions>>();
+
+  /** How jobs of an IP are routed: the same for every job until the pool changes. */
+  function routingOf(pool: CompiledPool, address: string): ResolveOptions {
+    let byAddress = routingByPool.get(pool);
+    if (!byAddress) {
+      byAddress = new Map();
+      routingByPool.set(pool, byAddress);
+    }
+    let options = byAddress.get(address);
+    if (!options) {
+      const family = isIP(address) === 6 ? 6 : 4;
+      options = {
+        routes: pool.routes,
+        family,
+        poolHasOtherFamily: pool.ips.some((other) => isIP(other.address) !== family),
+      };
+      byAddress.set(address, options);
+    }
+    return options;
   }
 
   /** What the absent-address gauge shows per IP, so that it is set only when it changes. */
@@ -238,8 +275,10 @@ export async function startSender(deps: {
    * own mail host) only — a static route or smarthost is the operator's choice of next hop,
    * and an address literal names no host to verify.
    */
+  const mtaStsApplies = (route: Route): boolean =>
+    mtaSts !== undefined && (route.source === 'mx' || route.source === 'implicit-mx');
   async function mtaStsFor(route: Route): Promise<MtaStsCheck | undefined> {
-    if (!mtaSts || (route.source !== 'mx' && route.source !== 'implicit-mx')) return undefined;
+    if (!mtaSts || !mtaStsApplies(route)) return undefined;
     const known = await mtaSts.policyFor(route.domain);
     if (!known || known.policy.mode === 'none') return undefined;
     return { mode: known.policy.mode, mx: known.policy.mx };
@@ -284,13 +323,9 @@ export async function startSender(deps: {
         Buffer.from(body.buffer, body.byteOffset, body.byteLength),
         delivery.from,
       );
-      const family = isIP(ip.address) === 6 ? 6 : 4;
-      const route = await resolver.resolve(delivery.domain, {
-        routes: pool.routes,
-        family,
-        poolHasOtherFamily: pool.ips.some((other) => isIP(other.address) !== family),
-      });
-      const sts = await mtaStsFor(route);
+      const route = await resolver.resolve(delivery.domain, routingOf(pool, ip.address));
+      // Most routes are not subject to MTA-STS: no promise to wait for then.
+      const sts = mtaStsApplies(route) ? await mtaStsFor(route) : undefined;
       const report = await deliverMessage({
         job,
         source: { address: ip.address, hostname: ip.hostname, bind: binds },
@@ -350,7 +385,8 @@ export async function startSender(deps: {
     const abort = new AbortController();
     inFlight.add(abort);
     // Progress covers the whole job: waiting to deliver, delivering, storing the result.
-    const progress = setInterval(() => msg.working(), PROGRESS_EVERY_MS);
+    working.add(msg);
+    progress ??= setInterval(reportProgress, PROGRESS_EVERY_MS);
     const done = metrics.jobStarted(labels);
     try {
       const delivered = outbox.pending(job.jobId);
@@ -360,7 +396,7 @@ export async function startSender(deps: {
           msg.ack();
         return;
       }
-      await outbox.whenStoring(abort.signal, () => stopping);
+      if (outbox.failing) await outbox.whenStoring(abort.signal, () => stopping);
       const startedAt = now();
       metrics.attempt(labels, job.policy);
       const report = await attempt(job, pool, ip, abort.signal);
@@ -380,7 +416,7 @@ export async function startSender(deps: {
       log.info({ jobId: job.jobId, ip: address, reason: err.message }, 'job handed back');
       msg.nak(handBackDelay());
     } finally {
-      clearInterval(progress);
+      working.delete(msg);
       inFlight.delete(abort);
       done();
     }
@@ -468,6 +504,7 @@ export async function startSender(deps: {
         await stopped;
       }
       loops.clear();
+      clearInterval(progress);
       // QUIT politely while time is left; a receiver that does not answer is not waited for.
       const left = Number.isFinite(deadline) ? Math.max(0, deadline - now()) : CLOSE_WAIT_MS;
       let closeTimer: NodeJS.Timeout | undefined;

@@ -109,6 +109,9 @@ export const SUBJECTS = {
    */
   streamMessageDelete: (stream: string, apiPrefix = '$JS.API'): string =>
     `${apiPrefix}.STREAM.MSG.DELETE.${stream}`,
+  /** A direct get of the last message on `subject` in `stream` (body-store.ts). */
+  directGetLast: (stream: string, subject: string, apiPrefix = '$JS.API'): string =>
+    `${apiPrefix}.DIRECT.GET.${stream}.${subject}`,
   feedback: (pool: string): string => `hikyaku.feedback.${pool}`,
   feedbackAll: 'hikyaku.feedback.>',
   /** A message's events, by queue id (a queue id is one subject token: see isQueueId). */
