@@ -17,7 +17,7 @@ import { effectiveRate, learnedConnections, nextDayStart } from '@hikyaku/core/p
 import type { Redis } from 'ioredis';
 import type { Destinations } from './destinations.ts';
 import type { Parking } from './parking.ts';
-import { type ReserveResult, reserve } from './reserve.ts';
+import { type ReserveInput, type ReserveResult, reserve } from './reserve.ts';
 import type { ThrottleStore } from './throttles.ts';
 import type { WarmupCaps } from './warmup-caps.ts';
 
@@ -61,6 +61,8 @@ const NO_IP_WAIT_MS = 30_000;
  * 'stale' reservations, at the start of a day while replicas move IPs on).
  */
 const STALE_CAP_WAIT_MS = 100;
+/** Home pairs' throttle states as last read, kept for this many pairs at most. */
+const LAST_STATES_MAX = 10_000;
 
 /** The item's identity in lanes and logs: one per (message, domain, part, attempt). */
 export function itemKey(item: QueueItem): string {
@@ -96,6 +98,8 @@ export function createShapingAdmission(deps: {
 }): Admission {
   const { redis, destinations, throttles, caps, parking, windowMs } = deps;
   const rng = deps.rng ?? Math.random;
+  /** The raw throttle state each (pool, IP, site) had when last read ('' for none). */
+  const lastStates = new Map<string, string>();
 
   function lanesOf(item: QueueItem, pool: CompiledPool, site: string): [string, string] {
     const ips = activeIps(pool);
@@ -146,6 +150,37 @@ export function createShapingAdmission(deps: {
         return { kind: 'wait', until, reason };
       };
 
+      let dayCaps = await caps.get(pool, now);
+      const releaseKeys = parking.releaseKeys(pool.key, policy.name, lanes);
+      const read = throttles.where(
+        pool.key,
+        site,
+        order.map((ip) => ip.address),
+      );
+      const reservation = (ip: string, messagesPerMinute: number): ReserveInput => {
+        const cap = dayCaps.caps.get(ip);
+        return {
+          pool: pool.key,
+          ip,
+          site,
+          now,
+          windowMs,
+          limit: Math.max(1, Math.floor(messagesPerMinute)),
+          poolLimit,
+          ...(cap ? { cap: { limit: cap.limit, stored: cap.stored } } : {}),
+          dayKey: dayCaps.dayKey,
+          entry: `${key}@${now}`,
+          item: key,
+          releaseKeys,
+        };
+      };
+      // The home IP's first reservation rides in the turn check, computed from the state
+      // its pair had when last read: the script makes it only when that is still the
+      // state, so it is the reservation the loop below would make first.
+      const home = order[0] as (typeof order)[number];
+      const homeField = `${pool.key}\n${read.fields[0]}`;
+      const expected = lastStates.get(homeField) ?? '';
+      const homeRate = effectiveRate(throttles.parse([expected])[0], declared, now);
       const turn = await parking.turn({
         pool: pool.key,
         item: key,
@@ -155,24 +190,26 @@ export function createShapingAdmission(deps: {
         now,
         spacing: siteSpacing,
         plan: String(pool.generation),
-        read: throttles.where(
-          pool.key,
-          site,
-          order.map((ip) => ip.address),
-        ),
+        read,
+        ...(homeRate.pausedUntil === undefined
+          ? { reserve: { input: reservation(home.address, homeRate.messagesPerMinute), expected } }
+          : {}),
       });
       if (turn.kind === 'queued') return { kind: 'wait', until: turn.at, reason: 'queued' };
       if (turn.kind === 'own' && turn.at > now) {
         return { kind: 'wait', until: turn.at, reason: 'parked' };
       }
+      if (lastStates.size >= LAST_STATES_MAX) lastStates.clear();
+      for (const [i, field] of read.fields.entries()) {
+        lastStates.set(`${pool.key}\n${field}`, turn.read[i] ?? '');
+      }
+      let reserved = turn.reserved;
 
-      let dayCaps = await caps.get(pool, now);
       const states = throttles.parse(turn.read);
       let earliest = Number.POSITIVE_INFINITY;
       let reason: WaitReason = 'rate';
       let capped = 0;
       let homeCapped = false;
-      const releaseKeys = parking.releaseKeys(pool.key, policy.name, lanes);
       for (const [i, ip] of order.entries()) {
         const rate = effectiveRate(states[i], declared, now);
         if (rate.pausedUntil !== undefined) {
@@ -185,21 +222,13 @@ export function createShapingAdmission(deps: {
             caps.invalidate(pool);
             dayCaps = await caps.get(pool, now);
           }
-          const cap = dayCaps.caps.get(ip.address);
-          result = await reserve(redis, {
-            pool: pool.key,
-            ip: ip.address,
-            site,
-            now,
-            windowMs,
-            limit: Math.max(1, Math.floor(rate.messagesPerMinute)),
-            poolLimit,
-            ...(cap ? { cap: { limit: cap.limit, stored: cap.stored } } : {}),
-            dayKey: dayCaps.dayKey,
-            entry: `${key}@${now}`,
-            item: key,
-            releaseKeys,
-          });
+          if (reserved && i === 0) {
+            // Made in the turn check's call (i is 0, tries 0), from this very state.
+            result = reserved;
+            reserved = undefined;
+          } else {
+            result = await reserve(redis, reservation(ip.address, rate.messagesPerMinute));
+          }
         }
         if (result.kind === 'ok') {
           const declaredConnections = policy.perIp.connections;
