@@ -108,11 +108,16 @@ const CHECK = redisScript(CHECK_LUA);
 // - the home IP's throttle state, read by the turn check, is the one the reservation's
 //   rate was computed from (`expected`, '' for none): the rate follows from that state
 //   and the time alone, so the reservation is the one admission would ask for next.
-// When either fails, only the turn check ran and admission goes on as before. Every key of
-// both halves carries the pool's hash tag, so the call touches one slot.
+// When either fails, only the turn check ran and admission goes on as before. A screen
+// (the item's recipients on the suppression list) may come first: when any of them is
+// there, nothing else runs and the entries come back, for the envelope stage to plan its
+// items again without them. Every key carries the pool's hash tag: the call touches one
+// slot.
 //
-// KEYS: the turn check's, then the reservation's. ARGV: the number of the turn check's
-// keys, the number of its arguments, `expected`, its arguments, then the reservation's.
+// KEYS: the turn check's, the suppression list when screening, the reservation's if any.
+// ARGV: the number of the turn check's keys, the number of its arguments, the number of
+// addresses screened, `expected`, the turn check's arguments, the addresses, then the
+// reservation's arguments.
 const TURN_RESERVE = redisScript(`
 local function turn(KEYS, ARGV)
 ${CHECK_LUA}
@@ -120,19 +125,25 @@ end
 local function reserve(KEYS, ARGV)
 ${RESERVE_LUA}
 end
-local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local nk, na, ns = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if ns > 0 then
+  local found = redis.call('HMGET', KEYS[nk + 1], unpack(ARGV, na + 5, na + 4 + ns))
+  for i = 1, ns do
+    if found[i] then return {'suppressed', '0', 0, found} end
+  end
+end
 local tk, ta, rk, ra = {}, {}, {}, {}
-for i = 1, #KEYS do
-  if i <= nk then tk[#tk + 1] = KEYS[i] else rk[#rk + 1] = KEYS[i] end
-end
-for i = 4, #ARGV do
-  if i < na + 4 then ta[#ta + 1] = ARGV[i] else ra[#ra + 1] = ARGV[i] end
-end
+for i = 1, nk do tk[i] = KEYS[i] end
+for i = 1, na do ta[i] = ARGV[i + 4] end
+local first = nk + 1
+if ns > 0 then first = first + 1 end
+for i = first, #KEYS do rk[#rk + 1] = KEYS[i] end
+for i = na + 5 + ns, #ARGV do ra[#ra + 1] = ARGV[i] end
 local t = turn(tk, ta)
-if t[1] == 'queued' then return t end
+if #rk == 0 or t[1] == 'queued' then return t end
 if t[1] == 'own' and tonumber(t[2]) > tonumber(ta[3]) then return t end
 -- HMGET gives false for a field that is not there: no state, as '' stands for.
-if (t[4][1] or '') ~= ARGV[3] then return t end
+if (t[4][1] or '') ~= ARGV[4] then return t end
 local r = reserve(rk, ra)
 return {t[1], t[2], t[3], t[4], r[1], r[2]}
 `);
@@ -168,7 +179,9 @@ export type Turn =
   /** The item held no turn and others were waiting: it was queued behind them until `at`. */
   | { kind: 'queued'; at: number }
   /** No turn held and nobody waiting: the item may try to leave now. */
-  | { kind: 'free'; read: (string | null)[]; reserved?: ReserveResult };
+  | { kind: 'free'; read: (string | null)[]; reserved?: ReserveResult }
+  /** A screened recipient is on the suppression list: nothing was checked or written. */
+  | { kind: 'suppressed'; found: (string | null)[] };
 
 export interface Parking {
   /**
@@ -194,6 +207,8 @@ export interface Parking {
      * from; its result comes back as `reserved`. Otherwise nothing is reserved.
      */
     reserve?: { input: ReserveInput; expected: string };
+    /** Suppression list fields read first: when any is there, the answer is 'suppressed'. */
+    screen?: { key: string; fields: readonly string[] };
   }): Promise<Turn>;
   /**
    * Gives the item a turn at the end of `lane`, not before `earliest`, `spacing` after the
@@ -244,25 +259,38 @@ export function createParking(redis: Redis): Parking {
         input.plan,
         ...(input.read?.fields ?? []),
       ];
+      const screen = input.screen && input.screen.fields.length > 0 ? input.screen : undefined;
+      const reservation =
+        input.reserve && input.read && input.read.fields.length > 0
+          ? { call: reserveCall(input.reserve.input), expected: input.reserve.expected }
+          : undefined;
       let reply: unknown[];
-      if (input.reserve && input.read && input.read.fields.length > 0) {
-        const call = reserveCall(input.reserve.input);
+      if (screen || reservation) {
         reply = (await TURN_RESERVE.run(
           redis,
-          [...keys, ...call.keys],
-          [keys.length, args.length, input.reserve.expected, ...args, ...call.args],
+          [...keys, ...(screen ? [screen.key] : []), ...(reservation?.call.keys ?? [])],
+          [
+            keys.length,
+            args.length,
+            screen?.fields.length ?? 0,
+            reservation?.expected ?? '',
+            ...args,
+            ...(screen?.fields ?? []),
+            ...(reservation?.call.args ?? []),
+          ],
         )) as unknown[];
       } else {
         reply = (await CHECK.run(redis, keys, args)) as unknown[];
       }
-      const [kind, at, index, read, ...reservation] = reply as [
+      const [kind, at, index, read, ...answer] = reply as [
         string,
         string,
         number,
         (string | null)[] | undefined,
         ...unknown[],
       ];
-      const reserved = reservation.length > 0 ? { reserved: readReserve(reservation) } : {};
+      if (kind === 'suppressed') return { kind, found: read ?? [] };
+      const reserved = answer.length > 0 ? { reserved: readReserve(answer) } : {};
       if (kind === 'own') {
         return {
           kind,
