@@ -16,6 +16,7 @@ import { activeIps, type CompiledPool, type QueueItem } from '@hikyaku/core';
 import { effectiveRate, learnedConnections, nextDayStart } from '@hikyaku/core/policy';
 import type { Redis } from 'ioredis';
 import type { Destinations } from './destinations.ts';
+import { SchedulerError } from './errors.ts';
 import type { Parking } from './parking.ts';
 import { type ReserveInput, type ReserveResult, reserve } from './reserve.ts';
 import type { ThrottleStore } from './throttles.ts';
@@ -295,7 +296,12 @@ export function createShapingAdmission(deps: {
     async decide(item, pool, now) {
       const decision = await decideWith(item, pool, now);
       // Only a screen finds a suppressed recipient.
-      if (decision.kind === 'suppressed') throw new Error('unscreened look found suppression');
+      if (decision.kind === 'suppressed') {
+        throw new SchedulerError(
+          'HIKYAKU_REDIS_REPLY',
+          'the turn check answered suppressed unasked',
+        );
+      }
       return decision;
     },
 

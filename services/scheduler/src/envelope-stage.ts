@@ -33,6 +33,7 @@ import type { ResolvedRatePolicy } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey, type WaitReason } from './admission.ts';
 import { dispatch, holdOf, type SendDecision } from './dispatch.ts';
+import { SchedulerError } from './errors.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, publishItem, type SchedulerParts } from './parts.ts';
 import { RedisBatch } from './redis-batch.ts';
@@ -118,9 +119,10 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
    *   envelope routed twice within the duplicate window stores each once; an item that
    *   left as a job the first time and waits the second gives at most a duplicate
    *   delivery, never a loss.
-   * - Redis. The turn check and the reservation are the two commands the queue stage
-   *   spent on a due item, now spent here instead; a queued-index entry written for an
-   *   item that then leaves is removed by its reservation's script, as before.
+   * - Redis. The turn check and the reservation are what the queue stage spent on a due
+   *   item (one call when the home IP may take it), now spent here instead; a
+   *   queued-index entry written for an item that then leaves is removed by its
+   *   reservation's script, as before.
    */
   async function sendsAtOnce(
     item: QueueItem,
@@ -285,7 +287,12 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
       }
       const decisions: (SendDecision | undefined)[] = [];
       for (const look of looks) {
-        if (look.kind !== 'looked') throw new Error('an unscreened look found suppression');
+        if (look.kind !== 'looked') {
+          throw new SchedulerError(
+            'HIKYAKU_REDIS_REPLY',
+            'the turn check answered suppressed unasked',
+          );
+        }
         if (look.deferred) metrics.deferred.inc({ pool: pool.key, reason: look.deferred });
         decisions.push(look.decision);
       }
