@@ -20,16 +20,20 @@ import {
   type Envelope,
   envelopeHeader,
   NEWER_WIRE_VERSION_RETRY_MS,
+  parseSuppressionEntry,
   type QueueItem,
+  REDIS_KEYS,
   SchemaError,
+  type SuppressionEntry,
   suppressionAddress,
   usesReturnPath,
   WireVersionError,
 } from '@hikyaku/core';
 import type { ResolvedRatePolicy } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
-import { itemKey } from './admission.ts';
+import { itemKey, type WaitReason } from './admission.ts';
 import { dispatch, holdOf, type SendDecision } from './dispatch.ts';
+import { SchedulerError } from './errors.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, publishItem, type SchedulerParts } from './parts.ts';
 import { RedisBatch } from './redis-batch.ts';
@@ -65,6 +69,27 @@ export function rejectMalformed(parts: SchedulerParts, msg: JsMsg, err: unknown)
   msg.ack();
 }
 
+/** Recipients screened in admission's call at most; more are looked up on their own. */
+const MAX_SCREENED = 1000;
+
+/** One look at an item: suppressed recipients found, or its decision when it may leave. */
+type Look =
+  | { kind: 'suppressed'; found: (string | null)[] }
+  | {
+      kind: 'looked';
+      decision?: SendDecision;
+      /** Its recipients were screened against the suppression list in the same call. */
+      screened: boolean;
+      /** Why it must wait, when this look made it wait. */
+      deferred?: WaitReason;
+    };
+
+/** An envelope's delivery items, with the rate policy of each item's domain. */
+interface Plan {
+  items: QueueItem[];
+  policyOf: (domain: string) => ResolvedRatePolicy;
+}
+
 /** What became of an envelope: routed (acknowledge it), or to be tried again later. */
 export type EnvelopeOutcome = { kind: 'routed' } | { kind: 'retry'; delayMs: number };
 
@@ -94,30 +119,101 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
    *   envelope routed twice within the duplicate window stores each once; an item that
    *   left as a job the first time and waits the second gives at most a duplicate
    *   delivery, never a loss.
-   * - Redis. The turn check and the reservation are the two commands the queue stage
-   *   spent on a due item, now spent here instead; a queued-index entry written for an
-   *   item that then leaves is removed by its reservation's script, as before.
+   * - Redis. The turn check and the reservation are what the queue stage spent on a due
+   *   item (one call when the home IP may take it), now spent here instead; a
+   *   queued-index entry written for an item that then leaves is removed by its
+   *   reservation's script, as before.
    */
   async function sendsAtOnce(
     item: QueueItem,
     pool: CompiledPool,
     now: number,
-  ): Promise<SendDecision | undefined> {
+    screen?: { key: string; fields: readonly string[] },
+  ): Promise<Look> {
     // Due later (a clock behind the ingress's) or past its maximum age (the envelope
     // waited that long for a scheduler): the queue stage waits for it or expires it.
     if (item.notBefore > now || now >= item.delivery.receivedAt + pool.retry.maxAgeMs) {
-      return undefined;
+      return { kind: 'looked', screened: false };
     }
     // Held mail is counted and rechecked by the queue stage, as at every look there.
-    if (await holdOf(parts, item, pool)) return undefined;
-    const decision = await admission.decide(item, pool, now);
-    if (decision.kind === 'send') return decision;
-    // This look made it wait, as the queue stage's first look would have: counted here.
-    // The queue stage's look then finds the turn and waits for it uncounted ('parked').
-    if (decision.reason !== 'parked') {
-      metrics.deferred.inc({ pool: pool.key, reason: decision.reason });
+    if (await holdOf(parts, item, pool)) return { kind: 'looked', screened: false };
+    const looked = screen
+      ? await admission.decideScreened(item, pool, now, screen)
+      : ({
+          kind: 'decided',
+          decision: await admission.decide(item, pool, now),
+          screened: false,
+        } as const);
+    if (looked.kind === 'suppressed') return looked;
+    const { decision, screened } = looked;
+    if (decision.kind === 'send') return { kind: 'looked', decision, screened };
+    // This look made it wait, as the queue stage's first look would have: counted once the
+    // items are final. The queue stage's look then finds the turn and waits for it
+    // uncounted ('parked').
+    return {
+      kind: 'looked',
+      screened,
+      ...(decision.reason !== 'parked' ? { deferred: decision.reason } : {}),
+    };
+  }
+
+  /** The envelope's delivery items for these recipients, with their domains' policies. */
+  async function plan(envelope: Envelope, pool: CompiledPool, rcpts: string[]): Promise<Plan> {
+    // The pool's return path names one recipient: such mail goes one recipient at a time.
+    const onePerRecipient = usesReturnPath(pool, envelope.from);
+    const policies = new Map<string, ResolvedRatePolicy>();
+    for (const domain of groupByDomain(rcpts).keys()) {
+      policies.set(domain, (await destinations.resolve(pool, domain)).policy);
     }
-    return undefined;
+    // firstItems groups by the same domains, so every item's domain has its policy here.
+    const policyOf = (domain: string): ResolvedRatePolicy => {
+      const policy = policies.get(domain);
+      if (!policy) throw new Error(`no rate policy resolved for ${domain}`);
+      return policy;
+    };
+    const items = firstItems(envelope, rcpts, (domain) =>
+      onePerRecipient ? 1 : policyOf(domain).perIp.recipientsPerMessage,
+    );
+    return { items, policyOf };
+  }
+
+  /**
+   * An envelope of one item is looked at before its recipients are known not to be
+   * suppressed: the lookup rides in admission's first Redis call, which decides nothing
+   * and writes nothing when it finds one. Its decision stands when none is; otherwise the
+   * items are planned again without the suppressed recipients and looked at as usual.
+   */
+  async function lookFirst(
+    envelope: Envelope,
+    pool: CompiledPool,
+  ): Promise<
+    | {
+        suppressed?: Map<string, SuppressionEntry>;
+        early?: { planned: Plan; look: Look; lookedAt: number };
+      }
+    | undefined
+  > {
+    if (envelope.rcpts.length > MAX_SCREENED) return undefined;
+    const planned = await plan(envelope, pool, envelope.rcpts);
+    const [only] = planned.items;
+    if (!only || planned.items.length > 1) return undefined;
+    const fields = envelope.rcpts.map(suppressionAddress);
+    const lookedAt = clock.now();
+    const look = await sendsAtOnce(only, pool, lookedAt, {
+      key: REDIS_KEYS.suppressions(pool.key),
+      fields,
+    });
+    if (look.kind === 'suppressed') {
+      const found = new Map<string, SuppressionEntry>();
+      look.found.forEach((value, i) => {
+        if (value !== null) found.set(fields[i] as string, parseSuppressionEntry(value));
+      });
+      return { suppressed: found };
+    }
+    return {
+      ...(look.screened ? { suppressed: new Map<string, SuppressionEntry>() } : {}),
+      early: { planned, look, lookedAt },
+    };
   }
 
   return async function routeEnvelope(envelope: Envelope): Promise<EnvelopeOutcome> {
@@ -127,7 +223,8 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
       return { kind: 'retry', delayMs: UNKNOWN_POOL_DELAY_MS };
     }
     const now = clock.now();
-    const suppressed = await suppressions.lookup(pool.key, envelope.rcpts);
+    const first = await lookFirst(envelope, pool);
+    const suppressed = first?.suppressed ?? (await suppressions.lookup(pool.key, envelope.rcpts));
     const out: DeliveryEvent[] = [];
     const keep: string[] = [];
     for (const rcpt of envelope.rcpts) {
@@ -145,21 +242,9 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
       );
     }
 
-    // The pool's return path names one recipient: such mail goes one recipient at a time.
-    const onePerRecipient = usesReturnPath(pool, envelope.from);
-    const policies = new Map<string, ResolvedRatePolicy>();
-    for (const domain of groupByDomain(keep).keys()) {
-      policies.set(domain, (await destinations.resolve(pool, domain)).policy);
-    }
-    // firstItems groups by the same domains, so every item's domain has its policy here.
-    const policyOf = (domain: string): ResolvedRatePolicy => {
-      const policy = policies.get(domain);
-      if (!policy) throw new Error(`no rate policy resolved for ${domain}`);
-      return policy;
-    };
-    const items = firstItems(envelope, keep, (domain) =>
-      onePerRecipient ? 1 : policyOf(domain).perIp.recipientsPerMessage,
-    );
+    // The look made first stands when every recipient is kept: its items are these.
+    const early = suppressed.size === 0 ? first?.early : undefined;
+    const { items, policyOf } = early?.planned ?? (await plan(envelope, pool, keep));
     // Live watchers see the message accepted before any of its items is scheduled.
     events.progress('accepted', envelope, envelope.rcpts, now);
     if (items.length > 0) {
@@ -176,8 +261,8 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
       // result that came back first would find its message closed. A message of one item
       // needs no set: finishing its only group finds none, which reads as "none left", the
       // answer the set would give. Its queued-index entry is written only if it waits
-      // (below), so mail sent at once costs the suppression lookup, the turn check and the
-      // reservation, nothing more.
+      // (below), so mail sent at once costs one call: the suppression lookup, the turn
+      // check and the reservation together (lookFirst), nothing more.
       const several = items.length > 1;
       if (several) {
         const writes = new RedisBatch();
@@ -194,12 +279,22 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
       // As many looks at once as the queue stage would make for these items, at the time
       // they are made (the lookups above took a while): rate windows and turns are read
       // and written at it.
-      const lookedAt = clock.now();
-      const decisions: (SendDecision | undefined)[] = [];
-      for (let i = 0; i < items.length; i += parts.config.concurrency) {
+      const lookedAt = early?.lookedAt ?? clock.now();
+      const looks: Look[] = early ? [early.look] : [];
+      for (let i = looks.length; i < items.length; i += parts.config.concurrency) {
         const slice = items.slice(i, i + parts.config.concurrency);
-        const looks = slice.map((item) => sendsAtOnce(item, pool, lookedAt));
-        for (const d of await Promise.all(looks)) decisions.push(d);
+        looks.push(...(await Promise.all(slice.map((it) => sendsAtOnce(it, pool, lookedAt)))));
+      }
+      const decisions: (SendDecision | undefined)[] = [];
+      for (const look of looks) {
+        if (look.kind !== 'looked') {
+          throw new SchedulerError(
+            'HIKYAKU_REDIS_REPLY',
+            'the turn check answered suppressed unasked',
+          );
+        }
+        if (look.deferred) metrics.deferred.inc({ pool: pool.key, reason: look.deferred });
+        decisions.push(look.decision);
       }
       const [only] = items;
       if (!several && only && !decisions[0]) {

@@ -30,6 +30,13 @@
 import { REDIS_KEYS, redisScript } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
 import type { RedisBatch } from './redis-batch.ts';
+import {
+  RESERVE_LUA,
+  type ReserveInput,
+  type ReserveResult,
+  readReserve,
+  reserveCall,
+} from './reserve.ts';
 
 // KEYS: the item's lanes (site lane first), then its policy's index, then the site lane's
 // planned spacing, then for each further lane (warm-up lanes) the pool plan it was planned
@@ -43,7 +50,8 @@ import type { RedisBatch } from './redis-batch.ts';
 // they must. An item that may try to leave next needs its IPs' throttle states: when
 // one more key (the throttle hash) and fields (ARGV 9 on) are given, they are read in
 // the same call, so admission asks Redis once before its reservation.
-const CHECK = redisScript(`
+/** The turn check's text, also the first half of TURN_RESERVE. */
+const CHECK_LUA = `
 local lanes = tonumber(ARGV[7])
 local function states()
   if #KEYS < lanes * 2 + 2 or #ARGV < 9 then return {} end
@@ -89,6 +97,55 @@ local ticket = math.ceil(math.max(tonumber(ARGV[3]), tonumber(last[2]) + tonumbe
 redis.call('ZADD', KEYS[1], ticket, ARGV[1])
 redis.call('ZADD', KEYS[lanes + 1], 'NX', ARGV[5], ARGV[1])
 return {'queued', tostring(ticket), 1}
+`;
+const CHECK = redisScript(CHECK_LUA);
+
+// The turn check and the home IP's reservation in one script call, so mail that may leave
+// at once costs admission one round trip instead of two. The two scripts run as they are
+// (each as a Lua function over its own slice of KEYS and ARGV); what joins them is the
+// condition under which admission would reserve at all after the turn check:
+// - the turn lets the item try now ('free', or its own turn is due), and
+// - the home IP's throttle state, read by the turn check, is the one the reservation's
+//   rate was computed from (`expected`, '' for none): the rate follows from that state
+//   and the time alone, so the reservation is the one admission would ask for next.
+// When either fails, only the turn check ran and admission goes on as before. A screen
+// (the item's recipients on the suppression list) may come first: when any of them is
+// there, nothing else runs and the entries come back, for the envelope stage to plan its
+// items again without them. Every key carries the pool's hash tag: the call touches one
+// slot.
+//
+// KEYS: the turn check's, the suppression list when screening, the reservation's if any.
+// ARGV: the number of the turn check's keys, the number of its arguments, the number of
+// addresses screened, `expected`, the turn check's arguments, the addresses, then the
+// reservation's arguments.
+const TURN_RESERVE = redisScript(`
+local function turn(KEYS, ARGV)
+${CHECK_LUA}
+end
+local function reserve(KEYS, ARGV)
+${RESERVE_LUA}
+end
+local nk, na, ns = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if ns > 0 then
+  local found = redis.call('HMGET', KEYS[nk + 1], unpack(ARGV, na + 5, na + 4 + ns))
+  for i = 1, ns do
+    if found[i] then return {'suppressed', '0', 0, found} end
+  end
+end
+local tk, ta, rk, ra = {}, {}, {}, {}
+for i = 1, nk do tk[i] = KEYS[i] end
+for i = 1, na do ta[i] = ARGV[i + 4] end
+local first = nk + 1
+if ns > 0 then first = first + 1 end
+for i = first, #KEYS do rk[#rk + 1] = KEYS[i] end
+for i = na + 5 + ns, #ARGV do ra[#ra + 1] = ARGV[i] end
+local t = turn(tk, ta)
+if #rk == 0 or t[1] == 'queued' then return t end
+if t[1] == 'own' and tonumber(t[2]) > tonumber(ta[3]) then return t end
+-- HMGET gives false for a field that is not there: no state, as '' stands for.
+if (t[4][1] or '') ~= ARGV[4] then return t end
+local r = reserve(rk, ra)
+return {t[1], t[2], t[3], t[4], r[1], r[2]}
 `);
 
 const PARK = redisScript(`
@@ -118,11 +175,13 @@ export const STALE_TURN_MS = 10 * 60_000;
 
 export type Turn =
   /** The item holds a turn at `at` in `lane`. */
-  | { kind: 'own'; at: number; lane: string; read: (string | null)[] }
+  | { kind: 'own'; at: number; lane: string; read: (string | null)[]; reserved?: ReserveResult }
   /** The item held no turn and others were waiting: it was queued behind them until `at`. */
   | { kind: 'queued'; at: number }
   /** No turn held and nobody waiting: the item may try to leave now. */
-  | { kind: 'free'; read: (string | null)[] };
+  | { kind: 'free'; read: (string | null)[]; reserved?: ReserveResult }
+  /** A screened recipient is on the suppression list: nothing was checked or written. */
+  | { kind: 'suppressed'; found: (string | null)[] };
 
 export interface Parking {
   /**
@@ -142,6 +201,14 @@ export interface Parking {
     plan: string;
     /** Hash fields read along, returned as `read` when the item may try to leave. */
     read?: { key: string; fields: readonly string[] };
+    /**
+     * A reservation made in the same call when the item may try to leave now and the
+     * first field read holds `expected` ('' for none), the value `reserve` was computed
+     * from; its result comes back as `reserved`. Otherwise nothing is reserved.
+     */
+    reserve?: { input: ReserveInput; expected: string };
+    /** Suppression list fields read first: when any is there, the answer is 'suppressed'. */
+    screen?: { key: string; fields: readonly string[] };
   }): Promise<Turn>;
   /**
    * Gives the item a turn at the end of `lane`, not before `earliest`, `spacing` after the
@@ -180,7 +247,7 @@ export function createParking(redis: Redis): Parking {
         ...input.lanes.slice(1).map((l) => REDIS_KEYS.lanePlan(input.pool, l)),
         ...(input.read && input.read.fields.length > 0 ? [input.read.key] : []),
       ];
-      const [kind, at, index, read] = (await CHECK.run(redis, keys, [
+      const args = [
         input.item,
         input.now - STALE_TURN_MS,
         input.now,
@@ -191,17 +258,50 @@ export function createParking(redis: Redis): Parking {
         input.lanes.length,
         input.plan,
         ...(input.read?.fields ?? []),
-      ])) as [string, string, number, (string | null)[] | undefined];
+      ];
+      const screen = input.screen && input.screen.fields.length > 0 ? input.screen : undefined;
+      const reservation =
+        input.reserve && input.read && input.read.fields.length > 0
+          ? { call: reserveCall(input.reserve.input), expected: input.reserve.expected }
+          : undefined;
+      let reply: unknown[];
+      if (screen || reservation) {
+        reply = (await TURN_RESERVE.run(
+          redis,
+          [...keys, ...(screen ? [screen.key] : []), ...(reservation?.call.keys ?? [])],
+          [
+            keys.length,
+            args.length,
+            screen?.fields.length ?? 0,
+            reservation?.expected ?? '',
+            ...args,
+            ...(screen?.fields ?? []),
+            ...(reservation?.call.args ?? []),
+          ],
+        )) as unknown[];
+      } else {
+        reply = (await CHECK.run(redis, keys, args)) as unknown[];
+      }
+      const [kind, at, index, read, ...answer] = reply as [
+        string,
+        string,
+        number,
+        (string | null)[] | undefined,
+        ...unknown[],
+      ];
+      if (kind === 'suppressed') return { kind, found: read ?? [] };
+      const reserved = answer.length > 0 ? { reserved: readReserve(answer) } : {};
       if (kind === 'own') {
         return {
           kind,
           at: Number(at),
           lane: input.lanes[Number(index) - 1] as string,
           read: read ?? [],
+          ...reserved,
         };
       }
       if (kind === 'queued') return { kind, at: Number(at) };
-      return { kind: 'free', read: read ?? [] };
+      return { kind: 'free', read: read ?? [], ...reserved };
     },
 
     async park(input) {

@@ -18,7 +18,8 @@ import { REDIS_KEYS, redisScript } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
 import { SchedulerError } from './errors.ts';
 
-const RESERVE = redisScript(`
+/** The script's text, also run inside admission's turn check (turn-reserve.ts). */
+export const RESERVE_LUA = `
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local cap = tonumber(ARGV[8])
@@ -56,7 +57,8 @@ redis.call('HINCRBY', KEYS[5], ARGV[7], 1)
 redis.call('PEXPIRE', KEYS[5], ARGV[11])
 for i = 6, #KEYS do redis.call('ZREM', KEYS[i], ARGV[10]) end
 return {'ok', '0'}
-`);
+`;
+const RESERVE = redisScript(RESERVE_LUA);
 
 /** How long the per-day dispatch counters are kept (status of past days, warm-up ratio). */
 const DAY_COUNTER_TTL_MS = 8 * 86_400_000;
@@ -92,11 +94,11 @@ export interface ReserveInput {
   releaseKeys: readonly string[];
 }
 
-export async function reserve(redis: Redis, input: ReserveInput): Promise<ReserveResult> {
+/** The reserve script's keys and arguments for one reservation. */
+export function reserveCall(input: ReserveInput): { keys: string[]; args: (string | number)[] } {
   const { pool, ip, site } = input;
-  const reply = (await RESERVE.run(
-    redis,
-    [
+  return {
+    keys: [
       REDIS_KEYS.rateLog(pool, ip, site),
       REDIS_KEYS.pace(pool, ip, site),
       REDIS_KEYS.poolRateLog(pool, site),
@@ -104,7 +106,7 @@ export async function reserve(redis: Redis, input: ReserveInput): Promise<Reserv
       REDIS_KEYS.sentOnDay(pool, input.dayKey),
       ...input.releaseKeys,
     ],
-    [
+    args: [
       input.now,
       input.windowMs,
       input.limit,
@@ -117,9 +119,18 @@ export async function reserve(redis: Redis, input: ReserveInput): Promise<Reserv
       input.item,
       DAY_COUNTER_TTL_MS,
     ],
-  )) as [string, string];
+  };
+}
+
+/** What the reserve script answered, as a result. */
+export function readReserve(reply: readonly unknown[]): ReserveResult {
   const [kind, at] = reply;
   if (kind === 'rate' || kind === 'pool-rate') return { kind, at: Number(at) };
   if (kind === 'ok' || kind === 'cap' || kind === 'stale') return { kind };
   throw new SchedulerError('HIKYAKU_REDIS_REPLY', `reserve answered ${JSON.stringify(reply)}`);
+}
+
+export async function reserve(redis: Redis, input: ReserveInput): Promise<ReserveResult> {
+  const { keys, args } = reserveCall(input);
+  return readReserve((await RESERVE.run(redis, keys, args)) as unknown[]);
 }
