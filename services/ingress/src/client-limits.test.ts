@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createClientLimits } from './client-limits.ts';
+import { createClientLimits, type LimitedSession } from './client-limits.ts';
 
 const limits = {
   relay: {
@@ -16,7 +16,7 @@ const limits = {
 function setup(now = () => 0) {
   const clients = createClientLimits({ limits, now });
   const open = (address: string, listener: 'relay' | 'submission' = 'relay', trusted = false) => {
-    const session = {};
+    const session: LimitedSession = { clientKey: undefined, holdsClientSlot: false };
     return { session, refusal: clients.open(session, { listener, address, trusted }) };
   };
   return { clients, open };
@@ -78,7 +78,10 @@ test('IPv6 clients are counted per /64', () => {
 test('memory is bounded: the oldest windows are forgotten', () => {
   const clients = createClientLimits({ limits, now: () => 0, maxClients: 2 });
   const open = (address: string) =>
-    clients.open({}, { listener: 'relay', address, trusted: false });
+    clients.open(
+      { clientKey: undefined, holdsClientSlot: false },
+      { listener: 'relay', address, trusted: false },
+    );
   for (let i = 0; i < 4; i++) open('192.0.2.1');
   assert.equal(open('192.0.2.1'), 'clientRateLimit');
   open('192.0.2.2');

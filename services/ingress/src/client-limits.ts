@@ -32,16 +32,24 @@ export interface ListenerClientLimits {
   trusted: ClientLimit;
 }
 
+/** What the limits keep on a session (session-state.ts). */
+export interface LimitedSession {
+  /** Its listener and client unit, once a limited listener opened it. */
+  clientKey: string | undefined;
+  /** Whether it counts against its client's sessions (admitted, not authenticated). */
+  holdsClientSlot: boolean;
+}
+
 export interface ClientLimits {
   /** A new connection: the refusal, or undefined when it is admitted (and counted). */
   open(
-    session: object,
+    session: LimitedSession,
     connection: { listener: ListenerName; address: string; trusted: boolean },
   ): RefusalReason | undefined;
   /** The session authenticated: it no longer counts, and its client is trusted a while. */
-  authenticated(session: object): void;
+  authenticated(session: LimitedSession): void;
   /** The session ended (admitted or not). */
-  close(session: object): void;
+  close(session: LimitedSession): void;
 }
 
 const MINUTE_MS = 60_000;
@@ -64,8 +72,6 @@ export function createClientLimits(options: {
   const sessions = new Map<string, number>();
   /** Per listener, client unit: the current rate window, oldest first. */
   const windows = new Map<string, Window>();
-  const counted = new Map<object, string>();
-  const opened = new Map<object, string>();
 
   function windowOf(key: string, now: number): Window {
     const current = windows.get(key);
@@ -81,10 +87,10 @@ export function createClientLimits(options: {
     return fresh;
   }
 
-  function release(session: object): void {
-    const key = counted.get(session);
-    if (key === undefined) return;
-    counted.delete(session);
+  function release(session: LimitedSession): void {
+    const key = session.clientKey;
+    if (!session.holdsClientSlot || key === undefined) return;
+    session.holdsClientSlot = false;
     const left = (sessions.get(key) ?? 1) - 1;
     if (left > 0) sessions.set(key, left);
     else sessions.delete(key);
@@ -95,7 +101,7 @@ export function createClientLimits(options: {
       const limits = options.limits[listener];
       if (!limits) return undefined;
       const key = `${listener} ${throttleKey(address)}`;
-      opened.set(session, key);
+      session.clientKey = key;
       const window = windowOf(key, options.now());
       window.connections++;
       const limit = trusted || window.authenticated ? limits.trusted : limits.client;
@@ -105,12 +111,12 @@ export function createClientLimits(options: {
       const held = sessions.get(key) ?? 0;
       if (limit.sessions > 0 && held >= limit.sessions) return 'clientSessionLimit';
       sessions.set(key, held + 1);
-      counted.set(session, key);
+      session.holdsClientSlot = true;
       return undefined;
     },
 
     authenticated(session) {
-      const key = opened.get(session);
+      const key = session.clientKey;
       if (key === undefined) return;
       release(session);
       const window = windows.get(key);
@@ -119,7 +125,7 @@ export function createClientLimits(options: {
 
     close(session) {
       release(session);
-      opened.delete(session);
+      session.clientKey = undefined;
     },
   };
 }

@@ -30,8 +30,8 @@
  * smtp-server is pinned to an exact version; `checkSmtpServerHooks` refuses to start on
  * one whose internals these overrides lean on have changed.
  *
- * The subclass also gives the ingress the connection behind a session, to answer 421 to
- * sessions it ends itself.
+ * The subclass also gives every session its state (session-state.ts), which holds the
+ * connection behind it, so the ingress can answer 421 to sessions it ends itself.
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -39,6 +39,7 @@ import { TLSSocket } from 'node:tls';
 import { HikyakuError } from '@hikyaku/core';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import { attachState } from './session-state.ts';
 
 const ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 
@@ -263,7 +264,6 @@ export interface SessionHandle {
 type ProxyCallback = Parameters<SMTPServer['_handleProxy']>[1];
 
 export class RelaySmtpServer extends SMTPServer {
-  private readonly handles = new WeakMap<SMTPServerSession, SessionHandle>();
   private readonly hooks: ConnectionHooks;
   /** Connection names: a prefix drawn once per server, then a count, 16 characters. */
   private readonly idPrefix = BigInt(`0x${randomBytes(5).toString('hex')}`)
@@ -290,7 +290,7 @@ export class RelaySmtpServer extends SMTPServer {
     const connection = new RelayConnection(this, socket, socketOptions, this.hooks, idleMs);
     this.connections.add(connection);
     // The connection is the session's handle: its send and close are the handle's.
-    this.handles.set(connection.session, connection);
+    attachState(connection.session, connection);
     connection.on('error', this.connectionError);
     connection.on('connect', this.clientConnected);
     connection.init();
@@ -305,9 +305,5 @@ export class RelaySmtpServer extends SMTPServer {
     const id = this.idPrefix + this.connectionCount.toString(32).padStart(8, '0');
     const ignore = Boolean(this.options.ignoredHosts?.includes(socket.remoteAddress ?? ''));
     setImmediate(() => callback(null, { id, ignore }));
-  }
-
-  handleOf(session: SMTPServerSession): SessionHandle | undefined {
-    return this.handles.get(session);
   }
 }

@@ -169,13 +169,10 @@ export async function startIngress(deps: {
   try {
     for (const [name, port] of Object.entries(config.listeners)) {
       const listener = name as ListenerName;
-      // The handlers look the session's connection up on this server once it exists.
-      const holder: { server?: RelaySmtpServer } = {};
       const server = new RelaySmtpServer({
         ...options(listener),
-        ...sessionHandlers(ctx, listener, (session) => holder.server?.handleOf(session)),
+        ...sessionHandlers(ctx, listener),
       });
-      holder.server = server;
       server.on('error', (err) => log.debug({ err, listener }, 'smtp session error'));
       servers.set(listener, server);
       await new Promise<void>((resolve, reject) => {

@@ -8,8 +8,6 @@
 import type { SuppressionList } from '@hikyaku/core';
 import {
   type CompiledPool,
-  type CompiledSubmitter,
-  type EnvelopeDsn,
   HikyakuError,
   type Logger,
   type PoolDirectory,
@@ -25,16 +23,17 @@ import type { ClientLimits } from './client-limits.ts';
 import { parameterWithControls } from './command-parameters.ts';
 import type { IngressConfig, ListenerName } from './config.ts';
 import { mailDsn, recipientDsn } from './dsn-params.ts';
-import type { FeedbackIntake, FeedbackTarget } from './feedback-intake.ts';
+import type { FeedbackIntake } from './feedback-intake.ts';
 import { feedbackSteps } from './feedback-session.ts';
 import { greetingPause } from './greeting.ts';
 import { acceptableHelo } from './helo.ts';
-import type { InflightBudget, Reservation } from './inflight.ts';
+import type { InflightBudget } from './inflight.ts';
 import { readMessage } from './message-reader.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { createPoolSelector } from './pool-select.ts';
 import type { SubmitterQuota } from './quota.ts';
-import type { ConnectionHooks, SessionHandle } from './relay-server.ts';
+import type { ConnectionHooks } from './relay-server.ts';
+import { type SessionState, stateOf, type Transaction } from './session-state.ts';
 import type { SessionTracker } from './sessions.ts';
 import { type RefusalReason, SmtpReplyError } from './smtp-errors.ts';
 import type { MessageStore } from './store.ts';
@@ -69,21 +68,6 @@ type Handlers = Required<
   >
 > &
   ConnectionHooks;
-
-/** The client of one transaction, fixed at MAIL FROM. No pool: not allowed to relay. */
-interface Transaction {
-  pool?: CompiledPool;
-  submitter?: CompiledSubmitter;
-  /**
-   * RET and ENVID of the accepted MAIL FROM. Kept here rather than read from smtp-server's
-   * session envelope, which keeps the values of a MAIL FROM that was refused.
-   */
-  dsn?: EnvelopeDsn;
-  /** A report to one of a pool's feedback addresses (feedback-intake.ts), not mail to relay. */
-  feedback?: FeedbackTarget;
-  /** The bytes set aside for the message (inflight.ts); given back when it ends. */
-  reservation?: Reservation;
-}
 
 class LookupTimeoutError extends HikyakuError {
   constructor(ms: number) {
@@ -124,19 +108,13 @@ function unsupported(args: Record<string, string | true> | false, allowed: Set<s
   return Object.keys(args || {}).find((key) => !allowed.has(key));
 }
 
-export function sessionHandlers(
-  ctx: IngressContext,
-  listener: ListenerName,
-  handleOf: (session: SMTPServerSession) => SessionHandle | undefined,
-): Handlers {
+export function sessionHandlers(ctx: IngressContext, listener: ListenerName): Handlers {
   const { config, log, metrics, tracker, now } = ctx;
-  const transactions = new WeakMap<SMTPServerSession, Transaction>();
-  const counted = new WeakSet<SMTPServerSession>();
 
   /** Forgets the session's transaction and gives back the bytes it held. */
-  function endTransaction(session: SMTPServerSession): void {
-    transactions.get(session)?.reservation?.release();
-    transactions.delete(session);
+  function endTransaction(state: SessionState): void {
+    state.transaction?.reservation?.release();
+    state.transaction = undefined;
   }
 
   function refuse(reason: RefusalReason, pool?: CompiledPool, detail?: string): SmtpReplyError {
@@ -179,9 +157,11 @@ export function sessionHandlers(
     address: { address: string; args: Record<string, string | true> | false },
     session: SMTPServerSession,
   ): Promise<SmtpReplyError | undefined> {
-    const ending = tracker.ending(session);
+    const state = stateOf(session);
+    if (!state) return refuse('internalError');
+    const ending = tracker.ending(state);
     if (ending) return refuse(ending);
-    endTransaction(session);
+    endTransaction(state);
     let tx: Transaction;
     if (session.user) {
       const entry = ctx.submitters.find(String(session.user));
@@ -238,7 +218,7 @@ export function sessionHandlers(
       }
     }
     address.address = checked.address;
-    transactions.set(session, tx);
+    state.transaction = tx;
     return undefined;
   }
 
@@ -250,7 +230,7 @@ export function sessionHandlers(
     },
     session: SMTPServerSession,
   ): Promise<SmtpReplyError | undefined> {
-    const tx = transactions.get(session);
+    const tx = stateOf(session)?.transaction;
     if (tx && listener === 'relay') {
       const handled = await feedback.recipient(tx, address, session);
       if (handled) return handled.error;
@@ -290,7 +270,7 @@ export function sessionHandlers(
     stream: Parameters<Handlers['onData']>[0],
     session: SMTPServerSession,
   ): Promise<{ error?: SmtpReplyError; reply?: string } | undefined> {
-    const tx = transactions.get(session);
+    const tx = stateOf(session)?.transaction;
     if (tx?.feedback) return feedback.data(stream, session, tx.feedback);
     const pool = tx?.pool;
     if (!pool) {
@@ -326,18 +306,12 @@ export function sessionHandlers(
     }
   }
 
-  /**
-   * Whether a session's client is inside some pool's allowedNetworks, decided once when the
-   * session opens: the greeting and onConnect both ask.
-   */
-  const trustedSessions = new WeakMap<SMTPServerSession, boolean>();
-  function trustedClient(session: SMTPServerSession, address: string): boolean {
-    let known = trustedSessions.get(session);
-    if (known === undefined) {
-      known = ctx.selector.byNetwork(ctx.pools.all(), address) !== undefined;
-      trustedSessions.set(session, known);
-    }
-    return known;
+  /** Whether the session's client is inside some pool's allowedNetworks (decided once). */
+  function trustedClient(state: SessionState | undefined, address: string): boolean {
+    if (state?.trusted !== undefined) return state.trusted;
+    const trusted = ctx.selector.byNetwork(ctx.pools.all(), address) !== undefined;
+    if (state) state.trusted = trusted;
+    return trusted;
   }
 
   /** A handler that throws is a bug: the client gets a temporary failure, the log the bug. */
@@ -356,29 +330,32 @@ export function sessionHandlers(
     greetingPauseMs(session, address) {
       return greetingPause({
         listener,
-        trusted: trustedClient(session, address),
+        trusted: trustedClient(stateOf(session), address),
         earlyTalkerPauseMs: ctx.config.earlyTalkerPauseMs,
       });
     },
 
     onConnect(session, callback) {
-      const handle = handleOf(session);
-      const trusted = trustedClient(session, session.remoteAddress);
-      const refusal = handle
-        ? (tracker.open(session, handle) ??
-          ctx.clientLimits.open(session, {
-            listener,
-            address: session.remoteAddress,
-            trusted,
-          }))
-        : 'shuttingDown';
+      const state = stateOf(session);
+      if (!state) {
+        callback(refuse('shuttingDown'));
+        return;
+      }
+      const trusted = trustedClient(state, session.remoteAddress);
+      const refusal =
+        tracker.open(state) ??
+        ctx.clientLimits.open(state, {
+          listener,
+          address: session.remoteAddress,
+          trusted,
+        });
       if (refusal) {
-        tracker.close(session);
-        ctx.clientLimits.close(session);
+        tracker.close(state);
+        ctx.clientLimits.close(state);
         callback(refuse(refusal));
         return;
       }
-      counted.add(session);
+      state.counted = true;
       metrics.sessions.inc({ listener });
       metrics.active.inc({ listener });
       callback();
@@ -416,7 +393,10 @@ export function sessionHandlers(
       submitters: ctx.submitters,
       throttle: ctx.throttle,
       refuse: (reason) => refuse(reason),
-      onAuthenticated: (session) => ctx.clientLimits.authenticated(session),
+      onAuthenticated: (session) => {
+        const state = stateOf(session);
+        if (state) ctx.clientLimits.authenticated(state);
+      },
     }),
 
     onMailFrom(address, session, callback) {
@@ -432,18 +412,21 @@ export function sessionHandlers(
         if (!result) return;
         if (result.error) callback(result.error);
         else callback(null, result.reply);
-        tracker.transactionEnded(session);
+        const state = stateOf(session);
+        if (state) tracker.transactionEnded(state);
       };
       settle(data(stream, session), done, (error) => done({ error }));
     },
 
     onClose(session) {
-      endTransaction(session);
-      if (!counted.has(session)) return;
-      counted.delete(session);
+      const state = stateOf(session);
+      if (!state) return;
+      endTransaction(state);
+      if (!state.counted) return;
+      state.counted = false;
       metrics.active.dec({ listener });
-      tracker.close(session);
-      ctx.clientLimits.close(session);
+      tracker.close(state);
+      ctx.clientLimits.close(state);
     },
   };
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SMTPServerSession } from 'smtp-server';
+import { SessionState } from './session-state.ts';
 import { createSessionTracker } from './sessions.ts';
 
 /** A session as far as the tracker looks at it, and the replies it was sent. */
@@ -14,7 +15,7 @@ function fakeSession(name: string, replies: string[], inTransaction = false) {
     send: (code: number, text: string) => replies.push(`${name} ${code} ${text}`),
     close: () => undefined,
   };
-  return { session, handle };
+  return new SessionState(session, handle);
 }
 
 async function until(what: string, check: () => boolean): Promise<void> {
@@ -33,26 +34,26 @@ test('sessions opened one after another each reach their own time limit, in that
   const a = fakeSession('a', replies);
   const b = fakeSession('b', replies);
   const c = fakeSession('c', replies);
-  assert.equal(tracker.open(a.session, a.handle), undefined);
+  assert.equal(tracker.open(a), undefined);
   await sleep(60);
-  assert.equal(tracker.open(b.session, b.handle), undefined);
+  assert.equal(tracker.open(b), undefined);
   // Closed before its limit: it is never told anything.
-  tracker.close(b.session);
+  tracker.close(b);
   await sleep(60);
-  assert.equal(tracker.open(c.session, c.handle), undefined);
+  assert.equal(tracker.open(c), undefined);
   await until('both sessions reached their limit', () => replies.length >= 2);
   assert.deepEqual(replies, [
     'a 421 4.4.2 Session time limit reached',
     'c 421 4.4.2 Session time limit reached',
   ]);
-  tracker.close(a.session);
-  tracker.close(c.session);
+  tracker.close(a);
+  tracker.close(c);
   // A session opened after all others closed has a limit of its own again.
   const d = fakeSession('d', replies);
-  assert.equal(tracker.open(d.session, d.handle), undefined);
+  assert.equal(tracker.open(d), undefined);
   await until('the later session reached its limit', () => replies.length >= 3);
   assert.equal(replies[2], 'd 421 4.4.2 Session time limit reached');
-  tracker.close(d.session);
+  tracker.close(d);
 });
 
 test('a session in a transaction at its limit is ended when it ends, or after the grace', async () => {
@@ -64,16 +65,16 @@ test('a session in a transaction at its limit is ended when it ends, or after th
   const replies: string[] = [];
   const busy = fakeSession('busy', replies, true);
   const finishing = fakeSession('finishing', replies, true);
-  tracker.open(busy.session, busy.handle);
-  tracker.open(finishing.session, finishing.handle);
-  await until('both due', () => tracker.ending(finishing.session) === 'sessionTimeout');
-  assert.equal(tracker.ending(busy.session), 'sessionTimeout');
+  tracker.open(busy);
+  tracker.open(finishing);
+  await until('both due', () => tracker.ending(finishing) === 'sessionTimeout');
+  assert.equal(tracker.ending(busy), 'sessionTimeout');
   assert.deepEqual(replies, []);
-  tracker.transactionEnded(finishing.session);
+  tracker.transactionEnded(finishing);
   await until('the finished transaction ended its session', () => replies.length >= 1);
   assert.equal(replies[0], 'finishing 421 4.4.2 Session time limit reached');
   await until('the grace ended the other', () => replies.length >= 2);
   assert.equal(replies[1], 'busy 421 4.4.2 Session time limit reached');
-  tracker.close(busy.session);
-  tracker.close(finishing.session);
+  tracker.close(busy);
+  tracker.close(finishing);
 });

@@ -14,16 +14,31 @@ import type { SMTPServerSession } from 'smtp-server';
 import type { SessionHandle } from './relay-server.ts';
 import { REPLIES, type RefusalReason } from './smtp-errors.ts';
 
+/**
+ * What the tracker keeps on a session (session-state.ts): the session itself, to see
+ * whether it is in a transaction, the handle to end it, and its time limit.
+ */
+export interface TrackedSession {
+  readonly session: Pick<SMTPServerSession, 'envelope'>;
+  readonly handle: SessionHandle;
+  /** When its time limit is reached (performance.now()). */
+  limitAt: number;
+  /** Set once the time limit is reached: the session ends at most a grace later. */
+  cut: NodeJS.Timeout | undefined;
+  /** Set when the session must end once its transaction does. */
+  ending: RefusalReason | undefined;
+}
+
 export interface SessionTracker {
   readonly active: number;
   readonly closing: boolean;
   /** Registers a session; returns the refusal when it is one too many. */
-  open(session: SMTPServerSession, handle: SessionHandle): RefusalReason | undefined;
-  close(session: SMTPServerSession): void;
+  open(entry: TrackedSession): RefusalReason | undefined;
+  close(entry: TrackedSession): void;
   /** Why the session is due to end, if it is: a new transaction gets this as a 421. */
-  ending(session: SMTPServerSession): RefusalReason | undefined;
+  ending(entry: TrackedSession): RefusalReason | undefined;
   /** Called once the reply to a DATA has been sent: ends the session if it is due. */
-  transactionEnded(session: SMTPServerSession): void;
+  transactionEnded(entry: TrackedSession): void;
   /**
    * Ends every session: now for those between transactions, at the end of the
    * transaction for the others, and after drainMs for whatever is left.
@@ -31,18 +46,8 @@ export interface SessionTracker {
   shutdown(drainMs: number): Promise<void>;
 }
 
-interface Tracked {
-  handle: SessionHandle;
-  /** When its time limit is reached (performance.now()). */
-  limitAt: number;
-  /** Set once the time limit is reached: the session ends at most a grace later. */
-  cut?: NodeJS.Timeout;
-  /** Set when the session must end once its transaction does. */
-  ending?: RefusalReason;
-}
-
-function inTransaction(session: SMTPServerSession): boolean {
-  return Boolean(session.envelope?.mailFrom);
+function inTransaction(entry: TrackedSession): boolean {
+  return Boolean(entry.session.envelope?.mailFrom);
 }
 
 export function createSessionTracker(options: {
@@ -52,29 +57,27 @@ export function createSessionTracker(options: {
   transactionGraceMs: number;
 }): SessionTracker {
   /** In the order the sessions opened, hence of their time limits. */
-  const tracked = new Map<SMTPServerSession, Tracked>();
+  const tracked = new Set<TrackedSession>();
   let closing = false;
   let allClosed: (() => void) | undefined;
   /** Armed for the limit of the oldest session that has not reached it. */
   let limitTimer: NodeJS.Timeout | undefined;
 
-  function end(session: SMTPServerSession, reason: RefusalReason): void {
-    const entry = tracked.get(session);
-    if (!entry) return;
+  function end(entry: TrackedSession, reason: RefusalReason): void {
+    if (!tracked.has(entry)) return;
     // A 421 closes the connection; onClose then forgets the session.
     entry.handle.send(REPLIES[reason].code, REPLIES[reason].text);
   }
 
-  function endWhenIdle(session: SMTPServerSession, reason: RefusalReason): void {
-    const entry = tracked.get(session);
-    if (!entry) return;
-    if (!inTransaction(session)) end(session, reason);
+  function endWhenIdle(entry: TrackedSession, reason: RefusalReason): void {
+    if (!tracked.has(entry)) return;
+    if (!inTransaction(entry)) end(entry, reason);
     else entry.ending ??= reason;
   }
 
   function armLimit(): void {
     if (limitTimer) return;
-    for (const entry of tracked.values()) {
+    for (const entry of tracked) {
       if (entry.cut) continue;
       limitTimer = setTimeout(limitReached, Math.max(0, entry.limitAt - performance.now()));
       limitTimer.unref();
@@ -85,11 +88,11 @@ export function createSessionTracker(options: {
   function limitReached(): void {
     limitTimer = undefined;
     const now = performance.now();
-    for (const [session, entry] of tracked) {
+    for (const entry of tracked) {
       if (entry.cut) continue;
       if (entry.limitAt > now) break;
-      endWhenIdle(session, 'sessionTimeout');
-      entry.cut = setTimeout(() => end(session, 'sessionTimeout'), options.transactionGraceMs);
+      endWhenIdle(entry, 'sessionTimeout');
+      entry.cut = setTimeout(() => end(entry, 'sessionTimeout'), options.transactionGraceMs);
       entry.cut.unref();
     }
     armLimit();
@@ -103,19 +106,21 @@ export function createSessionTracker(options: {
       return closing;
     },
 
-    open(session, handle) {
+    open(entry) {
       if (closing) return 'shuttingDown';
       if (tracked.size >= options.maxSessions) return 'tooManySessions';
-      tracked.set(session, { handle, limitAt: performance.now() + options.sessionTimeoutMs });
+      entry.limitAt = performance.now() + options.sessionTimeoutMs;
+      entry.cut = undefined;
+      entry.ending = undefined;
+      tracked.add(entry);
       armLimit();
       return undefined;
     },
 
-    close(session) {
-      const entry = tracked.get(session);
-      if (!entry) return;
+    close(entry) {
+      if (!tracked.delete(entry)) return;
       clearTimeout(entry.cut);
-      tracked.delete(session);
+      entry.cut = undefined;
       if (tracked.size === 0) {
         clearTimeout(limitTimer);
         limitTimer = undefined;
@@ -123,17 +128,17 @@ export function createSessionTracker(options: {
       if (closing && tracked.size === 0) allClosed?.();
     },
 
-    ending(session) {
-      return closing ? 'shuttingDown' : tracked.get(session)?.ending;
+    ending(entry) {
+      if (closing) return 'shuttingDown';
+      return tracked.has(entry) ? entry.ending : undefined;
     },
 
-    transactionEnded(session) {
-      const entry = tracked.get(session);
-      if (!entry?.ending) return;
+    transactionEnded(entry) {
+      if (!entry.ending || !tracked.has(entry)) return;
       const reason = entry.ending;
       // After smtp-server has written the reply to DATA, which it does when the handler
       // calls back; the 421 must not overtake it.
-      setImmediate(() => end(session, reason));
+      setImmediate(() => end(entry, reason));
     },
 
     async shutdown(drainMs) {
@@ -142,14 +147,14 @@ export function createSessionTracker(options: {
       const done = new Promise<void>((resolve) => {
         allClosed = resolve;
       });
-      for (const session of [...tracked.keys()]) endWhenIdle(session, 'shuttingDown');
+      for (const entry of [...tracked]) endWhenIdle(entry, 'shuttingDown');
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, drainMs);
       });
       await Promise.race([done, deadline]);
       clearTimeout(timer);
-      for (const session of [...tracked.keys()]) end(session, 'shuttingDown');
+      for (const entry of [...tracked]) end(entry, 'shuttingDown');
     },
   };
 }
