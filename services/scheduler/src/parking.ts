@@ -31,11 +31,11 @@ import { REDIS_KEYS, redisScript } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
 import type { RedisBatch } from './redis-batch.ts';
 import {
+  pushReserveCall,
   RESERVE_LUA,
   type ReserveInput,
   type ReserveResult,
   readReserve,
-  reserveCall,
 } from './reserve.ts';
 
 // KEYS: the item's lanes (site lane first), then its policy's index, then the site lane's
@@ -240,14 +240,27 @@ export interface Parking {
 export function createParking(redis: Redis): Parking {
   return {
     async turn(input) {
-      const keys = [
-        ...input.lanes.map((l) => REDIS_KEYS.lane(input.pool, l)),
-        REDIS_KEYS.queued(input.pool, input.policy),
-        REDIS_KEYS.laneSpacing(input.pool, input.lanes[0] as string),
-        ...input.lanes.slice(1).map((l) => REDIS_KEYS.lanePlan(input.pool, l)),
-        ...(input.read && input.read.fields.length > 0 ? [input.read.key] : []),
-      ];
-      const args = [
+      const { pool, lanes } = input;
+      const read = input.read && input.read.fields.length > 0 ? input.read : undefined;
+      const screen = input.screen && input.screen.fields.length > 0 ? input.screen : undefined;
+      const reserve = read ? input.reserve : undefined;
+      const joined = screen !== undefined || reserve !== undefined;
+      // Keys and arguments go into one array each, built once: this runs for every item
+      // that may leave, and each array spread here was garbage per message.
+      const keys: string[] = [];
+      for (const lane of lanes) keys.push(REDIS_KEYS.lane(pool, lane));
+      keys.push(
+        REDIS_KEYS.queued(pool, input.policy),
+        REDIS_KEYS.laneSpacing(pool, lanes[0] as string),
+      );
+      for (let i = 1; i < lanes.length; i++) {
+        keys.push(REDIS_KEYS.lanePlan(pool, lanes[i] as string));
+      }
+      if (read) keys.push(read.key);
+      const args: (string | number)[] = [];
+      // TURN_RESERVE's four leading arguments; the second is known once the turn check's are in.
+      if (joined) args.push(keys.length, 0, screen?.fields.length ?? 0, reserve?.expected ?? '');
+      args.push(
         input.item,
         input.now - STALE_TURN_MS,
         input.now,
@@ -255,53 +268,38 @@ export function createParking(redis: Redis): Parking {
         Math.ceil(input.spacing),
         input.receivedAt,
         LANE_SPACING_TTL_MS,
-        input.lanes.length,
+        lanes.length,
         input.plan,
-        ...(input.read?.fields ?? []),
-      ];
-      const screen = input.screen && input.screen.fields.length > 0 ? input.screen : undefined;
-      const reservation =
-        input.reserve && input.read && input.read.fields.length > 0
-          ? { call: reserveCall(input.reserve.input), expected: input.reserve.expected }
-          : undefined;
-      let reply: unknown[];
-      if (screen || reservation) {
-        reply = (await TURN_RESERVE.run(
-          redis,
-          [...keys, ...(screen ? [screen.key] : []), ...(reservation?.call.keys ?? [])],
-          [
-            keys.length,
-            args.length,
-            screen?.fields.length ?? 0,
-            reservation?.expected ?? '',
-            ...args,
-            ...(screen?.fields ?? []),
-            ...(reservation?.call.args ?? []),
-          ],
-        )) as unknown[];
-      } else {
-        reply = (await CHECK.run(redis, keys, args)) as unknown[];
+      );
+      if (read) for (const field of read.fields) args.push(field);
+      if (joined) {
+        args[1] = args.length - 4;
+        if (screen) {
+          keys.push(screen.key);
+          for (const field of screen.fields) args.push(field);
+        }
+        if (reserve) pushReserveCall(reserve.input, keys, args);
       }
-      const [kind, at, index, read, ...answer] = reply as [
-        string,
-        string,
-        number,
-        (string | null)[] | undefined,
-        ...unknown[],
-      ];
-      if (kind === 'suppressed') return { kind, found: read ?? [] };
-      const reserved = answer.length > 0 ? { reserved: readReserve(answer) } : {};
+      const reply = (await (joined ? TURN_RESERVE : CHECK).run(redis, keys, args)) as unknown[];
+      const kind = reply[0] as string;
+      const found = (reply[3] as (string | null)[] | undefined) ?? [];
+      if (kind === 'suppressed') return { kind, found };
+      if (kind === 'queued') return { kind, at: Number(reply[1]) };
+      // The reservation's answer follows the turn check's when it was made.
+      const reserved = reply.length > 4 ? readReserve(reply, 4) : undefined;
       if (kind === 'own') {
-        return {
+        const own: Turn = {
           kind,
-          at: Number(at),
-          lane: input.lanes[Number(index) - 1] as string,
-          read: read ?? [],
-          ...reserved,
+          at: Number(reply[1]),
+          lane: lanes[Number(reply[2]) - 1] as string,
+          read: found,
         };
+        if (reserved) own.reserved = reserved;
+        return own;
       }
-      if (kind === 'queued') return { kind, at: Number(at) };
-      return { kind: 'free', read: read ?? [], ...reserved };
+      const free: Turn = { kind: 'free', read: found };
+      if (reserved) free.reserved = reserved;
+      return free;
     },
 
     async park(input) {

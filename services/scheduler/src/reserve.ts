@@ -94,43 +94,54 @@ export interface ReserveInput {
   releaseKeys: readonly string[];
 }
 
-/** The reserve script's keys and arguments for one reservation. */
-export function reserveCall(input: ReserveInput): { keys: string[]; args: (string | number)[] } {
+/**
+ * Appends the reserve script's keys and arguments for one reservation to `keys` and
+ * `args`: the turn check's call carries them after its own, in the same two arrays.
+ */
+export function pushReserveCall(
+  input: ReserveInput,
+  keys: string[],
+  args: (string | number)[],
+): void {
   const { pool, ip, site } = input;
-  return {
-    keys: [
-      REDIS_KEYS.rateLog(pool, ip, site),
-      REDIS_KEYS.pace(pool, ip, site),
-      REDIS_KEYS.poolRateLog(pool, site),
-      REDIS_KEYS.warmup(pool),
-      REDIS_KEYS.sentOnDay(pool, input.dayKey),
-      ...input.releaseKeys,
-    ],
-    args: [
-      input.now,
-      input.windowMs,
-      input.limit,
-      Math.floor(input.windowMs / input.limit),
-      input.entry,
-      input.poolLimit,
-      ip,
-      input.cap ? input.cap.limit : -1,
-      input.cap ? input.cap.stored : '',
-      input.item,
-      DAY_COUNTER_TTL_MS,
-    ],
-  };
+  keys.push(
+    REDIS_KEYS.rateLog(pool, ip, site),
+    REDIS_KEYS.pace(pool, ip, site),
+    REDIS_KEYS.poolRateLog(pool, site),
+    REDIS_KEYS.warmup(pool),
+    REDIS_KEYS.sentOnDay(pool, input.dayKey),
+  );
+  for (const key of input.releaseKeys) keys.push(key);
+  args.push(
+    input.now,
+    input.windowMs,
+    input.limit,
+    Math.floor(input.windowMs / input.limit),
+    input.entry,
+    input.poolLimit,
+    ip,
+    input.cap ? input.cap.limit : -1,
+    input.cap ? input.cap.stored : '',
+    input.item,
+    DAY_COUNTER_TTL_MS,
+  );
 }
 
 /** What the reserve script answered, as a result. */
-export function readReserve(reply: readonly unknown[]): ReserveResult {
-  const [kind, at] = reply;
+export function readReserve(reply: readonly unknown[], from = 0): ReserveResult {
+  const kind = reply[from];
+  const at = reply[from + 1];
   if (kind === 'rate' || kind === 'pool-rate') return { kind, at: Number(at) };
   if (kind === 'ok' || kind === 'cap' || kind === 'stale') return { kind };
-  throw new SchedulerError('HIKYAKU_REDIS_REPLY', `reserve answered ${JSON.stringify(reply)}`);
+  throw new SchedulerError(
+    'HIKYAKU_REDIS_REPLY',
+    `reserve answered ${JSON.stringify(reply.slice(from))}`,
+  );
 }
 
 export async function reserve(redis: Redis, input: ReserveInput): Promise<ReserveResult> {
-  const { keys, args } = reserveCall(input);
+  const keys: string[] = [];
+  const args: (string | number)[] = [];
+  pushReserveCall(input, keys, args);
   return readReserve((await RESERVE.run(redis, keys, args)) as unknown[]);
 }
