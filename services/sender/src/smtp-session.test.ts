@@ -28,6 +28,18 @@ function withMethod(name: string, replacement: unknown, check: () => void): void
   }
 }
 
+/** Runs `check` with _setEnvelope's source reading `to` where the pinned one reads `from`. */
+function withSetEnvelopeText(from: string, to: string, check: () => void): void {
+  const original = String(proto._setEnvelope);
+  const changed = original.replace(from, to);
+  assert.notEqual(changed, original);
+  withMethod(
+    '_setEnvelope',
+    Object.assign(() => undefined, { toString: () => changed }),
+    check,
+  );
+}
+
 test('the start-up self-check passes on the pinned nodemailer and refuses one without the DSN hook', () => {
   checkSmtpClientHooks();
   withMethod('_getDsnRcptToArgs', undefined, () => refusesWith(/_getDsnRcptToArgs/));
@@ -59,15 +71,9 @@ test('the self-check refuses a nodemailer whose message data path is not the one
 test('the self-check refuses a nodemailer whose pipelined envelope is not the one relied on', () => {
   withMethod('_parseEhloExtensions', undefined, () => refusesWith(/_parseEhloExtensions/));
   // An envelope that pipelines on something else than the extensions the off switch edits.
-  const original = String(proto._setEnvelope);
-  const changed = original.replace(
+  withSetEnvelopeText(
     "this._supportedExtensions.includes('PIPELINING')",
     'this.options.pipelining',
-  );
-  assert.notEqual(changed, original);
-  withMethod(
-    '_setEnvelope',
-    Object.assign(() => undefined, { toString: () => changed }),
     () => refusesWith(/_setEnvelope\(\) that pipelines on/),
   );
   // DATA's reply no longer deciding a pipelined envelope.
@@ -82,16 +88,8 @@ test('the self-check refuses a nodemailer whose pipelined envelope is not the on
 });
 
 test('the self-check refuses a nodemailer that keeps the refused recipients elsewhere', () => {
-  const original = String(proto._setEnvelope);
-  const changed = original.replace(
-    'this._envelope.rejectedErrors = []',
-    'this._envelope.refusals = []',
-  );
-  assert.notEqual(changed, original);
-  withMethod(
-    '_setEnvelope',
-    Object.assign(() => undefined, { toString: () => changed }),
-    () => refusesWith(/_setEnvelope\(\) that sets this\._envelope\.rejectedErrors/),
+  withSetEnvelopeText('this._envelope.rejectedErrors = []', 'this._envelope.refusals = []', () =>
+    refusesWith(/_setEnvelope\(\) that sets this\._envelope\.rejectedErrors/),
   );
   checkSmtpClientHooks();
 });
