@@ -33,7 +33,6 @@ import type { ResolvedRatePolicy } from '@hikyaku/core/policy';
 import type { JsMsg } from '@nats-io/jetstream';
 import { itemKey, type WaitReason } from './admission.ts';
 import { dispatch, holdOf, type SendDecision } from './dispatch.ts';
-import { SchedulerError } from './errors.ts';
 import { deliveryEvent } from './events.ts';
 import { nakDelay, publishItem, type SchedulerParts } from './parts.ts';
 import { RedisBatch } from './redis-batch.ts';
@@ -84,6 +83,9 @@ type Look =
       deferred?: WaitReason;
     };
 
+/** A look made without a screen: it cannot find a suppressed recipient. */
+type Looked = Extract<Look, { kind: 'looked' }>;
+
 /** An envelope's delivery items, with the rate policy of each item's domain. */
 interface Plan {
   items: QueueItem[];
@@ -124,6 +126,13 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
    *   queued-index entry written for an item that then leaves is removed by its
    *   reservation's script, as before.
    */
+  function sendsAtOnce(item: QueueItem, pool: CompiledPool, now: number): Promise<Looked>;
+  function sendsAtOnce(
+    item: QueueItem,
+    pool: CompiledPool,
+    now: number,
+    screen: { key: string; fields: readonly string[] },
+  ): Promise<Look>;
   async function sendsAtOnce(
     item: QueueItem,
     pool: CompiledPool,
@@ -189,7 +198,7 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
   ): Promise<
     | {
         suppressed?: Map<string, SuppressionEntry>;
-        early?: { planned: Plan; look: Look; lookedAt: number };
+        early?: { planned: Plan; look: Looked; lookedAt: number };
       }
     | undefined
   > {
@@ -280,19 +289,13 @@ export function createEnvelopeRouter(parts: SchedulerParts) {
       // they are made (the lookups above took a while): rate windows and turns are read
       // and written at it.
       const lookedAt = early?.lookedAt ?? clock.now();
-      const looks: Look[] = early ? [early.look] : [];
+      const looks: Looked[] = early ? [early.look] : [];
       for (let i = looks.length; i < items.length; i += parts.config.concurrency) {
         const slice = items.slice(i, i + parts.config.concurrency);
         looks.push(...(await Promise.all(slice.map((it) => sendsAtOnce(it, pool, lookedAt)))));
       }
       const decisions: (SendDecision | undefined)[] = [];
       for (const look of looks) {
-        if (look.kind !== 'looked') {
-          throw new SchedulerError(
-            'HIKYAKU_REDIS_REPLY',
-            'the turn check answered suppressed unasked',
-          );
-        }
         if (look.deferred) metrics.deferred.inc({ pool: pool.key, reason: look.deferred });
         decisions.push(look.decision);
       }
