@@ -32,11 +32,15 @@
  *
  * A stack of its own runs the compiled services, as `npm start` and the image do
  * (compiled-build.ts); --from-sources runs them through tsx instead.
+ *
+ * With --cpu-prof DIR each service of a stack it starts writes a V8 CPU profile
+ * (`.cpuprofile`) into DIR when the stack stops: Node refuses `--cpu-prof` in NODE_OPTIONS,
+ * so this is how the services of a benchmark are profiled.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { codecs, connectNats, type NatsCredentials, SUBJECTS, WIRE_VERSIONS } from '@hikyaku/core';
 import {
@@ -80,6 +84,7 @@ const { values } = parseArgs({
     'wire-version': { type: 'string' },
     'nats-cores': { type: 'string' },
     'from-sources': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 
@@ -113,6 +118,23 @@ function requestedNatsCores(raw: string | undefined): number | undefined {
   return raw === '0' ? 0 : positive('nats-cores', raw);
 }
 const natsCores = requestedNatsCores(values['nats-cores']);
+/**
+ * The Node arguments that start the services of a stack the benchmark starts: with
+ * --cpu-prof, each writes its CPU profile into that folder when it stops.
+ */
+function stackInvocation(): string[] {
+  const invocation = servicesInvocation(values['from-sources']);
+  const dir = values['cpu-prof'];
+  if (dir === undefined) return invocation;
+  if (dir === '') {
+    process.stderr.write('bench: --cpu-prof takes the folder the profiles go to\n');
+    process.exit(2);
+  }
+  const folder = resolve(dir);
+  mkdirSync(folder, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${folder}`, ...invocation];
+}
+
 /** The environment of the services of a stack the benchmark starts. */
 const serviceEnv: Record<string, string> = {
   HIKYAKU_LOG_LEVEL: 'warn',
@@ -468,7 +490,7 @@ async function main(): Promise<void> {
       timeoutMs,
       natsCores,
       env: serviceEnv,
-      invocation: servicesInvocation(values['from-sources']),
+      invocation: stackInvocation(),
     });
     return;
   }
@@ -478,10 +500,16 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
+  if (values['cpu-prof'] !== undefined && values.attach !== undefined) {
+    process.stderr.write(
+      'bench: --cpu-prof needs a stack of its own (its services start profiled); it does not go with --attach\n',
+    );
+    process.exit(2);
+  }
   const result =
     values.attach !== undefined
       ? await attached(values.attach || DEFAULT_STACK_FILE)
-      : await ownStack(servicesInvocation(values['from-sources']));
+      : await ownStack(stackInvocation());
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exitCode = result.lost === 0 ? 0 : 1;
 }
