@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import { summarizeProfile } from './profile-summary.ts';
 
 const BENCH = resolve('bench/relay-bench.ts');
 let dir: string;
@@ -42,11 +43,19 @@ function bench(args: string[]): Promise<{ code: number | null; stdout: string; s
 
 /** The service a profile is of: the one whose own source files it ran. */
 function serviceOf(path: string): string | undefined {
-  const profile = JSON.parse(readFileSync(path, 'utf8')) as {
-    nodes: { callFrame: { url: string } }[];
-  };
+  const profile = JSON.parse(readFileSync(path, 'utf8'));
+  // The summary reads what the benchmark wrote: it found busy time in the service's own files.
+  const summary = summarizeProfile(profile, 10_000);
+  assert.ok(summary.busyMs > 0, path);
+  const own = summary.byPlace.map(
+    (s) => /^services\/(ingress|scheduler|sender)\//.exec(s.name)?.[1],
+  );
+  assert.ok(
+    own.some((name) => name !== undefined),
+    `${path}: no time in a service's files`,
+  );
   const found = new Set<string>();
-  for (const node of profile.nodes) {
+  for (const node of profile.nodes as { callFrame: { url: string } }[]) {
     const m = /\/services\/(ingress|scheduler|sender)\/src\//.exec(node.callFrame.url);
     if (m) found.add(m[1] as string);
   }
