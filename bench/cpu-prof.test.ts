@@ -3,11 +3,11 @@
  * writing one V8 CPU profile into DIR when the stack stops.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import { type CommandResult, runCommand } from '../test/harness/run-command.ts';
 import { summarizeProfile } from './profile-summary.ts';
 
 const BENCH = resolve('bench/relay-bench.ts');
@@ -21,24 +21,15 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const proc = spawn(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), '--conditions=hikyaku-source', BENCH, ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    proc.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    proc.once('error', fail);
-    proc.once('close', (code) => done({ code, stdout, stderr }));
-  });
+/** The benchmark as `npm run bench` runs it. */
+function bench(args: string[]): Promise<CommandResult> {
+  return runCommand(process.execPath, [
+    '--import',
+    import.meta.resolve('tsx'),
+    '--conditions=hikyaku-source',
+    BENCH,
+    ...args,
+  ]);
 }
 
 /** The service a profile is of: the one whose own source files it ran. */

@@ -20,6 +20,7 @@ import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { readStackFile } from '@hikyaku/local';
 import { freePort, waitFor } from '@hikyaku/testing';
+import { type CommandResult, runCommand } from '../harness/run-command.ts';
 
 const run = promisify(execFile);
 const BENCH = resolve('bench/relay-bench.ts');
@@ -111,31 +112,13 @@ after(async () => {
 });
 
 /** The benchmark as `npm run bench` runs it; resolves with its exit code and output. */
-function bench(
-  args: string[],
-  cwd = process.cwd(),
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    // Resolved here, so the benchmark also starts from a folder without node_modules.
-    const proc = spawn(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), '--conditions=hikyaku-source', BENCH, ...args],
-      {
-        cwd,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    proc.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    proc.once('error', fail);
-    proc.once('close', (code) => done({ code, stdout, stderr }));
-  });
+function bench(args: string[], cwd = process.cwd()): Promise<CommandResult> {
+  // tsx resolved here, so the benchmark also starts from a folder without node_modules.
+  return runCommand(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), '--conditions=hikyaku-source', BENCH, ...args],
+    { cwd },
+  );
 }
 
 test('local mode relays the demo message into the capture sink', { timeout: 180_000 }, async () => {

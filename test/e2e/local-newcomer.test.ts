@@ -3,7 +3,6 @@
  * says what to do, and a data folder used with two pool files in turn still delivering.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,28 +11,11 @@ import { test } from 'node:test';
 import { cliInvocation } from '@hikyaku/local';
 import { freePort, waitFor } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
+import { type CommandResult, runCommand } from '../harness/run-command.ts';
 import { demoPoolText, spawnLocalMode } from './local-mode-process.ts';
 
-function hikyaku(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const proc = spawn(process.execPath, [...cliInvocation(), ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    proc.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    proc.once('error', fail);
-    proc.once('close', (code) => done({ code, stdout, stderr }));
-  });
+function hikyaku(args: string[], env: Record<string, string> = {}): Promise<CommandResult> {
+  return runCommand(process.execPath, [...cliInvocation(), ...args], { env });
 }
 
 test('a missing pool file is said in a sentence', async () => {
