@@ -141,7 +141,14 @@ test('envelopes stored with their bodies count as waiting until the scheduler ac
   for (const [i, ref] of refs.entries()) if (ref) await bodies.remove(`waiting-${i + 1}`, ref);
 });
 
-test('given the connection, the store removes a body by a request with no reply subject, and nats-server acts on it', async () => {
+/**
+ * Runs `check` with a store given the test's connection (its fast paths on) and a second
+ * connection, to see on the wire the requests the store sends.
+ */
+async function withWatcher(
+  name: string,
+  check: (store: BodyStore, watcher: NatsHandles) => Promise<void>,
+): Promise<void> {
   const store = await createBodyStore({
     js: nats.js,
     jsm: nats.jsm,
@@ -149,8 +156,16 @@ test('given the connection, the store removes a body by a request with no reply 
     replicas: 1,
     maxAgeMs: 3_600_000,
   });
-  const watcher = await connectNats({ url: infra.server.url, name: 'body-removal-watcher' });
+  const watcher = await connectNats({ url: infra.server.url, name });
   try {
+    await check(store, watcher);
+  } finally {
+    await watcher.nc.close();
+  }
+}
+
+test('given the connection, the store removes a body by a request with no reply subject, and nats-server acts on it', async () => {
+  await withWatcher('body-removal-watcher', async (store, watcher) => {
     const requests = watcher.nc.subscribe(SUBJECTS.streamMessageDelete(STREAMS.bodies), {
       max: 1,
     });
@@ -172,21 +187,11 @@ test('given the connection, the store removes a body by a request with no reply 
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await assert.rejects(store.get('removed-unanswered', ref), BodyMissingError);
-  } finally {
-    await watcher.nc.close();
-  }
+  });
 });
 
 test('given the connection, a body is read by one direct get on its subject; a missing or empty one is still told apart', async () => {
-  const store = await createBodyStore({
-    js: nats.js,
-    jsm: nats.jsm,
-    nc: nats.nc,
-    replicas: 1,
-    maxAgeMs: 3_600_000,
-  });
-  const watcher = await connectNats({ url: infra.server.url, name: 'body-get-watcher' });
-  try {
+  await withWatcher('body-get-watcher', async (store, watcher) => {
     const body = Buffer.alloc(10 * 1024, 'y');
     const envelope = {
       v: 1 as const,
@@ -211,7 +216,5 @@ test('given the connection, a body is read by one direct get on its subject; a m
     await store.remove('empty-body', empty);
     await assert.rejects(store.get('never-stored', { store: 'stream', size: 1 }), BodyMissingError);
     gets.unsubscribe();
-  } finally {
-    await watcher.nc.close();
-  }
+  });
 });
