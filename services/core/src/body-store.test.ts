@@ -8,6 +8,8 @@ import { CONSUMERS, STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { BodyMissingError } from './errors.ts';
 import { connectNats, ensureConsumer, type NatsHandles } from './nats.ts';
 
+type JetStreamManager = NatsHandles['jsm'];
+
 let infra: TestNats;
 let nats: NatsHandles;
 let bodies: BodyStore;
@@ -142,16 +144,37 @@ test('envelopes stored with their bodies count as waiting until the scheduler ac
 });
 
 /**
+ * The test's JetStream manager, counting the direct gets made through the client library
+ * (those the store's own fast path does not make).
+ */
+function countingLibraryGets(): { jsm: JetStreamManager; gets: () => number } {
+  let gets = 0;
+  const direct = nats.jsm.direct;
+  const jsm = Object.create(nats.jsm, {
+    direct: {
+      value: {
+        getMessage: (...args: Parameters<typeof direct.getMessage>) => {
+          gets += 1;
+          return direct.getMessage(...args);
+        },
+      },
+    },
+  }) as JetStreamManager;
+  return { jsm, gets: () => gets };
+}
+
+/**
  * Runs `check` with a store given the test's connection (its fast paths on) and a second
  * connection, to see on the wire the requests the store sends.
  */
 async function withWatcher(
   name: string,
   check: (store: BodyStore, watcher: NatsHandles) => Promise<void>,
+  jsm: JetStreamManager = nats.jsm,
 ): Promise<void> {
   const store = await createBodyStore({
     js: nats.js,
-    jsm: nats.jsm,
+    jsm,
     nc: nats.nc,
     replicas: 1,
     maxAgeMs: 3_600_000,
@@ -191,30 +214,40 @@ test('given the connection, the store removes a body by a request with no reply 
 });
 
 test('given the connection, a body is read by one direct get on its subject; a missing or empty one is still told apart', async () => {
-  await withWatcher('body-get-watcher', async (store, watcher) => {
-    const body = Buffer.alloc(10 * 1024, 'y');
-    const envelope = {
-      v: 1 as const,
-      id: 'read-direct',
-      pool: 'local_demo',
-      receivedAt: 5,
-      from: 'a@example.test',
-      rcpts: ['b@example.test'],
-    };
-    const ref = await store.putWithEnvelope(envelope, body);
-    assert.ok(ref);
-    const gets = watcher.nc.subscribe('$JS.API.DIRECT.GET.>');
-    await watcher.nc.flush();
-    assert.deepEqual(Buffer.from(await store.get(envelope.id, ref)), body);
-    // What nats-server routed before the watcher's round trip has reached the watcher.
-    await watcher.nc.flush();
-    assert.equal(gets.getReceived(), 1, 'one direct get for a body that is there');
+  const library = countingLibraryGets();
+  await withWatcher(
+    'body-get-watcher',
+    async (store, watcher) => {
+      const body = Buffer.alloc(10 * 1024, 'y');
+      const envelope = {
+        v: 1 as const,
+        id: 'read-direct',
+        pool: 'local_demo',
+        receivedAt: 5,
+        from: 'a@example.test',
+        rcpts: ['b@example.test'],
+      };
+      const ref = await store.putWithEnvelope(envelope, body);
+      assert.ok(ref);
+      const gets = watcher.nc.subscribe('$JS.API.DIRECT.GET.>');
+      await watcher.nc.flush();
+      assert.deepEqual(Buffer.from(await store.get(envelope.id, ref)), body);
+      // What nats-server routed before the watcher's round trip has reached the watcher.
+      await watcher.nc.flush();
+      assert.equal(gets.getReceived(), 1, 'one direct get for a body that is there');
+      assert.equal(library.gets(), 0, 'its reply read as it came, without the library');
 
-    const empty = await store.put('empty-body', Buffer.alloc(0));
-    assert.equal((await store.get('empty-body', empty)).byteLength, 0);
-    await store.remove(envelope.id, ref);
-    await store.remove('empty-body', empty);
-    await assert.rejects(store.get('never-stored', { store: 'stream', size: 1 }), BodyMissingError);
-    gets.unsubscribe();
-  });
+      const empty = await store.put('empty-body', Buffer.alloc(0));
+      assert.equal((await store.get('empty-body', empty)).byteLength, 0);
+      assert.equal(library.gets(), 1, 'an empty reply asked again, its headers read');
+      await store.remove(envelope.id, ref);
+      await store.remove('empty-body', empty);
+      await assert.rejects(
+        store.get('never-stored', { store: 'stream', size: 1 }),
+        BodyMissingError,
+      );
+      gets.unsubscribe();
+    },
+    library.jsm,
+  );
 });
