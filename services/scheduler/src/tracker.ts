@@ -4,12 +4,9 @@
  * backstop if this bookkeeping is ever lost.
  */
 
+import { REDIS_KEYS } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
 import { RedisBatch } from './redis-batch.ts';
-
-export function messageGroupsKey(pool: string, messageId: string): string {
-  return `hikyaku:{${pool}}:msg:${messageId}:open`;
-}
 
 export function createMessageTracker(redis: Redis) {
   /** Adds the opening of a message's groups to a stage's batch of Redis writes. */
@@ -20,11 +17,11 @@ export function createMessageTracker(redis: Redis) {
     groups: string[],
     ttlMs: number,
   ) {
-    batch.open(messageGroupsKey(pool, messageId), groups, ttlMs);
+    batch.open(REDIS_KEYS.messageGroups(pool, messageId), groups, ttlMs);
   }
   /** Adds a group's end to a batch; its run then returns 0 when it was the last one. */
   function finishIn(batch: RedisBatch, pool: string, messageId: string, group: string) {
-    batch.finish(messageGroupsKey(pool, messageId), group);
+    batch.finish(REDIS_KEYS.messageGroups(pool, messageId), group);
   }
   return {
     openIn,

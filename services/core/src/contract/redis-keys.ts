@@ -89,4 +89,11 @@ export const REDIS_KEYS = {
    */
   resultCounted: (pool: string, jobId: string): string =>
     `hikyaku:{${pool}}:result-counted:${jobId}`,
+  /**
+   * A message's destination groups still open (set of group names; expires a while after
+   * the pool's retry max age): when the last one ends, the body is removed. Only messages
+   * of more than one group have it.
+   */
+  messageGroups: (pool: string, messageId: string): string =>
+    `hikyaku:{${pool}}:msg:${messageId}:open`,
 } as const;
