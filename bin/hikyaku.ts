@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { COMPONENT_USAGE } from './component-usage.ts';
 
 const LOCAL_USAGE = `usage: hikyaku local [--pool FILE] [--data-dir DIR] [--verbose]
 
@@ -20,18 +21,6 @@ capture sink for the pool's loopback route.
 
 environment: HIKYAKU_SMTP_PORT (default 2525), NATS_URL, REDIS_URL
 `;
-
-/** What each component reads; they take no options, only the environment. */
-const COMPONENT_USAGE = {
-  ingress:
-    'usage: hikyaku ingress\n\nRuns the SMTP ingress, configured from the environment (docs/ingress.md).\n',
-  scheduler:
-    'usage: hikyaku scheduler\n\nRuns the scheduler, configured from the environment (docs/design.md).\n',
-  sender:
-    'usage: hikyaku sender\n\nRuns a sender for HIKYAKU_POOL as pod HIKYAKU_POD_NAME (docs/sender.md).\n',
-  operator:
-    'usage: hikyaku operator\n\nRuns the Kubernetes operator, configured from the environment (docs/operator.md).\n',
-} as const;
 
 /**
  * The tools that read the relay find it through --nats / NATS_URL, or else through the

@@ -7,9 +7,9 @@
  */
 import { parseArgs } from 'node:util';
 import { runOperator } from '@hikyaku/operator';
+import { COMPONENT_USAGE } from './component-usage.ts';
 
-const USAGE =
-  'usage: hikyaku operator\n\nRuns the Kubernetes operator, configured from the environment (docs/operator.md).\n';
+const USAGE = COMPONENT_USAGE.operator;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;

@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { cliInvocation } from '@hikyaku/local';
+
+/** The operator container's own bundle (`npm run build`), which runs only `operator`. */
+const OPERATOR_BUNDLE = fileURLToPath(new URL('../../dist/operator/hikyaku.js', import.meta.url));
 
 function hikyaku(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [...cliInvocation(), ...args], {
@@ -64,5 +68,20 @@ describe('hikyaku command line', () => {
     assert.equal(status, 2);
     assert.match(stderr, /unknown command "sned"/);
     assert.match(stderr, /^usage: hikyaku <command>/m);
+  });
+
+  it("the operator's own bundle answers as `hikyaku operator` does", () => {
+    const bundle = (...args: string[]) =>
+      spawnSync(process.execPath, [OPERATOR_BUNDLE, ...args], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const help = bundle('operator', '--help');
+    assert.equal(help.status, 0);
+    assert.equal(help.stdout, hikyaku('operator', '--help').stdout);
+    const other = bundle('sender');
+    assert.equal(other.status, 2);
+    assert.match(other.stderr, /this build runs only the operator, not "sender"/);
+    assert.ok(other.stderr.endsWith(help.stdout), 'the usage follows the refusal');
   });
 });
