@@ -23,7 +23,13 @@ import {
   startCountingSink,
   startPostfixRelay,
 } from './postfix-tools.ts';
-import { cpuSeconds, endedChildrenCpuSeconds, peakRssMiB, sampleAnonPeaks } from './proc-stats.ts';
+import {
+  contextSwitches,
+  cpuSeconds,
+  endedChildrenCpuSeconds,
+  peakRssMiB,
+  sampleAnonPeaks,
+} from './proc-stats.ts';
 
 const SINK_HOST = '127.0.0.10';
 const MODES = ['connection-per-message', 'reused-connections'] as const;
@@ -70,6 +76,11 @@ interface Run {
   redisCommandsPerMessage?: number;
   /** NATS messages the server received from clients and sent to them, per relayed message. */
   natsMessagesPerMessage?: { in: number; out: number };
+  /**
+   * Context switches per relayed message, per process and all its threads (hikyaku):
+   * involuntary ones count how often a process was put off a core it could have kept.
+   */
+  contextSwitchesPerMessage?: Record<string, { voluntary: number; involuntary: number }>;
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -249,6 +260,10 @@ async function compare(
         const redisBefore = relay === 'hikyaku' ? redisCommands(stack.redisUrl) : 0;
         const natsBefore =
           relay === 'hikyaku' ? await natsMessages(natsMonitorPort) : { in: 0, out: 0 };
+        const switchesBefore =
+          relay === 'hikyaku'
+            ? Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, contextSwitches(pid)]))
+            : {};
         const harnessBefore = {
           smtpSource: endedChildrenCpuSeconds(),
           smtpSink: cpuSeconds(sink.pid) ?? 0,
@@ -300,6 +315,26 @@ async function compare(
                   natsBefore,
                   await natsMessages(natsMonitorPort),
                   options.messages,
+                ),
+                contextSwitchesPerMessage: Object.fromEntries(
+                  Object.entries(pids).flatMap(([name, pid]) => {
+                    const before = switchesBefore[name];
+                    const after = contextSwitches(pid);
+                    if (!before || !after) return [];
+                    return [
+                      [
+                        name,
+                        {
+                          voluntary: round2(
+                            (after.voluntary - before.voluntary) / options.messages,
+                          ),
+                          involuntary: round2(
+                            (after.involuntary - before.involuntary) / options.messages,
+                          ),
+                        },
+                      ],
+                    ];
+                  }),
                 ),
               }
             : {}),

@@ -1,5 +1,5 @@
 /** What /proc says of a process: the benchmarks' CPU and memory figures. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Peak resident set size (VmHWM) of a process, in MiB to a tenth; null when unknown. */
 export function peakRssMiB(pid: number | undefined): number | null {
@@ -43,6 +43,35 @@ export function writeCalls(pid: number | undefined): number | null {
     const io = readFileSync(`/proc/${pid}/io`, 'utf8');
     const calls = Number(/syscw:\s+(\d+)/.exec(io)?.[1]);
     return Number.isFinite(calls) ? calls : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Context switches of a process so far, over all its threads (each task's status under /proc/PID/task):
+ * voluntary when a thread waited (for I/O, a lock, a timer), involuntary when the kernel
+ * took the core from a thread that could have gone on, which is what cores shared by more
+ * busy processes than they can run cost. Null when unknown.
+ */
+export function contextSwitches(
+  pid: number | undefined,
+): { voluntary: number; involuntary: number } | null {
+  if (!pid) return null;
+  try {
+    let voluntary = 0;
+    let involuntary = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      let status: string;
+      try {
+        status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+      } catch {
+        continue; // the thread ended since the listing
+      }
+      voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    }
+    return { voluntary, involuntary };
   } catch {
     return null;
   }
