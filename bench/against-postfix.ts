@@ -137,15 +137,17 @@ async function natsMessages(monitorPort: number): Promise<{ in: number; out: num
   return { in: varz.in_msgs, out: varz.out_msgs };
 }
 
-function perMessage(
-  before: { in: number; out: number },
-  after: { in: number; out: number },
+/** Each count's growth from `before` to `after`, per relayed message. */
+function perMessage<K extends string>(
+  before: Record<K, number>,
+  after: Record<K, number>,
   messages: number,
-): { in: number; out: number } {
-  return {
-    in: round2((after.in - before.in) / messages),
-    out: round2((after.out - before.out) / messages),
-  };
+): Record<K, number> {
+  const each = {} as Record<K, number>;
+  for (const key of Object.keys(before) as K[]) {
+    each[key] = round2((after[key] - before[key]) / messages);
+  }
+  return each;
 }
 
 async function waitForSink(count: () => number, target: number, deadline: number): Promise<void> {
@@ -321,19 +323,7 @@ async function compare(
                     const before = switchesBefore[name];
                     const after = contextSwitches(pid);
                     if (!before || !after) return [];
-                    return [
-                      [
-                        name,
-                        {
-                          voluntary: round2(
-                            (after.voluntary - before.voluntary) / options.messages,
-                          ),
-                          involuntary: round2(
-                            (after.involuntary - before.involuntary) / options.messages,
-                          ),
-                        },
-                      ],
-                    ];
+                    return [[name, perMessage(before, after, options.messages)]];
                   }),
                 ),
               }

@@ -49,10 +49,10 @@ export function writeCalls(pid: number | undefined): number | null {
 }
 
 /**
- * Context switches of a process so far, over all its threads (each task's status under /proc/PID/task):
- * voluntary when a thread waited (for I/O, a lock, a timer), involuntary when the kernel
- * took the core from a thread that could have gone on, which is what cores shared by more
- * busy processes than they can run cost. Null when unknown.
+ * Context switches of a process so far, summed over its threads (the status of each task
+ * under /proc/PID/task): voluntary when a thread waited (for I/O, a lock, a timer),
+ * involuntary when the kernel took the core from a thread that could have gone on, which
+ * is what cores shared by more busy processes than they can run cost. Null when unknown.
  */
 export function contextSwitches(
   pid: number | undefined,
