@@ -10,6 +10,18 @@ import { connectNats, ensureConsumer, type NatsHandles } from './nats.ts';
 
 type JetStreamManager = NatsHandles['jsm'];
 
+/** The envelope the one-write tests store with a body: one sender, one recipient. */
+function envelopeFor(id: string) {
+  return {
+    v: 1 as const,
+    id,
+    pool: 'local_demo',
+    receivedAt: 5,
+    from: 'a@example.test',
+    rcpts: ['b@example.test'],
+  };
+}
+
 let infra: TestNats;
 let nats: NatsHandles;
 let bodies: BodyStore;
@@ -44,14 +56,7 @@ for (const [size, store] of [
 
 test('a body and its envelope are stored as one message; a headers-only consumer gets the envelope without the body', async () => {
   const body = Buffer.alloc(64 * 1024, 'x');
-  const envelope = {
-    v: 1 as const,
-    id: 'one-write',
-    pool: 'local_demo',
-    receivedAt: 5,
-    from: 'a@example.test',
-    rcpts: ['b@example.test'],
-  };
+  const envelope = envelopeFor('one-write');
   const before = (await nats.jsm.streams.info(STREAMS.bodies)).state.last_seq;
   const ref = await bodies.putWithEnvelope(envelope, body);
   assert.ok(ref);
@@ -95,14 +100,7 @@ test('a body and its envelope are stored as one message; a headers-only consumer
 });
 
 test('a body or envelope too large to share one message is not stored by putWithEnvelope', async () => {
-  const envelope = {
-    v: 1 as const,
-    id: 'too-large',
-    pool: 'local_demo',
-    receivedAt: 5,
-    from: 'a@example.test',
-    rcpts: ['b@example.test'],
-  };
+  const envelope = envelopeFor('too-large');
   const before = (await nats.jsm.streams.info(STREAMS.bodies)).state.last_seq;
   assert.equal(await bodies.putWithEnvelope(envelope, Buffer.alloc(800 * 1024)), undefined);
   const many = Array.from({ length: ENVELOPE_HEADER_LIMIT / 20 }, (_, i) => `r${i}@example.test`);
@@ -219,14 +217,7 @@ test('given the connection, a body is read by one direct get on its subject; a m
     'body-get-watcher',
     async (store, watcher) => {
       const body = Buffer.alloc(10 * 1024, 'y');
-      const envelope = {
-        v: 1 as const,
-        id: 'read-direct',
-        pool: 'local_demo',
-        receivedAt: 5,
-        from: 'a@example.test',
-        rcpts: ['b@example.test'],
-      };
+      const envelope = envelopeFor('read-direct');
       const ref = await store.putWithEnvelope(envelope, body);
       assert.ok(ref);
       const gets = watcher.nc.subscribe('$JS.API.DIRECT.GET.>');
