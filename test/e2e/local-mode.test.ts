@@ -20,10 +20,9 @@ import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { readStackFile } from '@hikyaku/local';
 import { freePort, waitFor } from '@hikyaku/testing';
-import { type CommandResult, runCommand } from '../harness/run-command.ts';
+import { runBench as bench } from '../harness/run-command.ts';
 
 const run = promisify(execFile);
-const BENCH = resolve('bench/relay-bench.ts');
 const TSC = resolve('node_modules/typescript/bin/tsc');
 
 interface LocalMode {
@@ -110,16 +109,6 @@ after(async () => {
   await stopLocalMode();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
-
-/** The benchmark as `npm run bench` runs it; resolves with its exit code and output. */
-function bench(args: string[], cwd = process.cwd()): Promise<CommandResult> {
-  // tsx resolved here, so the benchmark also starts from a folder without node_modules.
-  return runCommand(
-    process.execPath,
-    ['--import', import.meta.resolve('tsx'), '--conditions=hikyaku-source', BENCH, ...args],
-    { cwd },
-  );
-}
 
 test('local mode relays the demo message into the capture sink', { timeout: 180_000 }, async () => {
   const { output, swaksLine } = await localMode();

@@ -3,6 +3,7 @@
  * printed. For tests of command lines (local mode, the benchmark), which check both.
  */
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 export interface CommandResult {
   code: number | null;
@@ -32,4 +33,18 @@ export function runCommand(
     proc.once('error', fail);
     proc.once('close', (code) => done({ code, stdout, stderr }));
   });
+}
+
+const BENCH = fileURLToPath(new URL('../../bench/relay-bench.ts', import.meta.url));
+
+/**
+ * The benchmark as `npm run bench` runs it. tsx is resolved here, so the benchmark also
+ * starts from a folder without node_modules.
+ */
+export function runBench(args: string[], cwd?: string): Promise<CommandResult> {
+  return runCommand(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), '--conditions=hikyaku-source', BENCH, ...args],
+    cwd ? { cwd } : {},
+  );
 }
