@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { SERVICE_NODE_FLAGS } from './service-process.ts';
+import { freePort } from '@hikyaku/testing';
+import { SERVICE_NODE_FLAGS, serviceProcess } from './service-process.ts';
 
 test('services run with a capped young generation and a slowly growing old generation', () => {
   assert.ok(SERVICE_NODE_FLAGS.includes('--max-semi-space-size=4'));
@@ -25,4 +26,25 @@ test('this Node accepts every service flag', async () => {
   ]);
   assert.equal(stdout, 'ran');
   assert.equal(stderr, '');
+});
+
+test('a service that stops while starting is reported with what it said', async () => {
+  const shown: string[] = [];
+  const ingress = serviceProcess({
+    name: 'ingress',
+    command: 'ingress',
+    env: { HIKYAKU_SMTP_PORT: 'banana' },
+    opsPort: await freePort(),
+    // Like local mode's, passing on only logged errors: the plain-text fatal line is not one.
+    onOutput: (_name, line) => {
+      if (/"level":(50|60)/.test(line)) shown.push(line);
+    },
+  });
+  await assert.rejects(ingress.start(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'HIKYAKU_SERVICE_START_FAILED');
+    assert.match(err.message, /^ingress exited with code 1 while starting; its last output:\n/);
+    assert.match(err.message, /HIKYAKU_SMTP_PORT must be an integer, got "banana"/);
+    return true;
+  });
+  assert.deepEqual(shown, []);
 });

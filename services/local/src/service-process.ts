@@ -5,8 +5,13 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { HikyakuError } from '@hikyaku/core';
 import { keepRunning, type RestartEvent, spawnTied, untie } from '@hikyaku/testing';
+
+/** How many of its last output lines a service that fails to start is reported with. */
+const START_FAILURE_LINES = 20;
 
 /**
  * The arguments that start the `hikyaku` command again as a child of this Node: the compiled
@@ -80,6 +85,19 @@ function ready(port: number): Promise<boolean> {
   });
 }
 
+/** Resolves once the child's stdout and stderr have ended, so its last lines have been read. */
+function outputClosed(proc: ChildProcess): Promise<void> {
+  const ended = (stream: Readable | null): Promise<void> =>
+    new Promise((resolve) => {
+      if (!stream || stream.readableEnded || stream.destroyed) resolve();
+      else {
+        stream.once('end', resolve);
+        stream.once('close', resolve);
+      }
+    });
+  return Promise.all([ended(proc.stdout), ended(proc.stderr)]).then(() => undefined);
+}
+
 export function serviceProcess(options: {
   name: string;
   command: string;
@@ -127,9 +145,15 @@ export function serviceProcess(options: {
       },
     );
     child = proc;
+    // A service that stops while starting says why on its last lines (its plain-text fatal
+    // message, say), which onOutput may not pass on: they go into the error.
+    const lastLines: string[] = [];
     const forward = (chunk: Buffer): void => {
       for (const line of chunk.toString().split('\n')) {
-        if (line.trim()) options.onOutput?.(options.name, line);
+        if (!line.trim()) continue;
+        lastLines.push(line);
+        if (lastLines.length > START_FAILURE_LINES) lastLines.shift();
+        options.onOutput?.(options.name, line);
       }
     };
     proc.stdout?.on('data', forward);
@@ -137,8 +161,13 @@ export function serviceProcess(options: {
     const deadline = Date.now() + 60_000;
     while (!(await ready(options.opsPort))) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new Error(
-          `${options.name} exited with ${proc.signalCode ?? `code ${proc.exitCode}`} while starting`,
+        await outputClosed(proc);
+        const said = lastLines.length
+          ? `; its last output:\n${lastLines.map((l) => `    ${l}`).join('\n')}`
+          : ' without output';
+        throw new HikyakuError(
+          'HIKYAKU_SERVICE_START_FAILED',
+          `${options.name} exited with ${proc.signalCode ?? `code ${proc.exitCode}`} while starting${said}`,
         );
       }
       if (Date.now() > deadline) {
