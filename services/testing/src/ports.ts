@@ -1,7 +1,60 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** A TCP port that was free a moment ago on the given loopback address. */
+/** Where Linux says its ephemeral ports are; elsewhere, its default range. */
+const EPHEMERAL_RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range';
+const DEFAULT_EPHEMERAL_LOW = 32768;
+/** The lowest port handed out: below it are the well-known ports of servers (6379, 4222, 9090…). */
+const LOWEST_PORT = 10_000;
+const ATTEMPTS = 64;
+
+/** Ports this process has handed out, not handed out again while it runs. */
+const handedOut = new Set<number>();
+
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync(EPHEMERAL_RANGE_FILE, 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : DEFAULT_EPHEMERAL_LOW;
+  } catch {
+    return DEFAULT_EPHEMERAL_LOW;
+  }
+}
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES') resolve(false);
+      else reject(err);
+    });
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A TCP port that was free a moment ago on the given loopback address, chosen below the
+ * kernel's ephemeral range. A port from listen(0) comes from that range, the one outgoing
+ * connections take their local ports from: between its being found free and its server
+ * binding it, any client connection on the machine could take it (EADDRINUSE). Below the
+ * range only another listener can.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const high = ephemeralLow() - 1;
+  if (high - LOWEST_PORT >= 1000) {
+    for (let i = 0; i < ATTEMPTS; i++) {
+      const port = LOWEST_PORT + Math.floor(Math.random() * (high - LOWEST_PORT + 1));
+      if (handedOut.has(port)) continue;
+      if (await canListen(port, host)) {
+        handedOut.add(port);
+        return port;
+      }
+    }
+  }
+  return ephemeralPort(host);
+}
+
+/** A port the kernel picks (listen(0)): where no range below the ephemeral one is left. */
+function ephemeralPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
