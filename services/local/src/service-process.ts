@@ -85,6 +85,9 @@ function ready(port: number): Promise<boolean> {
   });
 }
 
+/** How long the output of a service that exited is read on: a process it started may hold it. */
+const OUTPUT_CLOSE_WAIT_MS = 2000;
+
 /** Resolves once the child's stdout and stderr have ended, so its last lines have been read. */
 function outputClosed(proc: ChildProcess): Promise<void> {
   const ended = (stream: Readable | null): Promise<void> =>
@@ -95,7 +98,13 @@ function outputClosed(proc: ChildProcess): Promise<void> {
         stream.once('close', resolve);
       }
     });
-  return Promise.all([ended(proc.stdout), ended(proc.stderr)]).then(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    Promise.all([ended(proc.stdout), ended(proc.stderr)]),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, OUTPUT_CLOSE_WAIT_MS);
+    }),
+  ]).then(() => clearTimeout(timer));
 }
 
 export function serviceProcess(options: {
