@@ -56,8 +56,8 @@ export function compiledInvocation(): string[] {
  *   itself uses when it saves memory; peaks fell to ~110-122 MiB for CPU per message a few
  *   per cent higher, within the benchmark's noise. Unlike `--max-old-space-size` it sets
  *   no limit: a service that needs more heap still gets it.
- * - `--no-maglev`: V8's mid-tier optimizing compiler. Without it hot code goes from the
- *   baseline tier straight to TurboFan; the ingress peaked 10-25 MiB lower (107-110 MiB
+ * - `--no-maglev`: turns off Maglev, V8's mid-tier optimizing compiler, so hot code goes
+ *   from the baseline tier straight to TurboFan; the ingress peaked 10-25 MiB lower (107-110 MiB
  *   against 118-135) and the others a few MiB lower, for the same CPU per message once a
  *   service has handled a few thousand messages, and up to a third more before that.
  */
@@ -160,13 +160,16 @@ export function serviceProcess(options: {
     );
     child = proc;
     // A service that stops while starting says why on its last lines (its plain-text fatal
-    // message, say), which onOutput may not pass on: they go into the error.
-    const lastLines: string[] = [];
+    // message, say), which onOutput may not pass on: they go into the error. Kept until the
+    // service is ready.
+    let lastLines: string[] | undefined = [];
     const forward = (chunk: Buffer): void => {
       for (const line of chunk.toString().split('\n')) {
         if (!line.trim()) continue;
-        lastLines.push(line);
-        if (lastLines.length > START_FAILURE_LINES) lastLines.shift();
+        if (lastLines) {
+          lastLines.push(line);
+          if (lastLines.length > START_FAILURE_LINES) lastLines.shift();
+        }
         options.onOutput?.(options.name, line);
       }
     };
@@ -176,7 +179,7 @@ export function serviceProcess(options: {
     while (!(await ready(options.opsPort))) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
         await outputClosed(proc);
-        const said = lastLines.length
+        const said = lastLines?.length
           ? `; its last output:\n${lastLines.map((l) => `    ${l}`).join('\n')}`
           : ' without output';
         throw new HikyakuError(
@@ -190,6 +193,7 @@ export function serviceProcess(options: {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+    lastLines = undefined;
   }
 
   return {

@@ -11,13 +11,19 @@ const ATTEMPTS = 64;
 /** Ports this process has handed out, not handed out again while it runs. */
 const handedOut = new Set<number>();
 
+let ephemeralLowRead: number | undefined;
+
+/** The bottom of the ephemeral range, read once per process. */
 function ephemeralLow(): number {
-  try {
-    const low = Number(readFileSync(EPHEMERAL_RANGE_FILE, 'utf8').trim().split(/\s+/)[0]);
-    return Number.isInteger(low) && low > 0 ? low : DEFAULT_EPHEMERAL_LOW;
-  } catch {
-    return DEFAULT_EPHEMERAL_LOW;
+  if (ephemeralLowRead === undefined) {
+    try {
+      const low = Number(readFileSync(EPHEMERAL_RANGE_FILE, 'utf8').trim().split(/\s+/)[0]);
+      ephemeralLowRead = Number.isInteger(low) && low > 0 ? low : DEFAULT_EPHEMERAL_LOW;
+    } catch {
+      ephemeralLowRead = DEFAULT_EPHEMERAL_LOW;
+    }
   }
+  return ephemeralLowRead;
 }
 
 function canListen(port: number, host: string): Promise<boolean> {
