@@ -27,6 +27,7 @@ import {
   contextSwitches,
   cpuSeconds,
   endedChildrenCpuSeconds,
+  monotonicMicros,
   peakRssMiB,
   sampleAnonPeaks,
 } from './proc-stats.ts';
@@ -63,6 +64,11 @@ interface Run {
   lost: number;
   seconds: number;
   messagesPerSecond: number;
+  /**
+   * The run's start and end on the monotonic clock of the services' CPU profiles, in
+   * microseconds: `profile-summary.ts --window FROM-TO` summarizes this run alone.
+   */
+  windowUs: { from: number; to: number };
   /** CPU milliseconds per relayed message, per process (Postfix: all its processes). */
   cpuMsPerMessage: Record<string, number>;
   /**
@@ -223,6 +229,7 @@ async function compare(
   ) {
     const base = sink.count();
     const started = Date.now();
+    const from = monotonicMicros();
     await runSmtpSource({
       ...(relay === 'postfix'
         ? { host: postfix.host, port: postfix.port }
@@ -234,7 +241,11 @@ async function compare(
       to,
     });
     await waitForSink(sink.count, base + messages, started + options.timeoutMs);
-    return { received: sink.count() - base, seconds: (Date.now() - started) / 1000 };
+    return {
+      received: sink.count() - base,
+      seconds: (Date.now() - started) / 1000,
+      windowUs: { from, to: monotonicMicros() },
+    };
   }
   if (options.warmup > 0) {
     process.stderr.write(
@@ -270,7 +281,7 @@ async function compare(
           smtpSource: endedChildrenCpuSeconds(),
           smtpSink: cpuSeconds(sink.pid) ?? 0,
         };
-        const { received, seconds } = await relayThrough(
+        const { received, seconds, windowUs } = await relayThrough(
           relay,
           mode,
           options.messages,
@@ -305,6 +316,7 @@ async function compare(
           lost: Math.max(0, options.messages - received),
           seconds: round2(seconds),
           messagesPerSecond: round2(received / seconds),
+          windowUs,
           cpuMsPerMessage,
           harnessCpuMsPerMessage,
           ...(relay === 'hikyaku'

@@ -60,6 +60,17 @@ test('each service of the stack writes its CPU profile into the folder', {
     'scheduler',
     'sender',
   ]);
+  // The run's span selects its samples: every service worked in it, and its start-up (before
+  // the span) is left out.
+  const { from, to } = report.windowUs as { from: number; to: number };
+  assert.ok(from < to, JSON.stringify(report.windowUs));
+  for (const f of files) {
+    const profile = JSON.parse(readFileSync(join(profiles, f), 'utf8'));
+    const run = summarizeProfile(profile, 10_000, { from, to });
+    const whole = summarizeProfile(profile, 10_000);
+    assert.ok(run.busyMs > 0, `${f}: no work in the run's window`);
+    assert.ok(run.busyMs < whole.busyMs, `${f}: the window left nothing out`);
+  }
 });
 
 test('--cpu-prof is refused with --attach and without a folder', async () => {

@@ -1,6 +1,15 @@
 /** What /proc says of a process: the benchmarks' CPU and memory figures. */
 import { readdirSync, readFileSync } from 'node:fs';
 
+/**
+ * The monotonic clock in microseconds: the clock of a V8 CPU profile's `startTime` (both are
+ * CLOCK_MONOTONIC on Linux, the same in every process), so a run's start and end given in
+ * it select that run's samples from a profile (profile-summary.ts `--window`).
+ */
+export function monotonicMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
 /** Peak resident set size (VmHWM) of a process, in MiB to a tenth; null when unknown. */
 export function peakRssMiB(pid: number | undefined): number | null {
   if (!pid) return null;

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { Session } from 'node:inspector/promises';
 import { test } from 'node:test';
-import { placeOf, summarizeProfile } from './profile-summary.ts';
+import { monotonicMicros } from './proc-stats.ts';
+import { parseWindow, placeOf, summarizeProfile } from './profile-summary.ts';
 
 const frame = (functionName: string, url = '', lineNumber = 0) => ({
   functionName,
@@ -30,6 +32,7 @@ test('a frame is placed by package, Node built-in, service file or V8', () => {
 
 test('busy time leaves idle out; each sample counts the time delta after it', () => {
   const profile = {
+    startTime: 0,
     nodes: [
       { id: 1, callFrame: frame('(root)') },
       { id: 2, callFrame: frame('(idle)') },
@@ -52,4 +55,82 @@ test('busy time leaves idle out; each sample counts the time delta after it', ()
   ]);
   assert.deepEqual(summary.byFunction[0], { name: 'decide admission.js:58', ms: 4, percent: 40 });
   assert.equal(summarizeProfile(profile, 1).byFunction.length, 1);
+});
+
+test('a window keeps the samples taken in it, by the deltas summed from the start', () => {
+  const profile = {
+    startTime: 1_000_000,
+    nodes: [
+      { id: 1, callFrame: frame('early', 'file:///app/services/ingress/dist/a.js') },
+      { id: 2, callFrame: frame('late', 'file:///app/services/ingress/dist/b.js') },
+    ],
+    // Taken at 1,001,000 (early), 1,003,000 (early), 1,006,000 (late), 1,010,000 (late).
+    samples: [1, 1, 2, 2],
+    timeDeltas: [1000, 2000, 3000, 4000, 5000],
+  };
+  const late = summarizeProfile(profile, 25, { from: 1_005_000, to: 1_020_000 });
+  assert.equal(late.busyMs, 9);
+  assert.deepEqual(
+    late.byFunction.map((s) => s.name),
+    ['late b.js:1'],
+  );
+  // From inclusive, to exclusive: the sample at 1,006,000 is left out.
+  const first = summarizeProfile(profile, 25, { from: 1_001_000, to: 1_006_000 });
+  assert.equal(first.busyMs, 5);
+  assert.deepEqual(
+    first.byFunction.map((s) => s.name),
+    ['early a.js:1'],
+  );
+  assert.equal(summarizeProfile(profile, 25, { from: 0, to: 1_000_500 }).busyMs, 0);
+});
+
+test('FROM-TO is read as the benchmark prints a run', () => {
+  assert.deepEqual(parseWindow('120-450'), { from: 120, to: 450 });
+  assert.equal(parseWindow('450-120'), null);
+  assert.equal(parseWindow('120'), null);
+  assert.equal(parseWindow('1.5-3'), null);
+});
+
+test("the benchmark's clock is a V8 profile's clock: a window selects what ran in it", async () => {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+    // Each loop is its own function, so the samples of its work carry its name.
+    function spinBefore() {
+      let x = 0;
+      for (const end = Date.now() + 60; Date.now() < end; ) {
+        for (let i = 0; i < 10_000; i++) x += Math.sqrt(i);
+      }
+      return x;
+    }
+    function spinInside() {
+      let x = 0;
+      for (const end = Date.now() + 60; Date.now() < end; ) {
+        for (let i = 0; i < 10_000; i++) x += Math.sqrt(i);
+      }
+      return x;
+    }
+    spinBefore();
+    const from = monotonicMicros();
+    spinInside();
+    const to = monotonicMicros();
+    spinBefore();
+    const stopped = (await session.post('Profiler.stop')).profile;
+    const profile = {
+      ...stopped,
+      samples: stopped.samples ?? [],
+      timeDeltas: stopped.timeDeltas ?? [],
+    };
+    // The transpiler may add a suffix to a name.
+    const ran = (name: string, window?: { from: number; to: number }) =>
+      summarizeProfile(profile, 1000, window).byFunction.some((s) => s.name.startsWith(name));
+    assert.ok(ran('spinBefore') && ran('spinInside'));
+    assert.ok(ran('spinInside', { from, to }), 'the window holds what ran in it');
+    assert.ok(!ran('spinBefore', { from, to }), 'and nothing that ran before or after it');
+  } finally {
+    session.disconnect();
+  }
 });

@@ -3,7 +3,11 @@
  * writes: each profile's busy time (idle and the profiler's own "(program)" left out), its
  * share by package or source file, and the functions with the most self time.
  *
- *   node --import tsx bench/profile-summary.ts [--top N] DIR/*.cpuprofile
+ *   node --import tsx bench/profile-summary.ts [--top N] [--window FROM-TO] DIR/*.cpuprofile
+ *
+ * `--window FROM-TO` keeps only the samples taken in that span of the monotonic clock, in
+ * microseconds: the `windowUs` the benchmark prints for each run, so one run is summarized
+ * without the warm-up and the other runs a profile also covers.
  *
  * Garbage collection is its own row, "(garbage collector)". Native functions have no
  * script: they are counted together as "(native)", and by their own names among the
@@ -21,6 +25,8 @@ interface CallFrame {
 }
 
 interface CpuProfile {
+  /** When profiling started, on the monotonic clock in microseconds. */
+  startTime: number;
   nodes: { id: number; callFrame: CallFrame }[];
   samples: number[];
   timeDeltas: number[];
@@ -75,11 +81,29 @@ function shares(totals: Map<string, number>, busy: number, top: number): Share[]
     }));
 }
 
-export function summarizeProfile(profile: CpuProfile, top = 25): ProfileSummary {
+/** A span of the monotonic clock, in microseconds: from inclusive, to exclusive. */
+export interface Window {
+  from: number;
+  to: number;
+}
+
+/** `FROM-TO` in microseconds, as the benchmark prints a run's `windowUs`; null when not that. */
+export function parseWindow(text: string): Window | null {
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  if (!match) return null;
+  const window = { from: Number(match[1]), to: Number(match[2]) };
+  return window.from < window.to ? window : null;
+}
+
+export function summarizeProfile(profile: CpuProfile, top = 25, window?: Window): ProfileSummary {
   const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
-  // Each sample's time is the delta that follows it (V8 records the one before it).
+  // Each sample's time is the delta that follows it (V8 records the one before it); the
+  // deltas summed from the start say when it was taken.
   const selfUs = new Map<number, number>();
+  let at = profile.startTime;
   profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (window && (at < window.from || at >= window.to)) return;
     selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0));
   });
   const byPlace = new Map<string, number>();
@@ -112,12 +136,14 @@ function print(path: string, summary: ProfileSummary): void {
 function main(): void {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: 'string', default: '25' } },
+    options: { top: { type: 'string', default: '25' }, window: { type: 'string' } },
   });
   const top = Number(values.top);
-  if (!Number.isInteger(top) || top <= 0 || positionals.length === 0) {
+  const window = values.window === undefined ? undefined : parseWindow(values.window);
+  if (!Number.isInteger(top) || top <= 0 || positionals.length === 0 || window === null) {
     process.stderr.write(
-      'usage: node --import tsx bench/profile-summary.ts [--top N] FILE.cpuprofile...\n',
+      'usage: node --import tsx bench/profile-summary.ts [--top N] [--window FROM-TO] FILE.cpuprofile...\n' +
+        "  FROM-TO: a run's windowUs from the benchmark, microseconds of the monotonic clock\n",
     );
     process.exit(2);
   }
@@ -129,11 +155,15 @@ function main(): void {
       process.stderr.write(`profile-summary: cannot read ${path}: ${(err as Error).message}\n`);
       process.exit(1);
     }
-    if (!Array.isArray(profile.nodes) || !Array.isArray(profile.samples)) {
+    if (
+      !Array.isArray(profile.nodes) ||
+      !Array.isArray(profile.samples) ||
+      typeof profile.startTime !== 'number'
+    ) {
       process.stderr.write(`profile-summary: ${path} is not a V8 CPU profile\n`);
       process.exit(1);
     }
-    print(path, summarizeProfile(profile, top));
+    print(path, summarizeProfile(profile, top, window));
   }
 }
 

@@ -56,7 +56,7 @@ import { compareWithPostfix } from './against-postfix.ts';
 import { benchPool, printErrors } from './bench-pool.ts';
 import { BuildOutdatedError, servicesInvocation } from './compiled-build.ts';
 import { PostfixMissingError } from './postfix-tools.ts';
-import { cpuSeconds, peakRssMiB, writeCalls } from './proc-stats.ts';
+import { cpuSeconds, monotonicMicros, peakRssMiB, writeCalls } from './proc-stats.ts';
 
 /** `--attach` takes an optional path, which parseArgs cannot express: a bare flag gets the default. */
 function withAttachDefault(args: string[]): string[] {
@@ -214,6 +214,8 @@ interface Submission {
   retried: number;
   latencies: number[];
   started: number;
+  /** The start on the monotonic clock of CPU profiles, in microseconds. */
+  startedUs: number;
   acceptedAt: number;
 }
 
@@ -245,6 +247,7 @@ async function submit(
   let retried = 0;
   let next = 0;
   const started = Date.now();
+  const startedUs = monotonicMicros();
   await Promise.all(
     Array.from({ length: sessions }, async () => {
       while (next < count) {
@@ -281,7 +284,15 @@ async function submit(
   );
   const acceptedAt = Date.now();
   client.close();
-  return { accepted, refused, retried, latencies, started, acceptedAt } satisfies Submission;
+  return {
+    accepted,
+    refused,
+    retried,
+    latencies,
+    started,
+    startedUs,
+    acceptedAt,
+  } satisfies Submission;
 }
 
 function report(
@@ -294,6 +305,8 @@ function report(
   runCpuSeconds: Figures,
   runWrites: Figures,
 ) {
+  // Called once every message arrived: the run's window ends about now.
+  const windowUs = { from: run.startedUs, to: monotonicMicros() };
   run.latencies.sort((a, b) => a - b);
   return {
     mode,
@@ -313,6 +326,8 @@ function report(
     lost: run.accepted - delivered,
     acceptedPerSecond: round1(run.accepted / ((run.acceptedAt - run.started) / 1000)),
     deliveredPerSecond: round1(delivered / ((finished - run.started) / 1000)),
+    // The run on the clock of the services' CPU profiles: profile-summary.ts --window.
+    windowUs,
     acceptLatencyMs: {
       p50: round1(percentile(run.latencies, 50)),
       p99: round1(percentile(run.latencies, 99)),
