@@ -31,6 +31,7 @@ import {
   peakRssMiB,
   sampleAnonPeaks,
 } from './proc-stats.ts';
+import type { Window } from './profile-summary.ts';
 
 const SINK_HOST = '127.0.0.10';
 const MODES = ['connection-per-message', 'reused-connections'] as const;
@@ -68,7 +69,7 @@ interface Run {
    * The run's start and end on the monotonic clock of the services' CPU profiles, in
    * microseconds: `profile-summary.ts --window FROM-TO` summarizes this run alone.
    */
-  windowUs: { from: number; to: number };
+  windowUs: Window;
   /** CPU milliseconds per relayed message, per process (Postfix: all its processes). */
   cpuMsPerMessage: Record<string, number>;
   /**
@@ -241,10 +242,11 @@ async function compare(
       to,
     });
     await waitForSink(sink.count, base + messages, started + options.timeoutMs);
+    const ended = monotonicMicros();
     return {
       received: sink.count() - base,
-      seconds: (Date.now() - started) / 1000,
-      windowUs: { from, to: monotonicMicros() },
+      seconds: (ended - from) / 1e6,
+      windowUs: { from, to: ended },
     };
   }
   if (options.warmup > 0) {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runBench as bench } from '../test/harness/run-command.ts';
-import { summarizeProfile } from './profile-summary.ts';
+import { summarizeProfile, type Window } from './profile-summary.ts';
 
 let dir: string;
 
@@ -62,7 +62,7 @@ test('each service of the stack writes its CPU profile into the folder', {
   ]);
   // The run's span selects its samples: every service worked in it, and its start-up (before
   // the span) is left out.
-  const { from, to } = report.windowUs as { from: number; to: number };
+  const { from, to } = report.windowUs as Window;
   assert.ok(from < to, JSON.stringify(report.windowUs));
   for (const f of files) {
     const profile = JSON.parse(readFileSync(join(profiles, f), 'utf8'));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Session } from 'node:inspector/promises';
 import { test } from 'node:test';
 import { monotonicMicros } from './proc-stats.ts';
-import { parseWindow, placeOf, summarizeProfile } from './profile-summary.ts';
+import { parseWindow, placeOf, summarizeProfile, type Window } from './profile-summary.ts';
 
 const frame = (functionName: string, url = '', lineNumber = 0) => ({
   functionName,
@@ -125,7 +125,7 @@ test("the benchmark's clock is a V8 profile's clock: a window selects what ran i
       timeDeltas: stopped.timeDeltas ?? [],
     };
     // The transpiler may add a suffix to a name.
-    const ran = (name: string, window?: { from: number; to: number }) =>
+    const ran = (name: string, window?: Window) =>
       summarizeProfile(profile, 1000, window).byFunction.some((s) => s.name.startsWith(name));
     assert.ok(ran('spinBefore') && ran('spinInside'));
     assert.ok(ran('spinInside', { from, to }), 'the window holds what ran in it');
