@@ -1,7 +1,9 @@
 /**
- * `bench/smtp-layer.ts`: both servers it measures take mail from a real SMTP client, over
- * new and reused connections, and the socket floor finds the end of the data wherever the
- * reads split it. With Postfix's smtp-source installed, a small measurement runs end to end.
+ * `bench/smtp-layer.ts`: the two bare servers it measures take mail from a real SMTP
+ * client, over new and reused connections, and the socket floor finds the end of the data
+ * wherever the reads split it. With Postfix's smtp-source installed, a small measurement
+ * runs end to end, the whole ingress included (its stack of the ingress alone is tested
+ * in test/e2e/stack-start-only.test.ts).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -95,7 +97,7 @@ test('the socket floor finds a terminator split across reads, then takes the nex
   }
 });
 
-test('the summary takes the median of each server and mode, and their difference', () => {
+test('the summary takes the median of each target and mode, and their differences', () => {
   const run = (server: SmtpLayerRun['server'], mode: SmtpLayerRun['mode'], cpu: number) => ({
     server,
     mode,
@@ -107,26 +109,43 @@ test('the summary takes the median of each server and mode, and their difference
     messagesPerSecond: 1,
   });
   const summary = summarizeSmtpLayer([
+    run('ingress', 'new-connection', 1.1),
+    run('ingress', 'new-connection', 0.8),
     run('ingress-layer', 'new-connection', 0.5),
     run('ingress-layer', 'new-connection', 0.4),
     run('ingress-layer', 'new-connection', 0.9),
     run('socket', 'new-connection', 0.2),
     run('socket', 'new-connection', 0.1),
+    run('ingress', 'reused', 0.5),
     run('ingress-layer', 'reused', 0.3),
     run('ingress-layer', 'reused', 0.2),
     run('socket', 'reused', 0.1),
   ]);
   assert.deepEqual(summary, [
-    { mode: 'new-connection', ingressLayerCpuMs: 0.5, socketCpuMs: 0.15, excessCpuMs: 0.35 },
-    { mode: 'reused', ingressLayerCpuMs: 0.25, socketCpuMs: 0.1, excessCpuMs: 0.15 },
+    {
+      mode: 'new-connection',
+      ingressCpuMs: 0.95,
+      ingressLayerCpuMs: 0.5,
+      socketCpuMs: 0.15,
+      ownWorkCpuMs: 0.45,
+      excessCpuMs: 0.35,
+    },
+    {
+      mode: 'reused',
+      ingressCpuMs: 0.5,
+      ingressLayerCpuMs: 0.25,
+      socketCpuMs: 0.1,
+      ownWorkCpuMs: 0.25,
+      excessCpuMs: 0.15,
+    },
   ]);
 });
 
 const smtpSource = ['/usr/sbin/smtp-source', '/usr/lib/postfix/sbin/smtp-source'].some(existsSync);
 
-test('a small measurement runs both servers in both modes', {
+test('a small measurement runs the three targets in both modes', {
   skip: smtpSource ? false : "Postfix's smtp-source is not installed (apt-get install postfix)",
-  timeout: 120_000,
+  timeout: 180_000,
 }, async () => {
   const runs = await measureSmtpLayer({
     messages: 200,
@@ -139,6 +158,8 @@ test('a small measurement runs both servers in both modes', {
   assert.deepEqual(
     runs.map((r) => `${r.server} ${r.mode}`),
     [
+      'ingress new-connection',
+      'ingress reused',
       'ingress-layer new-connection',
       'ingress-layer reused',
       'socket new-connection',

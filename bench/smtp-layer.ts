@@ -1,33 +1,47 @@
 /**
- * The ingress's SMTP layer beside the floor a bare socket sets:
+ * The ingress, its SMTP layer and the floor a bare socket sets, side by side:
  *
- *   npm run build && node --import tsx bench/smtp-layer.ts [--messages 6000] [--warmup 3000]
- *     [--size 10240] [--sessions 20] [--rounds 3]
+ *   npm run bench:smtp-layer -- [--messages 6000] [--warmup 3000] [--size 10240]
+ *     [--sessions 20] [--rounds 3] [--wire-version 2]
  *
- * Each round starts both servers of smtp-layer-servers.ts in turn, each in a process of
- * its own run with the services' Node flags and their compiled code, and sends them
- * `--messages` messages with Postfix's smtp-source, first with a new connection per
- * message, then over reused connections, after `--warmup` messages in each mode. It prints
- * one JSON line per run — the server's CPU milliseconds per message, from /proc — and then
- * the medians. The difference between the two servers is what the SMTP library and the
- * ingress's overrides cost beyond reading and writing the same lines on a socket; the
- * ingress's own work (pool, limits, suppression lookup, header fields, the store) is not
- * in either.
+ * Three servers, each in a process of its own run with the services' Node flags and their
+ * compiled code:
+ * - `ingress`: the whole ingress of a local stack started with it alone (its own
+ *   nats-server and redis-server, the benchmark's pool, no scheduler or sender), so every
+ *   message is stored and none delivered;
+ * - `ingress-layer` and `socket`: the ingress's SMTP layer without the ingress's own work,
+ *   and a bare socket responder (smtp-layer-servers.ts).
+ * Each round starts them in turn and sends each `--messages` messages with Postfix's
+ * smtp-source, first with a new connection per message, then over reused connections,
+ * after `--warmup` messages in each mode. It prints one JSON line per run — the server's
+ * CPU milliseconds per message, from /proc — and then the medians: the ingress beyond its
+ * SMTP layer is its own work per message (pool, limits, suppression lookup, header fields,
+ * the store), the SMTP layer beyond the socket is what the SMTP library and the ingress's
+ * overrides cost.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SERVICE_NODE_FLAGS } from '@hikyaku/local';
+import { connectNats, STREAMS } from '@hikyaku/core';
+import { SERVICE_NODE_FLAGS, startLocalStack } from '@hikyaku/local';
 import { freePort } from '@hikyaku/testing';
-import { assertBuildCurrent } from './compiled-build.ts';
+import { benchPool, printErrors } from './bench-pool.ts';
+import { assertBuildCurrent, servicesInvocation } from './compiled-build.ts';
 import { runSmtpSource } from './postfix-tools.ts';
 import { cpuSeconds, monotonicMicros } from './proc-stats.ts';
 import { SMTP_LAYER_SERVERS, type SmtpLayerServer } from './smtp-layer-servers.ts';
 
 export type SmtpLayerMode = 'new-connection' | 'reused';
 
+/** The whole ingress, then the two servers of smtp-layer-servers.ts. */
+export const SMTP_LAYER_TARGETS = ['ingress', ...SMTP_LAYER_SERVERS] as const;
+export type SmtpLayerTarget = (typeof SMTP_LAYER_TARGETS)[number];
+
 export interface SmtpLayerRun {
-  server: SmtpLayerServer;
+  server: SmtpLayerTarget;
   mode: SmtpLayerMode;
   round: number;
   messages: number;
@@ -45,6 +59,10 @@ export interface SmtpLayerOptions {
   sessions: number;
   rounds: number;
   host?: string;
+  /** The targets measured; all three by default. */
+  targets?: readonly SmtpLayerTarget[];
+  /** HIKYAKU_WIRE_VERSION of the whole ingress (2: body and envelope in one write). */
+  wireVersion?: 1 | 2;
   /** Called with each run as it ends. */
   onRun?: (run: SmtpLayerRun) => void;
 }
@@ -52,10 +70,47 @@ export interface SmtpLayerOptions {
 const SERVE = fileURLToPath(new URL('./smtp-layer-serve.ts', import.meta.url));
 
 interface ServerProcess {
-  child: ChildProcess;
+  pid: number | undefined;
   port: number;
   messages(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** The whole ingress: a local stack of the ingress alone, its count the stored bodies. */
+async function startIngress(host: string, wireVersion: 1 | 2): Promise<ServerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'hikyaku-smtp-layer-'));
+  try {
+    const stack = await startLocalStack({
+      // No sender runs: the route is never taken.
+      pool: benchPool('127.0.0.10', 9),
+      dataDir: join(dir, 'stack'),
+      smtpHost: host,
+      smtpPort: await freePort(),
+      env: { HIKYAKU_LOG_LEVEL: 'warn', HIKYAKU_WIRE_VERSION: String(wireVersion) },
+      invocation: servicesInvocation(false),
+      startOnly: ['ingress'],
+      onOutput: printErrors,
+    });
+    const nats = await connectNats({ url: stack.natsUrl, name: 'bench-smtp-layer' }).catch(
+      async (err: unknown) => {
+        await stack.stop();
+        throw err;
+      },
+    );
+    return {
+      pid: stack.services.ingress.pid,
+      port: stack.smtpPort,
+      messages: async () => (await nats.jsm.streams.info(STREAMS.bodies)).state.messages,
+      stop: async () => {
+        await nats.nc.close();
+        await stack.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 async function startServer(kind: SmtpLayerServer, host: string): Promise<ServerProcess> {
@@ -87,7 +142,15 @@ async function startServer(kind: SmtpLayerServer, host: string): Promise<ServerP
       child.once('exit', () => resolve());
       child.disconnect();
     });
-  return { child, port: ready, messages, stop };
+  return { pid: child.pid, port: ready, messages, stop };
+}
+
+function startTarget(
+  target: SmtpLayerTarget,
+  host: string,
+  wireVersion: 1 | 2,
+): Promise<ServerProcess> {
+  return target === 'ingress' ? startIngress(host, wireVersion) : startServer(target, host);
 }
 
 async function send(
@@ -105,7 +168,8 @@ async function send(
     messages,
     size: options.size,
     reuse: mode === 'reused',
-    to: 'rcpt@smtp-layer.bench.test',
+    // The benchmark pool's routed domain, which the whole ingress accepts.
+    to: 'rcpt@example.test',
   });
   const answered = (await server.messages()) - before;
   if (answered !== messages) {
@@ -115,20 +179,21 @@ async function send(
 
 export async function measureSmtpLayer(options: SmtpLayerOptions): Promise<SmtpLayerRun[]> {
   const host = options.host ?? '127.0.0.1';
+  const targets = options.targets ?? SMTP_LAYER_TARGETS;
   const runs: SmtpLayerRun[] = [];
   for (let round = 1; round <= options.rounds; round += 1) {
-    // Alternate which server goes first, so neither always meets the machine first.
-    const order = round % 2 === 1 ? SMTP_LAYER_SERVERS : [...SMTP_LAYER_SERVERS].reverse();
+    // Alternate the order, so no target always meets the machine first.
+    const order = round % 2 === 1 ? targets : [...targets].reverse();
     for (const kind of order) {
-      const server = await startServer(kind, host);
+      const server = await startTarget(kind, host, options.wireVersion ?? 2);
       try {
         for (const mode of ['new-connection', 'reused'] as const) {
           if (options.warmup > 0) await send(server, host, options, mode, options.warmup);
-          const cpuBefore = cpuSeconds(server.child.pid) ?? 0;
+          const cpuBefore = cpuSeconds(server.pid) ?? 0;
           const from = monotonicMicros();
           await send(server, host, options, mode, options.messages);
           const seconds = (monotonicMicros() - from) / 1e6;
-          const cpu = (cpuSeconds(server.child.pid) ?? 0) - cpuBefore;
+          const cpu = (cpuSeconds(server.pid) ?? 0) - cpuBefore;
           const run: SmtpLayerRun = {
             server: kind,
             mode,
@@ -151,6 +216,7 @@ export async function measureSmtpLayer(options: SmtpLayerOptions): Promise<SmtpL
 }
 
 function median(values: number[]): number {
+  if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   const value =
@@ -161,20 +227,28 @@ function median(values: number[]): number {
   return Math.round(value * 1e3) / 1e3;
 }
 
-/** Median CPU ms per message per server and mode, and the ingress layer's excess. */
+/**
+ * Median CPU ms per message per target and mode, and the differences: the ingress's own
+ * work (the whole ingress beyond its SMTP layer) and the SMTP layer's excess over the
+ * bare socket. A target not measured counts as 0.
+ */
 export function summarizeSmtpLayer(runs: SmtpLayerRun[]) {
+  const round = (value: number) => Math.round(value * 1e3) / 1e3;
   return (['new-connection', 'reused'] as const).map((mode) => {
-    const of = (server: SmtpLayerServer) =>
+    const of = (server: SmtpLayerTarget) =>
       median(
         runs.filter((r) => r.server === server && r.mode === mode).map((r) => r.cpuMsPerMessage),
       );
+    const ingress = of('ingress');
     const ingressLayer = of('ingress-layer');
     const socket = of('socket');
     return {
       mode,
+      ingressCpuMs: ingress,
       ingressLayerCpuMs: ingressLayer,
       socketCpuMs: socket,
-      excessCpuMs: Math.round((ingressLayer - socket) * 1e3) / 1e3,
+      ownWorkCpuMs: round(ingress - ingressLayer),
+      excessCpuMs: round(ingressLayer - socket),
     };
   });
 }
@@ -191,9 +265,17 @@ async function main(): Promise<void> {
       size: { type: 'string', default: '10240' },
       sessions: { type: 'string', default: '20' },
       rounds: { type: 'string', default: '3' },
+      'wire-version': { type: 'string', default: '2' },
     },
   });
-  const number = (name: keyof typeof values, least: number): number => {
+  const wireVersion = values['wire-version'];
+  if (wireVersion !== '1' && wireVersion !== '2') {
+    throw new SmtpLayerUsageError(`--wire-version must be 1 or 2, not ${wireVersion}`);
+  }
+  const number = (
+    name: 'messages' | 'warmup' | 'size' | 'sessions' | 'rounds',
+    least: number,
+  ): number => {
     const value = Number(values[name]);
     if (!Number.isInteger(value) || value < least) {
       throw new SmtpLayerUsageError(
@@ -209,6 +291,7 @@ async function main(): Promise<void> {
     size: number('size', 1),
     sessions: number('sessions', 1),
     rounds: number('rounds', 1),
+    wireVersion: wireVersion === '1' ? 1 : 2,
     onRun: (run) => console.log(JSON.stringify(run)),
   });
   for (const line of summarizeSmtpLayer(runs)) console.log(JSON.stringify({ median: line }));
