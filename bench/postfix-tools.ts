@@ -39,6 +39,16 @@ export function checkPostfixAvailable(): void {
   if (process.getuid?.() !== 0) throw new PostfixMissingError('not running as root');
 }
 
+/** Whether Postfix's smtp-source is installed (where checkPostfixAvailable looks). */
+export function smtpSourceAvailable(): boolean {
+  try {
+    tool('smtp-source');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function postfixVersion(): string {
   return execFileSync(tool('postconf'), ['-dh', 'mail_version'], { encoding: 'utf8' }).trim();
 }

@@ -2,7 +2,7 @@
  * The ingress, its SMTP layer and the floor a bare socket sets, side by side:
  *
  *   npm run bench:smtp-layer -- [--messages 6000] [--warmup 3000] [--size 10240]
- *     [--sessions 20] [--rounds 3] [--wire-version 2]
+ *     [--sessions 20] [--rounds 3] [--wire-version 2] [--client smtp-source|nodemailer]
  *
  * Three servers, each in a process of its own run with the services' Node flags and their
  * compiled code:
@@ -12,9 +12,10 @@
  * - `ingress-layer` and `socket`: the ingress's SMTP layer without the ingress's own work,
  *   and a bare socket responder (smtp-layer-servers.ts).
  * Each round starts them in turn and sends each `--messages` messages with Postfix's
- * smtp-source, first with a new connection per message, then over reused connections,
- * after `--warmup` messages in each mode. It prints one JSON line per run — the server's
- * CPU milliseconds per message, from /proc — and then the medians: the ingress beyond its
+ * smtp-source (nodemailer where it is not installed, or with `--client nodemailer`), first
+ * with a new connection per message, then over reused connections, after `--warmup`
+ * messages in each mode. It prints one JSON line per run — the server's CPU milliseconds
+ * per message, from /proc — and then the medians: the ingress beyond its
  * SMTP layer is its own work per message (pool, limits, suppression lookup, header fields,
  * the store), the SMTP layer beyond the socket is what the SMTP library and the ingress's
  * overrides cost.
@@ -28,13 +29,21 @@ import { parseArgs } from 'node:util';
 import { connectNats, STREAMS } from '@hikyaku/core';
 import { SERVICE_NODE_FLAGS, startLocalStack } from '@hikyaku/local';
 import { freePort } from '@hikyaku/testing';
+import { createTransport } from 'nodemailer';
 import { benchPool, printErrors } from './bench-pool.ts';
 import { assertBuildCurrent, servicesInvocation } from './compiled-build.ts';
-import { runSmtpSource } from './postfix-tools.ts';
+import { runSmtpSource, smtpSourceAvailable } from './postfix-tools.ts';
 import { cpuSeconds, monotonicMicros } from './proc-stats.ts';
 import { SMTP_LAYER_SERVERS, type SmtpLayerServer } from './smtp-layer-servers.ts';
 
 export type SmtpLayerMode = 'new-connection' | 'reused';
+
+/**
+ * What sends the messages: Postfix's smtp-source (a C program, the client of
+ * `--against postfix`), or nodemailer in the benchmark's own process where smtp-source is
+ * not installed. Only the server's CPU is counted either way; compare runs of one client.
+ */
+export type SmtpLayerClient = 'smtp-source' | 'nodemailer';
 
 /** The whole ingress, then the two servers of smtp-layer-servers.ts. */
 export const SMTP_LAYER_TARGETS = ['ingress', ...SMTP_LAYER_SERVERS] as const;
@@ -43,6 +52,7 @@ export type SmtpLayerTarget = (typeof SMTP_LAYER_TARGETS)[number];
 export interface SmtpLayerRun {
   server: SmtpLayerTarget;
   mode: SmtpLayerMode;
+  client: SmtpLayerClient;
   round: number;
   messages: number;
   size: number;
@@ -61,6 +71,8 @@ export interface SmtpLayerOptions {
   host?: string;
   /** The targets measured; all three by default. */
   targets?: readonly SmtpLayerTarget[];
+  /** Default: smtp-source when it is installed, else nodemailer. */
+  client?: SmtpLayerClient;
   /** HIKYAKU_WIRE_VERSION of the whole ingress (2: body and envelope in one write). */
   wireVersion?: 1 | 2;
   /** Called with each run as it ends. */
@@ -153,24 +165,75 @@ function startTarget(
   return target === 'ingress' ? startIngress(host, wireVersion) : startServer(target, host);
 }
 
+/** The benchmark pool's routed domain, which the whole ingress accepts. */
+const RCPT_DOMAIN = 'example.test';
+
+/** `size` bytes of message: a header and lines of 78 characters. */
+function messageOfSize(size: number): string {
+  const head = 'From: bench@bench.test\r\nSubject: smtp layer\r\n\r\n';
+  const line = `${'x'.repeat(76)}\r\n`;
+  const body = line.repeat(Math.max(0, Math.ceil((size - head.length) / line.length)));
+  return head + body;
+}
+
+/** nodemailer: a connection per message (QUIT after each), or `sessions` pooled ones. */
+async function sendWithNodemailer(
+  host: string,
+  port: number,
+  options: SmtpLayerOptions,
+  reuse: boolean,
+  messages: number,
+): Promise<void> {
+  const transport = reuse
+    ? createTransport({
+        host,
+        port,
+        pool: true,
+        maxConnections: options.sessions,
+        maxMessages: Infinity,
+      })
+    : createTransport({ host, port });
+  const raw = messageOfSize(options.size);
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: options.sessions }, async () => {
+        while (next < messages) {
+          const n = next++;
+          await transport.sendMail({
+            envelope: { from: 'bench@bench.test', to: `rcpt${n}@${RCPT_DOMAIN}` },
+            raw,
+          });
+        }
+      }),
+    );
+  } finally {
+    transport.close();
+  }
+}
+
 async function send(
   server: ServerProcess,
   host: string,
   options: SmtpLayerOptions,
+  client: SmtpLayerClient,
   mode: SmtpLayerMode,
   messages: number,
 ): Promise<void> {
   const before = await server.messages();
-  await runSmtpSource({
-    host,
-    port: server.port,
-    sessions: options.sessions,
-    messages,
-    size: options.size,
-    reuse: mode === 'reused',
-    // The benchmark pool's routed domain, which the whole ingress accepts.
-    to: 'rcpt@example.test',
-  });
+  if (client === 'nodemailer') {
+    await sendWithNodemailer(host, server.port, options, mode === 'reused', messages);
+  } else {
+    await runSmtpSource({
+      host,
+      port: server.port,
+      sessions: options.sessions,
+      messages,
+      size: options.size,
+      reuse: mode === 'reused',
+      to: `rcpt@${RCPT_DOMAIN}`,
+    });
+  }
   const answered = (await server.messages()) - before;
   if (answered !== messages) {
     throw new Error(`${mode}: the server answered ${answered} of ${messages} messages`);
@@ -180,6 +243,7 @@ async function send(
 export async function measureSmtpLayer(options: SmtpLayerOptions): Promise<SmtpLayerRun[]> {
   const host = options.host ?? '127.0.0.1';
   const targets = options.targets ?? SMTP_LAYER_TARGETS;
+  const client = options.client ?? (smtpSourceAvailable() ? 'smtp-source' : 'nodemailer');
   const runs: SmtpLayerRun[] = [];
   for (let round = 1; round <= options.rounds; round += 1) {
     // Alternate the order, so no target always meets the machine first.
@@ -188,15 +252,16 @@ export async function measureSmtpLayer(options: SmtpLayerOptions): Promise<SmtpL
       const server = await startTarget(kind, host, options.wireVersion ?? 2);
       try {
         for (const mode of ['new-connection', 'reused'] as const) {
-          if (options.warmup > 0) await send(server, host, options, mode, options.warmup);
+          if (options.warmup > 0) await send(server, host, options, client, mode, options.warmup);
           const cpuBefore = cpuSeconds(server.pid) ?? 0;
           const from = monotonicMicros();
-          await send(server, host, options, mode, options.messages);
+          await send(server, host, options, client, mode, options.messages);
           const seconds = (monotonicMicros() - from) / 1e6;
           const cpu = (cpuSeconds(server.pid) ?? 0) - cpuBefore;
           const run: SmtpLayerRun = {
             server: kind,
             mode,
+            client,
             round,
             messages: options.messages,
             size: options.size,
@@ -266,8 +331,13 @@ async function main(): Promise<void> {
       sessions: { type: 'string', default: '20' },
       rounds: { type: 'string', default: '3' },
       'wire-version': { type: 'string', default: '2' },
+      client: { type: 'string' },
     },
   });
+  const client = values.client;
+  if (client !== undefined && client !== 'smtp-source' && client !== 'nodemailer') {
+    throw new SmtpLayerUsageError(`--client must be smtp-source or nodemailer, not ${client}`);
+  }
   const wireVersion = values['wire-version'];
   if (wireVersion !== '1' && wireVersion !== '2') {
     throw new SmtpLayerUsageError(`--wire-version must be 1 or 2, not ${wireVersion}`);
@@ -292,6 +362,7 @@ async function main(): Promise<void> {
     sessions: number('sessions', 1),
     rounds: number('rounds', 1),
     wireVersion: wireVersion === '1' ? 1 : 2,
+    ...(client ? { client } : {}),
     onRun: (run) => console.log(JSON.stringify(run)),
   });
   for (const line of summarizeSmtpLayer(runs)) console.log(JSON.stringify({ median: line }));
