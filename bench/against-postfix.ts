@@ -32,6 +32,7 @@ import {
   sampleAnonPeaks,
 } from './proc-stats.ts';
 import type { Window } from './profile-summary.ts';
+import { median } from './stats.ts';
 
 const SINK_HOST = '127.0.0.10';
 const MODES = ['connection-per-message', 'reused-connections'] as const;
@@ -91,14 +92,6 @@ interface Run {
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 /** Every stream's last sequence: how many messages JetStream has stored in it so far. */
 async function storedWrites(nats: NatsHandles): Promise<Map<string, number>> {

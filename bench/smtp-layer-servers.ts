@@ -165,12 +165,8 @@ export async function startIngressLayer(
     },
   });
   server.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.server.address();
-  const bound = typeof address === 'object' && address ? address.port : port;
+  // SMTPServer.listen is its net.Server's.
+  const bound = await listening(server.server, host, port);
   return {
     port: bound,
     messages: () => messages,

@@ -6,10 +6,10 @@
  * (its stack of the ingress alone is tested in test/e2e/stack-start-only.test.ts).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { createTransport } from 'nodemailer';
+import { smtpSourceAvailable } from './postfix-tools.ts';
 import { measureSmtpLayer, type SmtpLayerRun, summarizeSmtpLayer } from './smtp-layer.ts';
 import {
   type RunningSmtpLayerServer,
@@ -142,7 +142,7 @@ test('the summary takes the median of each target and mode, and their difference
   ]);
 });
 
-const smtpSource = ['/usr/sbin/smtp-source', '/usr/lib/postfix/sbin/smtp-source'].some(existsSync);
+const smtpSource = smtpSourceAvailable();
 
 for (const client of ['nodemailer', 'smtp-source'] as const) {
   test(`a small measurement runs the three targets in both modes (${client})`, {

@@ -35,6 +35,7 @@ import { assertBuildCurrent, servicesInvocation } from './compiled-build.ts';
 import { runSmtpSource, smtpSourceAvailable } from './postfix-tools.ts';
 import { cpuSeconds, monotonicMicros } from './proc-stats.ts';
 import { SMTP_LAYER_SERVERS, type SmtpLayerServer } from './smtp-layer-servers.ts';
+import { median } from './stats.ts';
 
 export type SmtpLayerMode = 'new-connection' | 'reused';
 
@@ -280,29 +281,20 @@ export async function measureSmtpLayer(options: SmtpLayerOptions): Promise<SmtpL
   return runs;
 }
 
-function median(values: number[]): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const value =
-    sorted.length % 2 === 1
-      ? (sorted[mid] ?? 0)
-      : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-  // To the microsecond, as each run's figure is.
-  return Math.round(value * 1e3) / 1e3;
-}
-
 /**
  * Median CPU ms per message per target and mode, and the differences: the ingress's own
  * work (the whole ingress beyond its SMTP layer) and the SMTP layer's excess over the
  * bare socket. A target not measured counts as 0.
  */
 export function summarizeSmtpLayer(runs: SmtpLayerRun[]) {
+  // To the microsecond, as each run's figure is.
   const round = (value: number) => Math.round(value * 1e3) / 1e3;
   return (['new-connection', 'reused'] as const).map((mode) => {
     const of = (server: SmtpLayerTarget) =>
-      median(
-        runs.filter((r) => r.server === server && r.mode === mode).map((r) => r.cpuMsPerMessage),
+      round(
+        median(
+          runs.filter((r) => r.server === server && r.mode === mode).map((r) => r.cpuMsPerMessage),
+        ),
       );
     const ingress = of('ingress');
     const ingressLayer = of('ingress-layer');
