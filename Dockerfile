@@ -55,7 +55,8 @@ USER 10001:10001
 EXPOSE 2525 2587 2465 9101 9102 9103 9104
 # The services' Node flags, as local mode starts them (SERVICE_NODE_FLAGS in
 # services/local/src/service-process.ts): a young generation capped at 4 MiB per semi-space,
-# an old generation that grows by 30 % between full collections instead of up to 4x, and no
-# mid-tier optimizing compiler (Maglev), which took the ingress over 128 MiB.
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--heap-growing-percent=30", "--no-maglev", "--enable-source-maps", "dist/bin/hikyaku.js"]
+# an old generation that grows by 30 % between full collections instead of up to 4x, no
+# mid-tier optimizing compiler (Maglev), which took the ingress over 128 MiB, and scavenges
+# of that small young generation done by the main thread alone.
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--heap-growing-percent=30", "--no-maglev", "--no-parallel-scavenge", "--enable-source-maps", "dist/bin/hikyaku.js"]
 CMD ["--help"]

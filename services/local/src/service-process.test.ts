@@ -16,6 +16,8 @@ test('services run with a capped young generation and a slowly growing old gener
   assert.ok(SERVICE_NODE_FLAGS.includes('--heap-growing-percent=30'));
   // The ingress's peak stays under 128 MiB only without the mid-tier compiler.
   assert.ok(SERVICE_NODE_FLAGS.includes('--no-maglev'));
+  // Scavenges of that small young generation cost less on the main thread alone.
+  assert.ok(SERVICE_NODE_FLAGS.includes('--no-parallel-scavenge'));
   // A hard heap limit would make a service die where it should only collect more often.
   assert.ok(!SERVICE_NODE_FLAGS.some((f) => f.startsWith('--max-old-space-size')));
 });
