@@ -27,6 +27,7 @@ import {
 } from './jetstream-ready.ts';
 import type { Logger } from './log.ts';
 import { quietAnsweredRequests } from './nats-request.ts';
+import { oneShapeRequestOptions } from './nats-request-options.ts';
 import { writeOncePerTurn } from './nats-turn-writes.ts';
 
 export interface JetStreamLayout {
@@ -261,6 +262,7 @@ export async function connectNats(options: {
   maxReconnectAttempts?: number;
 }): Promise<NatsHandles> {
   quietAnsweredRequests();
+  oneShapeRequestOptions();
   writeOncePerTurn();
   const nc = await connect({
     servers: options.url.split(','),
