@@ -120,3 +120,62 @@ test('set-up waits, saying so, while a cluster has no metadata leader, and goes 
     await nats.nc.close();
   }
 });
+
+test('set-up waits for servers to place the replicas on, and names the shortfall at its deadline', async () => {
+  const host = '127.0.0.1';
+  const nodes = await Promise.all(
+    ['p', 'q', 'r'].map(async (name) => ({
+      name,
+      client: await freePort(host),
+      cluster: await freePort(host),
+    })),
+  );
+  const routes = nodes.map((n) => `nats://${host}:${n.cluster}`);
+  const start = (n: (typeof nodes)[number]) =>
+    startNatsServer({
+      port: n.client,
+      host,
+      dataDir: join(dir, n.name),
+      cluster: { name: 'placement', serverName: n.name, port: n.cluster, routes },
+    });
+  // Two servers of three: a metadata leader, but only two servers to place replicas on.
+  for (const node of nodes.slice(0, 2)) servers.push(await start(node));
+  const nats = await connectNats({ url: servers.at(-2)?.url ?? '', name: 'placement-test' });
+  try {
+    await waitForJetStream(nats.nc);
+    const layout = { ...DEFAULT_LAYOUT, replicas: 3 };
+    await assert.rejects(ensureStreams(nats.jsm, layout, { timeoutMs: 3000 }), (err: unknown) => {
+      assert.ok(err instanceof HikyakuError);
+      assert.equal(err.code, 'HIKYAKU_STREAM_SETUP');
+      assert.match(
+        err.message,
+        new RegExp(
+          `^stream ${STREAMS.envelopes}: JetStream could not place 3 replicas within 3000 ms`,
+        ),
+      );
+      assert.match(err.message, /\(JetStream error 10005\)$/);
+      return true;
+    });
+
+    // The third server joins while set-up waits: set-up goes on and places every stream.
+    const waiting = capturingLogger();
+    const setUp = ensureStreams(nats.jsm, layout, { log: waiting.log });
+    const deadline = Date.now() + 30_000;
+    while (!waiting.lines.some((l) => /waits for more JetStream servers/.test(l.msg))) {
+      assert.ok(Date.now() < deadline, 'set-up logs that it waits for servers');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    servers.push(await start(nodes[2] as (typeof nodes)[number]));
+    await setUp;
+    for (const stream of Object.values(STREAMS)) {
+      const info = await nats.jsm.streams.info(stream);
+      assert.equal(info.config.num_replicas, 3, stream);
+    }
+    assert.equal(
+      waiting.lines.filter((l) => l.msg === 'stream created').length,
+      Object.keys(STREAMS).length,
+    );
+  } finally {
+    await nats.nc.close();
+  }
+});

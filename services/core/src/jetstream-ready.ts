@@ -6,8 +6,11 @@
  * elected its metadata leader, and on nats-server 2.9 that leadership can change hands once
  * or twice in the first seconds: a request sent meanwhile is not refused, it goes
  * unanswered until its timeout. So set-up probes with short requests and retries those
- * silences, while an error the server does answer with (a replica count it cannot place,
- * a setting it rejects) stops the service at once.
+ * silences, while an error the server does answer with (a setting it rejects) stops the
+ * service at once. One answer is both: "no suitable peers for placement" comes from a
+ * cluster whose servers have not all joined yet (the relay's pods and the NATS servers
+ * start together) as from a cluster smaller than the replicas asked for; stream set-up
+ * waits for servers to join (isPlacementError) and gives up at its deadline.
  */
 import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import {
@@ -38,6 +41,18 @@ export function isPassingJetStreamError(err: unknown): boolean {
   if (err instanceof RequestError) return isPassingJetStreamError(err.cause);
   if (err instanceof JetStreamApiError) return err.code === CLUSTER_NOT_AVAILABLE;
   return false;
+}
+
+/** JetStream's "no suitable peers for placement": fewer servers than replicas asked for. */
+const NO_PEERS_FOR_PLACEMENT = 10005;
+
+/**
+ * Whether a stream could not be created or updated for want of servers to place its
+ * replicas on: until more servers join the cluster, the same request is refused again.
+ */
+export function isPlacementError(err: unknown): boolean {
+  if (err instanceof RequestError) return isPlacementError(err.cause);
+  return err instanceof JetStreamApiError && err.code === NO_PEERS_FOR_PLACEMENT;
 }
 
 /** Why a request failed, in words for a log line. */

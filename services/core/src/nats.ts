@@ -23,6 +23,7 @@ import { StreamSetupError } from './errors.ts';
 import {
   describeJetStreamError,
   isPassingJetStreamError,
+  isPlacementError,
   JETSTREAM_READY_TIMEOUT_MS,
 } from './jetstream-ready.ts';
 import type { Logger } from './log.ts';
@@ -124,7 +125,8 @@ export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
 /**
  * Creates the streams, or updates those whose configuration changed; one log line per
  * stream created or updated. A request the cluster leaves unanswered or answers with
- * "temporarily unavailable" (a stream or metadata leader being elected) is sent again
+ * "temporarily unavailable" (a stream or metadata leader being elected) or "no suitable
+ * peers for placement" (fewer servers have joined than the replicas need) is sent again
  * until `timeoutMs`; anything else JetStream refuses is a StreamSetupError naming the
  * stream and the server's reason.
  */
@@ -133,7 +135,8 @@ export async function ensureStreams(
   layout: JetStreamLayout = DEFAULT_LAYOUT,
   options: { log?: Logger; timeoutMs?: number } = {},
 ): Promise<void> {
-  const deadline = Date.now() + (options.timeoutMs ?? JETSTREAM_READY_TIMEOUT_MS);
+  const timeoutMs = options.timeoutMs ?? JETSTREAM_READY_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   for (const config of streamConfigs(layout)) {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -144,7 +147,8 @@ export async function ensureStreams(
         break;
       } catch (err) {
         const reason = describeJetStreamError(err);
-        if (!isPassingJetStreamError(err)) {
+        const placement = isPlacementError(err);
+        if (!placement && !isPassingJetStreamError(err)) {
           throw new StreamSetupError(
             config.name,
             `${reason}; asked for ${layout.replicas} replicas`,
@@ -154,13 +158,16 @@ export async function ensureStreams(
           );
         }
         if (Date.now() > deadline) {
-          throw new StreamSetupError(config.name, `JetStream did not answer: ${reason}`, {
-            cause: err,
-          });
+          const why = placement
+            ? `JetStream could not place ${layout.replicas} replicas within ${timeoutMs} ms (fewer servers in the cluster than the stream replicas?): ${reason}`
+            : `JetStream did not answer: ${reason}`;
+          throw new StreamSetupError(config.name, why, { cause: err });
         }
         options.log?.warn(
-          { stream: config.name, attempt, reason },
-          'stream set-up not answered (a cluster electing a leader); retrying',
+          { stream: config.name, attempt, reason, replicas: layout.replicas },
+          placement
+            ? 'stream set-up waits for more JetStream servers to join the cluster; retrying'
+            : 'stream set-up not answered (a cluster electing a leader); retrying',
         );
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
