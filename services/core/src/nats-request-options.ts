@@ -14,7 +14,7 @@
  * client is pinned to an exact version, and the services refuse to start with
  * `HIKYAKU_NATS_CLIENT_HOOK_MISSING` if the installed `request` reads any other option.
  */
-import { NatsConnectionImpl } from '@nats-io/nats-core/internal';
+import { NatsConnectionImpl, RequestOne } from '@nats-io/nats-core/internal';
 import { NatsClientHookMissingError } from './nats-request.ts';
 
 /** The option fields `request` (and `RequestOne`, which it hands them to) read in 3.4.0. */
@@ -73,7 +73,10 @@ function prototypeOf(): ConnectionPrototype {
   return NatsConnectionImpl.prototype as unknown as ConnectionPrototype;
 }
 
-/** Throws NatsClientHookMissingError when `request` reads options this module does not copy. */
+/**
+ * Throws NatsClientHookMissingError when `request` reads other options than this module
+ * copies, or `RequestOne`, which `request` hands them to, reads one it does not.
+ */
 export function checkNatsRequestOptions(): void {
   const proto = prototypeOf();
   const request = proto[ORIGINAL_REQUEST] ?? proto.request;
@@ -86,7 +89,26 @@ export function checkNatsRequestOptions(): void {
       `the options NatsConnectionImpl.request reads (${read.join(', ')})`,
     );
   }
+  const readOnward = optionFieldsRead(RequestOne);
+  if (readOnward.length === 0 || readOnward.some((field) => !READ_FIELDS.includes(field))) {
+    throw new NatsClientHookMissingError(
+      `the options RequestOne reads (${readOnward.join(', ') || 'none found'})`,
+    );
+  }
 }
+
+/** What `request` is given when its caller gave nothing: the library's defaults apply. */
+const NO_OPTIONS: Partial<RequestOptionsShape> = {};
+
+/** Six shapes, more than an inline cache keeps apart before it goes megamorphic (four). */
+const SAMPLE_SHAPES: Partial<RequestOptionsShape>[] = [
+  {},
+  { timeout: 1 },
+  { headers: undefined },
+  { noMux: false },
+  { reply: '' },
+  { traceOnly: false },
+];
 
 /** Installs the one-shape `request` once per process; later calls do nothing. */
 export function oneShapeRequestOptions(): void {
@@ -109,14 +131,3 @@ export function oneShapeRequestOptions(): void {
     for (const sample of SAMPLE_SHAPES) requestOptionsShape(sample);
   }
 }
-
-const NO_OPTIONS: Partial<RequestOptionsShape> = {};
-
-const SAMPLE_SHAPES: Partial<RequestOptionsShape>[] = [
-  {},
-  { timeout: 1 },
-  { headers: undefined },
-  { noMux: false },
-  { reply: '' },
-  { traceOnly: false },
-];
