@@ -28,6 +28,35 @@ function capturingLogger() {
   return { log, lines };
 }
 
+/**
+ * Three nats-servers configured as one cluster, none started: `start(i)` starts node i
+ * (kept for the cleanup), so a test can bring the cluster up one server at a time.
+ */
+async function unstartedCluster(name: string, nodeNames: [string, string, string]) {
+  const host = '127.0.0.1';
+  const nodes = await Promise.all(
+    nodeNames.map(async (node) => ({
+      name: node,
+      client: await freePort(host),
+      cluster: await freePort(host),
+    })),
+  );
+  const routes = nodes.map((n) => `nats://${host}:${n.cluster}`);
+  return {
+    async start(i: 0 | 1 | 2): Promise<ChildServer> {
+      const n = nodes[i] as (typeof nodes)[number];
+      const server = await startNatsServer({
+        port: n.client,
+        host,
+        dataDir: join(dir, n.name),
+        cluster: { name, serverName: n.name, port: n.cluster, routes },
+      });
+      servers.push(server);
+      return server;
+    },
+  };
+}
+
 test('more replicas than a single server can hold is a stream set-up error naming the stream', async () => {
   const server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'single') });
   servers.push(server);
@@ -77,25 +106,9 @@ test('set-up logs each stream it creates or updates, and leaves unchanged ones a
 });
 
 test('set-up waits, saying so, while a cluster has no metadata leader, and goes on once it has', async () => {
-  const host = '127.0.0.1';
-  const nodes = await Promise.all(
-    ['a', 'b', 'c'].map(async (name) => ({
-      name,
-      client: await freePort(host),
-      cluster: await freePort(host),
-    })),
-  );
-  const routes = nodes.map((n) => `nats://${host}:${n.cluster}`);
-  const start = (n: (typeof nodes)[number]) =>
-    startNatsServer({
-      port: n.client,
-      host,
-      dataDir: join(dir, n.name),
-      cluster: { name: 'ready', serverName: n.name, port: n.cluster, routes },
-    });
+  const cluster = await unstartedCluster('ready', ['a', 'b', 'c']);
   // One server of three: no quorum, so no metadata leader and no JetStream answers.
-  const first = await start(nodes[0] as (typeof nodes)[number]);
-  servers.push(first);
+  const first = await cluster.start(0);
   const nats = await connectNats({ url: first.url, name: 'ready-test' });
   try {
     const alone = capturingLogger();
@@ -110,7 +123,7 @@ test('set-up waits, saying so, while a cluster has no metadata leader, and goes 
 
     const waiting = capturingLogger();
     const ready = waitForJetStream(nats.nc, { log: waiting.log, probeTimeoutMs: 500 });
-    servers.push(await start(nodes[1] as (typeof nodes)[number]));
+    await cluster.start(1);
     await ready;
     assert.ok(waiting.lines.some((l) => l.msg === 'jetstream answering'));
     await ensureStreams(nats.jsm, { ...DEFAULT_LAYOUT, replicas: 2 });
@@ -122,25 +135,11 @@ test('set-up waits, saying so, while a cluster has no metadata leader, and goes 
 });
 
 test('set-up waits for servers to place the replicas on, and names the shortfall at its deadline', async () => {
-  const host = '127.0.0.1';
-  const nodes = await Promise.all(
-    ['p', 'q', 'r'].map(async (name) => ({
-      name,
-      client: await freePort(host),
-      cluster: await freePort(host),
-    })),
-  );
-  const routes = nodes.map((n) => `nats://${host}:${n.cluster}`);
-  const start = (n: (typeof nodes)[number]) =>
-    startNatsServer({
-      port: n.client,
-      host,
-      dataDir: join(dir, n.name),
-      cluster: { name: 'placement', serverName: n.name, port: n.cluster, routes },
-    });
+  const cluster = await unstartedCluster('placement', ['p', 'q', 'r']);
   // Two servers of three: a metadata leader, but only two servers to place replicas on.
-  for (const node of nodes.slice(0, 2)) servers.push(await start(node));
-  const nats = await connectNats({ url: servers.at(-2)?.url ?? '', name: 'placement-test' });
+  const first = await cluster.start(0);
+  await cluster.start(1);
+  const nats = await connectNats({ url: first.url, name: 'placement-test' });
   try {
     await waitForJetStream(nats.nc);
     const layout = { ...DEFAULT_LAYOUT, replicas: 3 };
@@ -165,7 +164,7 @@ test('set-up waits for servers to place the replicas on, and names the shortfall
       assert.ok(Date.now() < deadline, 'set-up logs that it waits for servers');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    servers.push(await start(nodes[2] as (typeof nodes)[number]));
+    await cluster.start(2);
     await setUp;
     for (const stream of Object.values(STREAMS)) {
       const info = await nats.jsm.streams.info(stream);

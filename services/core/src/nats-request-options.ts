@@ -117,6 +117,7 @@ export function oneShapeRequestOptions(): void {
   if (proto[ORIGINAL_REQUEST]) return;
   proto[ORIGINAL_REQUEST] = proto.request;
   proto.request = function request(subject, data, opts) {
+    // Looked up at each call (one property read) so that a test can stand in for the client.
     const original = proto[ORIGINAL_REQUEST] as Request;
     // No options: the library's defaults (a timeout of 1000 ms, muxed) apply to an empty one.
     return original.call(this, subject, data, requestOptionsShape(opts ?? NO_OPTIONS));
