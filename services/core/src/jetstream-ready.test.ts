@@ -105,6 +105,41 @@ test('set-up logs each stream it creates or updates, and leaves unchanged ones a
   }
 });
 
+test("set-up keeps the limits an admin put on the events stream (scaling.md's cap on its memory)", async () => {
+  const server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'capped') });
+  servers.push(server);
+  const nats = await connectNats({ url: server.url, name: 'capped-test' });
+  try {
+    await waitForJetStream(nats.nc);
+    await ensureStreams(nats.jsm);
+    // `nats stream edit HIKYAKU_EVENTS --max-msgs 3 --max-bytes 1MB`
+    await nats.jsm.streams.update(STREAMS.events, { max_msgs: 3, max_bytes: 1 << 20 });
+    const limits = async () => {
+      const { config } = await nats.jsm.streams.info(STREAMS.events);
+      return { msgs: config.max_msgs, bytes: config.max_bytes, age: config.max_age };
+    };
+    // A service starting again: nothing it sets differs, so it sends nothing.
+    await ensureStreams(nats.jsm);
+    assert.deepEqual(await limits(), {
+      msgs: 3,
+      bytes: 1 << 20,
+      age: DEFAULT_LAYOUT.eventMaxAgeMs * 1_000_000,
+    });
+    // A release that changes what it sets updates only that.
+    await ensureStreams(nats.jsm, { ...DEFAULT_LAYOUT, eventMaxAgeMs: 3600_000 });
+    assert.deepEqual(await limits(), { msgs: 3, bytes: 1 << 20, age: 3600_000 * 1_000_000 });
+    // The cap holds: the oldest events go first.
+    for (let i = 0; i < 5; i++) {
+      await nats.js.publish(`hikyaku.event.p.q${i}.r.m.delivered`, new Uint8Array(10));
+    }
+    const { state } = await nats.jsm.streams.info(STREAMS.events);
+    assert.equal(state.messages, 3);
+    assert.equal(state.first_seq, 3);
+  } finally {
+    await nats.nc.close();
+  }
+});
+
 test('set-up waits, saying so, while a cluster has no metadata leader, and goes on once it has', async () => {
   const cluster = await unstartedCluster('ready', ['a', 'b', 'c']);
   // One server of three: no quorum, so no metadata leader and no JetStream answers.
