@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Where Linux says its ephemeral ports are; elsewhere, its default range. */
 const EPHEMERAL_RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range';
@@ -10,6 +12,57 @@ const ATTEMPTS = 64;
 
 /** Ports this process has handed out, not handed out again while it runs. */
 const handedOut = new Set<number>();
+
+/**
+ * Where the test processes of this machine mark the ports they hand out. Test files run
+ * two at a time, each in a process of its own: a port one of them found free, the other
+ * could pick a moment later, and whichever server binds second fails with EADDRINUSE.
+ * A mark is a file named after the port, holding the pid of the process that made it.
+ */
+export const PORT_MARKS_DIR = join(tmpdir(), 'hikyaku-test-ports');
+const marked: string[] = [];
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Marks the port as this process's, unless a running process marked it. A mark left by a
+ * process that is gone (killed before its exit handler ran) is taken over. Where no mark can
+ * be written at all, the port is handed out as before.
+ */
+export function markPort(port: number): boolean {
+  const file = join(PORT_MARKS_DIR, String(port));
+  try {
+    mkdirSync(PORT_MARKS_DIR, { recursive: true });
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true;
+    try {
+      const owner = Number(readFileSync(file, 'utf8'));
+      if (owner === process.pid || running(owner)) return false;
+      writeFileSync(file, String(process.pid));
+    } catch {
+      return false;
+    }
+  }
+  if (marked.length === 0) {
+    process.once('exit', () => {
+      for (const f of marked) {
+        try {
+          unlinkSync(f);
+        } catch {}
+      }
+    });
+  }
+  marked.push(file);
+  return true;
+}
 
 let ephemeralLowRead: number | undefined;
 
@@ -42,14 +95,14 @@ function canListen(port: number, host: string): Promise<boolean> {
  * kernel's ephemeral range. A port from listen(0) comes from that range, the one outgoing
  * connections take their local ports from: between its being found free and its server
  * binding it, any client connection on the machine could take it (EADDRINUSE). Below the
- * range only another listener can.
+ * range only another listener can, and a port another test process marked is passed over.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const high = ephemeralLow() - 1;
   if (high - LOWEST_PORT >= 1000) {
     for (let i = 0; i < ATTEMPTS; i++) {
       const port = LOWEST_PORT + Math.floor(Math.random() * (high - LOWEST_PORT + 1));
-      if (handedOut.has(port)) continue;
+      if (handedOut.has(port) || !markPort(port)) continue;
       if (await canListen(port, host)) {
         handedOut.add(port);
         return port;
