@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readStackFile } from '@hikyaku/local';
 import type { RestartEvent } from '@hikyaku/testing';
-import { waitFor } from '@hikyaku/testing';
+import { processRunning, waitFor } from '@hikyaku/testing';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
 import { spawnLocalMode } from './local-mode-process.ts';
 
@@ -119,15 +119,6 @@ function processesNaming(folder: string): number[] {
   return found;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('local mode keeps stack.json current; SIGKILLed, it leaves no process behind', {
   timeout: 240_000,
 }, async () => {
@@ -139,7 +130,8 @@ test('local mode keeps stack.json current; SIGKILLed, it leaves no process behin
       () => `stack.json naming a new scheduler; output:\n${local.output.join('\n')}`,
       () => {
         const now = readStackFile(join(local.dataDir, 'stack.json'));
-        const restarted = now.pids.scheduler !== first.pids.scheduler && alive(now.pids.scheduler);
+        const restarted =
+          now.pids.scheduler !== first.pids.scheduler && processRunning(now.pids.scheduler);
         return restarted ? now : undefined;
       },
       { timeoutMs: 90_000 },
@@ -155,8 +147,8 @@ test('local mode keeps stack.json current; SIGKILLed, it leaves no process behin
     process.kill(local.child.pid as number, 'SIGKILL');
     await waitFor(
       () =>
-        `every child gone; alive: ${pids.filter(alive).join(', ')} ${processesNaming(local.dataDir).join(', ')}`,
-      () => pids.every((p) => !alive(p)) && processesNaming(local.dataDir).length === 0,
+        `every child gone; alive: ${pids.filter(processRunning).join(', ')} ${processesNaming(local.dataDir).join(', ')}`,
+      () => pids.every((p) => !processRunning(p)) && processesNaming(local.dataDir).length === 0,
       { timeoutMs: 60_000 },
     );
   } finally {

@@ -57,12 +57,18 @@ async function unstartedCluster(name: string, nodeNames: [string, string, string
   };
 }
 
-test('more replicas than a single server can hold is a stream set-up error naming the stream', async () => {
-  const server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'single') });
+/** A single nats-server of its own (kept for the cleanup), connected, JetStream answering. */
+async function singleServer(name: string) {
+  const server = await startNatsServer({ port: await freePort(), dataDir: join(dir, name) });
   servers.push(server);
-  const nats = await connectNats({ url: server.url, name: 'replicas-test' });
+  const nats = await connectNats({ url: server.url, name: `${name}-test` });
+  await waitForJetStream(nats.nc);
+  return nats;
+}
+
+test('more replicas than a single server can hold is a stream set-up error naming the stream', async () => {
+  const nats = await singleServer('single');
   try {
-    await waitForJetStream(nats.nc);
     await assert.rejects(
       ensureStreams(nats.jsm, { ...DEFAULT_LAYOUT, replicas: 3 }),
       (err: unknown) => {
@@ -81,11 +87,8 @@ test('more replicas than a single server can hold is a stream set-up error namin
 });
 
 test('set-up logs each stream it creates or updates, and leaves unchanged ones alone', async () => {
-  const server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'steps') });
-  servers.push(server);
-  const nats = await connectNats({ url: server.url, name: 'steps-test' });
+  const nats = await singleServer('steps');
   try {
-    await waitForJetStream(nats.nc);
     const steps = async (layout: typeof DEFAULT_LAYOUT) => {
       const { log, lines } = capturingLogger();
       await ensureStreams(nats.jsm, layout, { log });
@@ -106,11 +109,8 @@ test('set-up logs each stream it creates or updates, and leaves unchanged ones a
 });
 
 test("set-up keeps the limits an admin put on the events stream (scaling.md's cap on its memory)", async () => {
-  const server = await startNatsServer({ port: await freePort(), dataDir: join(dir, 'capped') });
-  servers.push(server);
-  const nats = await connectNats({ url: server.url, name: 'capped-test' });
+  const nats = await singleServer('capped');
   try {
-    await waitForJetStream(nats.nc);
     await ensureStreams(nats.jsm);
     // `nats stream edit HIKYAKU_EVENTS --max-msgs 3 --max-bytes 1MB`
     await nats.jsm.streams.update(STREAMS.events, { max_msgs: 3, max_bytes: 1 << 20 });

@@ -7,6 +7,7 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HikyakuError } from '@hikyaku/core';
+import { processRunning } from '@hikyaku/testing';
 import { Ajv, type JSONSchemaType } from 'ajv';
 
 export const STACK_FILE_NAME = 'stack.json';
@@ -122,20 +123,10 @@ export function readStackFile(path: string): StackFile {
   return parsed;
 }
 
-function alive(processId: number): boolean {
-  try {
-    process.kill(processId, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else, which still means it runs.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Throws when a process the file names is gone: the file outlived its local mode. */
 export function assertStackRunning(path: string, stack: StackFile): void {
   for (const [name, processId] of Object.entries(stack.pids)) {
-    if (processId !== undefined && !alive(processId)) {
+    if (processId !== undefined && !processRunning(processId)) {
       throw new NoRunningStackError(
         path,
         `the file is stale: its ${name} process, pid ${processId}, is not running`,

@@ -8,6 +8,7 @@ export * from './child-servers.ts';
 export * from './dns-server.ts';
 export * from './nats-cluster.ts';
 export * from './ports.ts';
+export * from './process-running.ts';
 export * from './redis-sentinel.ts';
 export * from './restart-policy.ts';
 export * from './smtp-sink.ts';

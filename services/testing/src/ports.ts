@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processRunning } from './process-running.ts';
 
 /** Where Linux says its ephemeral ports are; elsewhere, its default range. */
 const EPHEMERAL_RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range';
@@ -22,15 +23,6 @@ const handedOut = new Set<number>();
 export const PORT_MARKS_DIR = join(tmpdir(), 'hikyaku-test-ports');
 const marked: string[] = [];
 
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Marks the port as this process's, unless a running process marked it. A mark left by a
  * process that is gone (killed before its exit handler ran) is taken over. Where no mark can
@@ -45,7 +37,7 @@ export function markPort(port: number): boolean {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true;
     try {
       const owner = Number(readFileSync(file, 'utf8'));
-      if (owner === process.pid || running(owner)) return false;
+      if (owner === process.pid || processRunning(owner)) return false;
       writeFileSync(file, String(process.pid));
     } catch {
       return false;
