@@ -307,6 +307,17 @@ test('scheduler.progressEvents turns the live progress notices on; they are off 
   }
 });
 
+test('scheduler.gatherMs sets how long the scheduler gathers new mail; 20 ms by default', async () => {
+  for (const [set, value] of [
+    [[], '20'],
+    [['scheduler.gatherMs=0'], '0'],
+  ] as const) {
+    const objects = await render({ set: [...set] });
+    const scheduler = podSpec(find(objects, 'Deployment', '-scheduler')).containers[0] as Container;
+    assert.equal(env(scheduler).get('HIKYAKU_SCHEDULER_GATHER_MS')?.value, value);
+  }
+});
+
 describe('every feature on', () => {
   test('the ingress listens on 25, 587 and 465 with the certificate cert-manager writes', async () => {
     const objects = await render({ valuesFiles: [ALL_FEATURES_VALUES] });

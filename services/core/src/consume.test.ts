@@ -139,3 +139,167 @@ test('a message whose handler throws is handed back and handled again', async ()
     await nats.nc.close();
   }
 });
+
+/** Waits until `ready()` says so, failing after `ms` with `what` in the message. */
+async function within(
+  ms: number,
+  what: string,
+  ready: () => boolean | Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ready())) {
+    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
+    await sleep(10);
+  }
+}
+
+test('messages that arrive within the gathering window start together, their acks in one write', async () => {
+  const durable = 'gathered';
+  const n = 5;
+  await ensureConsumer(admin.jsm, STREAM, durable, {
+    filterSubject: `${STREAM}.gathered`,
+    ackWaitMs: 30_000,
+    maxAckPending: 16,
+  });
+  const nats = await connectNats({
+    url: infra.server.url,
+    name: 'consume-gathered',
+    maxReconnectAttempts: 0,
+  });
+  const counted = countAckWrites(nats);
+  const loop = await startConsumerLoop({
+    js: nats.js,
+    stream: STREAM,
+    durable,
+    concurrency: 16,
+    gatherMs: 1000,
+    log,
+    async handle(msg) {
+      msg.ack();
+    },
+  });
+  try {
+    // One at a time, each stored before the next: without the window each would be
+    // handled, and acked, as it came.
+    for (let i = 0; i < n; i++) await admin.js.publish(`${STREAM}.gathered`, `m${i}`);
+    await settled(durable);
+    assert.equal(counted.acks, n);
+    assert.equal(counted.writes, 1);
+  } finally {
+    await loop.stop();
+    await nats.nc.close();
+  }
+});
+
+test('without a gathering window each message arriving on its own is handled as it comes', async () => {
+  const durable = 'not_gathered';
+  const n = 5;
+  await ensureConsumer(admin.jsm, STREAM, durable, {
+    filterSubject: `${STREAM}.not_gathered`,
+    ackWaitMs: 30_000,
+    maxAckPending: 16,
+  });
+  const nats = await connectNats({
+    url: infra.server.url,
+    name: 'consume-not-gathered',
+    maxReconnectAttempts: 0,
+  });
+  const counted = countAckWrites(nats);
+  let handled = 0;
+  const loop = await startConsumerLoop({
+    js: nats.js,
+    stream: STREAM,
+    durable,
+    concurrency: 16,
+    log,
+    async handle(msg) {
+      handled++;
+      msg.ack();
+    },
+  });
+  try {
+    for (let i = 0; i < n; i++) {
+      await admin.js.publish(`${STREAM}.not_gathered`, `m${i}`);
+      await within(10_000, `message ${i} handled`, () => handled === i + 1);
+    }
+    await settled(durable);
+    assert.equal(counted.acks, n);
+    assert.equal(counted.writes, n);
+  } finally {
+    await loop.stop();
+    await nats.nc.close();
+  }
+});
+
+test('gathered messages start at once when they fill the concurrency, and stopping hands back the rest', async () => {
+  const durable = 'gathered_full';
+  await ensureConsumer(admin.jsm, STREAM, durable, {
+    filterSubject: `${STREAM}.gathered_full`,
+    ackWaitMs: 30_000,
+    maxAckPending: 16,
+  });
+  const nats = await connectNats({
+    url: infra.server.url,
+    name: 'consume-gathered-full',
+    maxReconnectAttempts: 0,
+  });
+  const started: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  // A window far longer than the test: only a full concurrency (3) starts anything.
+  const loop = await startConsumerLoop({
+    js: nats.js,
+    stream: STREAM,
+    durable,
+    concurrency: 3,
+    gatherMs: 600_000,
+    log,
+    async handle(msg) {
+      started.push(new TextDecoder().decode(msg.data));
+      await held;
+      msg.ack();
+    },
+  });
+  let stopped = false;
+  try {
+    for (let i = 0; i < 3; i++) await admin.js.publish(`${STREAM}.gathered_full`, `m${i}`);
+    await within(10_000, 'three handlers started', () => started.length === 3);
+    assert.deepEqual(started, ['m0', 'm1', 'm2']);
+    release();
+    await settled(durable);
+
+    // One more opens a window that would outlast the test; stopping hands it back unhandled,
+    // at once rather than after the 30 s ack wait: a loop started next takes it in time.
+    await admin.js.publish(`${STREAM}.gathered_full`, 'm3');
+    await within(10_000, 'm3 delivered to the loop', async () => {
+      const info = await admin.jsm.consumers.info(STREAM, durable);
+      return info.num_ack_pending === 1;
+    });
+    await loop.stop();
+    stopped = true;
+    assert.deepEqual(started, ['m0', 'm1', 'm2']);
+    const next = await startConsumerLoop({
+      js: nats.js,
+      stream: STREAM,
+      durable,
+      concurrency: 3,
+      log,
+      async handle(msg) {
+        started.push(new TextDecoder().decode(msg.data));
+        msg.ack();
+      },
+    });
+    try {
+      await within(10_000, 'm3 handled by the next loop', () => started.length === 4);
+      assert.equal(started[3], 'm3');
+    } finally {
+      await next.stop();
+    }
+  } finally {
+    release();
+    if (!stopped) await loop.stop();
+    await nats.nc.close();
+  }
+});

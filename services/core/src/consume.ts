@@ -9,6 +9,13 @@
  * one write (and one wake-up of nats-server) each. A handler acks only after its outputs
  * are stored, so a write at the end of the turn keeps that rule; a crash in between leaves
  * the message to redelivery, as a crash just before the ack would.
+ *
+ * With a gathering window (`gatherMs`), the loop holds the messages that arrive within that
+ * time of the first one and starts their handlers together, in one turn. A relay fed one
+ * message at a time (a client that opens a connection per message, a lightly loaded pool)
+ * would otherwise handle one message per wake-up at every stage: started together, the
+ * messages' Redis calls, publishes and acks share writes, and the stages behind see them
+ * arrive together too (docs/performance.md, "Gathering before a stage").
  */
 import type {
   ConsumerMessages,
@@ -44,6 +51,12 @@ export async function startConsumerLoop(options: {
   /** Delay before a message whose handler threw is redelivered. */
   errorDelayMs?: number;
   /**
+   * How long messages are gathered after the first one arrives before their handlers start
+   * together; 0 (the default) starts each at once. Gathered messages count toward
+   * `concurrency`; reaching it starts them at once.
+   */
+  gatherMs?: number;
+  /**
    * Watch the consumer for messages of its work-queue stream it has lost track of, and
    * recreate it (consumer-watchdog.ts); `recreated` is called each time it was.
    */
@@ -58,8 +71,33 @@ export async function startConsumerLoop(options: {
   const { log } = options;
   const consumer = await options.js.consumers.get(options.stream, options.durable);
   const inflight = new Set<Promise<void>>();
+  const gatherMs = options.gatherMs ?? 0;
+  /** Messages received and not yet started, while a gathering window is open. */
+  let gathered: JsMsg[] = [];
+  let gatherTimer: ReturnType<typeof setTimeout> | undefined;
   let stopping = false;
   let messages: ConsumerMessages | undefined;
+
+  function start(msg: JsMsg): void {
+    const task: Promise<void> = options
+      .handle(msg)
+      .catch((err: unknown) => {
+        log.error({ err, subject: msg.subject, seq: msg.seq }, 'handler failed; redelivering');
+        msg.nak(options.errorDelayMs ?? 5000);
+      })
+      .finally(() => {
+        inflight.delete(task);
+      });
+    inflight.add(task);
+  }
+
+  function startGathered(): void {
+    clearTimeout(gatherTimer);
+    gatherTimer = undefined;
+    const batch = gathered;
+    gathered = [];
+    for (const msg of batch) start(msg);
+  }
 
   const loop = (async () => {
     while (!stopping) {
@@ -73,19 +111,13 @@ export async function startConsumerLoop(options: {
             msg.nak();
             continue;
           }
-          const task: Promise<void> = options
-            .handle(msg)
-            .catch((err: unknown) => {
-              log.error(
-                { err, subject: msg.subject, seq: msg.seq },
-                'handler failed; redelivering',
-              );
-              msg.nak(options.errorDelayMs ?? 5000);
-            })
-            .finally(() => {
-              inflight.delete(task);
-            });
-          inflight.add(task);
+          if (gatherMs > 0) {
+            gathered.push(msg);
+            if (inflight.size + gathered.length >= options.concurrency) startGathered();
+            else gatherTimer ??= setTimeout(startGathered, gatherMs);
+          } else {
+            start(msg);
+          }
           if (inflight.size >= options.concurrency) await Promise.race(inflight);
         }
       } catch (err) {
@@ -118,6 +150,11 @@ export async function startConsumerLoop(options: {
     },
     async stop() {
       stopping = true;
+      // Gathered messages were not started: handed back at once, like those that arrive now.
+      clearTimeout(gatherTimer);
+      gatherTimer = undefined;
+      for (const msg of gathered) msg.nak();
+      gathered = [];
       await watchdog?.stop();
       await messages?.close();
       await Promise.allSettled([...inflight]);

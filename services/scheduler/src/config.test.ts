@@ -54,3 +54,12 @@ test('progress notices are off unless HIKYAKU_PROGRESS_EVENTS turns them on', ()
     /HIKYAKU_PROGRESS_EVENTS must be true or false, got "sometimes"/,
   );
 });
+
+test('new mail is gathered for 20 ms unless HIKYAKU_SCHEDULER_GATHER_MS says otherwise', () => {
+  assert.equal(readSchedulerConfig({}).gatherMs, 20);
+  assert.equal(readSchedulerConfig({ HIKYAKU_SCHEDULER_GATHER_MS: '0' }).gatherMs, 0);
+  assert.throws(
+    () => readSchedulerConfig({ HIKYAKU_SCHEDULER_GATHER_MS: '5000' }),
+    /HIKYAKU_SCHEDULER_GATHER_MS must be at most 1000/,
+  );
+});

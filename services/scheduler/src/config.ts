@@ -10,9 +10,22 @@ import {
 } from '@hikyaku/core';
 import { RECIPIENT_LOG_MODES, type RecipientLogMode } from './attempt-log.ts';
 
+/**
+ * The default of HIKYAKU_SCHEDULER_GATHER_MS. A relay fed a few hundred messages a second
+ * gathers several per turn in that time; a message waits at most that long before it is
+ * split, and its result half as long before it is recorded (docs/performance.md,
+ * "Gathering before a stage").
+ */
+export const DEFAULT_GATHER_MS = 20;
+
 export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   /** Messages handled at once per consumer (envelopes, queue items, results). */
   concurrency: number;
+  /**
+   * How long new mail's envelopes are gathered after the first one arrives before they are
+   * started together, and the senders' result hand-offs half as long (0: each at once).
+   */
+  gatherMs: number;
   streamReplicas: number;
   /** Pending (delayed) queue items the queue consumer may hold; bounds parked mail. */
   maxParked: number;
@@ -65,6 +78,7 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
   return r.done({
     ...common,
     concurrency: r.int('HIKYAKU_SCHEDULER_CONCURRENCY', 64, { min: 1, max: 4096 }),
+    gatherMs: r.int('HIKYAKU_SCHEDULER_GATHER_MS', DEFAULT_GATHER_MS, { min: 0, max: 1000 }),
     streamReplicas: r.int('HIKYAKU_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     maxParked: r.int('HIKYAKU_SCHEDULER_MAX_PARKED', 1_000_000, { min: 1000 }),
     maxParkMs: r.int('HIKYAKU_SCHEDULER_MAX_PARK_MS', 3_600_000, { min: 10 }),

@@ -5,6 +5,9 @@
  * `waiting` more wait their turn in this process, and a hand-off beyond those is turned
  * away at once (the sender stores it in HIKYAKU_RESULTS instead of waiting out its
  * timeout behind a backlog). Stopping stops taking hand-offs and answers every one taken.
+ * With a gathering window (`gatherMs`), hand-offs that arrive within that time of the first
+ * one start together, in one turn, so their Redis batches, events and acknowledgements share
+ * writes (as the consumer loops do: consume.ts).
  */
 import { handoffReplies, type Logger, QUEUE_GROUPS, SUBJECTS } from '@hikyaku/core';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
@@ -19,14 +22,20 @@ export function serveResultHandoffs(deps: {
   handle: (msg: Msg) => Promise<void>;
   concurrency: number;
   waiting: number;
+  /** How long hand-offs are gathered after the first one before they start; 0: at once. */
+  gatherMs?: number;
   log: Logger;
 }): HandoffServer {
   const { nc, handle, log } = deps;
+  const gatherMs = deps.gatherMs ?? 0;
   const queue: Msg[] = [];
   const running = new Set<Promise<void>>();
   let idle: (() => void) | undefined;
+  let gatherTimer: ReturnType<typeof setTimeout> | undefined;
 
   function next(): void {
+    clearTimeout(gatherTimer);
+    gatherTimer = undefined;
     while (running.size < deps.concurrency) {
       const msg = queue.shift();
       if (!msg) break;
@@ -60,7 +69,8 @@ export function serveResultHandoffs(deps: {
         return;
       }
       queue.push(msg);
-      next();
+      if (gatherMs === 0 || running.size + queue.length >= deps.concurrency) next();
+      else gatherTimer ??= setTimeout(next, gatherMs);
     },
   });
 
@@ -70,6 +80,8 @@ export function serveResultHandoffs(deps: {
       await sub.drain().catch((err: unknown) => {
         log.warn({ err }, 'could not drain the result hand-off subscription');
       });
+      // Gathered hand-offs start now rather than at the end of their window.
+      if (gatherTimer) next();
       if (running.size > 0 || queue.length > 0) {
         await new Promise<void>((resolve) => {
           idle = resolve;

@@ -202,6 +202,7 @@ export async function startScheduler(deps: {
     subject: string | undefined,
     durable: string,
     handle: (msg: JsMsg) => Promise<void>,
+    gatherMs = 0,
   ) =>
     startConsumerLoop({
       js: nats.js,
@@ -210,6 +211,7 @@ export async function startScheduler(deps: {
       concurrency: config.concurrency,
       log,
       handle,
+      gatherMs,
       ...(subject === undefined
         ? {}
         : {
@@ -221,12 +223,15 @@ export async function startScheduler(deps: {
             },
           }),
     });
+  // New mail is gathered for a moment before it is split (config.gatherMs); retries, parked
+  // items, stored results and feedback are started as they come, their timing being theirs.
   const loops: ConsumerLoop[] = await Promise.all([
     loop(
       STREAMS.envelopes,
       SUBJECTS.envelopeAll,
       CONSUMERS.schedulerEnvelopes,
       createEnvelopeHandler(parts),
+      config.gatherMs,
     ),
     // No watchdog: it looks for messages a consumer of a work-queue stream has passed
     // without their being acknowledged, since there every message left is one still owed.
@@ -238,6 +243,7 @@ export async function startScheduler(deps: {
       undefined,
       CONSUMERS.schedulerBodyEnvelopes,
       createBodyEnvelopeHandler(parts),
+      config.gatherMs,
     ),
     loop(STREAMS.queue, SUBJECTS.queueAll, CONSUMERS.schedulerQueue, createQueueHandler(parts)),
     loop(
@@ -261,6 +267,8 @@ export async function startScheduler(deps: {
     handle: createHandoffHandler(parts, processResult),
     concurrency: config.concurrency,
     waiting: config.concurrency * 4,
+    // Half as long: a sender holds its job's slot until the answer.
+    gatherMs: Math.floor(config.gatherMs / 2),
     log,
   });
 
