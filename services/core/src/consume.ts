@@ -150,13 +150,14 @@ export async function startConsumerLoop(options: {
     },
     async stop() {
       stopping = true;
-      // Gathered messages were not started: handed back at once, like those that arrive now.
       clearTimeout(gatherTimer);
       gatherTimer = undefined;
-      for (const msg of gathered) msg.nak();
-      gathered = [];
       await watchdog?.stop();
       await messages?.close();
+      // Gathered messages were not started: handed back at once, once the pull is closed, so
+      // that they are delivered again to another pull rather than into this one.
+      for (const msg of gathered) msg.nak();
+      gathered = [];
       await Promise.allSettled([...inflight]);
       await loop.catch(() => undefined);
     },
