@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { sleep, startTestNats, type TestNats } from '@hikyaku/testing';
+import { sleep, startTestNats, type TestNats, waitFor } from '@hikyaku/testing';
 import { startConsumerLoop } from './consume.ts';
 import { createLogger } from './log.ts';
 import { connectNats, ensureConsumer, type NatsHandles } from './nats.ts';
@@ -146,32 +146,24 @@ test('a message whose handler throws is handed back and handled again', async ()
   }
 });
 
-/** Waits until `ready()` says so, failing after `ms` with `what` in the message. */
-async function within(
-  ms: number,
-  what: string,
-  ready: () => boolean | Promise<boolean>,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ready())) {
-    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
-    await sleep(10);
-  }
+/** A durable consumer of `<stream>.<durable>` and a connection of its own to consume it on. */
+async function consumerWithConnection(durable: string): Promise<NatsHandles> {
+  await ensureConsumer(admin.jsm, STREAM, durable, {
+    filterSubject: `${STREAM}.${durable}`,
+    ackWaitMs: 30_000,
+    maxAckPending: 16,
+  });
+  return connectNats({
+    url: infra.server.url,
+    name: `consume-${durable}`,
+    maxReconnectAttempts: 0,
+  });
 }
 
 test('messages that arrive within the gathering window start together, their acks in one write', async () => {
   const durable = 'gathered';
   const n = 5;
-  await ensureConsumer(admin.jsm, STREAM, durable, {
-    filterSubject: `${STREAM}.gathered`,
-    ackWaitMs: 30_000,
-    maxAckPending: 16,
-  });
-  const nats = await connectNats({
-    url: infra.server.url,
-    name: 'consume-gathered',
-    maxReconnectAttempts: 0,
-  });
+  const nats = await consumerWithConnection(durable);
   const counted = countAckWrites(nats);
   const loop = await startConsumerLoop({
     js: nats.js,
@@ -200,16 +192,7 @@ test('messages that arrive within the gathering window start together, their ack
 test('without a gathering window each message arriving on its own is handled as it comes', async () => {
   const durable = 'not_gathered';
   const n = 5;
-  await ensureConsumer(admin.jsm, STREAM, durable, {
-    filterSubject: `${STREAM}.not_gathered`,
-    ackWaitMs: 30_000,
-    maxAckPending: 16,
-  });
-  const nats = await connectNats({
-    url: infra.server.url,
-    name: 'consume-not-gathered',
-    maxReconnectAttempts: 0,
-  });
+  const nats = await consumerWithConnection(durable);
   const counted = countAckWrites(nats);
   let handled = 0;
   const loop = await startConsumerLoop({
@@ -226,7 +209,7 @@ test('without a gathering window each message arriving on its own is handled as 
   try {
     for (let i = 0; i < n; i++) {
       await admin.js.publish(`${STREAM}.not_gathered`, `m${i}`);
-      await within(10_000, `message ${i} handled`, () => handled === i + 1);
+      await waitFor(`message ${i} handled`, () => handled === i + 1, { timeoutMs: 10_000 });
     }
     await settled(durable);
     assert.equal(counted.acks, n);
@@ -239,16 +222,7 @@ test('without a gathering window each message arriving on its own is handled as 
 
 test('gathered messages start at once when they fill the concurrency, and stopping hands back the rest', async () => {
   const durable = 'gathered_full';
-  await ensureConsumer(admin.jsm, STREAM, durable, {
-    filterSubject: `${STREAM}.gathered_full`,
-    ackWaitMs: 30_000,
-    maxAckPending: 16,
-  });
-  const nats = await connectNats({
-    url: infra.server.url,
-    name: 'consume-gathered-full',
-    maxReconnectAttempts: 0,
-  });
+  const nats = await consumerWithConnection(durable);
   const naks = countAckWrites(nats, /-NAK/g);
   const started: string[] = [];
   let release!: () => void;
@@ -272,7 +246,7 @@ test('gathered messages start at once when they fill the concurrency, and stoppi
   let stopped = false;
   try {
     for (let i = 0; i < 3; i++) await admin.js.publish(`${STREAM}.gathered_full`, `m${i}`);
-    await within(10_000, 'three handlers started', () => started.length === 3);
+    await waitFor('three handlers started', () => started.length === 3, { timeoutMs: 10_000 });
     assert.deepEqual(started, ['m0', 'm1', 'm2']);
     release();
     await settled(durable);
@@ -280,14 +254,15 @@ test('gathered messages start at once when they fill the concurrency, and stoppi
     // One more opens a window that would outlast the test; stopping hands it back unhandled
     // (a nak, so it is delivered again at once rather than after the 30 s ack wait).
     await admin.js.publish(`${STREAM}.gathered_full`, 'm3');
-    await within(10_000, 'm3 delivered to the loop', async () => {
-      const info = await admin.jsm.consumers.info(STREAM, durable);
-      return info.num_ack_pending === 1;
-    });
+    await waitFor(
+      'm3 delivered to the loop',
+      async () => (await admin.jsm.consumers.info(STREAM, durable)).num_ack_pending === 1,
+      { timeoutMs: 10_000 },
+    );
     await loop.stop();
     stopped = true;
     assert.deepEqual(started, ['m0', 'm1', 'm2']);
-    await within(10_000, 'the nak written', () => naks.acks >= 1);
+    await waitFor('the nak written', () => naks.acks >= 1, { timeoutMs: 10_000 });
   } finally {
     release();
     if (!stopped) await loop.stop();

@@ -75,3 +75,30 @@ test('without a gathering window each hand-off starts as it arrives', async () =
   assert.equal(turns.length, 5);
   assert.equal(new Set(turns).size, 5, `started in turns ${turns.join(', ')}`);
 });
+
+test('a stopping server starts and answers the hand-offs it gathered', {
+  timeout: 20_000,
+}, async () => {
+  const { nc } = infra.nats;
+  const handled: string[] = [];
+  // A window far longer than the test: only the stop starts anything.
+  const server = serveResultHandoffs({
+    nc,
+    concurrency: 16,
+    waiting: 64,
+    gatherMs: 600_000,
+    log,
+    async handle(msg: Msg) {
+      handled.push(msg.string());
+      msg.respond('ok');
+    },
+  });
+  await nc.flush();
+  const answer = nc.request(SUBJECTS.resultHandoff('pool-a'), 'gathered', { timeout: 10_000 });
+  await nc.flush();
+  await sleep(100);
+  assert.deepEqual(handled, [], 'nothing starts before the window ends');
+  await server.stop();
+  assert.deepEqual(handled, ['gathered']);
+  assert.equal((await answer).string(), 'ok');
+});
