@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runBench as bench } from '../test/harness/run-command.ts';
-import { summarizeProfile, type Window } from './profile-summary.ts';
+import { type CpuProfile, summarizeProfile, type Window } from './profile-summary.ts';
 
 let dir: string;
 
@@ -21,15 +21,17 @@ after(() => {
 });
 
 /**
- * The service a profile is of: the one service whose own source files its busy time was
- * found in, by the same summary `bench/profile-summary.ts` prints.
+ * The service a profile is of: the one service whose own source files are on its sampled
+ * stacks. Stacks, not self time: a short run can leave a service's own files with no sample
+ * of their own (its time spent in the packages and the core they call), but every sample of
+ * its work has them below.
  */
 function serviceOf(path: string): string | undefined {
-  const summary = summarizeProfile(JSON.parse(readFileSync(path, 'utf8')), 10_000);
-  assert.ok(summary.busyMs > 0, path);
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+  assert.ok(summarizeProfile(profile, 10_000).busyMs > 0, path);
   const services = new Set(
-    summary.byPlace.flatMap(
-      (s) => /^services\/(ingress|scheduler|sender)\//.exec(s.name)?.[1] ?? [],
+    profile.nodes.flatMap(
+      (n) => /\/services\/(ingress|scheduler|sender)\//.exec(n.callFrame.url)?.[1] ?? [],
     ),
   );
   return services.size === 1 ? [...services][0] : undefined;

@@ -24,7 +24,7 @@ interface CallFrame {
   lineNumber: number;
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   /** When profiling started, on the monotonic clock in microseconds. */
   startTime: number;
   nodes: { id: number; callFrame: CallFrame }[];
