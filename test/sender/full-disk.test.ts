@@ -1,39 +1,50 @@
 /**
  * JetStream out of space (its data on a small tmpfs, filled up): the sender delivers the
- * messages it has started, cannot store their results, and neither delivers them again nor
- * starts new deliveries while results cannot be stored; once space is freed, the kept
- * results are stored and the other jobs are delivered — each message exactly once.
+ * messages it has started or given a delivery slot, cannot store their results, and neither
+ * delivers them again nor starts another delivery once a result failed to be stored; once
+ * space is freed, the kept results are stored and the other jobs are delivered — each
+ * message exactly once.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { METRICS, STREAMS } from '@hikyaku/core';
+import { CONSUMERS, METRICS, STREAMS } from '@hikyaku/core';
 import { waitFor } from '@hikyaku/testing';
 import { FILLER_STREAM, fillJetStream, mountSmallDisk } from '../harness/full-disk.ts';
-import { metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
+import { IP1, metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 
-const CONCURRENCY = 4;
-const MESSAGES = 12;
+/** Delivery slots of the IP; the sender holds twice as many jobs. */
+const CONCURRENCY = 2;
+const MESSAGES = 8;
 
 const disk = mountSmallDisk('hikyaku-full-disk-');
 
-let receiver: Receiver;
+/** Answers once told to; then at once. */
+let quick: Receiver;
+/** Answers once told to, later than `quick`. */
+let slow: Receiver;
 let fixture: SenderFixture;
 
 before(async () => {
   if (disk.skip) return;
-  [receiver] = (await startReceivers(['127.0.5.91'])) as [Receiver];
+  [quick, slow] = (await startReceivers(['127.0.5.91', '127.0.5.93'])) as [Receiver, Receiver];
   fixture = await startSenderFixture({
     natsDataDir: join(disk.dir, 'nats'),
-    spec: { routes: [{ domains: ['full.test'], host: `${receiver.host}:${receiver.port}` }] },
+    spec: {
+      routes: [
+        { domains: ['quick.test'], host: `${quick.host}:${quick.port}` },
+        { domains: ['slow.test'], host: `${slow.host}:${slow.port}` },
+      ],
+    },
     env: { HIKYAKU_SENDER_CONCURRENCY: String(CONCURRENCY) },
   });
 });
 
 after(async () => {
   await fixture?.stop();
-  await receiver?.close();
+  await quick?.close();
+  await slow?.close();
   disk.unmount();
 });
 
@@ -47,22 +58,58 @@ async function storeFailures(): Promise<number> {
   return metricValue(text, METRICS.senderResultStoreFailures, { pool: fixture.pool.key }) ?? 0;
 }
 
+async function heldJobs(): Promise<number> {
+  const info = await fixture.admin.jsm.consumers.info(
+    STREAMS.jobs,
+    CONSUMERS.senderJobs(fixture.pool.key, IP1.address),
+  );
+  return info.num_ack_pending;
+}
+
+const rcptsOf = (r: Receiver): string[] => r.messages.flatMap((m) => m.rcpts);
+
 describe('JetStream out of space', { skip: disk.skip }, () => {
-  it('delivers each message once and resumes when space is freed', async () => {
-    let release: () => void = () => undefined;
-    receiver.setBehaviour({ holdReply: new Promise((resolve) => (release = resolve)) });
-    for (let i = 0; i < MESSAGES; i++) {
-      await fixture.submit({ rcpts: [`r${i}@full.test`] });
-    }
-    await waitFor('the first deliveries at the receiver', () => receiver.held === CONCURRENCY);
+  it('delivers each message once and resumes when space is freed', {
+    timeout: 120_000,
+  }, async () => {
+    let releaseQuick: () => void = () => undefined;
+    let releaseSlow: () => void = () => undefined;
+    quick.setBehaviour({ holdReply: new Promise((resolve) => (releaseQuick = resolve)) });
+    slow.setBehaviour({ holdReply: new Promise((resolve) => (releaseSlow = resolve)) });
+    // Both slots busy, each job in its transfer at a receiver that holds its reply.
+    await fixture.submit({ rcpts: ['x@slow.test'] });
+    await waitFor('x in its transfer', () => slow.held === 1);
+    await fixture.submit({ rcpts: ['y@quick.test'] });
+    await waitFor('y in its transfer', () => quick.held === 1);
+    // z and w are held, waiting for a slot; the rest stays in the stream.
+    await fixture.submit({ rcpts: ['z@quick.test'] });
+    await fixture.submit({ rcpts: ['w@quick.test'] });
+    for (let i = 4; i < MESSAGES; i++) await fixture.submit({ rcpts: [`r${i}@quick.test`] });
+    await waitFor('twice the slots held', async () => (await heldJobs()) === 2 * CONCURRENCY);
 
     await fillJetStream(fixture.admin, [256 * 1024]);
-    release();
+    // y's slot goes to z at once, before y's result fails to be stored: z is delivered (its
+    // reply held, so that it ends after that failure).
+    let releaseZ: () => void = () => undefined;
+    releaseQuick();
+    quick.setBehaviour({ holdReply: new Promise((resolve) => (releaseZ = resolve)) });
+    await waitFor('y answered and its result failing to be stored, z in its transfer', async () => {
+      return (await storeFailures()) >= 1 && quick.messages.length === 1 && quick.held === 2;
+    });
+    // The slots of z and x go to w now that results fail to be stored: w waits, undelivered.
+    releaseZ();
+    releaseSlow();
+    await waitFor(
+      'z and x delivered',
+      () => quick.messages.length >= 2 && slow.messages.length === 1,
+    );
+    const failures = await storeFailures();
     // Several rounds of retries: a redelivery or a new delivery would have had its chance.
     await waitFor('results failing to be stored, retried', async () => {
-      return (await storeFailures()) >= CONCURRENCY * 5;
+      return (await storeFailures()) >= failures + 6;
     });
-    assert.equal(receiver.messages.length, CONCURRENCY, 'nothing new delivered meanwhile');
+    assert.deepEqual(rcptsOf(quick), ['y@quick.test', 'z@quick.test'], 'w waits for storage');
+    assert.deepEqual(rcptsOf(slow), ['x@slow.test']);
     assert.equal(await storedResults(), 0);
 
     await fixture.admin.jsm.streams.delete(FILLER_STREAM);
@@ -74,8 +121,8 @@ describe('JetStream out of space', { skip: disk.skip }, () => {
       { timeoutMs: 60_000 },
     );
     const perRecipient = new Map<string, number>();
-    for (const m of receiver.messages) {
-      for (const rcpt of m.rcpts) perRecipient.set(rcpt, (perRecipient.get(rcpt) ?? 0) + 1);
+    for (const rcpt of [...rcptsOf(quick), ...rcptsOf(slow)]) {
+      perRecipient.set(rcpt, (perRecipient.get(rcpt) ?? 0) + 1);
     }
     assert.equal(perRecipient.size, MESSAGES);
     assert.deepEqual(

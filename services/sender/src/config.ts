@@ -12,8 +12,16 @@ import {
 export interface SenderConfig extends CommonConfig {
   /** This pod's name: the pool's IP assignment names the pod that owns each IP. */
   podName: string;
-  /** Jobs in progress at once for each IP (waiting for a connection counts). */
+  /**
+   * Jobs delivered at once for each IP, from reading the body until the outcome is known
+   * (waiting for a connection counts); twice as many are held (sender.ts).
+   */
   concurrencyPerIp: number;
+  /**
+   * How long jobs are gathered after the first one arrives before they start together
+   * (consume.ts); 0 starts each at once.
+   */
+  gatherMs: number;
   streamReplicas: number;
   /** DNS servers ("host" or "host:port"); empty: the system's resolvers. */
   dnsServers: string[];
@@ -79,6 +87,12 @@ function readCaFile(r: EnvReader, name: string): string | undefined {
   return file;
 }
 
+/**
+ * The default of HIKYAKU_SENDER_GATHER_MS: a job waits at most that long before its
+ * delivery starts (docs/performance.md, "Gathering before a stage").
+ */
+export const DEFAULT_GATHER_MS = 20;
+
 export function readSenderConfig(env: Env): Readonly<SenderConfig> {
   const r = new EnvReader(env);
   const common = readCommonConfig(r, { httpPort: 9103 });
@@ -88,6 +102,7 @@ export function readSenderConfig(env: Env): Readonly<SenderConfig> {
     podName: r.required('HIKYAKU_POD_NAME'),
     wireVersion: readWireVersion(r),
     concurrencyPerIp: r.int('HIKYAKU_SENDER_CONCURRENCY', 32, { min: 1, max: 1024 }),
+    gatherMs: r.int('HIKYAKU_SENDER_GATHER_MS', DEFAULT_GATHER_MS, { min: 0, max: 1000 }),
     streamReplicas: r.int('HIKYAKU_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     dnsServers,
     dnsTimeoutMs: r.int('HIKYAKU_DNS_TIMEOUT_MS', 5000, { min: 50 }),

@@ -52,7 +52,9 @@ export function createSenderMetrics(registry: Registry) {
   });
   const inProgress = new Gauge({
     name: METRICS.senderJobsInProgress,
-    help: 'Jobs being delivered (or waiting for a connection) per sending IP',
+    help:
+      'Jobs held per sending IP: waiting for a delivery slot, being delivered (or waiting ' +
+      'for a connection), or waiting for their result to be recorded',
     labelNames: ['pool', 'ip'],
     registers,
   });

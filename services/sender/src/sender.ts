@@ -39,6 +39,7 @@ import type { Registry } from 'prom-client';
 import type { SenderConfig } from './config.ts';
 import { createConnections } from './connections.ts';
 import { type DeliveryReport, deliverMessage, type MtaStsCheck } from './deliver.ts';
+import { createDeliverySlots, type DeliverySlots } from './delivery-slots.ts';
 import { createDkimKeyring } from './dkim/keyring.ts';
 import { HandBackError, SourceAddressAbsentError } from './errors.ts';
 import { DEFAULT_LIMITS, type LimitsLookup, limitsForPool } from './limits.ts';
@@ -69,6 +70,13 @@ export interface Sender {
 
 /** Ack-wait of a job; a delivery in progress reports progress well within it. */
 const JOB_ACK_WAIT_MS = 30_000;
+/**
+ * Jobs held per delivery slot of an IP (HIKYAKU_SENDER_CONCURRENCY): a delivered job keeps
+ * its place among the held until the scheduler has recorded its result, and a job gathered
+ * or waiting for a slot holds one too. Without room beyond the slots, that wait would leave
+ * slots idle at about a thousand messages a second per IP (docs/performance.md).
+ */
+const JOBS_HELD_PER_SLOT = 2;
 /** How long a reading of the pod's network interfaces is trusted. */
 const INTERFACES_TTL_MS = 5_000;
 const PROGRESS_EVERY_MS = 10_000;
@@ -197,6 +205,15 @@ export async function startSender(deps: {
   let progress: NodeJS.Timeout | undefined;
   const reportProgress = (): void => {
     for (const msg of working) msg.working();
+  };
+  const slotsByIp = new Map<string, DeliverySlots>();
+  const slotsOf = (address: string): DeliverySlots => {
+    let slots = slotsByIp.get(address);
+    if (!slots) {
+      slots = createDeliverySlots(config.concurrencyPerIp);
+      slotsByIp.set(address, slots);
+    }
+    return slots;
   };
   const limitsByPool = new WeakMap<CompiledPool, LimitsLookup>();
   const absentIps = new Set<string>();
@@ -396,10 +413,19 @@ export async function startSender(deps: {
           msg.ack();
         return;
       }
-      if (outbox.failing) await outbox.whenStoring(abort.signal, () => stopping);
-      const startedAt = now();
-      metrics.attempt(labels, job.policy);
-      const report = await attempt(job, pool, ip, abort.signal);
+      const release = await slotsOf(address).acquire(abort.signal);
+      let startedAt: number;
+      let report: DeliveryReport;
+      try {
+        // Checked once the slot is given: a job waiting for it while an earlier job's result
+        // failed to be stored must not start a delivery whose result could not be stored either.
+        if (outbox.failing) await outbox.whenStoring(abort.signal, () => stopping);
+        startedAt = now();
+        metrics.attempt(labels, job.policy);
+        report = await attempt(job, pool, ip, abort.signal);
+      } finally {
+        release();
+      }
       const result: JobResult = {
         job,
         outcomes: report.outcomes,
@@ -427,16 +453,17 @@ export async function startSender(deps: {
     await ensureConsumer(nats.jsm, STREAMS.jobs, durable, {
       filterSubject: SUBJECTS.job(pool.key, ip.address),
       ackWaitMs: JOB_ACK_WAIT_MS,
-      // Exactly as many jobs as are worked on: a job handed out beyond them would wait in
-      // the client's buffer without reporting progress, outlive its ack wait behind a slow
+      // Exactly as many jobs as are held: a job handed out beyond them would wait in the
+      // client's buffer without reporting progress, outlive its ack wait behind a slow
       // receiver and be delivered a second time.
-      maxAckPending: config.concurrencyPerIp,
+      maxAckPending: config.concurrencyPerIp * JOBS_HELD_PER_SLOT,
     });
     const loop = await startConsumerLoop({
       js: nats.js,
       stream: STREAMS.jobs,
       durable,
-      concurrency: config.concurrencyPerIp,
+      concurrency: config.concurrencyPerIp * JOBS_HELD_PER_SLOT,
+      gatherMs: config.gatherMs,
       log: log.child({ ip: ip.address }),
       handle: (msg) => handleJob(msg, ip.address),
       watchdog: {
@@ -487,7 +514,9 @@ export async function startSender(deps: {
       stopping = true;
       stopDeadline = Number.isFinite(deadline) ? deadline : now();
       const handBack = new HandBackError('the sender is shutting down');
-      // Jobs waiting for a connection have not started a transaction: they go back now.
+      // Jobs waiting for a slot or a connection have not started a transaction: they go
+      // back now.
+      for (const slots of slotsByIp.values()) slots.drain(handBack);
       connections.drain(handBack);
       const stopped = Promise.all([...loops.values()].map((l) => l.stop()));
       let timer: NodeJS.Timeout | undefined;
