@@ -57,9 +57,9 @@ describe('readSenderConfig', () => {
     );
   });
 
-  it('gathers jobs for 20 ms unless HIKYAKU_SENDER_GATHER_MS says otherwise, within bounds', () => {
-    assert.equal(readSenderConfig(base).gatherMs, 20);
-    assert.equal(readSenderConfig({ ...base, HIKYAKU_SENDER_GATHER_MS: '0' }).gatherMs, 0);
+  it('starts jobs at once unless HIKYAKU_SENDER_GATHER_MS says to gather them, within bounds', () => {
+    assert.equal(readSenderConfig(base).gatherMs, 0);
+    assert.equal(readSenderConfig({ ...base, HIKYAKU_SENDER_GATHER_MS: '20' }).gatherMs, 20);
     assert.throws(
       () => readSenderConfig({ ...base, HIKYAKU_SENDER_GATHER_MS: '5000' }),
       /HIKYAKU_SENDER_GATHER_MS must be at most 1000/,
