@@ -92,45 +92,52 @@ test('FROM-TO is read as the benchmark prints a run', () => {
 });
 
 test("the benchmark's clock is a V8 profile's clock: a window selects what ran in it", async () => {
-  const session = new Session();
-  session.connect();
-  try {
-    await session.post('Profiler.enable');
-    await session.post('Profiler.setSamplingInterval', { interval: 100 });
-    await session.post('Profiler.start');
-    // Each loop is its own function, so the samples of its work carry its name.
-    function spinBefore() {
-      let x = 0;
-      for (const end = Date.now() + 60; Date.now() < end; ) {
-        for (let i = 0; i < 10_000; i++) x += Math.sqrt(i);
-      }
-      return x;
+  // Each loop is its own function, so the samples of its work carry its name.
+  function spinBefore() {
+    let x = 0;
+    for (const end = Date.now() + 150; Date.now() < end; ) {
+      for (let i = 0; i < 10_000; i++) x += Math.sqrt(i);
     }
-    function spinInside() {
-      let x = 0;
-      for (const end = Date.now() + 60; Date.now() < end; ) {
-        for (let i = 0; i < 10_000; i++) x += Math.sqrt(i);
-      }
-      return x;
+    return x;
+  }
+  function spinInside() {
+    let x = 0;
+    for (const end = Date.now() + 150; Date.now() < end; ) {
+      for (let i = 0; i < 10_000; i++) x += Math.sqrt(i);
     }
-    spinBefore();
-    const from = monotonicMicros();
-    spinInside();
-    const to = monotonicMicros();
-    spinBefore();
-    const stopped = (await session.post('Profiler.stop')).profile;
-    const profile = {
-      ...stopped,
-      samples: stopped.samples ?? [],
-      timeDeltas: stopped.timeDeltas ?? [],
-    };
-    // The transpiler may add a suffix to a name.
-    const ran = (name: string, window?: Window) =>
-      summarizeProfile(profile, 1000, window).byFunction.some((s) => s.name.startsWith(name));
-    assert.ok(ran('spinBefore') && ran('spinInside'));
-    assert.ok(ran('spinInside', { from, to }), 'the window holds what ran in it');
-    assert.ok(!ran('spinBefore', { from, to }), 'and nothing that ran before or after it');
-  } finally {
-    session.disconnect();
+    return x;
+  }
+  // One profile of three spans. On a loaded machine the sampler may miss a span altogether
+  // (its thread not scheduled): then the profile shows nothing of the clocks, and is taken
+  // again.
+  for (let attempt = 1; ; attempt++) {
+    const session = new Session();
+    session.connect();
+    try {
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 100 });
+      await session.post('Profiler.start');
+      spinBefore();
+      const from = monotonicMicros();
+      spinInside();
+      const to = monotonicMicros();
+      spinBefore();
+      const stopped = (await session.post('Profiler.stop')).profile;
+      const profile = {
+        ...stopped,
+        samples: stopped.samples ?? [],
+        timeDeltas: stopped.timeDeltas ?? [],
+      };
+      // The transpiler may add a suffix to a name.
+      const ran = (name: string, window?: Window) =>
+        summarizeProfile(profile, 1000, window).byFunction.some((s) => s.name.startsWith(name));
+      if (!(ran('spinBefore') && ran('spinInside')) && attempt < 3) continue;
+      assert.ok(ran('spinBefore') && ran('spinInside'));
+      assert.ok(ran('spinInside', { from, to }), 'the window holds what ran in it');
+      assert.ok(!ran('spinBefore', { from, to }), 'and nothing that ran before or after it');
+      return;
+    } finally {
+      session.disconnect();
+    }
   }
 });
