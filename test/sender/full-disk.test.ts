@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CONSUMERS, METRICS, STREAMS } from '@hikyaku/core';
+import { METRICS, STREAMS } from '@hikyaku/core';
 import { waitFor } from '@hikyaku/testing';
 import { FILLER_STREAM, fillJetStream, mountSmallDisk } from '../harness/full-disk.ts';
-import { IP1, metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
+import { metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
 import { type Receiver, startReceivers } from './receiver.ts';
 
 /** Delivery slots of the IP; the sender holds twice as many jobs. */
@@ -58,14 +58,6 @@ async function storeFailures(): Promise<number> {
   return metricValue(text, METRICS.senderResultStoreFailures, { pool: fixture.pool.key }) ?? 0;
 }
 
-async function heldJobs(): Promise<number> {
-  const info = await fixture.admin.jsm.consumers.info(
-    STREAMS.jobs,
-    CONSUMERS.senderJobs(fixture.pool.key, IP1.address),
-  );
-  return info.num_ack_pending;
-}
-
 const rcptsOf = (r: Receiver): string[] => r.messages.flatMap((m) => m.rcpts);
 
 describe('JetStream out of space', { skip: disk.skip }, () => {
@@ -85,7 +77,10 @@ describe('JetStream out of space', { skip: disk.skip }, () => {
     await fixture.submit({ rcpts: ['z@quick.test'] });
     await fixture.submit({ rcpts: ['w@quick.test'] });
     for (let i = 4; i < MESSAGES; i++) await fixture.submit({ rcpts: [`r${i}@quick.test`] });
-    await waitFor('twice the slots held', async () => (await heldJobs()) === 2 * CONCURRENCY);
+    await waitFor(
+      'twice the slots held',
+      async () => (await fixture.jobs()).held === 2 * CONCURRENCY,
+    );
 
     await fillJetStream(fixture.admin, [256 * 1024]);
     // y's slot goes to z at once, before y's result fails to be stored: z is delivered (its

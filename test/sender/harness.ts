@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type BodyStore,
+  CONSUMERS,
   type CompiledPool,
   codecs,
   compilePool,
@@ -25,6 +26,7 @@ import {
   publishPool,
   type RelayPoolSpec,
   type ServiceContext,
+  STREAMS,
   SUBJECTS,
 } from '@hikyaku/core';
 import { runSender } from '@hikyaku/sender';
@@ -64,6 +66,11 @@ export interface SenderFixture {
   startSender(): Promise<ServiceContext>;
   submit(options: SubmitOptions): Promise<Job>;
   result(job: Job, timeoutMs?: number): Promise<JobResult>;
+  /**
+   * The jobs of an IP (default IP1) its consumer has handed out and not had acknowledged
+   * (`held`), and those still in the stream for it (`waiting`).
+   */
+  jobs(ip?: string): Promise<{ held: number; waiting: number }>;
   metrics(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -196,6 +203,13 @@ export async function startSenderFixture(
           () => results.find((r) => r.job.jobId === job.jobId),
           { timeoutMs },
         );
+      },
+      async jobs(ip = IP1.address) {
+        const info = await handles.jsm.consumers.info(
+          STREAMS.jobs,
+          CONSUMERS.senderJobs(pool.key, ip),
+        );
+        return { held: info.num_ack_pending, waiting: info.num_pending };
       },
       async metrics() {
         return (await fixture.sender?.registry.metrics()) ?? '';

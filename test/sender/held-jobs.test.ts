@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { CONSUMERS, handoffReplies, METRICS, STREAMS, SUBJECTS } from '@hikyaku/core';
+import { handoffReplies, METRICS, SUBJECTS } from '@hikyaku/core';
 import { waitFor } from '@hikyaku/testing';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { IP1, metricValue, type SenderFixture, startSenderFixture } from './harness.ts';
@@ -39,14 +39,6 @@ afterEach(async () => {
   receiver = undefined;
 });
 
-async function ackPending(f: SenderFixture): Promise<{ held: number; waiting: number }> {
-  const info = await f.admin.jsm.consumers.info(
-    STREAMS.jobs,
-    CONSUMERS.senderJobs(f.pool.key, IP1.address),
-  );
-  return { held: info.num_ack_pending, waiting: info.num_pending };
-}
-
 describe('held jobs', () => {
   it('a delivered job frees its slot before its result is recorded; twice the slots are held', {
     timeout: 60_000,
@@ -67,7 +59,7 @@ describe('held jobs', () => {
       receiver.messages.length === 2 && taken.length === 2 ? true : undefined,
     );
     // Two jobs held for one slot; the third stays in the stream.
-    assert.deepEqual(await ackPending(fixture), { held: 2, waiting: 1 });
+    assert.deepEqual(await fixture.jobs(), { held: 2, waiting: 1 });
     const labels = { pool: fixture.pool.key, ip: IP1.address };
     assert.equal(
       metricValue(await fixture.metrics(), METRICS.senderJobsInProgress, labels),
@@ -81,7 +73,7 @@ describe('held jobs', () => {
     await waitFor('the third delivery', () => (taken.length === 3 ? true : undefined));
     for (const msg of taken.slice(1)) msg.respond(handoffReplies.ok());
     await waitFor('every job acknowledged', async () => {
-      const state = await ackPending(fixture);
+      const state = await fixture.jobs();
       return state.held === 0 && state.waiting === 0 ? true : undefined;
     });
     assert.deepEqual(
@@ -104,7 +96,7 @@ describe('held jobs', () => {
     );
     const second = await fixture.submit({ rcpts: ['second@held.test'] });
     await waitFor('the second job held, waiting for the slot', async () =>
-      (await ackPending(fixture)).held === 2 ? true : undefined,
+      (await fixture.jobs()).held === 2 ? true : undefined,
     );
 
     const sender = fixture.sender;

@@ -267,7 +267,8 @@ export async function startScheduler(deps: {
     handle: createHandoffHandler(parts, processResult),
     concurrency: config.concurrency,
     waiting: config.concurrency * 4,
-    // Half as long: a sender holds its job's slot until the answer.
+    // Half as long: a sender holds the job until the answer (20 ms measured no better:
+    // docs/performance.md, "The sender's delivery slots and its jobs gathered").
     gatherMs: Math.floor(config.gatherMs / 2),
     log,
   });
