@@ -450,19 +450,20 @@ export async function startSender(deps: {
 
   async function startIp(pool: CompiledPool, ip: CompiledIp): Promise<void> {
     const durable = CONSUMERS.senderJobs(pool.key, ip.address);
+    const held = config.concurrencyPerIp * JOBS_HELD_PER_SLOT;
     await ensureConsumer(nats.jsm, STREAMS.jobs, durable, {
       filterSubject: SUBJECTS.job(pool.key, ip.address),
       ackWaitMs: JOB_ACK_WAIT_MS,
       // Exactly as many jobs as are held: a job handed out beyond them would wait in the
       // client's buffer without reporting progress, outlive its ack wait behind a slow
       // receiver and be delivered a second time.
-      maxAckPending: config.concurrencyPerIp * JOBS_HELD_PER_SLOT,
+      maxAckPending: held,
     });
     const loop = await startConsumerLoop({
       js: nats.js,
       stream: STREAMS.jobs,
       durable,
-      concurrency: config.concurrencyPerIp * JOBS_HELD_PER_SLOT,
+      concurrency: held,
       gatherMs: config.gatherMs,
       log: log.child({ ip: ip.address }),
       handle: (msg) => handleJob(msg, ip.address),
