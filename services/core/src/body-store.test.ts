@@ -6,7 +6,7 @@ import { type BodyStore, createBodyStore, ENVELOPE_HEADER_LIMIT } from './body-s
 import { ENVELOPE_HEADER, envelopeHeader } from './contract/messages.ts';
 import { CONSUMERS, STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { BodyMissingError } from './errors.ts';
-import { connectNats, ensureConsumer, type NatsHandles } from './nats.ts';
+import { connectNats, ensureConsumer, ensureStreams, type NatsHandles } from './nats.ts';
 
 type JetStreamManager = NatsHandles['jsm'];
 
@@ -241,4 +241,24 @@ test('given the connection, a body is read by one direct get on its subject; a m
     },
     library.jsm,
   );
+});
+
+test('a body no longer in the bodies stream is read from its kept copy; without one, or without that stream, it is missing', async () => {
+  const body = Buffer.from('Subject: kept\r\n\r\nstill needed\r\n');
+  const ref = await bodies.put('kept-copy', body);
+  await nats.js.publish(SUBJECTS.keptBody('kept-copy'), body);
+  await nats.jsm.streams.deleteMessage(STREAMS.bodies, ref.seq as number, false);
+  assert.deepEqual(Buffer.from(await bodies.get('kept-copy', ref)), body);
+
+  const gone = await bodies.put('no-copy', body);
+  await nats.jsm.streams.deleteMessage(STREAMS.bodies, gone.seq as number, false);
+  await assert.rejects(bodies.get('no-copy', gone), BodyMissingError);
+
+  // A relay whose streams were made before the kept-bodies stream existed.
+  await nats.jsm.streams.delete(STREAMS.bodiesKept);
+  try {
+    await assert.rejects(bodies.get('kept-copy', ref), BodyMissingError);
+  } finally {
+    await ensureStreams(nats.jsm);
+  }
 });

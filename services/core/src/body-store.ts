@@ -5,7 +5,13 @@
  * An inline body may carry its envelope in a header of the same message: body and envelope
  * are then stored in one write.
  */
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StoredMsg,
+} from '@nats-io/jetstream';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
 import { Empty, headers, type NatsConnection, nanos } from '@nats-io/transport-node';
 import {
@@ -75,6 +81,24 @@ export async function createBodyStore(options: {
     return objects;
   }
 
+  /**
+   * A body needed for long, copied out before the bodies stream was purged past it
+   * (HIKYAKU_BODY_REMOVAL=purge). A relay whose services do not declare that stream yet has
+   * none to read: no copy.
+   */
+  async function keptCopy(messageId: string): Promise<StoredMsg | null> {
+    try {
+      return await jsm.streams.getMessage(STREAMS.bodiesKept, {
+        last_by_subj: SUBJECTS.keptBody(messageId),
+      });
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
+        return null;
+      }
+      throw err;
+    }
+  }
+
   return {
     async put(messageId, body) {
       if (body.byteLength <= inlineLimit) {
@@ -126,7 +150,8 @@ export async function createBodyStore(options: {
         // acknowledged, so only its "not found" means the body is gone.
         const stored =
           (await jsm.direct.getMessage(STREAMS.bodies, query)) ??
-          (await jsm.streams.getMessage(STREAMS.bodies, query));
+          (await jsm.streams.getMessage(STREAMS.bodies, query)) ??
+          (await keptCopy(messageId));
         if (!stored) throw new BodyMissingError(messageId);
         return stored.data;
       }

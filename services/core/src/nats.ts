@@ -74,6 +74,15 @@ export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
     },
     {
       ...common,
+      name: STREAMS.bodiesKept,
+      subjects: [SUBJECTS.keptBodyAll],
+      retention: RetentionPolicy.Limits,
+      max_age: nanos(layout.bodyMaxAgeMs),
+      max_msgs_per_subject: 1,
+      allow_direct: true,
+    },
+    {
+      ...common,
       name: STREAMS.queue,
       subjects: [SUBJECTS.queueAll],
       retention: RetentionPolicy.Workqueue,

@@ -18,6 +18,11 @@ export const STREAMS = {
   envelopes: 'HIKYAKU_ENVELOPES',
   /** Message bodies that fit in one NATS message; larger ones live in the object store. */
   bodies: 'HIKYAKU_BODIES',
+  /**
+   * Bodies still needed a while after they were stored, copied out of the bodies stream so
+   * that its purges can pass them (HIKYAKU_BODY_REMOVAL=purge); removed one by one.
+   */
+  bodiesKept: 'HIKYAKU_BODIES_KEPT',
   /** Delivery items: one per (message, destination domain, attempt), shaped by the scheduler. */
   queue: 'HIKYAKU_QUEUE',
   /** Delivery jobs addressed to the sender that owns an IP. */
@@ -62,6 +67,9 @@ export const SUBJECTS = {
   envelopeAll: 'hikyaku.envelope.>',
   body: (messageId: string): string => `hikyaku.body.${messageId}`,
   bodyAll: 'hikyaku.body.>',
+  /** A body copied to the kept-bodies stream. */
+  keptBody: (messageId: string): string => `hikyaku.kept-body.${messageId}`,
+  keptBodyAll: 'hikyaku.kept-body.>',
   queue: (pool: string): string => `hikyaku.queue.${pool}`,
   queueAll: 'hikyaku.queue.>',
   job: (pool: string, address: string): string => `hikyaku.job.${pool}.${ipToken(address)}`,
