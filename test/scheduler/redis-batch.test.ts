@@ -86,16 +86,24 @@ test('counts behind a guard key run once while it lives; the other ops every tim
       .finish(groups, group)
       .countOnce(guard, 60_000)
       .count(counters, '10.0.0.1|delivered', 1, 3600);
-  assert.deepEqual(await recording('a.test').runCounted(redis), { left: 1, counted: true });
+  assert.deepEqual(await recording('a.test').runCounted(redis), {
+    left: 1,
+    counted: true,
+    keptCopy: -1,
+  });
   // The same step again: its counts are skipped, its group's end is not.
-  assert.deepEqual(await recording('b.test').runCounted(redis), { left: 0, counted: false });
+  assert.deepEqual(await recording('b.test').runCounted(redis), {
+    left: 0,
+    counted: false,
+    keptCopy: -1,
+  });
   assert.equal(await redis.hget(counters, '10.0.0.1|delivered'), '1');
   const pttl = await redis.pttl(guard);
   assert.ok(pttl > 50_000 && pttl <= 60_000, String(pttl));
   // A batch without a guard counts every time.
   assert.deepEqual(
     await new RedisBatch().count(counters, '10.0.0.1|delivered', 1, 3600).runCounted(redis),
-    { left: -1, counted: true },
+    { left: -1, counted: true, keptCopy: -1 },
   );
   assert.equal(await redis.hget(counters, '10.0.0.1|delivered'), '2');
 });
@@ -113,4 +121,22 @@ test('a message split into 100,000 groups opens them in one call', async () => {
   const groups = Array.from({ length: 100_000 }, (_, i) => `example.test#${i}`);
   await new RedisBatch().open(key, groups, 60_000).run(redis);
   assert.equal(await redis.scard(key), 100_000);
+});
+
+test("a body ends with its message's last group, and hands back its kept copy", async () => {
+  const groups = 'hikyaku:{p}:msg:M1:open';
+  const ended = 'hikyaku:{bodies}:ended';
+  const copied = 'hikyaku:{bodies}:copied';
+  await new RedisBatch().open(groups, ['a.test', 'b.test'], 60_000).run(redis);
+  await redis.hset(copied, 'M1', '41');
+  const groupEnd = (group: string) =>
+    new RedisBatch().finish(groups, group).endBody(ended, copied, 17, 'M1').runCounted(redis);
+  // A group is left: the body is still needed.
+  assert.equal((await groupEnd('a.test')).keptCopy, -1);
+  assert.deepEqual(await redis.zrange(ended, 0, -1), []);
+  // The last group: the body ended, and its kept copy is handed back once.
+  assert.deepEqual(await groupEnd('b.test'), { left: 0, counted: true, keptCopy: 41 });
+  assert.deepEqual(await redis.zrange(ended, 0, -1), ['17']);
+  assert.equal(await redis.hexists(copied, 'M1'), 0);
+  assert.equal((await groupEnd('b.test')).keptCopy, 0, 'recorded again: no copy to remove');
 });

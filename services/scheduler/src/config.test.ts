@@ -63,3 +63,28 @@ test('new mail is gathered for 20 ms unless HIKYAKU_SCHEDULER_GATHER_MS says oth
     /HIKYAKU_SCHEDULER_GATHER_MS must be at most 1000/,
   );
 });
+
+test('bodies are removed one by one unless HIKYAKU_BODY_REMOVAL says purge', () => {
+  const base = { HIKYAKU_REPORTING_MTA: 'relay.example.com' };
+  const plain = readSchedulerConfig(base);
+  assert.equal(plain.bodyRemoval, 'each');
+  assert.equal(plain.bodyPurgeMs, 5000);
+  assert.equal(plain.bodyKeepMs, 10_000);
+  const purged = readSchedulerConfig({
+    ...base,
+    HIKYAKU_BODY_REMOVAL: 'purge',
+    HIKYAKU_BODY_PURGE_MS: '2000',
+    HIKYAKU_BODY_KEEP_MS: '30000',
+  });
+  assert.equal(purged.bodyRemoval, 'purge');
+  assert.equal(purged.bodyPurgeMs, 2000);
+  assert.equal(purged.bodyKeepMs, 30_000);
+  assert.throws(
+    () =>
+      readSchedulerConfig({ ...base, HIKYAKU_BODY_REMOVAL: 'batch', HIKYAKU_BODY_KEEP_MS: '10' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /HIKYAKU_BODY_REMOVAL must be one of each, purge, got "batch"/.test(err.message) &&
+      /HIKYAKU_BODY_KEEP_MS must be at least 1000/.test(err.message),
+  );
+});

@@ -64,7 +64,23 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
    * costs the scheduler an encode and nats-server a message.
    */
   progressEvents: boolean;
+  /**
+   * How bodies leave the bodies stream once their mail is done (HIKYAKU_BODY_REMOVAL):
+   * `each`, a removal request per body; `purge`, recorded and purged together every
+   * `bodyPurgeMs` (body-purge.ts).
+   */
+  bodyRemoval: BodyRemoval;
+  /** Real ms between purges of the bodies stream (HIKYAKU_BODY_PURGE_MS). */
+  bodyPurgeMs: number;
+  /**
+   * A body still needed this long after it was stored is stored again past the purge point
+   * instead of holding it (HIKYAKU_BODY_KEEP_MS).
+   */
+  bodyKeepMs: number;
 }
+
+export const BODY_REMOVALS = ['each', 'purge'] as const;
+export type BodyRemoval = (typeof BODY_REMOVALS)[number];
 
 export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
   const r = new EnvReader({ HIKYAKU_POOL: '*', ...env });
@@ -92,6 +108,9 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     logRecipients: r.oneOf('HIKYAKU_LOG_RECIPIENTS', RECIPIENT_LOG_MODES, 'full'),
     wireVersion: readWireVersion(r),
     progressEvents: r.bool('HIKYAKU_PROGRESS_EVENTS', false),
+    bodyRemoval: r.oneOf('HIKYAKU_BODY_REMOVAL', BODY_REMOVALS, 'each'),
+    bodyPurgeMs: r.int('HIKYAKU_BODY_PURGE_MS', 5000, { min: 100, max: 600_000 }),
+    bodyKeepMs: r.int('HIKYAKU_BODY_KEEP_MS', 10_000, { min: 1000, max: 3_600_000 }),
   });
 }
 

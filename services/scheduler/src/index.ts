@@ -1,5 +1,6 @@
 /** The scheduler's public surface: run it, drive its clock in tests, its command lines. */
 
+export * from './body-purge.ts';
 export * from './cli/common.ts';
 export * from './cli/holds.ts';
 export * from './cli/queue.ts';

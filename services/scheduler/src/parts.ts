@@ -15,6 +15,7 @@ import {
 } from '@hikyaku/core';
 import type { Redis } from 'ioredis';
 import type { Admission } from './admission.ts';
+import type { BodyEnds } from './body-purge.ts';
 import type { Clock } from './clock.ts';
 import type { ComplaintHolds } from './complaint-holds.ts';
 import type { SchedulerConfig } from './config.ts';
@@ -47,6 +48,8 @@ export interface SchedulerParts {
   dsn: DsnMailer;
   events: EventPublisher;
   tracker: MessageTracker;
+  /** With HIKYAKU_BODY_REMOVAL=purge: where a body's end is recorded (body-purge.ts). */
+  bodyEnds?: BodyEnds;
   metrics: SchedulerMetrics;
   /** Receivers' verdicts per IP, for the reputation guard. */
   verdicts?: VerdictCounter;

@@ -5,7 +5,9 @@
  * items it touches, instead of a command (or a MULTI of several) for each. The script is
  * atomic, which none of these writes needs but none minds, and every key of a pool
  * carries the pool's hash tag, so a batch of one pool's keys also runs on Redis Cluster.
- * A batch for keys of several pools is not allowed there (no caller builds one).
+ * A batch for keys of several pools is not allowed there (no caller builds one), nor is
+ * the end of a purged body, whose keys are the bodies stream's (one for every pool): it
+ * rides in the result's batch to save a round trip, Redis Cluster being unsupported.
  */
 
 import { redisScript } from '@hikyaku/core';
@@ -19,8 +21,10 @@ import type { Redis } from 'ioredis';
 //   o k ttlMs n member…        SADD of n members, PEXPIRE (the tracker's open groups)
 //   f k member                 SREM; DEL when empty; the script returns the members left
 //   g k ttlMs                  SET NX PX: when the key was there, every later c op is skipped
+//   e k k2 seq id              after an f op that left 0: ZADD seq to k (a body ended, for
+//                              the purger), HGET/HDEL id in k2; the script returns its kept copy
 const SCRIPT = redisScript(`
-local i, left, expired, fresh = 1, -1, {}, 1
+local i, left, expired, fresh, kept = 1, -1, {}, 1, -1
 local function expire(k, cmd, ttl)
   if expired[k] or tonumber(ttl) <= 0 then return end
   expired[k] = true
@@ -54,6 +58,14 @@ while i <= #ARGV do
     end
     expire(k, 'PEXPIRE', ARGV[i + 2])
     i = first + n
+  elseif op == 'e' then
+    if left == 0 then
+      local k2 = tonumber(ARGV[i + 2])
+      redis.call('ZADD', KEYS[k], ARGV[i + 3], ARGV[i + 3])
+      kept = tonumber(redis.call('HGET', KEYS[k2], ARGV[i + 4]) or '0')
+      if kept > 0 then redis.call('HDEL', KEYS[k2], ARGV[i + 4]) end
+    end
+    i = i + 5
   elseif op == 'f' then
     redis.call('SREM', KEYS[k], ARGV[i + 2])
     left = redis.call('SCARD', KEYS[k])
@@ -63,7 +75,7 @@ while i <= #ARGV do
     return redis.error_reply('unknown batch op ' .. tostring(op))
   end
 end
-return {left, fresh}
+return {left, fresh, kept}
 `);
 
 /** What a batch's run found: the members left after `finish`, and whether it counted. */
@@ -72,6 +84,11 @@ export interface BatchRun {
   left: number;
   /** False when the batch's `countOnce` key was there already: its counts were skipped. */
   counted: boolean;
+  /**
+   * After `endBody`: the sequence of the body's kept copy, for the caller to remove (0 when
+   * it has none); -1 when the body did not end (groups left) or the batch had no `endBody`.
+   */
+  keptCopy: number;
 }
 
 export class RedisBatch {
@@ -123,6 +140,15 @@ export class RedisBatch {
   }
 
   /**
+   * When the `finish` before it left no member: records the body at `seq` as ended in
+   * `endedKey` and takes its kept copy out of `copiedKey` (body-purge.ts).
+   */
+  endBody(endedKey: string, copiedKey: string, seq: number, messageId: string): this {
+    this.args.push('e', this.keyIndex(endedKey), this.keyIndex(copiedKey), seq, messageId);
+    return this;
+  }
+
+  /**
    * Counts added after this run only the first time a batch naming `key` runs within
    * `ttlMs`: the same step recorded twice counts once. Every other op runs either way.
    */
@@ -142,8 +168,8 @@ export class RedisBatch {
 
   /** Runs the batch; what `finish` left, and whether the counts ran (see `countOnce`). */
   async runCounted(redis: Redis): Promise<BatchRun> {
-    if (this.empty) return { left: -1, counted: true };
-    const [left, fresh] = (await SCRIPT.run(redis, this.keys, this.args)) as [number, number];
-    return { left: Number(left), counted: Number(fresh) === 1 };
+    if (this.empty) return { left: -1, counted: true, keptCopy: -1 };
+    const [left, fresh, kept] = (await SCRIPT.run(redis, this.keys, this.args)) as number[];
+    return { left: Number(left), counted: Number(fresh) === 1, keptCopy: Number(kept) };
   }
 }

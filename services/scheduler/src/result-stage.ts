@@ -43,6 +43,7 @@ import {
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Msg } from '@nats-io/transport-node';
 import { itemKey } from './admission.ts';
+import { removeKeptCopy } from './body-purge.ts';
 import { rateWindowMs } from './config.ts';
 import { siteOf } from './destinations.ts';
 import { reportable } from './dsn-params.ts';
@@ -284,6 +285,9 @@ export function createResultProcessor(parts: SchedulerParts) {
       MSG_IDS.outcomeEvent(job.jobId, e.type, e.rcpt),
     );
 
+    const bodySeq = delivery.body.store === 'stream' ? (delivery.body.seq ?? 0) : 0;
+    const endsInBatch = parts.bodyEnds !== undefined && bodySeq > 0;
+
     /** The ordered chain: throttle signal, retry item, then the batch that indexes it. */
     async function recordInRedis(): Promise<BatchRun> {
       // The counters, the retry index and the tracker: one round trip.
@@ -298,6 +302,10 @@ export function createResultProcessor(parts: SchedulerParts) {
         if (pool) recordRetryWait(writes, retry, seq, now, pool.retry.maxAgeMs);
       } else {
         parts.tracker.finishIn(writes, delivery.pool, delivery.id, groupKey(delivery));
+        // Purged bodies: the end is recorded in this batch, not asked for after it.
+        if (endsInBatch) {
+          writes.endBody(REDIS_KEYS.bodiesEnded, REDIS_KEYS.bodiesCopied, bodySeq, delivery.id);
+        }
       }
       if (pool) {
         writes.countOnce(REDIS_KEYS.resultCounted(pool.key, job.jobId), COUNTED_GUARD_MS);
@@ -338,15 +346,19 @@ export function createResultProcessor(parts: SchedulerParts) {
     }
     metrics.resultsRecorded.inc({ pool: delivery.pool, path, repeat: String(repeat) });
     const removed =
-      !groupOpen && batch.left === 0
-        ? parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
-            // A repeat most likely finds it removed by the first recording.
-            log[repeat ? 'debug' : 'warn'](
-              { err, id: delivery.id },
-              'could not remove body; max age will',
-            );
+      endsInBatch && batch.keptCopy >= 0
+        ? removeKeptCopy(parts.nats.jsm, batch.keptCopy).catch((err: unknown) => {
+            log.warn({ err, id: delivery.id }, 'could not remove a kept body; max age will');
           })
-        : Promise.resolve();
+        : !groupOpen && batch.left === 0 && !endsInBatch
+          ? parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
+              // A repeat most likely finds it removed by the first recording.
+              log[repeat ? 'debug' : 'warn'](
+                { err, id: delivery.id },
+                'could not remove body; max age will',
+              );
+            })
+          : Promise.resolve();
     return { repeat, removed };
   };
 }

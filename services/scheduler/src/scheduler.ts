@@ -9,6 +9,8 @@
  * atomic scripts.
  */
 
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   type BodyStore,
   CONSUMERS,
@@ -30,6 +32,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { type Admission, createShapingAdmission } from './admission.ts';
 import { withAttemptLog } from './attempt-log.ts';
+import { createBodyEnds, startBodyPurger, withEndedBodies } from './body-purge.ts';
 import { type Clock, clockFrom, systemClock } from './clock.ts';
 import { createComplaintHolds, SUBMITTER_SCOPE } from './complaint-holds.ts';
 import { createComplaintReview } from './complaint-review.ts';
@@ -110,12 +113,14 @@ export async function startScheduler(deps: {
       windowMs: rateWindowMs(config),
       rng,
     });
+  // With purges, a message's end records its body for the purger instead of removing it.
+  const bodyEnds = config.bodyRemoval === 'purge' ? createBodyEnds(redis) : undefined;
   const parts: SchedulerParts = {
     config,
     nats,
     redis,
     pools,
-    bodies: deps.bodies,
+    bodies: bodyEnds ? withEndedBodies(deps.bodies, bodyEnds, nats.jsm) : deps.bodies,
     clock,
     rng,
     log,
@@ -138,6 +143,7 @@ export async function startScheduler(deps: {
       config.logRecipients,
     ),
     tracker: createMessageTracker(redis),
+    ...(bodyEnds ? { bodyEnds } : {}),
     holds: createComplaintHolds(redis),
     submitterHolds: createComplaintHolds(redis, SUBMITTER_SCOPE),
     messageSubmitters: createMessageSubmitters(redis),
@@ -294,10 +300,23 @@ export async function startScheduler(deps: {
     }
   }, config.sweepEveryMs);
   sweeper.unref();
+  const purger = bodyEnds
+    ? startBodyPurger({
+        js: nats.js,
+        jsm: nats.jsm,
+        redis,
+        ends: bodyEnds,
+        log,
+        instance: `${hostname()}:${process.pid}:${randomUUID()}`,
+        intervalMs: config.bodyPurgeMs,
+        keepMs: config.bodyKeepMs,
+      })
+    : undefined;
 
   return {
     async stop() {
       clearInterval(sweeper);
+      await purger?.stop();
       await guard?.stop();
       await handoffs.stop();
       await Promise.all(loops.map((l) => l.stop()));

@@ -96,4 +96,14 @@ export const REDIS_KEYS = {
    */
   messageGroups: (pool: string, messageId: string): string =>
     `hikyaku:{${pool}}:msg:${messageId}:open`,
+  // The bodies stream is one for every pool, so these two share a tag of their own.
+  /**
+   * Sequences in HIKYAKU_BODIES of bodies no longer needed, waiting for the next purge:
+   * sorted set, member and score the sequence.
+   */
+  bodiesEnded: 'hikyaku:{bodies}:ended',
+  /** Bodies stored again past the purge point: hash message id -> sequence of the copy. */
+  bodiesCopied: 'hikyaku:{bodies}:copied',
+  /** Which scheduler purges the bodies stream (string, its instance; expires unless renewed). */
+  bodiesPurger: 'hikyaku:{bodies}:purger',
 } as const;
