@@ -286,7 +286,9 @@ export function createResultProcessor(parts: SchedulerParts) {
     );
 
     const bodySeq = delivery.body.store === 'stream' ? (delivery.body.seq ?? 0) : 0;
-    const endsInBatch = parts.bodyEnds !== undefined && bodySeq > 0;
+    // A DSN reads the body: its end then waits until the DSN is stored, as a removal does.
+    const sendsDsn = pool?.bounces.notifySender === true && (failed.length > 0 || wantsSuccess);
+    const endsInBatch = parts.bodyEnds !== undefined && bodySeq > 0 && !sendsDsn;
 
     /** The ordered chain: throttle signal, retry item, then the batch that indexes it. */
     async function recordInRedis(): Promise<BatchRun> {
