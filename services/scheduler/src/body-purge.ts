@@ -30,22 +30,9 @@ import {
 } from '@hikyaku/core';
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
+import { RedisBatch } from './redis-batch.ts';
 
 const KEYS = [REDIS_KEYS.bodiesEnded, REDIS_KEYS.bodiesCopied] as const;
-
-/**
- * ARGV: sequence, message id. The body ended; returns the sequence of its kept copy, now
- * no longer recorded, for the caller to remove (0: none).
- */
-const END = redisScript(`
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])
-local kept = redis.call('HGET', KEYS[2], ARGV[2])
-if kept then
-  redis.call('HDEL', KEYS[2], ARGV[2])
-  return tonumber(kept)
-end
-return 0
-`);
 
 /** ARGV: message id, sequence. 1 while its message needs the body there and has no copy. */
 const NEEDED = redisScript(`
@@ -90,10 +77,18 @@ export interface BodyEnds {
   forgetBelow(point: number): Promise<void>;
 }
 
+/**
+ * Adds a body's end to a stage's batch (after the message's last group ends, when the
+ * batch has one): its run's `keptCopy` is then the copy to remove.
+ */
+export function endBodyIn(batch: RedisBatch, messageId: string, seq: number): RedisBatch {
+  return batch.endBody(REDIS_KEYS.bodiesEnded, REDIS_KEYS.bodiesCopied, seq, messageId);
+}
+
 export function createBodyEnds(redis: Redis): BodyEnds {
   return {
     async end(messageId, seq) {
-      return Number(await END.run(redis, KEYS, [seq, messageId]));
+      return (await endBodyIn(new RedisBatch(), messageId, seq).runCounted(redis)).keptCopy;
     },
     async needed(messageId, seq) {
       return Number(await NEEDED.run(redis, KEYS, [messageId, seq])) === 1;

@@ -21,8 +21,8 @@ import type { Redis } from 'ioredis';
 //   o k ttlMs n member…        SADD of n members, PEXPIRE (the tracker's open groups)
 //   f k member                 SREM; DEL when empty; the script returns the members left
 //   g k ttlMs                  SET NX PX: when the key was there, every later c op is skipped
-//   e k k2 seq id              after an f op that left 0: ZADD seq to k (a body ended, for
-//                              the purger), HGET/HDEL id in k2; the script returns its kept copy
+//   e k k2 seq id              unless an f op before it left members: ZADD seq to k (a body
+//                              ended, for the purger), HGET/HDEL id in k2; returns its kept copy
 const SCRIPT = redisScript(`
 local i, left, expired, fresh, kept = 1, -1, {}, 1, -1
 local function expire(k, cmd, ttl)
@@ -59,7 +59,7 @@ while i <= #ARGV do
     expire(k, 'PEXPIRE', ARGV[i + 2])
     i = first + n
   elseif op == 'e' then
-    if left == 0 then
+    if left <= 0 then
       local k2 = tonumber(ARGV[i + 2])
       redis.call('ZADD', KEYS[k], ARGV[i + 3], ARGV[i + 3])
       kept = tonumber(redis.call('HGET', KEYS[k2], ARGV[i + 4]) or '0')
@@ -140,7 +140,7 @@ export class RedisBatch {
   }
 
   /**
-   * When the `finish` before it left no member: records the body at `seq` as ended in
+   * Unless a `finish` before it left members: records the body at `seq` as ended in
    * `endedKey` and takes its kept copy out of `copiedKey` (body-purge.ts).
    */
   endBody(endedKey: string, copiedKey: string, seq: number, messageId: string): this {

@@ -43,7 +43,7 @@ import {
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Msg } from '@nats-io/transport-node';
 import { itemKey } from './admission.ts';
-import { removeKeptCopy } from './body-purge.ts';
+import { endBodyIn, removeKeptCopy } from './body-purge.ts';
 import { rateWindowMs } from './config.ts';
 import { siteOf } from './destinations.ts';
 import { reportable } from './dsn-params.ts';
@@ -305,9 +305,7 @@ export function createResultProcessor(parts: SchedulerParts) {
       } else {
         parts.tracker.finishIn(writes, delivery.pool, delivery.id, groupKey(delivery));
         // Purged bodies: the end is recorded in this batch, not asked for after it.
-        if (endsInBatch) {
-          writes.endBody(REDIS_KEYS.bodiesEnded, REDIS_KEYS.bodiesCopied, bodySeq, delivery.id);
-        }
+        if (endsInBatch) endBodyIn(writes, delivery.id, bodySeq);
       }
       if (pool) {
         writes.countOnce(REDIS_KEYS.resultCounted(pool.key, job.jobId), COUNTED_GUARD_MS);
@@ -347,20 +345,23 @@ export function createResultProcessor(parts: SchedulerParts) {
       for (const e of out) metrics.outcomes.inc({ pool: delivery.pool, type: e.type });
     }
     metrics.resultsRecorded.inc({ pool: delivery.pool, path, repeat: String(repeat) });
-    const removed =
-      endsInBatch && batch.keptCopy >= 0
-        ? removeKeptCopy(parts.nats.jsm, batch.keptCopy).catch((err: unknown) => {
-            log.warn({ err, id: delivery.id }, 'could not remove a kept body; max age will');
-          })
-        : !groupOpen && batch.left === 0 && !endsInBatch
-          ? parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
-              // A repeat most likely finds it removed by the first recording.
-              log[repeat ? 'debug' : 'warn'](
-                { err, id: delivery.id },
-                'could not remove body; max age will',
-              );
-            })
-          : Promise.resolve();
+    let removed = Promise.resolve();
+    if (endsInBatch) {
+      // Ended in the batch; a copy kept out of the bodies stream goes now.
+      if (batch.keptCopy > 0) {
+        removed = removeKeptCopy(parts.nats.jsm, batch.keptCopy).catch((err: unknown) => {
+          log.warn({ err, id: delivery.id }, 'could not remove a kept body; max age will');
+        });
+      }
+    } else if (!groupOpen && batch.left === 0) {
+      removed = parts.bodies.remove(delivery.id, delivery.body).catch((err: unknown) => {
+        // A repeat most likely finds it removed by the first recording.
+        log[repeat ? 'debug' : 'warn'](
+          { err, id: delivery.id },
+          'could not remove body; max age will',
+        );
+      });
+    }
     return { repeat, removed };
   };
 }
