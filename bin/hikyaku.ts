@@ -211,6 +211,13 @@ destinations that take less than declared (learned rates)`,
     run: schedulerCli((m) => m.runShapingCli),
   },
   {
+    name: 'wire-version',
+    usage: '[--nats URL] [--set 1|2]',
+    about: `the wire version the relay's pods write; raise it to 2 once an
+upgrade from an earlier release is over`,
+    run: schedulerCli((m) => m.runWireVersionCli),
+  },
+  {
     name: 'operator',
     usage: '',
     about: 'run the Kubernetes operator (docs/operator.md)',

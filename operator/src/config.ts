@@ -35,7 +35,7 @@ export interface SenderSettings {
   /** Service account of the sender pods; empty: the namespace default, with no token mounted. */
   serviceAccountName: string;
   terminationGracePeriodSeconds: number;
-  /** HIKYAKU_WIRE_VERSION for the sender pods, when set; absent: the sender's default. */
+  /** HIKYAKU_WIRE_VERSION for the sender pods, when set; absent: the relay's (relay-wire-version.ts). */
   wireVersion?: WireVersion;
   /** false: the sender pods do not pipeline (HIKYAKU_SMTP_PIPELINING=off); absent: they do. */
   smtpPipelining?: false;

@@ -283,9 +283,10 @@ test('the services read the NATS credentials the chart passes (NATS_USER, NATS_P
   for (const name of NATS_CREDENTIALS) assert.ok(read.has(name), name);
 });
 
-test('wireVersion reaches the ingress and the scheduler, and the sender pods through the operator', async () => {
+test('wireVersion reaches the ingress and the scheduler, and the sender pods through the operator; unset, the relay decides', async () => {
   for (const [set, value] of [
-    [[], '1'],
+    [[], undefined],
+    [['wireVersion=1'], '1'],
     [['wireVersion=2'], '2'],
   ] as const) {
     const objects = await render({ set: [...set] });

@@ -5,11 +5,13 @@
  * cannot creep back unseen. Commands a script runs inside Redis are counted apart: they
  * cost no round trip. Whole-table reads (HGETALL) come from timers, not from messages: the
  * queue stage's copy of the destination holds (at most once a second) and the throttle
- * sweep (once a minute); they are bounded by the time the run took instead.
+ * sweep (once a minute); so do the body purger's commands (its lease and the ended bodies
+ * it reads and trims, keys `hikyaku:{bodies}:…`, every 5 s at wire version 2, the relay's
+ * default). Both are bounded by the time the run took instead.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connectNats, type NatsHandles, STREAMS } from '@hikyaku/core';
+import { connectNats, type NatsHandles, REDIS_KEYS, STREAMS } from '@hikyaku/core';
 import { waitFor } from '@hikyaku/testing';
 import { Redis } from 'ioredis';
 import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '../harness/relay.ts';
@@ -19,6 +21,12 @@ import { type RelayFixture, rawMessage, relayClient, startRelayFixture } from '.
  * and the reservation in one call: the message leaves from there), result stage 1.
  */
 const MAX_SENT_PER_MESSAGE = 3;
+/** What the body purger's own commands start with (a result's batch ends bodies inside its script). */
+const PURGER_KEYS = new Set<string>([
+  REDIS_KEYS.bodiesEnded,
+  REDIS_KEYS.bodiesCopied,
+  REDIS_KEYS.bodiesPurger,
+]);
 const MESSAGES = 100;
 
 let relay: RelayFixture;
@@ -75,6 +83,7 @@ test(`a relayed message costs at most ${MAX_SENT_PER_MESSAGE} Redis commands`, a
   const sent = new Map<string, number>();
   let inScripts = 0;
   let tableReads = 0;
+  let purgerCommands = 0;
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     if (source === own) return;
     if (source === 'lua') {
@@ -82,6 +91,12 @@ test(`a relayed message costs at most ${MAX_SENT_PER_MESSAGE} Redis commands`, a
       return;
     }
     const name = String(args[0]).toLowerCase();
+    // A script's first key follows the script and its key count; a command's, its name.
+    const firstKey = String(name === 'evalsha' ? args[3] : args[1]);
+    if (PURGER_KEYS.has(firstKey)) {
+      purgerCommands++;
+      return;
+    }
     if (name === 'hgetall') {
       tableReads++;
       return;
@@ -100,11 +115,16 @@ test(`a relayed message costs at most ${MAX_SENT_PER_MESSAGE} Redis commands`, a
     `per message: ${(total / MESSAGES).toFixed(2)} sent (${[...sent]
       .map(([name, n]) => `${name} ${(n / MESSAGES).toFixed(2)}`)
       .join(', ')}), ${(inScripts / MESSAGES).toFixed(2)} run inside scripts; ` +
-      `${tableReads} table reads in ${seconds.toFixed(1)} s`,
+      `${tableReads} table reads and ${purgerCommands} purger commands in ${seconds.toFixed(1)} s`,
   );
   assert.ok(
     tableReads <= Math.ceil(seconds) + 2,
     `${tableReads} HGETALL in ${seconds.toFixed(1)} s: a table is read per message`,
+  );
+  // A purge cycle: the lease, the ended bodies read (a page per 1,000) and trimmed.
+  assert.ok(
+    purgerCommands <= 4 * (Math.ceil(seconds / 5) + 2),
+    `${purgerCommands} purger commands in ${seconds.toFixed(1)} s: the purger works per message`,
   );
   assert.ok(
     total <= MAX_SENT_PER_MESSAGE * MESSAGES,

@@ -79,9 +79,10 @@ test('NATS down: 451 4.3.0; NATS back: 250; nothing answered 250 is missing', as
 });
 
 test('a stream at its limit gives 451 4.3.0 until it has room again', async () => {
-  const { config } = await infra.admin.jsm.streams.info(STREAMS.envelopes);
-  const stored = (await infra.admin.jsm.streams.info(STREAMS.envelopes)).state.messages;
-  await infra.admin.jsm.streams.update(STREAMS.envelopes, {
+  // The bodies stream: every message is written there first, whatever the wire version.
+  const { config } = await infra.admin.jsm.streams.info(STREAMS.bodies);
+  const stored = (await infra.admin.jsm.streams.info(STREAMS.bodies)).state.messages;
+  await infra.admin.jsm.streams.update(STREAMS.bodies, {
     max_msgs: stored,
     discard: DiscardPolicy.New,
   });
@@ -90,7 +91,7 @@ test('a stream at its limit gives 451 4.3.0 until it has room again', async () =
     const full = await client.send('a@example.test', ['b@example.test'], message('full'));
     assert.equal(full.line, '451 4.3.0 Temporary storage failure, try again later');
   } finally {
-    await infra.admin.jsm.streams.update(STREAMS.envelopes, {
+    await infra.admin.jsm.streams.update(STREAMS.bodies, {
       max_msgs: config.max_msgs,
       discard: config.discard,
     });

@@ -17,8 +17,10 @@ import {
   connectRedis,
   createBodyStore,
   DEFAULT_LAYOUT,
+  ENVELOPE_HEADER,
   type Envelope,
   ensureStreams,
+  envelopeHeader,
   hashPassword,
   type NatsHandles,
   openPoolBucket,
@@ -55,7 +57,7 @@ export interface Infra {
   /** The same for redis-server. */
   stopRedis(): Promise<void>;
   startRedis(): Promise<void>;
-  /** Every envelope in the envelopes stream (nothing consumes it in these tests). */
+  /** Every envelope stored, apart or with its body, in the order stored (nothing consumes them here). */
   envelopes(): Promise<Envelope[]>;
   stop(): Promise<void>;
 }
@@ -103,16 +105,27 @@ export async function startInfra(): Promise<Infra> {
     },
     async envelopes() {
       // Right after a nats-server restart the admin connection may still be reconnecting.
-      return waitFor('the envelopes stream', async () => {
-        const info = await admin.jsm.streams.info(STREAMS.envelopes);
-        const found: Envelope[] = [];
-        for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-          const stored = await admin.jsm.streams
-            .getMessage(STREAMS.envelopes, { seq })
-            .catch(() => null);
-          if (stored) found.push(codecs.envelope.decode(stored.data));
+      return waitFor('the envelopes stored', async () => {
+        const found: { at: number; envelope: Envelope }[] = [];
+        // Stored apart (wire version 1, bodies too large to carry it), or in the header of
+        // the body's own message (wire version 2).
+        for (const stream of [STREAMS.envelopes, STREAMS.bodies]) {
+          const info = await admin.jsm.streams.info(stream);
+          for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+            const stored = await admin.jsm.streams.getMessage(stream, { seq }).catch(() => null);
+            if (!stored) continue;
+            const header = stored.header?.get(ENVELOPE_HEADER);
+            if (stream === STREAMS.envelopes) {
+              found.push({
+                at: stored.time.getTime(),
+                envelope: codecs.envelope.decode(stored.data),
+              });
+            } else if (header) {
+              found.push({ at: stored.time.getTime(), envelope: envelopeHeader.decode(header) });
+            }
+          }
         }
-        return found;
+        return found.sort((a, b) => a.at - b.at).map((f) => f.envelope);
       });
     },
     async stop() {

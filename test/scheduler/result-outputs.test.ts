@@ -40,6 +40,10 @@ before(async () => {
     clock,
     sender: false,
     spec: { routes: [{ domains: ['outputs.test'], host: '127.0.0.27:25' }] },
+    // The order of a body's removal after the other outputs is that of removal one by one.
+    // In purges a body's end is written in the result's own Redis batch, and a recording
+    // that sends a DSN ends it after the rest (test/scheduler/body-purge.test.ts).
+    env: { HIKYAKU_BODY_REMOVAL: 'each' },
   });
 });
 

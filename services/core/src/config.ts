@@ -123,9 +123,11 @@ export function readDnsServers(r: EnvReader, name = 'HIKYAKU_DNS_SERVERS'): stri
 
 /**
  * HIKYAKU_WIRE_VERSION: the shape queue items, jobs and results are written in (every
- * release reads the versions it knows; see docs/operations.md, "Upgrading").
+ * release reads the versions it knows; see docs/operations.md, "Upgrading"). Unset: the
+ * relay's own setting, read at start (relay-wire-version.ts).
  */
-export function readWireVersion(r: EnvReader): WireVersion {
+export function readWireVersion(r: EnvReader): WireVersion | undefined {
+  if (r.string('HIKYAKU_WIRE_VERSION') === undefined) return undefined;
   const names = WIRE_VERSIONS.map(String);
   const raw = r.oneOf('HIKYAKU_WIRE_VERSION', names, String(DEFAULT_WIRE_VERSION));
   return WIRE_VERSIONS.find((v) => String(v) === raw) ?? DEFAULT_WIRE_VERSION;

@@ -26,6 +26,7 @@ export * from './pool/spec.ts';
 export * from './redis-link.ts';
 export * from './redis-script.ts';
 export * from './redis-target.ts';
+export * from './relay-wire-version.ts';
 export * from './service.ts';
 export * from './source-reports.ts';
 export * from './stranded-consumer.ts';

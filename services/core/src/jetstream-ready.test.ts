@@ -9,6 +9,7 @@ import { STREAMS } from './contract/subjects.ts';
 import { HikyakuError } from './errors.ts';
 import { waitForJetStream } from './jetstream-ready.ts';
 import { connectNats, DEFAULT_LAYOUT, ensureStreams } from './nats.ts';
+import { RELAY_KV_STREAM } from './relay-wire-version.ts';
 
 let dir: string;
 const servers: ChildServer[] = [];
@@ -76,7 +77,7 @@ test('more replicas than a single server can hold is a stream set-up error namin
         assert.equal(err.code, 'HIKYAKU_STREAM_SETUP');
         assert.match(
           err.message,
-          new RegExp(`^stream ${STREAMS.envelopes}: .*; asked for 3 replicas$`),
+          new RegExp(`^stream ${RELAY_KV_STREAM}: .*; asked for 3 replicas$`),
         );
         return true;
       },
@@ -95,8 +96,11 @@ test('set-up logs each stream it creates or updates, and leaves unchanged ones a
       return lines.map((l) => l.msg);
     };
     const created = await steps(DEFAULT_LAYOUT);
-    assert.equal(created.length, Object.keys(STREAMS).length);
-    assert.ok(created.every((msg) => msg === 'stream created'));
+    // The relay's wire version first (relay-wire-version.ts), then every stream.
+    assert.deepEqual(created, [
+      'relay wire version recorded',
+      ...Object.keys(STREAMS).map(() => 'stream created'),
+    ]);
     assert.deepEqual(await steps(DEFAULT_LAYOUT), []);
     // The events and trace streams keep events for eventMaxAgeMs; nothing else changes.
     assert.deepEqual(await steps({ ...DEFAULT_LAYOUT, eventMaxAgeMs: 3600_000 }), [
@@ -184,7 +188,7 @@ test('set-up waits for servers to place the replicas on, and names the shortfall
       assert.match(
         err.message,
         new RegExp(
-          `^stream ${STREAMS.envelopes}: JetStream could not place 3 replicas within 3000 ms`,
+          `^stream ${RELAY_KV_STREAM}: JetStream could not place 3 replicas within 3000 ms`,
         ),
       );
       assert.match(err.message, /\(JetStream error 10005\)$/);

@@ -30,6 +30,7 @@ import type { Logger } from './log.ts';
 import { quietAnsweredRequests } from './nats-request.ts';
 import { oneShapeRequestOptions } from './nats-request-options.ts';
 import { writeOncePerTurn } from './nats-turn-writes.ts';
+import { RELAY_KV_STREAM, recordRelayWireVersion } from './relay-wire-version.ts';
 
 export interface JetStreamLayout {
   /** Stream replicas: 3 in production clusters, 1 locally. */
@@ -132,8 +133,9 @@ export function streamConfigs(layout: JetStreamLayout): NamedStreamConfig[] {
 }
 
 /**
- * Creates the streams, or updates those whose configuration changed; one log line per
- * stream created or updated. A request the cluster leaves unanswered or answers with
+ * Records the relay's wire version if it has none (relay-wire-version.ts), then creates the
+ * streams, or updates those whose configuration changed; one log line per stream created or
+ * updated. A request the cluster leaves unanswered or answers with
  * "temporarily unavailable" (a stream or metadata leader being elected) or "no suitable
  * peers for placement" (fewer servers have joined than the replicas need) is sent again
  * until `timeoutMs`; anything else JetStream refuses is a StreamSetupError naming the
@@ -146,40 +148,57 @@ export async function ensureStreams(
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? JETSTREAM_READY_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
+  const step = (name: string, run: () => Promise<string>) =>
+    setUpWithRetries(name, run, { layout, deadline, timeoutMs, ...options });
+  // Before any stream: a stream without the record can then only be an earlier release's.
+  await step(RELAY_KV_STREAM, async () => {
+    const { version, recorded } = await recordRelayWireVersion(jsm.jetstream(), layout.replicas);
+    if (recorded) options.log?.info({ wireVersion: version }, 'relay wire version recorded');
+    return 'unchanged';
+  });
   for (const config of streamConfigs(layout)) {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const step = await createOrUpdateStream(jsm, config);
-        if (step !== 'unchanged') {
-          options.log?.info({ stream: config.name, replicas: layout.replicas }, `stream ${step}`);
-        }
-        break;
-      } catch (err) {
-        const reason = describeJetStreamError(err);
-        const placement = isPlacementError(err);
-        if (!placement && !isPassingJetStreamError(err)) {
-          throw new StreamSetupError(
-            config.name,
-            `${reason}; asked for ${layout.replicas} replicas`,
-            {
-              cause: err,
-            },
-          );
-        }
-        if (Date.now() > deadline) {
-          const why = placement
-            ? `JetStream could not place ${layout.replicas} replicas within ${timeoutMs} ms (fewer servers in the cluster than the stream replicas?): ${reason}`
-            : `JetStream did not answer: ${reason}`;
-          throw new StreamSetupError(config.name, why, { cause: err });
-        }
-        options.log?.warn(
-          { stream: config.name, attempt, reason, replicas: layout.replicas },
-          placement
-            ? 'stream set-up waits for more JetStream servers to join the cluster; retrying'
-            : 'stream set-up not answered (a cluster electing a leader); retrying',
-        );
-        await new Promise((resolve) => setTimeout(resolve, 1000));
+    await step(config.name, () => createOrUpdateStream(jsm, config));
+  }
+}
+
+/**
+ * Runs one set-up step, again while the cluster leaves it unanswered or cannot place its
+ * replicas yet, until the deadline; logs a step that created or updated something.
+ */
+async function setUpWithRetries(
+  name: string,
+  run: () => Promise<string>,
+  options: { layout: JetStreamLayout; deadline: number; timeoutMs: number; log?: Logger },
+): Promise<void> {
+  const { layout, deadline, timeoutMs } = options;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const step = await run();
+      if (step !== 'unchanged') {
+        options.log?.info({ stream: name, replicas: layout.replicas }, `stream ${step}`);
       }
+      return;
+    } catch (err) {
+      const reason = describeJetStreamError(err);
+      const placement = isPlacementError(err);
+      if (!placement && !isPassingJetStreamError(err)) {
+        throw new StreamSetupError(name, `${reason}; asked for ${layout.replicas} replicas`, {
+          cause: err,
+        });
+      }
+      if (Date.now() > deadline) {
+        const why = placement
+          ? `JetStream could not place ${layout.replicas} replicas within ${timeoutMs} ms (fewer servers in the cluster than the stream replicas?): ${reason}`
+          : `JetStream did not answer: ${reason}`;
+        throw new StreamSetupError(name, why, { cause: err });
+      }
+      options.log?.warn(
+        { stream: name, attempt, reason, replicas: layout.replicas },
+        placement
+          ? 'stream set-up waits for more JetStream servers to join the cluster; retrying'
+          : 'stream set-up not answered (a cluster electing a leader); retrying',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }
 }

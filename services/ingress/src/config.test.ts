@@ -13,8 +13,9 @@ test('without a certificate only the relay listener runs, without STARTTLS', () 
   assert.ok(Object.isFrozen(config));
 });
 
-test('body and envelope are stored apart unless HIKYAKU_WIRE_VERSION says 2', () => {
-  assert.equal(readIngressConfig({}).wireVersion, 1);
+test("HIKYAKU_WIRE_VERSION names how mail is stored; unset, the relay's wire version decides", () => {
+  assert.equal(readIngressConfig({}).wireVersion, undefined);
+  assert.equal(readIngressConfig({ HIKYAKU_WIRE_VERSION: '1' }).wireVersion, 1);
   assert.equal(readIngressConfig({ HIKYAKU_WIRE_VERSION: '2' }).wireVersion, 2);
 });
 

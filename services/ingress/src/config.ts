@@ -48,9 +48,9 @@ export interface IngressConfig extends Omit<CommonConfig, 'pool'> {
   storeTimeoutMs: number;
   /**
    * HIKYAKU_WIRE_VERSION: from 2 on, an inline body and its envelope are stored as one
-   * message, which only schedulers of this release or later read.
+   * message, which only schedulers of this release or later read. Unset: the relay's.
    */
-  wireVersion: WireVersion;
+  wireVersion?: WireVersion;
   /** How long a suppression or quota lookup in Redis may take before it is skipped. */
   redisTimeoutMs: number;
   bareLineEnds: LineEndPolicy;

@@ -13,6 +13,7 @@ import {
   POOL_DEFAULTS,
   type PoolDirectory,
   type RedisLink,
+  wireVersionToWrite,
 } from '@hikyaku/core';
 import type { Registry } from 'prom-client';
 import type { SMTPServerOptions } from 'smtp-server';
@@ -99,7 +100,7 @@ export async function startIngress(deps: {
       nats: deps.nats,
       bodies: deps.bodies,
       timeoutMs: config.storeTimeoutMs,
-      wireVersion: config.wireVersion,
+      wireVersion: await wireVersionToWrite(config.wireVersion, deps.nats.js, log),
       now,
     }),
     feedback: createFeedbackIntake({

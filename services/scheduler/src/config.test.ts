@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError } from '@hikyaku/core';
-import { readSchedulerConfig } from './config.ts';
+import { bodyRemovalFor, readSchedulerConfig } from './config.ts';
 
 test('shaping settings have documented defaults', () => {
   const config = readSchedulerConfig({ HIKYAKU_REPORTING_MTA: 'relay.example.com' });
@@ -37,8 +37,9 @@ test('attempt lines write recipients whole unless HIKYAKU_LOG_RECIPIENTS says ot
   );
 });
 
-test('queue items and jobs are written in wire version 1 unless HIKYAKU_WIRE_VERSION says 2', () => {
-  assert.equal(readSchedulerConfig({}).wireVersion, 1);
+test("queue items and jobs are written in HIKYAKU_WIRE_VERSION; unset, the relay's", () => {
+  assert.equal(readSchedulerConfig({}).wireVersion, undefined);
+  assert.equal(readSchedulerConfig({ HIKYAKU_WIRE_VERSION: '1' }).wireVersion, 1);
   assert.equal(readSchedulerConfig({ HIKYAKU_WIRE_VERSION: '2' }).wireVersion, 2);
   assert.throws(
     () => readSchedulerConfig({ HIKYAKU_WIRE_VERSION: '3' }),
@@ -64,10 +65,14 @@ test('new mail is gathered for 20 ms unless HIKYAKU_SCHEDULER_GATHER_MS says oth
   );
 });
 
-test('bodies are removed one by one unless HIKYAKU_BODY_REMOVAL says purge', () => {
+test('HIKYAKU_BODY_REMOVAL names how bodies are removed; unset, the wire version decides', () => {
   const base = { HIKYAKU_REPORTING_MTA: 'relay.example.com' };
   const plain = readSchedulerConfig(base);
-  assert.equal(plain.bodyRemoval, 'each');
+  assert.equal(plain.bodyRemoval, undefined);
+  // Purges at 2, whose readers all read a body's kept copy; one by one at 1.
+  assert.equal(bodyRemovalFor(2), 'purge');
+  assert.equal(bodyRemovalFor(1), 'each');
+  assert.equal(readSchedulerConfig({ ...base, HIKYAKU_BODY_REMOVAL: 'each' }).bodyRemoval, 'each');
   assert.equal(plain.bodyPurgeMs, 5000);
   assert.equal(plain.bodyKeepMs, 10_000);
   const purged = readSchedulerConfig({

@@ -3,11 +3,14 @@ import {
   type CommonConfig,
   type Env,
   EnvReader,
+  type Logger,
   readCommonConfig,
   readDnsServers,
   readWireVersion,
   type WireVersion,
+  wireVersionToWrite,
 } from '@hikyaku/core';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { RECIPIENT_LOG_MODES, type RecipientLogMode } from './attempt-log.ts';
 
 /**
@@ -56,7 +59,10 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   sweepEveryMs: number;
   /** How delivery attempt lines write recipients: whole, domain only, or local part hashed. */
   logRecipients: RecipientLogMode;
-  /** The wire version queue items and jobs are written in (HIKYAKU_WIRE_VERSION). */
+  /**
+   * The wire version queue items and jobs are written in (HIKYAKU_WIRE_VERSION; unset in
+   * settings: the relay's).
+   */
   wireVersion: WireVersion;
   /**
    * Whether `accepted` and `scheduled` notices go to live watchers on SUBJECTS.progress
@@ -67,7 +73,8 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
   /**
    * How bodies leave the bodies stream once their mail is done (HIKYAKU_BODY_REMOVAL):
    * `each`, a removal request per body; `purge`, recorded and purged together every
-   * `bodyPurgeMs` (body-purge.ts).
+   * `bodyPurgeMs` (body-purge.ts). Unset in settings: `purge` at wire version 2 and later,
+   * whose readers all read a body's kept copy; `each` at 1.
    */
   bodyRemoval: BodyRemoval;
   /** Real ms between purges of the bodies stream (HIKYAKU_BODY_PURGE_MS). */
@@ -82,7 +89,31 @@ export interface SchedulerConfig extends Omit<CommonConfig, 'pool'> {
 export const BODY_REMOVALS = ['each', 'purge'] as const;
 export type BodyRemoval = (typeof BODY_REMOVALS)[number];
 
-export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
+/** The configuration as read, before what the relay decides (the wire version) is known. */
+export type SchedulerSettings = Omit<SchedulerConfig, 'wireVersion' | 'bodyRemoval'> &
+  Partial<Pick<SchedulerConfig, 'wireVersion' | 'bodyRemoval'>>;
+
+/** How bodies are removed when HIKYAKU_BODY_REMOVAL does not say. */
+export function bodyRemovalFor(wireVersion: WireVersion): BodyRemoval {
+  return wireVersion >= 2 ? 'purge' : 'each';
+}
+
+/** The settings with the wire version (and what follows from it) decided: read once at start. */
+export async function resolveSchedulerConfig(
+  settings: Readonly<SchedulerSettings>,
+  js: JetStreamClient,
+  log?: Logger,
+): Promise<Readonly<SchedulerConfig>> {
+  const wireVersion = await wireVersionToWrite(settings.wireVersion, js, log);
+  const bodyRemoval = settings.bodyRemoval ?? bodyRemovalFor(wireVersion);
+  log?.info(
+    { bodyRemoval, from: settings.bodyRemoval ? 'HIKYAKU_BODY_REMOVAL' : 'wire version' },
+    'body removal',
+  );
+  return { ...settings, wireVersion, bodyRemoval };
+}
+
+export function readSchedulerConfig(env: Env): Readonly<SchedulerSettings> {
   const r = new EnvReader({ HIKYAKU_POOL: '*', ...env });
   const { pool: _pool, ...common } = readCommonConfig(r, { httpPort: 9102 });
   const dnsServers = readDnsServers(r);
@@ -108,7 +139,9 @@ export function readSchedulerConfig(env: Env): Readonly<SchedulerConfig> {
     logRecipients: r.oneOf('HIKYAKU_LOG_RECIPIENTS', RECIPIENT_LOG_MODES, 'full'),
     wireVersion: readWireVersion(r),
     progressEvents: r.bool('HIKYAKU_PROGRESS_EVENTS', false),
-    bodyRemoval: r.oneOf('HIKYAKU_BODY_REMOVAL', BODY_REMOVALS, 'each'),
+    bodyRemoval: r.string('HIKYAKU_BODY_REMOVAL')
+      ? r.oneOf('HIKYAKU_BODY_REMOVAL', BODY_REMOVALS, 'each')
+      : undefined,
     bodyPurgeMs: r.int('HIKYAKU_BODY_PURGE_MS', 5000, { min: 100, max: 600_000 }),
     bodyKeepMs: r.int('HIKYAKU_BODY_KEEP_MS', 10_000, { min: 1000, max: 3_600_000 }),
   });

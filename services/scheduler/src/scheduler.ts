@@ -36,7 +36,7 @@ import { createBodyEnds, startBodyPurger, withEndedBodies } from './body-purge.t
 import { type Clock, clockFrom, systemClock } from './clock.ts';
 import { createComplaintHolds, SUBMITTER_SCOPE } from './complaint-holds.ts';
 import { createComplaintReview } from './complaint-review.ts';
-import { rateWindowMs, type SchedulerConfig } from './config.ts';
+import { rateWindowMs, resolveSchedulerConfig, type SchedulerSettings } from './config.ts';
 import { createCachedDestinationHolds } from './destination-holds.ts';
 import { createDestinations } from './destinations.ts';
 import { createDsnMailer } from './dsn-mailer.ts';
@@ -69,7 +69,7 @@ export interface Scheduler {
 }
 
 export async function startScheduler(deps: {
-  config: SchedulerConfig;
+  config: SchedulerSettings;
   nats: NatsHandles;
   redis: Redis;
   pools: PoolDirectory;
@@ -85,7 +85,8 @@ export async function startScheduler(deps: {
   admission?: Admission;
   mx?: MxLookup;
 }): Promise<Scheduler> {
-  const { config, nats, redis, log } = deps;
+  const { nats, redis, log } = deps;
+  const config = await resolveSchedulerConfig(deps.config, nats.js, log);
   const clock = deps.clock ?? (deps.now ? clockFrom(deps.now) : systemClock);
   const mx =
     deps.mx ??

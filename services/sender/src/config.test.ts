@@ -8,8 +8,9 @@ import { readSenderConfig } from './config.ts';
 const base = { HIKYAKU_POOL: 'mail_transactional', HIKYAKU_POD_NAME: 'transactional-sender-0' };
 
 describe('readSenderConfig', () => {
-  it('writes results in wire version 1 unless HIKYAKU_WIRE_VERSION says 2', () => {
-    assert.equal(readSenderConfig(base).wireVersion, 1);
+  it("writes results in HIKYAKU_WIRE_VERSION; unset, the relay's", () => {
+    assert.equal(readSenderConfig(base).wireVersion, undefined);
+    assert.equal(readSenderConfig({ ...base, HIKYAKU_WIRE_VERSION: '1' }).wireVersion, 1);
     assert.equal(readSenderConfig({ ...base, HIKYAKU_WIRE_VERSION: '2' }).wireVersion, 2);
     assert.throws(
       () => readSenderConfig({ ...base, HIKYAKU_WIRE_VERSION: 'v2' }),

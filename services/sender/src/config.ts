@@ -63,8 +63,8 @@ export interface SenderConfig extends CommonConfig {
   webhookTimeoutMs: number;
   /** The longest wait between two tries of a webhook batch (the wait doubles from 1 s). */
   webhookMaxBackoffMs: number;
-  /** The wire version results are written in (HIKYAKU_WIRE_VERSION). */
-  wireVersion: WireVersion;
+  /** The wire version results are written in (HIKYAKU_WIRE_VERSION; unset: the relay's). */
+  wireVersion?: WireVersion;
   /** How long a result hand-off waits for the scheduler's answer before the stream takes it. */
   resultHandoffTimeoutMs: number;
 }

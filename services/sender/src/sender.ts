@@ -33,6 +33,7 @@ import {
   SUBJECTS,
   startConsumerLoop,
   WireVersionError,
+  wireVersionToWrite,
 } from '@hikyaku/core';
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
@@ -176,19 +177,20 @@ export async function startSender(deps: {
       ),
   });
   const dkim = createDkimKeyring({ log, clock });
+  const wireVersion = await wireVersionToWrite(config.wireVersion, nats.js, log);
   const outbox = createResultOutbox({
     log,
     handOff: createResultHandoff({
       nc: nats.nc,
       timeoutMs: config.resultHandoffTimeoutMs,
-      wireVersion: config.wireVersion,
+      wireVersion,
       log,
       onOutcome: (pool, outcome) => metrics.resultHandoff(pool, outcome),
     }),
     publish: async (result) => {
       await nats.js.publish(
         SUBJECTS.result(result.job.delivery.pool),
-        codecs.result.encode(result, config.wireVersion),
+        codecs.result.encode(result, wireVersion),
         { msgID: MSG_IDS.result(result.job.jobId) },
       );
     },

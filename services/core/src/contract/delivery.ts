@@ -27,10 +27,7 @@ import {
   parseJson,
   recipientDsnList,
 } from './schema-parts.ts';
-import { DEFAULT_WIRE_VERSION, WIRE_VERSIONS, type WireVersion } from './wire-version.ts';
-
-/** The newest wire version this code reads. */
-const NEWEST_WIRE_VERSION = Math.max(...WIRE_VERSIONS);
+import { DEFAULT_WIRE_VERSION, NEWEST_WIRE_VERSION, type WireVersion } from './wire-version.ts';
 
 /** One delivery: the recipients of one message at one destination domain. */
 export interface Delivery extends DsnParameters {

@@ -157,9 +157,13 @@ export const KV_BUCKETS = {
   senderReports: 'hikyaku-sender-reports',
   /** Where each sending IP stands with blocklists, reverse DNS and receivers (the scheduler writes). */
   ipReputation: 'hikyaku-ip-reputation',
+  /** Settings the whole relay shares: the wire version its pods write (relay-wire-version.ts). */
+  relay: 'hikyaku-relay',
 } as const;
 
 export const KV_KEYS = {
+  /** In KV_BUCKETS.relay: the wire version pods write unless HIKYAKU_WIRE_VERSION says. */
+  wireVersion: 'wire-version',
   pool: (pool: string): string => `pool.${pool}`,
   sourceAbsent: (pool: string, address: string): string => `absent.${pool}.${ipToken(address)}`,
   ipReputation: (pool: string, address: string): string => `rep.${pool}.${ipToken(address)}`,
