@@ -32,6 +32,7 @@ import {
   sampleAnonPeaks,
 } from './proc-stats.ts';
 import type { Window } from './profile-summary.ts';
+import { relayFormat } from './relay-format.ts';
 import { median } from './stats.ts';
 
 const SINK_HOST = '127.0.0.10';
@@ -364,9 +365,9 @@ async function compare(
   // three services share.
   const anonRss = anonPeaks.stop();
   const lost = runs.reduce((sum, r) => sum + r.lost, 0);
-  const wireVersion = options.env.HIKYAKU_WIRE_VERSION ?? null;
+  const { wireVersion, bodyRemoval } = await relayFormat(nats.js, options.env);
   process.stdout.write(
-    `${JSON.stringify({ summary, peakRssMiB: rss, peakAnonRssMiB: anonRss, lost, wireVersion, warmup: options.warmup, natsCores: natsCores ?? null })}\n`,
+    `${JSON.stringify({ summary, peakRssMiB: rss, peakAnonRssMiB: anonRss, lost, wireVersion, bodyRemoval, warmup: options.warmup, natsCores: natsCores ?? null })}\n`,
   );
   for (const [mode, s] of Object.entries(summary)) {
     process.stderr.write(

@@ -50,6 +50,7 @@ import {
   readStackFile,
   startLocalStack,
 } from '@hikyaku/local';
+import { BODY_REMOVALS } from '@hikyaku/scheduler';
 import { freePort, sleep, startSmtpSink } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 import { compareWithPostfix } from './against-postfix.ts';
@@ -57,6 +58,7 @@ import { benchPool, printErrors } from './bench-pool.ts';
 import { BuildOutdatedError, servicesInvocation } from './compiled-build.ts';
 import { PostfixMissingError } from './postfix-tools.ts';
 import { cpuSeconds, monotonicMicros, peakRssMiB, writeCalls } from './proc-stats.ts';
+import { type RelayFormat, relayFormat } from './relay-format.ts';
 
 /** `--attach` takes an optional path, which parseArgs cannot express: a bare flag gets the default. */
 function withAttachDefault(args: string[]): string[] {
@@ -71,7 +73,7 @@ function withAttachDefault(args: string[]): string[] {
 const { values } = parseArgs({
   args: withAttachDefault(process.argv.slice(2)),
   options: {
-    messages: { type: 'string', default: '2000' },
+    messages: { type: 'string' },
     size: { type: 'string', default: '10240' },
     sessions: { type: 'string', default: '20' },
     'timeout-s': { type: 'string', default: '900' },
@@ -80,8 +82,9 @@ const { values } = parseArgs({
     against: { type: 'string' },
     rounds: { type: 'string', default: '3' },
     rate: { type: 'string' },
-    warmup: { type: 'string', default: '0' },
+    warmup: { type: 'string' },
     'wire-version': { type: 'string' },
+    'body-removal': { type: 'string' },
     'nats-cores': { type: 'string' },
     'from-sources': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
@@ -97,18 +100,34 @@ function positive(name: string, raw: string | undefined): number {
   return n;
 }
 
-const messages = positive('messages', values.messages);
+/**
+ * The comparison with Postfix sends more and warms both relays up first by default: what
+ * docs/performance.md's acceptance command measures.
+ */
+const defaults =
+  values.against === undefined
+    ? { messages: '2000', warmup: '0' }
+    : { messages: '3000', warmup: '3000' };
+const messages = positive('messages', values.messages ?? defaults.messages);
 const size = positive('size', values.size);
 const sessions = positive('sessions', values.sessions);
 const timeoutMs = positive('timeout-s', values['timeout-s']) * 1000;
 /** Messages offered per second over all sessions together; unpaced when not given. */
 const rate = values.rate === undefined ? undefined : positive('rate', values.rate);
 /** Messages sent unpaced and delivered before the measured run, left out of every figure but the peaks. */
-const warmup = values.warmup === '0' ? 0 : positive('warmup', values.warmup);
+const warmupText = values.warmup ?? defaults.warmup;
+const warmup = warmupText === '0' ? 0 : positive('warmup', warmupText);
 const wireVersion = values['wire-version'] ?? process.env.HIKYAKU_WIRE_VERSION;
 if (wireVersion !== undefined && !WIRE_VERSIONS.map(String).includes(wireVersion)) {
   process.stderr.write(
     `bench: --wire-version must be one of ${WIRE_VERSIONS.join(', ')}, got "${wireVersion}"\n`,
+  );
+  process.exit(2);
+}
+const bodyRemoval = values['body-removal'] ?? process.env.HIKYAKU_BODY_REMOVAL;
+if (bodyRemoval !== undefined && !BODY_REMOVALS.map(String).includes(bodyRemoval)) {
+  process.stderr.write(
+    `bench: --body-removal must be one of ${BODY_REMOVALS.join(', ')}, got "${bodyRemoval}"\n`,
   );
   process.exit(2);
 }
@@ -139,6 +158,7 @@ function stackInvocation(): string[] {
 const serviceEnv: Record<string, string> = {
   HIKYAKU_LOG_LEVEL: 'warn',
   ...(wireVersion === undefined ? {} : { HIKYAKU_WIRE_VERSION: wireVersion }),
+  ...(bodyRemoval === undefined ? {} : { HIKYAKU_BODY_REMOVAL: bodyRemoval }),
 };
 
 function message(id: number, rcpt: string): Buffer {
@@ -304,6 +324,7 @@ function report(
   cpuSeconds: Figures,
   runCpuSeconds: Figures,
   runWrites: Figures,
+  format: RelayFormat | null,
 ) {
   // Called once every message arrived: the run's window ends about now.
   const windowUs = { from: run.startedUs, to: monotonicMicros() };
@@ -317,7 +338,8 @@ function report(
     sessions,
     rate: rate ?? null,
     warmup,
-    wireVersion: mode === 'own-stack' ? (wireVersion ?? null) : null,
+    wireVersion: format?.wireVersion ?? null,
+    bodyRemoval: format?.bodyRemoval ?? null,
     sent: messages,
     accepted: run.accepted,
     refused: run.refused,
@@ -397,6 +419,8 @@ async function ownStack(invocation: string[]) {
       const finished = await counter.wait(run.accepted, run.started + timeoutMs);
       const used = since(before, exactCpu(pids), (n) => n);
       const written = since(writesBefore, writes(pids), (n) => n);
+      const nats = await connectNats({ url: stack.natsUrl, name: 'bench-relay-format' });
+      const format = await relayFormat(nats.js, serviceEnv).finally(() => nats.nc.close());
       return report(
         'own-stack',
         run,
@@ -406,6 +430,7 @@ async function ownStack(invocation: string[]) {
         cpu(pids),
         used,
         written,
+        format,
       );
     } finally {
       await stack.stop();
@@ -484,6 +509,7 @@ async function attached(path: string) {
       since(cpuBefore, cpuAfter),
       used,
       written,
+      null,
     );
   } finally {
     await nats.nc.close();
