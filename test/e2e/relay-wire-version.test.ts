@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import {
   connectNats,
   DEFAULT_LAYOUT,
+  METRICS,
   type NatsHandles,
   STREAMS,
   streamConfigs,
@@ -22,6 +23,7 @@ import { runWireVersionCli } from '@hikyaku/scheduler';
 import { type ChildServer, freePort, startNatsServer, waitFor } from '@hikyaku/testing';
 import { createTransport } from 'nodemailer';
 import { type RelayFixture, rawMessage, startRelayFixture } from '../harness/relay.ts';
+import { counterSum, scrape } from '../harness/replicas.ts';
 
 const FROM = 'app@hikyaku.test';
 const PER_RUN = 6;
@@ -132,6 +134,9 @@ test('a relay an earlier release set up writes wire version 1 and removes bodies
   await sendAndDeliver('at-1');
   assert.equal(await lastSeq(STREAMS.envelopes), envelopes + PER_RUN, 'envelopes stored apart');
   assert.equal(await lastSeq(STREAMS.bodies), bodies + PER_RUN);
+  // Removed one by one: no purger runs.
+  const metrics = await scrape(relay.stack.services.scheduler.opsPort);
+  assert.equal(counterSum(metrics, METRICS.schedulerBodyPurges), 0);
 });
 
 test('raised with hikyaku wire-version --set 2, the pods write 2 from their next start and purge bodies', async () => {
@@ -156,11 +161,17 @@ test('raised with hikyaku wire-version --set 2, the pods write 2 from their next
   await sendAndDeliver('at-2');
   assert.equal(await lastSeq(STREAMS.envelopes), envelopes, 'no envelope stored apart');
   assert.equal(await lastSeq(STREAMS.bodies), bodies + PER_RUN, 'one write per message');
-  // The purger removes the delivered bodies together (every 5 s by default).
+  // The purger removes the delivered bodies together (every 5 s by default), and counts it.
   await waitFor('the delivered bodies purged', async () => {
     const { state } = await admin.jsm.streams.info(STREAMS.bodies);
     return state.first_seq > bodies + PER_RUN;
   });
+  const metrics = await scrape(relay.stack.services.scheduler.opsPort);
+  assert.ok(counterSum(metrics, METRICS.schedulerBodiesPurged) >= PER_RUN, metrics);
+  assert.match(
+    metrics,
+    new RegExp(`^${METRICS.schedulerBodyPurges}\\{[^}]*result="purged"[^}]*\\} [1-9]`, 'm'),
+  );
 });
 
 test('hikyaku wire-version refuses a version it does not write, and a relay nothing set up', async () => {

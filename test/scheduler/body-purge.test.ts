@@ -25,6 +25,7 @@ import {
 } from '@hikyaku/core';
 import {
   type BodyEnds,
+  type BodyPurgeCounters,
   createBodyEnds,
   startBodyPurger,
   withEndedBodies,
@@ -71,7 +72,20 @@ after(async () => {
 
 const log = createLogger({ level: 'silent', name: 'body-purge-test' });
 
-function purger(options: { instance?: string; now?: () => number } = {}) {
+/** What a purger counted, as its metrics would. */
+function counting() {
+  const counted = { walks: [] as string[], purged: 0, kept: 0 };
+  const metrics: BodyPurgeCounters = {
+    bodyPurges: { inc: ({ result }) => counted.walks.push(result) },
+    bodiesPurged: { inc: (n) => (counted.purged += n) },
+    bodiesKept: { inc: () => counted.kept++ },
+  };
+  return { counted, metrics };
+}
+
+function purger(
+  options: { instance?: string; now?: () => number; metrics?: BodyPurgeCounters } = {},
+) {
   return startBodyPurger({
     js: nats.js,
     jsm: nats.jsm,
@@ -83,6 +97,7 @@ function purger(options: { instance?: string; now?: () => number } = {}) {
     keepMs: KEEP_MS,
     timer: false,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
 }
 
@@ -146,11 +161,14 @@ test('a body needed longer than keepMs is copied out, read from there, and remov
   await end(b2);
 
   // Still young: the first body holds the purge.
-  assert.equal(await purger().runOnce(), undefined);
+  const { counted, metrics } = counting();
+  assert.equal(await purger({ metrics }).runOnce(), undefined);
   assert.equal((await streamState(STREAMS.bodies)).messages, 3);
+  assert.deepEqual(counted, { walks: ['nothing'], purged: 0, kept: 0 });
 
   const later = () => Date.now() + KEEP_MS + 1000;
-  assert.equal(await purger({ now: later }).runOnce(), b3.seq + 1);
+  assert.equal(await purger({ now: later, metrics }).runOnce(), b3.seq + 1);
+  assert.deepEqual(counted, { walks: ['nothing', 'purged'], purged: 3, kept: 2 });
   assert.equal((await streamState(STREAMS.bodies)).messages, 0);
   assert.equal((await streamState(STREAMS.bodiesKept)).messages, 2, 'b1 and b3 copied out');
   assert.deepEqual(await read(b1), b1.data);

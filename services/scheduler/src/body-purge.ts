@@ -198,6 +198,13 @@ function storedBody(msg: StoredMsg): StoredBody | undefined {
   };
 }
 
+/** What the purger counts (metrics.ts). */
+export interface BodyPurgeCounters {
+  bodyPurges: { inc(labels: { result: 'purged' | 'nothing' | 'failed' }): void };
+  bodiesPurged: { inc(value: number): void };
+  bodiesKept: { inc(): void };
+}
+
 export interface BodyPurger {
   /** One walk and purge now, if this scheduler holds the lease: the sequence purged below. */
   runOnce(): Promise<number | undefined>;
@@ -217,6 +224,7 @@ export function startBodyPurger(deps: {
   now?: () => number;
   /** False: only runOnce walks (tests). */
   timer?: boolean;
+  metrics?: BodyPurgeCounters;
 }): BodyPurger {
   const { js, jsm, redis, ends, log } = deps;
   const now = deps.now ?? Date.now;
@@ -239,7 +247,9 @@ export function startBodyPurger(deps: {
   async function keep(body: StoredBody, msg: StoredMsg): Promise<boolean> {
     try {
       const ack = await js.publish(SUBJECTS.keptBody(body.messageId), msg.data);
-      if (!(await ends.kept(body.messageId, body.seq, ack.seq))) {
+      if (await ends.kept(body.messageId, body.seq, ack.seq)) {
+        deps.metrics?.bodiesKept.inc();
+      } else {
         await removeKeptCopy(jsm, ack.seq);
       }
       return true;
@@ -279,16 +289,26 @@ export function startBodyPurger(deps: {
         break;
       }
     }
-    if (point <= state.first_seq) return undefined;
-    await jsm.streams.purge(STREAMS.bodies, { seq: point });
+    if (point <= state.first_seq) {
+      deps.metrics?.bodyPurges.inc({ result: 'nothing' });
+      return undefined;
+    }
+    const { purged } = await jsm.streams.purge(STREAMS.bodies, { seq: point });
+    deps.metrics?.bodyPurges.inc({ result: 'purged' });
+    deps.metrics?.bodiesPurged.inc(purged);
     await ends.forgetBelow(point);
     return point;
   }
 
   function runOnce(): Promise<number | undefined> {
-    running ??= walkAndPurge().finally(() => {
-      running = undefined;
-    });
+    running ??= walkAndPurge()
+      .catch((err: unknown) => {
+        deps.metrics?.bodyPurges.inc({ result: 'failed' });
+        throw err;
+      })
+      .finally(() => {
+        running = undefined;
+      });
     return running;
   }
 

@@ -222,6 +222,25 @@ export function createSchedulerMetrics(deps: {
       labelNames: ['pool', 'result'],
       registers,
     }),
+    bodyPurges: new Counter({
+      name: METRICS.schedulerBodyPurges,
+      help:
+        'Walks of the bodies stream by the scheduler holding the purge lease: purged, ' +
+        'nothing (the first body was still needed: a live message, or an envelope not yet ' +
+        'read) or failed',
+      labelNames: ['result'],
+      registers,
+    }),
+    bodiesPurged: new Counter({
+      name: METRICS.schedulerBodiesPurged,
+      help: 'Bodies removed from HIKYAKU_BODIES by purges',
+      registers,
+    }),
+    bodiesKept: new Counter({
+      name: METRICS.schedulerBodiesKept,
+      help: 'Bodies still needed that were copied to HIKYAKU_BODIES_KEPT before a purge',
+      registers,
+    }),
     resultsRecorded: new Counter({
       name: METRICS.schedulerResults,
       help:

@@ -311,6 +311,7 @@ export async function startScheduler(deps: {
         instance: `${hostname()}:${process.pid}:${randomUUID()}`,
         intervalMs: config.bodyPurgeMs,
         keepMs: config.bodyKeepMs,
+        metrics: parts.metrics,
       })
     : undefined;
 

@@ -38,6 +38,10 @@ export const METRICS = {
   schedulerDsns: 'hikyaku_scheduler_dsns_total',
   // labels path (handoff, stream), repeat (true: recorded before, counted once)
   schedulerResults: 'hikyaku_scheduler_results_recorded_total',
+  // the body purger (one scheduler at a time): label result
+  schedulerBodyPurges: 'hikyaku_scheduler_body_purges_total',
+  schedulerBodiesPurged: 'hikyaku_scheduler_bodies_purged_total',
+  schedulerBodiesKept: 'hikyaku_scheduler_bodies_kept_total',
   // reputation guard (run by the scheduler): labels pool, ip, zone, reason, check
   ipListed: 'hikyaku_ip_listed',
   ipPaused: 'hikyaku_ip_paused',
