@@ -21,10 +21,13 @@ import {
   type DeliveryEvent,
   type Envelope,
   ensureStreams,
+  handoffReplies,
+  type JobResult,
   MSG_IDS,
   type NatsHandles,
   openPoolBucket,
   publishPool,
+  type RecipientOutcome,
   type RelayPoolSpec,
   type ServiceContext,
   STREAMS,
@@ -264,4 +267,58 @@ export async function storedEvents(
   return Object.entries(info.state.subjects ?? {})
     .filter(([subject]) => subject.endsWith(`.${type}`))
     .reduce((sum, [, n]) => sum + n, 0);
+}
+
+/**
+ * A result of a job to `domain` the scheduler might have dispatched from IP1, its body
+ * stored as the ingress stores it: what a sender hands over.
+ */
+export async function resultOf(
+  relay: ShapingFixture,
+  clock: { now(): number },
+  outcome: RecipientOutcome,
+  domain: string,
+): Promise<JobResult> {
+  const id = randomUUID().replace(/-/g, '');
+  const from = 'app@sender.test';
+  const now = clock.now();
+  return {
+    job: {
+      jobId: MSG_IDS.job(id, domain, 0),
+      delivery: {
+        id,
+        pool: relay.pool.key,
+        domain,
+        from,
+        rcpts: [outcome.rcpt],
+        body: await relay.bodies.put(id, message({ from, to: outcome.rcpt })),
+        receivedAt: now,
+      },
+      ip: IP1.address,
+      policy: 'default',
+      attempt: 0,
+      dispatchedAt: now,
+    },
+    outcomes: [outcome],
+    startedAt: now,
+    finishedAt: now,
+  };
+}
+
+/** Hands a result to the scheduler as its sender would; resolves with the answer. */
+export async function handOff(relay: ShapingFixture, result: JobResult) {
+  const reply = await relay.admin.nc.request(
+    SUBJECTS.resultHandoff(relay.pool.key),
+    codecs.result.encode(result, 2),
+    { timeout: 30_000 },
+  );
+  return handoffReplies.decode(reply.data);
+}
+
+/** Whether a message's body is still in the bodies stream. */
+export async function bodyStored(relay: ShapingFixture, id: string): Promise<boolean> {
+  const info = await relay.admin.jsm.streams.info(STREAMS.bodies, {
+    subjects_filter: SUBJECTS.body(id),
+  });
+  return info.state.messages > 0;
 }

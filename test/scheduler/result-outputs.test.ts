@@ -8,24 +8,21 @@
  * again, it stores the event once and counts the result once.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import {
-  codecs,
-  handoffReplies,
   type JobResult,
-  MSG_IDS,
   outcomeField,
   REDIS_KEYS,
   type RecipientOutcome,
   STREAMS,
-  SUBJECTS,
 } from '@hikyaku/core';
 import { calendarDayKey } from '@hikyaku/core/policy';
 import { createTestClock } from '@hikyaku/scheduler';
 import {
+  handOff as handOffResult,
   IP1,
-  message,
+  bodyStored as isBodyStored,
+  resultOf as resultOfJob,
   type ShapingFixture,
   startShapingFixture,
   storedEvents,
@@ -55,52 +52,12 @@ after(async () => {
 
 /** A delivered result of a job the scheduler might have dispatched, its body stored. */
 async function deliveredResult(rcpt: string): Promise<JobResult> {
-  return resultOf(rcpt, { rcpt, status: 'delivered', code: 250, text: '2.0.0 Ok: queued' });
+  return resultOf({ rcpt, status: 'delivered', code: 250, text: '2.0.0 Ok: queued' });
 }
 
-async function resultOf(rcpt: string, outcome: RecipientOutcome): Promise<JobResult> {
-  const id = randomUUID().replace(/-/g, '');
-  const from = 'app@sender.test';
-  const now = clock.now();
-  return {
-    job: {
-      jobId: MSG_IDS.job(id, 'outputs.test', 0),
-      delivery: {
-        id,
-        pool: relay.pool.key,
-        domain: 'outputs.test',
-        from,
-        rcpts: [rcpt],
-        body: await relay.bodies.put(id, message({ from, to: rcpt })),
-        receivedAt: now,
-      },
-      ip: IP1.address,
-      policy: 'default',
-      attempt: 0,
-      dispatchedAt: now,
-    },
-    outcomes: [outcome],
-    startedAt: now,
-    finishedAt: now,
-  };
-}
-
-/** Hands a result to the scheduler as its sender would; resolves with the answer. */
-async function handOff(result: JobResult) {
-  const reply = await relay.admin.nc.request(
-    SUBJECTS.resultHandoff(relay.pool.key),
-    codecs.result.encode(result, 2),
-    { timeout: 30_000 },
-  );
-  return handoffReplies.decode(reply.data);
-}
-
-async function bodyStored(id: string): Promise<boolean> {
-  const info = await relay.admin.jsm.streams.info(STREAMS.bodies, {
-    subjects_filter: SUBJECTS.body(id),
-  });
-  return info.state.messages > 0;
-}
+const resultOf = (outcome: RecipientOutcome) => resultOfJob(relay, clock, outcome, 'outputs.test');
+const handOff = (result: JobResult) => handOffResult(relay, result);
+const bodyStored = (id: string) => isBodyStored(relay, id);
 
 async function deliveredCount(): Promise<number> {
   const key = REDIS_KEYS.outcomesOnDay(
@@ -169,7 +126,7 @@ test('a recording that fails part-way keeps the body; made again, it counts once
 
 test('a retry item is stored after the Redis writes before it, and indexed with its sequence', async () => {
   const rcpt = 'later@outputs.test';
-  const result = await resultOf(rcpt, {
+  const result = await resultOf({
     rcpt,
     status: 'deferred',
     code: 451,
