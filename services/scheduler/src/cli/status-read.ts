@@ -12,6 +12,7 @@ import {
   KV_KEYS,
   liveKvEntries,
   readIpStatus,
+  readRelayWireVersion,
   readThrottleStates,
   STREAMS,
   SUBJECTS,
@@ -148,12 +149,21 @@ export function formatPoolStatus(status: PoolStatus): string[] {
  */
 export interface AllPoolsStatus {
   envelopesInBodies: number;
+  /** The relay's wire version (relay-wire-version.ts): what pods write unless told. */
+  wireVersion: number;
 }
 
 export async function readAllPoolsStatus(jsm: JetStreamManager): Promise<AllPoolsStatus> {
-  return { envelopesInBodies: await bodyEnvelopesWaiting(jsm) };
+  const [envelopesInBodies, relay] = await Promise.all([
+    bodyEnvelopesWaiting(jsm),
+    readRelayWireVersion(jsm.jetstream()),
+  ]);
+  return { envelopesInBodies, wireVersion: relay.version };
 }
 
-export function formatAllPoolsStatus(status: AllPoolsStatus): string {
-  return `all pools: ${status.envelopesInBodies} accepted to split, stored with their body (not counted per pool above)`;
+export function formatAllPoolsStatus(status: AllPoolsStatus): string[] {
+  return [
+    `all pools: ${status.envelopesInBodies} accepted to split, stored with their body (not counted per pool above)`,
+    `wire version ${status.wireVersion} (hikyaku wire-version)`,
+  ];
 }

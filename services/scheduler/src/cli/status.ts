@@ -35,7 +35,7 @@ export const STATUS_USAGE = `usage: hikyaku status [--nats URL --redis URL | --d
   every pool (or POOL: its key namespace_name, namespace/name, or its name alone): IPs
   with state, warm-up day, sent today and today's cap, learned throttles, and the mail
   each stage holds; then, once for all pools, the mail stored with its envelope in the
-  body's message still to split
+  body's message still to split, and the relay's wire version
 
   --nats URL, --redis URL   the relay's NATS and Redis (default: $NATS_URL and $REDIS_URL,
                             else the local mode running from --data-dir, default .hikyaku)
@@ -97,7 +97,8 @@ export function statusCommand(now: () => number = Date.now): CliCommand<StatusAr
             }
           }
           const all = await readAllPoolsStatus(nats.jsm);
-          io.out(args.json ? JSON.stringify({ allPools: all }) : formatAllPoolsStatus(all));
+          if (args.json) io.out(JSON.stringify({ allPools: all }));
+          else for (const line of formatAllPoolsStatus(all)) io.out(line);
           return 0;
         } finally {
           redis.disconnect();
