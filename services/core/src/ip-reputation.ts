@@ -6,10 +6,11 @@
  * at the same moment do not overwrite each other, and a human's resume is never lost under
  * a scheduler's write.
  */
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { type KV, type KvEntry, Kvm } from '@nats-io/kv';
 import { KV_BUCKETS, KV_KEYS, parseIpReputationKey } from './contract/subjects.ts';
 import { HikyakuError } from './errors.ts';
+import { isWrongLastSequence } from './jetstream-ready.ts';
 import { liveKvEntries } from './kv-list.ts';
 import { type IpReputation, isIpReputation } from './policy/reputation.ts';
 
@@ -92,11 +93,7 @@ export async function openReputationStore(
       return true;
     } catch (err) {
       // The server refuses a stale revision, or a create of a key someone wrote meanwhile.
-      const stale =
-        err instanceof JetStreamApiError &&
-        (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-          err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-      if (stale) return false;
+      if (isWrongLastSequence(err)) return false;
       throw err;
     }
   }

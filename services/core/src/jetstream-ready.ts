@@ -12,7 +12,7 @@
  * start together) as from a cluster smaller than the replicas asked for; stream set-up
  * waits for servers to join (isPlacementError) and gives up at its deadline.
  */
-import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import {
   type NatsConnection,
   NoRespondersError,
@@ -53,6 +53,23 @@ const NO_PEERS_FOR_PLACEMENT = 10005;
 export function isPlacementError(err: unknown): boolean {
   if (err instanceof RequestError) return isPlacementError(err.cause);
   return err instanceof JetStreamApiError && err.code === NO_PEERS_FOR_PLACEMENT;
+}
+
+/** Whether JetStream answered that what was asked for (a stream, a consumer) does not exist. */
+export function isNotFoundError(err: unknown): boolean {
+  return /not found/i.test(String((err as Error)?.message ?? err));
+}
+
+/**
+ * Whether a write expecting a last sequence (a KV create or update at a revision) was
+ * refused because someone wrote first: the caller reads again instead of failing.
+ */
+export function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }
 
 /** Why a request failed, in words for a log line. */

@@ -22,6 +22,7 @@ import { STREAMS, SUBJECTS } from './contract/subjects.ts';
 import { StreamSetupError } from './errors.ts';
 import {
   describeJetStreamError,
+  isNotFoundError,
   isPassingJetStreamError,
   isPlacementError,
   JETSTREAM_READY_TIMEOUT_MS,
@@ -211,7 +212,7 @@ async function createOrUpdateStream(
   try {
     current = (await jsm.streams.info(config.name)).config;
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isNotFoundError(err)) throw err;
   }
   if (!current) {
     try {
@@ -258,7 +259,7 @@ export async function ensureConsumer(
       max_ack_pending: options.maxAckPending,
     });
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isNotFoundError(err)) throw err;
     await jsm.consumers.add(stream, {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
@@ -270,10 +271,6 @@ export async function ensureConsumer(
       ...(options.headersOnly ? { headers_only: true } : {}),
     });
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  return /not found/i.test(String((err as Error)?.message ?? err));
 }
 
 export interface NatsHandles {

@@ -11,7 +11,7 @@
  * recorded before any stream is created, so a stream without it can only be an earlier
  * release's.
  */
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { KV_BUCKETS, KV_KEYS, STREAMS } from './contract/subjects.ts';
 import {
@@ -21,6 +21,7 @@ import {
   type WireVersion,
 } from './contract/wire-version.ts';
 import { ConfigError, HikyakuError } from './errors.ts';
+import { isNotFoundError, isWrongLastSequence } from './jetstream-ready.ts';
 import type { Logger } from './log.ts';
 
 /** The stream behind the relay settings bucket. */
@@ -47,21 +48,6 @@ async function openBucket(js: JetStreamClient, replicas: number): Promise<KV> {
     if (!raced) throw err;
     return create();
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamNotFound || /not found/i.test(err.message))
-  );
-}
-
-function isStale(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }
 
 /**
@@ -98,7 +84,7 @@ export async function recordRelayWireVersion(
   try {
     await jsm.streams.info(STREAMS.envelopes);
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isNotFoundError(err)) throw err;
     earlier = false;
   }
   const version = earlier ? DEFAULT_WIRE_VERSION : NEWEST_WIRE_VERSION;
@@ -106,7 +92,7 @@ export async function recordRelayWireVersion(
     await kv.create(KV_KEYS.wireVersion, String(version));
     return { version, recorded: true };
   } catch (err) {
-    if (!isStale(err)) throw err;
+    if (!isWrongLastSequence(err)) throw err;
     return { version: (await readRelayWireVersion(js)).version, recorded: false };
   }
 }
@@ -130,7 +116,7 @@ async function openExisting(js: JetStreamClient): Promise<KV | undefined> {
   try {
     await jsm.streams.info(RELAY_KV_STREAM);
   } catch (err) {
-    if (isNotFound(err)) return undefined;
+    if (isNotFoundError(err)) return undefined;
     throw err;
   }
   return new Kvm(js).open(KV_BUCKETS.relay);
